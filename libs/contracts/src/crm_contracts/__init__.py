@@ -1,0 +1,1 @@
+"""Public contracts shared by every CRM service (data only, no runtime code)."""

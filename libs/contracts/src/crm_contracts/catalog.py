@@ -1,0 +1,22 @@
+"""Who publishes and who consumes each topic: the source of the AsyncAPI document."""
+
+from typing import Final
+
+from crm_contracts import topics
+
+PUBLISHERS: Final[dict[str, str]] = {
+    topics.LEADS: "intake-svc",
+    topics.DECISIONS: "dedup-svc",
+    topics.CUSTOMER_EVENTS: "customer-svc",
+    topics.ALLOCATION_EVENTS: "allocation-svc",
+    topics.TIMELINE_EVENTS: "timeline-svc",
+    topics.TIMELINE_INTERACTIONS: "gateways (telephony, mail, WhatsApp)",
+}
+
+SUBSCRIBERS: Final[dict[str, tuple[str, ...]]] = {
+    "intake-svc": (topics.DECISIONS, topics.CUSTOMER_EVENTS),
+    "dedup-svc": (topics.LEADS, topics.CUSTOMER_EVENTS),
+    "customer-svc": (topics.DECISIONS, topics.ALLOCATION_EVENTS),
+    "allocation-svc": (topics.CUSTOMER_EVENTS,),
+    "timeline-svc": (topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS, topics.TIMELINE_INTERACTIONS),
+}

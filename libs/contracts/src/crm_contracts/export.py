@@ -1,0 +1,128 @@
+"""Export JSON Schemas of every event type and an AsyncAPI 3 document.
+
+`crm-contracts-export DIR` writes `DIR/schemas/<type>.json` and `DIR/asyncapi.json`.
+`breaking_changes(old, new)` names what a consumer of `old` would trip over in `new`.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from crm_contracts import catalog
+from crm_contracts.envelope import CONTENT_TYPE, Envelope
+from crm_contracts.events import EVENT_TYPES, TOPIC_TYPES
+
+
+def event_schemas() -> dict[str, dict[str, Any]]:
+    return {name: model.model_json_schema(mode="serialization") for name, model in EVENT_TYPES.items()}
+
+
+def asyncapi() -> dict[str, Any]:
+    messages: dict[str, Any] = {}
+    for name, schema in event_schemas().items():
+        messages[name] = {
+            "name": name,
+            "contentType": CONTENT_TYPE,
+            "payload": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/Envelope"},
+                    {"type": "object", "properties": {"type": {"const": name}, "data": schema}},
+                ]
+            },
+        }
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for topic, types in TOPIC_TYPES.items():
+        channel_id = topic.replace(".", "_")
+        channels[channel_id] = {
+            "address": topic,
+            "messages": {t: {"$ref": f"#/components/messages/{t}"} for t in types},
+            "x-publisher": catalog.PUBLISHERS[topic],
+        }
+        operations[f"publish_{channel_id}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{channel_id}"},
+            "x-service": catalog.PUBLISHERS[topic],
+        }
+        for service, subscribed in catalog.SUBSCRIBERS.items():
+            if topic in subscribed:
+                operations[f"{service}_receive_{channel_id}"] = {
+                    "action": "receive",
+                    "channel": {"$ref": f"#/channels/{channel_id}"},
+                    "x-service": service,
+                    "x-group-id": service,
+                }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "CRM core events", "version": "1.0.0"},
+        "defaultContentType": CONTENT_TYPE,
+        "channels": channels,
+        "operations": operations,
+        "components": {"schemas": {"Envelope": Envelope.model_json_schema()}, "messages": messages},
+    }
+
+
+def _props(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        schema = defs[schema["$ref"].split("/")[-1]]
+    return schema
+
+
+def _type_sig(schema: dict[str, Any]) -> str:
+    """A comparable description of a property's type (refs by name, unions sorted)."""
+    if "$ref" in schema:
+        return "ref:" + schema["$ref"].split("/")[-1]
+    if "anyOf" in schema:
+        return "|".join(sorted(_type_sig(s) for s in schema["anyOf"]))
+    base = str(schema.get("type", "any"))
+    if base == "array":
+        return "array<" + _type_sig(schema.get("items", {})) + ">"
+    if "enum" in schema:
+        return base + "{" + ",".join(sorted(map(str, schema["enum"]))) + "}"
+    return base
+
+
+def breaking_changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[str]:
+    """Changes of `new` that break a consumer written against `old` (additions are fine)."""
+    problems: list[str] = []
+    for type_name, old_schema in old.items():
+        if type_name not in new:
+            problems.append(f"{type_name}: event type removed")
+            continue
+        problems += _compare_object(type_name, old_schema, new[type_name], old_schema.get("$defs", {}), new[type_name].get("$defs", {}))
+    return problems
+
+
+def _compare_object(path: str, old: dict[str, Any], new: dict[str, Any], old_defs: dict[str, Any], new_defs: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    old, new = _props(old, old_defs), _props(new, new_defs)
+    old_props, new_props = old.get("properties", {}), new.get("properties", {})
+    for field, old_field in old_props.items():
+        where = f"{path}.{field}"
+        if field not in new_props:
+            problems.append(f"{where}: field removed")
+            continue
+        new_field = new_props[field]
+        if _type_sig(old_field) != _type_sig(new_field):
+            old_enum = set(old_field.get("enum", []))
+            new_enum = set(new_field.get("enum", []))
+            if not (old_enum and old_enum <= new_enum and old_field.get("type") == new_field.get("type")):
+                problems.append(f"{where}: type changed from {_type_sig(old_field)} to {_type_sig(new_field)}")
+        if "$ref" in old_field and "$ref" in new_field:
+            problems += _compare_object(where, old_field, new_field, old_defs, new_defs)
+    for field in set(new.get("required", [])) - set(old.get("required", [])):
+        problems.append(f"{path}.{field}: newly required")
+    return problems
+
+
+def write(directory: Path) -> None:
+    schemas_dir = directory / "schemas"
+    schemas_dir.mkdir(parents=True, exist_ok=True)
+    for name, schema in event_schemas().items():
+        (schemas_dir / f"{name}.json").write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+    (directory / "asyncapi.json").write_text(json.dumps(asyncapi(), indent=2, sort_keys=True) + "\n")
+
+
+def main() -> None:
+    write(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

@@ -1,0 +1,54 @@
+"""The lead as every channel hands it over (DESIGN 5.2)."""
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class IdType(StrEnum):
+    PERSON = "person"
+    COMPANY = "company"
+
+
+class ChannelKind(StrEnum):
+    UI = "ui"
+    IMPORT = "import"
+    WEB = "web"
+    PORTAL = "portal"
+    API = "api"
+    COPY = "copy"
+
+
+class Affiliate(BaseModel):
+    name: str | None = Field(default=None, max_length=200)
+    account_number: str | None = Field(default=None, max_length=100)
+
+
+class Lead(BaseModel):
+    """Identity and contact details of a person or company as submitted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    company_name: str | None = Field(default=None, max_length=200)
+    phones: list[str] = Field(default_factory=list, max_length=20)
+    emails: list[str] = Field(default_factory=list, max_length=20)
+    national_id: str | None = Field(default=None, max_length=20)
+    id_type: IdType | None = None
+    branch: str | None = Field(default=None, max_length=200)
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    affiliate: Affiliate | None = None
+    external_id: str | None = Field(default=None, max_length=200)
+    notes: str | None = Field(default=None, max_length=10_000)
+
+
+class ChannelRef(BaseModel):
+    """The channel a lead came through, with the policy dedup must apply."""
+
+    key: str
+    kind: ChannelKind
+    name: str
+    duplicate_policy: str = Field(description="`create_always`, `enrich`, `skip`, `fill_missing`, `reset_status`, `no_new_card`.")

@@ -1,0 +1,26 @@
+"""Topic names. They are public contracts: a breaking change means a new `.vN` topic."""
+
+from typing import Final
+
+LEADS: Final = "crm.intake.leads.v1"
+DECISIONS: Final = "crm.dedup.decisions.v1"
+CUSTOMER_EVENTS: Final = "crm.customer.events.v1"
+ALLOCATION_EVENTS: Final = "crm.allocation.events.v1"
+TIMELINE_EVENTS: Final = "crm.timeline.events.v1"
+TIMELINE_INTERACTIONS: Final = "crm.timeline.interactions.v1"
+
+ALL: Final = (
+    LEADS,
+    DECISIONS,
+    CUSTOMER_EVENTS,
+    ALLOCATION_EVENTS,
+    TIMELINE_EVENTS,
+    TIMELINE_INTERACTIONS,
+)
+
+DLQ_SUFFIX: Final = ".dlq"
+
+
+def dead_letter(topic: str) -> str:
+    """The dead-letter topic of `topic`: poison messages land there after bounded retries."""
+    return topic + DLQ_SUFFIX

@@ -1,0 +1,35 @@
+"""The demo workspace `main`: one channel of each kind, a few reps and a round-robin rule.
+
+Seeding goes through the public HTTP APIs and is idempotent (re-running adds nothing).
+"""
+
+import os
+
+import httpx
+
+CHANNELS = [
+    ("api", "DEV_API_KEY", "dev-api-key", "API"),
+    ("web", "DEV_WEB_KEY", "dev-web-key", "Web Data Port"),
+    ("portal", "DEV_PORTAL_KEY", "dev-portal-key", "Self-registration portal"),
+    ("import", "DEV_IMPORT_KEY", "dev-import-key", "Spreadsheet import"),
+    ("ui", "DEV_UI_KEY", "dev-ui-key", "Manual entry"),
+    ("copy", "DEV_COPY_KEY", "dev-copy-key", "Copy between workspaces"),
+]
+REPS = [("Noa Cohen", "North"), ("Yossi Levi", "Center"), ("Maya Mizrahi", "South")]
+
+
+def seed(urls: dict[str, str], workspace: str = "main") -> None:
+    headers = {"X-Workspace": workspace}
+    with httpx.Client(timeout=10, headers=headers) as http:
+        existing = {c["key"] for c in http.get(urls["intake"] + "/v1/channels").raise_for_status().json()}
+        for kind, env_name, default_key, name in CHANNELS:
+            key = os.environ.get(env_name, default_key)
+            if key not in existing:
+                http.post(urls["intake"] + "/v1/channels", json={"key": key, "kind": kind, "name": name}).raise_for_status()
+        reps = {r["name"] for r in http.get(urls["allocation"] + "/v1/reps").raise_for_status().json()}
+        for rep_name, branch in REPS:
+            if rep_name not in reps:
+                http.post(urls["allocation"] + "/v1/reps", json={"name": rep_name, "branch": branch, "team": "Sales"}).raise_for_status()
+        if not http.get(urls["allocation"] + "/v1/rules").raise_for_status().json():
+            http.post(urls["allocation"] + "/v1/rules", json={"name": "Everyone in turn", "strategy": "round_robin", "position": 100}).raise_for_status()
+    print(f"demo workspace '{workspace}' seeded: channels {', '.join(k for _, _, k, _ in CHANNELS)}; {len(REPS)} reps; round-robin rule")

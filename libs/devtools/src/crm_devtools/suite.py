@@ -1,0 +1,159 @@
+"""Run the five services as separate processes, as the local stack and the e2e tests do.
+
+`crm-suite up` migrates, starts every service in the background, waits for `/readyz`,
+seeds the demo workspace and prints the URLs; `crm-suite down` stops them.
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+SERVICES = {"intake": 8001, "dedup": 8002, "customer": 8003, "allocation": 8004, "timeline": 8005}
+REPO = Path(__file__).resolve().parents[4]
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"{self.name}_svc", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up (crash tests)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM and wait: the graceful path."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name}-svc exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name}-svc not ready after {timeout}s; see {self.log_path}")
+
+
+@dataclass
+class Suite:
+    """A set of service processes sharing env overrides (databases, topic namespace, ports)."""
+
+    log_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port_offset: int = 0
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    def service_env(self, name: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+        prefix = name.upper() + "_"
+        env = {**os.environ, **self.env, f"{prefix}HTTP_PORT": str(port)}
+        env.update(extra or {})
+        return env
+
+    def migrate(self) -> None:
+        for name in SERVICES:
+            subprocess.run([sys.executable, "-m", f"{name}_svc", "migrate"], env=self.service_env(name, 0), check=True, capture_output=True)
+
+    def start(self, name: str, instance: int = 0, extra: dict[str, str] | None = None) -> ServiceProcess:
+        port = SERVICES[name] + self.port_offset + 10 * instance
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        proc = ServiceProcess(name, port, self.service_env(name, port, extra), self.log_dir / f"{name}-{instance}.log")
+        proc.start()
+        self.processes.append(proc)
+        return proc
+
+    def start_all(self) -> dict[str, ServiceProcess]:
+        started = {name: self.start(name) for name in SERVICES}
+        for proc in started.values():
+            proc.wait_ready()
+        return started
+
+    def stop_all(self) -> None:
+        for proc in self.processes:
+            if proc.process and proc.process.poll() is None:
+                proc.process.terminate()
+        for proc in self.processes:
+            proc.stop()
+        self.processes.clear()
+
+
+def _pid_file(run_dir: Path, name: str) -> Path:
+    return run_dir / f"{name}.pid"
+
+
+def up(run_dir: Path) -> None:
+    from crm_devtools.seed import seed
+
+    down(run_dir, quiet=True)
+    suite = Suite(log_dir=run_dir)
+    print("migrating databases and creating topics ...", flush=True)
+    suite.migrate()
+    started = suite.start_all()
+    for name, proc in started.items():
+        assert proc.process is not None
+        _pid_file(run_dir, name).write_text(str(proc.process.pid))
+    seed({name: proc.url for name, proc in started.items()})
+    print("\nCRM core is up (logs in %s):" % run_dir)
+    for name, proc in started.items():
+        print(f"  {name + '-svc':15} {proc.url}   (OpenAPI: {proc.url}/docs)")
+    print("\nTry:\n  curl -s -X POST http://127.0.0.1:8001/v1/leads -H 'X-Channel-Key: dev-api-key' "
+          "-H 'Content-Type: application/json' -d '{\"first_name\":\"Dana\",\"last_name\":\"Levi\",\"phones\":[\"050-1234567\"],\"emails\":[\"dana@example.com\"]}'")
+
+
+def down(run_dir: Path, quiet: bool = False) -> None:
+    for name in SERVICES:
+        pid_file = _pid_file(run_dir, name)
+        if not pid_file.exists():
+            continue
+        pid = int(pid_file.read_text())
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(300):
+                os.killpg(pid, 0)
+                time.sleep(0.1)
+        except ProcessLookupError:
+            pass
+        pid_file.unlink()
+        if not quiet:
+            print(f"stopped {name}-svc")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="crm-suite")
+    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("--run-dir", default=str(REPO / ".local" / "run"))
+    args = parser.parse_args()
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    up(run_dir) if args.command == "up" else down(run_dir)

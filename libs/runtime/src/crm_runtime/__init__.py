@@ -1,0 +1,1 @@
+"""Shared runtime of the CRM services (no domain logic lives here)."""

@@ -1,0 +1,41 @@
+"""`python -m <service> serve|migrate`: the two entrypoints of every service process."""
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from crm_runtime import migrations
+from crm_runtime.kafka import ensure_topics
+from crm_runtime.logs import configure_logging
+from crm_runtime.settings import ServiceSettings
+
+
+def main(
+    settings: ServiceSettings,
+    build_app: Callable[[ServiceSettings], FastAPI],
+    service_root: Path,
+    topics: list[str],
+) -> None:
+    parser = argparse.ArgumentParser(prog=settings.service_name)
+    parser.add_argument("command", choices=["serve", "migrate"])
+    args = parser.parse_args()
+    configure_logging(settings.service_name, settings.log_level)
+    if args.command == "migrate":
+        # Schema first, then the topics this service touches, with their dead-letter topics.
+        migrations.upgrade(service_root, settings.database_url)
+        asyncio.run(ensure_topics(settings, topics))
+        return
+    uvicorn.run(
+        build_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+    )

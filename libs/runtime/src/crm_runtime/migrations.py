@@ -1,0 +1,39 @@
+"""Alembic glue shared by every service's `migrations/env.py` and `migrate` command."""
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import async_engine_from_config
+
+
+def run_env(metadata: MetaData) -> None:
+    """Body of a service's `migrations/env.py` (online mode, asyncpg)."""
+    config = context.config
+
+    def do_run(connection: Connection) -> None:
+        context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = async_engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run)
+        await engine.dispose()
+
+    asyncio.run(run_async())
+
+
+def alembic_config(service_root: Path, database_url: str) -> Config:
+    config = Config(str(service_root / "alembic.ini"))
+    config.set_main_option("script_location", str(service_root / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url)
+    return config
+
+
+def upgrade(service_root: Path, database_url: str) -> None:
+    command.upgrade(alembic_config(service_root, database_url), "head")

@@ -1,0 +1,120 @@
+"""Transactional outbox and its relay.
+
+Handlers `stage` events in the same database transaction as their state change. The relay
+publishes staged rows in commit order with the idempotent producer and deletes them only
+after Kafka acknowledged them (`acks=all`): delivery is at least once, and consumers drop
+repeats by event id. Only one relay per service publishes at a time (a PostgreSQL advisory
+lock elects it), so per-key order survives any number of instances.
+"""
+
+import asyncio
+import logging
+import zlib
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
+from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from crm_contracts.envelope import CONTENT_TYPE, Envelope
+from crm_runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+PUBLISHED = Counter("crm_outbox_published_total", "Events published by the outbox relay", ["topic"])
+BACKLOG = Gauge("crm_outbox_backlog", "Rows waiting in the outbox (as of the relay's last look)")
+LEADER = Gauge("crm_outbox_relay_leader", "1 when this instance's relay holds the publishing lock")
+
+
+class Outbox:
+    """Stages events; the caller's unit of work commits them with its state change."""
+
+    def __init__(self, table: Table, settings: ServiceSettings) -> None:
+        self._table = table
+        self._settings = settings
+
+    async def stage(self, session: AsyncSession, topic: str, key: str, event: Envelope) -> None:
+        await session.execute(
+            insert(self._table).values(
+                event_id=event.id,
+                topic=self._settings.topic(topic),
+                key=key,
+                envelope=event.model_dump(mode="json"),
+            )
+        )
+
+
+class OutboxRelay:
+    def __init__(self, engine: AsyncEngine, table: Table, producer: AIOKafkaProducer, settings: ServiceSettings) -> None:
+        self._engine = engine
+        self._table = table
+        self._producer = producer
+        self._settings = settings
+        self._lock_key = zlib.crc32(f"outbox-relay:{settings.service_name}".encode())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with self._engine.connect() as conn:
+                    if not await conn.scalar(select(func.pg_try_advisory_lock(self._lock_key))):
+                        await conn.rollback()
+                        LEADER.set(0)
+                        await _sleep_or_stop(stop, 1.0)
+                        continue
+                    await conn.commit()
+                    LEADER.set(1)
+                    try:
+                        await self._publish_until_stopped(conn, stop)
+                    finally:
+                        LEADER.set(0)
+                        await conn.rollback()
+                        await conn.execute(select(func.pg_advisory_unlock(self._lock_key)))
+                        await conn.commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                await _sleep_or_stop(stop, 1.0)
+
+    async def _publish_until_stopped(self, conn: AsyncConnection, stop: asyncio.Event) -> None:
+        idle = self._settings.relay_idle_sleep_ms / 1000
+        while not stop.is_set():
+            published = await self.publish_batch(conn)
+            if published < self._settings.relay_batch_size:
+                await _sleep_or_stop(stop, idle)
+
+    async def publish_batch(self, conn: AsyncConnection) -> int:
+        """Publish the oldest staged rows; delete them once every one is acknowledged."""
+        t = self._table
+        async with conn.begin():
+            rows = (
+                await conn.execute(
+                    select(t.c.seq, t.c.topic, t.c.key, t.c.envelope).order_by(t.c.seq).limit(self._settings.relay_batch_size)
+                )
+            ).all()
+            if not rows:
+                BACKLOG.set(0)
+                return 0
+            futures = [
+                await self._producer.send(
+                    row.topic,
+                    value=orjson.dumps(row.envelope),
+                    key=row.key.encode(),
+                    headers=[("content-type", CONTENT_TYPE.encode())],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*futures)
+            await conn.execute(delete(t).where(t.c.seq.in_([r.seq for r in rows])))
+        for row in rows:
+            PUBLISHED.labels(row.topic).inc()
+        BACKLOG.set(len(rows))
+        return len(rows)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

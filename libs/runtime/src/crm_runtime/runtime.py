@@ -1,0 +1,105 @@
+"""The moving parts of one service process: database, producer, relay and consumer.
+
+A process runs the HTTP API, its consumer and its outbox relay. Any number of processes
+may run side by side: the consumer group splits partitions, and one relay at a time holds
+the publishing lock.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import MetaData, text
+
+from crm_runtime.consumer import EventConsumer, Handler
+from crm_runtime.db import make_engine, make_session_factory
+from crm_runtime.kafka import make_producer
+from crm_runtime.outbox import Outbox, OutboxRelay
+from crm_runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, metadata: MetaData) -> None:
+        self.settings = settings
+        self.metadata = metadata
+        self.outbox_table = metadata.tables["outbox"]
+        self.inbox_table = metadata.tables["inbox"]
+        self.engine = make_engine(settings)
+        self.sessions = make_session_factory(self.engine)
+        self.producer: AIOKafkaProducer | None = None  # aiokafka clients need a running loop
+        self.outbox = Outbox(self.outbox_table, settings)
+        self._subscriptions: Sequence[str] = ()
+        self._handlers: Mapping[str, Handler] = {}
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.consumer: EventConsumer | None = None
+        self._checks: dict[str, Callable[[], Awaitable[object]]] = {}
+        self._closers: list[Callable[[], Awaitable[object]]] = []
+
+    def add_dependency(self, name: str, check: Callable[[], Awaitable[object]], close: Callable[[], Awaitable[object]]) -> None:
+        """Another backing service (e.g. Redis): probed by /readyz, closed on shutdown."""
+        self._checks[name] = check
+        self._closers.append(close)
+
+    def subscribe(self, topics: Sequence[str], handlers: Mapping[str, Handler]) -> None:
+        self._subscriptions = topics
+        self._handlers = handlers
+
+    async def start(self) -> None:
+        self.producer = make_producer(self.settings)
+        await self.producer.start()
+        if self.settings.run_relay:
+            relay = OutboxRelay(self.engine, self.outbox_table, self.producer, self.settings)
+            self._tasks.append(asyncio.create_task(relay.run(self._stop), name="outbox-relay"))
+        if self.settings.run_consumers and self._subscriptions:
+            self.consumer = EventConsumer(
+                self.settings, self.sessions, self.inbox_table, self._subscriptions, self._handlers, self.producer
+            )
+            self._tasks.append(asyncio.create_task(self._supervise(self.consumer), name="consumer"))
+
+    async def _supervise(self, consumer: EventConsumer) -> None:
+        while not self._stop.is_set():
+            try:
+                await consumer.run(self._stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer crashed; restarting")
+                await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        """Graceful: let in-flight batches commit, then close clients."""
+        self._stop.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=self.settings.shutdown_grace_s)
+            for task in pending:
+                task.cancel()
+        if self.producer is not None:
+            await self.producer.stop()
+        await self.engine.dispose()
+        for close in self._closers:
+            await close()
+
+    async def readiness(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("select 1"))
+            checks["database"] = True
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            checks["database"] = False
+        checks["kafka"] = self.producer is not None and bool(self.producer.client.cluster.brokers())
+        if self.consumer is not None:
+            checks["consumer"] = self.consumer.ready.is_set()
+        for name, check in self._checks.items():
+            try:
+                await check()
+                checks[name] = True
+            except Exception:  # noqa: BLE001 - any failure means not ready
+                checks[name] = False
+        return checks

@@ -1,0 +1,35 @@
+"""Base settings. Each service subclasses it with its own env prefix (e.g. `INTAKE_`)."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str
+    environment: str = Field(default="development", description="`development` allows the built-in dev credentials.")
+    http_host: str = "127.0.0.1"
+    http_port: int
+    database_url: str
+    database_pool_size: int = 10
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_namespace: str = Field(default="", description="Prefix for every topic name (test isolation only; empty in production).")
+    topic_partitions: int = 6
+    group_id: str = Field(default="", description="Consumer group; defaults to the service name.")
+    run_consumers: bool = True
+    run_relay: bool = True
+    consumer_max_retries: int = 3
+    consumer_retry_backoff_ms: int = 200
+    consumer_batch_size: int = 500
+    relay_batch_size: int = 500
+    relay_idle_sleep_ms: int = 10
+    shutdown_grace_s: float = 20.0
+    log_level: str = "INFO"
+
+    def topic(self, name: str) -> str:
+        return self.topic_namespace + name
+
+    @property
+    def consumer_group(self) -> str:
+        return self.group_id or self.service_name

@@ -1,0 +1,526 @@
+#!/usr/bin/env bash
+# Local development / test infrastructure: PostgreSQL 15, Redis, Apache Kafka 3.9.1 (KRaft, single node).
+#
+# Usage: scripts/infra.sh {install|start|stop|status|reset|topics [name:partitions ...]}
+#
+#   install   install missing OS packages (postgresql-15, redis-server, openjdk-17-jre-headless,
+#             maven) and fetch the Kafka jars into the state dir. Cheap when all is present.
+#   start     install (if needed), then start all three services. No-op for running ones.
+#   stop      stop Kafka, Redis, Postgres (state is kept).
+#   status    one line per component; exit 0 only if all three run.
+#   reset     stop, then delete all service state (the downloaded Kafka jars are kept).
+#   topics    create topics `name:partitions` (idempotent); without arguments, list topics.
+#
+# Environment:
+#   CRM_STATE_DIR               state directory (default: <repo>/.local)
+#   CRM_PG_PORT                 PostgreSQL port           (default 5432)
+#   CRM_REDIS_PORT              Redis port                (default 6379)
+#   CRM_KAFKA_PORT              Kafka PLAINTEXT port      (default 9092)
+#   CRM_KAFKA_CONTROLLER_PORT   Kafka KRaft controller    (default 9093)
+# Everything listens on 127.0.0.1 only.
+set -euo pipefail
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE_DIR="${CRM_STATE_DIR:-$REPO_DIR/.local}"
+PG_PORT="${CRM_PG_PORT:-5432}"
+REDIS_PORT="${CRM_REDIS_PORT:-6379}"
+KAFKA_PORT="${CRM_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${CRM_KAFKA_CONTROLLER_PORT:-9093}"
+HOST=127.0.0.1
+
+PG_VERSION=15
+PG_BIN="/usr/lib/postgresql/$PG_VERSION/bin"
+PG_USER_ROLE=crm
+PG_USER_PASSWORD=crm
+PG_DATABASES=(intake dedup customer allocation timeline)
+
+KAFKA_POM="$REPO_DIR/infra/kafka/pom.xml"
+
+log() { printf '[infra] %s\n' "$*"; }
+warn() { printf '[infra] WARNING: %s\n' "$*" >&2; }
+die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+
+for p in "$PG_PORT" "$REDIS_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+  [[ "$p" =~ ^[0-9]+$ ]] || die "invalid port: '$p'"
+done
+
+init_paths() {
+  mkdir -p "$STATE_DIR"
+  STATE_DIR="$(cd "$STATE_DIR" && pwd)"
+  PG_DIR="$STATE_DIR/postgres"
+  PG_DATA="$PG_DIR/data"
+  PG_RUN="$PG_DIR/run"
+  PG_LOG="$PG_DIR/postgres.log"
+  REDIS_DIR="$STATE_DIR/redis"
+  REDIS_PID="$REDIS_DIR/redis.pid"
+  REDIS_LOG="$REDIS_DIR/redis.log"
+  KAFKA_DIR="$STATE_DIR/kafka"
+  KAFKA_LIBS="$KAFKA_DIR/libs"
+  KAFKA_DATA="$KAFKA_DIR/data"
+  KAFKA_LOGS="$KAFKA_DIR/logs"
+  KAFKA_CONF="$KAFKA_DIR/config"
+  KAFKA_PID="$KAFKA_DIR/kafka.pid"
+  KAFKA_OUT="$KAFKA_LOGS/kafka.out"
+  KAFKA_CLUSTER_ID_FILE="$KAFKA_DIR/cluster.id"
+}
+
+# Serialise concurrent invocations (start/stop/reset/install).
+take_lock() {
+  exec 9>"$STATE_DIR/.infra.lock"
+  flock -w 300 9 || die "another infra.sh is running (lock $STATE_DIR/.infra.lock)"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# ---------------------------------------------------------------------------- install
+
+apt_updated=0
+apt_install() {
+  [[ $EUID -eq 0 ]] || die "missing OS packages ($*); run 'scripts/infra.sh install' as root"
+  local aptlog="$STATE_DIR/install-apt.log"
+  # Keep package maintainer scripts from starting system-wide services (a distro
+  # postgres/redis on 5432/6379 would collide with ours); only if no policy exists yet.
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
+  fi
+  local rc=0
+  {
+    if [[ $apt_updated -eq 0 ]]; then
+      log "apt-get update (log: $aptlog)"
+      apt-get update >>"$aptlog" 2>&1 || rc=$?
+      apt_updated=1
+    fi
+    if [[ $rc -eq 0 ]]; then
+      log "apt-get install $* (log: $aptlog)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >>"$aptlog" 2>&1 || rc=$?
+    fi
+  }
+  [[ $created_policy -eq 1 ]] && rm -f "$policy"
+  [[ $rc -eq 0 ]] || { tail -n 20 "$aptlog" >&2; die "apt-get failed (see $aptlog)"; }
+}
+
+fetch_kafka_jars() {
+  if [[ -d $KAFKA_LIBS ]] && compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; then
+    return 0
+  fi
+  [[ -f $KAFKA_POM ]] || die "missing $KAFKA_POM"
+  local mvnlog="$KAFKA_DIR/mvn.log" tmp="$KAFKA_DIR/libs.tmp"
+  mkdir -p "$KAFKA_DIR"
+  rm -rf "$tmp"
+  log "fetching Kafka jars with Maven into $KAFKA_LIBS (log: $mvnlog)"
+  local t0=$SECONDS
+  if ! mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies -DincludeScope=runtime \
+      -DoutputDirectory="$tmp" >"$mvnlog" 2>&1; then
+    tail -n 30 "$mvnlog" >&2
+    die "maven failed (see $mvnlog)"
+  fi
+  compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || die "maven produced no kafka jar in $tmp"
+  rm -rf "$KAFKA_LIBS"
+  mv "$tmp" "$KAFKA_LIBS"
+  log "Kafka jars ready ($(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars, $((SECONDS - t0)) s)"
+}
+
+cmd_install() {
+  local missing=()
+  [[ -x $PG_BIN/postgres ]] || missing+=("postgresql-$PG_VERSION" postgresql-contrib)
+  { command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || missing+=(redis-server)
+  command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  if ((${#missing[@]})); then
+    apt_install "${missing[@]}"
+  fi
+  fetch_kafka_jars
+}
+
+# ---------------------------------------------------------------------------- postgres
+
+# Run a command as the postgres OS user (postgres refuses to run as root).
+as_pg() {
+  if [[ $EUID -eq 0 ]]; then
+    (cd "$PG_DIR" && runuser -u postgres -- "$@")
+  else
+    (cd "$PG_DIR" && "$@")
+  fi
+}
+
+pg_running() {
+  [[ -f $PG_DATA/PG_VERSION ]] && as_pg "$PG_BIN/pg_ctl" status -D "$PG_DATA" >/dev/null 2>&1
+}
+
+# Port the running postmaster listens on (line 4 of postmaster.pid).
+pg_running_port() { sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null || true; }
+
+pg_psql() {
+  as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_RUN" -p "$1" -U postgres -d postgres -tA -c "$2"
+}
+
+pg_init() {
+  mkdir -p "$PG_DIR" "$PG_RUN"
+  if [[ $EUID -eq 0 ]]; then
+    chown postgres:postgres "$PG_DIR" "$PG_RUN"
+    runuser -u postgres -- test -w "$PG_DIR" \
+      || die "the postgres OS user cannot write $PG_DIR (a parent directory is not traversable); set CRM_STATE_DIR elsewhere"
+  fi
+  if [[ ! -f $PG_DATA/PG_VERSION ]]; then
+    log "postgres: initdb $PG_DATA (log: $PG_DIR/initdb.log)"
+    rm -rf "$PG_DATA"
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+      >"$PG_DIR/initdb.log" 2>&1 || { tail -n 20 "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+    echo "include_if_exists = 'crm_local.conf'" >>"$PG_DATA/postgresql.conf"
+  fi
+  # Regenerated on each start so port changes apply. Durability settings stay at defaults.
+  cat >"$PG_DATA/crm_local.conf" <<EOF
+# Written by scripts/infra.sh on every start; edits are overwritten.
+listen_addresses = '$HOST'
+port = $PG_PORT
+unix_socket_directories = '$PG_RUN'
+max_connections = 300
+shared_buffers = 256MB
+EOF
+  [[ $EUID -eq 0 ]] && chown postgres:postgres "$PG_DATA/crm_local.conf"
+  return 0
+}
+
+pg_ensure_objects() {
+  local port=$1 db
+  pg_psql "$port" "DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER_ROLE') THEN
+        CREATE ROLE $PG_USER_ROLE LOGIN CREATEDB PASSWORD '$PG_USER_PASSWORD';
+      END IF;
+    END \$\$;" >/dev/null
+  for db in "${PG_DATABASES[@]}"; do
+    if [[ -z "$(pg_psql "$port" "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]]; then
+      pg_psql "$port" "CREATE DATABASE \"$db\" OWNER $PG_USER_ROLE" >/dev/null
+      log "postgres: created database $db"
+    fi
+  done
+}
+
+pg_start() {
+  if pg_running; then
+    local port
+    port="$(pg_running_port)"
+    [[ "$port" == "$PG_PORT" ]] || warn "postgres already runs on port $port, not $PG_PORT (stop it first to change the port)"
+    log "postgres: already running on $HOST:$port"
+    pg_ensure_objects "$port"
+    return 0
+  fi
+  port_in_use "$PG_PORT" && die "postgres: port $PG_PORT is already used by another process (set CRM_PG_PORT)"
+  pg_init
+  log "postgres: starting on $HOST:$PG_PORT (log: $PG_LOG)"
+  touch "$PG_LOG"
+  [[ $EUID -eq 0 ]] && chown postgres:postgres "$PG_LOG"
+  # 9>&-: daemons must not inherit the lock descriptor (they would hold the lock forever).
+  if ! as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -s >/dev/null 9>&-; then
+    tail -n 20 "$PG_LOG" >&2
+    die "postgres failed to start (see $PG_LOG)"
+  fi
+  local deadline=$((SECONDS + 60))
+  until pg_isready -q -h "$HOST" -p "$PG_PORT"; do
+    ((SECONDS < deadline)) || { tail -n 20 "$PG_LOG" >&2; die "postgres not ready after 60 s"; }
+    sleep 0.5
+  done
+  pg_ensure_objects "$PG_PORT"
+  log "postgres: ready (postgresql://$PG_USER_ROLE:$PG_USER_PASSWORD@$HOST:$PG_PORT/{$(IFS=,; echo "${PG_DATABASES[*]}")})"
+}
+
+pg_stop() {
+  if pg_running; then
+    log "postgres: stopping"
+    as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m fast -w -t 60 -s || die "postgres did not stop (see $PG_LOG)"
+  else
+    log "postgres: not running"
+  fi
+}
+
+pg_status() {
+  if pg_running; then
+    echo "postgres: running (pid $(head -n1 "$PG_DATA/postmaster.pid"), $HOST:$(pg_running_port), data $PG_DATA)"
+  else
+    echo "postgres: stopped"; return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------- redis
+
+pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+
+redis_pid() {
+  local pid
+  pid="$(cat "$REDIS_PID" 2>/dev/null || true)"
+  if pid_alive "$pid" && grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then echo "$pid"; fi
+}
+
+# Port from the running process' command line (redis-server 127.0.0.1:PORT).
+redis_running_port() {
+  local pid=$1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | sed -n 's/.*:\([0-9][0-9]*\).*/\1/p'
+}
+
+redis_start() {
+  local pid
+  pid="$(redis_pid)"
+  if [[ -n $pid ]]; then
+    log "redis: already running (pid $pid, $HOST:$(redis_running_port "$pid"))"
+    return 0
+  fi
+  port_in_use "$REDIS_PORT" && die "redis: port $REDIS_PORT is already used by another process (set CRM_REDIS_PORT)"
+  mkdir -p "$REDIS_DIR"
+  rm -f "$REDIS_PID"
+  log "redis: starting on $HOST:$REDIS_PORT (log: $REDIS_LOG)"
+  redis-server --port "$REDIS_PORT" --bind "$HOST" --daemonize yes \
+    --dir "$REDIS_DIR" --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" \
+    --save '' --appendonly no 9>&- || die "redis-server failed (see $REDIS_LOG)"
+  local deadline=$((SECONDS + 30))
+  until [[ "$(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; do
+    ((SECONDS < deadline)) || { tail -n 20 "$REDIS_LOG" >&2; die "redis not answering PING after 30 s"; }
+    sleep 0.2
+  done
+  log "redis: ready (redis://$HOST:$REDIS_PORT/0)"
+}
+
+redis_stop() {
+  local pid port
+  pid="$(redis_pid)"
+  if [[ -z $pid ]]; then log "redis: not running"; return 0; fi
+  log "redis: stopping"
+  port="$(redis_running_port "$pid")"
+  redis-cli -h "$HOST" -p "${port:-$REDIS_PORT}" shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 30))
+  while pid_alive "$pid"; do
+    if ((SECONDS >= deadline)); then kill -KILL "$pid" 2>/dev/null || true; break; fi
+    sleep 0.2
+  done
+  rm -f "$REDIS_PID"
+}
+
+redis_status() {
+  local pid
+  pid="$(redis_pid)"
+  if [[ -n $pid ]]; then
+    echo "redis:    running (pid $pid, $HOST:$(redis_running_port "$pid"))"
+  else
+    echo "redis:    stopped"; return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------- kafka
+
+kafka_cp() { echo "$KAFKA_LIBS/*"; }
+
+kafka_pid() {
+  local pid
+  pid="$(cat "$KAFKA_PID" 2>/dev/null || true)"
+  if pid_alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka '; then echo "$pid"; fi
+}
+
+kafka_running_port() {
+  sed -n 's|^advertised.listeners=PLAINTEXT://[^:]*:\([0-9]*\).*|\1|p' "$KAFKA_CONF/server.properties" 2>/dev/null || true
+}
+
+kafka_write_config() {
+  mkdir -p "$KAFKA_CONF" "$KAFKA_DATA" "$KAFKA_LOGS"
+  cat >"$KAFKA_CONF/server.properties" <<EOF
+# Written by scripts/infra.sh on every start; edits are overwritten.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+num.partitions=6
+default.replication.factor=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+min.insync.replicas=1
+auto.create.topics.enable=true
+group.initial.rebalance.delay.ms=0
+num.recovery.threads.per.data.dir=1
+log.retention.hours=168
+EOF
+  cat >"$KAFKA_CONF/log4j.properties" <<EOF
+# Written by scripts/infra.sh. WARN and above everywhere, plus the broker's start/stop lines.
+log4j.rootLogger=WARN, stdout, file
+
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=$KAFKA_LOGS/server.log
+log4j.appender.file.MaxFileSize=20MB
+log4j.appender.file.MaxBackupIndex=3
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+EOF
+}
+
+kafka_format() {
+  [[ -f $KAFKA_DATA/meta.properties ]] && return 0
+  local fmtlog="$KAFKA_LOGS/storage-format.log" cid
+  if [[ ! -s $KAFKA_CLUSTER_ID_FILE ]]; then
+    java -cp "$(kafka_cp)" -Dlog4j.configuration="file:$KAFKA_CONF/log4j.properties" kafka.tools.StorageTool random-uuid 2>>"$fmtlog" | tail -n1 >"$KAFKA_CLUSTER_ID_FILE.tmp" \
+      || die "kafka: could not generate a cluster id (see $fmtlog)"
+    mv "$KAFKA_CLUSTER_ID_FILE.tmp" "$KAFKA_CLUSTER_ID_FILE"
+  fi
+  cid="$(cat "$KAFKA_CLUSTER_ID_FILE")"
+  [[ -n $cid ]] || die "kafka: empty cluster id in $KAFKA_CLUSTER_ID_FILE"
+  log "kafka: formatting storage $KAFKA_DATA (cluster id $cid, log: $fmtlog)"
+  java -cp "$(kafka_cp)" -Dlog4j.configuration="file:$KAFKA_CONF/log4j.properties" \
+    kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_CONF/server.properties" >>"$fmtlog" 2>&1 \
+    || { tail -n 20 "$fmtlog" >&2; die "kafka: storage format failed (see $fmtlog)"; }
+}
+
+kafka_start() {
+  local pid
+  pid="$(kafka_pid)"
+  if [[ -n $pid ]]; then
+    log "kafka: already running (pid $pid, $HOST:$(kafka_running_port))"
+    return 0
+  fi
+  compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null || die "kafka: jars missing in $KAFKA_LIBS (run: scripts/infra.sh install)"
+  local p
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    port_in_use "$p" && die "kafka: port $p is already used by another process (set CRM_KAFKA_PORT / CRM_KAFKA_CONTROLLER_PORT)"
+  done
+  kafka_write_config
+  kafka_format
+  [[ -f $KAFKA_OUT ]] && mv -f "$KAFKA_OUT" "$KAFKA_OUT.1"
+  log "kafka: starting on $HOST:$KAFKA_PORT (controller $HOST:$KAFKA_CONTROLLER_PORT)"
+  # setsid: own session, so the broker survives the calling shell / job control.
+  setsid nohup java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dkafka.logs.dir="$KAFKA_LOGS" -Dlog4j.configuration="file:$KAFKA_CONF/log4j.properties" \
+    -cp "$(kafka_cp)" kafka.Kafka "$KAFKA_CONF/server.properties" \
+    >"$KAFKA_OUT" 2>&1 </dev/null 9>&- &
+  pid=$!
+  echo "$pid" >"$KAFKA_PID"
+  local deadline=$((SECONDS + 120))
+  until grep -q 'Kafka Server started' "$KAFKA_OUT" 2>/dev/null; do
+    if ! pid_alive "$pid"; then
+      tail -n 30 "$KAFKA_OUT" >&2
+      rm -f "$KAFKA_PID"
+      die "kafka: broker exited during startup (see $KAFKA_OUT)"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "$KAFKA_OUT" >&2
+      die "kafka: no 'Kafka Server started' after 120 s (pid $pid still running; see $KAFKA_OUT)"
+    fi
+    sleep 0.5
+  done
+  log "kafka: ready (bootstrap $HOST:$KAFKA_PORT, pid $pid); logs: $KAFKA_OUT, $KAFKA_LOGS/server.log"
+}
+
+kafka_stop() {
+  local pid
+  pid="$(kafka_pid)"
+  if [[ -z $pid ]]; then log "kafka: not running"; rm -f "$KAFKA_PID"; return 0; fi
+  log "kafka: stopping (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 30))
+  while pid_alive "$pid"; do
+    if ((SECONDS >= deadline)); then
+      warn "kafka: still running after 30 s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+      break
+    fi
+    sleep 0.5
+  done
+  rm -f "$KAFKA_PID"
+}
+
+kafka_status() {
+  local pid
+  pid="$(kafka_pid)"
+  if [[ -n $pid ]]; then
+    echo "kafka:    running (pid $pid, $HOST:$(kafka_running_port), logs $KAFKA_LOGS)"
+  else
+    echo "kafka:    stopped"; return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------- commands
+
+cmd_start() {
+  cmd_install
+  pg_start
+  redis_start
+  kafka_start
+  log "all services up; state in $STATE_DIR"
+}
+
+cmd_stop() {
+  kafka_stop
+  redis_stop
+  pg_stop
+}
+
+cmd_status() {
+  local rc=0
+  pg_status || rc=1
+  redis_status || rc=1
+  kafka_status || rc=1
+  return $rc
+}
+
+cmd_reset() {
+  cmd_stop
+  [[ -n $STATE_DIR && $STATE_DIR != / ]] || die "refusing to reset state dir '$STATE_DIR'"
+  log "deleting state in $STATE_DIR (keeping downloaded Kafka jars)"
+  rm -rf "$PG_DIR" "$REDIS_DIR" "$KAFKA_DATA" "$KAFKA_LOGS" "$KAFKA_CONF" "$KAFKA_CLUSTER_ID_FILE" "$KAFKA_PID" \
+    "$STATE_DIR/install-apt.log"
+}
+
+cmd_topics() {
+  local pid port
+  pid="$(kafka_pid)"
+  [[ -n $pid ]] || die "kafka is not running (scripts/infra.sh start)"
+  port="$(kafka_running_port)"
+  local topic_cmd=(java -Dlog4j.configuration="file:$KAFKA_CONF/log4j.properties" -cp "$(kafka_cp)"
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:${port:-$KAFKA_PORT}")
+  if (($# == 0)); then
+    "${topic_cmd[@]}" --list
+    return
+  fi
+  local spec name parts
+  for spec in "$@"; do
+    [[ $spec =~ ^([A-Za-z0-9._-]+):([0-9]+)$ ]] || die "bad topic spec '$spec' (expected name:partitions)"
+    name="${BASH_REMATCH[1]}"
+    parts="${BASH_REMATCH[2]}"
+    "${topic_cmd[@]}" --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 >/dev/null
+    log "topic $name ready ($("${topic_cmd[@]}" --describe --topic "$name" | grep -c 'Partition: ') partitions)"
+  done
+}
+
+usage() {
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+main() {
+  local cmd="${1:-}"
+  [[ $# -gt 0 ]] && shift
+  case "$cmd" in
+    install | start | stop | status | reset | topics) ;;
+    -h | --help | help) usage; return 0 ;;
+    *) usage >&2; return 2 ;;
+  esac
+  init_paths
+  case "$cmd" in
+    install) take_lock; cmd_install ;;
+    start) take_lock; cmd_start ;;
+    stop) take_lock; cmd_stop ;;
+    reset) take_lock; cmd_reset ;;
+    status) cmd_status ;;
+    topics) cmd_topics "$@" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,4 @@
+from crm_runtime.migrations import run_env
+from allocation_svc.adapters.tables import metadata
+
+run_env(metadata)

@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from crm_contracts import topics
+from crm_runtime.cli import main as run
+from allocation_svc.config import AllocationSettings
+from allocation_svc.entrypoints.app import build_app
+
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def main() -> None:
+    run(AllocationSettings(), build_app, SERVICE_ROOT, [topics.ALLOCATION_EVENTS, topics.CUSTOMER_EVENTS])  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from crm_contracts import topics
+from crm_runtime.cli import main as run
+from customer_svc.config import CustomerSettings
+from customer_svc.entrypoints.app import build_app
+
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def main() -> None:
+    run(CustomerSettings(), build_app, SERVICE_ROOT, [topics.CUSTOMER_EVENTS, topics.DECISIONS, topics.ALLOCATION_EVENTS])  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The customer card as pure data rules: creation from a decision, enrichment, numbering."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from crm_contracts.leads import Lead
+
+FIRST_NUMBER = 500_000
+LAST_NUMBER = 19_999_999
+NO_NAME_FROM_WEB = "No Name From Web"
+
+
+class NumbersExhausted(Exception):
+    pass
+
+
+def check_number(number: int) -> int:
+    if not FIRST_NUMBER <= number <= LAST_NUMBER:
+        raise NumbersExhausted(f"customer number {number} is outside {FIRST_NUMBER}..{LAST_NUMBER}")
+    return number
+
+
+@dataclass
+class Card:
+    id: UUID
+    workspace: str
+    number: int
+    created_by: str
+    created_at: datetime
+    card_type: str = "lead"
+    active: bool = True
+    status: str = "new"
+    website_last_token: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company_name: str | None = None
+    id_type: str | None = None
+    national_id: str | None = None
+    branch: str | None = None
+    phones: list[dict[str, Any]] = field(default_factory=list)
+    emails: list[dict[str, Any]] = field(default_factory=list)
+    addresses: list[dict[str, Any]] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    folder: str | None = None
+    owner_id: UUID | None = None
+    broker: dict[str, Any] | None = None
+
+
+def _phones(raw: list[str], e164: list[str | None]) -> list[dict[str, Any]]:
+    return [{"value": v, "e164": e164[i] if i < len(e164) else None, "primary": i == 0} for i, v in enumerate(raw)]
+
+
+def _emails(raw: list[str]) -> list[dict[str, Any]]:
+    return [{"value": v.strip(), "primary": i == 0} for i, v in enumerate(raw)]
+
+
+def card_from_lead(
+    customer_id: UUID, workspace: str, number: int, lead: Lead, phones_e164: list[str | None], created_by: str, created_at: datetime, token: str | None
+) -> Card:
+    return Card(
+        id=customer_id,
+        workspace=workspace,
+        number=check_number(number),
+        created_by=created_by,
+        created_at=created_at,
+        website_last_token=token,
+        first_name=lead.first_name,
+        last_name=lead.last_name,
+        company_name=lead.company_name,
+        id_type=lead.id_type.value if lead.id_type else None,
+        national_id=lead.national_id,
+        branch=lead.branch,
+        phones=_phones(lead.phones, phones_e164),
+        emails=_emails(lead.emails),
+        fields=dict(lead.fields),
+        tags=list(dict.fromkeys(lead.tags)),
+        broker=lead.affiliate.model_dump() if lead.affiliate else None,
+    )
+
+
+_SCALARS = ("first_name", "company_name", "id_type", "national_id", "branch")
+
+
+def enrich(card: Card, lead: Lead, phones_e164: list[str | None]) -> list[str]:
+    """Fill only what the card lacks; never overwrite. Returns the names of filled fields."""
+    filled: list[str] = []
+    for name in _SCALARS:
+        value = getattr(lead, name)
+        if value is not None and getattr(card, name) in (None, ""):
+            setattr(card, name, value.value if hasattr(value, "value") else value)
+            filled.append(name)
+    if lead.last_name and card.last_name in (None, "", NO_NAME_FROM_WEB) and lead.last_name != NO_NAME_FROM_WEB:
+        card.last_name = lead.last_name
+        filled.append("last_name")
+    known_phones = {p.get("e164") or p["value"] for p in card.phones}
+    for entry in _phones(lead.phones, phones_e164):
+        if (entry["e164"] or entry["value"]) not in known_phones:
+            card.phones.append({**entry, "primary": not card.phones})
+            filled.append("phones")
+    known_emails = {e["value"].lower() for e in card.emails}
+    for entry in _emails(lead.emails):
+        if entry["value"].lower() not in known_emails:
+            card.emails.append({**entry, "primary": not card.emails})
+            filled.append("emails")
+    for key, value in lead.fields.items():
+        if card.fields.get(key) in (None, ""):
+            card.fields[key] = value
+            filled.append(f"fields.{key}")
+    if lead.affiliate and not card.broker:
+        card.broker = lead.affiliate.model_dump()
+        filled.append("broker")
+    new_tags = [t for t in lead.tags if t not in card.tags]
+    if new_tags:
+        card.tags.extend(new_tags)
+        filled.append("tags")
+    return list(dict.fromkeys(filled))

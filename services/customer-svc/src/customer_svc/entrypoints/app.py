@@ -1,0 +1,11 @@
+from fastapi import FastAPI
+
+from crm_runtime.http import create_app
+from customer_svc.bootstrap import bootstrap
+from customer_svc.config import CustomerSettings
+from customer_svc.entrypoints.api import build_router
+
+
+def build_app(settings: CustomerSettings) -> FastAPI:
+    container = bootstrap(settings)
+    return create_app(container.runtime, [build_router(container.service)], title="customer-svc")

@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from crm_contracts import topics
+from crm_runtime.cli import main as run
+from dedup_svc.config import DedupSettings
+from dedup_svc.entrypoints.app import build_app
+
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def main() -> None:
+    run(DedupSettings(), build_app, SERVICE_ROOT, [topics.DECISIONS, topics.LEADS, topics.CUSTOMER_EVENTS])  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

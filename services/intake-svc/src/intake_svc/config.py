@@ -1,0 +1,17 @@
+from pydantic_settings import SettingsConfigDict
+
+from crm_runtime.settings import ServiceSettings
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+
+    service_name: str = "intake-svc"
+    http_port: int = 8001
+    database_url: str = "postgresql+asyncpg://crm:crm@127.0.0.1:5432/intake"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    idempotency_ttl_s: int = 24 * 3600
+    demo_api_key: str = "dev-api-key"
+    demo_web_key: str = "dev-web-key"
+    demo_portal_key: str = "dev-portal-key"
+    demo_import_key: str = "dev-import-key"

@@ -1,0 +1,50 @@
+"""Channels: where a lead comes from and what to do when its person is already known."""
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from crm_contracts.leads import ChannelKind, ChannelRef
+
+# DESIGN 4.4: the default duplicate policy of each channel kind.
+DEFAULT_POLICY: dict[ChannelKind, str] = {
+    ChannelKind.UI: "ask",
+    ChannelKind.IMPORT: "skip",
+    ChannelKind.WEB: "enrich",
+    ChannelKind.API: "create_always",
+    ChannelKind.PORTAL: "no_new_card",
+    ChannelKind.COPY: "create_always",
+}
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: UUID
+    workspace: str
+    key: str
+    kind: ChannelKind
+    name: str
+    duplicate_policy: str
+    mapping: dict[str, str] = field(default_factory=dict)
+    active: bool = True
+
+    def ref(self) -> ChannelRef:
+        return ChannelRef(key=self.key, kind=self.kind, name=self.name, duplicate_policy=self.duplicate_policy)
+
+
+class ChannelRefused(Exception):
+    """The key is unknown, disabled, or of a kind that cannot take this request."""
+
+    def __init__(self, status: int, title: str) -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+
+
+def check_channel(channel: Channel | None, allowed: set[ChannelKind]) -> Channel:
+    if channel is None:
+        raise ChannelRefused(401, "Unknown channel key")
+    if not channel.active:
+        raise ChannelRefused(403, "Channel is disabled")
+    if channel.kind not in allowed:
+        raise ChannelRefused(403, f"A {channel.kind.value} channel cannot submit here")
+    return channel

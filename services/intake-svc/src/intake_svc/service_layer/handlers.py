@@ -1,0 +1,107 @@
+"""Use cases of intake-svc: one request or message = one unit of work = one commit."""
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_contracts import topics
+from crm_contracts.envelope import Envelope
+from crm_contracts.events import CustomerCreated, CustomerEnriched, DecisionMade, LeadAccepted
+from crm_contracts.leads import ChannelKind, Lead
+from crm_runtime.events import new_event
+from crm_runtime.outbox import Outbox
+from intake_svc.adapters.idempotency import IdempotencyCache
+from intake_svc.adapters.repository import ChannelRepository, SubmissionRepository
+from intake_svc.domain import capture
+from intake_svc.domain.channels import Channel, check_channel
+from intake_svc.domain.submissions import State, after_card_applied, after_decision
+
+SOURCE = "intake-svc"
+
+
+class IntakeService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, idempotency: IdempotencyCache) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
+        self._idempotency = idempotency
+
+    async def channel(self, key: str, allowed: set[ChannelKind]) -> Channel:
+        async with self._sessions() as session:
+            return check_channel(await ChannelRepository(session).by_key(key), allowed)
+
+    async def accept(self, channel: Channel, lead: Lead, *, raw: dict[str, str] | None = None, idempotency_key: str | None = None) -> UUID:
+        """Store the submission and stage its event; durable when this returns."""
+        if idempotency_key:
+            cached = await self._idempotency.get(channel.key, idempotency_key)
+            if cached:
+                return UUID(cached)
+        lead = capture.stamp(lead, channel.kind)
+        submission_id = uuid4()
+        accepted = LeadAccepted(
+            submission_id=submission_id, channel=channel.ref(), lead=lead, received_at=datetime.now(UTC), raw=raw or {}
+        )
+        event = new_event(SOURCE, accepted, workspace=channel.workspace, subject=None, correlationid=str(submission_id))
+        values: dict[str, Any] = {
+            "id": submission_id, "workspace": channel.workspace, "channel_key": channel.key, "channel_kind": channel.kind.value,
+            "idempotency_key": idempotency_key, "state": State.ACCEPTED.value, "lead": lead.model_dump(mode="json"), "raw": raw or {},
+        }
+        async with self._sessions() as session, session.begin():
+            repo = SubmissionRepository(session)
+            if idempotency_key:
+                existing = await repo.add_idempotent(values)
+                if existing is not None:
+                    return existing
+            else:
+                await repo.add(values)
+            await self._outbox.stage(session, topics.LEADS, capture.partition_key(lead, str(submission_id)), event)
+        if idempotency_key:
+            await self._idempotency.remember(channel.key, idempotency_key, str(submission_id))
+        return submission_id
+
+    async def submission(self, submission_id: UUID) -> Any:
+        async with self._sessions() as session:
+            return await SubmissionRepository(session).get(submission_id)
+
+    async def add_channel(self, channel: Channel) -> bool:
+        async with self._sessions() as session, session.begin():
+            return await ChannelRepository(session).add(channel)
+
+    async def channels(self, workspace: str) -> list[Channel]:
+        async with self._sessions() as session:
+            return await ChannelRepository(session).list(workspace)
+
+
+async def on_decision(session: AsyncSession, event: Envelope) -> None:
+    decided = DecisionMade.model_validate(event.data)
+    repo = SubmissionRepository(session)
+    current = await repo.state_for_update(decided.submission_id)
+    if current is None:
+        return  # a lead of another intake deployment sharing the topic
+    values: dict[str, Any] = {"decision": decided.decision.value, "state": after_decision(current, decided.decision).value}
+    if decided.customer_id:
+        values["customer_id"] = decided.customer_id
+    if decided.reason and decided.decision.value == "reject":
+        values["errors"] = [{"field": None, "message": decided.reason}]
+    await repo.update(decided.submission_id, **values)
+
+
+async def on_card_applied(session: AsyncSession, event: Envelope) -> None:
+    payload = CustomerCreated.model_validate(event.data) if event.type == "crm.customer.created.v1" else CustomerEnriched.model_validate(event.data)
+    if payload.submission_id is None:
+        return
+    repo = SubmissionRepository(session)
+    current = await repo.state_for_update(payload.submission_id)
+    if current is None:
+        return
+    customer_id = payload.customer.id if isinstance(payload, CustomerCreated) else payload.customer_id
+    await repo.update(payload.submission_id, state=after_card_applied(current).value, customer_id=customer_id)
+
+
+HANDLERS = {
+    "crm.dedup.decision.made.v1": on_decision,
+    "crm.customer.created.v1": on_card_applied,
+    "crm.customer.enriched.v1": on_card_applied,
+}
+SUBSCRIPTIONS = [topics.DECISIONS, topics.CUSTOMER_EVENTS]

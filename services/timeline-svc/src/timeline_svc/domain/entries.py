@@ -1,0 +1,46 @@
+"""System entries: what each upstream event means on a customer's timeline."""
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid5
+
+from crm_contracts.envelope import Envelope
+
+_NAMESPACE = UUID("6f1e9f0a-4a55-4c1e-9d36-6c1f3b2f1a10")
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: UUID
+    customer_id: UUID
+    kind: str
+    summary: str
+    data: dict[str, Any]
+
+
+def entry_id(source_event_id: UUID) -> UUID:
+    """Derived from the source event, so a redelivered event maps to the same entry."""
+    return uuid5(_NAMESPACE, str(source_event_id))
+
+
+def _name(customer: dict[str, Any]) -> str:
+    parts = [customer.get("first_name"), customer.get("last_name") or customer.get("company_name")]
+    return " ".join(p for p in parts if p) or "(no name)"
+
+
+def system_entry(event: Envelope) -> Entry | None:
+    """The timeline entry for `event`, or None when it is not timeline-worthy."""
+    data = event.data
+    if event.type == "crm.customer.created.v1":
+        customer = data["customer"]
+        summary = f"Card #{customer['number']} created for {_name(customer)} by {customer['created_by']}"
+        return Entry(entry_id(event.id), UUID(customer["id"]), "created", summary, {"submission_id": data.get("submission_id")})
+    if event.type == "crm.customer.enriched.v1":
+        filled = ", ".join(data["filled_fields"]) or "nothing new"
+        summary = f"Duplicate submission via {data.get('channel_key') or 'a channel'}; filled: {filled}"
+        kind = "renewed" if "status" in data["filled_fields"] else "duplicate_submission"
+        return Entry(entry_id(event.id), UUID(data["customer_id"]), kind, summary, {"submission_id": data.get("submission_id"), "filled_fields": data["filled_fields"]})
+    if event.type == "crm.allocation.lead_assigned.v1":
+        summary = f"Assigned to {data['owner_id']}: {data['reason']}"
+        return Entry(entry_id(event.id), UUID(data["customer_id"]), "assigned", summary, {"owner_id": data["owner_id"], "rule_id": data.get("rule_id"), "strategy": data["strategy"]})
+    return None
