@@ -367,9 +367,12 @@ kafka_format() {
   [[ -f $KAFKA_DATA/meta.properties ]] && return 0
   local fmtlog="$KAFKA_LOGS/storage-format.log" cid
   if [[ ! -s $KAFKA_CLUSTER_ID_FILE ]]; then
-    java -cp "$(kafka_cp)" -Dlog4j.configuration="file:$KAFKA_CONF/log4j.properties" kafka.tools.StorageTool random-uuid 2>>"$fmtlog" | tail -n1 >"$KAFKA_CLUSTER_ID_FILE.tmp" \
-      || die "kafka: could not generate a cluster id (see $fmtlog)"
-    mv "$KAFKA_CLUSTER_ID_FILE.tmp" "$KAFKA_CLUSTER_ID_FILE"
+    # Same format as `kafka-storage random-uuid` (16 random bytes, base64url, no padding), without a JVM start.
+    cid=-
+    while [[ $cid == -* ]]; do
+      cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
+    echo "$cid" >"$KAFKA_CLUSTER_ID_FILE"
   fi
   cid="$(cat "$KAFKA_CLUSTER_ID_FILE")"
   [[ -n $cid ]] || die "kafka: empty cluster id in $KAFKA_CLUSTER_ID_FILE"

@@ -80,7 +80,27 @@ def _type_sig(schema: dict[str, Any]) -> str:
         return "array<" + _type_sig(schema.get("items", {})) + ">"
     if "enum" in schema:
         return base + "{" + ",".join(sorted(map(str, schema["enum"]))) + "}"
+    if "const" in schema:
+        return base + "{" + str(schema["const"]) + "}"
     return base
+
+
+def _values(schema: dict[str, Any]) -> set[str]:
+    if "enum" in schema:
+        return set(map(str, schema["enum"]))
+    return {str(schema["const"])} if "const" in schema else set()
+
+
+def _nested_ref(schema: dict[str, Any]) -> str | None:
+    """The model a property holds: directly, as list items, or inside an optional union."""
+    if "$ref" in schema:
+        return str(schema["$ref"])
+    if schema.get("type") == "array":
+        return _nested_ref(schema.get("items", {}))
+    for option in schema.get("anyOf", []):
+        if ref := _nested_ref(option):
+            return ref
+    return None
 
 
 def breaking_changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[str]:
@@ -97,6 +117,8 @@ def breaking_changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, An
 def _compare_object(path: str, old: dict[str, Any], new: dict[str, Any], old_defs: dict[str, Any], new_defs: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     old, new = _props(old, old_defs), _props(new, new_defs)
+    if _values(old) and not _values(old) <= _values(new):
+        problems.append(f"{path}: allowed values {sorted(_values(old) - _values(new))} removed")
     old_props, new_props = old.get("properties", {}), new.get("properties", {})
     for field, old_field in old_props.items():
         where = f"{path}.{field}"
@@ -105,12 +127,12 @@ def _compare_object(path: str, old: dict[str, Any], new: dict[str, Any], old_def
             continue
         new_field = new_props[field]
         if _type_sig(old_field) != _type_sig(new_field):
-            old_enum = set(old_field.get("enum", []))
-            new_enum = set(new_field.get("enum", []))
+            old_enum, new_enum = _values(old_field), _values(new_field)
             if not (old_enum and old_enum <= new_enum and old_field.get("type") == new_field.get("type")):
                 problems.append(f"{where}: type changed from {_type_sig(old_field)} to {_type_sig(new_field)}")
-        if "$ref" in old_field and "$ref" in new_field:
-            problems += _compare_object(where, old_field, new_field, old_defs, new_defs)
+        old_ref, new_ref = _nested_ref(old_field), _nested_ref(new_field)
+        if old_ref and new_ref:
+            problems += _compare_object(where, {"$ref": old_ref}, {"$ref": new_ref}, old_defs, new_defs)
     for field in set(new.get("required", [])) - set(old.get("required", [])):
         problems.append(f"{path}.{field}: newly required")
     return problems

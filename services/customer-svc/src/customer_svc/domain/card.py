@@ -89,7 +89,7 @@ def enrich(card: Card, lead: Lead, phones_e164: list[str | None]) -> list[str]:
     filled: list[str] = []
     for name in _SCALARS:
         value = getattr(lead, name)
-        if value is not None and getattr(card, name) in (None, ""):
+        if value not in (None, "") and getattr(card, name) in (None, ""):
             setattr(card, name, value.value if hasattr(value, "value") else value)
             filled.append(name)
     if lead.last_name and card.last_name in (None, "", NO_NAME_FROM_WEB) and lead.last_name != NO_NAME_FROM_WEB:
@@ -97,12 +97,15 @@ def enrich(card: Card, lead: Lead, phones_e164: list[str | None]) -> list[str]:
         filled.append("last_name")
     known_phones = {p.get("e164") or p["value"] for p in card.phones}
     for entry in _phones(lead.phones, phones_e164):
-        if (entry["e164"] or entry["value"]) not in known_phones:
+        identity = entry["e164"] or entry["value"]
+        if identity not in known_phones:
+            known_phones.add(identity)
             card.phones.append({**entry, "primary": not card.phones})
             filled.append("phones")
     known_emails = {e["value"].lower() for e in card.emails}
     for entry in _emails(lead.emails):
         if entry["value"].lower() not in known_emails:
+            known_emails.add(entry["value"].lower())
             card.emails.append({**entry, "primary": not card.emails})
             filled.append("emails")
     for key, value in lead.fields.items():
@@ -112,7 +115,7 @@ def enrich(card: Card, lead: Lead, phones_e164: list[str | None]) -> list[str]:
     if lead.affiliate and not card.broker:
         card.broker = lead.affiliate.model_dump()
         filled.append("broker")
-    new_tags = [t for t in lead.tags if t not in card.tags]
+    new_tags = [t for t in dict.fromkeys(lead.tags) if t not in card.tags]
     if new_tags:
         card.tags.extend(new_tags)
         filled.append("tags")

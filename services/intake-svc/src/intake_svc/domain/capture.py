@@ -41,6 +41,7 @@ def lead_from_form(form: Mapping[str, str], mapping: Mapping[str, str]) -> tuple
             body.setdefault("fields", {})[target.removeprefix("fields.")] = value  # type: ignore[index]
         elif target == "name":
             first, _, last = value.partition(" ")
+            last = last.strip()
             body.setdefault("first_name", first if last else None)
             body.setdefault("last_name", last or first)
         elif target in _LIST_FIELDS:

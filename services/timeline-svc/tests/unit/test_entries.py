@@ -1,0 +1,135 @@
+"""System timeline entries derived from upstream events (DESIGN 4.7)."""
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+import pytest
+from pydantic import BaseModel
+
+from crm_contracts.envelope import Envelope
+from crm_contracts.events import CustomerCreated, CustomerEnriched, CustomerOwnerAssigned, CustomerSnapshot, LeadAssigned, TimelineEntryRecorded, type_of
+from timeline_svc.domain.entries import entry_id, system_entry
+
+pytestmark = pytest.mark.unit
+
+CID = UUID("aaaaaaaa-0000-4000-8000-000000000001")
+OWNER = UUID("bbbbbbbb-0000-4000-8000-000000000002")
+RULE = UUID("cccccccc-0000-4000-8000-000000000003")
+SUB = UUID("dddddddd-0000-4000-8000-000000000004")
+AT = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+
+
+def _snapshot(**values: object) -> CustomerSnapshot:
+    base: dict[str, object] = {
+        "id": CID, "workspace": "main", "number": 500_123, "card_type": "lead", "active": True, "status": "new",
+        "first_name": "דנה", "last_name": "כהן", "created_by": "web:landing", "created_at": AT,
+    }
+    return CustomerSnapshot.model_validate(base | values)
+
+
+def _event(payload: BaseModel, event_id: UUID | None = None) -> Envelope:
+    extra = {"id": event_id} if event_id else {}
+    return Envelope(source="/crm/test", type=type_of(payload), subject=str(CID), data=payload.model_dump(mode="json"), **extra)
+
+
+def _enriched(filled: list[str], channel_key: str | None = "landing-he") -> CustomerEnriched:
+    return CustomerEnriched(customer_id=CID, filled_fields=filled, submission_id=SUB, channel_key=channel_key, customer=_snapshot())
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "name"),
+    [
+        (_snapshot(), "דנה כהן"),
+        (_snapshot(first_name=None), "כהן"),
+        (_snapshot(first_name=None, last_name=None, company_name="אלקטרה בע\"מ"), "אלקטרה בע\"מ"),
+        (_snapshot(first_name=None, last_name="No Name From Web"), "No Name From Web"),
+        (_snapshot(first_name=None, last_name=None), "(no name)"),
+    ],
+)
+def test_created(snapshot: CustomerSnapshot, name: str) -> None:
+    event = _event(CustomerCreated(customer=snapshot, channel_kind="web", submission_id=SUB))
+
+    entry = system_entry(event)
+
+    assert entry is not None
+    assert entry.kind == "created"
+    assert entry.customer_id == CID
+    assert entry.id == entry_id(event.id)
+    assert entry.summary == f"Card #500123 created for {name} by web:landing"
+    assert entry.data == {"submission_id": str(SUB)}
+
+
+@pytest.mark.parametrize(
+    ("filled", "kind", "summary_tail"),
+    [
+        (["phones", "emails"], "duplicate_submission", "filled: phones, emails"),
+        ([], "duplicate_submission", "filled: nothing new"),
+        (["fields.status_note"], "duplicate_submission", "filled: fields.status_note"),
+        (["status"], "renewed", "filled: status"),
+        (["phones", "status"], "renewed", "filled: phones, status"),
+    ],
+)
+def test_enriched(filled: list[str], kind: str, summary_tail: str) -> None:
+    event = _event(_enriched(filled))
+
+    entry = system_entry(event)
+
+    assert entry is not None
+    assert entry.kind == kind
+    assert entry.customer_id == CID
+    assert entry.summary == f"Duplicate submission via landing-he; {summary_tail}"
+    assert entry.data == {"submission_id": str(SUB), "filled_fields": filled}
+
+
+def test_enriched_without_channel_key() -> None:
+    entry = system_entry(_event(_enriched(["phones"], channel_key=None)))
+    assert entry is not None
+    assert entry.summary.startswith("Duplicate submission via a channel;")
+
+
+@pytest.mark.parametrize("rule_id", [RULE, None])
+def test_lead_assigned(rule_id: UUID | None) -> None:
+    payload = LeadAssigned(customer_id=CID, owner_id=OWNER, rule_id=rule_id, strategy="round_robin", reason="rule 'אתר': round robin, turn 1 of 3", assigned_at=AT)
+
+    entry = system_entry(_event(payload))
+
+    assert entry is not None
+    assert entry.kind == "assigned"
+    assert entry.customer_id == CID
+    assert entry.summary == f"Assigned to {OWNER}: rule 'אתר': round robin, turn 1 of 3"
+    assert entry.data == {"owner_id": str(OWNER), "rule_id": str(rule_id) if rule_id else None, "strategy": "round_robin"}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        CustomerOwnerAssigned(customer_id=CID, owner_id=OWNER),
+        TimelineEntryRecorded(customer_id=CID, entry_id=UUID(int=1), kind="note", occurred_at=AT, summary="הערה"),
+    ],
+)
+def test_other_registered_types_are_not_timeline_worthy(payload: BaseModel) -> None:
+    assert system_entry(_event(payload)) is None
+
+
+@pytest.mark.parametrize("type_name", ["crm.something.unknown.v1", "crm.customer.created.v2", ""])
+def test_unknown_type_is_none(type_name: str) -> None:
+    assert system_entry(Envelope(source="/crm/test", type=type_name, data={"customer": {}})) is None
+
+
+def test_entry_id_is_deterministic_per_source_event() -> None:
+    event_id = UUID("12345678-1234-4678-9234-567812345678")
+    first = system_entry(_event(_enriched(["phones"]), event_id))
+    again = system_entry(_event(_enriched(["phones"]), event_id))
+    other = system_entry(_event(_enriched(["phones"])))
+
+    assert first is not None and again is not None and other is not None
+    assert first.id == again.id == entry_id(event_id)
+    assert other.id != first.id
+
+
+def test_entry_ids_differ_per_event_and_are_not_the_event_id() -> None:
+    ids = [UUID(int=i) for i in range(1, 101)]
+    derived = {entry_id(i) for i in ids}
+    assert len(derived) == 100
+    assert not derived & set(ids)
+    assert {d.version for d in derived} == {5}
