@@ -33,8 +33,11 @@ async def _submission(http: httpx.AsyncClient, suite: E2ESuite, submission_id: s
 async def test_lead_becomes_an_assigned_card_with_its_timeline_and_public_events(suite: E2ESuite) -> None:
     email = f"dana.{uuid.uuid4().hex[:8]}@example.com"
     events = AIOKafkaConsumer(
-        suite.topic("crm.customer.events.v1"), bootstrap_servers="127.0.0.1:9092", group_id=f"other-system-{uuid.uuid4()}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        suite.topic("crm.customer.events.v1"),
+        bootstrap_servers="127.0.0.1:9092",
+        group_id=f"other-system-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await events.start()
     try:
@@ -91,7 +94,9 @@ async def test_lead_becomes_an_assigned_card_with_its_timeline_and_public_events
             assert created["specversion"] == "1.0" and created["subject"] == customer_id
             assert created["correlationid"] == submission_id and created["workspace"] == "main"
             assert created["data"]["customer"]["number"] == card["number"]
-            assert [e["type"] for e in seen].index("crm.customer.created.v1") < [e["type"] for e in seen].index("crm.customer.owner_assigned.v1")
+            assert [e["type"] for e in seen].index("crm.customer.created.v1") < [e["type"] for e in seen].index(
+                "crm.customer.owner_assigned.v1"
+            )
 
             # The same person through the web channel enriches the card instead of creating one.
             web = await http.post(
@@ -107,7 +112,9 @@ async def test_lead_becomes_an_assigned_card_with_its_timeline_and_public_events
             assert card["last_name"] == "לוי", "enrichment never overwrites"
 
             async def alert() -> bool:
-                page = (await http.get(f"{suite.url('timeline')}/v1/customers/{customer_id}/timeline", params={"kind": "duplicate_submission"})).json()
+                page = (
+                    await http.get(f"{suite.url('timeline')}/v1/customers/{customer_id}/timeline", params={"kind": "duplicate_submission"})
+                ).json()
                 return len(page["items"]) == 1
 
             await eventually(alert, what="a duplicate-submission alert on the timeline")
@@ -125,7 +132,9 @@ async def test_bad_input_gets_problem_responses_naming_the_field(suite: E2ESuite
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "phones"
         web = await http.post(f"{suite.url('intake')}/v1/capture/dev-web-key", data={"name": "No Contact"})
         assert web.status_code == 422 and web.json()["errors"][0]["field"] == "phones"
-        wrong_kind = await http.post(f"{suite.url('intake')}/v1/leads", headers={"X-Channel-Key": "dev-web-key"}, json={"emails": ["a@b.co"]})
+        wrong_kind = await http.post(
+            f"{suite.url('intake')}/v1/leads", headers={"X-Channel-Key": "dev-web-key"}, json={"emails": ["a@b.co"]}
+        )
         assert wrong_kind.status_code == 403
         missing = await http.get(f"{suite.url('customer')}/v1/customers/{uuid.uuid4()}")
         assert missing.status_code == 404 and missing.json()["title"] == "Customer not found"

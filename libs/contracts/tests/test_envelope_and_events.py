@@ -65,7 +65,10 @@ def test_specversion_serialised_as_1_0() -> None:
 @pytest.mark.parametrize(
     ("attrs", "expected"),
     [
-        ({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}),
+        (
+            {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+            {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+        ),
         ({"partitionkey": "e:dana@example.com", "sequence": 7}, {"partitionkey": "e:dana@example.com", "sequence": 7}),
     ],
 )

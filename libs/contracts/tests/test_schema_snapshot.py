@@ -229,9 +229,17 @@ def _with_inline_enum(values: list[str]) -> dict[str, Any]:
     [
         pytest.param(_removed_field, ["person.age: field removed"], id="field-removed"),
         pytest.param(_changed_type, ["person.age: type changed from integer to string"], id="type-changed"),
-        pytest.param(_newly_required, ["person.nickname: type changed from null|string to string", "person.nickname: newly required"], id="newly-required"),
+        pytest.param(
+            _newly_required,
+            ["person.nickname: type changed from null|string to string", "person.nickname: newly required"],
+            id="newly-required",
+        ),
         pytest.param(_nested_removed, ["person.main.label: field removed"], id="nested-field-removed"),
-        pytest.param(_removed_literal_value, ["person.kind: type changed from string{customer,lead} to string{lead,supplier}"], id="enum-value-removed"),
+        pytest.param(
+            _removed_literal_value,
+            ["person.kind: type changed from string{customer,lead} to string{lead,supplier}"],
+            id="enum-value-removed",
+        ),
     ],
 )
 def test_breaking_changes_are_reported(new: Any, expected: list[str]) -> None:
@@ -247,7 +255,9 @@ def test_breaking_changes_are_reported(new: Any, expected: list[str]) -> None:
         pytest.param(_base, _added_optional, id="optional-fields-added"),
         pytest.param(_base, _added_literal_value, id="literal-value-added"),
         pytest.param(lambda: _with_enum(Color), lambda: _with_enum(ColorPlus), id="enum-value-added"),
-        pytest.param(lambda: _with_inline_enum(["אדום", "ירוק"]), lambda: _with_inline_enum(["אדום", "ירוק", "כחול"]), id="inline-enum-value-added"),
+        pytest.param(
+            lambda: _with_inline_enum(["אדום", "ירוק"]), lambda: _with_inline_enum(["אדום", "ירוק", "כחול"]), id="inline-enum-value-added"
+        ),
         pytest.param(_base, _base, id="unchanged"),
     ],
 )
@@ -272,17 +282,21 @@ def test_added_event_type_is_not_reported() -> None:
 
 def _holder(with_label: bool, through: str) -> dict[str, Any]:
     if with_label:
+
         class Contact(BaseModel):
             value: str
             label: str | None = None
     else:
+
         class Contact(BaseModel):  # type: ignore[no-redef]
             value: str
 
     if through == "list":
+
         class Holder(BaseModel):
             contacts: list[Contact] = []
     else:
+
         class Holder(BaseModel):  # type: ignore[no-redef]
             contacts: Contact | None = None
 
@@ -319,7 +333,8 @@ def _channel_address(doc: dict[str, Any], ref: str) -> str:
 def test_asyncapi_has_receive_operation_per_subscription(service: str, topic: str) -> None:
     doc = asyncapi()
     receivers = [
-        op for op in doc["operations"].values()
+        op
+        for op in doc["operations"].values()
         if op["action"] == "receive" and op["x-service"] == service and _channel_address(doc, op["channel"]["$ref"]) == topic
     ]
     assert len(receivers) == 1
@@ -328,7 +343,9 @@ def test_asyncapi_has_receive_operation_per_subscription(service: str, topic: st
 
 def test_asyncapi_receive_operations_are_exactly_the_subscriptions() -> None:
     doc = asyncapi()
-    got = {(op["x-service"], _channel_address(doc, op["channel"]["$ref"])) for op in doc["operations"].values() if op["action"] == "receive"}
+    got = {
+        (op["x-service"], _channel_address(doc, op["channel"]["$ref"])) for op in doc["operations"].values() if op["action"] == "receive"
+    }
     assert got == {(s, t) for s, subscribed in catalog.SUBSCRIBERS.items() for t in subscribed}
 
 

@@ -57,7 +57,9 @@ class DecisionMade(BaseModel):
     matched_on: list[MatchReason] = Field(default_factory=list)
     website_last_token: WebsiteToken | None = None
     reason: str | None = None
-    phones_e164: list[str | None] = Field(default_factory=list, description="E.164 form of each of `lead.phones`, in order; null when unparseable.")
+    phones_e164: list[str | None] = Field(
+        default_factory=list, description="E.164 form of each of `lead.phones`, in order; null when unparseable."
+    )
 
 
 # --- crm.customer.events.v1 ----------------------------------------------------------

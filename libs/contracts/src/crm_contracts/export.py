@@ -148,3 +148,7 @@ def write(directory: Path) -> None:
 
 def main() -> None:
     write(Path(sys.argv[1] if len(sys.argv) > 1 else "."))
+
+
+if __name__ == "__main__":
+    main()

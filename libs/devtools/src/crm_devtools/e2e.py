@@ -11,10 +11,11 @@ import itertools
 import os
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
+
 from crm_devtools.seed import seed
 from crm_devtools.suite import REPO, SERVICES, Suite
 

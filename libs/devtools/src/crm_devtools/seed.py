@@ -31,5 +31,7 @@ def seed(urls: dict[str, str], workspace: str = "main") -> None:
             if rep_name not in reps:
                 http.post(urls["allocation"] + "/v1/reps", json={"name": rep_name, "branch": branch, "team": "Sales"}).raise_for_status()
         if not http.get(urls["allocation"] + "/v1/rules").raise_for_status().json():
-            http.post(urls["allocation"] + "/v1/rules", json={"name": "Everyone in turn", "strategy": "round_robin", "position": 100}).raise_for_status()
+            http.post(
+                urls["allocation"] + "/v1/rules", json={"name": "Everyone in turn", "strategy": "round_robin", "position": 100}
+            ).raise_for_status()
     print(f"demo workspace '{workspace}' seeded: channels {', '.join(k for _, _, k, _ in CHANNELS)}; {len(REPS)} reps; round-robin rule")

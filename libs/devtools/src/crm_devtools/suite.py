@@ -124,11 +124,12 @@ def up(run_dir: Path) -> None:
         assert proc.process is not None
         _pid_file(run_dir, name).write_text(str(proc.process.pid))
     seed({name: proc.url for name, proc in started.items()})
-    print("\nCRM core is up (logs in %s):" % run_dir)
+    print(f"\nCRM core is up (logs in {run_dir}):")
     for name, proc in started.items():
         print(f"  {name + '-svc':15} {proc.url}   (OpenAPI: {proc.url}/docs)")
-    print("\nTry:\n  curl -s -X POST http://127.0.0.1:8001/v1/leads -H 'X-Channel-Key: dev-api-key' "
-          "-H 'Content-Type: application/json' -d '{\"first_name\":\"Dana\",\"last_name\":\"Levi\",\"phones\":[\"050-1234567\"],\"emails\":[\"dana@example.com\"]}'")
+    lead = '{"first_name":"Dana","last_name":"Levi","phones":["050-1234567"],"emails":["dana@example.com"]}'
+    print("\nTry:\n  curl -s -X POST http://127.0.0.1:8001/v1/leads -H 'X-Channel-Key: dev-api-key' \\")
+    print(f"    -H 'Content-Type: application/json' -d '{lead}'")
 
 
 def down(run_dir: Path, quiet: bool = False) -> None:

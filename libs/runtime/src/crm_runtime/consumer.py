@@ -13,6 +13,7 @@ without limit instead: they say nothing about the message.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -84,7 +85,7 @@ class EventConsumer:
                 if not batches:
                     continue
                 done = await asyncio.gather(*(self._process_partition(msgs) for msgs in batches.values()))
-                offsets = {tp: msgs[-1].offset + 1 for (tp, msgs), ok in zip(batches.items(), done) if ok}
+                offsets = {tp: msgs[-1].offset + 1 for (tp, msgs), ok in zip(batches.items(), done, strict=False) if ok}
                 await self._commit(consumer, offsets)
                 self._record_lag(consumer, batches)
         finally:
@@ -110,9 +111,13 @@ class EventConsumer:
     async def _process_partition(self, msgs: list[ConsumerRecord[bytes, bytes]]) -> bool:
         """Apply `msgs` in order; False when stopping left some of them unapplied."""
         try:
+            events = [self._parse(msg) for msg in msgs]
             async with self._sessions() as session, session.begin():
-                for msg in msgs:
-                    await self._apply(session, msg)
+                fresh = await self._claim(session, [e for e in events if e.type in self._handlers])
+                for event in events:
+                    if event.id in fresh:
+                        fresh.discard(event.id)  # a repeat inside the same batch is a no-op too
+                        await self._handle(session, event)
             for msg in msgs:
                 PROCESSED.labels(msg.topic, "ok").inc()
             return True
@@ -146,26 +151,38 @@ class EventConsumer:
                 log.warning("attempt %d of message %s@%d failed: %r", attempt, msg.topic, msg.offset, exc)
                 await asyncio.sleep(self._settings.consumer_retry_backoff_ms / 1000 * attempt)
 
-    async def _apply(self, session: AsyncSession, msg: ConsumerRecord[bytes, bytes]) -> None:
+    @staticmethod
+    def _parse(msg: ConsumerRecord[bytes, bytes]) -> Envelope:
         try:
-            event = Envelope.model_validate_json(msg.value or b"")
+            return Envelope.model_validate_json(msg.value or b"")
         except ValidationError as exc:
             raise PoisonMessage(f"not a CloudEvents envelope: {exc}") from exc
-        handler = self._handlers.get(event.type)
-        if handler is None:
-            return  # a type this service does not care about (forward compatible)
-        fresh = await session.scalar(
+
+    async def _claim(self, session: AsyncSession, events: list[Envelope]) -> set[UUID]:
+        """Record `events` in the inbox; returns the ids not applied before (one statement)."""
+        if not events:
+            return set()
+        unique = {e.id: e.type for e in events}
+        claimed = await session.scalars(
             insert(self._inbox)
-            .values(event_id=event.id, event_type=event.type)
+            .values([{"event_id": i, "event_type": t} for i, t in unique.items()])
             .on_conflict_do_nothing()
             .returning(self._inbox.c.event_id)
         )
-        if fresh is None:
-            return  # already applied: a redelivery
+        return set(claimed)
+
+    async def _handle(self, session: AsyncSession, event: Envelope) -> None:
         try:
-            await handler(session, event)
+            await self._handlers[event.type](session, event)
         except ValidationError as exc:
             raise PoisonMessage(f"invalid {event.type} payload: {exc}") from exc
+
+    async def _apply(self, session: AsyncSession, msg: ConsumerRecord[bytes, bytes]) -> None:
+        event = self._parse(msg)
+        if event.type not in self._handlers:
+            return  # a type this service does not care about (forward compatible)
+        if await self._claim(session, [event]):
+            await self._handle(session, event)
 
     async def _dead_letter(self, msg: ConsumerRecord[bytes, bytes], exc: BaseException) -> None:
         log.error("dead-lettering %s@%d/%d: %r", msg.topic, msg.partition, msg.offset, exc)

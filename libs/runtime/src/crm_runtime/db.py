@@ -10,7 +10,7 @@ def make_engine(settings: ServiceSettings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
+        pool_recycle=1800,
     )
 
 

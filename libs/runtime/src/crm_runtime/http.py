@@ -15,7 +15,9 @@ from crm_runtime.runtime import ServiceRuntime
 
 REQUESTS = Counter("crm_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
-    "crm_http_request_seconds", "HTTP request latency", ["method", "route"],
+    "crm_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 

@@ -15,6 +15,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from crm_contracts.envelope import CONTENT_TYPE, Envelope
@@ -33,8 +34,14 @@ class Outbox:
     def __init__(self, table: Table, settings: ServiceSettings) -> None:
         self._table = table
         self._settings = settings
+        self.committed = asyncio.Event()  # wakes this process's relay right after a commit
+
+    def _on_commit(self, _session: object) -> None:
+        self.committed.set()
 
     async def stage(self, session: AsyncSession, topic: str, key: str, event: Envelope) -> None:
+        if not sa_event.contains(session.sync_session, "after_commit", self._on_commit):
+            sa_event.listen(session.sync_session, "after_commit", self._on_commit, once=True)
         await session.execute(
             insert(self._table).values(
                 event_id=event.id,
@@ -46,7 +53,10 @@ class Outbox:
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, table: Table, producer: AIOKafkaProducer, settings: ServiceSettings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, table: Table, producer: AIOKafkaProducer, settings: ServiceSettings, wakeup: asyncio.Event | None = None
+    ) -> None:
+        self._wakeup = wakeup or asyncio.Event()
         self._engine = engine
         self._table = table
         self._producer = producer
@@ -78,11 +88,24 @@ class OutboxRelay:
                 await _sleep_or_stop(stop, 1.0)
 
     async def _publish_until_stopped(self, conn: AsyncConnection, stop: asyncio.Event) -> None:
+        """Publish while there is work; when idle, wait for a local commit or poll slowly.
+
+        Commits in this process wake the relay at once; rows staged by other instances
+        are picked up by the poll, whose interval doubles up to `relay_max_idle_ms`.
+        """
         idle = self._settings.relay_idle_sleep_ms / 1000
         while not stop.is_set():
+            self._wakeup.clear()
             published = await self.publish_batch(conn)
-            if published < self._settings.relay_batch_size:
-                await _sleep_or_stop(stop, idle)
+            if published >= self._settings.relay_batch_size:
+                idle = self._settings.relay_idle_sleep_ms / 1000
+                continue
+            if published:
+                idle = self._settings.relay_idle_sleep_ms / 1000
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=idle)
+            except TimeoutError:
+                idle = min(idle * 2, self._settings.relay_max_idle_ms / 1000)
 
     async def publish_batch(self, conn: AsyncConnection) -> int:
         """Publish the oldest staged rows; delete them once every one is acknowledged."""

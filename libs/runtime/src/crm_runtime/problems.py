@@ -9,8 +9,6 @@ from fastapi.responses import ORJSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-
-
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
@@ -26,7 +24,9 @@ class Problem(Exception):
         self.extra = extra
 
 
-def problem_response(status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> ORJSONResponse:
+def problem_response(
+    status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+) -> ORJSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -58,7 +58,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _database(_: Request, exc: DBAPIError) -> ORJSONResponse:
         if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated or "connect" in str(exc).lower():
             log.warning("database unavailable: %s", exc.__class__.__name__)
-            return problem_response(503, "Service temporarily unavailable", "The database cannot be reached; retry later.", headers={"Retry-After": "1"})
+            return problem_response(
+                503, "Service temporarily unavailable", "The database cannot be reached; retry later.", headers={"Retry-After": "1"}
+            )
         log.exception("database error")
         return problem_response(500, "Internal error")
 

@@ -21,8 +21,6 @@ from crm_runtime.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 
-
-
 class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, metadata: MetaData) -> None:
         self.settings = settings
@@ -54,7 +52,7 @@ class ServiceRuntime:
         self.producer = make_producer(self.settings)
         await self.producer.start()
         if self.settings.run_relay:
-            relay = OutboxRelay(self.engine, self.outbox_table, self.producer, self.settings)
+            relay = OutboxRelay(self.engine, self.outbox_table, self.producer, self.settings, wakeup=self.outbox.committed)
             self._tasks.append(asyncio.create_task(relay.run(self._stop), name="outbox-relay"))
         if self.settings.run_consumers and self._subscriptions:
             self.consumer = EventConsumer(

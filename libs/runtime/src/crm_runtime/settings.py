@@ -23,7 +23,8 @@ class ServiceSettings(BaseSettings):
     consumer_retry_backoff_ms: int = 200
     consumer_batch_size: int = 500
     relay_batch_size: int = 500
-    relay_idle_sleep_ms: int = 10
+    relay_idle_sleep_ms: int = 5
+    relay_max_idle_ms: int = 250
     shutdown_grace_s: float = 20.0
     log_level: str = "INFO"
 

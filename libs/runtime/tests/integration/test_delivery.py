@@ -64,8 +64,14 @@ async def harness() -> AsyncIterator[Harness]:
     admin = await asyncpg.connect(PG + "/postgres")
     await admin.execute(f'CREATE DATABASE "{tag}"')
     settings = ServiceSettings(
-        service_name=f"svc-{tag}", http_port=0, database_url=PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + tag,
-        kafka_bootstrap_servers=KAFKA, topic_namespace=f"{tag}.", topic_partitions=3, consumer_max_retries=3, consumer_retry_backoff_ms=10,
+        service_name=f"svc-{tag}",
+        http_port=0,
+        database_url=PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + tag,
+        kafka_bootstrap_servers=KAFKA,
+        topic_namespace=f"{tag}.",
+        topic_partitions=3,
+        consumer_max_retries=3,
+        consumer_retry_backoff_ms=10,
     )
     h = Harness(settings)
     async with h.engine.begin() as conn:
@@ -132,6 +138,7 @@ async def test_only_one_relay_publishes_at_a_time(harness: Harness) -> None:
     relays = [OutboxRelay(harness.engine, harness.outbox_t, p, harness.settings) for p in producers]
     tasks = [asyncio.create_task(r.run(stop)) for r in relays]
     try:
+
         async def drained() -> bool:
             async with harness.sessions() as s:
                 return await s.scalar(select(func.count()).select_from(harness.outbox_t)) == 0
@@ -169,7 +176,13 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(harness:
     later = harness.event("after the poison")
     await _produce(
         harness.settings.topic(TOPIC),
-        [good.model_dump_json().encode(), good.model_dump_json().encode(), b"{not json", failing.model_dump_json().encode(), later.model_dump_json().encode()],
+        [
+            good.model_dump_json().encode(),
+            good.model_dump_json().encode(),
+            b"{not json",
+            failing.model_dump_json().encode(),
+            later.model_dump_json().encode(),
+        ],
     )
     attempts: dict[str, int] = {}
 
@@ -186,7 +199,9 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(harness:
 
         async def applied() -> bool:
             async with harness.sessions() as s:
-                return await s.scalar(select(func.count()).select_from(harness.notes).where(harness.notes.c.text == "after the poison")) == 1
+                return (
+                    await s.scalar(select(func.count()).select_from(harness.notes).where(harness.notes.c.text == "after the poison")) == 1
+                )
 
         await _run_for(consumer.run, asyncio.Event(), applied)
         # A second consumer in the same group finds nothing left: offsets were committed.

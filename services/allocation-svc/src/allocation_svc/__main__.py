@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from crm_contracts import topics
-from crm_runtime.cli import main as run
 from allocation_svc.config import AllocationSettings
 from allocation_svc.entrypoints.app import build_app
+from crm_contracts import topics
+from crm_runtime.cli import main as run
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 

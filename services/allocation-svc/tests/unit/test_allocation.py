@@ -16,7 +16,9 @@ R3 = Rep(UUID("33333333-0000-4000-8000-000000000003"), "גדי")
 AWAY = Rep(UUID("15555555-0000-4000-8000-000000000005"), "דורית (בחופשה)", available=False)
 
 
-def _rule(position: int = 1, criteria: dict[str, object] | None = None, rep_ids: tuple[UUID, ...] = (), cursor: int = 0, name: str = "כללי") -> Rule:
+def _rule(
+    position: int = 1, criteria: dict[str, object] | None = None, rep_ids: tuple[UUID, ...] = (), cursor: int = 0, name: str = "כללי"
+) -> Rule:
     return Rule(UUID(int=position), name, position, "round_robin", criteria or {}, rep_ids, cursor)
 
 

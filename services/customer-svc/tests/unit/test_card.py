@@ -7,7 +7,16 @@ from uuid import UUID
 import pytest
 
 from crm_contracts.leads import Affiliate, IdType, Lead
-from customer_svc.domain.card import FIRST_NUMBER, LAST_NUMBER, NO_NAME_FROM_WEB, Card, NumbersExhausted, card_from_lead, check_number, enrich
+from customer_svc.domain.card import (
+    FIRST_NUMBER,
+    LAST_NUMBER,
+    NO_NAME_FROM_WEB,
+    Card,
+    NumbersExhausted,
+    card_from_lead,
+    check_number,
+    enrich,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -52,8 +61,15 @@ def test_card_from_lead_checks_the_number(number: int) -> None:
 
 def test_card_from_lead_copies_identity_and_stamps() -> None:
     lead = Lead(
-        first_name="דנה", last_name="כהן", company_name="כהן ייעוץ", national_id="023456782", id_type=IdType.PERSON, branch="חיפה",
-        tags=["חם", "VIP", "חם"], fields={"source": "פייסבוק"}, affiliate=Affiliate(name="סוכנות שמש", account_number="77"),
+        first_name="דנה",
+        last_name="כהן",
+        company_name="כהן ייעוץ",
+        national_id="023456782",
+        id_type=IdType.PERSON,
+        branch="חיפה",
+        tags=["חם", "VIP", "חם"],
+        fields={"source": "פייסבוק"},
+        affiliate=Affiliate(name="סוכנות שמש", account_number="77"),
     )
 
     card = _new(lead, number=777_777)
@@ -90,10 +106,14 @@ def test_card_fields_are_a_copy_of_the_lead_fields() -> None:
             ],
         ),
         # fewer e164 forms than phones: the rest is unknown, never an IndexError
-        (["050-1234567", "052-7654321"], ["+972501234567"], [
-            {"value": "050-1234567", "e164": "+972501234567", "primary": True},
-            {"value": "052-7654321", "e164": None, "primary": False},
-        ]),
+        (
+            ["050-1234567", "052-7654321"],
+            ["+972501234567"],
+            [
+                {"value": "050-1234567", "e164": "+972501234567", "primary": True},
+                {"value": "052-7654321", "e164": None, "primary": False},
+            ],
+        ),
     ],
 )
 def test_phones_first_is_primary(phones: list[str], e164: list[str | None], expected: list[dict[str, Any]]) -> None:
@@ -105,7 +125,10 @@ def test_phones_first_is_primary(phones: list[str], e164: list[str | None], expe
     [
         ([], []),
         ([" dana@example.com "], [{"value": "dana@example.com", "primary": True}]),
-        (["dana@example.com", "office@example.co.il"], [{"value": "dana@example.com", "primary": True}, {"value": "office@example.co.il", "primary": False}]),
+        (
+            ["dana@example.com", "office@example.co.il"],
+            [{"value": "dana@example.com", "primary": True}, {"value": "office@example.co.il", "primary": False}],
+        ),
     ],
 )
 def test_emails_first_is_primary(emails: list[str], expected: list[dict[str, Any]]) -> None:
@@ -113,7 +136,10 @@ def test_emails_first_is_primary(emails: list[str], expected: list[dict[str, Any
 
 
 def test_exactly_one_primary_of_each_kind() -> None:
-    card = _new(Lead(last_name="כהן", phones=["050-1234567", "052-7654321", "03-1111111"], emails=["a@example.com", "b@example.com"]), ["+972501234567", "+972527654321", "+97231111111"])
+    card = _new(
+        Lead(last_name="כהן", phones=["050-1234567", "052-7654321", "03-1111111"], emails=["a@example.com", "b@example.com"]),
+        ["+972501234567", "+972527654321", "+97231111111"],
+    )
     assert [p["primary"] for p in card.phones] == [True, False, False]
     assert [e["primary"] for e in card.emails] == [True, False]
 
@@ -127,8 +153,18 @@ def test_exactly_one_primary_of_each_kind() -> None:
         ({}, Lead(first_name="דנה"), {"first_name": "דנה"}, ["first_name"]),
         ({"first_name": ""}, Lead(first_name="דנה"), {"first_name": "דנה"}, ["first_name"]),
         ({"first_name": "דניאלה"}, Lead(first_name="דנה"), {"first_name": "דניאלה"}, []),
-        ({"company_name": "אלקטרה"}, Lead(company_name="אחרת", branch="באר שבע"), {"company_name": "אלקטרה", "branch": "באר שבע"}, ["branch"]),
-        ({}, Lead(id_type=IdType.COMPANY, national_id="513456789"), {"id_type": "company", "national_id": "513456789"}, ["id_type", "national_id"]),
+        (
+            {"company_name": "אלקטרה"},
+            Lead(company_name="אחרת", branch="באר שבע"),
+            {"company_name": "אלקטרה", "branch": "באר שבע"},
+            ["branch"],
+        ),
+        (
+            {},
+            Lead(id_type=IdType.COMPANY, national_id="513456789"),
+            {"id_type": "company", "national_id": "513456789"},
+            ["id_type", "national_id"],
+        ),
         ({"national_id": "023456782"}, Lead(national_id="111111118"), {"national_id": "023456782"}, []),
         ({}, Lead(), {"first_name": None, "branch": None}, []),
     ],
@@ -232,7 +268,9 @@ def test_enrich_does_not_append_the_same_new_contact_twice(lead: Lead, e164: lis
         ({"vip": False}, {"vip": True}, {"vip": False}, []),
     ],
 )
-def test_enrich_custom_fields_only_when_empty(card_fields: dict[str, Any], lead_fields: dict[str, Any], expected: dict[str, Any], filled: list[str]) -> None:
+def test_enrich_custom_fields_only_when_empty(
+    card_fields: dict[str, Any], lead_fields: dict[str, Any], expected: dict[str, Any], filled: list[str]
+) -> None:
     card = _card(fields=dict(card_fields))
     assert enrich(card, Lead(fields=lead_fields), []) == filled
     assert card.fields == expected
@@ -256,7 +294,13 @@ def test_enrich_returns_each_filled_name_once_in_order() -> None:
     card = _card(last_name=NO_NAME_FROM_WEB)
     filled = enrich(
         card,
-        Lead(first_name="דנה", last_name="כהן", phones=["050-1234567", "052-7654321"], emails=["a@example.com", "b@example.com"], fields={"a": 1, "b": 2}),
+        Lead(
+            first_name="דנה",
+            last_name="כהן",
+            phones=["050-1234567", "052-7654321"],
+            emails=["a@example.com", "b@example.com"],
+            fields={"a": 1, "b": 2},
+        ),
         ["+972501234567", "+972527654321"],
     )
     assert filled == ["first_name", "last_name", "phones", "emails", "fields.a", "fields.b"]

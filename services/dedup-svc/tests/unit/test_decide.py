@@ -76,7 +76,9 @@ def test_matched_on_only_lists_the_chosen_customers_identifiers() -> None:
         ({NID: C, PHONE: C, EMAIL: A, PHONE2: C}, C, [NID, PHONE, PHONE2]),
     ],
 )
-def test_best_match_picks_the_customer_holding_most_identifiers(found: dict[IdentityKey, UUID], customer: UUID, keys: list[IdentityKey]) -> None:
+def test_best_match_picks_the_customer_holding_most_identifiers(
+    found: dict[IdentityKey, UUID], customer: UUID, keys: list[IdentityKey]
+) -> None:
     assert best_match(found) == (customer, keys)
 
 

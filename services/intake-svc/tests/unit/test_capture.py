@@ -19,11 +19,16 @@ pytestmark = pytest.mark.unit
         ({"name": "כהן"}, {"first_name": None, "last_name": "כהן"}),
         ({"name": "  Dana Cohen  "}, {"first_name": "Dana", "last_name": "Cohen"}),
         ({"phone": "050-1234567"}, {"phones": ["050-1234567"]}),
-        ({"phone": "050-1234567", "phone2": "03-7654321", "mobile": "052-1111111"}, {"phones": ["050-1234567", "03-7654321", "052-1111111"]}),
+        (
+            {"phone": "050-1234567", "phone2": "03-7654321", "mobile": "052-1111111"},
+            {"phones": ["050-1234567", "03-7654321", "052-1111111"]},
+        ),
         ({"email": "dana@example.co.il"}, {"emails": ["dana@example.co.il"]}),
         ({"id": "012345678"}, {"national_id": "012345678"}),
-        ({"first_name": "דנה", "last_name": "כהן", "company_name": "כהן בע\"מ", "branch": "חיפה"},
-         {"first_name": "דנה", "last_name": "כהן", "company_name": "כהן בע\"מ", "branch": "חיפה"}),
+        (
+            {"first_name": "דנה", "last_name": "כהן", "company_name": 'כהן בע"מ', "branch": "חיפה"},
+            {"first_name": "דנה", "last_name": "כהן", "company_name": 'כהן בע"מ', "branch": "חיפה"},
+        ),
         ({"broker_name": "סוכנות שמש", "broker_account_number": "77"}, {"affiliate": {"name": "סוכנות שמש", "account_number": "77"}}),
         ({"affiliate_name": "Sun", "affiliate_account_number": "8"}, {"affiliate": {"name": "Sun", "account_number": "8"}}),
     ],
@@ -39,7 +44,11 @@ def test_default_field_names(form: dict[str, str], body: dict[str, object]) -> N
     [
         ({"phone": "050-1234567, 052-7654321"}, "phones", ["050-1234567", "052-7654321"]),
         ({"phone": "050-1234567,,  ,052-7654321,"}, "phones", ["050-1234567", "052-7654321"]),
-        ({"email": "a@example.com,b@example.com", "emails": "c@example.com"}, "emails", ["a@example.com", "b@example.com", "c@example.com"]),
+        (
+            {"email": "a@example.com,b@example.com", "emails": "c@example.com"},
+            "emails",
+            ["a@example.com", "b@example.com", "c@example.com"],
+        ),
         ({"tags": "חם, VIP ,פייסבוק"}, "tags", ["חם", "VIP", "פייסבוק"]),
     ],
 )
@@ -55,7 +64,12 @@ def test_comma_lists(form: dict[str, str], key: str, expected: list[str]) -> Non
         ({"full": "משה לוי"}, {"full": "name"}, {"first_name": "משה", "last_name": "לוי"}, {}),
         ({"mail": "moshe@example.com"}, {"mail": "email"}, {"emails": ["moshe@example.com"]}, {}),
         ({"src": "גוגל"}, {"src": "fields.source"}, {"fields": {"source": "גוגל"}}, {}),
-        ({"src": "גוגל", "camp": "קיץ"}, {"src": "fields.source", "camp": "fields.campaign"}, {"fields": {"source": "גוגל", "campaign": "קיץ"}}, {}),
+        (
+            {"src": "גוגל", "camp": "קיץ"},
+            {"src": "fields.source", "camp": "fields.campaign"},
+            {"fields": {"source": "גוגל", "campaign": "קיץ"}},
+            {},
+        ),
         ({"tz": "123456782"}, {"tz": "national_id"}, {"national_id": "123456782"}, {}),
         # a mapped name wins over the default meaning of the same field name
         ({"phone": "דנה"}, {"phone": "first_name"}, {"first_name": "דנה"}, {}),
@@ -107,7 +121,15 @@ def test_name_with_several_spaces_gives_a_clean_last_name() -> None:
 
 def test_form_body_validates_as_lead() -> None:
     body, raw = lead_from_form(
-        {"name": "דנה כהן", "phone": "050-1234567", "mobile": "052-7654321", "email": "dana@example.com", "id": "012345678", "src": "פייסבוק", "zzz": "1"},
+        {
+            "name": "דנה כהן",
+            "phone": "050-1234567",
+            "mobile": "052-7654321",
+            "email": "dana@example.com",
+            "id": "012345678",
+            "src": "פייסבוק",
+            "zzz": "1",
+        },
         {"src": "fields.source"},
     )
     lead = Lead.model_validate(body)
@@ -149,7 +171,7 @@ def test_external_source_without_name_is_stamped(kind: ChannelKind) -> None:
 
 
 @pytest.mark.parametrize("kind", [ChannelKind.WEB, ChannelKind.PORTAL, ChannelKind.API])
-@pytest.mark.parametrize("name", [{"last_name": "כהן"}, {"company_name": "אלקטרה בע\"מ"}])
+@pytest.mark.parametrize("name", [{"last_name": "כהן"}, {"company_name": 'אלקטרה בע"מ'}])
 def test_external_source_with_name_keeps_it(kind: ChannelKind, name: dict[str, str]) -> None:
     lead = Lead(emails=["office@example.co.il"], **name)
     stamped = stamp(lead, kind)

@@ -15,8 +15,14 @@ EXTERNAL = {ChannelKind.WEB, ChannelKind.PORTAL, ChannelKind.API}
 
 def _channel(kind: ChannelKind = ChannelKind.WEB, active: bool = True) -> Channel:
     return Channel(
-        id=UUID("00000000-0000-4000-8000-000000000001"), workspace="main", key="landing-he", kind=kind,
-        name="דף נחיתה קיץ", duplicate_policy=DEFAULT_POLICY[kind], mapping={"tel": "phone"}, active=active,
+        id=UUID("00000000-0000-4000-8000-000000000001"),
+        workspace="main",
+        key="landing-he",
+        kind=kind,
+        name="דף נחיתה קיץ",
+        duplicate_policy=DEFAULT_POLICY[kind],
+        mapping={"tel": "phone"},
+        active=active,
     )
 
 

@@ -9,7 +9,12 @@ SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
-    run(TimelineSettings(), build_app, SERVICE_ROOT, [topics.TIMELINE_EVENTS, topics.TIMELINE_INTERACTIONS, topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS])  # type: ignore[arg-type]
+    run(
+        TimelineSettings(),
+        build_app,
+        SERVICE_ROOT,
+        [topics.TIMELINE_EVENTS, topics.TIMELINE_INTERACTIONS, topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS],
+    )  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

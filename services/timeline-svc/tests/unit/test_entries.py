@@ -7,7 +7,15 @@ import pytest
 from pydantic import BaseModel
 
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import CustomerCreated, CustomerEnriched, CustomerOwnerAssigned, CustomerSnapshot, LeadAssigned, TimelineEntryRecorded, type_of
+from crm_contracts.events import (
+    CustomerCreated,
+    CustomerEnriched,
+    CustomerOwnerAssigned,
+    CustomerSnapshot,
+    LeadAssigned,
+    TimelineEntryRecorded,
+    type_of,
+)
 from timeline_svc.domain.entries import entry_id, system_entry
 
 pytestmark = pytest.mark.unit
@@ -21,8 +29,16 @@ AT = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
 def _snapshot(**values: object) -> CustomerSnapshot:
     base: dict[str, object] = {
-        "id": CID, "workspace": "main", "number": 500_123, "card_type": "lead", "active": True, "status": "new",
-        "first_name": "דנה", "last_name": "כהן", "created_by": "web:landing", "created_at": AT,
+        "id": CID,
+        "workspace": "main",
+        "number": 500_123,
+        "card_type": "lead",
+        "active": True,
+        "status": "new",
+        "first_name": "דנה",
+        "last_name": "כהן",
+        "created_by": "web:landing",
+        "created_at": AT,
     }
     return CustomerSnapshot.model_validate(base | values)
 
@@ -41,7 +57,7 @@ def _enriched(filled: list[str], channel_key: str | None = "landing-he") -> Cust
     [
         (_snapshot(), "דנה כהן"),
         (_snapshot(first_name=None), "כהן"),
-        (_snapshot(first_name=None, last_name=None, company_name="אלקטרה בע\"מ"), "אלקטרה בע\"מ"),
+        (_snapshot(first_name=None, last_name=None, company_name='אלקטרה בע"מ'), 'אלקטרה בע"מ'),
         (_snapshot(first_name=None, last_name="No Name From Web"), "No Name From Web"),
         (_snapshot(first_name=None, last_name=None), "(no name)"),
     ],
@@ -89,7 +105,14 @@ def test_enriched_without_channel_key() -> None:
 
 @pytest.mark.parametrize("rule_id", [RULE, None])
 def test_lead_assigned(rule_id: UUID | None) -> None:
-    payload = LeadAssigned(customer_id=CID, owner_id=OWNER, rule_id=rule_id, strategy="round_robin", reason="rule 'אתר': round robin, turn 1 of 3", assigned_at=AT)
+    payload = LeadAssigned(
+        customer_id=CID,
+        owner_id=OWNER,
+        rule_id=rule_id,
+        strategy="round_robin",
+        reason="rule 'אתר': round robin, turn 1 of 3",
+        assigned_at=AT,
+    )
 
     entry = system_entry(_event(payload))
 

@@ -13,8 +13,13 @@ from allocation_svc.domain.allocation import Rep, Rule
 
 def _rule(row: Any) -> Rule:
     return Rule(
-        id=row.id, name=row.name, position=row.position, strategy=row.strategy, criteria=dict(row.criteria),
-        rep_ids=tuple(UUID(r) for r in row.rep_ids), cursor=row.cursor,
+        id=row.id,
+        name=row.name,
+        position=row.position,
+        strategy=row.strategy,
+        criteria=dict(row.criteria),
+        rep_ids=tuple(UUID(r) for r in row.rep_ids),
+        cursor=row.cursor,
     )
 
 
@@ -37,7 +42,9 @@ class AllocationRepository:
         return [_rule(r) for r in rows]
 
     async def rule_rows(self, workspace: str) -> list[Any]:
-        return list((await self._s.execute(select(rules).where(rules.c.workspace == workspace).order_by(rules.c.position, rules.c.id))).all())
+        return list(
+            (await self._s.execute(select(rules).where(rules.c.workspace == workspace).order_by(rules.c.position, rules.c.id))).all()
+        )
 
     async def lock_rule(self, rule_id: UUID) -> Rule:
         """Re-read the rule under a row lock: the cursor moves one assignment at a time."""
@@ -57,6 +64,3 @@ class AllocationRepository:
 
     async def assignment(self, customer_id: UUID) -> Any:
         return (await self._s.execute(select(assignments).where(assignments.c.customer_id == customer_id))).first()
-
-    async def has_assignment(self, customer_id: UUID) -> bool:
-        return await self._s.scalar(select(assignments.c.customer_id).where(assignments.c.customer_id == customer_id)) is not None

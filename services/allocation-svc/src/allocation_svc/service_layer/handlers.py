@@ -29,7 +29,7 @@ class AllocationHandlers:
         created = CustomerCreated.model_validate(event.data)
         card = created.customer
         repo = AllocationRepository(session)
-        if card.owner_id is not None or await repo.has_assignment(card.id):
+        if card.owner_id is not None:
             return
         facts = LeadFacts(channel_kind=created.channel_kind, branch=card.branch, tags=tuple(card.tags))
         rule = first_matching(await repo.rules(card.workspace), facts)
@@ -41,8 +41,12 @@ class AllocationHandlers:
         if choice is None:
             return  # nobody available
         assigned = LeadAssigned(
-            customer_id=card.id, owner_id=choice.rep.id, rule_id=rule.id, strategy=rule.strategy,
-            reason=f"{choice.reason}: {choice.rep.name}", assigned_at=datetime.now(UTC),
+            customer_id=card.id,
+            owner_id=choice.rep.id,
+            rule_id=rule.id,
+            strategy=rule.strategy,
+            reason=f"{choice.reason}: {choice.rep.name}",
+            assigned_at=datetime.now(UTC),
         )
         if not await repo.add_assignment({**assigned.model_dump(), "workspace": card.workspace}):
             return

@@ -55,13 +55,22 @@ class CustomerRepository:
         del values["id"]
         await self._s.execute(update(customers).where(customers.c.id == card.id).values(updated_at=func.now(), **values))
 
-    async def set_owner(self, customer_id: UUID, owner_id: UUID) -> UUID | None:
-        """Returns the previous owner."""
-        previous = await self._s.scalar(select(customers.c.owner_id).where(customers.c.id == customer_id).with_for_update())
-        await self._s.execute(update(customers).where(customers.c.id == customer_id).values(owner_id=owner_id, updated_at=func.now()))
-        return previous
+    async def set_owner(self, customer_id: UUID, owner_id: UUID) -> tuple[bool, UUID | None]:
+        """(card exists, previous owner), in one statement."""
+        before = select(customers.c.id, customers.c.owner_id).where(customers.c.id == customer_id).with_for_update().cte("before")
+        row = (
+            await self._s.execute(
+                update(customers)
+                .where(customers.c.id == before.c.id)
+                .values(owner_id=owner_id, updated_at=func.now())
+                .returning(before.c.owner_id)
+            )
+        ).first()
+        return (row is not None, row[0] if row else None)
 
-    async def add_duplicate_lead(self, submission_id: UUID, workspace: str, customer_id: UUID, channel_key: str | None, lead: dict[str, Any]) -> None:
+    async def add_duplicate_lead(
+        self, submission_id: UUID, workspace: str, customer_id: UUID, channel_key: str | None, lead: dict[str, Any]
+    ) -> None:
         await self._s.execute(
             insert(duplicate_leads)
             .values(submission_id=submission_id, workspace=workspace, customer_id=customer_id, channel_key=channel_key, lead=lead)
@@ -76,5 +85,7 @@ class CustomerRepository:
             query = query.where(or_(c.created_at < after[0], and_(c.created_at == after[0], c.id < after[1])))
         if q:
             like = f"%{q}%"
-            query = query.where(or_(c.last_name.ilike(like), c.first_name.ilike(like), c.company_name.ilike(like), c.national_id.ilike(like)))
+            query = query.where(
+                or_(c.last_name.ilike(like), c.first_name.ilike(like), c.company_name.ilike(like), c.national_id.ilike(like))
+            )
         return list((await self._s.execute(query.order_by(c.created_at.desc(), c.id.desc()).limit(limit))).all())

@@ -58,7 +58,14 @@ def _emails(raw: list[str]) -> list[dict[str, Any]]:
 
 
 def card_from_lead(
-    customer_id: UUID, workspace: str, number: int, lead: Lead, phones_e164: list[str | None], created_by: str, created_at: datetime, token: str | None
+    customer_id: UUID,
+    workspace: str,
+    number: int,
+    lead: Lead,
+    phones_e164: list[str | None],
+    created_by: str,
+    created_at: datetime,
+    token: str | None,
 ) -> Card:
     return Card(
         id=customer_id,

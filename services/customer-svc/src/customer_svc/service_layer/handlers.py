@@ -29,11 +29,25 @@ SOURCE = "customer-svc"
 def snapshot(card: Card) -> CustomerSnapshot:
     return CustomerSnapshot.model_validate(
         {
-            "id": card.id, "workspace": card.workspace, "number": card.number, "card_type": card.card_type, "active": card.active,
-            "status": card.status, "website_last_token": card.website_last_token, "first_name": card.first_name,
-            "last_name": card.last_name, "company_name": card.company_name, "id_type": card.id_type, "national_id": card.national_id,
-            "branch": card.branch, "phones": card.phones, "emails": card.emails, "tags": card.tags, "owner_id": card.owner_id,
-            "created_by": card.created_by, "created_at": card.created_at,
+            "id": card.id,
+            "workspace": card.workspace,
+            "number": card.number,
+            "card_type": card.card_type,
+            "active": card.active,
+            "status": card.status,
+            "website_last_token": card.website_last_token,
+            "first_name": card.first_name,
+            "last_name": card.last_name,
+            "company_name": card.company_name,
+            "id_type": card.id_type,
+            "national_id": card.national_id,
+            "branch": card.branch,
+            "phones": card.phones,
+            "emails": card.emails,
+            "tags": card.tags,
+            "owner_id": card.owner_id,
+            "created_by": card.created_by,
+            "created_at": card.created_at,
         }
     )
 
@@ -59,12 +73,21 @@ class CustomerHandlers:
             if await repo.exists(decided.customer_id):
                 return
             card = card_from_lead(
-                decided.customer_id, event.workspace, await repo.next_number(event.workspace), decided.lead, decided.phones_e164,
-                created_by=f"{decided.channel.kind.value}:{decided.channel.key}", created_at=datetime.now(UTC), token=token,
+                decided.customer_id,
+                event.workspace,
+                await repo.next_number(event.workspace),
+                decided.lead,
+                decided.phones_e164,
+                created_by=f"{decided.channel.kind.value}:{decided.channel.key}",
+                created_at=datetime.now(UTC),
+                token=token,
             )
             await repo.add(card)
             await self._publish(
-                session, event, card.id, CustomerCreated(customer=snapshot(card), channel_kind=decided.channel.kind.value, submission_id=decided.submission_id)
+                session,
+                event,
+                card.id,
+                CustomerCreated(customer=snapshot(card), channel_kind=decided.channel.kind.value, submission_id=decided.submission_id),
             )
         elif decided.decision in (Decision.ENRICH, Decision.RENEW):
             found = await repo.get(decided.customer_id, for_update=True)
@@ -78,21 +101,35 @@ class CustomerHandlers:
                 filled.append("status")
             await repo.save(found)
             await self._publish(
-                session, event, found.id,
-                CustomerEnriched(customer_id=found.id, filled_fields=filled, submission_id=decided.submission_id, channel_key=decided.channel.key, customer=snapshot(found)),
+                session,
+                event,
+                found.id,
+                CustomerEnriched(
+                    customer_id=found.id,
+                    filled_fields=filled,
+                    submission_id=decided.submission_id,
+                    channel_key=decided.channel.key,
+                    customer=snapshot(found),
+                ),
             )
         elif decided.decision is Decision.DUPLICATE_LEAD:
-            await repo.add_duplicate_lead(decided.submission_id, event.workspace, decided.customer_id, decided.channel.key, decided.lead.model_dump(mode="json"))
+            await repo.add_duplicate_lead(
+                decided.submission_id, event.workspace, decided.customer_id, decided.channel.key, decided.lead.model_dump(mode="json")
+            )
 
     async def on_lead_assigned(self, session: AsyncSession, event: Envelope) -> None:
         assigned = LeadAssigned.model_validate(event.data)
-        repo = CustomerRepository(session)
-        if not await repo.exists(assigned.customer_id):
+        found, previous = await CustomerRepository(session).set_owner(assigned.customer_id, assigned.owner_id)
+        if not found:
             raise LookupError(f"assignment for unknown customer {assigned.customer_id}")
-        previous = await repo.set_owner(assigned.customer_id, assigned.owner_id)
         if previous == assigned.owner_id:
             return
-        await self._publish(session, event, assigned.customer_id, CustomerOwnerAssigned(customer_id=assigned.customer_id, owner_id=assigned.owner_id, previous_owner_id=previous))
+        await self._publish(
+            session,
+            event,
+            assigned.customer_id,
+            CustomerOwnerAssigned(customer_id=assigned.customer_id, owner_id=assigned.owner_id, previous_owner_id=previous),
+        )
 
 
 class CustomerQueries:

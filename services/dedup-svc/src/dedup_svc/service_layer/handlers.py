@@ -55,7 +55,9 @@ class DedupHandlers:
             phones_e164=[phone(p, self._region) for p in lead.phones],
         )
         subject = str(outcome.customer_id) if outcome.customer_id else str(accepted.submission_id)
-        await self._outbox.stage(session, topics.DECISIONS, subject, new_event(SOURCE, decided, workspace=event.workspace, subject=subject, cause=event))
+        await self._outbox.stage(
+            session, topics.DECISIONS, subject, new_event(SOURCE, decided, workspace=event.workspace, subject=subject, cause=event)
+        )
 
     async def on_customer_created(self, session: AsyncSession, event: Envelope) -> None:
         """Index cards made without a dedup decision (manual saves, copies, API)."""
@@ -70,7 +72,9 @@ class MatchService:
         self._sessions = sessions
         self._region = region
 
-    async def match(self, workspace: str, emails: list[str], phones: list[str], national_id: str | None) -> list[tuple[UUID, float, list[IdentityKey]]]:
+    async def match(
+        self, workspace: str, emails: list[str], phones: list[str], national_id: str | None
+    ) -> list[tuple[UUID, float, list[IdentityKey]]]:
         keys = identity_keys(emails, phones, national_id, self._region)
         async with self._sessions() as session:
             found = await IdentityRepository(session).owners(workspace, keys)

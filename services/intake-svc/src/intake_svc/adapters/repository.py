@@ -15,8 +15,14 @@ from intake_svc.domain.submissions import State
 
 def _channel(row: Any) -> Channel:
     return Channel(
-        id=row.id, workspace=row.workspace, key=row.key, kind=ChannelKind(row.kind), name=row.name,
-        duplicate_policy=row.duplicate_policy, mapping=dict(row.mapping), active=row.active,
+        id=row.id,
+        workspace=row.workspace,
+        key=row.key,
+        kind=ChannelKind(row.kind),
+        name=row.name,
+        duplicate_policy=row.duplicate_policy,
+        mapping=dict(row.mapping),
+        active=row.active,
     )
 
 
@@ -37,8 +43,14 @@ class ChannelRepository:
         result = await self._s.execute(
             pg_insert(channels)
             .values(
-                id=channel.id, workspace=channel.workspace, key=channel.key, kind=channel.kind.value, name=channel.name,
-                duplicate_policy=channel.duplicate_policy, mapping=channel.mapping, active=channel.active,
+                id=channel.id,
+                workspace=channel.workspace,
+                key=channel.key,
+                kind=channel.kind.value,
+                name=channel.name,
+                duplicate_policy=channel.duplicate_policy,
+                mapping=channel.mapping,
+                active=channel.active,
             )
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(channels.c.id)
@@ -57,7 +69,10 @@ class SubmissionRepository:
         """Insert unless the (channel, idempotency key) pair exists; returns the existing id then."""
         inserted = (
             await self._s.execute(
-                pg_insert(submissions).values(**values).on_conflict_do_nothing(constraint="uq_submissions_idempotency").returning(submissions.c.id)
+                pg_insert(submissions)
+                .values(**values)
+                .on_conflict_do_nothing(constraint="uq_submissions_idempotency")
+                .returning(submissions.c.id)
             )
         ).first()
         if inserted is not None:

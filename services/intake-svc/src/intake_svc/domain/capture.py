@@ -7,12 +7,32 @@ from crm_contracts.leads import ChannelKind, Lead
 NO_NAME_FROM_WEB = "No Name From Web"
 
 # Field names a web form may use without any mapping (DESIGN 5.2), to the lead field.
-_LIST_FIELDS = {"phone": "phones", "phone2": "phones", "mobile": "phones", "phones": "phones", "email": "emails", "emails": "emails", "tags": "tags"}
+_LIST_FIELDS = {
+    "phone": "phones",
+    "phone2": "phones",
+    "mobile": "phones",
+    "phones": "phones",
+    "email": "emails",
+    "emails": "emails",
+    "tags": "tags",
+}
 _SCALAR_FIELDS = {
-    "first_name", "last_name", "company_name", "national_id", "id_type", "branch", "external_id", "notes",
+    "first_name",
+    "last_name",
+    "company_name",
+    "national_id",
+    "id_type",
+    "branch",
+    "external_id",
+    "notes",
 }
 _ALIASES = {"id": "national_id"}
-_AFFILIATE = {"affiliate_name": "name", "affiliate_account_number": "account_number", "broker_name": "name", "broker_account_number": "account_number"}
+_AFFILIATE = {
+    "affiliate_name": "name",
+    "affiliate_account_number": "account_number",
+    "broker_name": "name",
+    "broker_account_number": "account_number",
+}
 
 
 class LeadRejected(Exception):

@@ -50,7 +50,16 @@ class ChannelOut(ChannelIn):
 
 
 def _channel_out(c: Channel) -> ChannelOut:
-    return ChannelOut(id=c.id, workspace=c.workspace, key=c.key, kind=c.kind, name=c.name, duplicate_policy=c.duplicate_policy, mapping=c.mapping, active=c.active)
+    return ChannelOut(
+        id=c.id,
+        workspace=c.workspace,
+        key=c.key,
+        kind=c.kind,
+        name=c.name,
+        duplicate_policy=c.duplicate_policy,
+        mapping=c.mapping,
+        active=c.active,
+    )
 
 
 def _accepted(submission_id: UUID) -> Accepted:
@@ -88,7 +97,9 @@ def build_router(service: IntakeService) -> APIRouter:
         channel = await _channel(x_channel_key, {ChannelKind.PORTAL})
         return await _accept(channel, lead)
 
-    @router.api_route("/capture/{channel_key}", methods=["GET", "POST"], status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["leads"])
+    @router.api_route(
+        "/capture/{channel_key}", methods=["GET", "POST"], status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["leads"]
+    )
     async def capture(channel_key: str, request: Request) -> Accepted:
         channel = await _channel(channel_key, {ChannelKind.WEB})
         form: dict[str, str] = {k: v for k, v in request.query_params.items()}
@@ -118,8 +129,15 @@ def build_router(service: IntakeService) -> APIRouter:
         if row is None:
             raise Problem(404, "Submission not found")
         return SubmissionOut(
-            id=row.id, workspace=row.workspace, channel=row.channel_key, state=row.state, decision=row.decision,
-            customer_id=row.customer_id, errors=row.errors, created_at=row.created_at, updated_at=row.updated_at,
+            id=row.id,
+            workspace=row.workspace,
+            channel=row.channel_key,
+            state=row.state,
+            decision=row.decision,
+            customer_id=row.customer_id,
+            errors=row.errors,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
     @router.get("/channels", response_model=list[ChannelOut], tags=["channels"])
@@ -129,8 +147,14 @@ def build_router(service: IntakeService) -> APIRouter:
     @router.post("/channels", status_code=status.HTTP_201_CREATED, response_model=ChannelOut, tags=["channels"])
     async def create_channel(body: ChannelIn, x_workspace: Workspace = "main") -> ChannelOut:
         channel = Channel(
-            id=uuid4(), workspace=x_workspace, key=body.key, kind=body.kind, name=body.name,
-            duplicate_policy=body.duplicate_policy or DEFAULT_POLICY[body.kind], mapping=body.mapping, active=body.active,
+            id=uuid4(),
+            workspace=x_workspace,
+            key=body.key,
+            kind=body.kind,
+            name=body.name,
+            duplicate_policy=body.duplicate_policy or DEFAULT_POLICY[body.kind],
+            mapping=body.mapping,
+            active=body.active,
         )
         if not await service.add_channel(channel):
             raise Problem(409, "Channel key already in use", field="key")

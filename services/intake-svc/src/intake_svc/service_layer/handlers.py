@@ -1,5 +1,6 @@
 """Use cases of intake-svc: one request or message = one unit of work = one commit."""
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -22,14 +23,26 @@ SOURCE = "intake-svc"
 
 
 class IntakeService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, idempotency: IdempotencyCache) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, idempotency: IdempotencyCache, channel_cache_s: float = 5.0
+    ) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self._idempotency = idempotency
+        self._channel_cache_s = channel_cache_s
+        self._channels: dict[str, tuple[float, Channel | None]] = {}
 
     async def channel(self, key: str, allowed: set[ChannelKind]) -> Channel:
-        async with self._sessions() as session:
-            return check_channel(await ChannelRepository(session).by_key(key), allowed)
+        """The channel behind `key`; cached for a few seconds, so a burst costs one lookup."""
+        now = time.monotonic()
+        cached = self._channels.get(key)
+        if cached is None or now - cached[0] > self._channel_cache_s:
+            async with self._sessions() as session:
+                cached = (now, await ChannelRepository(session).by_key(key))
+            if len(self._channels) > 10_000:
+                self._channels.clear()
+            self._channels[key] = cached
+        return check_channel(cached[1], allowed)
 
     async def accept(self, channel: Channel, lead: Lead, *, raw: dict[str, str] | None = None, idempotency_key: str | None = None) -> UUID:
         """Store the submission and stage its event; durable when this returns."""
@@ -39,13 +52,17 @@ class IntakeService:
                 return UUID(cached)
         lead = capture.stamp(lead, channel.kind)
         submission_id = uuid4()
-        accepted = LeadAccepted(
-            submission_id=submission_id, channel=channel.ref(), lead=lead, received_at=datetime.now(UTC), raw=raw or {}
-        )
+        accepted = LeadAccepted(submission_id=submission_id, channel=channel.ref(), lead=lead, received_at=datetime.now(UTC), raw=raw or {})
         event = new_event(SOURCE, accepted, workspace=channel.workspace, subject=None, correlationid=str(submission_id))
         values: dict[str, Any] = {
-            "id": submission_id, "workspace": channel.workspace, "channel_key": channel.key, "channel_kind": channel.kind.value,
-            "idempotency_key": idempotency_key, "state": State.ACCEPTED.value, "lead": lead.model_dump(mode="json"), "raw": raw or {},
+            "id": submission_id,
+            "workspace": channel.workspace,
+            "channel_key": channel.key,
+            "channel_kind": channel.kind.value,
+            "idempotency_key": idempotency_key,
+            "state": State.ACCEPTED.value,
+            "lead": lead.model_dump(mode="json"),
+            "raw": raw or {},
         }
         async with self._sessions() as session, session.begin():
             repo = SubmissionRepository(session)
@@ -66,7 +83,9 @@ class IntakeService:
 
     async def add_channel(self, channel: Channel) -> bool:
         async with self._sessions() as session, session.begin():
-            return await ChannelRepository(session).add(channel)
+            added = await ChannelRepository(session).add(channel)
+        self._channels.pop(channel.key, None)
+        return added
 
     async def channels(self, workspace: str) -> list[Channel]:
         async with self._sessions() as session:
@@ -88,7 +107,11 @@ async def on_decision(session: AsyncSession, event: Envelope) -> None:
 
 
 async def on_card_applied(session: AsyncSession, event: Envelope) -> None:
-    payload = CustomerCreated.model_validate(event.data) if event.type == "crm.customer.created.v1" else CustomerEnriched.model_validate(event.data)
+    payload = (
+        CustomerCreated.model_validate(event.data)
+        if event.type == "crm.customer.created.v1"
+        else CustomerEnriched.model_validate(event.data)
+    )
     if payload.submission_id is None:
         return
     repo = SubmissionRepository(session)

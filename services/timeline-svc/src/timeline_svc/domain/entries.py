@@ -39,8 +39,20 @@ def system_entry(event: Envelope) -> Entry | None:
         filled = ", ".join(data["filled_fields"]) or "nothing new"
         summary = f"Duplicate submission via {data.get('channel_key') or 'a channel'}; filled: {filled}"
         kind = "renewed" if "status" in data["filled_fields"] else "duplicate_submission"
-        return Entry(entry_id(event.id), UUID(data["customer_id"]), kind, summary, {"submission_id": data.get("submission_id"), "filled_fields": data["filled_fields"]})
+        return Entry(
+            entry_id(event.id),
+            UUID(data["customer_id"]),
+            kind,
+            summary,
+            {"submission_id": data.get("submission_id"), "filled_fields": data["filled_fields"]},
+        )
     if event.type == "crm.allocation.lead_assigned.v1":
         summary = f"Assigned to {data['owner_id']}: {data['reason']}"
-        return Entry(entry_id(event.id), UUID(data["customer_id"]), "assigned", summary, {"owner_id": data["owner_id"], "rule_id": data.get("rule_id"), "strategy": data["strategy"]})
+        return Entry(
+            entry_id(event.id),
+            UUID(data["customer_id"]),
+            "assigned",
+            summary,
+            {"owner_id": data["owner_id"], "rule_id": data.get("rule_id"), "strategy": data["strategy"]},
+        )
     return None

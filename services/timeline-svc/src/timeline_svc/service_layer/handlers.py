@@ -32,13 +32,21 @@ class TimelineHandlers:
             return
         added = await EntryRepository(session).add(
             {
-                "id": entry.id, "workspace": event.workspace, "customer_id": entry.customer_id, "kind": entry.kind,
-                "occurred_at": event.time, "summary": entry.summary, "data": entry.data, "source_event_id": event.id,
+                "id": entry.id,
+                "workspace": event.workspace,
+                "customer_id": entry.customer_id,
+                "kind": entry.kind,
+                "occurred_at": event.time,
+                "summary": entry.summary,
+                "data": entry.data,
+                "source_event_id": event.id,
             }
         )
         if not added:
             return
-        recorded = TimelineEntryRecorded(customer_id=entry.customer_id, entry_id=entry.id, kind=entry.kind, occurred_at=event.time, summary=entry.summary)
+        recorded = TimelineEntryRecorded(
+            customer_id=entry.customer_id, entry_id=entry.id, kind=entry.kind, occurred_at=event.time, summary=entry.summary
+        )
         out = new_event(SOURCE, recorded, workspace=event.workspace, subject=str(entry.customer_id), cause=event)
         await self._outbox.stage(session, topics.TIMELINE_EVENTS, str(entry.customer_id), out)
 
