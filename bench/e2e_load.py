@@ -52,6 +52,7 @@ async def main() -> None:
     accepted_at: dict[str, float] = {}
     assigned_at: dict[str, float] = {}
     http_latency: list[float] = []
+    retries: list[int] = []
     semaphore = asyncio.Semaphore(args.concurrency)
 
     async def watch() -> None:
@@ -72,9 +73,17 @@ async def main() -> None:
                 "emails": [f"bench.{run}.{i}@example.com"],
                 "phones": [f"+97258{i:07d}"],
             }
+            headers = {"X-Channel-Key": "dev-api-key", "Idempotency-Key": f"{run}-{i}"}
             async with semaphore:
                 started = time.perf_counter()
-                answer = await http.post(f"{args.intake}/v1/leads", headers={"X-Channel-Key": "dev-api-key"}, json=body)
+                for attempt in range(3):  # safe to repeat: the Idempotency-Key makes it one lead
+                    try:
+                        answer = await http.post(f"{args.intake}/v1/leads", headers=headers, json=body)
+                        break
+                    except httpx.TransportError:
+                        retries.append(i)
+                        if attempt == 2:
+                            raise
                 done = time.perf_counter()
             answer.raise_for_status()
             http_latency.append(done - started)
@@ -98,6 +107,7 @@ async def main() -> None:
         "accepted_per_s": round(args.leads / (posted - t0), 1),
         "http_p50_ms": round(statistics.median(http_latency) * 1000, 1),
         "http_p99_ms": round(percentile(http_latency, 99) * 1000, 1),
+        "transport_retries": len(retries),
         "assigned": len(mine),
         "last_assigned_after_s": round(max(assigned_at[s] for s in accepted_at if s in assigned_at) - t0, 2) if mine else None,
         "end_to_end_per_s": round(len(mine) / (finished - t0), 1),

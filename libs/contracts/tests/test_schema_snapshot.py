@@ -356,3 +356,11 @@ def test_asyncapi_message_refs_resolve() -> None:
     for channel in doc["channels"].values():
         for ref in channel["messages"].values():
             assert ref["$ref"].removeprefix("#/components/messages/") in messages
+
+
+def test_committed_asyncapi_document_is_current() -> None:
+    from crm_contracts import snapshot
+
+    assert snapshot.ASYNCAPI.read_text(encoding="utf-8") == snapshot.render_asyncapi(), (
+        "the AsyncAPI document changed: regenerate with `python -m crm_contracts.snapshot`"
+    )

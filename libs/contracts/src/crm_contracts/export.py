@@ -72,7 +72,7 @@ def _props(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 def _type_sig(schema: dict[str, Any]) -> str:
     """A comparable description of a property's type (refs by name, unions sorted)."""
     if "$ref" in schema:
-        return "ref:" + schema["$ref"].split("/")[-1]
+        return "ref:" + str(schema["$ref"]).split("/")[-1]
     if "anyOf" in schema:
         return "|".join(sorted(_type_sig(s) for s in schema["anyOf"]))
     base = str(schema.get("type", "any"))

@@ -4,6 +4,7 @@ import argparse
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -13,10 +14,12 @@ from crm_runtime.kafka import ensure_topics
 from crm_runtime.logs import configure_logging
 from crm_runtime.settings import ServiceSettings
 
+S = TypeVar("S", bound=ServiceSettings)
+
 
 def main(
-    settings: ServiceSettings,
-    build_app: Callable[[ServiceSettings], FastAPI],
+    settings: S,
+    build_app: Callable[[S], FastAPI],
     service_root: Path,
     topics: list[str],
 ) -> None:
@@ -38,4 +41,5 @@ def main(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        timeout_keep_alive=settings.http_keep_alive_s,
     )

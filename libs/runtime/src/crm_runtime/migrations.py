@@ -3,9 +3,11 @@
 import asyncio
 from pathlib import Path
 
-from alembic import command, context
+import sqlalchemy as sa
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
@@ -37,3 +39,29 @@ def alembic_config(service_root: Path, database_url: str) -> Config:
 
 def upgrade(service_root: Path, database_url: str) -> None:
     command.upgrade(alembic_config(service_root, database_url), "head")
+
+
+def create_delivery_tables_v1() -> None:
+    """The outbox and inbox as of revision 1 of every service. Frozen: a change is a `_v2`."""
+    op.create_table(
+        "inbox",
+        sa.Column("event_id", sa.UUID(), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("event_id"),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=True), nullable=False),
+        sa.Column("event_id", sa.UUID(), nullable=False),
+        sa.Column("topic", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("envelope", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("seq"),
+    )
+
+
+def drop_delivery_tables_v1() -> None:
+    op.drop_table("outbox")
+    op.drop_table("inbox")

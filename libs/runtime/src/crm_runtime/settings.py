@@ -26,6 +26,7 @@ class ServiceSettings(BaseSettings):
     relay_idle_sleep_ms: int = 5
     relay_max_idle_ms: int = 250
     shutdown_grace_s: float = 20.0
+    http_keep_alive_s: int = 75  # longer than clients' and proxies' idle timeouts: no reuse race
     log_level: str = "INFO"
 
     def topic(self, name: str) -> str:

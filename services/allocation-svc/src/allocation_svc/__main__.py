@@ -9,7 +9,7 @@ SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
-    run(AllocationSettings(), build_app, SERVICE_ROOT, [topics.ALLOCATION_EVENTS, topics.CUSTOMER_EVENTS])  # type: ignore[arg-type]
+    run(AllocationSettings(), build_app, SERVICE_ROOT, [topics.ALLOCATION_EVENTS, topics.CUSTOMER_EVENTS])
 
 
 if __name__ == "__main__":

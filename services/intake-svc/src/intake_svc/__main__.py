@@ -9,7 +9,7 @@ SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
-    run(IntakeSettings(), build_app, SERVICE_ROOT, [topics.LEADS, topics.DECISIONS, topics.CUSTOMER_EVENTS])  # type: ignore[arg-type]
+    run(IntakeSettings(), build_app, SERVICE_ROOT, [topics.LEADS, topics.DECISIONS, topics.CUSTOMER_EVENTS])
 
 
 if __name__ == "__main__":

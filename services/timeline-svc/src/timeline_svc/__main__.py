@@ -14,7 +14,7 @@ def main() -> None:
         build_app,
         SERVICE_ROOT,
         [topics.TIMELINE_EVENTS, topics.TIMELINE_INTERACTIONS, topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS],
-    )  # type: ignore[arg-type]
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ class IdempotencyCache:
 
     async def get(self, channel_key: str, idempotency_key: str) -> str | None:
         value = await self._redis.get(self._key(channel_key, idempotency_key))
-        return value.decode() if value else None
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
 
     async def remember(self, channel_key: str, idempotency_key: str, submission_id: str) -> None:
         await self._redis.set(self._key(channel_key, idempotency_key), submission_id, ex=self._ttl, nx=True)

@@ -51,6 +51,9 @@ def lead_from_form(form: Mapping[str, str], mapping: Mapping[str, str]) -> tuple
     a target `fields.X` lands in the custom fields.
     """
     body: dict[str, object] = {}
+    lists: dict[str, list[str]] = {}
+    custom: dict[str, str] = {}
+    affiliate: dict[str, str] = {}
     raw: dict[str, str] = {}
     for name, value in form.items():
         value = value.strip()
@@ -58,20 +61,25 @@ def lead_from_form(form: Mapping[str, str], mapping: Mapping[str, str]) -> tuple
             continue
         target = mapping.get(name, _ALIASES.get(name, name))
         if target.startswith("fields."):
-            body.setdefault("fields", {})[target.removeprefix("fields.")] = value  # type: ignore[index]
+            custom[target.removeprefix("fields.")] = value
         elif target == "name":
             first, _, last = value.partition(" ")
             last = last.strip()
             body.setdefault("first_name", first if last else None)
             body.setdefault("last_name", last or first)
         elif target in _LIST_FIELDS:
-            body.setdefault(_LIST_FIELDS[target], []).extend(v.strip() for v in value.split(",") if v.strip())  # type: ignore[union-attr]
+            lists.setdefault(_LIST_FIELDS[target], []).extend(v.strip() for v in value.split(",") if v.strip())
         elif target in _AFFILIATE:
-            body.setdefault("affiliate", {})[_AFFILIATE[target]] = value  # type: ignore[index]
+            affiliate[_AFFILIATE[target]] = value
         elif target in _SCALAR_FIELDS:
             body[target] = value
         else:
             raw[name] = value
+    body.update(lists)
+    if custom:
+        body["fields"] = custom
+    if affiliate:
+        body["affiliate"] = affiliate
     return body, raw
 
 
