@@ -40,16 +40,19 @@ class Outbox:
         self.committed.set()
 
     async def stage(self, session: AsyncSession, topic: str, key: str, event: Envelope) -> None:
+        await self.stage_many(session, [(topic, key, event)])
+
+    async def stage_many(self, session: AsyncSession, events: list[tuple[str, str, Envelope]]) -> None:
+        """Stage (topic, key, event) triples in one statement."""
+        if not events:
+            return
         if not sa_event.contains(session.sync_session, "after_commit", self._on_commit):
             sa_event.listen(session.sync_session, "after_commit", self._on_commit, once=True)
-        await session.execute(
-            insert(self._table).values(
-                event_id=event.id,
-                topic=self._settings.topic(topic),
-                key=key,
-                envelope=event.model_dump(mode="json"),
-            )
-        )
+        rows = [
+            {"event_id": event.id, "topic": self._settings.topic(topic), "key": key, "envelope": event.model_dump(mode="json")}
+            for topic, key, event in events
+        ]
+        await session.execute(insert(self._table), rows)
 
 
 class OutboxRelay:

@@ -7,7 +7,8 @@ the publishing lock.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import MetaData, text
@@ -38,11 +39,21 @@ class ServiceRuntime:
         self.consumer: EventConsumer | None = None
         self._checks: dict[str, Callable[[], Awaitable[object]]] = {}
         self._closers: list[Callable[[], Awaitable[object]]] = []
+        self._drains: list[Callable[[], Awaitable[object]]] = []
+        self._workers: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
+
+    def drain_on_stop(self, drain: Callable[[], Awaitable[object]]) -> None:
+        """Run `drain` first on shutdown, while the database and Kafka are still open."""
+        self._drains.append(drain)
 
     def add_dependency(self, name: str, check: Callable[[], Awaitable[object]], close: Callable[[], Awaitable[object]]) -> None:
         """Another backing service (e.g. Redis): probed by /readyz, closed on shutdown."""
         self._checks[name] = check
         self._closers.append(close)
+
+    def add_worker(self, name: str, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+        """A background loop started with the service and stopped (gracefully) with it."""
+        self._workers.append((name, work))
 
     def subscribe(self, topics: Sequence[str], handlers: Mapping[str, Handler]) -> None:
         self._subscriptions = topics
@@ -54,6 +65,8 @@ class ServiceRuntime:
         if self.settings.run_relay:
             relay = OutboxRelay(self.engine, self.outbox_table, self.producer, self.settings, wakeup=self.outbox.committed)
             self._tasks.append(asyncio.create_task(relay.run(self._stop), name="outbox-relay"))
+        for name, work in self._workers:
+            self._tasks.append(asyncio.create_task(work(self._stop), name=name))
         if self.settings.run_consumers and self._subscriptions:
             self.consumer = EventConsumer(
                 self.settings, self.sessions, self.inbox_table, self._subscriptions, self._handlers, self.producer
@@ -72,6 +85,8 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         """Graceful: let in-flight batches commit, then close clients."""
+        for drain in self._drains:
+            await drain()
         self._stop.set()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=self.settings.shutdown_grace_s)

@@ -1,15 +1,20 @@
-"""Wiring: settings → runtime, adapters and the service object used by the entrypoints."""
+"""Wiring: settings → runtime, adapters and the services used by the entrypoints."""
 
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from crm_contracts.leads import ChannelKind
 from crm_runtime.runtime import ServiceRuntime
 from intake_svc.adapters.idempotency import IdempotencyCache
+from intake_svc.adapters.rate_limit import RateLimiter
 from intake_svc.adapters.tables import metadata
 from intake_svc.config import IntakeSettings
+from intake_svc.domain.channels import Channel
 from intake_svc.service_layer import handlers
+from intake_svc.service_layer.edge import EdgeGuard
 from intake_svc.service_layer.handlers import IntakeService
+from intake_svc.service_layer.imports import ImportService
 
 
 @dataclass
@@ -18,6 +23,8 @@ class Container:
     runtime: ServiceRuntime
     redis: Redis
     service: IntakeService
+    imports: ImportService
+    guard: EdgeGuard
 
 
 def bootstrap(settings: IntakeSettings) -> Container:
@@ -26,4 +33,15 @@ def bootstrap(settings: IntakeSettings) -> Container:
     redis = Redis.from_url(settings.redis_url)
     runtime.add_dependency("redis", redis.ping, redis.aclose)
     service = IntakeService(runtime.sessions, runtime.outbox, IdempotencyCache(redis, settings.idempotency_ttl_s))
-    return Container(settings, runtime, redis, service)
+    runtime.drain_on_stop(service.close)
+    imports = ImportService(
+        runtime.sessions, runtime.outbox, settings.max_import_bytes, settings.import_chunk_rows, settings.import_lease_s
+    )
+
+    async def import_channel(key: str) -> Channel:
+        return await service.channel(key, {ChannelKind.IMPORT})
+
+    if settings.run_consumers:
+        runtime.add_worker("imports", lambda stop: imports.run(stop, import_channel))
+    guard = EdgeGuard(RateLimiter(redis), settings.channel_rate_limit_per_minute, settings.address_rate_limit_per_minute)
+    return Container(settings, runtime, redis, service, imports, guard)

@@ -28,7 +28,8 @@ class DedupHandlers:
     async def on_lead(self, session: AsyncSession, event: Envelope) -> None:
         accepted = LeadAccepted.model_validate(event.data)
         lead = accepted.lead
-        keys = identity_keys(lead.emails, lead.phones, lead.national_id, self._region)
+        compared = set(accepted.channel.identifiers)
+        keys = [k for k in identity_keys(lead.emails, lead.phones, lead.national_id, self._region) if k.kind in compared]
         repo = IdentityRepository(session)
         policy = accepted.channel.duplicate_policy
         found = await repo.owners(event.workspace, keys)

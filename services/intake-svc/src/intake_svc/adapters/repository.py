@@ -1,5 +1,6 @@
 """All of intake-svc's queries. Repositories never commit."""
 
+import dataclasses
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +24,19 @@ def _channel(row: Any) -> Channel:
         duplicate_policy=row.duplicate_policy,
         mapping=dict(row.mapping),
         active=row.active,
+        identifiers=tuple(row.identifiers),
+        redirect_url=row.redirect_url,
+        hmac_secret=row.hmac_secret,
+        honeypot_field=row.honeypot_field,
+        rate_limit_per_minute=row.rate_limit_per_minute,
     )
+
+
+def _channel_values(channel: Channel) -> dict[str, Any]:
+    values = dataclasses.asdict(channel)
+    values["kind"] = channel.kind.value
+    values["identifiers"] = list(channel.identifiers)
+    return values
 
 
 class ChannelRepository:
@@ -41,29 +54,30 @@ class ChannelRepository:
     async def add(self, channel: Channel) -> bool:
         """False when the key is taken."""
         result = await self._s.execute(
-            pg_insert(channels)
-            .values(
-                id=channel.id,
-                workspace=channel.workspace,
-                key=channel.key,
-                kind=channel.kind.value,
-                name=channel.name,
-                duplicate_policy=channel.duplicate_policy,
-                mapping=channel.mapping,
-                active=channel.active,
-            )
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(channels.c.id)
+            pg_insert(channels).values(**_channel_values(channel)).on_conflict_do_nothing(index_elements=["key"]).returning(channels.c.id)
         )
         return result.first() is not None
+
+    async def save(self, channel: Channel) -> None:
+        values = _channel_values(channel)
+        del values["id"], values["key"], values["workspace"], values["kind"]
+        await self._s.execute(update(channels).where(channels.c.id == channel.id).values(updated_at=func.now(), **values))
 
 
 class SubmissionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def add(self, values: dict[str, Any]) -> None:
-        await self._s.execute(insert(submissions).values(**values))
+    async def add_many(self, rows: list[dict[str, Any]]) -> None:
+        await self._s.execute(insert(submissions), rows)
+
+    async def add_many_once(self, rows: list[dict[str, Any]]) -> None:
+        """Insert rows whose id is not there yet (re-running an import chunk is a no-op)."""
+        if rows:
+            await self._s.execute(pg_insert(submissions).on_conflict_do_nothing(index_elements=["id"]), rows)
+
+    async def job_of(self, submission_id: UUID) -> UUID | None:
+        return await self._s.scalar(select(submissions.c.job_id).where(submissions.c.id == submission_id))
 
     async def add_idempotent(self, values: dict[str, Any]) -> UUID | None:
         """Insert unless the (channel, idempotency key) pair exists; returns the existing id then."""

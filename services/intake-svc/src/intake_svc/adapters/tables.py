@@ -1,4 +1,4 @@
-from sqlalchemy import Boolean, Column, DateTime, Index, MetaData, String, Table, UniqueConstraint, func
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from crm_runtime.delivery_tables import inbox_table, outbox_table
@@ -16,7 +16,13 @@ channels = Table(
     Column("duplicate_policy", String(40), nullable=False),
     Column("mapping", JSONB, nullable=False, server_default="{}"),
     Column("active", Boolean, nullable=False, server_default="true"),
+    Column("identifiers", JSONB, nullable=False, server_default='["phone", "email", "national_id"]'),
+    Column("redirect_url", String(2000)),
+    Column("hmac_secret", String(200)),
+    Column("honeypot_field", String(100)),
+    Column("rate_limit_per_minute", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 submissions = Table(
@@ -33,11 +39,50 @@ submissions = Table(
     Column("errors", JSONB, nullable=False, server_default="[]"),
     Column("lead", JSONB, nullable=False),
     Column("raw", JSONB, nullable=False, server_default="{}"),
+    Column("job_id", UUID(as_uuid=True)),
+    Column("row_number", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("channel_key", "idempotency_key", name="uq_submissions_idempotency"),
 )
 Index("ix_submissions_created_at", submissions.c.created_at)
+Index("ix_submissions_job", submissions.c.job_id, postgresql_where=submissions.c.job_id.isnot(None))
+
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("workspace", String(100), nullable=False),
+    Column("channel_key", String(200), nullable=False),
+    Column("policy", String(20), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("filename", String(500), nullable=False),
+    Column("format", String(10), nullable=False),
+    Column("headers", JSONB, nullable=False),
+    Column("columns", JSONB, nullable=False),
+    Column("company_columns", JSONB, nullable=False, server_default="[]"),
+    Column("rows_total", Integer),
+    Column("rows_read", Integer, nullable=False, server_default="0"),
+    Column("rows_done", Integer, nullable=False, server_default="0"),
+    Column("created", Integer, nullable=False, server_default="0"),
+    Column("updated", Integer, nullable=False, server_default="0"),
+    Column("skipped", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("errors", JSONB, nullable=False, server_default="[]"),
+    Column("lease_owner", String(100)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The uploaded file, in chunks: a job survives a restart and any instance can resume it.
+import_file_chunks = Table(
+    "import_file_chunks",
+    metadata,
+    Column("job_id", UUID(as_uuid=True), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

@@ -5,6 +5,9 @@ from uuid import UUID
 
 from crm_contracts.leads import ChannelKind, ChannelRef
 
+IDENTIFIERS = ("phone", "email", "national_id")
+POLICIES = {"ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card"}
+
 # DESIGN 4.4: the default duplicate policy of each channel kind.
 DEFAULT_POLICY: dict[ChannelKind, str] = {
     ChannelKind.UI: "ask",
@@ -26,9 +29,20 @@ class Channel:
     duplicate_policy: str
     mapping: dict[str, str] = field(default_factory=dict)
     active: bool = True
+    identifiers: tuple[str, ...] = IDENTIFIERS
+    redirect_url: str | None = None
+    hmac_secret: str | None = None
+    honeypot_field: str | None = None
+    rate_limit_per_minute: int | None = None
 
-    def ref(self) -> ChannelRef:
-        return ChannelRef(key=self.key, kind=self.kind, name=self.name, duplicate_policy=self.duplicate_policy)
+    def ref(self, policy: str | None = None) -> ChannelRef:
+        return ChannelRef(
+            key=self.key,
+            kind=self.kind,
+            name=self.name,
+            duplicate_policy=policy or self.duplicate_policy,
+            identifiers=list(self.identifiers),
+        )
 
 
 class ChannelRefused(Exception):

@@ -1,6 +1,8 @@
 """Use cases of intake-svc: one request or message = one unit of work = one commit."""
 
+import dataclasses
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -10,16 +12,57 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerCreated, CustomerEnriched, DecisionMade, LeadAccepted
-from crm_contracts.leads import ChannelKind, Lead
+from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_runtime.events import new_event
+from crm_runtime.group_commit import GroupCommit
 from crm_runtime.outbox import Outbox
 from intake_svc.adapters.idempotency import IdempotencyCache
+from intake_svc.adapters.imports_repository import ImportRepository, outcome_counter
 from intake_svc.adapters.repository import ChannelRepository, SubmissionRepository
 from intake_svc.domain import capture
 from intake_svc.domain.channels import Channel, check_channel
 from intake_svc.domain.submissions import State, after_card_applied, after_decision
 
 SOURCE = "intake-svc"
+
+
+@dataclass(frozen=True)
+class StagedLead:
+    """A submission row and its `LeadAccepted` event, ready to be written together."""
+
+    submission_id: UUID
+    row: dict[str, Any]
+    key: str
+    event: Envelope
+
+
+def stage_lead(
+    channel: ChannelRef,
+    workspace: str,
+    lead: Lead,
+    raw: dict[str, str],
+    idempotency_key: str | None,
+    submission_id: UUID | None = None,
+    job_id: UUID | None = None,
+    row_number: int | None = None,
+) -> StagedLead:
+    """The submission row and its `LeadAccepted` event for one accepted lead."""
+    submission_id = submission_id or uuid4()
+    accepted = LeadAccepted(submission_id=submission_id, channel=channel, lead=lead, received_at=datetime.now(UTC), raw=raw)
+    event = new_event(SOURCE, accepted, workspace=workspace, subject=None, correlationid=str(submission_id))
+    row: dict[str, Any] = {
+        "id": submission_id,
+        "workspace": workspace,
+        "channel_key": channel.key,
+        "channel_kind": channel.kind.value,
+        "idempotency_key": idempotency_key,
+        "state": State.ACCEPTED.value,
+        "lead": lead.model_dump(mode="json"),
+        "raw": raw,
+        "job_id": job_id,
+        "row_number": row_number,
+    }
+    return StagedLead(submission_id, row, capture.partition_key(lead, str(submission_id)), event)
 
 
 class IntakeService:
@@ -31,6 +74,7 @@ class IntakeService:
         self._idempotency = idempotency
         self._channel_cache_s = channel_cache_s
         self._channels: dict[str, tuple[float, Channel | None]] = {}
+        self._commits: GroupCommit[StagedLead] = GroupCommit("submissions", self._write)
 
     async def channel(self, key: str, allowed: set[ChannelKind]) -> Channel:
         """The channel behind `key`; cached for a few seconds, so a burst costs one lookup."""
@@ -45,41 +89,69 @@ class IntakeService:
         return check_channel(cached[1], allowed)
 
     async def accept(self, channel: Channel, lead: Lead, *, raw: dict[str, str] | None = None, idempotency_key: str | None = None) -> UUID:
-        """Store the submission and stage its event; durable when this returns."""
+        """Store the submission and stage its event; durable (committed) when this returns."""
         if idempotency_key:
             cached = await self._idempotency.get(channel.key, idempotency_key)
             if cached:
                 return UUID(cached)
-        lead = capture.stamp(lead, channel.kind)
+        staged = stage_lead(channel.ref(), channel.workspace, capture.stamp(lead, channel.kind), raw or {}, idempotency_key)
+        if not idempotency_key:
+            await self._commits.submit(staged)
+            return staged.submission_id
+        async with self._sessions() as session, session.begin():
+            existing = await SubmissionRepository(session).add_idempotent(staged.row)
+            if existing is not None:
+                return existing
+            await self._outbox.stage(session, topics.LEADS, staged.key, staged.event)
+        await self._idempotency.remember(channel.key, idempotency_key, str(staged.submission_id))
+        return staged.submission_id
+
+    async def _write(self, batch: list[StagedLead]) -> None:
+        """One transaction for a whole burst of accepted leads (see GroupCommit)."""
+        async with self._sessions() as session, session.begin():
+            await SubmissionRepository(session).add_many([s.row for s in batch])
+            await self._outbox.stage_many(session, [(topics.LEADS, s.key, s.event) for s in batch])
+
+    async def close(self) -> None:
+        await self._commits.close()
+
+    async def record_bot(self, channel: Channel, form: dict[str, str]) -> UUID:
+        """A honeypot hit: kept as a rejected submission (for audit), never enters the pipeline."""
         submission_id = uuid4()
-        accepted = LeadAccepted(submission_id=submission_id, channel=channel.ref(), lead=lead, received_at=datetime.now(UTC), raw=raw or {})
-        event = new_event(SOURCE, accepted, workspace=channel.workspace, subject=None, correlationid=str(submission_id))
-        values: dict[str, Any] = {
+        row = {
             "id": submission_id,
             "workspace": channel.workspace,
             "channel_key": channel.key,
             "channel_kind": channel.kind.value,
-            "idempotency_key": idempotency_key,
-            "state": State.ACCEPTED.value,
-            "lead": lead.model_dump(mode="json"),
-            "raw": raw or {},
+            "state": State.REJECTED.value,
+            "decision": "reject",
+            "errors": [{"field": channel.honeypot_field, "message": "honeypot field filled in: automated submission"}],
+            "lead": {},
+            "raw": dict(list(form.items())[:50]),
         }
         async with self._sessions() as session, session.begin():
-            repo = SubmissionRepository(session)
-            if idempotency_key:
-                existing = await repo.add_idempotent(values)
-                if existing is not None:
-                    return existing
-            else:
-                await repo.add(values)
-            await self._outbox.stage(session, topics.LEADS, capture.partition_key(lead, str(submission_id)), event)
-        if idempotency_key:
-            await self._idempotency.remember(channel.key, idempotency_key, str(submission_id))
+            await SubmissionRepository(session).add_many([row])
         return submission_id
 
     async def submission(self, submission_id: UUID) -> Any:
         async with self._sessions() as session:
             return await SubmissionRepository(session).get(submission_id)
+
+    async def channel_for_admin(self, workspace: str, key: str) -> Channel | None:
+        async with self._sessions() as session:
+            channel = await ChannelRepository(session).by_key(key)
+        return channel if channel is not None and channel.workspace == workspace else None
+
+    async def update_channel(self, workspace: str, key: str, changes: dict[str, Any]) -> Channel | None:
+        async with self._sessions() as session, session.begin():
+            repo = ChannelRepository(session)
+            channel = await repo.by_key(key)
+            if channel is None or channel.workspace != workspace:
+                return None
+            channel = dataclasses.replace(channel, **changes)
+            await repo.save(channel)
+        self._channels.pop(key, None)
+        return channel
 
     async def add_channel(self, channel: Channel) -> bool:
         async with self._sessions() as session, session.begin():
@@ -104,6 +176,9 @@ async def on_decision(session: AsyncSession, event: Envelope) -> None:
     if decided.reason and decided.decision.value == "reject":
         values["errors"] = [{"field": None, "message": decided.reason}]
     await repo.update(decided.submission_id, **values)
+    job_id = await repo.job_of(decided.submission_id)
+    if job_id is not None:
+        await ImportRepository(session).count_outcome(job_id, outcome_counter(decided.decision))
 
 
 async def on_card_applied(session: AsyncSession, event: Envelope) -> None:

@@ -1,0 +1,101 @@
+"""Per-key request rate limits in Redis, shared by every intake instance.
+
+Algorithm: a sliding-window log. Each key is a sorted set of the accepted hits of the last
+`window_s` seconds, scored by Redis server time in microseconds; one Lua script drops the
+entries that left the window, counts the rest and records the hit only when it is allowed, so
+concurrent hits from any number of instances never let more than `limit` through in any window
+(no burst of 2x at a fixed window's boundary). Refused hits are not recorded: a client that
+keeps hammering is let in again as soon as its oldest accepted hit leaves the window. Memory is
+at most `limit` entries per key, and the key expires one window after its last accepted hit;
+fine for edge limits (tens to a few thousand per window), not for very large limits.
+
+Failure policy: fail OPEN. When Redis cannot be reached, answers with an error, or does not
+answer within `timeout_s`, the hit is allowed and a warning is logged (at most once per
+`warn_every_s`). Leads are the business: the edge keeps accepting them while the cache is down,
+and a short unprotected spell is the lesser risk than refusing every lead.
+"""
+
+import asyncio
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "intake:rl:"
+
+# KEYS[1]: the window's sorted set. ARGV: limit, window in microseconds, a unique member.
+# Returns {allowed (0|1), remaining, microseconds until a hit would be allowed}.
+_SLIDING_WINDOW = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+  return {1, limit - count - 1, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, 0, tonumber(oldest[2]) + window - now}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    remaining: int
+    retry_after_s: int  # 0 when allowed; whole seconds, at least 1, when refused
+
+
+class RateLimiter:
+    """`await limiter.hit("channel:dev-web-key", limit=60, window_s=60)` before taking a request."""
+
+    def __init__(self, redis: Redis, *, timeout_s: float = 0.25, warn_every_s: float = 10.0) -> None:
+        self._redis = redis
+        self._script = redis.register_script(_SLIDING_WINDOW)
+        self._timeout_s = timeout_s
+        self._warn_every_s = warn_every_s
+        self._last_warning = -math.inf
+        self._failures = 0
+
+    async def hit(self, key: str, limit: int, window_s: float) -> RateDecision:
+        """Count one hit on `key`; allowed while fewer than `limit` were allowed in the last `window_s`."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if window_s <= 0:
+            raise ValueError("window_s must be positive")
+        window_us = max(1000, math.ceil(window_s * 1_000_000))
+        member = f"{time.time_ns()}:{os.urandom(6).hex()}"
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                result = await self._script(keys=[PREFIX + key], args=[limit, window_us, member])
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._warn(key, exc)
+            return RateDecision(allowed=True, remaining=limit - 1, retry_after_s=0)
+        allowed, remaining, wait_us = (int(v) for v in result)
+        if allowed:
+            return RateDecision(allowed=True, remaining=remaining, retry_after_s=0)
+        return RateDecision(allowed=False, remaining=0, retry_after_s=max(1, math.ceil(wait_us / 1_000_000)))
+
+    def _warn(self, key: str, exc: BaseException) -> None:
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._last_warning < self._warn_every_s:
+            return
+        self._last_warning = now
+        log.warning(
+            "rate limiter failing open (%d hit(s) let through unchecked since the last warning); key %s: %s: %s",
+            self._failures,
+            key,
+            exc.__class__.__name__,
+            exc,
+        )
+        self._failures = 0

@@ -1,0 +1,154 @@
+"""Edge validation of a lead's identifiers (DESIGN 4.5): reject what can never match, keep the rest.
+
+Pure: no I/O. The lead comes back with its identifiers stripped of surrounding whitespace and
+otherwise as sent; normalising (E.164, lower-case e-mails, padded IDs) is the matcher's job.
+A phone that is possible but not allocated is accepted here: it is kept and flagged downstream,
+never dropped.
+"""
+
+import unicodedata
+
+import phonenumbers
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, ValidationError
+from stdnum.il import hp, idnr
+
+from crm_contracts.leads import IdType, Lead
+from intake_svc.domain.capture import LeadRejected
+
+# Besides digits, a phone may carry these separators (and a single leading "+").
+_PHONE_SEPARATORS = frozenset(" -.()/\u00a0")
+# Bidirectional marks that Hebrew text editors put around numbers (LRM, RLM, LRE..RLO, LRI..PDI).
+_BIDI_MARKS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_PHONE_REASONS = {
+    phonenumbers.ValidationResult.TOO_SHORT: "too short to be a phone number",
+    phonenumbers.ValidationResult.TOO_LONG: "too long to be a phone number",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "not a possible length for a phone number of its country",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country calling code",
+}
+_PARSE_REASONS = {
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short to be a phone number",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short to be a phone number",
+    phonenumbers.NumberParseException.TOO_LONG: "too long to be a phone number",
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "unknown country calling code",
+}
+
+EMAIL_MAX = 254
+EMAIL_LOCAL_MAX = 64
+_LABEL_MAX = 63
+_NATIONAL_ID_DIGITS = 9
+
+
+def validate_lead(lead: Lead, region: str = "IL") -> Lead:
+    """The lead with whitespace-stripped identifiers, or `LeadRejected` naming the first bad field.
+
+    Fields are named as the client sent them, with the index in lists: `phones[1]`, `emails[0]`,
+    `national_id`. An empty `national_id` counts as not sent; an empty list entry is rejected.
+    """
+    phones = [value.strip() for value in lead.phones]
+    for index, value in enumerate(phones):
+        if problem := phone_problem(value, region):
+            raise LeadRejected(f"phones[{index}]", problem)
+    emails = [value.strip() for value in lead.emails]
+    for index, value in enumerate(emails):
+        if problem := email_problem(value):
+            raise LeadRejected(f"emails[{index}]", problem)
+    national_id = lead.national_id.strip() if lead.national_id is not None else None
+    if national_id == "":
+        national_id = None
+    if national_id is not None and (problem := national_id_problem(national_id, lead.id_type)):
+        raise LeadRejected("national_id", problem)
+    return lead.model_copy(update={"phones": phones, "emails": emails, "national_id": national_id})
+
+
+def phone_problem(value: str, region: str = "IL") -> str | None:
+    """Why `value` is not a possible phone number, or None when it is.
+
+    The parse mirrors dedup-svc's normaliser, so every accepted phone gets an E.164 form there:
+    `00` becomes `+`, and a number not possible in `region` is retried as international
+    (`972501234567`).
+    """
+    if not value:
+        return "must not be empty"
+    bare = "".join(ch for ch in value if ch not in _BIDI_MARKS)
+    body = bare[1:] if bare.startswith("+") else bare
+    if any(not (ch.isdecimal() or ch in _PHONE_SEPARATORS) for ch in body):
+        return "may contain only digits, spaces, dashes, dots, brackets and a leading +"
+    digits = "".join(ch for ch in body if ch.isdecimal())
+    if not digits:
+        return "must contain digits"
+    text = "+" + bare[2:] if bare.startswith("00") else bare
+    reason: str | None = None
+    try:
+        parsed = phonenumbers.parse(text, region)
+        if phonenumbers.is_possible_number(parsed):
+            return None
+        reason = _PHONE_REASONS.get(phonenumbers.is_possible_number_with_reason(parsed))
+    except phonenumbers.NumberParseException as exc:
+        reason = _PARSE_REASONS.get(exc.error_type)
+    if not text.startswith("+"):
+        try:
+            if phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None)):
+                return None
+        except phonenumbers.NumberParseException:
+            pass
+    return reason or "not a phone number"
+
+
+def email_problem(value: str) -> str | None:
+    """Why `value` is not a plausible e-mail address, or None when it is.
+
+    Pragmatic, not RFC 5322: one `@`, a local part of 1-64 characters, a domain of dot-separated
+    labels (letters and marks of any script, digits, inner hyphens) ending in a TLD of at least two letters
+    or an IDNA `xn--` label, no whitespace, at most 254 characters.
+    """
+    if not value:
+        return "must not be empty"
+    if len(value) > EMAIL_MAX:
+        return f"longer than {EMAIL_MAX} characters"
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        return "must not contain spaces or control characters"
+    if value.count("@") != 1:
+        return "must contain exactly one @"
+    local, domain = value.split("@")
+    if not local:
+        return "missing the part before @"
+    if len(local) > EMAIL_LOCAL_MAX:
+        return f"the part before @ is longer than {EMAIL_LOCAL_MAX} characters"
+    labels = domain.split(".")
+    if len(labels) < 2:
+        return "the domain needs a dot"
+    for label in labels:
+        if not label or len(label) > _LABEL_MAX or label[0] == "-" or label[-1] == "-":
+            return "the domain is malformed"
+        if not all(ch == "-" or unicodedata.category(ch)[0] in "LMN" for ch in label):
+            return "the domain is malformed"
+    tld = labels[-1]
+    is_word = len(tld) >= 2 and tld[0].isalpha() and all(unicodedata.category(ch)[0] in "LM" for ch in tld)
+    if not (is_word or tld.lower().startswith("xn--")):
+        return "the domain needs a top-level domain of at least two letters"
+    return None
+
+
+def national_id_problem(value: str, id_type: IdType | None) -> str | None:
+    """Why `value` is not a valid Israeli ID (or company number, for `company`), or None.
+
+    Spaces and dashes are ignored; at most 9 digits, left-padded to 9; the check digit is Luhn's
+    (python-stdnum `il.idnr`, or `il.hp` which also requires a company number to start with 5).
+    """
+    compact = value.replace(" ", "").replace("-", "")
+    if not compact or not all("0" <= ch <= "9" for ch in compact):
+        return "may contain only digits, spaces and dashes"
+    if len(compact) > _NATIONAL_ID_DIGITS:
+        return f"at most {_NATIONAL_ID_DIGITS} digits"
+    padded = compact.zfill(_NATIONAL_ID_DIGITS)
+    try:
+        (hp if id_type is IdType.COMPANY else idnr).validate(padded)
+    except InvalidChecksum:
+        return "invalid check digit"
+    except InvalidComponent:
+        return "a company number starts with 5"
+    except InvalidFormat:
+        return "must not be all zeros"
+    except ValidationError:
+        return "not a valid number"
+    return None

@@ -1,0 +1,95 @@
+"""Spreadsheet imports: `POST /v1/imports` (multipart) and `GET /v1/imports/{id}`."""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, File, Form, Header, UploadFile, status
+from pydantic import BaseModel
+
+from crm_contracts.leads import ChannelKind
+from crm_runtime.problems import Problem
+from intake_svc.domain.channels import ChannelRefused
+from intake_svc.service_layer.handlers import IntakeService
+from intake_svc.service_layer.imports import ImportRejected, ImportService
+
+# Internal states that the public contract folds into `running`.
+_PUBLIC_STATE = {"reading_done": "running"}
+
+
+class ImportAccepted(BaseModel):
+    id: UUID
+    status_url: str
+
+
+class ImportError_(BaseModel):
+    row: int
+    field: str | None
+    message: str
+
+
+class ImportJobOut(BaseModel):
+    id: UUID
+    state: str
+    policy: str
+    filename: str
+    columns: dict[str, str]
+    rows_total: int | None
+    rows_done: int
+    rows_read: int
+    created: int
+    updated: int
+    skipped: int
+    failed: int
+    errors: list[ImportError_]
+    created_at: datetime
+    updated_at: datetime
+
+
+def _job_out(row: Any) -> ImportJobOut:
+    headers = row.headers
+    columns = {headers[int(i)] if int(i) < len(headers) else i: target for i, target in row.columns.items()}
+    return ImportJobOut.model_validate({**row._mapping, "state": _PUBLIC_STATE.get(row.state, row.state), "columns": columns})
+
+
+def build_imports_router(service: IntakeService, imports: ImportService) -> APIRouter:
+    router = APIRouter(prefix="/v1/imports", tags=["imports"])
+
+    @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ImportAccepted)
+    async def create_import(
+        file: Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1255) or XLSX; the first row holds the headers")],
+        policy: Annotated[str, Form(description="skip | fill_missing | reset_status")] = "skip",
+        mapping: Annotated[str | None, Form(description='JSON object header → field, e.g. {"טלפון": "phone"}')] = None,
+        x_channel_key: Annotated[str | None, Header(alias="X-Channel-Key", max_length=200)] = None,
+    ) -> ImportAccepted:
+        if not x_channel_key:
+            raise Problem(401, "Missing channel key", field="X-Channel-Key")
+        try:
+            channel = await service.channel(x_channel_key, {ChannelKind.IMPORT})
+        except ChannelRefused as exc:
+            raise Problem(exc.status, exc.title, field="X-Channel-Key") from exc
+        explicit: dict[str, str] | None = None
+        if mapping:
+            try:
+                explicit = orjson.loads(mapping)
+            except ValueError as exc:
+                raise Problem(
+                    422, "Invalid mapping", "mapping must be a JSON object", errors=[{"field": "mapping", "message": "not JSON"}]
+                ) from exc
+            if not isinstance(explicit, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in explicit.items()):
+                raise Problem(422, "Invalid mapping", "mapping must map header names to field names", errors=[{"field": "mapping"}])
+        try:
+            job_id = await imports.create(channel, policy, file, explicit)
+        except ImportRejected as exc:
+            raise Problem(exc.status, "Import refused", exc.message, errors=[{"field": exc.field, "message": exc.message}]) from exc
+        return ImportAccepted(id=job_id, status_url=f"/v1/imports/{job_id}")
+
+    @router.get("/{job_id}", response_model=ImportJobOut)
+    async def get_import(job_id: UUID) -> ImportJobOut:
+        row = await imports.job(job_id)
+        if row is None:
+            raise Problem(404, "Import not found")
+        return _job_out(row)
+
+    return router
