@@ -155,11 +155,14 @@ def cell_text(value: object) -> str:
 
 
 def _xlsx_rows(path: Path) -> Generator[list[str], None, None]:
+    handle = path.open("rb")  # a file object: openpyxl would refuse a path without `.xlsx`
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except OSError:
+        handle.close()
         raise
     except Exception as error:  # a broken workbook fails in many ways (zip, XML, missing parts)
+        handle.close()
         raise UnsupportedFile(f"{path.name}: cannot be read as an Excel workbook") from error
     try:
         if not workbook.worksheets:
@@ -173,3 +176,4 @@ def _xlsx_rows(path: Path) -> Generator[list[str], None, None]:
             yield row
     finally:
         workbook.close()
+        handle.close()
