@@ -11,7 +11,7 @@ class IntakeSettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://crm:crm@127.0.0.1:5432/intake"
     redis_url: str = "redis://127.0.0.1:6379/0"
     idempotency_ttl_s: int = 24 * 3600
-    channel_rate_limit_per_minute: int = 600_000  # default per channel; a channel may set its own
+    channel_rate_limit_per_minute: int | None = None  # default per channel (None: none); a channel may set its own
     address_rate_limit_per_minute: int = 120  # per client address on web and portal channels
     max_body_bytes: int = 256 * 1024
     max_import_bytes: int = 200 * 1024 * 1024
