@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,7 +67,7 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan, default_response_class=ORJSONResponse)
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
     app.add_middleware(MetricsMiddleware)
 

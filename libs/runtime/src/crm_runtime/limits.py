@@ -41,7 +41,7 @@ class BodySizeLimit:
 
     def limit_for(self, path: str) -> int:
         for prefix, limit in self._overrides:
-            if path == prefix or path.startswith(prefix + "/") or (not prefix and path.startswith("/")):
+            if path == prefix or path.startswith(prefix + "/"):
                 return limit
         return self.max_bytes
 

@@ -3,9 +3,10 @@
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,14 +25,12 @@ class Problem(Exception):
         self.extra = extra
 
 
-def problem_response(
-    status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None, **extra: Any
-) -> ORJSONResponse:
+def problem_response(status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return ORJSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -41,21 +40,21 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(_: Request, exc: Problem) -> ORJSONResponse:
+    async def _problem(_: Request, exc: Problem) -> Response:
         return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
         errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
         fields = ", ".join(e["field"] for e in errors)
         return problem_response(422, "Invalid request", f"Invalid field(s): {fields}", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
         return problem_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(DBAPIError)
-    async def _database(_: Request, exc: DBAPIError) -> ORJSONResponse:
+    async def _database(_: Request, exc: DBAPIError) -> Response:
         if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated or "connect" in str(exc).lower():
             log.warning("database unavailable: %s", exc.__class__.__name__)
             return problem_response(
@@ -65,6 +64,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(500, "Internal error")
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
         return problem_response(500, "Internal error")

@@ -1,15 +1,14 @@
 """BodySizeLimit: 413 problem documents for declared and streamed bodies over the limit."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from crm_runtime.limits import BodySizeLimit
@@ -31,19 +30,16 @@ async def no_body(_: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
-async def stream_back(request: Request) -> StreamingResponse:
-    async def chunks() -> AsyncIterator[bytes]:
-        async for chunk in request.stream():
-            yield chunk
-
-    return StreamingResponse(chunks())
+async def count_chunks(request: Request) -> JSONResponse:
+    sizes = [len(chunk) async for chunk in request.stream() if chunk]
+    return JSONResponse({"chunks": sizes})
 
 
 def starlette_app() -> Starlette:
     routes = [
         Route("/echo", echo_size, methods=["POST"]),
         Route("/none", no_body, methods=["GET", "POST"]),
-        Route("/stream", stream_back, methods=["POST"]),
+        Route("/stream", count_chunks, methods=["POST"]),
         Route("/big/echo", echo_size, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
@@ -82,32 +78,37 @@ def _assert_413(response: httpx.Response, limit: int = LIMIT) -> None:
     }
 
 
-def _chunks(size: int, count: int) -> Iterator[bytes]:
-    for _ in range(count):
-        yield b"x" * size
+async def _chunks(parts: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
 
 
-# --- through TestClient -----------------------------------------------------------------
+async def _call(
+    app: Starlette, method: str, path: str, content: bytes | AsyncIterator[bytes] | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """One request through httpx's ASGI transport; an async iterator goes chunked, chunk by chunk."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        return await client.request(method, path, content=content, headers=headers)
+
+
+# --- declared and chunked bodies ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("size", [0, 1, LIMIT - 1, LIMIT])
-def test_a_body_within_the_limit_passes(size: int) -> None:
-    with TestClient(starlette_app()) as client:
-        response = client.post("/echo", content=b"x" * size)
+async def test_a_body_within_the_limit_passes(size: int) -> None:
+    response = await _call(starlette_app(), "POST", "/echo", b"x" * size)
     assert (response.status_code, response.json()) == (200, {"size": size})
 
 
 @pytest.mark.parametrize("size", [LIMIT + 1, 10 * LIMIT, 1_000_000])
-def test_a_declared_length_over_the_limit_is_refused_before_the_app_runs(size: int) -> None:
-    with TestClient(starlette_app()) as client:
-        response = client.post("/echo", content=b"x" * size)
+async def test_a_declared_length_over_the_limit_is_refused_before_the_app_runs(size: int) -> None:
+    response = await _call(starlette_app(), "POST", "/echo", b"x" * size)
     _assert_413(response)
     assert seen == []
 
 
-def test_a_declared_length_over_the_limit_is_refused_even_where_the_body_is_not_read() -> None:
-    with TestClient(starlette_app()) as client:
-        response = client.post("/none", content=b"x" * (LIMIT + 1))
+async def test_a_declared_length_over_the_limit_is_refused_even_where_the_body_is_not_read() -> None:
+    response = await _call(starlette_app(), "POST", "/none", b"x" * (LIMIT + 1))
     _assert_413(response)
 
 
@@ -120,9 +121,8 @@ def test_a_declared_length_over_the_limit_is_refused_even_where_the_body_is_not_
         (1000, 5, 413),
     ],
 )
-def test_a_chunked_body_is_counted(size: int, count: int, status: int) -> None:
-    with TestClient(starlette_app()) as client:
-        response = client.post("/echo", content=_chunks(size, count))  # no Content-Length
+async def test_a_chunked_body_is_counted(size: int, count: int, status: int) -> None:
+    response = await _call(starlette_app(), "POST", "/echo", _chunks([b"x" * size] * count))  # no Content-Length
     assert response.status_code == status
     if status == 413:
         _assert_413(response)
@@ -139,36 +139,29 @@ def test_a_chunked_body_is_counted(size: int, count: int, status: int) -> None:
         ("/echo", 101, 413, LIMIT),
     ],
 )
-def test_overrides_by_path_prefix(path: str, size: int, status: int, limit: int) -> None:
-    with TestClient(starlette_app()) as client:
-        response = client.post(path, content=b"x" * size)
+async def test_overrides_by_path_prefix(path: str, size: int, status: int, limit: int) -> None:
+    response = await _call(starlette_app(), "POST", path, b"x" * size)
     assert response.status_code == status
     if status == 413:
         _assert_413(response, limit)
 
 
-def test_a_get_without_a_body_passes() -> None:
-    with TestClient(starlette_app()) as client:
-        assert client.get("/none").json() == {"ok": True}
+async def test_a_get_without_a_body_passes() -> None:
+    assert (await _call(starlette_app(), "GET", "/none")).json() == {"ok": True}
 
 
-def test_fastapi_body_parsing_within_the_limit() -> None:
-    with TestClient(fastapi_app()) as client:
-        response = client.post("/items", json={"a": "b"})
+async def test_fastapi_body_parsing_within_the_limit() -> None:
+    response = await _call(fastapi_app(), "POST", "/items", b'{"a": "b"}', {"content-type": "application/json"})
     assert (response.status_code, response.json()) == (200, {"fields": 1})
 
 
 @pytest.mark.parametrize("streamed", [False, True])
-def test_fastapi_body_parsing_over_the_limit(streamed: bool) -> None:
+async def test_fastapi_body_parsing_over_the_limit(streamed: bool) -> None:
     body = b'{"a": "' + b"x" * LIMIT + b'"}'
-    content = iter([body[:50], body[50:]]) if streamed else body
-    with TestClient(fastapi_app()) as client:
-        response = client.post("/items", content=content, headers={"content-type": "application/json"})
+    content = _chunks([body[:50], body[50:]]) if streamed else body
+    response = await _call(fastapi_app(), "POST", "/items", content, {"content-type": "application/json"})
     _assert_413(response)  # not FastAPI's "400 There was an error parsing the body"
     assert seen == []
-
-
-# --- chunk by chunk, through httpx's ASGI transport ----------------------------------------
 
 
 async def test_a_streamed_body_is_cut_at_the_chunk_that_crosses_the_limit() -> None:
@@ -180,9 +173,7 @@ async def test_a_streamed_body_is_cut_at_the_chunk_that_crosses_the_limit() -> N
             pulled += 1
             yield b"y" * 30
 
-    transport = httpx.ASGITransport(app=starlette_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.post("/echo", content=body())
+    response = await _call(starlette_app(), "POST", "/echo", body())
     _assert_413(response)
     assert pulled == 4  # 4 x 30 > 100: nothing past the crossing chunk was read
     assert seen == []
@@ -193,10 +184,8 @@ async def test_a_streamed_body_within_the_limit_passes_chunk_by_chunk() -> None:
         for _ in range(5):
             yield b"z" * 20
 
-    transport = httpx.ASGITransport(app=starlette_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.post("/stream", content=body())
-    assert (response.status_code, response.content) == (200, b"z" * 100)
+    response = await _call(starlette_app(), "POST", "/stream", body())
+    assert (response.status_code, response.json()) == (200, {"chunks": [20] * 5})
 
 
 # --- raw ASGI -----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "intake:rl:"
 
+# Needs Redis >= 5 (TIME before writes relies on script effects replication).
 # KEYS[1]: the window's sorted set. ARGV: limit, window in microseconds, a unique member.
 # Returns {allowed (0|1), remaining, microseconds until a hit would be allowed}.
 _SLIDING_WINDOW = """
