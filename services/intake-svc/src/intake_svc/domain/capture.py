@@ -7,7 +7,7 @@ from crm_contracts.leads import ChannelKind, Lead
 NO_NAME_FROM_WEB = "No Name From Web"
 
 # Field names a web form may use without any mapping (DESIGN 5.2), to the lead field.
-_LIST_FIELDS = {
+LIST_FIELDS = {
     "phone": "phones",
     "phone2": "phones",
     "mobile": "phones",
@@ -67,8 +67,8 @@ def lead_from_form(form: Mapping[str, str], mapping: Mapping[str, str]) -> tuple
             last = last.strip()
             body.setdefault("first_name", first if last else None)
             body.setdefault("last_name", last or first)
-        elif target in _LIST_FIELDS:
-            lists.setdefault(_LIST_FIELDS[target], []).extend(v.strip() for v in value.split(",") if v.strip())
+        elif target in LIST_FIELDS:
+            lists.setdefault(LIST_FIELDS[target], []).extend(v.strip() for v in value.split(",") if v.strip())
         elif target in _AFFILIATE:
             affiliate[_AFFILIATE[target]] = value
         elif target in _SCALAR_FIELDS:

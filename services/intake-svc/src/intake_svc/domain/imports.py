@@ -12,6 +12,8 @@ maps to `national_id` like an ID column; what tells them apart is `implied_id_ty
 import re
 import unicodedata
 
+from intake_svc.domain.capture import LIST_FIELDS
+
 # Targets `lead_from_form` understands without a mapping (see domain/capture.py).
 KNOWN_TARGETS = frozenset(
     {
@@ -43,15 +45,7 @@ COMPANY = "company"
 
 # Several columns with these targets add up instead of overwriting each other: they are joined,
 # in column order, under one list key of lead_from_form (which splits on commas).
-_LIST_KEYS = {
-    "phone": "phones",
-    "phone2": "phones",
-    "mobile": "phones",
-    "phones": "phones",
-    "email": "emails",
-    "emails": "emails",
-    "tags": "tags",
-}
+_LIST_KEYS = LIST_FIELDS
 _PHONE_TARGETS = frozenset({"phone", "phone2", "mobile", "phones"})
 _ALIASES = {"id": "national_id"}
 
