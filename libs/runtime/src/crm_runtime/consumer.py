@@ -13,6 +13,8 @@ without limit instead: they say nothing about the message.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import groupby
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -31,6 +33,18 @@ from crm_runtime.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler that takes a run of consecutive events of its type in one call.
+
+    Set-based handlers turn N events into a few statements; the run keeps partition order,
+    and events of other types between them split the run.
+    """
+
+    handle: BatchHandler
 
 PROCESSED = Counter("crm_consumer_messages_total", "Messages handled", ["topic", "outcome"])
 LAG = Gauge("crm_consumer_lag", "Messages behind the partition end", ["topic", "partition"])
@@ -53,7 +67,7 @@ class EventConsumer:
         session_factory: async_sessionmaker[AsyncSession],
         inbox: Table,
         topics: Sequence[str],
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, Handler | Batched],
         producer: AIOKafkaProducer,
     ) -> None:
         self._settings = settings
@@ -114,10 +128,12 @@ class EventConsumer:
             events = [self._parse(msg) for msg in msgs]
             async with self._sessions() as session, session.begin():
                 fresh = await self._claim(session, [e for e in events if e.type in self._handlers])
+                todo = []
                 for event in events:
                     if event.id in fresh:
                         fresh.discard(event.id)  # a repeat inside the same batch is a no-op too
-                        await self._handle(session, event)
+                        todo.append(event)
+                await self._handle(session, todo)
             for msg in msgs:
                 PROCESSED.labels(msg.topic, "ok").inc()
             return True
@@ -171,18 +187,25 @@ class EventConsumer:
         )
         return set(claimed)
 
-    async def _handle(self, session: AsyncSession, event: Envelope) -> None:
-        try:
-            await self._handlers[event.type](session, event)
-        except ValidationError as exc:
-            raise PoisonMessage(f"invalid {event.type} payload: {exc}") from exc
+    async def _handle(self, session: AsyncSession, events: list[Envelope]) -> None:
+        """Dispatch in order: runs of one type go to a `Batched` handler in one call."""
+        for event_type, run in groupby(events, key=lambda e: e.type):
+            handler = self._handlers[event_type]
+            try:
+                if isinstance(handler, Batched):
+                    await handler.handle(session, list(run))
+                else:
+                    for event in run:
+                        await handler(session, event)
+            except ValidationError as exc:
+                raise PoisonMessage(f"invalid {event_type} payload: {exc}") from exc
 
     async def _apply(self, session: AsyncSession, msg: ConsumerRecord[bytes, bytes]) -> None:
         event = self._parse(msg)
         if event.type not in self._handlers:
             return  # a type this service does not care about (forward compatible)
         if await self._claim(session, [event]):
-            await self._handle(session, event)
+            await self._handle(session, [event])
 
     async def _dead_letter(self, msg: ConsumerRecord[bytes, bytes], exc: BaseException) -> None:
         log.error("dead-lettering %s@%d/%d: %r", msg.topic, msg.partition, msg.offset, exc)

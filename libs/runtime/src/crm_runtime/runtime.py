@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import MetaData, text
 
-from crm_runtime.consumer import EventConsumer, Handler
+from crm_runtime.consumer import Batched, EventConsumer, Handler
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.kafka import make_producer
 from crm_runtime.outbox import Outbox, OutboxRelay
@@ -33,7 +33,7 @@ class ServiceRuntime:
         self.producer: AIOKafkaProducer | None = None  # aiokafka clients need a running loop
         self.outbox = Outbox(self.outbox_table, settings)
         self._subscriptions: Sequence[str] = ()
-        self._handlers: Mapping[str, Handler] = {}
+        self._handlers: Mapping[str, Handler | Batched] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.consumer: EventConsumer | None = None
@@ -55,7 +55,7 @@ class ServiceRuntime:
         """A background loop started with the service and stopped (gracefully) with it."""
         self._workers.append((name, work))
 
-    def subscribe(self, topics: Sequence[str], handlers: Mapping[str, Handler]) -> None:
+    def subscribe(self, topics: Sequence[str], handlers: Mapping[str, Handler | Batched]) -> None:
         self._subscriptions = topics
         self._handlers = handlers
 

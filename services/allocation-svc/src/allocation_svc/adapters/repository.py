@@ -57,10 +57,19 @@ class AllocationRepository:
     async def add_rule(self, values: dict[str, Any]) -> None:
         await self._s.execute(insert(rules).values(**values))
 
-    async def add_assignment(self, values: dict[str, Any]) -> bool:
-        """False when the customer already has an assignment (exactly once)."""
-        inserted = await self._s.execute(insert(assignments).values(**values).on_conflict_do_nothing().returning(assignments.c.customer_id))
-        return inserted.first() is not None
+    async def assigned_among(self, customer_ids: list[UUID]) -> set[UUID]:
+        if not customer_ids:
+            return set()
+        return set(await self._s.scalars(select(assignments.c.customer_id).where(assignments.c.customer_id.in_(customer_ids))))
+
+    async def add_assignments(self, rows: list[dict[str, Any]]) -> set[UUID]:
+        """Exactly once per customer: the primary key refuses a second assignment.
+
+        Returns the customers actually assigned now.
+        """
+        if not rows:
+            return set()
+        return set(await self._s.scalars(insert(assignments).values(rows).on_conflict_do_nothing().returning(assignments.c.customer_id)))
 
     async def assignment(self, customer_id: UUID) -> Any:
         return (await self._s.execute(select(assignments).where(assignments.c.customer_id == customer_id))).first()

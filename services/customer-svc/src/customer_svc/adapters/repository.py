@@ -34,21 +34,24 @@ class CustomerRepository:
     async def row_by_number(self, workspace: str, number: int) -> Any:
         return (await self._s.execute(select(customers).where(customers.c.workspace == workspace, customers.c.number == number))).first()
 
-    async def exists(self, customer_id: UUID) -> bool:
-        return (await self._s.scalar(select(customers.c.id).where(customers.c.id == customer_id))) is not None
-
-    async def next_number(self, workspace: str) -> int:
-        """Atomically the next customer number of `workspace` (row lock until commit)."""
-        number = await self._s.scalar(
+    async def next_numbers(self, workspace: str, count: int) -> list[int]:
+        """Atomically the next `count` customer numbers of `workspace` (row lock until commit)."""
+        last = await self._s.scalar(
             insert(customer_numbers)
-            .values(workspace=workspace, last_number=FIRST_NUMBER)
-            .on_conflict_do_update(index_elements=["workspace"], set_={"last_number": customer_numbers.c.last_number + 1})
+            .values(workspace=workspace, last_number=FIRST_NUMBER + count - 1)
+            .on_conflict_do_update(index_elements=["workspace"], set_={"last_number": customer_numbers.c.last_number + count})
             .returning(customer_numbers.c.last_number)
         )
-        return int(number)
+        return list(range(int(last) - count + 1, int(last) + 1))
 
-    async def add(self, card: Card) -> None:
-        await self._s.execute(insert(customers).values(**dataclasses.asdict(card)))
+    async def existing(self, customer_ids: list[UUID]) -> set[UUID]:
+        if not customer_ids:
+            return set()
+        return set(await self._s.scalars(select(customers.c.id).where(customers.c.id.in_(customer_ids))))
+
+    async def add_many(self, cards: list[Card]) -> None:
+        if cards:
+            await self._s.execute(insert(customers), [dataclasses.asdict(card) for card in cards])
 
     async def save(self, card: Card) -> None:
         values = dataclasses.asdict(card)

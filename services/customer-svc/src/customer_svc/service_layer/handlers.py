@@ -17,7 +17,7 @@ from crm_contracts.events import (
     DecisionMade,
     LeadAssigned,
 )
-from crm_runtime.consumer import Handler
+from crm_runtime.consumer import Batched, Handler
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from customer_svc.adapters.repository import CustomerRepository
@@ -56,40 +56,68 @@ class CustomerHandlers:
     def __init__(self, outbox: Outbox) -> None:
         self._outbox = outbox
 
-    def handlers(self) -> dict[str, Handler]:
-        return {"crm.dedup.decision.made.v1": self.on_decision, "crm.allocation.lead_assigned.v1": self.on_lead_assigned}
+    def handlers(self) -> dict[str, Handler | Batched]:
+        return {"crm.dedup.decision.made.v1": Batched(self.on_decisions), "crm.allocation.lead_assigned.v1": self.on_lead_assigned}
 
     async def _publish(self, session: AsyncSession, cause: Envelope, customer_id: UUID, payload: Any) -> None:
         event = new_event(SOURCE, payload, workspace=cause.workspace, subject=str(customer_id), cause=cause)
         await self._outbox.stage(session, topics.CUSTOMER_EVENTS, str(customer_id), event)
 
-    async def on_decision(self, session: AsyncSession, event: Envelope) -> None:
-        decided = DecisionMade.model_validate(event.data)
-        if decided.customer_id is None:
+    async def on_decisions(self, session: AsyncSession, events: list[Envelope]) -> None:
+        """Apply a run of decisions in order; consecutive creations are written together."""
+        creations: list[tuple[Envelope, DecisionMade]] = []
+        for event in events:
+            decided = DecisionMade.model_validate(event.data)
+            if decided.customer_id is None:
+                continue
+            if decided.decision is Decision.CREATE:
+                creations.append((event, decided))
+                continue
+            await self._create(session, creations)  # what came before must exist first
+            creations = []
+            await self.on_decision(session, event, decided)
+        await self._create(session, creations)
+
+    async def _create(self, session: AsyncSession, creations: list[tuple[Envelope, DecisionMade]]) -> None:
+        """New cards: one lookup, one number range per workspace, one insert, one outbox write."""
+        if not creations:
             return
         repo = CustomerRepository(session)
-        token = decided.website_last_token.value if decided.website_last_token else None
-        if decided.decision is Decision.CREATE:
-            if await repo.exists(decided.customer_id):
-                return
+        known = await repo.existing([d.customer_id for _, d in creations if d.customer_id])
+        fresh: dict[UUID, tuple[Envelope, DecisionMade]] = {}
+        for event, decided in creations:
+            if decided.customer_id and decided.customer_id not in known:
+                fresh.setdefault(decided.customer_id, (event, decided))
+        numbers: dict[str, list[int]] = {}
+        for workspace in sorted({event.workspace for event, _ in fresh.values()}):
+            count = sum(1 for event, _ in fresh.values() if event.workspace == workspace)
+            numbers[workspace] = await repo.next_numbers(workspace, count)
+        cards, staged = [], []
+        now = datetime.now(UTC)
+        for customer_id, (event, decided) in fresh.items():
             card = card_from_lead(
-                decided.customer_id,
+                customer_id,
                 event.workspace,
-                await repo.next_number(event.workspace),
+                numbers[event.workspace].pop(0),
                 decided.lead,
                 decided.phones_e164,
                 created_by=f"{decided.channel.kind.value}:{decided.channel.key}",
-                created_at=datetime.now(UTC),
-                token=token,
+                created_at=now,
+                token=decided.website_last_token.value if decided.website_last_token else None,
             )
-            await repo.add(card)
-            await self._publish(
-                session,
-                event,
-                card.id,
-                CustomerCreated(customer=snapshot(card), channel_kind=decided.channel.kind.value, submission_id=decided.submission_id),
-            )
-        elif decided.decision in (Decision.ENRICH, Decision.RENEW):
+            cards.append(card)
+            payload = CustomerCreated(customer=snapshot(card), channel_kind=decided.channel.kind.value, submission_id=decided.submission_id)
+            out = new_event(SOURCE, payload, workspace=event.workspace, subject=str(card.id), cause=event)
+            staged.append((topics.CUSTOMER_EVENTS, str(card.id), out))
+        await repo.add_many(cards)
+        await self._outbox.stage_many(session, staged)
+
+    async def on_decision(self, session: AsyncSession, event: Envelope, decided: DecisionMade) -> None:
+        """Decisions about a card that exists: enrich, renew, or a duplicate lead."""
+        assert decided.customer_id is not None
+        repo = CustomerRepository(session)
+        token = decided.website_last_token.value if decided.website_last_token else None
+        if decided.decision in (Decision.ENRICH, Decision.RENEW):
             found = await repo.get(decided.customer_id, for_update=True)
             if found is None:
                 raise LookupError(f"decision {decided.submission_id} targets unknown customer {decided.customer_id}")

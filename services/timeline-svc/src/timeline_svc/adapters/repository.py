@@ -15,10 +15,12 @@ class EntryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def add(self, values: dict[str, Any]) -> bool:
-        """False when the entry exists already (a redelivered source event)."""
-        inserted = await self._s.execute(insert(entries).values(**values).on_conflict_do_nothing().returning(entries.c.id))
-        return inserted.first() is not None
+    async def add_many(self, rows: list[dict[str, Any]]) -> set[UUID]:
+        """Insert the entries not there yet (redelivered source events); returns the new ids."""
+        if not rows:
+            return set()
+        inserted = await self._s.scalars(insert(entries).values(rows).on_conflict_do_nothing().returning(entries.c.id))
+        return set(inserted)
 
     async def page(self, customer_id: UUID, after: tuple[datetime, UUID] | None, limit: int, kinds: list[str] | None) -> list[Any]:
         c = entries.c

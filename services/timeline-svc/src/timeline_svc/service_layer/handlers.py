@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import TimelineEntryRecorded
-from crm_runtime.consumer import Handler
+from crm_runtime.consumer import Batched, Handler
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from timeline_svc.adapters.repository import EntryRepository
@@ -23,32 +23,36 @@ class TimelineHandlers:
     def __init__(self, outbox: Outbox) -> None:
         self._outbox = outbox
 
-    def handlers(self) -> dict[str, Handler]:
-        return {t: self.on_system_event for t in SYSTEM_EVENT_TYPES}
+    def handlers(self) -> dict[str, Handler | Batched]:
+        return {t: Batched(self.on_system_events) for t in SYSTEM_EVENT_TYPES}
 
-    async def on_system_event(self, session: AsyncSession, event: Envelope) -> None:
-        entry = system_entry(event)
-        if entry is None:
-            return
-        added = await EntryRepository(session).add(
-            {
-                "id": entry.id,
-                "workspace": event.workspace,
-                "customer_id": entry.customer_id,
-                "kind": entry.kind,
-                "occurred_at": event.time,
-                "summary": entry.summary,
-                "data": entry.data,
-                "source_event_id": event.id,
-            }
+    async def on_system_events(self, session: AsyncSession, events: list[Envelope]) -> None:
+        """Record the entries of a run of events in two statements (entries, then outbox)."""
+        rows, recorded = [], {}
+        for event in events:
+            entry = system_entry(event)
+            if entry is None:
+                continue
+            rows.append(
+                {
+                    "id": entry.id,
+                    "workspace": event.workspace,
+                    "customer_id": entry.customer_id,
+                    "kind": entry.kind,
+                    "occurred_at": event.time,
+                    "summary": entry.summary,
+                    "data": entry.data,
+                    "source_event_id": event.id,
+                }
+            )
+            payload = TimelineEntryRecorded(
+                customer_id=entry.customer_id, entry_id=entry.id, kind=entry.kind, occurred_at=event.time, summary=entry.summary
+            )
+            recorded[entry.id] = new_event(SOURCE, payload, workspace=event.workspace, subject=str(entry.customer_id), cause=event)
+        added = await EntryRepository(session).add_many(rows)
+        await self._outbox.stage_many(
+            session, [(topics.TIMELINE_EVENTS, str(out.subject), out) for entry_id, out in recorded.items() if entry_id in added]
         )
-        if not added:
-            return
-        recorded = TimelineEntryRecorded(
-            customer_id=entry.customer_id, entry_id=entry.id, kind=entry.kind, occurred_at=event.time, summary=entry.summary
-        )
-        out = new_event(SOURCE, recorded, workspace=event.workspace, subject=str(entry.customer_id), cause=event)
-        await self._outbox.stage(session, topics.TIMELINE_EVENTS, str(entry.customer_id), out)
 
 
 class TimelineQueries:
