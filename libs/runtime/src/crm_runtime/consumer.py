@@ -46,6 +46,7 @@ class Batched:
 
     handle: BatchHandler
 
+
 PROCESSED = Counter("crm_consumer_messages_total", "Messages handled", ["topic", "outcome"])
 LAG = Gauge("crm_consumer_lag", "Messages behind the partition end", ["topic", "partition"])
 

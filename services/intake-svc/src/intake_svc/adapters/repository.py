@@ -4,7 +4,7 @@ import dataclasses
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,23 +79,21 @@ class SubmissionRepository:
     async def job_of(self, submission_id: UUID) -> UUID | None:
         return await self._s.scalar(select(submissions.c.job_id).where(submissions.c.id == submission_id))
 
-    async def add_idempotent(self, values: dict[str, Any]) -> UUID | None:
-        """Insert unless the (channel, idempotency key) pair exists; returns the existing id then."""
-        inserted = (
-            await self._s.execute(
-                pg_insert(submissions)
-                .values(**values)
-                .on_conflict_do_nothing(constraint="uq_submissions_idempotency")
-                .returning(submissions.c.id)
-            )
-        ).first()
-        if inserted is not None:
-            return None
-        return await self._s.scalar(
-            select(submissions.c.id).where(
-                submissions.c.channel_key == values["channel_key"], submissions.c.idempotency_key == values["idempotency_key"]
+    async def add_many_new(self, rows: list[dict[str, Any]]) -> set[UUID]:
+        """Insert; a row whose (channel, idempotency key) exists is skipped. Returns the inserted ids."""
+        if not rows:
+            return set()
+        return set(await self._s.scalars(pg_insert(submissions).values(rows).on_conflict_do_nothing().returning(submissions.c.id)))
+
+    async def ids_of_idempotency_keys(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
+        if not keys:
+            return {}
+        rows = await self._s.execute(
+            select(submissions.c.channel_key, submissions.c.idempotency_key, submissions.c.id).where(
+                tuple_(submissions.c.channel_key, submissions.c.idempotency_key).in_(keys)
             )
         )
+        return {(r.channel_key, r.idempotency_key): r.id for r in rows}
 
     async def get(self, submission_id: UUID) -> Any:
         return (await self._s.execute(select(submissions).where(submissions.c.id == submission_id))).first()

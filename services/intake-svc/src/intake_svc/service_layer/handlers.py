@@ -74,7 +74,7 @@ class IntakeService:
         self._idempotency = idempotency
         self._channel_cache_s = channel_cache_s
         self._channels: dict[str, tuple[float, Channel | None]] = {}
-        self._commits: GroupCommit[StagedLead] = GroupCommit("submissions", self._write)
+        self._commits: GroupCommit[StagedLead, UUID] = GroupCommit("submissions", self._write)
 
     async def channel(self, key: str, allowed: set[ChannelKind]) -> Channel:
         """The channel behind `key`; cached for a few seconds, so a burst costs one lookup."""
@@ -89,28 +89,35 @@ class IntakeService:
         return check_channel(cached[1], allowed)
 
     async def accept(self, channel: Channel, lead: Lead, *, raw: dict[str, str] | None = None, idempotency_key: str | None = None) -> UUID:
-        """Store the submission and stage its event; durable (committed) when this returns."""
+        """Store the submission and stage its event; durable (committed) when this returns.
+
+        With an `Idempotency-Key` the first submission's id is returned for every repeat:
+        Redis answers repeats within its TTL, the database's unique key answers the rest.
+        """
         if idempotency_key:
             cached = await self._idempotency.get(channel.key, idempotency_key)
             if cached:
                 return UUID(cached)
         staged = stage_lead(channel.ref(), channel.workspace, capture.stamp(lead, channel.kind), raw or {}, idempotency_key)
-        if not idempotency_key:
-            await self._commits.submit(staged)
-            return staged.submission_id
-        async with self._sessions() as session, session.begin():
-            existing = await SubmissionRepository(session).add_idempotent(staged.row)
-            if existing is not None:
-                return existing
-            await self._outbox.stage(session, topics.LEADS, staged.key, staged.event)
-        await self._idempotency.remember(channel.key, idempotency_key, str(staged.submission_id))
-        return staged.submission_id
+        submission_id = await self._commits.submit(staged)
+        if idempotency_key:
+            await self._idempotency.remember(channel.key, idempotency_key, str(submission_id))
+        return submission_id
 
-    async def _write(self, batch: list[StagedLead]) -> None:
-        """One transaction for a whole burst of accepted leads (see GroupCommit)."""
+    async def _write(self, batch: list[StagedLead]) -> list[UUID]:
+        """One transaction for a whole burst of accepted leads (see GroupCommit).
+
+        Returns each lead's submission id: its own, or the earlier one of its idempotency key.
+        """
         async with self._sessions() as session, session.begin():
-            await SubmissionRepository(session).add_many([s.row for s in batch])
-            await self._outbox.stage_many(session, [(topics.LEADS, s.key, s.event) for s in batch])
+            repo = SubmissionRepository(session)
+            inserted = await repo.add_many_new([s.row for s in batch])
+            await self._outbox.stage_many(session, [(topics.LEADS, s.key, s.event) for s in batch if s.submission_id in inserted])
+            repeats = [(s.row["channel_key"], s.row["idempotency_key"]) for s in batch if s.submission_id not in inserted]
+            earlier = await repo.ids_of_idempotency_keys(repeats)
+        return [
+            s.submission_id if s.submission_id in inserted else earlier[(s.row["channel_key"], s.row["idempotency_key"])] for s in batch
+        ]
 
     async def close(self) -> None:
         await self._commits.close()
