@@ -107,6 +107,7 @@ class OutboxRelay:
                 idle = self._settings.relay_idle_sleep_ms / 1000
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=idle)
+                await asyncio.sleep(self._settings.relay_linger_ms / 1000)
             except TimeoutError:
                 idle = min(idle * 2, self._settings.relay_max_idle_ms / 1000)
 

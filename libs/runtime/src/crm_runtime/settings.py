@@ -22,9 +22,13 @@ class ServiceSettings(BaseSettings):
     consumer_max_retries: int = 3
     consumer_retry_backoff_ms: int = 200
     consumer_batch_size: int = 500
+    consumer_fetch_max_wait_ms: int = 25
+    consumer_fetch_min_bytes: int = 256 * 1024
+    consumer_commit_interval_ms: int = 500
     relay_batch_size: int = 500
     relay_idle_sleep_ms: int = 5
     relay_max_idle_ms: int = 250
+    relay_linger_ms: int = 5  # after a wake-up, let concurrent commits join the same publish batch
     shutdown_grace_s: float = 20.0
     http_keep_alive_s: int = 75  # longer than clients' and proxies' idle timeouts: no reuse race
     log_level: str = "INFO"

@@ -69,7 +69,7 @@ class AllocationRepository:
         """
         if not rows:
             return set()
-        return set(await self._s.scalars(insert(assignments).values(rows).on_conflict_do_nothing().returning(assignments.c.customer_id)))
+        return set(await self._s.scalars(insert(assignments).on_conflict_do_nothing().returning(assignments.c.customer_id), rows))
 
     async def assignment(self, customer_id: UUID) -> Any:
         return (await self._s.execute(select(assignments).where(assignments.c.customer_id == customer_id))).first()

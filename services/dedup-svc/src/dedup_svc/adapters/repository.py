@@ -34,10 +34,8 @@ class IdentityRepository:
         if not keys:
             return []
         claimed = await self._s.execute(
-            insert(identities)
-            .values([{"workspace": workspace, "kind": k.kind, "value": k.value, "customer_id": customer_id} for k in keys])
-            .on_conflict_do_nothing()
-            .returning(identities.c.kind, identities.c.value)
+            insert(identities).on_conflict_do_nothing().returning(identities.c.kind, identities.c.value),
+            [{"workspace": workspace, "kind": k.kind, "value": k.value, "customer_id": customer_id} for k in keys],
         )
         mine = {IdentityKey(r.kind, r.value) for r in claimed}
         return [k for k in keys if k not in mine]

@@ -83,7 +83,7 @@ class SubmissionRepository:
         """Insert; a row whose (channel, idempotency key) exists is skipped. Returns the inserted ids."""
         if not rows:
             return set()
-        return set(await self._s.scalars(pg_insert(submissions).values(rows).on_conflict_do_nothing().returning(submissions.c.id)))
+        return set(await self._s.scalars(pg_insert(submissions).on_conflict_do_nothing().returning(submissions.c.id), rows))
 
     async def ids_of_idempotency_keys(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
         if not keys:

@@ -19,7 +19,7 @@ class EntryRepository:
         """Insert the entries not there yet (redelivered source events); returns the new ids."""
         if not rows:
             return set()
-        inserted = await self._s.scalars(insert(entries).values(rows).on_conflict_do_nothing().returning(entries.c.id))
+        inserted = await self._s.scalars(insert(entries).on_conflict_do_nothing().returning(entries.c.id), rows)
         return set(inserted)
 
     async def page(self, customer_id: UUID, after: tuple[datetime, UUID] | None, limit: int, kinds: list[str] | None) -> list[Any]:
