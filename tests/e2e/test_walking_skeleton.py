@@ -94,6 +94,11 @@ async def test_lead_becomes_an_assigned_card_with_its_timeline_and_public_events
             assert created["specversion"] == "1.0" and created["subject"] == customer_id
             assert created["correlationid"] == submission_id and created["workspace"] == "main"
             assert created["data"]["customer"]["number"] == card["number"]
+            # One trace runs from the intake request through dedup, customer and allocation.
+            assigned_event = next(e for e in seen if e["type"] == "crm.customer.owner_assigned.v1")
+            assert created["traceparent"] and assigned_event["traceparent"]
+            assert created["traceparent"].split("-")[1] == assigned_event["traceparent"].split("-")[1]
+            assert created["traceparent"].split("-")[2] != assigned_event["traceparent"].split("-")[2], "different spans"
             assert [e["type"] for e in seen].index("crm.customer.created.v1") < [e["type"] for e in seen].index(
                 "crm.customer.owner_assigned.v1"
             )

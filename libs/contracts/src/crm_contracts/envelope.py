@@ -34,4 +34,5 @@ class Envelope(BaseModel):
     workspace: str = "main"
     correlationid: str | None = Field(default=None, description="The submission id of the lead.")
     causationid: str | None = Field(default=None, description="Id of the event that caused this one.")
+    traceparent: str | None = Field(default=None, description="W3C trace context (CloudEvents distributed-tracing extension).")
     data: dict[str, Any]

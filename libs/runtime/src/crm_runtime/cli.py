@@ -13,6 +13,7 @@ from crm_runtime import migrations
 from crm_runtime.kafka import ensure_topics
 from crm_runtime.logs import configure_logging
 from crm_runtime.settings import ServiceSettings
+from crm_runtime.telemetry import configure_tracing
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -32,6 +33,7 @@ def main(
         migrations.upgrade(service_root, settings.database_url)
         asyncio.run(ensure_topics(settings, topics))
         return
+    configure_tracing(settings.service_name, settings.otlp_traces_endpoint)
     uvicorn.run(
         build_app(settings),
         host=settings.http_host,

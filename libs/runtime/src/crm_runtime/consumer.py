@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_contracts import topics as contract_topics
 from crm_contracts.envelope import Envelope
 from crm_runtime.settings import ServiceSettings
+from crm_runtime.telemetry import consuming
 
 log = logging.getLogger(__name__)
 
@@ -203,14 +204,16 @@ class EventConsumer:
 
     async def _handle(self, session: AsyncSession, events: list[Envelope]) -> None:
         """Dispatch in order: runs of one type go to a `Batched` handler in one call."""
-        for event_type, run in groupby(events, key=lambda e: e.type):
-            handler = self._handlers[event_type]
+        for event_type, group in groupby(events, key=lambda e: e.type):
+            handler, run = self._handlers[event_type], list(group)
             try:
                 if isinstance(handler, Batched):
-                    await handler.handle(session, list(run))
+                    with consuming(event_type, run):
+                        await handler.handle(session, run)
                 else:
                     for event in run:
-                        await handler(session, event)
+                        with consuming(event_type, [event]):
+                            await handler(session, event)
             except ValidationError as exc:
                 raise PoisonMessage(f"invalid {event_type} payload: {exc}") from exc
 

@@ -4,6 +4,7 @@ from pydantic import BaseModel
 
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import type_of
+from crm_runtime.telemetry import current_traceparent
 
 
 def new_event(
@@ -24,4 +25,5 @@ def new_event(
         correlationid=correlationid or (cause.correlationid if cause else None),
         causationid=str(cause.id) if cause else None,
         data=payload.model_dump(mode="json"),
+        traceparent=current_traceparent(),
     )

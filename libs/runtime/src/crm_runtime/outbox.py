@@ -128,7 +128,7 @@ class OutboxRelay:
                     row.topic,
                     value=orjson.dumps(row.envelope),
                     key=row.key.encode(),
-                    headers=[("content-type", CONTENT_TYPE.encode())],
+                    headers=_headers(row.envelope),
                 )
                 for row in rows
             ]
@@ -138,6 +138,13 @@ class OutboxRelay:
             PUBLISHED.labels(row.topic).inc()
         BACKLOG.set(len(rows))
         return len(rows)
+
+
+def _headers(envelope: dict[str, object]) -> list[tuple[str, bytes]]:
+    headers = [("content-type", CONTENT_TYPE.encode())]
+    if isinstance(traceparent := envelope.get("traceparent"), str):
+        headers.append(("traceparent", traceparent.encode()))
+    return headers
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

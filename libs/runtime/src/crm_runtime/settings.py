@@ -32,6 +32,7 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_s: float = 20.0
     http_keep_alive_s: int = 75  # longer than clients' and proxies' idle timeouts: no reuse race
     log_level: str = "INFO"
+    otlp_traces_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; unset: spans are not exported.")
 
     def topic(self, name: str) -> str:
         return self.topic_namespace + name
