@@ -33,7 +33,7 @@ def main(
         migrations.upgrade(service_root, settings.database_url)
         asyncio.run(ensure_topics(settings, topics))
         return
-    configure_tracing(settings.service_name, settings.otlp_traces_endpoint)
+    configure_tracing(settings.service_name, settings.otlp_traces_endpoint, settings.trace_sample_ratio)
     uvicorn.run(
         build_app(settings),
         host=settings.http_host,

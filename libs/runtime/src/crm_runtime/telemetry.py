@@ -17,6 +17,7 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Link, SpanKind
 
 from crm_contracts.envelope import Envelope
@@ -24,8 +25,11 @@ from crm_contracts.envelope import Envelope
 _tracer = trace.get_tracer("crm_runtime")
 
 
-def configure_tracing(service_name: str, otlp_endpoint: str | None) -> None:
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+def configure_tracing(service_name: str, otlp_endpoint: str | None, sample_ratio: float) -> None:
+    """Sampled traces are recorded (and exported); the others still carry the context on."""
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service_name}), sampler=ParentBased(TraceIdRatioBased(sample_ratio))
+    )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
