@@ -1,7 +1,7 @@
 """The HTTP shell every service shares: probes, metrics, problem responses."""
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -56,13 +56,10 @@ def create_app(
     routers: list[APIRouter],
     *,
     title: str,
-    on_startup: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        if on_startup is not None:
-            await on_startup()
         try:
             yield
         finally:

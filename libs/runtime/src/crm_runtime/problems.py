@@ -1,6 +1,7 @@
 """RFC 9457 problem responses; bad input never becomes a bare 500."""
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -38,6 +39,12 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or ".".join(map(str, loc))
 
 
+def invalid_request(errors: Sequence[Any]) -> Problem:
+    """A 422 naming each invalid field, from pydantic's error list (request or model)."""
+    named = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+    return Problem(422, "Invalid request", "Invalid field(s): " + ", ".join(e["field"] for e in named), errors=named)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> Response:
@@ -45,9 +52,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:
-        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
-        fields = ", ".join(e["field"] for e in errors)
-        return problem_response(422, "Invalid request", f"Invalid field(s): {fields}", errors=errors)
+        problem = invalid_request(exc.errors())
+        return problem_response(problem.status, problem.title, problem.detail, **problem.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:

@@ -4,7 +4,7 @@ import dataclasses
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,19 +68,11 @@ class SubmissionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def add_many(self, rows: list[dict[str, Any]]) -> None:
-        await self._s.execute(insert(submissions), rows)
-
-    async def add_many_once(self, rows: list[dict[str, Any]]) -> None:
-        """Insert rows whose id is not there yet (re-running an import chunk is a no-op)."""
-        if rows:
-            await self._s.execute(pg_insert(submissions).on_conflict_do_nothing(index_elements=["id"]), rows)
-
-    async def job_of(self, submission_id: UUID) -> UUID | None:
-        return await self._s.scalar(select(submissions.c.job_id).where(submissions.c.id == submission_id))
-
     async def add_many_new(self, rows: list[dict[str, Any]]) -> set[UUID]:
-        """Insert; a row whose (channel, idempotency key) exists is skipped. Returns the inserted ids."""
+        """Insert rows not there yet (same id, or same channel + idempotency key); returns the inserted ids.
+
+        Re-running an import chunk or repeating an idempotent lead is therefore a no-op.
+        """
         if not rows:
             return set()
         return set(await self._s.scalars(pg_insert(submissions).on_conflict_do_nothing().returning(submissions.c.id), rows))
@@ -98,9 +90,14 @@ class SubmissionRepository:
     async def get(self, submission_id: UUID) -> Any:
         return (await self._s.execute(select(submissions).where(submissions.c.id == submission_id))).first()
 
-    async def state_for_update(self, submission_id: UUID) -> State | None:
-        state = await self._s.scalar(select(submissions.c.state).where(submissions.c.id == submission_id).with_for_update())
-        return State(state) if state else None
+    async def state_for_update(self, submission_id: UUID) -> tuple[State, UUID | None] | None:
+        """The submission's state and import job (if any), locked until the commit."""
+        row = (
+            await self._s.execute(
+                select(submissions.c.state, submissions.c.job_id).where(submissions.c.id == submission_id).with_for_update()
+            )
+        ).first()
+        return (State(row.state), row.job_id) if row else None
 
     async def update(self, submission_id: UUID, **values: Any) -> None:
         await self._s.execute(update(submissions).where(submissions.c.id == submission_id).values(updated_at=func.now(), **values))

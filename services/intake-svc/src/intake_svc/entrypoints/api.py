@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ValidationError
 
 from crm_contracts.leads import ChannelKind, Lead
-from crm_runtime.problems import Problem
+from crm_runtime.problems import Problem, invalid_request
 from intake_svc.domain import signatures
 from intake_svc.domain.capture import LeadRejected, lead_from_form
 from intake_svc.domain.channels import Channel, ChannelRefused
@@ -46,11 +46,6 @@ class SubmissionOut(BaseModel):
 
 def _accepted(submission_id: UUID) -> Accepted:
     return Accepted(submission_id=submission_id, status_url=f"/v1/submissions/{submission_id}")
-
-
-def _invalid(exc: ValidationError) -> Problem:
-    errors = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
-    return Problem(422, "Invalid request", "Invalid field(s): " + ", ".join(e["field"] for e in errors), errors=errors)
 
 
 async def _form_fields(request: Request, body: bytes) -> dict[str, str]:
@@ -145,7 +140,7 @@ def build_router(service: IntakeService, guard: EdgeGuard) -> APIRouter:
             try:
                 lead = Lead.model_validate(mapped)
             except ValidationError as exc:
-                raise _invalid(exc) from exc
+                raise invalid_request(exc.errors()) from exc
             submission_id = (await _accept(channel, lead, raw=raw)).submission_id
         if channel.redirect_url and browser:
             separator = "&" if "?" in channel.redirect_url else "?"

@@ -137,7 +137,7 @@ class IntakeService:
             "raw": dict(list(form.items())[:50]),
         }
         async with self._sessions() as session, session.begin():
-            await SubmissionRepository(session).add_many([row])
+            await SubmissionRepository(session).add_many_new([row])
         return submission_id
 
     async def submission(self, submission_id: UUID) -> Any:
@@ -174,16 +174,16 @@ class IntakeService:
 async def on_decision(session: AsyncSession, event: Envelope) -> None:
     decided = DecisionMade.model_validate(event.data)
     repo = SubmissionRepository(session)
-    current = await repo.state_for_update(decided.submission_id)
-    if current is None:
+    found = await repo.state_for_update(decided.submission_id)
+    if found is None:
         return  # a lead of another intake deployment sharing the topic
+    current, job_id = found
     values: dict[str, Any] = {"decision": decided.decision.value, "state": after_decision(current, decided.decision).value}
     if decided.customer_id:
         values["customer_id"] = decided.customer_id
     if decided.reason and decided.decision.value == "reject":
         values["errors"] = [{"field": None, "message": decided.reason}]
     await repo.update(decided.submission_id, **values)
-    job_id = await repo.job_of(decided.submission_id)
     if job_id is not None:
         await ImportRepository(session).count_outcome(job_id, outcome_counter(decided.decision))
 
@@ -197,9 +197,10 @@ async def on_card_applied(session: AsyncSession, event: Envelope) -> None:
     if payload.submission_id is None:
         return
     repo = SubmissionRepository(session)
-    current = await repo.state_for_update(payload.submission_id)
-    if current is None:
+    found = await repo.state_for_update(payload.submission_id)
+    if found is None:
         return
+    current = found[0]
     customer_id = payload.customer.id if isinstance(payload, CustomerCreated) else payload.customer_id
     await repo.update(payload.submission_id, state=after_card_applied(current).value, customer_id=customer_id)
 

@@ -152,10 +152,9 @@ class ImportService:
             spool.flush()
             rows = spreadsheets.iter_rows(Path(spool.name), job.format, start=job.rows_read)
             number = job.rows_read
-            while not stop.is_set():
-                chunk = list(islice(rows, self._chunk_rows))
-                if not chunk:
-                    break
+            while chunk := list(islice(rows, self._chunk_rows)):
+                if stop.is_set():
+                    return  # shutting down: the next worker resumes from the committed cursor
                 staged, errors = [], []
                 for row in chunk:
                     number += 1
@@ -169,8 +168,6 @@ class ImportService:
                         staged.append(stage_lead(ref, channel.workspace, lead, raw, None, row_id(job.id, number), job.id, number))
                 if not await self._commit_chunk(job.id, staged, errors, len(chunk)):
                     return  # the lease went to another worker
-            else:
-                return
         async with self._sessions() as session, session.begin():
             await ImportRepository(session).finish_reading(job.id, self._owner)
 
@@ -193,7 +190,7 @@ class ImportService:
             repo = ImportRepository(session)
             if not await repo.hold(job_id, self._owner, self._lease_s):
                 return False
-            await SubmissionRepository(session).add_many_once([s.row for s in staged])
+            await SubmissionRepository(session).add_many_new([s.row for s in staged])
             await self._outbox.stage_many(session, [(topics.LEADS, s.key, s.event) for s in staged])
             await repo.advance(job_id, read, errors, MAX_ERRORS_KEPT)
         return True
