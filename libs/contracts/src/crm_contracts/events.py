@@ -4,7 +4,7 @@ Rule: fields may be added; a removal, a rename or a type change needs a new type
 The snapshot test in `tests/test_schema_snapshot.py` enforces it.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Final
 from uuid import UUID
@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from crm_contracts import topics
-from crm_contracts.leads import ChannelRef, Lead
+from crm_contracts.leads import Address, ChannelRef, Lead
 
 
 class Decision(StrEnum):
@@ -44,8 +44,18 @@ class LeadAccepted(BaseModel):
 
 
 class MatchReason(BaseModel):
-    identifier: str = Field(description="`email`, `phone`, `national_id` or `name`.")
+    identifier: str = Field(description="`email`, `phone`, `national_id`, `name`, `birth_date` or `address`.")
     value: str
+    match: str | None = Field(default=None, description="`exact`, `typo` (one edit away), `similar` or `different`.")
+    score: float | None = Field(default=None, ge=0, le=1, description="Similarity of this field.")
+
+
+class PossibleDuplicate(BaseModel):
+    """A card that may be the same person without sharing an identifier exactly (or that does, where duplicates are allowed)."""
+
+    customer_id: UUID
+    score: float = Field(ge=0, le=1)
+    matched_on: list[MatchReason] = Field(default_factory=list)
 
 
 class DecisionMade(BaseModel):
@@ -59,6 +69,14 @@ class DecisionMade(BaseModel):
     reason: str | None = None
     phones_e164: list[str | None] = Field(
         default_factory=list, description="E.164 form of each of `lead.phones`, in order; null when unparseable."
+    )
+    phones_unallocated: list[str] = Field(
+        default_factory=list, description="E.164 numbers of the lead that are possible but in no allocated range (kept, flagged)."
+    )
+    score: float | None = Field(default=None, ge=0, le=1, description="Match score of the target card, when one was matched.")
+    possible_duplicates: list[PossibleDuplicate] = Field(default_factory=list, description="Other cards that may be this person.")
+    linked_customer_ids: list[UUID] = Field(
+        default_factory=list, description="Trading-style workspaces: the person's other cards (same national ID) to link the new card to."
     )
 
 
@@ -98,12 +116,16 @@ class CustomerSnapshot(BaseModel):
     owner_id: UUID | None = None
     created_by: str
     created_at: datetime
+    birth_date: date | None = None
+    addresses: list[Address] = Field(default_factory=list)
+    account_number: str | None = Field(default=None, description="Trading-style workspaces: the account this card stands for.")
 
 
 class CustomerCreated(BaseModel):
     customer: CustomerSnapshot
     channel_kind: str
     submission_id: UUID | None = None
+    copied_from: UUID | None = Field(default=None, description="`copy` channel: the card this one was copied from (another workspace).")
 
 
 class CustomerEnriched(BaseModel):
@@ -112,6 +134,43 @@ class CustomerEnriched(BaseModel):
     submission_id: UUID | None = None
     channel_key: str | None = None
     customer: CustomerSnapshot
+
+
+class CustomerUpdated(BaseModel):
+    """A partial update of the card (any channel or a person); the snapshot is the card after it."""
+
+    customer_id: UUID
+    changed_fields: list[str]
+    customer: CustomerSnapshot
+
+
+class CustomerStatusChanged(BaseModel):
+    customer_id: UUID
+    status: str
+    previous_status: str
+    reason: str | None = None
+    cause: str = Field(description="`manual` (a person), `automatic` (a timeline fact) or `decision` (a lead renewed it).")
+    actor: str | None = None
+
+
+class CustomerMerged(BaseModel):
+    merge_id: UUID
+    survivor_id: UUID
+    merged_ids: list[UUID]
+    survivor: CustomerSnapshot
+
+
+class CustomerUnmerged(BaseModel):
+    """A merge undone: every card is back as it was before the merge."""
+
+    merge_id: UUID
+    survivor_id: UUID
+    restored: list[CustomerSnapshot]
+
+
+class CustomerDeleted(BaseModel):
+    customer_id: UUID
+    workspace: str
 
 
 class CustomerOwnerAssigned(BaseModel):
@@ -149,6 +208,11 @@ EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
     "crm.customer.created.v1": CustomerCreated,
     "crm.customer.enriched.v1": CustomerEnriched,
     "crm.customer.owner_assigned.v1": CustomerOwnerAssigned,
+    "crm.customer.updated.v1": CustomerUpdated,
+    "crm.customer.status_changed.v1": CustomerStatusChanged,
+    "crm.customer.merged.v1": CustomerMerged,
+    "crm.customer.unmerged.v1": CustomerUnmerged,
+    "crm.customer.deleted.v1": CustomerDeleted,
     "crm.allocation.lead_assigned.v1": LeadAssigned,
     "crm.timeline.entry_recorded.v1": TimelineEntryRecorded,
 }
@@ -160,6 +224,11 @@ TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
         "crm.customer.created.v1",
         "crm.customer.enriched.v1",
         "crm.customer.owner_assigned.v1",
+        "crm.customer.updated.v1",
+        "crm.customer.status_changed.v1",
+        "crm.customer.merged.v1",
+        "crm.customer.unmerged.v1",
+        "crm.customer.deleted.v1",
     ),
     topics.ALLOCATION_EVENTS: ("crm.allocation.lead_assigned.v1",),
     topics.TIMELINE_EVENTS: ("crm.timeline.entry_recorded.v1",),

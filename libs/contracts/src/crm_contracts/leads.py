@@ -1,9 +1,12 @@
 """The lead as every channel hands it over (DESIGN 5.2)."""
 
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+NO_NAME_FROM_WEB = "No Name From Web"  # DESIGN 4.3: the last name stamped on nameless external leads
 
 
 class IdType(StrEnum):
@@ -25,6 +28,13 @@ class Affiliate(BaseModel):
     account_number: str | None = Field(default=None, max_length=100)
 
 
+class Address(BaseModel):
+    street: str | None = Field(default=None, max_length=300, description="Street and house number.")
+    city: str | None = Field(default=None, max_length=200)
+    postcode: str | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, max_length=100)
+
+
 class Lead(BaseModel):
     """Identity and contact details of a person or company as submitted."""
 
@@ -43,6 +53,11 @@ class Lead(BaseModel):
     affiliate: Affiliate | None = None
     external_id: str | None = Field(default=None, max_length=200)
     notes: str | None = Field(default=None, max_length=10_000)
+    birth_date: date | None = Field(default=None, description="Compared when matching people (supports a name).")
+    account_number: str | None = Field(
+        default=None, max_length=100, description="Trading-style workspaces: the trading account this lead opens (one card per account)."
+    )
+    addresses: list[Address] = Field(default_factory=list, max_length=10)
 
 
 class ChannelRef(BaseModel):
@@ -51,7 +66,9 @@ class ChannelRef(BaseModel):
     key: str
     kind: ChannelKind
     name: str
-    duplicate_policy: str = Field(description="`create_always`, `enrich`, `skip`, `fill_missing`, `reset_status`, `no_new_card`.")
+    duplicate_policy: str = Field(
+        description="`create_always`, `enrich`, `skip`, `fill_missing`, `reset_status`, `no_new_card`, `duplicate_lead` or `ask` (kept as a duplicate lead)."
+    )
     identifiers: list[str] = Field(
         default_factory=lambda: ["phone", "email", "national_id"], description="Identifiers compared for duplicates on this channel."
     )

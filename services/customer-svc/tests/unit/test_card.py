@@ -6,11 +6,10 @@ from uuid import UUID
 
 import pytest
 
-from crm_contracts.leads import Affiliate, IdType, Lead
+from crm_contracts.leads import NO_NAME_FROM_WEB, Affiliate, IdType, Lead
 from customer_svc.domain.card import (
     FIRST_NUMBER,
     LAST_NUMBER,
-    NO_NAME_FROM_WEB,
     Card,
     NumbersExhausted,
     card_from_lead,

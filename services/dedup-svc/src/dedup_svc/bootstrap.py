@@ -3,7 +3,8 @@ from dataclasses import dataclass
 from crm_runtime.runtime import ServiceRuntime
 from dedup_svc.adapters.tables import metadata
 from dedup_svc.config import DedupSettings
-from dedup_svc.service_layer.handlers import SUBSCRIPTIONS, DedupHandlers, MatchService
+from dedup_svc.service_layer.handlers import SUBSCRIPTIONS, DedupHandlers
+from dedup_svc.service_layer.matching import MatchService
 
 
 @dataclass
@@ -16,4 +17,4 @@ class Container:
 def bootstrap(settings: DedupSettings) -> Container:
     runtime = ServiceRuntime(settings, metadata)
     runtime.subscribe(SUBSCRIPTIONS, DedupHandlers(runtime.outbox, settings.default_phone_region).handlers())
-    return Container(settings, runtime, MatchService(runtime.sessions, settings.default_phone_region))
+    return Container(settings, runtime, MatchService(runtime.sessions))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from crm_contracts.leads import ChannelKind, Lead
-from intake_svc.domain.capture import NO_NAME_FROM_WEB, LeadRejected, lead_from_form, partition_key, stamp
+from crm_contracts.leads import NO_NAME_FROM_WEB, ChannelKind, Lead
+from intake_svc.domain.capture import LeadRejected, lead_from_form, partition_key, stamp
 
 pytestmark = pytest.mark.unit
 

@@ -5,11 +5,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from crm_contracts.leads import Lead
+from crm_contracts.leads import NO_NAME_FROM_WEB, Lead
 
 FIRST_NUMBER = 500_000
 LAST_NUMBER = 19_999_999
-NO_NAME_FROM_WEB = "No Name From Web"
 
 
 class NumbersExhausted(Exception):

@@ -1,41 +1,198 @@
-"""Identity index queries. Repositories never commit."""
+"""The identity index in PostgreSQL. Repositories never commit."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dedup_svc.adapters.tables import identities
+from dedup_svc.domain.decide import WorkspaceRules
 from dedup_svc.domain.normalise import IdentityKey
+from dedup_svc.domain.record import Record
+
+_PEOPLE_COLUMNS = (
+    "customer_id, workspace, number, status, active, display_name, given_name, surname, company, phones, emails,"
+    " national_id, birth_date, street, city, postcode, account"
+)
+_SCALARS = ("display_name", "given_name", "surname", "company", "national_id", "birth_date", "street", "city", "postcode", "account")
 
 
-class IdentityRepository:
+@dataclass(frozen=True)
+class Person:
+    """A card as the index knows it."""
+
+    customer_id: UUID
+    workspace: str
+    number: int | None
+    status: str
+    active: bool
+    display_name: str
+    account: str
+    record: Record
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Person":
+        record = Record(
+            given_name=row.given_name,
+            surname=row.surname,
+            company=row.company,
+            phones=tuple(row.phones),
+            emails=tuple(row.emails),
+            national_id=row.national_id,
+            birth_date=row.birth_date,
+            street=row.street,
+            city=row.city,
+            postcode=row.postcode,
+        )
+        return cls(row.customer_id, row.workspace, row.number, row.status, row.active, row.display_name, row.account, record)
+
+
+def _upsert_sql(union: bool) -> str:
+    """Replace the row, or (`union`) merge into it: keep known values the new one lacks, union the lists."""
+    if union:
+        scalars = [f"{c} = COALESCE(NULLIF(EXCLUDED.{c}, ''), people.{c})" for c in _SCALARS]
+        lists = [f"{c} = ARRAY(SELECT DISTINCT unnest(people.{c} || EXCLUDED.{c}))" for c in ("phones", "emails")]
+        rest = ["number = COALESCE(EXCLUDED.number, people.number)", "status = COALESCE(:status, people.status)"]
+    else:
+        scalars = [f"{c} = EXCLUDED.{c}" for c in (*_SCALARS, "phones", "emails", "number")]
+        lists = []
+        rest = ["status = COALESCE(:status, people.status)"]
+    sets = ", ".join([*scalars, *lists, *rest, "active = EXCLUDED.active", "updated_at = now()"])
+    return (
+        f"INSERT INTO people ({_PEOPLE_COLUMNS}) VALUES (:customer_id, :workspace, :number, COALESCE(:status, 'new'), :active,"
+        " :display_name, :given_name, :surname, :company, :phones, :emails, :national_id, :birth_date, :street, :city, :postcode, :account)"
+        f" ON CONFLICT (customer_id) DO UPDATE SET {sets} RETURNING {_PEOPLE_COLUMNS}"
+    )
+
+
+_UPSERT = {True: text(_upsert_sql(True)), False: text(_upsert_sql(False))}
+
+_CANDIDATES = text(
+    f"""
+    WITH hits AS (
+        SELECT i.customer_id FROM identities i
+        JOIN unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])) AS q(kind, value)
+          ON i.workspace = :ws AND i.kind = q.kind AND i.value = q.value
+        UNION
+        SELECT b.customer_id FROM unnest(CAST(:blocks AS text[])) AS k(key)
+        CROSS JOIN LATERAL (SELECT customer_id FROM block_keys WHERE workspace = :ws AND key = k.key LIMIT :cap) b
+    )
+    SELECT {_PEOPLE_COLUMNS} FROM people JOIN hits USING (customer_id)
+    """
+)
+
+_CLAIM = text(
+    "INSERT INTO identities (workspace, kind, value, customer_id, claimed)"
+    " SELECT :ws, q.kind, q.value, :customer_id, :claimed FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])) AS q(kind, value)"
+    " ON CONFLICT DO NOTHING RETURNING kind, value"
+)
+
+
+def _split(keys: Sequence[IdentityKey]) -> dict[str, list[str]]:
+    return {"kinds": [k.kind for k in keys], "vals": [k.value for k in keys]}
+
+
+class IndexRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def owners(self, workspace: str, keys: list[IdentityKey]) -> dict[IdentityKey, UUID]:
-        if not keys:
-            return {}
-        t = identities
-        rows = await self._s.execute(
-            select(t.c.kind, t.c.value, t.c.customer_id).where(
-                t.c.workspace == workspace, tuple_(t.c.kind, t.c.value).in_([(k.kind, k.value) for k in keys])
-            )
-        )
-        return {IdentityKey(r.kind, r.value): r.customer_id for r in rows}
+    async def candidates(self, workspace: str, keys: Sequence[IdentityKey], blocks: Sequence[str], cap: int) -> list[Person]:
+        """Cards holding any of `keys` exactly, or sharing a blocking key (at most `cap` per key)."""
+        if not keys and not blocks:
+            return []
+        rows = await self._s.execute(_CANDIDATES, {"ws": workspace, **_split(keys), "blocks": list(blocks), "cap": cap})
+        return [Person.from_row(r) for r in rows]
 
-    async def claim(self, workspace: str, keys: list[IdentityKey], customer_id: UUID) -> list[IdentityKey]:
-        """Claim unclaimed `keys` for `customer_id`; returns the keys someone else holds.
+    async def claim(self, workspace: str, customer_id: UUID, keys: Sequence[IdentityKey], *, share: bool) -> list[IdentityKey]:
+        """Claim `keys` for the card; returns those another card holds the claim of.
 
-        The unique key makes a concurrent claim wait for the other transaction and then
-        lose, so two simultaneous submissions of one person converge on one customer.
+        The partial unique index makes a concurrent claim wait for the other transaction
+        and then lose, so simultaneous submissions of one person converge on one card.
+        With `share`, the lost keys are still indexed for this card, unclaimed.
         """
         if not keys:
             return []
-        claimed = await self._s.execute(
-            insert(identities).on_conflict_do_nothing().returning(identities.c.kind, identities.c.value),
-            [{"workspace": workspace, "kind": k.kind, "value": k.value, "customer_id": customer_id} for k in keys],
+        params = {"ws": workspace, "customer_id": customer_id}
+        won = {IdentityKey(r.kind, r.value) for r in await self._s.execute(_CLAIM, {**params, **_split(keys), "claimed": True})}
+        taken = [k for k in keys if k not in won]
+        if taken and share:
+            await self._s.execute(_CLAIM, {**params, **_split(taken), "claimed": False})
+        return taken
+
+    async def forget_keys_except(self, customer_id: UUID, keep: Sequence[IdentityKey]) -> None:
+        await self._s.execute(
+            text(
+                "DELETE FROM identities WHERE customer_id = :id AND (kind, value) NOT IN"
+                " (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])))"
+            ),
+            {"id": customer_id, **_split(keep)},
         )
-        mine = {IdentityKey(r.kind, r.value) for r in claimed}
-        return [k for k in keys if k not in mine]
+
+    async def save_person(self, person: Person, *, union: bool, status: str | None = None) -> Person:
+        r = person.record
+        row = (
+            await self._s.execute(
+                _UPSERT[union],
+                {
+                    "customer_id": person.customer_id,
+                    "workspace": person.workspace,
+                    "number": person.number,
+                    "status": status,
+                    "active": person.active,
+                    "display_name": person.display_name,
+                    "given_name": r.given_name,
+                    "surname": r.surname,
+                    "company": r.company,
+                    "phones": list(r.phones),
+                    "emails": list(r.emails),
+                    "national_id": r.national_id,
+                    "birth_date": r.birth_date,
+                    "street": r.street,
+                    "city": r.city,
+                    "postcode": r.postcode,
+                    "account": person.account,
+                },
+            )
+        ).one()
+        return Person.from_row(row)
+
+    async def replace_blocks(self, workspace: str, customer_id: UUID, keys: Sequence[str]) -> None:
+        await self._s.execute(text("DELETE FROM block_keys WHERE customer_id = :id"), {"id": customer_id})
+        if keys:
+            await self._s.execute(
+                text(
+                    "INSERT INTO block_keys (workspace, key, customer_id) SELECT :ws, k, :id FROM unnest(CAST(:keys AS text[])) AS k"
+                    " ON CONFLICT DO NOTHING"
+                ),
+                {"ws": workspace, "id": customer_id, "keys": list(keys)},
+            )
+
+    async def set_status(self, customer_id: UUID, status: str) -> None:
+        await self._s.execute(
+            text("UPDATE people SET status = :status, updated_at = now() WHERE customer_id = :id"), {"id": customer_id, "status": status}
+        )
+
+    async def forget(self, customer_ids: Sequence[UUID]) -> None:
+        """Drop cards from the index (deleted, or merged into another)."""
+        ids = {"ids": list(customer_ids)}
+        for table in ("identities", "block_keys", "people"):
+            await self._s.execute(text(f"DELETE FROM {table} WHERE customer_id = ANY(:ids)"), ids)
+
+    async def rules(self, workspace: str) -> WorkspaceRules:
+        row = (
+            await self._s.execute(
+                text("SELECT allow_duplicates, link_by_national_id FROM workspace_settings WHERE workspace = :ws"), {"ws": workspace}
+            )
+        ).first()
+        return WorkspaceRules(row.allow_duplicates, row.link_by_national_id) if row else WorkspaceRules()
+
+    async def save_rules(self, workspace: str, rules: WorkspaceRules) -> None:
+        await self._s.execute(
+            text(
+                "INSERT INTO workspace_settings (workspace, allow_duplicates, link_by_national_id) VALUES (:ws, :a, :l)"
+                " ON CONFLICT (workspace) DO UPDATE SET allow_duplicates = :a, link_by_national_id = :l, updated_at = now()"
+            ),
+            {"ws": workspace, "a": rules.allow_duplicates, "l": rules.link_by_national_id},
+        )

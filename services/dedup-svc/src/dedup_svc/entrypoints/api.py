@@ -1,47 +1,104 @@
-from typing import Annotated
+"""dedup-svc HTTP: `POST /v1/match` (DESIGN 5.2) and the workspace's duplicate rules."""
+
+from datetime import date
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dedup_svc.service_layer.handlers import MatchService
+from crm_contracts.leads import Address, Lead
+from dedup_svc.domain import normalise
+from dedup_svc.domain.decide import WorkspaceRules
+from dedup_svc.domain.records import from_lead
+from dedup_svc.service_layer.handlers import reasons
+from dedup_svc.service_layer.matching import MatchService
+
+Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
 
 
 class MatchRequest(BaseModel):
+    """The identity fields of a lead; at least one identifier or a name."""
+
+    model_config = ConfigDict(extra="forbid")
+
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     company_name: str | None = Field(default=None, max_length=200)
     phones: list[str] = Field(default_factory=list, max_length=20)
     emails: list[str] = Field(default_factory=list, max_length=20)
     national_id: str | None = Field(default=None, max_length=20)
+    birth_date: date | None = None
+    addresses: list[Address] = Field(default_factory=list, max_length=10)
+    account_number: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> "MatchRequest":
+        if not (self.phones or self.emails or self.national_id or self.first_name or self.last_name or self.company_name):
+            raise ValueError("give at least one of phones, emails, national_id or a name")
+        if self.national_id and normalise.national_id(self.national_id) is None:
+            raise ValueError("national_id: not a valid national ID or company number (9 digits with a check digit)")
+        return self
 
 
 class MatchedOn(BaseModel):
     identifier: str
     value: str
+    match: str | None = None
+    score: float | None = None
 
 
-class Candidate(BaseModel):
+class MatchCandidate(BaseModel):
     customer_id: UUID
     score: float
     matched_on: list[MatchedOn]
+    level: Literal["duplicate", "possible_duplicate"] = Field(description="`duplicate`: an identifier matched exactly.")
+    number: int | None = None
+    name: str = ""
+    status: str = ""
 
 
 class MatchResponse(BaseModel):
-    candidates: list[Candidate]
+    candidates: list[MatchCandidate]
 
 
-def build_router(matcher: MatchService) -> APIRouter:
+class DuplicateRules(BaseModel):
+    allow_duplicates: bool = Field(default=False, description="Leads never merge into a known card: every lead gets its own card.")
+    link_by_national_id: bool = Field(
+        default=False, description="Trading style: one card per account (`account_number`), a person's cards linked by national ID."
+    )
+
+
+def build_router(matcher: MatchService, region: str) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     @router.post("/match", response_model=MatchResponse, tags=["match"])
-    async def match(body: MatchRequest, x_workspace: Annotated[str, Header(alias="X-Workspace", max_length=100)] = "main") -> MatchResponse:
-        found = await matcher.match(x_workspace, body.emails, body.phones, body.national_id)
+    async def match(body: MatchRequest, x_workspace: Workspace = "main") -> MatchResponse:
+        lead = Lead.model_validate(body.model_dump(exclude={"account_number"}))
+        found = await matcher.match(x_workspace, from_lead(lead, region), (body.account_number or "").strip())
         return MatchResponse(
             candidates=[
-                Candidate(customer_id=c, score=score, matched_on=[MatchedOn(identifier=k.kind, value=k.value) for k in keys])
-                for c, score, keys in found
+                MatchCandidate(
+                    customer_id=c.customer_id,
+                    score=round(c.score, 4),
+                    matched_on=[MatchedOn(**r.model_dump()) for r in reasons(c.comparison.evidence)],
+                    level="duplicate" if c.exact else "possible_duplicate",
+                    number=p.number,
+                    name=p.display_name,
+                    status=p.status,
+                )
+                for c, p in found
             ]
         )
+
+    @router.get("/duplicate-rules", response_model=DuplicateRules, tags=["rules"])
+    async def get_rules(x_workspace: Workspace = "main") -> DuplicateRules:
+        rules = await matcher.rules(x_workspace)
+        return DuplicateRules(allow_duplicates=rules.allow_duplicates, link_by_national_id=rules.link_by_national_id)
+
+    @router.put("/duplicate-rules", response_model=DuplicateRules, tags=["rules"])
+    async def put_rules(body: DuplicateRules, x_workspace: Workspace = "main") -> DuplicateRules:
+        await matcher.save_rules(x_workspace, WorkspaceRules(body.allow_duplicates, body.link_by_national_id))
+        return body
 
     return router

@@ -8,4 +8,4 @@ from dedup_svc.entrypoints.api import build_router
 
 def build_app(settings: DedupSettings) -> FastAPI:
     container = bootstrap(settings)
-    return create_app(container.runtime, [build_router(container.matcher)], title="dedup-svc")
+    return create_app(container.runtime, [build_router(container.matcher, settings.default_phone_region)], title="dedup-svc")

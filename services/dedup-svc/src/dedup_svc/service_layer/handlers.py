@@ -1,89 +1,111 @@
-"""Use cases of dedup-svc: decide every lead, keep the index current, answer matches."""
+"""Use case of dedup-svc: one decision for every lead (DESIGN flow 2)."""
 
-from uuid import UUID, uuid4
+from uuid import uuid4
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import CustomerCreated, DecisionMade, LeadAccepted, MatchReason
+from crm_contracts.events import Decision, DecisionMade, LeadAccepted, MatchReason, PossibleDuplicate
 from crm_runtime.consumer import Handler
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
-from dedup_svc.adapters.repository import IdentityRepository
-from dedup_svc.domain.decide import decide
-from dedup_svc.domain.normalise import IdentityKey, identity_keys, phone
+from dedup_svc.adapters.repository import IndexRepository, Person
+from dedup_svc.domain import normalise
+from dedup_svc.domain.blocking import blocking_keys
+from dedup_svc.domain.decide import Candidate, LeadFacts, Outcome, WorkspaceRules, decide
+from dedup_svc.domain.record import Record
+from dedup_svc.domain.records import display_name, exact_keys, from_lead, without
+from dedup_svc.domain.score import Evidence
+from dedup_svc.service_layer.index_handlers import IndexHandlers
+from dedup_svc.service_layer.matching import find_candidates
 
 SOURCE = "dedup-svc"
+# A lost claim means a concurrent create of this person committed first: decide again on
+# what it holds. Each retry sees a strictly larger index, so a few rounds always suffice.
+MAX_CLAIM_ROUNDS = 3
+INDEXING = (Decision.CREATE, Decision.ENRICH, Decision.RENEW)
+
+
+def reasons(evidence: tuple[Evidence, ...]) -> list[MatchReason]:
+    return [MatchReason(identifier=e.identifier, value=e.value, match=e.match, score=round(e.score, 4)) for e in evidence]
+
+
+def possible(candidates: tuple[Candidate, ...]) -> list[PossibleDuplicate]:
+    return [
+        PossibleDuplicate(customer_id=c.customer_id, score=round(c.score, 4), matched_on=reasons(c.comparison.evidence)) for c in candidates
+    ]
 
 
 class DedupHandlers:
     def __init__(self, outbox: Outbox, region: str) -> None:
         self._outbox = outbox
         self._region = region
+        self._index = IndexHandlers(region)
 
     def handlers(self) -> dict[str, Handler]:
-        return {"crm.intake.lead.accepted.v1": self.on_lead, "crm.customer.created.v1": self.on_customer_created}
+        return {"crm.intake.lead.accepted.v1": self.on_lead, **self._index.handlers()}
 
     async def on_lead(self, session: AsyncSession, event: Envelope) -> None:
         accepted = LeadAccepted.model_validate(event.data)
-        lead = accepted.lead
-        compared = set(accepted.channel.identifiers)
-        keys = [k for k in identity_keys(lead.emails, lead.phones, lead.national_id, self._region) if k.kind in compared]
-        repo = IdentityRepository(session)
-        policy = accepted.channel.duplicate_policy
-        found = await repo.owners(event.workspace, keys)
-        outcome = decide(policy, found, uuid4())
-        if outcome.customer_id is not None and outcome.decision.value == "create":
-            # Claim inside a savepoint: if another submission of this person claimed one of
-            # the identifiers meanwhile, undo our claims and decide again on what it holds.
-            savepoint = await session.begin_nested()
-            taken = await repo.claim(event.workspace, keys, outcome.customer_id)
-            if taken and policy != "create_always":
-                await savepoint.rollback()
-                outcome = decide(policy, await repo.owners(event.workspace, keys), uuid4())
-            else:
-                await savepoint.commit()
+        lead, channel = accepted.lead, accepted.channel
+        record = from_lead(lead, self._region, channel.identifiers)
+        facts = LeadFacts(channel.kind, channel.duplicate_policy, record.national_id, (lead.account_number or "").strip())
+        repo = IndexRepository(session)
+        outcome = await self._decide(session, repo, event.workspace, record, facts, await repo.rules(event.workspace))
+        if outcome.decision in INDEXING:
+            await self._index_lead(
+                repo, event.workspace, outcome, record, facts, display_name(lead.first_name, lead.last_name, lead.company_name)
+            )
+        parsed = [normalise.parse_phone(p, self._region) for p in lead.phones]
         decided = DecisionMade(
             submission_id=accepted.submission_id,
             decision=outcome.decision,
             customer_id=outcome.customer_id,
-            channel=accepted.channel,
+            channel=channel,
             lead=lead,
-            matched_on=[MatchReason(identifier=k.kind, value=k.value) for k in outcome.matched_on],
+            matched_on=reasons(outcome.evidence),
             website_last_token=outcome.token,
             reason=outcome.reason,
-            phones_e164=[phone(p, self._region) for p in lead.phones],
+            phones_e164=[p.e164 if p else None for p in parsed],
+            phones_unallocated=[p.e164 for p in parsed if p and not p.allocated],
+            score=round(outcome.score, 4) if outcome.score is not None else None,
+            possible_duplicates=possible(outcome.possible),
+            linked_customer_ids=list(outcome.linked),
         )
-        subject = str(outcome.customer_id) if outcome.customer_id else str(accepted.submission_id)
+        subject = str(outcome.customer_id)
         await self._outbox.stage(
             session, topics.DECISIONS, subject, new_event(SOURCE, decided, workspace=event.workspace, subject=subject, cause=event)
         )
 
-    async def on_customer_created(self, session: AsyncSession, event: Envelope) -> None:
-        """Index cards made without a dedup decision (manual saves, copies, API)."""
-        created = CustomerCreated.model_validate(event.data)
-        card = created.customer
-        keys = identity_keys([e.value for e in card.emails], [p.value for p in card.phones], card.national_id, self._region)
-        await IdentityRepository(session).claim(card.workspace, keys, card.id)
+    @staticmethod
+    async def _index_lead(repo: IndexRepository, workspace: str, outcome: Outcome, record: Record, facts: LeadFacts, name: str) -> None:
+        """Point the lead's identifiers at its card now, before customer-svc reports the card:
+        the next submission of this person must find it. A known card only takes identifiers
+        no other card holds."""
+        if not outcome.creates:
+            taken = await repo.claim(workspace, outcome.customer_id, exact_keys(record, facts.account), share=False)
+            record = without(record, taken)
+        status = None if outcome.decision is Decision.ENRICH else "new"
+        person = Person(outcome.customer_id, workspace, None, "new", True, name, facts.account, record)
+        saved = await repo.save_person(person, union=True, status=status)
+        await repo.replace_blocks(workspace, outcome.customer_id, sorted(blocking_keys(saved.record)))
 
-
-class MatchService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], region: str) -> None:
-        self._sessions = sessions
-        self._region = region
-
-    async def match(
-        self, workspace: str, emails: list[str], phones: list[str], national_id: str | None
-    ) -> list[tuple[UUID, float, list[IdentityKey]]]:
-        keys = identity_keys(emails, phones, national_id, self._region)
-        async with self._sessions() as session:
-            found = await IdentityRepository(session).owners(workspace, keys)
-        by_customer: dict[UUID, list[IdentityKey]] = {}
-        for key, customer in found.items():
-            by_customer.setdefault(customer, []).append(key)
-        ranked = sorted(by_customer.items(), key=lambda item: (-len(item[1]), str(item[0])))
-        return [(customer, 1.0, sorted(k)) for customer, k in ranked]
+    async def _decide(
+        self, session: AsyncSession, repo: IndexRepository, workspace: str, record: Record, facts: LeadFacts, rules: WorkspaceRules
+    ) -> Outcome:
+        for _ in range(MAX_CLAIM_ROUNDS):
+            found = await find_candidates(repo, workspace, record, facts.account)
+            outcome = decide(facts, rules, [c for c, _ in found], uuid4())
+            if not outcome.creates:
+                return outcome
+            savepoint = await session.begin_nested()
+            taken = await repo.claim(workspace, outcome.customer_id, exact_keys(record, facts.account), share=outcome.shares_identifiers)
+            if not [k for k in taken if not outcome.shares_identifiers or k.kind == "account"]:
+                await savepoint.commit()
+                return outcome
+            await savepoint.rollback()
+        raise RuntimeError("identity claims kept changing under this lead; retried")
 
 
 SUBSCRIPTIONS = [topics.LEADS, topics.CUSTOMER_EVENTS]

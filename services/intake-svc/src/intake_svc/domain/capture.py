@@ -2,9 +2,7 @@
 
 from collections.abc import Mapping
 
-from crm_contracts.leads import ChannelKind, Lead
-
-NO_NAME_FROM_WEB = "No Name From Web"
+from crm_contracts.leads import NO_NAME_FROM_WEB, ChannelKind, Lead
 
 # Field names a web form may use without any mapping (DESIGN 5.2), to the lead field.
 LIST_FIELDS = {

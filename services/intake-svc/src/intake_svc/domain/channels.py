@@ -6,7 +6,7 @@ from uuid import UUID
 from crm_contracts.leads import ChannelKind, ChannelRef
 
 IDENTIFIERS = ("phone", "email", "national_id")
-POLICIES = {"ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card"}
+POLICIES = {"ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card", "duplicate_lead"}
 
 # DESIGN 4.4: the default duplicate policy of each channel kind.
 DEFAULT_POLICY: dict[ChannelKind, str] = {

@@ -13,7 +13,7 @@ from intake_svc.domain.channels import DEFAULT_POLICY, IDENTIFIERS, Channel
 from intake_svc.service_layer.handlers import IntakeService
 
 Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
-Policy = Literal["ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card"]
+Policy = Literal["ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card", "duplicate_lead"]
 Identifier = Literal["phone", "email", "national_id"]
 
 

@@ -1,0 +1,88 @@
+"""Keeping the identity index current from customer events, whatever channel made the card."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_contracts.envelope import Envelope
+from crm_contracts.events import (
+    CustomerCreated,
+    CustomerDeleted,
+    CustomerEnriched,
+    CustomerMerged,
+    CustomerSnapshot,
+    CustomerStatusChanged,
+    CustomerUnmerged,
+    CustomerUpdated,
+)
+from crm_runtime.consumer import Handler
+from dedup_svc.adapters.repository import IndexRepository, Person
+from dedup_svc.domain.blocking import blocking_keys
+from dedup_svc.domain.records import display_name, exact_keys, from_card
+
+
+class IndexHandlers:
+    def __init__(self, region: str) -> None:
+        self._region = region
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "crm.customer.created.v1": self.on_created,
+            "crm.customer.enriched.v1": self.on_enriched,
+            "crm.customer.updated.v1": self.on_updated,
+            "crm.customer.status_changed.v1": self.on_status_changed,
+            "crm.customer.merged.v1": self.on_merged,
+            "crm.customer.unmerged.v1": self.on_unmerged,
+            "crm.customer.deleted.v1": self.on_deleted,
+        }
+
+    async def index(self, repo: IndexRepository, card: CustomerSnapshot, *, replace: bool) -> None:
+        """Index the card. `replace` makes the index mirror it exactly (a person edited or
+        merged it); otherwise what the index already knew is kept (identifiers a lead
+        brought that the card did not take still point at this person)."""
+        record = from_card(card, self._region)
+        keys = exact_keys(record, card.account_number)
+        if replace:
+            await repo.forget_keys_except(card.id, keys)
+        await repo.claim(card.workspace, card.id, keys, share=True)
+        person = Person(
+            card.id,
+            card.workspace,
+            card.number,
+            card.status,
+            card.active,
+            display_name(card.first_name, card.last_name, card.company_name),
+            card.account_number or "",
+            record,
+        )
+        saved = await repo.save_person(person, union=not replace, status=card.status)
+        await repo.replace_blocks(card.workspace, card.id, sorted(blocking_keys(saved.record)))
+
+    async def on_created(self, session: AsyncSession, event: Envelope) -> None:
+        """Every card, including those made by channels without a check (API, copy, a
+        saved-anyway manual card), so later leads still find them."""
+        await self.index(IndexRepository(session), CustomerCreated.model_validate(event.data).customer, replace=False)
+
+    async def on_enriched(self, session: AsyncSession, event: Envelope) -> None:
+        await self.index(IndexRepository(session), CustomerEnriched.model_validate(event.data).customer, replace=False)
+
+    async def on_updated(self, session: AsyncSession, event: Envelope) -> None:
+        await self.index(IndexRepository(session), CustomerUpdated.model_validate(event.data).customer, replace=True)
+
+    async def on_status_changed(self, session: AsyncSession, event: Envelope) -> None:
+        changed = CustomerStatusChanged.model_validate(event.data)
+        await IndexRepository(session).set_status(changed.customer_id, changed.status)
+
+    async def on_merged(self, session: AsyncSession, event: Envelope) -> None:
+        merged = CustomerMerged.model_validate(event.data)
+        repo = IndexRepository(session)
+        await repo.forget([i for i in merged.merged_ids if i != merged.survivor_id])
+        await self.index(repo, merged.survivor, replace=True)
+
+    async def on_unmerged(self, session: AsyncSession, event: Envelope) -> None:
+        repo = IndexRepository(session)
+        # The survivor first gives back what it took, then each card takes its own again.
+        unmerged = CustomerUnmerged.model_validate(event.data)
+        for card in sorted(unmerged.restored, key=lambda c: c.id != unmerged.survivor_id):
+            await self.index(repo, card, replace=True)
+
+    async def on_deleted(self, session: AsyncSession, event: Envelope) -> None:
+        await IndexRepository(session).forget([CustomerDeleted.model_validate(event.data).customer_id])

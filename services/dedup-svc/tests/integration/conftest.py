@@ -1,0 +1,120 @@
+"""A dedup database of its own per test (migrated with the real migrations) and helpers
+that drive the handlers the way the consumer does: one transaction per event."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from crm_contracts.envelope import Envelope
+from crm_contracts.events import CustomerSnapshot, DecisionMade, Email, LeadAccepted, Phone
+from crm_contracts.leads import ChannelKind, ChannelRef, Lead
+from crm_runtime.db import make_engine, make_session_factory
+from crm_runtime.events import new_event
+from crm_runtime.migrations import upgrade
+from dedup_svc.adapters.tables import outbox
+from dedup_svc.config import DedupSettings
+from dedup_svc.service_layer.handlers import DedupHandlers
+from dedup_svc.service_layer.matching import MatchService
+from crm_runtime.outbox import Outbox
+
+PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+
+POLICY = {
+    ChannelKind.WEB: "enrich",
+    ChannelKind.PORTAL: "no_new_card",
+    ChannelKind.IMPORT: "skip",
+    ChannelKind.API: "create_always",
+    ChannelKind.UI: "ask",
+    ChannelKind.COPY: "create_always",
+}
+
+
+class Dedup:
+    def __init__(self, url: str) -> None:
+        self.settings = DedupSettings(database_url=url, database_pool_size=30)
+        self.engine = make_engine(self.settings)
+        self.sessions = make_session_factory(self.engine)
+        self.handlers = DedupHandlers(Outbox(outbox, self.settings), "IL")
+        self.matcher = MatchService(self.sessions)
+
+    async def lead(self, lead: Lead, kind: ChannelKind = ChannelKind.WEB, policy: str | None = None, workspace: str = "main") -> DecisionMade:
+        channel = ChannelRef(key=f"{kind.value}-key", kind=kind, name=kind.value, duplicate_policy=policy or POLICY[kind])
+        accepted = LeadAccepted(submission_id=uuid.uuid4(), channel=channel, lead=lead, received_at=datetime.now(UTC))
+        event = new_event("intake-svc", accepted, workspace=workspace, subject=None, correlationid=str(accepted.submission_id))
+        async with self.sessions() as session, session.begin():
+            await self.handlers.on_lead(session, event)
+        return await self.decision(accepted.submission_id)
+
+    async def decision(self, submission_id: uuid.UUID) -> DecisionMade:
+        async with self.sessions() as session:
+            rows = await session.execute(text("SELECT envelope FROM outbox WHERE envelope->'data'->>'submission_id' = :s"), {"s": str(submission_id)})
+            (envelope,) = rows.one()
+        return DecisionMade.model_validate(envelope["data"])
+
+    async def customer_event(self, payload: Any, subject: uuid.UUID, workspace: str = "main") -> None:
+        event = new_event("customer-svc", payload, workspace=workspace, subject=str(subject))
+        handler = self.handlers.handlers()[event.type]
+        async with self.sessions() as session, session.begin():
+            await handler(session, Envelope.model_validate(event.model_dump()))
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.sessions() as session:
+            return (await session.execute(text(sql), params)).scalar()
+
+
+def card(customer_id: uuid.UUID | None = None, *, number: int = 500_000, status: str = "new", workspace: str = "main", **fields: Any) -> CustomerSnapshot:
+    phones = [Phone(value=p) for p in fields.pop("phones", [])]
+    emails = [Email(value=e) for e in fields.pop("emails", [])]
+    return CustomerSnapshot(
+        id=customer_id or uuid.uuid4(),
+        workspace=workspace,
+        number=number,
+        card_type="lead",
+        active=True,
+        status=status,
+        created_by="test",
+        created_at=datetime.now(UTC),
+        phones=phones,
+        emails=emails,
+        **fields,
+    )
+
+
+async def _create_db(name: str) -> None:
+    conn = await asyncpg.connect(PG + "/postgres")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_db(name: str) -> None:
+    conn = await asyncpg.connect(PG + "/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def dedup() -> AsyncIterator[Dedup]:
+    name = f"dedup_it_{uuid.uuid4().hex[:8]}"
+    await _create_db(name)
+    url = PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+    # Alembic's env runs its own event loop: give it a thread.
+    with ThreadPoolExecutor(1) as pool:
+        await asyncio.wrap_future(pool.submit(upgrade, SERVICE_ROOT, url))
+    d = Dedup(url)
+    yield d
+    await d.engine.dispose()
+    await _drop_db(name)
