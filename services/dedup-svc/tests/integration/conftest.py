@@ -20,11 +20,11 @@ from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.events import new_event
 from crm_runtime.migrations import upgrade
+from crm_runtime.outbox import Outbox
 from dedup_svc.adapters.tables import outbox
 from dedup_svc.config import DedupSettings
 from dedup_svc.service_layer.handlers import DedupHandlers
 from dedup_svc.service_layer.matching import MatchService
-from crm_runtime.outbox import Outbox
 
 PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
@@ -45,9 +45,11 @@ class Dedup:
         self.engine = make_engine(self.settings)
         self.sessions = make_session_factory(self.engine)
         self.handlers = DedupHandlers(Outbox(outbox, self.settings), "IL")
-        self.matcher = MatchService(self.sessions)
+        self.matcher = MatchService(self.engine, self.sessions)
 
-    async def lead(self, lead: Lead, kind: ChannelKind = ChannelKind.WEB, policy: str | None = None, workspace: str = "main") -> DecisionMade:
+    async def lead(
+        self, lead: Lead, kind: ChannelKind = ChannelKind.WEB, policy: str | None = None, workspace: str = "main"
+    ) -> DecisionMade:
         channel = ChannelRef(key=f"{kind.value}-key", kind=kind, name=kind.value, duplicate_policy=policy or POLICY[kind])
         accepted = LeadAccepted(submission_id=uuid.uuid4(), channel=channel, lead=lead, received_at=datetime.now(UTC))
         event = new_event("intake-svc", accepted, workspace=workspace, subject=None, correlationid=str(accepted.submission_id))
@@ -57,7 +59,9 @@ class Dedup:
 
     async def decision(self, submission_id: uuid.UUID) -> DecisionMade:
         async with self.sessions() as session:
-            rows = await session.execute(text("SELECT envelope FROM outbox WHERE envelope->'data'->>'submission_id' = :s"), {"s": str(submission_id)})
+            rows = await session.execute(
+                text("SELECT envelope FROM outbox WHERE envelope->'data'->>'submission_id' = :s"), {"s": str(submission_id)}
+            )
             (envelope,) = rows.one()
         return DecisionMade.model_validate(envelope["data"])
 
@@ -72,7 +76,9 @@ class Dedup:
             return (await session.execute(text(sql), params)).scalar()
 
 
-def card(customer_id: uuid.UUID | None = None, *, number: int = 500_000, status: str = "new", workspace: str = "main", **fields: Any) -> CustomerSnapshot:
+def card(
+    customer_id: uuid.UUID | None = None, *, number: int = 500_000, status: str = "new", workspace: str = "main", **fields: Any
+) -> CustomerSnapshot:
     phones = [Phone(value=p) for p in fields.pop("phones", [])]
     emails = [Email(value=e) for e in fields.pop("emails", [])]
     return CustomerSnapshot(

@@ -24,6 +24,7 @@ class Candidate:
     status: str = "new"
     national_id: str = ""
     account: str = ""
+    holds_claim: bool = False  # the first card of this person: where its leads go when duplicates exist
 
     @property
     def exact(self) -> bool:
@@ -66,8 +67,8 @@ class Outcome:
 
 
 def rank(candidates: list[Candidate]) -> list[Candidate]:
-    """Exact matches first (most identifiers, then score), then possible duplicates by score."""
-    return sorted(candidates, key=lambda c: (not c.exact, -len(c.comparison.exact), -c.score, str(c.customer_id)))
+    """Exact matches first (most identifiers, the claim holder, then score), then possible duplicates by score."""
+    return sorted(candidates, key=lambda c: (not c.exact, -len(c.comparison.exact), not c.holds_claim, -c.score, str(c.customer_id)))
 
 
 def _others(ranked: list[Candidate], chosen: UUID | None) -> tuple[Candidate, ...]:

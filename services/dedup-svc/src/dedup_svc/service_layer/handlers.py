@@ -10,7 +10,7 @@ from crm_contracts.events import Decision, DecisionMade, LeadAccepted, MatchReas
 from crm_runtime.consumer import Handler
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
-from dedup_svc.adapters.repository import IndexRepository, Person
+from dedup_svc.adapters.repository import IndexRepository, Person, driver
 from dedup_svc.domain import normalise
 from dedup_svc.domain.blocking import blocking_keys
 from dedup_svc.domain.decide import Candidate, LeadFacts, Outcome, WorkspaceRules, decide
@@ -95,7 +95,7 @@ class DedupHandlers:
         self, session: AsyncSession, repo: IndexRepository, workspace: str, record: Record, facts: LeadFacts, rules: WorkspaceRules
     ) -> Outcome:
         for _ in range(MAX_CLAIM_ROUNDS):
-            found = await find_candidates(repo, workspace, record, facts.account)
+            found = await find_candidates(await driver(await session.connection()), workspace, record, facts.account)
             outcome = decide(facts, rules, [c for c, _ in found], uuid4())
             if not outcome.creates:
                 return outcome

@@ -1,8 +1,9 @@
 """Finding and scoring the cards a record may be: shared by lead decisions and `POST /v1/match`."""
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dedup_svc.adapters.repository import IndexRepository, Person
+from dedup_svc.adapters.repository import IndexRepository, Person, driver, fetch_candidates
 from dedup_svc.domain.blocking import MAX_BLOCK, blocking_keys
 from dedup_svc.domain.decide import Candidate, WorkspaceRules, rank
 from dedup_svc.domain.record import Record
@@ -10,27 +11,33 @@ from dedup_svc.domain.records import exact_keys
 from dedup_svc.domain.score import compare, is_candidate
 
 
-async def find_candidates(repo: IndexRepository, workspace: str, record: Record, account: str = "") -> list[tuple[Candidate, Person]]:
+async def find_candidates(db: asyncpg.Connection, workspace: str, record: Record, account: str = "") -> list[tuple[Candidate, Person]]:
     """Cards the system would raise as duplicates or possible duplicates of `record`."""
-    people = await repo.candidates(workspace, exact_keys(record, account), sorted(blocking_keys(record)), MAX_BLOCK)
+    people = await fetch_candidates(db, workspace, exact_keys(record, account), {k: MAX_BLOCK for k in sorted(blocking_keys(record))})
     found = []
     for person in people:
         comparison = compare(record, person.record)
         same_account = bool(account) and person.account == account
         if is_candidate(comparison) or same_account:
-            found.append((Candidate(person.customer_id, comparison, person.status, person.record.national_id, person.account), person))
+            found.append(
+                (
+                    Candidate(person.customer_id, comparison, person.status, person.record.national_id, person.account, person.holds_claim),
+                    person,
+                )
+            )
     return found
 
 
 class MatchService:
     """`POST /v1/match`: the candidates a lead would be raised against, best first."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._engine = engine
         self._sessions = sessions
 
     async def match(self, workspace: str, record: Record, account: str = "") -> list[tuple[Candidate, Person]]:
-        async with self._sessions() as session:
-            found = await find_candidates(IndexRepository(session), workspace, record, account)
+        async with self._engine.connect() as conn:
+            found = await find_candidates(await driver(conn), workspace, record, account)
         order = {c.customer_id: i for i, c in enumerate(rank([c for c, _ in found]))}
         return sorted(found, key=lambda pair: order[pair[0].customer_id])
 
