@@ -1,102 +1,123 @@
-"""The duplicate policy of DESIGN 4.4 as a pure function of what the index found."""
+"""The duplicate policy (DESIGN 4.3, 4.4) as a pure function of what the index found."""
 
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from crm_contracts.events import Decision, WebsiteToken
-from dedup_svc.domain.decide import best_match, decide
-from dedup_svc.domain.normalise import IdentityKey
+from crm_contracts.leads import ChannelKind
+from dedup_svc.domain.decide import MAX_POSSIBLE, Candidate, LeadFacts, WorkspaceRules, decide, rank
+from dedup_svc.domain.score import Comparison, Evidence
 
 pytestmark = pytest.mark.unit
 
-NEW = UUID("99999999-9999-4999-8999-999999999999")
-A = UUID("aaaaaaaa-0000-4000-8000-000000000001")
-B = UUID("bbbbbbbb-0000-4000-8000-000000000002")
-C = UUID("cccccccc-0000-4000-8000-000000000003")
-
-EMAIL = IdentityKey("email", "dana@example.com")
-PHONE = IdentityKey("phone", "+972501234567")
-PHONE2 = IdentityKey("phone", "+972527654321")
-NID = IdentityKey("national_id", "023456782")
-
-ALL_POLICIES = ["create_always", "enrich", "fill_missing", "reset_status", "skip", "no_new_card"]
+NEW = UUID(int=999)
+WEB = LeadFacts(ChannelKind.WEB, "enrich")
 
 
-@pytest.mark.parametrize("policy", ALL_POLICIES)
-def test_no_match_creates_with_the_new_id(policy: str) -> None:
-    out = decide(policy, {}, NEW)
-    assert out.decision is Decision.CREATE
-    assert out.customer_id == NEW
-    assert out.matched_on == []
-    assert out.token is WebsiteToken.HOT_LEAD
+def exact(n: int, *, on: tuple[str, ...] = ("phone",), score: float = 0.99, status: str = "new", **kw: object) -> Candidate:
+    evidence = tuple(Evidence(k, "v", "exact", 1.0) for k in on)
+    return Candidate(UUID(int=n), Comparison(score, on, evidence), status, **kw)  # type: ignore[arg-type]
 
 
-def test_create_always_ignores_matches() -> None:
-    out = decide("create_always", {EMAIL: A, PHONE: A}, NEW)
-    assert (out.decision, out.customer_id, out.matched_on) == (Decision.CREATE, NEW, [])
-    assert out.token is WebsiteToken.HOT_LEAD
-    assert "without a duplicate check" in out.reason
+def possible(n: int, score: float = 0.7) -> Candidate:
+    return Candidate(UUID(int=n), Comparison(score, (), (Evidence("phone", "v", "typo", 0.9),)))
 
 
 @pytest.mark.parametrize(
-    ("policy", "decision", "token"),
+    ("kind", "policy", "status", "decision", "token"),
     [
-        ("enrich", Decision.ENRICH, WebsiteToken.HOT_LEAD),
-        ("fill_missing", Decision.ENRICH, WebsiteToken.HOT_LEAD),
-        ("reset_status", Decision.RENEW, WebsiteToken.RENEWED),
-        ("skip", Decision.SKIP, None),
-        ("no_new_card", Decision.SKIP, None),
+        (ChannelKind.WEB, "enrich", "new", Decision.ENRICH, WebsiteToken.HOT_LEAD),
+        (ChannelKind.WEB, "enrich", "follow_up", Decision.ENRICH, WebsiteToken.HOT_LEAD),
+        (ChannelKind.WEB, "enrich", "not_interested", Decision.RENEW, WebsiteToken.RENEWED),
+        (ChannelKind.PORTAL, "no_new_card", "new", Decision.SKIP, None),
+        (ChannelKind.PORTAL, "no_new_card", "not_interested", Decision.RENEW, WebsiteToken.RENEWED),
+        (ChannelKind.PORTAL, "enrich", "customer", Decision.ENRICH, WebsiteToken.HOT_LEAD),
+        (ChannelKind.IMPORT, "skip", "new", Decision.SKIP, None),
+        (ChannelKind.IMPORT, "skip", "not_interested", Decision.SKIP, None),
+        (ChannelKind.IMPORT, "fill_missing", "new", Decision.ENRICH, None),
+        (ChannelKind.IMPORT, "fill_missing", "not_interested", Decision.ENRICH, None),
+        (ChannelKind.IMPORT, "reset_status", "customer", Decision.RENEW, WebsiteToken.RENEWED),
+        (ChannelKind.API, "enrich", "not_interested", Decision.RENEW, WebsiteToken.RENEWED),
+        (ChannelKind.WEB, "duplicate_lead", "new", Decision.DUPLICATE_LEAD, None),
+        (ChannelKind.UI, "ask", "new", Decision.DUPLICATE_LEAD, None),
     ],
 )
-def test_policy_on_a_match(policy: str, decision: Decision, token: WebsiteToken | None) -> None:
-    out = decide(policy, {PHONE: A, EMAIL: A}, NEW)
-    assert out.decision is decision
-    assert out.customer_id == A
-    assert out.matched_on == [EMAIL, PHONE]
-    assert out.token is token
-    assert "email, phone" in out.reason
+def test_policy_on_a_known_person(kind: ChannelKind, policy: str, status: str, decision: Decision, token: WebsiteToken | None) -> None:
+    outcome = decide(LeadFacts(kind, policy), WorkspaceRules(), [exact(1, status=status)], NEW)
+    assert (outcome.decision, outcome.customer_id, outcome.token) == (decision, UUID(int=1), token)
+    assert outcome.score == 0.99 and outcome.evidence[0].identifier == "phone"
+    assert "phone" in outcome.reason
 
 
-def test_skip_reason_names_the_policy() -> None:
-    assert "no_new_card" in decide("no_new_card", {EMAIL: A}, NEW).reason
+@pytest.mark.parametrize("kind", [ChannelKind.API, ChannelKind.COPY])
+def test_channels_without_a_check_always_create(kind: ChannelKind) -> None:
+    outcome = decide(LeadFacts(kind, "create_always"), WorkspaceRules(), [exact(1)], NEW)
+    assert (outcome.decision, outcome.customer_id, outcome.shares_identifiers) == (Decision.CREATE, NEW, True)
+    assert [c.customer_id for c in outcome.possible] == [UUID(int=1)]
 
 
-def test_matched_on_only_lists_the_chosen_customers_identifiers() -> None:
-    out = decide("enrich", {EMAIL: A, PHONE: B, PHONE2: B}, NEW)
-    assert out.customer_id == B
-    assert out.matched_on == [PHONE, PHONE2]
+def test_unknown_person_is_created_with_the_hot_lead_token_and_possible_duplicates_flagged() -> None:
+    outcome = decide(WEB, WorkspaceRules(), [possible(2, 0.6), possible(3, 0.8)], NEW)
+    assert (outcome.decision, outcome.customer_id, outcome.token, outcome.shares_identifiers) == (
+        Decision.CREATE,
+        NEW,
+        WebsiteToken.HOT_LEAD,
+        False,
+    )
+    assert [c.customer_id for c in outcome.possible] == [UUID(int=3), UUID(int=2)]
+    assert "2 possible duplicate" in outcome.reason
+
+
+def test_nothing_found_creates_with_a_plain_reason() -> None:
+    outcome = decide(LeadFacts(ChannelKind.IMPORT, "skip"), WorkspaceRules(), [], NEW)
+    assert (outcome.decision, outcome.token, outcome.possible, outcome.reason) == (Decision.CREATE, None, (), "no known identifier")
+
+
+def test_a_possible_duplicate_never_receives_the_lead() -> None:
+    outcome = decide(WEB, WorkspaceRules(), [possible(2, 0.95)], NEW)
+    assert outcome.decision is Decision.CREATE and outcome.customer_id == NEW
+
+
+def test_best_exact_match_is_the_card_with_most_identifiers_then_the_claim_holder_then_score() -> None:
+    two = exact(1, on=("phone", "email"), score=0.9)
+    claim = exact(2, score=0.95, holds_claim=True)
+    other = exact(3, score=0.99)
+    assert [c.customer_id.int for c in rank([other, claim, possible(4, 0.99), two])] == [1, 2, 3, 4]
+    outcome = decide(WEB, WorkspaceRules(), [other, claim, two], NEW)
+    assert outcome.customer_id == UUID(int=1)
+    assert [c.customer_id.int for c in outcome.possible] == [2, 3]
+
+
+def test_possible_list_is_bounded() -> None:
+    outcome = decide(WEB, WorkspaceRules(), [possible(i) for i in range(1, 20)], NEW)
+    assert len(outcome.possible) == MAX_POSSIBLE
+
+
+def test_workspace_allowing_duplicates_creates_and_shares_identifiers() -> None:
+    outcome = decide(WEB, WorkspaceRules(allow_duplicates=True), [exact(1)], NEW)
+    assert (outcome.decision, outcome.customer_id, outcome.shares_identifiers) == (Decision.CREATE, NEW, True)
+    assert "allows duplicates" in outcome.reason
 
 
 @pytest.mark.parametrize(
-    ("found", "customer", "keys"),
+    ("account", "found", "decision", "target", "linked"),
     [
-        ({EMAIL: A}, A, [EMAIL]),
-        ({EMAIL: A, PHONE: B, NID: B}, B, [NID, PHONE]),
-        ({NID: C, PHONE: C, EMAIL: A, PHONE2: C}, C, [NID, PHONE, PHONE2]),
+        ("ACC-2", [exact(1, on=("national_id",), national_id="000000018", account="ACC-1")], Decision.CREATE, NEW, [1]),
+        ("ACC-1", [exact(1, on=("national_id",), national_id="000000018", account="ACC-1")], Decision.ENRICH, UUID(int=1), []),
+        ("ACC-3", [], Decision.CREATE, NEW, []),
+        ("ACC-3", [exact(1, on=("phone",), national_id="", account="ACC-1")], Decision.CREATE, NEW, []),
     ],
 )
-def test_best_match_picks_the_customer_holding_most_identifiers(
-    found: dict[IdentityKey, UUID], customer: UUID, keys: list[IdentityKey]
+def test_trading_workspace_one_card_per_account(
+    account: str, found: list[Candidate], decision: Decision, target: UUID, linked: list[int]
 ) -> None:
-    assert best_match(found) == (customer, keys)
+    facts = LeadFacts(ChannelKind.WEB, "enrich", national_id="000000018", account=account)
+    outcome = decide(facts, WorkspaceRules(link_by_national_id=True), found, NEW)
+    assert (outcome.decision, outcome.customer_id) == (decision, target)
+    assert [i.int for i in outcome.linked] == linked
 
 
-@pytest.mark.parametrize(
-    "found",
-    [
-        {EMAIL: B, PHONE: A},
-        {PHONE: A, EMAIL: B},
-        {EMAIL: C, PHONE: B, NID: A},
-        {NID: A, PHONE: B, EMAIL: C},
-    ],
-)
-def test_best_match_ties_are_stable(found: dict[IdentityKey, UUID]) -> None:
-    # ties go to the smallest id, whatever order the index answered in
-    customer, keys = best_match(found)  # type: ignore[misc]
-    assert customer == A
-    assert keys == [k for k, c in found.items() if c == A]
-
-
-def test_best_match_of_nothing_is_none() -> None:
-    assert best_match({}) is None
+def test_trading_workspace_without_an_account_follows_the_channel_policy() -> None:
+    outcome = decide(WEB, WorkspaceRules(link_by_national_id=True), [exact(1)], uuid4())
+    assert (outcome.decision, outcome.customer_id) == (Decision.ENRICH, UUID(int=1))

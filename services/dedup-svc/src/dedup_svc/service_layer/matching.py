@@ -13,7 +13,7 @@ from dedup_svc.domain.score import compare, is_candidate
 
 async def find_candidates(db: asyncpg.Connection, workspace: str, record: Record, account: str = "") -> list[tuple[Candidate, Person]]:
     """Cards the system would raise as duplicates or possible duplicates of `record`."""
-    people = await fetch_candidates(db, workspace, exact_keys(record, account), {k: MAX_BLOCK for k in sorted(blocking_keys(record))})
+    people = await fetch_candidates(db, workspace, exact_keys(record, account), {k: (30 if k.startswith("n:") else MAX_BLOCK) for k in sorted(blocking_keys(record))})
     found = []
     for person in people:
         comparison = compare(record, person.record)
