@@ -4,7 +4,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dedup_svc.adapters.repository import IndexRepository, Person, driver, fetch_candidates
-from dedup_svc.domain.blocking import MAX_BLOCK, blocking_keys
+from dedup_svc.domain.blocking import block_caps
 from dedup_svc.domain.decide import Candidate, WorkspaceRules, rank
 from dedup_svc.domain.record import Record
 from dedup_svc.domain.records import exact_keys
@@ -13,7 +13,7 @@ from dedup_svc.domain.score import compare, is_candidate
 
 async def find_candidates(db: asyncpg.Connection, workspace: str, record: Record, account: str = "") -> list[tuple[Candidate, Person]]:
     """Cards the system would raise as duplicates or possible duplicates of `record`."""
-    people = await fetch_candidates(db, workspace, exact_keys(record, account), {k: (30 if k.startswith("n:") else MAX_BLOCK) for k in sorted(blocking_keys(record))})
+    people = await fetch_candidates(db, workspace, exact_keys(record, account), block_caps(record))
     found = []
     for person in people:
         comparison = compare(record, person.record)
