@@ -117,7 +117,9 @@ async def test_match_answers_duplicates_and_possible_duplicates(suite: E2ESuite)
         assert [(c["customer_id"], c["level"]) for c in possible] == [(created["customer_id"], "possible_duplicate")]
         assert 0 < possible[0]["score"] < exact[0]["score"]
 
-        domain = (await http.post(match, json={"first_name": "רונית", "last_name": "אלמוג", "emails": [email.replace("gmail", "gmial")]})).json()
+        domain = (
+            await http.post(match, json={"first_name": "רונית", "last_name": "אלמוג", "emails": [email.replace("gmail", "gmial")]})
+        ).json()
         assert [c["customer_id"] for c in domain["candidates"]] == [created["customer_id"]]
         assert (await http.post(match, json={"first_name": "רונית", "last_name": "אלמוג"})).json()["candidates"] == []
 

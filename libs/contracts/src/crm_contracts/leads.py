@@ -67,7 +67,10 @@ class ChannelRef(BaseModel):
     kind: ChannelKind
     name: str
     duplicate_policy: str = Field(
-        description="`create_always`, `enrich`, `skip`, `fill_missing`, `reset_status`, `no_new_card`, `duplicate_lead` or `ask` (kept as a duplicate lead)."
+        description=(
+            "`create_always`, `enrich`, `skip`, `fill_missing`, `reset_status`, `no_new_card`,"
+            " `duplicate_lead` or `ask` (kept as a duplicate lead)."
+        )
     )
     identifiers: list[str] = Field(
         default_factory=lambda: ["phone", "email", "national_id"], description="Identifiers compared for duplicates on this channel."
