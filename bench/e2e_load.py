@@ -15,15 +15,10 @@ import json
 import statistics
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+from benchlib import percentile, save_result
 
 
 async def main() -> None:
@@ -114,10 +109,7 @@ async def main() -> None:
         "accepted_to_assigned_p50_ms": round(statistics.median(mine) * 1000, 1) if mine else None,
         "accepted_to_assigned_p99_ms": round(percentile(mine, 99) * 1000, 1) if mine else None,
     }
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / f"e2e-load-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    save_result("e2e-load", result)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,12 @@ import argparse
 import asyncio
 import csv
 import io
-import json
 import random
 import time
 import uuid
-from pathlib import Path
 
 import httpx
+from benchlib import save_result
 
 
 def make_csv(rows: int, duplicates: float, run: str) -> bytes:
@@ -72,10 +71,7 @@ async def main() -> None:
         "state": job["state"],
         "counts": {k: job[k] for k in ("rows_total", "rows_done", "created", "updated", "skipped", "failed")},
     }
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / f"import-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    save_result("import", result)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from benchlib import percentile
 
 from crm_contracts.leads import Lead
 from crm_runtime.db import make_engine, make_session_factory
@@ -197,11 +198,6 @@ def queries(n: int, people: int, seed: int = 11) -> Iterator[tuple[str, dict[str
             yield "new person", {"first_name": rng.choice(GIVEN)[0], "last_name": "Cohen", "phones": [f"+97259{q:07d}"]}, None
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
-
-
 async def over_http(batch: list[tuple[str, dict[str, Any], uuid.UUID | None]], concurrency: int) -> None:
     latencies: dict[str, list[float]] = {}
     hits = total_expected = 0
@@ -226,9 +222,10 @@ async def over_http(batch: list[tuple[str, dict[str, Any], uuid.UUID | None]], c
         await asyncio.gather(*(one(*q) for q in batch))
         wall = time.perf_counter() - t0
     every = [v for vs in latencies.values() for v in vs]
-    print(f"\nHTTP, {concurrency} at a time: {len(batch) / wall:,.0f} matches/s; p50 {pct(every, 50):.2f} ms, p99 {pct(every, 99):.2f} ms")
+    rate = len(batch) / wall
+    print(f"\nHTTP, {concurrency} at a time: {rate:,.0f} matches/s; p50 {percentile(every, 50):.2f} ms, p99 {percentile(every, 99):.2f} ms")
     for kind, values in sorted(latencies.items()):
-        print(f"  {kind:<20} n={len(values):<5} p50 {pct(values, 50):6.2f} ms  p99 {pct(values, 99):6.2f} ms")
+        print(f"  {kind:<20} n={len(values):<5} p50 {percentile(values, 50):6.2f} ms  p99 {percentile(values, 99):6.2f} ms")
     print(f"  expected card first: {hits}/{total_expected} ({100 * hits / max(1, total_expected):.1f} %)")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from crm_contracts import catalog, snapshot, topics
 from crm_contracts.events import EVENT_TYPES
@@ -72,141 +72,59 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema(mode="serialization")
 
 
+# The base version's fields as (type, default); `...` marks a required field.
+CONTACT: dict[str, Any] = {"value": (str, ...), "label": (str | None, None)}
+KIND = Literal["lead", "customer"]
+
+
+def _version(person: dict[str, Any] | None = None, contact: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The base Person/Contact schema with fields replaced or added (a `(type, default)`) or
+    removed (`None`); every version keeps the model names, as an edited model would."""
+    contact_fields = {k: v for k, v in (CONTACT | (contact or {})).items() if v is not None}
+    contact_model = create_model("Contact", **contact_fields)
+    base: dict[str, Any] = {
+        "last_name": (str, ...),
+        "age": (int, ...),
+        "nickname": (str | None, None),
+        "kind": (KIND, "lead"),
+        "main": (contact_model, ...),
+        "contacts": (list[contact_model], []),
+        "backup": (contact_model | None, None),
+    }
+    person_fields = {k: v for k, v in (base | (person or {})).items() if v is not None}
+    return _schema(create_model("Person", **person_fields))
+
+
 def _base() -> dict[str, Any]:
-    class Contact(BaseModel):
-        value: str
-        label: str | None = None
-
-    class Person(BaseModel):
-        last_name: str
-        age: int
-        nickname: str | None = None
-        kind: Literal["lead", "customer"] = "lead"
-        main: Contact
-        contacts: list[Contact] = []
-        backup: Contact | None = None
-
-    return _schema(Person)
+    return _version()
 
 
 def _removed_field() -> dict[str, Any]:
-    class Contact(BaseModel):
-        value: str
-        label: str | None = None
-
-    class Person(BaseModel):
-        last_name: str
-        nickname: str | None = None
-        kind: Literal["lead", "customer"] = "lead"
-        main: Contact
-        contacts: list[Contact] = []
-        backup: Contact | None = None
-
-    return _schema(Person)
+    return _version({"age": None})
 
 
 def _changed_type() -> dict[str, Any]:
-    class Contact(BaseModel):
-        value: str
-        label: str | None = None
-
-    class Person(BaseModel):
-        last_name: str
-        age: str
-        nickname: str | None = None
-        kind: Literal["lead", "customer"] = "lead"
-        main: Contact
-        contacts: list[Contact] = []
-        backup: Contact | None = None
-
-    return _schema(Person)
+    return _version({"age": (str, ...)})
 
 
 def _newly_required() -> dict[str, Any]:
-    class Contact(BaseModel):
-        value: str
-        label: str | None = None
-
-    class Person(BaseModel):
-        last_name: str
-        age: int
-        nickname: str
-        kind: Literal["lead", "customer"] = "lead"
-        main: Contact
-        contacts: list[Contact] = []
-        backup: Contact | None = None
-
-    return _schema(Person)
+    return _version({"nickname": (str, ...)})
 
 
 def _nested_removed() -> dict[str, Any]:
-    class Contact(BaseModel):
-        value: str
-
-    class Person(BaseModel):
-        last_name: str
-        age: int
-        nickname: str | None = None
-        kind: Literal["lead", "customer"] = "lead"
-        main: Contact
-        contacts: list[Contact] = []
-        backup: Contact | None = None
-
-    return _schema(Person)
+    return _version(contact={"label": None})
 
 
 def _added_optional() -> dict[str, Any]:
-    class Contact(BaseModel):
-        value: str
-        label: str | None = None
-        verified: bool = False
-
-    class Person(BaseModel):
-        last_name: str
-        age: int
-        nickname: str | None = None
-        kind: Literal["lead", "customer"] = "lead"
-        main: Contact
-        contacts: list[Contact] = []
-        backup: Contact | None = None
-        first_name: str | None = None
-        tags: list[str] = []
-
-    return _schema(Person)
+    return _version({"first_name": (str | None, None), "tags": (list[str], [])}, contact={"verified": (bool, False)})
 
 
 def _added_literal_value() -> dict[str, Any]:
-    class Contact(BaseModel):
-        value: str
-        label: str | None = None
-
-    class Person(BaseModel):
-        last_name: str
-        age: int
-        nickname: str | None = None
-        kind: Literal["lead", "customer", "supplier"] = "lead"
-        main: Contact
-        contacts: list[Contact] = []
-        backup: Contact | None = None
-
-    return _schema(Person)
+    return _version({"kind": (Literal["lead", "customer", "supplier"], "lead")})
 
 
 def _removed_literal_value() -> dict[str, Any]:
-    class Contact(BaseModel):
-        value: str
-        label: str | None = None
-
-    class Person(BaseModel):
-        last_name: str
-        age: int
-        nickname: str | None = None
-        kind: Literal["lead", "supplier"] = "lead"
-        main: Contact
-        contacts: list[Contact] = []
-        backup: Contact | None = None
-
-    return _schema(Person)
+    return _version({"kind": (Literal["lead", "supplier"], "lead")})
 
 
 def _with_enum(enum: type[StrEnum]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
@@ -24,6 +24,16 @@ class Problem(Exception):
         self.title = title
         self.detail = detail
         self.extra = extra
+
+
+T = TypeVar("T")
+
+
+def found(value: T | None, title: str) -> T:
+    """`value`, or a `404` problem with `title` when the lookup found nothing."""
+    if value is None:
+        raise Problem(404, title)
+    return value
 
 
 def problem_response(status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> Response:

@@ -96,18 +96,10 @@ def card(
     )
 
 
-async def _create_db(name: str) -> None:
+async def _admin(sql: str) -> None:
     conn = await asyncpg.connect(PG + "/postgres")
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def _drop_db(name: str) -> None:
-    conn = await asyncpg.connect(PG + "/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(sql)
     finally:
         await conn.close()
 
@@ -115,7 +107,7 @@ async def _drop_db(name: str) -> None:
 @pytest.fixture
 async def dedup() -> AsyncIterator[Dedup]:
     name = f"dedup_it_{uuid.uuid4().hex[:8]}"
-    await _create_db(name)
+    await _admin(f'CREATE DATABASE "{name}"')
     url = PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + name
     # Alembic's env runs its own event loop: give it a thread.
     with ThreadPoolExecutor(1) as pool:
@@ -123,4 +115,4 @@ async def dedup() -> AsyncIterator[Dedup]:
     d = Dedup(url)
     yield d
     await d.engine.dispose()
-    await _drop_db(name)
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -3,11 +3,11 @@
 import phonenumbers
 import pytest
 
+from crm_contracts.leads import Lead
 from dedup_svc.domain.normalise import (
     IdentityKey,
     PhoneNumber,
     email,
-    identity_keys,
     name,
     name_key,
     national_id,
@@ -15,6 +15,7 @@ from dedup_svc.domain.normalise import (
     parse_phone,
     phone,
 )
+from dedup_svc.domain.records import exact_keys, from_lead
 
 pytestmark = pytest.mark.unit
 
@@ -369,6 +370,11 @@ def test_name_key_value(parts: tuple[str | None, ...], expected: str) -> None:
 
 
 # --- identity keys ------------------------------------------------------------------------------
+
+
+def identity_keys(emails: list[str], phones: list[str], nid: str | None, region: str = "IL") -> list[IdentityKey]:
+    """The exact keys a lead is looked up by, through the normalisers above."""
+    return exact_keys(from_lead(Lead(emails=emails, phones=phones, national_id=nid), region))
 
 
 def test_identity_keys_normalise_deduplicate_and_sort() -> None:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, status
 from pydantic import BaseModel, Field
 
 from allocation_svc.service_layer.handlers import AllocationAdmin
-from crm_runtime.problems import Problem
+from crm_runtime.problems import found
 
 Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
 
@@ -71,9 +71,7 @@ def build_router(admin: AllocationAdmin) -> APIRouter:
 
     @router.get("/assignments/{customer_id}", response_model=AssignmentOut)
     async def get_assignment(customer_id: UUID) -> AssignmentOut:
-        row = await admin.assignment(customer_id)
-        if row is None:
-            raise Problem(404, "No assignment for this customer")
+        row = found(await admin.assignment(customer_id), "No assignment for this customer")
         return AssignmentOut.model_validate(row, from_attributes=True)
 
     return router

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel
 
 from crm_runtime.pagination import decode_cursor, encode_cursor
-from crm_runtime.problems import Problem
+from crm_runtime.problems import found
 from customer_svc.service_layer.handlers import CustomerQueries
 
 Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
@@ -79,16 +79,12 @@ def build_router(queries: CustomerQueries) -> APIRouter:
 
     @router.get("/customers/by-number/{number}", response_model=CustomerOut)
     async def by_number(number: int, x_workspace: Workspace = "main") -> CustomerOut:
-        row = await queries.by_number(x_workspace, number)
-        if row is None:
-            raise Problem(404, "Customer not found")
+        row = found(await queries.by_number(x_workspace, number), "Customer not found")
         return _out(row)
 
     @router.get("/customers/{customer_id}", response_model=CustomerOut)
     async def get_customer(customer_id: UUID) -> CustomerOut:
-        row = await queries.get(customer_id)
-        if row is None:
-            raise Problem(404, "Customer not found")
+        row = found(await queries.get(customer_id), "Customer not found")
         return _out(row)
 
     return router

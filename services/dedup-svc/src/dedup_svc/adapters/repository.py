@@ -9,6 +9,7 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from dedup_svc.domain.blocking import blocking_keys
 from dedup_svc.domain.decide import WorkspaceRules
 from dedup_svc.domain.normalise import IdentityKey
 from dedup_svc.domain.record import Record
@@ -181,6 +182,11 @@ class IndexRepository:
             )
         ).one()
         return Person.from_row(row._mapping)
+
+    async def index_person(self, person: Person, *, union: bool, status: str | None = None) -> None:
+        """Save the card and replace its blocking keys with those of what is now stored."""
+        saved = await self.save_person(person, union=union, status=status)
+        await self.replace_blocks(person.workspace, person.customer_id, sorted(blocking_keys(saved.record)))
 
     async def replace_blocks(self, workspace: str, customer_id: UUID, keys: Sequence[str]) -> None:
         await self._s.execute(text("DELETE FROM block_keys WHERE customer_id = :id"), {"id": customer_id})

@@ -10,7 +10,7 @@ and for every record of the one-million-record bench.
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import phonenumbers
 
@@ -93,6 +93,7 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
     return number if _possible(number) else None
 
 
+@lru_cache(maxsize=4096)  # a lead's phones are read for its record and again for its decision
 def parse_phone(raw: str, region: str = "IL") -> PhoneNumber | None:
     """E.164 plus an "allocated" flag, or None for text that is not a possible phone number.
 
@@ -226,16 +227,3 @@ def name_key(*parts: str | None) -> str:
     order must not matter.
     """
     return " ".join(sorted(token for part in parts for token in _tokens(part)))
-
-
-# --- keys ---------------------------------------------------------------------------------------
-
-
-def identity_keys(emails: list[str], phones: list[str], nid: str | None, region: str = "IL") -> list[IdentityKey]:
-    """Sorted, de-duplicated identity keys of one person; values that do not normalise give no key."""
-    keys: set[IdentityKey] = set()
-    keys.update(IdentityKey("email", v) for v in map(email, emails) if v)
-    keys.update(IdentityKey("phone", v) for v in (phone(p, region) for p in phones) if v)
-    if nid and (value := national_id(nid)):
-        keys.add(IdentityKey("national_id", value))
-    return sorted(keys)

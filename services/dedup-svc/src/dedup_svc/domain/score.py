@@ -94,24 +94,18 @@ def compare(query: Record, candidate: Record) -> Comparison:
     weight = PRIOR
     exact: list[str] = []
     evidence: list[Evidence] = []
-    if query.phones and candidate.phones:
-        level, value, sim = _best(query.phones, candidate.phones, _digits_level)
-        weight += W_PHONE[level]
-        evidence.append(Evidence("phone", value, level, sim))
-        if level == EXACT:
-            exact.append("phone")
-    if query.emails and candidate.emails:
-        level, value, sim = _best(query.emails, candidate.emails, _email_level)
-        weight += W_EMAIL[level]
-        evidence.append(Evidence("email", value, level, sim))
-        if level == EXACT:
-            exact.append("email")
-    if query.national_id and candidate.national_id:
-        level, sim = _digits_level(query.national_id, candidate.national_id)
-        weight += W_NATIONAL_ID[level]
-        evidence.append(Evidence("national_id", candidate.national_id, level, sim))
-        if level == EXACT:
-            exact.append("national_id")
+    identifiers = (
+        ("phone", query.phones, candidate.phones, _digits_level, W_PHONE),
+        ("email", query.emails, candidate.emails, _email_level, W_EMAIL),
+        ("national_id", _known(query.national_id), _known(candidate.national_id), _digits_level, W_NATIONAL_ID),
+    )
+    for kind, ours, theirs, level_of, weights in identifiers:
+        if ours and theirs:
+            level, value, sim = _best(ours, theirs, level_of)
+            weight += weights[level]
+            evidence.append(Evidence(kind, value, level, sim))
+            if level == EXACT:
+                exact.append(kind)
     for part in (_name(query, candidate), _birth_date(query, candidate), _address(query, candidate)):
         if part is not None:
             weight += part[0]
@@ -148,6 +142,10 @@ def _best(ours: Sequence[str], theirs: Sequence[str], level_of: Callable[[str, s
                 if level == EXACT:
                     return best
     return best
+
+
+def _known(value: str) -> tuple[str, ...]:
+    return (value,) if value else ()
 
 
 def _digits_level(a: str, b: str) -> Level:

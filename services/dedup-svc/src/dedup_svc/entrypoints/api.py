@@ -2,17 +2,16 @@
 
 from datetime import date
 from typing import Annotated, Literal
-from uuid import UUID
 
 from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from crm_contracts.events import PossibleDuplicate
 from crm_contracts.leads import Address, Lead
 from dedup_svc.domain import normalise
 from dedup_svc.domain.decide import WorkspaceRules
 from dedup_svc.domain.records import from_lead
-from dedup_svc.service_layer.handlers import reasons
-from dedup_svc.service_layer.matching import MatchService
+from dedup_svc.service_layer.matching import MatchService, possible_duplicate
 
 Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
 
@@ -41,17 +40,9 @@ class MatchRequest(BaseModel):
         return self
 
 
-class MatchedOn(BaseModel):
-    identifier: str
-    value: str
-    match: str | None = None
-    score: float | None = None
+class MatchCandidate(PossibleDuplicate):
+    """A candidate as decisions carry it, plus what the duplicate dialog shows."""
 
-
-class MatchCandidate(BaseModel):
-    customer_id: UUID
-    score: float
-    matched_on: list[MatchedOn]
     level: Literal["duplicate", "possible_duplicate"] = Field(description="`duplicate`: an identifier matched exactly.")
     number: int | None = None
     name: str = ""
@@ -79,9 +70,7 @@ def build_router(matcher: MatchService, region: str) -> APIRouter:
         return MatchResponse(
             candidates=[
                 MatchCandidate(
-                    customer_id=c.customer_id,
-                    score=round(c.score, 4),
-                    matched_on=[MatchedOn(**r.model_dump()) for r in reasons(c.comparison.evidence)],
+                    **possible_duplicate(c).model_dump(),
                     level="duplicate" if c.exact else "possible_duplicate",
                     number=p.number,
                     name=p.display_name,

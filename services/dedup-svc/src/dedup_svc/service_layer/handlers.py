@@ -6,19 +6,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import Decision, DecisionMade, LeadAccepted, MatchReason, PossibleDuplicate
+from crm_contracts.events import Decision, DecisionMade, LeadAccepted
+from crm_runtime.cache import TimedCache
 from crm_runtime.consumer import Handler
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from dedup_svc.adapters.repository import IndexRepository, Person, driver
 from dedup_svc.domain import normalise
-from dedup_svc.domain.blocking import blocking_keys
-from dedup_svc.domain.decide import Candidate, LeadFacts, Outcome, WorkspaceRules, decide
+from dedup_svc.domain.decide import LeadFacts, Outcome, WorkspaceRules, decide
 from dedup_svc.domain.record import Record
 from dedup_svc.domain.records import display_name, exact_keys, from_lead, without
-from dedup_svc.domain.score import Evidence
 from dedup_svc.service_layer.index_handlers import IndexHandlers
-from dedup_svc.service_layer.matching import find_candidates
+from dedup_svc.service_layer.matching import find_candidates, possible_duplicate, reasons
 
 SOURCE = "dedup-svc"
 # A lost claim means a concurrent create of this person committed first: decide again on
@@ -27,21 +26,13 @@ MAX_CLAIM_ROUNDS = 3
 INDEXING = (Decision.CREATE, Decision.ENRICH, Decision.RENEW)
 
 
-def reasons(evidence: tuple[Evidence, ...]) -> list[MatchReason]:
-    return [MatchReason(identifier=e.identifier, value=e.value, match=e.match, score=round(e.score, 4)) for e in evidence]
-
-
-def possible(candidates: tuple[Candidate, ...]) -> list[PossibleDuplicate]:
-    return [
-        PossibleDuplicate(customer_id=c.customer_id, score=round(c.score, 4), matched_on=reasons(c.comparison.evidence)) for c in candidates
-    ]
-
-
 class DedupHandlers:
-    def __init__(self, outbox: Outbox, region: str) -> None:
+    def __init__(self, outbox: Outbox, region: str, rules_cache_s: float = 5.0) -> None:
         self._outbox = outbox
         self._region = region
         self._index = IndexHandlers(region)
+        # Read for every lead, changed rarely: a change reaches every instance within the period.
+        self._rules: TimedCache[str, WorkspaceRules] = TimedCache(rules_cache_s)
 
     def handlers(self) -> dict[str, Handler]:
         return {"crm.intake.lead.accepted.v1": self.on_lead, **self._index.handlers()}
@@ -52,7 +43,8 @@ class DedupHandlers:
         record = from_lead(lead, self._region, channel.identifiers)
         facts = LeadFacts(channel.kind, channel.duplicate_policy, record.national_id, (lead.account_number or "").strip())
         repo = IndexRepository(session)
-        outcome = await self._decide(session, repo, event.workspace, record, facts, await repo.rules(event.workspace))
+        rules = await self._rules.get(event.workspace, lambda: repo.rules(event.workspace))
+        outcome = await self._decide(session, repo, event.workspace, record, facts, rules)
         if outcome.decision in INDEXING:
             await self._index_lead(
                 repo, event.workspace, outcome, record, facts, display_name(lead.first_name, lead.last_name, lead.company_name)
@@ -70,7 +62,7 @@ class DedupHandlers:
             phones_e164=[p.e164 if p else None for p in parsed],
             phones_unallocated=[p.e164 for p in parsed if p and not p.allocated],
             score=round(outcome.score, 4) if outcome.score is not None else None,
-            possible_duplicates=possible(outcome.possible),
+            possible_duplicates=[possible_duplicate(c) for c in outcome.possible],
             linked_customer_ids=list(outcome.linked),
         )
         subject = str(outcome.customer_id)
@@ -87,9 +79,9 @@ class DedupHandlers:
             taken = await repo.claim(workspace, outcome.customer_id, exact_keys(record, facts.account), share=False)
             record = without(record, taken)
         status = None if outcome.decision is Decision.ENRICH else "new"
-        person = Person(outcome.customer_id, workspace, None, "new", True, name, facts.account, record)
-        saved = await repo.save_person(person, union=True, status=status)
-        await repo.replace_blocks(workspace, outcome.customer_id, sorted(blocking_keys(saved.record)))
+        await repo.index_person(
+            Person(outcome.customer_id, workspace, None, "new", True, name, facts.account, record), union=True, status=status
+        )
 
     async def _decide(
         self, session: AsyncSession, repo: IndexRepository, workspace: str, record: Record, facts: LeadFacts, rules: WorkspaceRules

@@ -15,7 +15,6 @@ from crm_contracts.events import (
 )
 from crm_runtime.consumer import Handler
 from dedup_svc.adapters.repository import IndexRepository, Person
-from dedup_svc.domain.blocking import blocking_keys
 from dedup_svc.domain.records import display_name, exact_keys, from_card
 
 
@@ -53,8 +52,7 @@ class IndexHandlers:
             card.account_number or "",
             record,
         )
-        saved = await repo.save_person(person, union=not replace, status=card.status)
-        await repo.replace_blocks(card.workspace, card.id, sorted(blocking_keys(saved.record)))
+        await repo.index_person(person, union=not replace, status=card.status)
 
     async def on_created(self, session: AsyncSession, event: Envelope) -> None:
         """Every card, including those made by channels without a check (API, copy, a

@@ -3,12 +3,21 @@
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from crm_contracts.events import MatchReason, PossibleDuplicate
 from dedup_svc.adapters.repository import IndexRepository, Person, driver, fetch_candidates
 from dedup_svc.domain.blocking import block_caps
 from dedup_svc.domain.decide import Candidate, WorkspaceRules, rank
 from dedup_svc.domain.record import Record
 from dedup_svc.domain.records import exact_keys
-from dedup_svc.domain.score import compare, is_candidate
+from dedup_svc.domain.score import Evidence, compare, is_candidate
+
+
+def reasons(evidence: tuple[Evidence, ...]) -> list[MatchReason]:
+    return [MatchReason(identifier=e.identifier, value=e.value, match=e.match, score=round(e.score, 4)) for e in evidence]
+
+
+def possible_duplicate(c: Candidate) -> PossibleDuplicate:
+    return PossibleDuplicate(customer_id=c.customer_id, score=round(c.score, 4), matched_on=reasons(c.comparison.evidence))
 
 
 async def find_candidates(db: asyncpg.Connection, workspace: str, record: Record, account: str = "") -> list[tuple[Candidate, Person]]:
@@ -38,8 +47,8 @@ class MatchService:
     async def match(self, workspace: str, record: Record, account: str = "") -> list[tuple[Candidate, Person]]:
         async with self._engine.connect() as conn:
             found = await find_candidates(await driver(conn), workspace, record, account)
-        order = {c.customer_id: i for i, c in enumerate(rank([c for c, _ in found]))}
-        return sorted(found, key=lambda pair: order[pair[0].customer_id])
+        people = {c.customer_id: p for c, p in found}
+        return [(c, people[c.customer_id]) for c in rank([c for c, _ in found])]
 
     async def rules(self, workspace: str) -> WorkspaceRules:
         async with self._sessions() as session:

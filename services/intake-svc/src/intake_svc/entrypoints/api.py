@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ValidationError
 
 from crm_contracts.leads import ChannelKind, Lead
-from crm_runtime.problems import Problem, invalid_request
+from crm_runtime.problems import Problem, found, invalid_request
 from intake_svc.domain import signatures
 from intake_svc.domain.capture import LeadRejected, lead_from_form
 from intake_svc.domain.channels import Channel, ChannelRefused
@@ -149,9 +149,7 @@ def build_router(service: IntakeService, guard: EdgeGuard) -> APIRouter:
 
     @router.get("/submissions/{submission_id}", response_model=SubmissionOut, tags=["submissions"])
     async def get_submission(submission_id: UUID) -> SubmissionOut:
-        row = await service.submission(submission_id)
-        if row is None:
-            raise Problem(404, "Submission not found")
+        row = found(await service.submission(submission_id), "Submission not found")
         return SubmissionOut.model_validate({**row._mapping, "channel": row.channel_key})
 
     return router

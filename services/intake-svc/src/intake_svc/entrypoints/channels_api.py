@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, status
 from pydantic import BaseModel, Field, HttpUrl
 
 from crm_contracts.leads import ChannelKind
-from crm_runtime.problems import Problem
+from crm_runtime.problems import Problem, found
 from intake_svc.domain.channels import DEFAULT_POLICY, IDENTIFIERS, Channel
 from intake_svc.service_layer.handlers import IntakeService
 
@@ -109,9 +109,7 @@ def build_channels_router(service: IntakeService) -> APIRouter:
 
     @router.get("/{key}", response_model=ChannelOut)
     async def get_channel(key: str, x_workspace: Workspace = "main") -> ChannelOut:
-        channel = await service.channel_for_admin(x_workspace, key)
-        if channel is None:
-            raise Problem(404, "Channel not found")
+        channel = found(await service.channel_for_admin(x_workspace, key), "Channel not found")
         return channel_out(channel)
 
     @router.patch("/{key}", response_model=ChannelOut)
@@ -122,9 +120,7 @@ def build_channels_router(service: IntakeService) -> APIRouter:
                 raise Problem(
                     422, "Invalid request", f"{required} cannot be null", errors=[{"field": required, "message": "may not be null"}]
                 )
-        channel = await service.update_channel(x_workspace, key, changes)
-        if channel is None:
-            raise Problem(404, "Channel not found")
+        channel = found(await service.update_channel(x_workspace, key, changes), "Channel not found")
         return channel_out(channel)
 
     return router

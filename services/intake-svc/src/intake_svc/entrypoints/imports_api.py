@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Header, UploadFile, status
 from pydantic import BaseModel
 
 from crm_contracts.leads import ChannelKind
-from crm_runtime.problems import Problem
+from crm_runtime.problems import Problem, found
 from intake_svc.domain.channels import ChannelRefused
 from intake_svc.service_layer.handlers import IntakeService
 from intake_svc.service_layer.imports import ImportRejected, ImportService
@@ -87,9 +87,7 @@ def build_imports_router(service: IntakeService, imports: ImportService) -> APIR
 
     @router.get("/{job_id}", response_model=ImportJobOut)
     async def get_import(job_id: UUID) -> ImportJobOut:
-        row = await imports.job(job_id)
-        if row is None:
-            raise Problem(404, "Import not found")
+        row = found(await imports.job(job_id), "Import not found")
         return _job_out(row)
 
     return router

@@ -1,7 +1,6 @@
 """Use cases of intake-svc: one request or message = one unit of work = one commit."""
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +12,7 @@ from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerCreated, CustomerEnriched, DecisionMade, LeadAccepted
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
+from crm_runtime.cache import TimedCache
 from crm_runtime.events import new_event
 from crm_runtime.group_commit import GroupCommit
 from crm_runtime.outbox import Outbox
@@ -72,21 +72,17 @@ class IntakeService:
         self._sessions = sessions
         self._outbox = outbox
         self._idempotency = idempotency
-        self._channel_cache_s = channel_cache_s
-        self._channels: dict[str, tuple[float, Channel | None]] = {}
+        self._channels: TimedCache[str, Channel | None] = TimedCache(channel_cache_s)
         self._commits: GroupCommit[StagedLead, UUID] = GroupCommit("submissions", self._write)
 
     async def channel(self, key: str, allowed: set[ChannelKind]) -> Channel:
         """The channel behind `key`; cached for a few seconds, so a burst costs one lookup."""
-        now = time.monotonic()
-        cached = self._channels.get(key)
-        if cached is None or now - cached[0] > self._channel_cache_s:
+
+        async def load() -> Channel | None:
             async with self._sessions() as session:
-                cached = (now, await ChannelRepository(session).by_key(key))
-            if len(self._channels) > 10_000:
-                self._channels.clear()
-            self._channels[key] = cached
-        return check_channel(cached[1], allowed)
+                return await ChannelRepository(session).by_key(key)
+
+        return check_channel(await self._channels.get(key, load), allowed)
 
     async def accept(self, channel: Channel, lead: Lead, *, raw: dict[str, str] | None = None, idempotency_key: str | None = None) -> UUID:
         """Store the submission and stage its event; durable (committed) when this returns.
@@ -157,13 +153,13 @@ class IntakeService:
                 return None
             channel = dataclasses.replace(channel, **changes)
             await repo.save(channel)
-        self._channels.pop(key, None)
+        self._channels.forget(key)
         return channel
 
     async def add_channel(self, channel: Channel) -> bool:
         async with self._sessions() as session, session.begin():
             added = await ChannelRepository(session).add(channel)
-        self._channels.pop(channel.key, None)
+        self._channels.forget(channel.key)
         return added
 
     async def channels(self, workspace: str) -> list[Channel]:
