@@ -6,13 +6,13 @@ The snapshot test in `tests/test_schema_snapshot.py` enforces it.
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from crm_contracts import topics
-from crm_contracts.leads import Address, ChannelRef, Lead
+from crm_contracts.leads import Address, Affiliate, ChannelRef, Lead
 
 
 class Decision(StrEnum):
@@ -119,6 +119,11 @@ class CustomerSnapshot(BaseModel):
     birth_date: date | None = None
     addresses: list[Address] = Field(default_factory=list)
     account_number: str | None = Field(default=None, description="Trading-style workspaces: the account this card stands for.")
+    folder: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict, description="Custom field values by key.")
+    broker: Affiliate | None = None
+    parent_ids: list[UUID] = Field(default_factory=list)
+    child_ids: list[UUID] = Field(default_factory=list)
 
 
 class CustomerCreated(BaseModel):
@@ -194,6 +199,34 @@ class LeadAssigned(BaseModel):
 # --- crm.timeline.events.v1 ----------------------------------------------------------
 
 
+class InteractionRecorded(BaseModel):
+    """An interaction on a customer's timeline: the fact customer-svc derives automatic statuses from."""
+
+    customer_id: UUID
+    interaction_id: UUID
+    kind: str = Field(
+        description=(
+            "`call`, `email`, `sms`, `whatsapp`, `meeting`, `note`, `reminder`, `quote`, `order`, `payment`,"
+            " `document`, `contract` or `club_membership`."
+        )
+    )
+    direction: str | None = Field(default=None, description="`inbound` or `outbound`.")
+    outcome: str | None = Field(
+        default=None, description="Calls: `answered`, `no_answer`, `busy`, `voicemail`. Meetings: `scheduled`, `held`, `cancelled`."
+    )
+    occurred_at: datetime
+    scheduled_at: datetime | None = None
+    owner_id: UUID | None = None
+
+
+class ContactDatesChanged(BaseModel):
+    """Last contact = latest completed communication; next contact = earliest open reminder or scheduled meeting."""
+
+    customer_id: UUID
+    last_contact_at: datetime | None = None
+    next_contact_at: datetime | None = None
+
+
 class TimelineEntryRecorded(BaseModel):
     customer_id: UUID
     entry_id: UUID
@@ -215,6 +248,8 @@ EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
     "crm.customer.deleted.v1": CustomerDeleted,
     "crm.allocation.lead_assigned.v1": LeadAssigned,
     "crm.timeline.entry_recorded.v1": TimelineEntryRecorded,
+    "crm.timeline.interaction_recorded.v1": InteractionRecorded,
+    "crm.timeline.contact_dates_changed.v1": ContactDatesChanged,
 }
 
 TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
@@ -231,7 +266,11 @@ TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
         "crm.customer.deleted.v1",
     ),
     topics.ALLOCATION_EVENTS: ("crm.allocation.lead_assigned.v1",),
-    topics.TIMELINE_EVENTS: ("crm.timeline.entry_recorded.v1",),
+    topics.TIMELINE_EVENTS: (
+        "crm.timeline.entry_recorded.v1",
+        "crm.timeline.interaction_recorded.v1",
+        "crm.timeline.contact_dates_changed.v1",
+    ),
     topics.TIMELINE_INTERACTIONS: (),
 }
 

@@ -78,6 +78,7 @@ class Suite:
     def service_env(self, name: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
         prefix = name.upper() + "_"
         env = {**os.environ, **self.env, f"{prefix}HTTP_PORT": str(port)}
+        env.setdefault("CUSTOMER_DEDUP_URL", f"http://127.0.0.1:{SERVICES['dedup'] + self.port_offset}")
         env.update(extra or {})
         return env
 

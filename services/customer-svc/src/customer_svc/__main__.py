@@ -9,7 +9,12 @@ SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
-    run(CustomerSettings(), build_app, SERVICE_ROOT, [topics.CUSTOMER_EVENTS, topics.DECISIONS, topics.ALLOCATION_EVENTS])
+    run(
+        CustomerSettings(),
+        build_app,
+        SERVICE_ROOT,
+        [topics.CUSTOMER_EVENTS, topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS],
+    )
 
 
 if __name__ == "__main__":

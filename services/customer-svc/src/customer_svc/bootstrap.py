@@ -1,19 +1,42 @@
 from dataclasses import dataclass
 
 from crm_runtime.runtime import ServiceRuntime
+from customer_svc.adapters.dedup_client import DedupClient, HttpDedupClient
 from customer_svc.adapters.tables import metadata
 from customer_svc.config import CustomerSettings
-from customer_svc.service_layer.handlers import SUBSCRIPTIONS, CustomerHandlers, CustomerQueries
+from customer_svc.service_layer.cards import CardService
+from customer_svc.service_layer.definitions import FieldDefinitions
+from customer_svc.service_layer.handlers import SUBSCRIPTIONS, CustomerHandlers
+from customer_svc.service_layer.merging import MergeService
+from customer_svc.service_layer.people import PeopleService
+from customer_svc.service_layer.publishing import Publisher
+from customer_svc.service_layer.queries import CustomerQueries
 
 
 @dataclass
 class Container:
     settings: CustomerSettings
     runtime: ServiceRuntime
-    service: CustomerQueries
+    queries: CustomerQueries
+    cards: CardService
+    people: PeopleService
+    merges: MergeService
+    definitions: FieldDefinitions
 
 
-def bootstrap(settings: CustomerSettings) -> Container:
+def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> Container:
     runtime = ServiceRuntime(settings, metadata)
-    runtime.subscribe(SUBSCRIPTIONS, CustomerHandlers(runtime.outbox).handlers())
-    return Container(settings, runtime, CustomerQueries(runtime.sessions))
+    definitions = FieldDefinitions(runtime.sessions, settings.field_definitions_ttl_s)
+    runtime.subscribe(SUBSCRIPTIONS, CustomerHandlers(runtime.outbox, definitions).handlers())
+    publisher = Publisher(runtime.outbox)
+    region = settings.default_phone_region
+    dedup = dedup or HttpDedupClient(settings.dedup_url, settings.dedup_timeout_s)
+    return Container(
+        settings,
+        runtime,
+        CustomerQueries(runtime.sessions, definitions),
+        CardService(runtime.sessions, publisher, dedup, definitions, region),
+        PeopleService(runtime.sessions, publisher, region),
+        MergeService(runtime.sessions, publisher),
+        definitions,
+    )

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from crm_runtime.settings import ServiceSettings
@@ -9,3 +10,7 @@ class CustomerSettings(ServiceSettings):
     service_name: str = "customer-svc"
     http_port: int = 8003
     database_url: str = "postgresql+asyncpg://crm:crm@127.0.0.1:5432/customer"
+    dedup_url: str = Field(default="http://127.0.0.1:8002", description="dedup-svc, asked before a manual create (`POST /v1/match`).")
+    dedup_timeout_s: float = 2.0
+    default_phone_region: str = Field(default="IL", description="Region for phone numbers typed without a country code.")
+    field_definitions_ttl_s: float = Field(default=5.0, description="How long a process reuses a workspace's custom field definitions.")

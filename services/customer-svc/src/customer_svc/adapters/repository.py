@@ -1,4 +1,4 @@
-"""All of customer-svc's queries. Repositories never commit."""
+"""Queries over cards. Repositories never commit."""
 
 import dataclasses
 from datetime import datetime
@@ -11,12 +11,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer_svc.adapters.tables import customer_numbers, customers, duplicate_leads
 from customer_svc.domain.card import FIRST_NUMBER, Card
+from customer_svc.domain.filters import CardFilter
+from customer_svc.domain.search import search_document
 
 _CARD_FIELDS = [f.name for f in dataclasses.fields(Card)]
 
 
-def _card(row: Any) -> Card:
+def card_of(row: Any) -> Card:
     return Card(**{name: getattr(row, name) for name in _CARD_FIELDS})
+
+
+def card_values(card: Card) -> dict[str, Any]:
+    values = dataclasses.asdict(card)
+    values["search_doc"] = search_document(
+        first_name=card.first_name,
+        last_name=card.last_name,
+        company_name=card.company_name,
+        national_id=card.national_id,
+        phones=card.phones,
+        emails=card.emails,
+    )
+    return values
 
 
 class CustomerRepository:
@@ -26,7 +41,13 @@ class CustomerRepository:
     async def get(self, customer_id: UUID, *, for_update: bool = False) -> Card | None:
         query = select(customers).where(customers.c.id == customer_id)
         row = (await self._s.execute(query.with_for_update() if for_update else query)).first()
-        return _card(row) if row else None
+        return card_of(row) if row else None
+
+    async def get_many(self, customer_ids: list[UUID], *, for_update: bool = False) -> list[Card]:
+        """The cards in `customer_ids` order (missing ones left out), locked in id order against deadlocks."""
+        query = select(customers).where(customers.c.id.in_(customer_ids)).order_by(customers.c.id)
+        rows = {row.id: card_of(row) for row in await self._s.execute(query.with_for_update() if for_update else query)}
+        return [rows[i] for i in customer_ids if i in rows]
 
     async def row(self, customer_id: UUID) -> Any:
         return (await self._s.execute(select(customers).where(customers.c.id == customer_id))).first()
@@ -51,10 +72,10 @@ class CustomerRepository:
 
     async def add_many(self, cards: list[Card]) -> None:
         if cards:
-            await self._s.execute(insert(customers), [dataclasses.asdict(card) for card in cards])
+            await self._s.execute(insert(customers), [card_values(card) for card in cards])
 
     async def save(self, card: Card) -> None:
-        values = dataclasses.asdict(card)
+        values = card_values(card)
         del values["id"]
         await self._s.execute(update(customers).where(customers.c.id == card.id).values(updated_at=func.now(), **values))
 
@@ -71,6 +92,12 @@ class CustomerRepository:
         ).first()
         return (row is not None, row[0] if row else None)
 
+    async def set_contact_dates(self, customer_id: UUID, last: datetime | None, next_: datetime | None) -> bool:
+        result = await self._s.execute(
+            update(customers).where(customers.c.id == customer_id).values(last_contact_at=last, next_contact_at=next_)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def add_duplicate_lead(
         self, submission_id: UUID, workspace: str, customer_id: UUID, channel_key: str | None, lead: dict[str, Any]
     ) -> None:
@@ -80,15 +107,45 @@ class CustomerRepository:
             .on_conflict_do_nothing()
         )
 
-    async def page(self, workspace: str, after: tuple[datetime, UUID] | None, limit: int, q: str | None) -> list[Any]:
-        """Newest first, keyset-paginated on (created_at, id)."""
+    async def duplicate_leads(self, workspace: str, customer_id: UUID | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        d = duplicate_leads.c
+        query = select(duplicate_leads).where(d.workspace == workspace)
+        if customer_id:
+            query = query.where(d.customer_id == customer_id)
+        if after is not None:
+            query = query.where(or_(d.created_at < after[0], and_(d.created_at == after[0], d.submission_id < after[1])))
+        return list((await self._s.execute(query.order_by(d.created_at.desc(), d.submission_id.desc()).limit(limit))).all())
+
+    async def page(self, workspace: str, where: CardFilter, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        """Newest first, keyset-paginated on (created_at, id); merged-away cards are left out."""
         c = customers.c
-        query = select(customers).where(c.workspace == workspace)
+        query = select(customers).where(c.workspace == workspace, c.merged_into.is_(None))
+        for term in where.terms:
+            query = query.where(c.search_doc.contains(term, autoescape=True))
+        if where.statuses:
+            query = query.where(c.status.in_(where.statuses))
+        if where.card_types:
+            query = query.where(c.card_type.in_(where.card_types))
+        if where.tags:
+            query = query.where(c.tags.contains(where.tags))
+        if where.folder is not None:
+            query = query.where(c.folder == where.folder)
+        if where.owner_id is not None:
+            query = query.where(c.owner_id == where.owner_id)
+        if where.unassigned:
+            query = query.where(c.owner_id.is_(None))
+        if where.branch is not None:
+            query = query.where(c.branch == where.branch)
+        if where.source:
+            query = query.where(or_(c.created_by == where.source, c.created_by.startswith(where.source + ":", autoescape=True)))
+        if where.created_from is not None:
+            query = query.where(c.created_at >= where.created_from)
+        if where.created_to is not None:
+            query = query.where(c.created_at < where.created_to)
+        if where.active is not None:
+            query = query.where(c.active.is_(where.active))
+        for key, value in where.fields.items():
+            query = query.where(c.fields.contains({key: value}))
         if after is not None:
             query = query.where(or_(c.created_at < after[0], and_(c.created_at == after[0], c.id < after[1])))
-        if q:
-            like = f"%{q}%"
-            query = query.where(
-                or_(c.last_name.ilike(like), c.first_name.ilike(like), c.company_name.ilike(like), c.national_id.ilike(like))
-            )
         return list((await self._s.execute(query.order_by(c.created_at.desc(), c.id.desc()).limit(limit))).all())

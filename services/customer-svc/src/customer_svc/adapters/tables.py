@@ -1,4 +1,19 @@
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, MetaData, String, Table, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from crm_runtime.delivery_tables import inbox_table, outbox_table
@@ -34,9 +49,21 @@ customers = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("last_contact_at", DateTime(timezone=True)),
     Column("next_contact_at", DateTime(timezone=True)),
+    Column("birth_date", Date),
+    Column("account_number", String(100)),
+    Column("avatar", String(500)),
+    Column("merged_into", UUID(as_uuid=True)),
+    Column("last_conversation_at", DateTime(timezone=True)),
+    Column("unknown_fields", JSONB, nullable=False, server_default="{}"),
+    # Folded names, ID digits, every phone form and the e-mails (domain.search); trigram-indexed.
+    Column("search_doc", Text, nullable=False, server_default=""),
     UniqueConstraint("workspace", "number", name="uq_customers_workspace_number"),
 )
 Index("ix_customers_workspace_created", customers.c.workspace, customers.c.created_at, customers.c.id)
+Index("ix_customers_search_doc", customers.c.search_doc, postgresql_using="gin", postgresql_ops={"search_doc": "gin_trgm_ops"})
+Index("ix_customers_owner", customers.c.owner_id)
+Index("ix_customers_tags", customers.c.tags, postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"})
+Index("ix_customers_fields", customers.c.fields, postgresql_using="gin", postgresql_ops={"fields": "jsonb_path_ops"})
 
 # The last customer number handed out per workspace (numbers are unique, gaps allowed).
 customer_numbers = Table(
@@ -55,6 +82,64 @@ duplicate_leads = Table(
     Column("channel_key", String(200)),
     Column("lead", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("ix_duplicate_leads_workspace_created", duplicate_leads.c.workspace, duplicate_leads.c.created_at)
+
+field_definitions = Table(
+    "field_definitions",
+    metadata,
+    Column("workspace", String(100), nullable=False),
+    Column("key", String(63), nullable=False),
+    Column("definition", JSONB, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("workspace", "key"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("customer_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("full_name", String(300), nullable=False),
+    Column("role", String(200)),
+    Column("department", JSONB, nullable=False),
+    Column("phones", JSONB, nullable=False),
+    Column("emails", JSONB, nullable=False),
+    Column("legal_standing", String(40)),
+    Column("id_type", String(20)),
+    Column("id_number", String(20)),
+    Column("gender", String(20)),
+    Column("birth_date", Date),
+    Column("notes", Text),
+    Column("source_customer_id", UUID(as_uuid=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# `from_id` is the parent (kind `parent`) or the broker (kind `broker`) of `to_id`.
+relations = Table(
+    "relations",
+    metadata,
+    Column("from_id", UUID(as_uuid=True), nullable=False),
+    Column("to_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("from_id", "to_id", "kind"),
+)
+
+# A merge keeps every card, contact and relation as it was before, so it can be undone.
+merges = Table(
+    "merges",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("workspace", String(100), nullable=False),
+    Column("survivor_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("merged_ids", JSONB, nullable=False),
+    Column("before", JSONB, nullable=False),
+    Column("actor", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("undone_at", DateTime(timezone=True)),
 )
 
 outbox = outbox_table(metadata)

@@ -1,7 +1,7 @@
 """The customer card as pure data rules: creation from a decision, enrichment, numbering."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -46,6 +46,14 @@ class Card:
     folder: str | None = None
     owner_id: UUID | None = None
     broker: dict[str, Any] | None = None
+    birth_date: date | None = None
+    account_number: str | None = None
+    avatar: str | None = None
+    merged_into: UUID | None = None
+    last_contact_at: datetime | None = None
+    next_contact_at: datetime | None = None
+    last_conversation_at: datetime | None = None
+    unknown_fields: dict[str, Any] = field(default_factory=dict)  # custom values a channel sent that no definition accepts
 
 
 def _phones(raw: list[str], e164: list[str | None]) -> list[dict[str, Any]]:
@@ -84,10 +92,13 @@ def card_from_lead(
         fields=dict(lead.fields),
         tags=list(dict.fromkeys(lead.tags)),
         broker=lead.affiliate.model_dump() if lead.affiliate else None,
+        birth_date=lead.birth_date,
+        account_number=lead.account_number,
+        addresses=[a.model_dump(exclude_none=True) for a in lead.addresses],
     )
 
 
-_SCALARS = ("first_name", "company_name", "id_type", "national_id", "branch")
+_SCALARS = ("first_name", "company_name", "id_type", "national_id", "branch", "birth_date", "account_number")
 
 
 def enrich(card: Card, lead: Lead, phones_e164: list[str | None]) -> list[str]:
@@ -114,6 +125,10 @@ def enrich(card: Card, lead: Lead, phones_e164: list[str | None]) -> list[str]:
             known_emails.add(entry["value"].lower())
             card.emails.append({**entry, "primary": not card.emails})
             filled.append("emails")
+    for address in (a.model_dump(exclude_none=True) for a in lead.addresses):
+        if address and address not in card.addresses:
+            card.addresses.append(address)
+            filled.append("addresses")
     for key, value in lead.fields.items():
         if card.fields.get(key) in (None, ""):
             card.fields[key] = value

@@ -1,90 +1,195 @@
+"""customer-svc HTTP (DESIGN 5.1): entrypoints parse the request and call the service layer."""
+
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Header, Query, Request
 
+from crm_contracts.fields import FieldDefinition
 from crm_runtime.pagination import decode_cursor, encode_cursor
 from crm_runtime.problems import found
-from customer_svc.service_layer.handlers import CustomerQueries
+from customer_svc.bootstrap import Container
+from customer_svc.domain.filters import CardFilter
+from customer_svc.domain.search import search_terms
+from customer_svc.domain.status import LABELS_HE, STATUSES
+from customer_svc.entrypoints.schemas import (
+    ContactOut,
+    CreateOutcome,
+    CustomerDetail,
+    CustomerPage,
+    DuplicateLeadOut,
+    DuplicateLeadPage,
+    MergeDone,
+    MergeOut,
+    StatusOut,
+    UndoDone,
+    contact_out,
+    detail_out,
+    row_out,
+)
+from customer_svc.service_layer.commands import (
+    ConvertRequest,
+    CopyRequest,
+    CustomerChanges,
+    MergeRequest,
+    NewContact,
+    NewCustomer,
+    NewRelation,
+    OnDuplicate,
+    StatusChange,
+)
 
 Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
+User = Annotated[str, Header(alias="X-User", max_length=200, description="Who acts (until sign-in exists).")]
+MANUAL = {"not_interested", "frozen", "fictitious", "new", "customer_club"}
 
 
-class PhoneOut(BaseModel):
-    value: str
-    e164: str | None = None
-    primary: bool
-
-
-class EmailOut(BaseModel):
-    value: str
-    primary: bool
-
-
-class CustomerOut(BaseModel):
-    id: UUID
-    workspace: str
-    number: int
-    card_type: str
-    active: bool
-    status: str
-    website_last_token: str | None
-    first_name: str | None
-    last_name: str | None
-    company_name: str | None
-    id_type: str | None
-    national_id: str | None
-    branch: str | None
-    phones: list[PhoneOut]
-    emails: list[EmailOut]
-    addresses: list[dict[str, Any]]
-    fields: dict[str, Any]
-    tags: list[str]
-    folder: str | None
-    owner_id: UUID | None
-    broker: dict[str, Any] | None
-    parent_ids: list[UUID] = []
-    child_ids: list[UUID] = []
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    last_contact_at: datetime | None
-    next_contact_at: datetime | None
-
-
-class CustomerPage(BaseModel):
-    items: list[CustomerOut]
-    next_cursor: str | None
-
-
-def _out(row: Any) -> CustomerOut:
-    return CustomerOut.model_validate(row, from_attributes=True)
-
-
-def build_router(queries: CustomerQueries) -> APIRouter:
+def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
     router = APIRouter(prefix="/v1", tags=["customers"])
+    queries = app.queries
+
+    async def detail(customer_id: UUID) -> CustomerDetail:
+        return detail_out(found(await queries.get(customer_id), "Customer not found"))
+
+    @router.post("/customers", response_model=CreateOutcome, status_code=201)
+    async def create_customer(
+        body: NewCustomer,
+        x_workspace: Workspace = "main",
+        x_user: User = "user",
+        on_duplicate: OnDuplicate = "ask",
+        target_customer_id: UUID | None = None,
+    ) -> CreateOutcome:
+        outcome = await app.cards.create(x_workspace, body, on_duplicate, target_customer_id, x_user)
+        card = await detail(outcome.customer_id)
+        contact = next((c for c in card.contacts if c.id == outcome.contact_id), None)
+        return CreateOutcome(outcome=outcome.kind, customer=card, contact=contact, duplicate_lead_id=outcome.duplicate_lead_id)
 
     @router.get("/customers", response_model=CustomerPage)
     async def list_customers(
+        request: Request,
         x_workspace: Workspace = "main",
-        q: Annotated[str | None, Query(max_length=200)] = None,
+        q: Annotated[str | None, Query(max_length=200, description="Name, ID, phone in any spelling or e-mail; partial.")] = None,
+        status: Annotated[list[str] | None, Query()] = None,
+        card_type: Annotated[list[str] | None, Query()] = None,
+        tag: Annotated[list[str] | None, Query(description="Every tag given must be on the card.")] = None,
+        folder: str | None = None,
+        owner_id: UUID | None = None,
+        unassigned: bool = False,
+        branch: str | None = None,
+        source: Annotated[str | None, Query(description="A channel kind (`web`) or kind:key.")] = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        active: bool | None = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> CustomerPage:
-        rows = await queries.page(x_workspace, decode_cursor(cursor), limit + 1, q)
+        """Also `field.<key>=<value>` per custom field (a multi select: the card has the value)."""
+        terms = search_terms(q or "")
+        if q and q.strip() and not terms:
+            return CustomerPage(items=[], next_cursor=None)  # nothing searchable typed: nothing matches
+        where = CardFilter(
+            terms=terms,
+            statuses=status or [],
+            card_types=card_type or [],
+            tags=tag or [],
+            folder=folder,
+            owner_id=owner_id,
+            unassigned=unassigned,
+            branch=branch,
+            source=source,
+            created_from=created_from,
+            created_to=created_to,
+            active=active,
+            fields={k.removeprefix("field."): v for k, v in request.query_params.items() if k.startswith("field.")},
+        )
+        rows = await queries.page(x_workspace, where, decode_cursor(cursor), limit + 1)
         next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-        return CustomerPage(items=[_out(r) for r in rows[:limit]], next_cursor=next_cursor)
+        return CustomerPage(items=[row_out(r) for r in rows[:limit]], next_cursor=next_cursor)
 
-    @router.get("/customers/by-number/{number}", response_model=CustomerOut)
-    async def by_number(number: int, x_workspace: Workspace = "main") -> CustomerOut:
-        row = found(await queries.by_number(x_workspace, number), "Customer not found")
-        return _out(row)
+    @router.get("/customers/by-number/{number}", response_model=CustomerDetail)
+    async def by_number(number: int, x_workspace: Workspace = "main") -> CustomerDetail:
+        return detail_out(found(await queries.by_number(x_workspace, number), "Customer not found"))
 
-    @router.get("/customers/{customer_id}", response_model=CustomerOut)
-    async def get_customer(customer_id: UUID) -> CustomerOut:
-        row = found(await queries.get(customer_id), "Customer not found")
-        return _out(row)
+    @router.get("/customers/{customer_id}", response_model=CustomerDetail)
+    async def get_customer(customer_id: UUID) -> CustomerDetail:
+        return await detail(customer_id)
+
+    @router.patch("/customers/{customer_id}", response_model=CustomerDetail)
+    async def update_customer(customer_id: UUID, body: CustomerChanges) -> CustomerDetail:
+        await app.cards.update(customer_id, body)
+        return await detail(customer_id)
+
+    @router.post("/customers/{customer_id}/status", response_model=CustomerDetail)
+    async def change_status(customer_id: UUID, body: StatusChange, x_user: User = "user") -> CustomerDetail:
+        await app.cards.change_status(customer_id, body.status, body.reason, x_user)
+        return await detail(customer_id)
+
+    @router.post("/customers/{customer_id}/convert", response_model=CustomerDetail)
+    async def convert(customer_id: UUID, body: ConvertRequest | None = None) -> CustomerDetail:
+        await app.cards.convert(customer_id, (body or ConvertRequest()).card_type)
+        return await detail(customer_id)
+
+    @router.post("/customers/{customer_id}/copy", response_model=CustomerDetail, status_code=201)
+    async def copy(customer_id: UUID, body: CopyRequest, x_user: User = "user") -> CustomerDetail:
+        return await detail(await app.cards.copy(customer_id, body.workspace, x_user))
+
+    @router.get("/customers/{customer_id}/contacts", response_model=list[ContactOut])
+    async def contacts(customer_id: UUID) -> list[ContactOut]:
+        return [contact_out(c) for c in await app.people.contacts(customer_id)]
+
+    @router.post("/customers/{customer_id}/contacts", response_model=ContactOut, status_code=201)
+    async def add_contact(customer_id: UUID, body: NewContact) -> ContactOut:
+        return contact_out(await app.people.add_contact(customer_id, body))
+
+    @router.post("/customers/{customer_id}/relations", response_model=CustomerDetail)
+    async def relate(customer_id: UUID, body: NewRelation) -> CustomerDetail:
+        await app.people.relate(customer_id, body)
+        return await detail(customer_id)
+
+    @router.post("/customers/{customer_id}/merge", response_model=MergeDone)
+    async def merge(customer_id: UUID, body: MergeRequest, x_user: User = "user") -> MergeDone:
+        merge_id = await app.merges.merge(customer_id, body, x_user)
+        return MergeDone(merge_id=merge_id, customer=await detail(customer_id))
+
+    @router.get("/customers/{customer_id}/merges", response_model=list[MergeOut])
+    async def merges_of(customer_id: UUID) -> list[MergeOut]:
+        return [MergeOut.model_validate(row, from_attributes=True) for row in await app.merges.merges_of(customer_id)]
+
+    @router.post("/merges/{merge_id}/undo", response_model=UndoDone)
+    async def undo(merge_id: UUID, x_user: User = "user") -> UndoDone:
+        survivor, restored = await app.merges.undo(merge_id, x_user)
+        return UndoDone(merge_id=merge_id, survivor_id=survivor, restored_ids=restored)
+
+    @router.get("/duplicate-leads", response_model=DuplicateLeadPage)
+    async def duplicate_leads(
+        x_workspace: Workspace = "main",
+        customer_id: UUID | None = None,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> DuplicateLeadPage:
+        rows = await queries.duplicate_leads(x_workspace, customer_id, decode_cursor(cursor), limit + 1)
+        items = [
+            DuplicateLeadOut(id=r.submission_id, customer_id=r.customer_id, channel_key=r.channel_key, lead=r.lead, created_at=r.created_at)
+            for r in rows[:limit]
+        ]
+        next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].submission_id) if len(rows) > limit else None
+        return DuplicateLeadPage(items=items, next_cursor=next_cursor)
+
+    @router.get("/field-definitions", response_model=list[FieldDefinition], tags=["settings"])
+    async def field_definitions(x_workspace: Workspace = "main") -> list[FieldDefinition]:
+        return await app.definitions.list(x_workspace)
+
+    @router.post("/field-definitions", response_model=FieldDefinition, status_code=201, tags=["settings"])
+    async def add_field_definition(body: FieldDefinition, x_workspace: Workspace = "main") -> FieldDefinition:
+        return await app.definitions.add(x_workspace, body)
+
+    @router.put("/field-definitions/{key}", response_model=FieldDefinition, tags=["settings"])
+    async def replace_field_definition(key: str, body: FieldDefinition, x_workspace: Workspace = "main") -> FieldDefinition:
+        return await app.definitions.replace(x_workspace, body.model_copy(update={"key": key}))
+
+    @router.get("/statuses", response_model=list[StatusOut], tags=["settings"])
+    async def statuses() -> list[StatusOut]:
+        return [StatusOut(key=s, label_he=LABELS_HE[s], manual=s in MANUAL) for s in STATUSES]
 
     return router

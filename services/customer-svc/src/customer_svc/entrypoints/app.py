@@ -8,4 +8,4 @@ from customer_svc.entrypoints.api import build_router
 
 def build_app(settings: CustomerSettings) -> FastAPI:
     container = bootstrap(settings)
-    return create_app(container.runtime, [build_router(container.service)], title="customer-svc")
+    return create_app(container.runtime, [build_router(container)], title="customer-svc")

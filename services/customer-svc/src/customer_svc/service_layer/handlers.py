@@ -1,20 +1,24 @@
-"""Use cases of customer-svc: apply dedup decisions and owner assignments to cards."""
+"""What customer-svc does with other services' events: dedup decisions, owner assignments,
+timeline facts (automatic statuses, contact dates). Each is idempotent on redelivery."""
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import (
+    ContactDatesChanged,
     CustomerCreated,
     CustomerEnriched,
     CustomerOwnerAssigned,
-    CustomerSnapshot,
+    CustomerStatusChanged,
     Decision,
     DecisionMade,
+    InteractionRecorded,
     LeadAssigned,
 )
 from crm_runtime.consumer import Batched, Handler
@@ -22,46 +26,26 @@ from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from customer_svc.adapters.repository import CustomerRepository
 from customer_svc.domain.card import Card, card_from_lead, enrich
+from customer_svc.domain.status import automatic_status, is_conversation
+from customer_svc.service_layer.definitions import FieldDefinitions
+from customer_svc.service_layer.publishing import SOURCE, Publisher, snapshot
 
-SOURCE = "customer-svc"
-
-
-def snapshot(card: Card) -> CustomerSnapshot:
-    return CustomerSnapshot.model_validate(
-        {
-            "id": card.id,
-            "workspace": card.workspace,
-            "number": card.number,
-            "card_type": card.card_type,
-            "active": card.active,
-            "status": card.status,
-            "website_last_token": card.website_last_token,
-            "first_name": card.first_name,
-            "last_name": card.last_name,
-            "company_name": card.company_name,
-            "id_type": card.id_type,
-            "national_id": card.national_id,
-            "branch": card.branch,
-            "phones": card.phones,
-            "emails": card.emails,
-            "tags": card.tags,
-            "owner_id": card.owner_id,
-            "created_by": card.created_by,
-            "created_at": card.created_at,
-        }
-    )
+log = logging.getLogger(__name__)
 
 
 class CustomerHandlers:
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, definitions: FieldDefinitions) -> None:
         self._outbox = outbox
+        self._publisher = Publisher(outbox)
+        self._definitions = definitions
 
     def handlers(self) -> dict[str, Handler | Batched]:
-        return {"crm.dedup.decision.made.v1": Batched(self.on_decisions), "crm.allocation.lead_assigned.v1": self.on_lead_assigned}
-
-    async def _publish(self, session: AsyncSession, cause: Envelope, customer_id: UUID, payload: Any) -> None:
-        event = new_event(SOURCE, payload, workspace=cause.workspace, subject=str(customer_id), cause=cause)
-        await self._outbox.stage(session, topics.CUSTOMER_EVENTS, str(customer_id), event)
+        return {
+            "crm.dedup.decision.made.v1": Batched(self.on_decisions),
+            "crm.allocation.lead_assigned.v1": self.on_lead_assigned,
+            "crm.timeline.interaction_recorded.v1": self.on_interaction,
+            "crm.timeline.contact_dates_changed.v1": self.on_contact_dates,
+        }
 
     async def on_decisions(self, session: AsyncSession, events: list[Envelope]) -> None:
         """Apply a run of decisions in order; consecutive creations are written together."""
@@ -77,6 +61,15 @@ class CustomerHandlers:
             creations = []
             await self.on_decision(session, event, decided)
         await self._create(session, creations)
+
+    async def _sorted_lead(
+        self, session: AsyncSession, workspace: str, decided: DecisionMade, card_type: str
+    ) -> tuple[DecisionMade, dict[str, Any]]:
+        """The decision with only the custom values the workspace's definitions accept, and the rest."""
+        accepted, refused = await self._definitions.sort(session, workspace, decided.lead.fields, card_type)
+        if not refused:
+            return decided, {}
+        return decided.model_copy(update={"lead": decided.lead.model_copy(update={"fields": accepted})}), refused
 
     async def _create(self, session: AsyncSession, creations: list[tuple[Envelope, DecisionMade]]) -> None:
         """New cards: one lookup, one number range per workspace, one insert, one outbox write."""
@@ -95,6 +88,7 @@ class CustomerHandlers:
         cards, staged = [], []
         now = datetime.now(UTC)
         for customer_id, (event, decided) in fresh.items():
+            decided, refused = await self._sorted_lead(session, event.workspace, decided, "lead")
             card = card_from_lead(
                 customer_id,
                 event.workspace,
@@ -105,6 +99,7 @@ class CustomerHandlers:
                 created_at=now,
                 token=decided.website_last_token.value if decided.website_last_token else None,
             )
+            card.unknown_fields = refused
             cards.append(card)
             payload = CustomerCreated(customer=snapshot(card), channel_kind=decided.channel.kind.value, submission_id=decided.submission_id)
             out = new_event(SOURCE, payload, workspace=event.workspace, subject=str(card.id), cause=event)
@@ -113,36 +108,47 @@ class CustomerHandlers:
         await self._outbox.stage_many(session, staged)
 
     async def on_decision(self, session: AsyncSession, event: Envelope, decided: DecisionMade) -> None:
-        """Decisions about a card that exists: enrich, renew, or a duplicate lead."""
+        """Decisions about a card that exists: enrich, renew (also an import's reset), or a duplicate lead."""
         assert decided.customer_id is not None
+        customer_id = decided.customer_id
         repo = CustomerRepository(session)
-        token = decided.website_last_token.value if decided.website_last_token else None
         if decided.decision in (Decision.ENRICH, Decision.RENEW):
             found = await repo.get(decided.customer_id, for_update=True)
             if found is None:
                 raise LookupError(f"decision {decided.submission_id} targets unknown customer {decided.customer_id}")
+            decided, refused = await self._sorted_lead(session, found.workspace, decided, found.card_type)
             filled = enrich(found, decided.lead, decided.phones_e164)
-            if token:
-                found.website_last_token = token
+            for key, value in refused.items():
+                if key not in found.unknown_fields:
+                    found.unknown_fields[key] = value
+            if decided.website_last_token:
+                found.website_last_token = decided.website_last_token.value
+            previous = found.status
             if decided.decision is Decision.RENEW and found.status != "new":
                 found.status = "new"
                 filled.append("status")
             await repo.save(found)
-            await self._publish(
-                session,
-                event,
-                found.id,
-                CustomerEnriched(
-                    customer_id=found.id,
-                    filled_fields=filled,
-                    submission_id=decided.submission_id,
-                    channel_key=decided.channel.key,
-                    customer=snapshot(found),
-                ),
+            enriched = CustomerEnriched(
+                customer_id=found.id,
+                filled_fields=filled,
+                submission_id=decided.submission_id,
+                channel_key=decided.channel.key,
+                customer=snapshot(found),
             )
+            await self._publisher.publish(session, event.workspace, found.id, enriched, cause=event)
+            if found.status != previous:
+                changed = CustomerStatusChanged(
+                    customer_id=found.id,
+                    status=found.status,
+                    previous_status=previous,
+                    reason=f"lead {decided.submission_id} via {decided.channel.key} ({decided.channel.duplicate_policy})",
+                    cause="decision",
+                    actor=f"{decided.channel.kind.value}:{decided.channel.key}",
+                )
+                await self._publisher.publish(session, event.workspace, found.id, changed, cause=event)
         elif decided.decision is Decision.DUPLICATE_LEAD:
             await repo.add_duplicate_lead(
-                decided.submission_id, event.workspace, decided.customer_id, decided.channel.key, decided.lead.model_dump(mode="json")
+                decided.submission_id, event.workspace, customer_id, decided.channel.key, decided.lead.model_dump(mode="json")
             )
 
     async def on_lead_assigned(self, session: AsyncSession, event: Envelope) -> None:
@@ -152,29 +158,51 @@ class CustomerHandlers:
             raise LookupError(f"assignment for unknown customer {assigned.customer_id}")
         if previous == assigned.owner_id:
             return
-        await self._publish(
-            session,
-            event,
-            assigned.customer_id,
-            CustomerOwnerAssigned(customer_id=assigned.customer_id, owner_id=assigned.owner_id, previous_owner_id=previous),
-        )
+        payload = CustomerOwnerAssigned(customer_id=assigned.customer_id, owner_id=assigned.owner_id, previous_owner_id=previous)
+        await self._publisher.publish(session, event.workspace, assigned.customer_id, payload, cause=event)
+
+    async def _card(self, session: AsyncSession, customer_id: UUID) -> Card | None:
+        """The card a timeline fact is about, following merges to the surviving card."""
+        repo = CustomerRepository(session)
+        card = await repo.get(customer_id, for_update=True)
+        seen = set()
+        while card is not None and card.merged_into is not None and card.id not in seen:
+            seen.add(card.id)
+            card = await repo.get(card.merged_into, for_update=True)
+        return card
+
+    async def on_interaction(self, session: AsyncSession, event: Envelope) -> None:
+        """Automatic statuses (DESIGN 4.2): a fact moves a card forward, never backwards."""
+        fact = InteractionRecorded.model_validate(event.data)
+        card = await self._card(session, fact.customer_id)
+        if card is None:
+            log.warning("interaction %s for unknown customer %s ignored", fact.interaction_id, fact.customer_id)
+            return
+        changed = False
+        if is_conversation(fact.kind, fact.outcome) and (card.last_conversation_at is None or fact.occurred_at > card.last_conversation_at):
+            card.last_conversation_at = fact.occurred_at
+            changed = True
+        previous, target = card.status, automatic_status(card.status, fact.kind, fact.outcome)
+        if target is not None:
+            card.status = target
+            changed = True
+        if changed:
+            await CustomerRepository(session).save(card)
+        if target is not None:
+            payload = CustomerStatusChanged(
+                customer_id=card.id,
+                status=target,
+                previous_status=previous,
+                reason=f"{fact.kind}" + (f" ({fact.outcome})" if fact.outcome else "") + f" {fact.interaction_id}",
+                cause="automatic",
+                actor="timeline-svc",
+            )
+            await self._publisher.publish(session, event.workspace, card.id, payload, cause=event)
+
+    async def on_contact_dates(self, session: AsyncSession, event: Envelope) -> None:
+        dates = ContactDatesChanged.model_validate(event.data)
+        if not await CustomerRepository(session).set_contact_dates(dates.customer_id, dates.last_contact_at, dates.next_contact_at):
+            log.warning("contact dates for unknown customer %s ignored", dates.customer_id)
 
 
-class CustomerQueries:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
-
-    async def get(self, customer_id: UUID) -> Any:
-        async with self._sessions() as session:
-            return await CustomerRepository(session).row(customer_id)
-
-    async def by_number(self, workspace: str, number: int) -> Any:
-        async with self._sessions() as session:
-            return await CustomerRepository(session).row_by_number(workspace, number)
-
-    async def page(self, workspace: str, after: tuple[datetime, UUID] | None, limit: int, q: str | None) -> list[Any]:
-        async with self._sessions() as session:
-            return await CustomerRepository(session).page(workspace, after, limit, q)
-
-
-SUBSCRIPTIONS = [topics.DECISIONS, topics.ALLOCATION_EVENTS]
+SUBSCRIPTIONS = [topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS]

@@ -1,0 +1,34 @@
+"""dedup-svc's `POST /v1/match`, asked before a person saves a card (DESIGN flow 6)."""
+
+from typing import Any, Protocol
+
+import httpx
+
+
+class DedupUnavailable(Exception):
+    pass
+
+
+class DedupClient(Protocol):
+    async def match(self, workspace: str, identity: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+
+class HttpDedupClient:
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+
+    async def match(self, workspace: str, identity: dict[str, Any]) -> list[dict[str, Any]]:
+        """The candidates best first; DedupUnavailable when dedup-svc cannot answer."""
+        try:
+            response = await self._client.post("/v1/match", json=identity, headers={"X-Workspace": workspace})
+        except httpx.HTTPError as error:
+            raise DedupUnavailable(f"dedup-svc unreachable: {error.__class__.__name__}") from error
+        if response.status_code == 422:
+            return []  # nothing matchable (e.g. no identifier and no name): no candidates
+        if response.status_code != 200:
+            raise DedupUnavailable(f"dedup-svc answered {response.status_code}")
+        candidates: list[dict[str, Any]] = response.json()["candidates"]
+        return candidates
+
+    async def close(self) -> None:
+        await self._client.aclose()

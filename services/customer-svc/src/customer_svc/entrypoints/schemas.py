@@ -1,0 +1,155 @@
+"""Response shapes of customer-svc (DESIGN 5.2; field names are part of the contract)."""
+
+import dataclasses
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from customer_svc.domain.contacts import Contact
+from customer_svc.service_layer.queries import CardView
+
+
+class PhoneOut(BaseModel):
+    value: str
+    e164: str | None = None
+    primary: bool
+
+
+class EmailOut(BaseModel):
+    value: str
+    primary: bool
+
+
+class CustomerOut(BaseModel):
+    """A list row and the core of the card."""
+
+    id: UUID
+    workspace: str
+    number: int
+    card_type: str
+    active: bool
+    status: str
+    website_last_token: str | None
+    first_name: str | None
+    last_name: str | None
+    company_name: str | None
+    id_type: str | None
+    national_id: str | None
+    branch: str | None
+    birth_date: date | None
+    account_number: str | None
+    avatar: str | None
+    phones: list[PhoneOut]
+    emails: list[EmailOut]
+    addresses: list[dict[str, Any]]
+    fields: dict[str, Any]
+    unknown_fields: dict[str, Any]
+    tags: list[str]
+    folder: str | None
+    owner_id: UUID | None
+    broker: dict[str, Any] | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    last_contact_at: datetime | None
+    next_contact_at: datetime | None
+    merged_into: UUID | None
+
+
+class ContactOut(BaseModel):
+    id: UUID
+    customer_id: UUID
+    full_name: str
+    role: str | None
+    department: list[str]
+    phones: list[PhoneOut]
+    emails: list[EmailOut]
+    legal_standing: str | None
+    id_type: str | None
+    id_number: str | None
+    gender: str | None
+    birth_date: date | None
+    notes: str | None
+    source_customer_id: UUID | None
+
+
+class CustomerDetail(CustomerOut):
+    parent_ids: list[UUID]
+    child_ids: list[UUID]
+    broker_ids: list[UUID]
+    brokered_ids: list[UUID]
+    contacts: list[ContactOut]
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerOut]
+    next_cursor: str | None
+
+
+class CreateOutcome(BaseModel):
+    outcome: Literal["created", "duplicate_lead", "contact"]
+    customer: CustomerDetail
+    contact: ContactOut | None = None
+    duplicate_lead_id: UUID | None = None
+
+
+class MergeOut(BaseModel):
+    id: UUID
+    survivor_id: UUID
+    merged_ids: list[UUID]
+    actor: str | None
+    created_at: datetime
+    undone_at: datetime | None
+
+
+class MergeDone(BaseModel):
+    merge_id: UUID
+    customer: CustomerDetail
+
+
+class UndoDone(BaseModel):
+    merge_id: UUID
+    survivor_id: UUID
+    restored_ids: list[UUID]
+
+
+class DuplicateLeadOut(BaseModel):
+    id: UUID
+    customer_id: UUID
+    channel_key: str | None
+    lead: dict[str, Any]
+    created_at: datetime
+
+
+class DuplicateLeadPage(BaseModel):
+    items: list[DuplicateLeadOut]
+    next_cursor: str | None
+
+
+class StatusOut(BaseModel):
+    key: str
+    label_he: str
+    manual: bool
+
+
+def row_out(row: Any) -> CustomerOut:
+    return CustomerOut.model_validate(row, from_attributes=True)
+
+
+def contact_out(contact: Contact) -> ContactOut:
+    return ContactOut.model_validate(dataclasses.asdict(contact))
+
+
+def detail_out(view: CardView) -> CustomerDetail:
+    return CustomerDetail.model_validate(
+        {
+            **row_out(view.row).model_dump(),
+            "parent_ids": view.parent_ids,
+            "child_ids": view.child_ids,
+            "broker_ids": view.broker_ids,
+            "brokered_ids": view.brokered_ids,
+            "contacts": [contact_out(c) for c in view.contacts],
+        }
+    )

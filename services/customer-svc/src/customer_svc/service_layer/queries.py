@@ -1,0 +1,67 @@
+"""The read side: a card with its links and contacts, lists and search, the duplicate-lead table."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_contracts.fields import check_fields
+from customer_svc.adapters.people import PeopleRepository
+from customer_svc.adapters.repository import CustomerRepository
+from customer_svc.domain.contacts import Contact
+from customer_svc.domain.edits import FieldProblem
+from customer_svc.domain.filters import CardFilter
+from customer_svc.service_layer.definitions import FieldDefinitions
+from customer_svc.service_layer.publishing import invalid
+
+
+@dataclass
+class CardView:
+    row: Any
+    parent_ids: list[UUID] = field(default_factory=list)
+    child_ids: list[UUID] = field(default_factory=list)
+    broker_ids: list[UUID] = field(default_factory=list)
+    brokered_ids: list[UUID] = field(default_factory=list)
+    contacts: list[Contact] = field(default_factory=list)
+
+
+class CustomerQueries:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], definitions: FieldDefinitions) -> None:
+        self._sessions = sessions
+        self._definitions = definitions
+
+    async def _view(self, session: AsyncSession, row: Any) -> CardView | None:
+        if row is None:
+            return None
+        people = PeopleRepository(session)
+        view = CardView(row, contacts=await people.contacts_of([row.id]))
+        for a, b, kind in await people.relations_of([row.id]):
+            if kind == "parent":
+                (view.parent_ids if b == row.id else view.child_ids).append(a if b == row.id else b)
+            else:
+                (view.broker_ids if b == row.id else view.brokered_ids).append(a if b == row.id else b)
+        return view
+
+    async def get(self, customer_id: UUID) -> CardView | None:
+        async with self._sessions() as session:
+            return await self._view(session, await CustomerRepository(session).row(customer_id))
+
+    async def by_number(self, workspace: str, number: int) -> CardView | None:
+        async with self._sessions() as session:
+            return await self._view(session, await CustomerRepository(session).row_by_number(workspace, number))
+
+    async def page(self, workspace: str, where: CardFilter, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        async with self._sessions() as session:
+            if where.fields:
+                any_type = [d.model_copy(update={"card_types": None}) for d in await self._definitions.of(session, workspace)]
+                clean, errors = check_fields(any_type, where.fields, "lead")
+                if errors:
+                    raise invalid([FieldProblem(e.field.replace("fields.", "field."), e.message) for e in errors])
+                where = CardFilter(**{**where.__dict__, "fields": {**where.fields, **clean}})
+            return await CustomerRepository(session).page(workspace, where, after, limit)
+
+    async def duplicate_leads(self, workspace: str, customer_id: UUID | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        async with self._sessions() as session:
+            return await CustomerRepository(session).duplicate_leads(workspace, customer_id, after, limit)

@@ -1,0 +1,106 @@
+"""customer-svc against a PostgreSQL database of its own per test (the real migrations), driven
+through its HTTP API in-process and through its consumer handlers the way the consumer calls them."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from crm_contracts.envelope import Envelope
+from crm_runtime.consumer import Batched
+from crm_runtime.events import new_event
+from crm_runtime.http import create_app
+from crm_runtime.migrations import upgrade
+from customer_svc.bootstrap import Container, bootstrap
+from customer_svc.config import CustomerSettings
+from customer_svc.entrypoints.api import build_router
+from customer_svc.service_layer.handlers import CustomerHandlers
+
+PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ScriptedDedup:
+    """dedup-svc's answers, set by the test (dedup itself is tested in its own suites and e2e)."""
+
+    def __init__(self) -> None:
+        self.candidates: list[dict[str, Any]] = []
+        self.asked: list[dict[str, Any]] = []
+
+    async def match(self, workspace: str, identity: dict[str, Any]) -> list[dict[str, Any]]:
+        self.asked.append(identity)
+        return self.candidates
+
+
+class Customers:
+    def __init__(self, container: Container, dedup: ScriptedDedup) -> None:
+        self.container = container
+        self.dedup = dedup
+        self.handlers = CustomerHandlers(container.runtime.outbox, container.definitions).handlers()
+        app = create_app(container.runtime, [build_router(container)], title="customer-svc")
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://customer")
+
+    async def deliver(self, payload: BaseModel, workspace: str = "main", subject: uuid.UUID | None = None) -> Envelope:
+        """One event through its handler in one transaction, as the consumer does."""
+        event = Envelope.model_validate(new_event("test", payload, workspace=workspace, subject=str(subject)).model_dump())
+        handler = self.handlers[event.type]
+        async with self.container.runtime.sessions() as session, session.begin():
+            if isinstance(handler, Batched):
+                await handler.handle(session, [event])
+            else:
+                await handler(session, event)
+        return event
+
+    async def events(self, type_: str, customer_id: uuid.UUID | str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT envelope FROM outbox WHERE envelope->>'type' = :t" + (" AND key = :k" if customer_id else "") + " ORDER BY seq"
+        async with self.container.runtime.sessions() as session:
+            rows = await session.execute(text(sql), {"t": type_, "k": str(customer_id)})
+            return [r.envelope["data"] for r in rows]
+
+    async def create(self, body: dict[str, Any], workspace: str = "main", **params: Any) -> dict[str, Any]:
+        answer = await self.http.post("/v1/customers", json=body, params=params, headers={"X-Workspace": workspace})
+        assert answer.status_code == 201, answer.text
+        return answer.json()["customer"]  # type: ignore[no-any-return]
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG + "/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _drop(name: str) -> None:
+    """FORCE may meet an autovacuum worker it is not allowed to stop: wait for it to finish."""
+    for _ in range(50):
+        try:
+            return await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except asyncpg.InsufficientPrivilegeError:
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"could not drop {name}")
+
+
+@pytest.fixture
+async def customers() -> AsyncIterator[Customers]:
+    name = f"customer_it_{uuid.uuid4().hex[:8]}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    url = PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+    with ThreadPoolExecutor(1) as pool:  # Alembic's env runs its own event loop
+        await asyncio.wrap_future(pool.submit(upgrade, SERVICE_ROOT, url))
+    dedup = ScriptedDedup()
+    container = bootstrap(CustomerSettings(database_url=url, field_definitions_ttl_s=0), dedup=dedup)
+    c = Customers(container, dedup)
+    yield c
+    await c.http.aclose()
+    await container.runtime.engine.dispose()
+    await _drop(name)
