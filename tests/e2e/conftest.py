@@ -1,7 +1,8 @@
 """Fixtures of the e2e tier; the harness itself lives in `crm_devtools.e2e`."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import httpx
 import pytest
 
 from crm_devtools.e2e import E2ESuite, build_suite
@@ -20,3 +21,19 @@ def make_suite() -> Iterator[Callable[[], E2ESuite]]:
     yield build
     for suite in built:
         suite.stop_all()
+
+
+@pytest.fixture(scope="module")
+def suite(make_suite: Callable[[], E2ESuite]) -> Iterator[E2ESuite]:
+    """The five services started and seeded, shared by a module (modules needing more override it)."""
+    suite = make_suite()
+    suite.start_all()
+    suite.seed()
+    yield suite
+    suite.stop_all()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client

@@ -29,12 +29,6 @@ def suite(make_suite) -> Iterator[E2ESuite]:  # type: ignore[no-untyped-def]
     suite.stop_all()
 
 
-@pytest.fixture
-async def http() -> Any:
-    async with httpx.AsyncClient(timeout=30) as client:
-        yield client
-
-
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 

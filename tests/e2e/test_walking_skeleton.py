@@ -2,7 +2,6 @@
 
 import json
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,15 +10,6 @@ from aiokafka import AIOKafkaConsumer
 from crm_devtools.e2e import E2ESuite, eventually
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def suite(make_suite) -> Iterator[E2ESuite]:  # type: ignore[no-untyped-def]
-    suite = make_suite()
-    suite.start_all()
-    suite.seed()
-    yield suite
-    suite.stop_all()
 
 
 async def _submission(http: httpx.AsyncClient, suite: E2ESuite, submission_id: str, state: str = "done") -> dict:

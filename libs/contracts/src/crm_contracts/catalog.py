@@ -16,7 +16,7 @@ PUBLISHERS: Final[dict[str, str]] = {
 SUBSCRIBERS: Final[dict[str, tuple[str, ...]]] = {
     "intake-svc": (topics.DECISIONS, topics.CUSTOMER_EVENTS),
     "dedup-svc": (topics.LEADS, topics.CUSTOMER_EVENTS),
-    "customer-svc": (topics.DECISIONS, topics.ALLOCATION_EVENTS),
+    "customer-svc": (topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS),
     "allocation-svc": (topics.CUSTOMER_EVENTS,),
     "timeline-svc": (topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS),
 }

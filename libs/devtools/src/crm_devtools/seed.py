@@ -1,4 +1,4 @@
-"""The demo workspace `main`: one channel of each kind, a few reps and a round-robin rule.
+"""The demo workspace `main`: one channel of each kind, custom fields, a few reps and a round-robin rule.
 
 Seeding goes through the public HTTP APIs and is idempotent (re-running adds nothing).
 """
@@ -15,6 +15,11 @@ CHANNELS = [
     ("ui", "DEV_UI_KEY", "dev-ui-key", "Manual entry"),
     ("copy", "DEV_COPY_KEY", "dev-copy-key", "Copy between workspaces"),
 ]
+FIELDS: list[dict[str, object]] = [
+    {"key": "source", "label": "Lead source", "label_he": "מקור הליד", "kind": "text"},
+    {"key": "budget", "label": "Budget", "label_he": "תקציב", "kind": "number"},
+    {"key": "interest", "label": "Interest", "label_he": "תחום עניין", "kind": "multi_select", "options": ["cars", "homes", "loans"]},
+]
 REPS = [("Noa Cohen", "North"), ("Yossi Levi", "Center"), ("Maya Mizrahi", "South")]
 
 
@@ -26,6 +31,10 @@ def seed(urls: dict[str, str], workspace: str = "main") -> None:
             key = os.environ.get(env_name, default_key)
             if key not in existing:
                 http.post(urls["intake"] + "/v1/channels", json={"key": key, "kind": kind, "name": name}).raise_for_status()
+        defined = {d["key"] for d in http.get(urls["customer"] + "/v1/field-definitions").raise_for_status().json()}
+        for definition in FIELDS:
+            if definition["key"] not in defined:
+                http.post(urls["customer"] + "/v1/field-definitions", json=definition).raise_for_status()
         reps = {r["name"] for r in http.get(urls["allocation"] + "/v1/reps").raise_for_status().json()}
         for rep_name, branch in REPS:
             if rep_name not in reps:
@@ -34,4 +43,6 @@ def seed(urls: dict[str, str], workspace: str = "main") -> None:
             http.post(
                 urls["allocation"] + "/v1/rules", json={"name": "Everyone in turn", "strategy": "round_robin", "position": 100}
             ).raise_for_status()
-    print(f"demo workspace '{workspace}' seeded: channels {', '.join(k for _, _, k, _ in CHANNELS)}; {len(REPS)} reps; round-robin rule")
+    fields = ", ".join(str(d["key"]) for d in FIELDS)
+    channels = ", ".join(k for _, _, k, _ in CHANNELS)
+    print(f"demo workspace '{workspace}' seeded: channels {channels}; {len(REPS)} reps; round-robin rule; custom fields {fields}")

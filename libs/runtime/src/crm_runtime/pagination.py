@@ -1,7 +1,9 @@
 """Opaque keyset cursors over (timestamp, id), newest first."""
 
 import base64
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from crm_runtime.problems import Problem
@@ -19,3 +21,11 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
         return datetime.fromisoformat(at), UUID(ident)
     except ValueError as exc:
         raise Problem(400, "Invalid cursor", "The cursor is not one this API handed out.", field="cursor") from exc
+
+
+def next_cursor(rows: Sequence[Any], limit: int, at: str = "created_at", ident: str = "id") -> str | None:
+    """The cursor after a page, given `limit + 1` rows fetched (None on the last page)."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode_cursor(getattr(last, at), getattr(last, ident))

@@ -1,31 +1,26 @@
 """customer-svc against a PostgreSQL database of its own per test (the real migrations), driven
 through its HTTP API in-process and through its consumer handlers the way the consumer calls them."""
 
-import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from crm_contracts.envelope import Envelope
+from crm_devtools.testdb import migrated_database
 from crm_runtime.consumer import Batched
 from crm_runtime.events import new_event
 from crm_runtime.http import create_app
-from crm_runtime.migrations import upgrade
 from customer_svc.bootstrap import Container, bootstrap
 from customer_svc.config import CustomerSettings
 from customer_svc.entrypoints.api import build_router
 from customer_svc.service_layer.handlers import CustomerHandlers
 
-PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -72,35 +67,12 @@ class Customers:
         return answer.json()["customer"]  # type: ignore[no-any-return]
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG + "/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _drop(name: str) -> None:
-    """FORCE may meet an autovacuum worker it is not allowed to stop: wait for it to finish."""
-    for _ in range(50):
-        try:
-            return await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        except asyncpg.InsufficientPrivilegeError:
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"could not drop {name}")
-
-
 @pytest.fixture
 async def customers() -> AsyncIterator[Customers]:
-    name = f"customer_it_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-    with ThreadPoolExecutor(1) as pool:  # Alembic's env runs its own event loop
-        await asyncio.wrap_future(pool.submit(upgrade, SERVICE_ROOT, url))
-    dedup = ScriptedDedup()
-    container = bootstrap(CustomerSettings(database_url=url, field_definitions_ttl_s=0), dedup=dedup)
-    c = Customers(container, dedup)
-    yield c
-    await c.http.aclose()
-    await container.runtime.engine.dispose()
-    await _drop(name)
+    async with migrated_database(SERVICE_ROOT, "customer_it") as url:
+        dedup = ScriptedDedup()
+        container = bootstrap(CustomerSettings(database_url=url, field_definitions_ttl_s=0), dedup=dedup)
+        c = Customers(container, dedup)
+        yield c
+        await c.http.aclose()
+        await container.runtime.engine.dispose()

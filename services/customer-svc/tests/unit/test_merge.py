@@ -41,7 +41,7 @@ def trio() -> tuple[Card, Card, Card]:
         company_name="",
         phones=[phone("050-1234567", "+972501234567", True)],
         emails=[email("dana@example.co.il", True)],
-        addresses=[{"city": "תל אביב", "street": "הרצל 1"}],
+        addresses=[{"city": "תל אביב", "street": "הרצל 1", "primary": True}],
         fields={"segment": "gold", "budget": None},
         tags=["vip", "web"],
         status="follow_up",
@@ -62,7 +62,7 @@ def trio() -> tuple[Card, Card, Card]:
         broker={"name": "סוכן", "account_number": "77"},
         phones=[phone("0501234567", "+972501234567", True), phone("03-6123456", "+97236123456")],
         emails=[email("DANA@example.co.il", True), email("dana.cohen@work.co.il")],
-        addresses=[{"city": "תל אביב", "street": "הרצל 1"}, {"city": "חיפה", "street": "הנמל 5"}],
+        addresses=[{"city": "תל אביב", "street": "הרצל 1", "primary": False}, {"city": "חיפה", "street": "הנמל 5", "primary": True}],
         fields={"segment": "silver", "budget": 1200, "source": "expo"},
         tags=["web", "expo"],
         status="customer",
@@ -109,7 +109,10 @@ def test_defaults_keep_the_survivor_and_fill_its_gaps_from_the_others_in_order()
     assert merged.account_number is None and merged.folder is None  # empty everywhere
     assert merged.fields == {"segment": "gold", "budget": 1200, "source": "expo", "size": 3}
     assert merged.tags == ["vip", "web", "expo", "north"]
-    assert merged.addresses == [{"city": "תל אביב", "street": "הרצל 1"}, {"city": "חיפה", "street": "הנמל 5"}]
+    assert merged.addresses == [  # the same address once, the survivor's primary kept
+        {"city": "תל אביב", "street": "הרצל 1", "primary": True},
+        {"city": "חיפה", "street": "הנמל 5", "primary": False},
+    ]
     assert (merged.last_contact_at, merged.next_contact_at, merged.last_conversation_at) == (at(9), at(12), at(15))
     assert changed == [
         "company_name",

@@ -1,32 +1,27 @@
 """A dedup database of its own per test (migrated with the real migrations) and helpers
 that drive the handlers the way the consumer does: one transaction per event."""
 
-import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerSnapshot, DecisionMade, Email, LeadAccepted, Phone
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
+from crm_devtools.testdb import migrated_database
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.events import new_event
-from crm_runtime.migrations import upgrade
 from crm_runtime.outbox import Outbox
 from dedup_svc.adapters.tables import outbox
 from dedup_svc.config import DedupSettings
 from dedup_svc.service_layer.handlers import DedupHandlers
 from dedup_svc.service_layer.matching import MatchService
 
-PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 POLICY = {
@@ -96,23 +91,9 @@ def card(
     )
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG + "/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 async def dedup() -> AsyncIterator[Dedup]:
-    name = f"dedup_it_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-    # Alembic's env runs its own event loop: give it a thread.
-    with ThreadPoolExecutor(1) as pool:
-        await asyncio.wrap_future(pool.submit(upgrade, SERVICE_ROOT, url))
-    d = Dedup(url)
-    yield d
-    await d.engine.dispose()
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with migrated_database(SERVICE_ROOT, "dedup_it") as url:
+        d = Dedup(url)
+        yield d
+        await d.engine.dispose()

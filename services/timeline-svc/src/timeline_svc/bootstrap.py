@@ -4,6 +4,7 @@ from crm_runtime.runtime import ServiceRuntime
 from timeline_svc.adapters.tables import metadata
 from timeline_svc.config import TimelineSettings
 from timeline_svc.service_layer.handlers import SUBSCRIPTIONS, TimelineHandlers, TimelineQueries
+from timeline_svc.service_layer.interactions import InteractionQueries, InteractionService
 
 
 @dataclass
@@ -11,9 +12,20 @@ class Container:
     settings: TimelineSettings
     runtime: ServiceRuntime
     service: TimelineQueries
+    interactions: InteractionService
+    interaction_queries: InteractionQueries
+    handlers: TimelineHandlers
 
 
 def bootstrap(settings: TimelineSettings) -> Container:
     runtime = ServiceRuntime(settings, metadata)
-    runtime.subscribe(SUBSCRIPTIONS, TimelineHandlers(runtime.outbox).handlers())
-    return Container(settings, runtime, TimelineQueries(runtime.sessions))
+    handlers = TimelineHandlers(runtime.outbox)
+    runtime.subscribe(SUBSCRIPTIONS, handlers.handlers())
+    return Container(
+        settings,
+        runtime,
+        TimelineQueries(runtime.sessions),
+        InteractionService(runtime.sessions, runtime.outbox),
+        InteractionQueries(runtime.sessions),
+        handlers,
+    )

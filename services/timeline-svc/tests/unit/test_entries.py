@@ -10,8 +10,11 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.events import (
     CustomerCreated,
     CustomerEnriched,
+    CustomerMerged,
     CustomerOwnerAssigned,
     CustomerSnapshot,
+    CustomerStatusChanged,
+    CustomerUnmerged,
     LeadAssigned,
     TimelineEntryRecorded,
     type_of,
@@ -121,6 +124,93 @@ def test_lead_assigned(rule_id: UUID | None) -> None:
     assert entry.customer_id == CID
     assert entry.summary == f"Assigned to {OWNER}: rule 'אתר': round robin, turn 1 of 3"
     assert entry.data == {"owner_id": str(OWNER), "rule_id": str(rule_id) if rule_id else None, "strategy": "round_robin"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "summary"),
+    [
+        (
+            CustomerStatusChanged(
+                customer_id=CID, status="in_progress", previous_status="new", cause="manual", actor="rep-7", reason="called back"
+            ),
+            "Status new → in_progress (manual by rep-7): called back",
+        ),
+        (
+            CustomerStatusChanged(customer_id=CID, status="contacted", previous_status="new", cause="automatic"),
+            "Status new → contacted (automatic)",
+        ),
+        (
+            CustomerStatusChanged(customer_id=CID, status="new", previous_status="lost", cause="decision", reason="lead renewed"),
+            "Status lost → new (decision): lead renewed",
+        ),
+    ],
+)
+def test_status_changed(payload: CustomerStatusChanged, summary: str) -> None:
+    event = _event(payload)
+
+    entry = system_entry(event)
+
+    assert entry is not None
+    assert entry.id == entry_id(event.id)
+    assert entry.kind == "status_changed"
+    assert entry.customer_id == CID
+    assert entry.summary == summary
+    assert entry.data == {
+        "status": payload.status,
+        "previous_status": payload.previous_status,
+        "cause": payload.cause,
+        "reason": payload.reason,
+        "actor": payload.actor,
+    }
+
+
+MERGE = UUID("eeeeeeee-0000-4000-8000-000000000005")
+B = UUID("aaaaaaaa-0000-4000-8000-00000000000b")
+C = UUID("aaaaaaaa-0000-4000-8000-00000000000c")
+
+
+@pytest.mark.parametrize(
+    ("merged_ids", "summary"),
+    [
+        ([B], f"Merged card {B} into this card"),
+        ([B, C], f"Merged cards {B}, {C} into this card"),
+        ([CID, B], f"Merged card {B} into this card"),  # the survivor itself is not "merged"
+    ],
+)
+def test_merged_is_on_the_survivor(merged_ids: list[UUID], summary: str) -> None:
+    event = _event(CustomerMerged(merge_id=MERGE, survivor_id=CID, merged_ids=merged_ids, survivor=_snapshot()))
+
+    entry = system_entry(event)
+
+    assert entry is not None
+    assert entry.id == entry_id(event.id)
+    assert entry.kind == "merged"
+    assert entry.customer_id == CID
+    assert entry.summary == summary
+    assert entry.data == {"merge_id": str(MERGE), "merged_ids": [str(i) for i in merged_ids if i != CID]}
+
+
+def test_unmerged_is_on_the_survivor_and_names_the_restored_cards() -> None:
+    restored = [
+        _snapshot(),  # the survivor as it was: not "restored from" itself
+        _snapshot(id=B, number=500_124, first_name="Noa", last_name="Levi"),
+        _snapshot(id=C, number=500_125, first_name=None, last_name=None, company_name="אלקטרה"),
+    ]
+    event = _event(CustomerUnmerged(merge_id=MERGE, survivor_id=CID, restored=restored))
+
+    entry = system_entry(event)
+
+    assert entry is not None
+    assert entry.id == entry_id(event.id)
+    assert entry.kind == "unmerged"
+    assert entry.customer_id == CID
+    assert entry.summary == "Merge undone: #500124 Noa Levi, #500125 אלקטרה restored from this card"
+    assert entry.data == {"merge_id": str(MERGE), "restored_ids": [str(B), str(C)]}
+
+
+def test_unmerged_without_restored_cards() -> None:
+    entry = system_entry(_event(CustomerUnmerged(merge_id=MERGE, survivor_id=CID, restored=[])))
+    assert entry is not None and entry.summary == "Merge undone" and entry.data["restored_ids"] == []
 
 
 @pytest.mark.parametrize(

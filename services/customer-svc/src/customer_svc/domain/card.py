@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from crm_contracts.leads import NO_NAME_FROM_WEB, Lead
+from customer_svc.domain.contacts import with_one_primary
 
 FIRST_NUMBER = 500_000
 LAST_NUMBER = 19_999_999
@@ -94,8 +95,19 @@ def card_from_lead(
         broker=lead.affiliate.model_dump() if lead.affiliate else None,
         birth_date=lead.birth_date,
         account_number=lead.account_number,
-        addresses=[a.model_dump(exclude_none=True) for a in lead.addresses],
+        addresses=address_entries([a.model_dump() for a in lead.addresses]),
     )
+
+
+def _without_primary(address: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in address.items() if k != "primary"}
+
+
+def address_entries(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Addresses without their empty parts (empty ones dropped), exactly one primary."""
+    entries = [{k: v for k, v in item.items() if v not in (None, "")} for item in items]
+    entries = [{**e, "primary": bool(e.get("primary"))} for e in entries if any(k != "primary" for k in e)]
+    return with_one_primary(entries) if entries else []
 
 
 _SCALARS = ("first_name", "company_name", "id_type", "national_id", "branch", "birth_date", "account_number")
@@ -125,9 +137,11 @@ def enrich(card: Card, lead: Lead, phones_e164: list[str | None]) -> list[str]:
             known_emails.add(entry["value"].lower())
             card.emails.append({**entry, "primary": not card.emails})
             filled.append("emails")
-    for address in (a.model_dump(exclude_none=True) for a in lead.addresses):
-        if address and address not in card.addresses:
-            card.addresses.append(address)
+    known_addresses = [_without_primary(a) for a in card.addresses]
+    for address in address_entries([a.model_dump() for a in lead.addresses]):
+        if _without_primary(address) not in known_addresses:
+            known_addresses.append(_without_primary(address))
+            card.addresses.append({**address, "primary": not card.addresses})
             filled.append("addresses")
     for key, value in lead.fields.items():
         if card.fields.get(key) in (None, ""):

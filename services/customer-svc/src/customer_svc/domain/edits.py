@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from crm_contracts.fields import CARD_TYPES
-from customer_svc.domain.card import Card
+from customer_svc.domain.card import Card, address_entries
 from customer_svc.domain.contacts import normalise_id_number, with_one_primary
 from customer_svc.domain.phones import to_e164
 
@@ -100,6 +100,8 @@ def apply_changes(card: Card, changes: dict[str, Any], region: str) -> list[str]
         changes = {**changes, "phones": phone_entries(changes["phones"] or [], region)}
     if "emails" in changes:
         changes = {**changes, "emails": email_entries(changes["emails"] or [])}
+    if "addresses" in changes:
+        changes = {**changes, "addresses": address_entries(changes["addresses"] or [])}
     if "tags" in changes:
         changes = {**changes, "tags": list(dict.fromkeys(t.strip() for t in changes["tags"] or [] if t.strip()))}
     changed = []

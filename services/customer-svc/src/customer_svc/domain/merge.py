@@ -70,12 +70,8 @@ def _union(lists: list[list[dict[str, Any]]], key: Callable[[dict[str, Any]], Ha
     return with_one_primary(merged)
 
 
-def _distinct(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    kept: list[dict[str, Any]] = []
-    for item in items:
-        if item not in kept:
-            kept.append(copy.deepcopy(item))
-    return kept
+def _address_key(address: dict[str, Any]) -> Hashable:
+    return tuple(sorted((k, str(v)) for k, v in address.items() if k != "primary" and v))
 
 
 def _phone_key(phone: dict[str, Any]) -> Hashable:
@@ -131,7 +127,7 @@ def merge_cards(survivor: Card, others: list[Card], choices: dict[str, UUID]) ->
     merged.fields = {key: _pick(cards, _custom(key), chosen.get(f"fields.{key}")) for key in custom_keys}
     merged.phones = _union([card.phones for card in cards], _phone_key)
     merged.emails = _union([card.emails for card in cards], _email_key)
-    merged.addresses = _distinct([address for card in cards for address in card.addresses])
+    merged.addresses = _union([card.addresses for card in cards], _address_key)
     merged.tags = list(dict.fromkeys(tag for card in cards for tag in card.tags))
     merged.last_contact_at = _extreme([card.last_contact_at for card in cards], max)
     merged.next_contact_at = _extreme([card.next_contact_at for card in cards], min)

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request
 
 from crm_contracts.fields import FieldDefinition
-from crm_runtime.pagination import decode_cursor, encode_cursor
+from crm_runtime.pagination import decode_cursor, next_cursor
 from crm_runtime.problems import found
 from customer_svc.bootstrap import Container
 from customer_svc.domain.filters import CardFilter
@@ -104,8 +104,7 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
             fields={k.removeprefix("field."): v for k, v in request.query_params.items() if k.startswith("field.")},
         )
         rows = await queries.page(x_workspace, where, decode_cursor(cursor), limit + 1)
-        next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-        return CustomerPage(items=[row_out(r) for r in rows[:limit]], next_cursor=next_cursor)
+        return CustomerPage(items=[row_out(r) for r in rows[:limit]], next_cursor=next_cursor(rows, limit))
 
     @router.get("/customers/by-number/{number}", response_model=CustomerDetail)
     async def by_number(number: int, x_workspace: Workspace = "main") -> CustomerDetail:
@@ -173,8 +172,7 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
             DuplicateLeadOut(id=r.submission_id, customer_id=r.customer_id, channel_key=r.channel_key, lead=r.lead, created_at=r.created_at)
             for r in rows[:limit]
         ]
-        next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].submission_id) if len(rows) > limit else None
-        return DuplicateLeadPage(items=items, next_cursor=next_cursor)
+        return DuplicateLeadPage(items=items, next_cursor=next_cursor(rows, limit, ident="submission_id"))
 
     @router.get("/field-definitions", response_model=list[FieldDefinition], tags=["settings"])
     async def field_definitions(x_workspace: Workspace = "main") -> list[FieldDefinition]:

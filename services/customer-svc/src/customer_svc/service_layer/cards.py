@@ -58,7 +58,7 @@ class CardService:
         )
         changes = body.model_dump(include=set(_IDENTITY) | {"card_type", "id_type", "branch", "tags", "folder", "avatar"})
         changes["broker"] = body.affiliate.model_dump() if body.affiliate else None
-        changes["addresses"] = [a.model_dump(exclude_none=True) for a in body.addresses]
+        changes["addresses"] = [a.model_dump() for a in body.addresses]
         try:
             apply_changes(card, {k: v for k, v in changes.items() if v not in (None, [])} | {"card_type": body.card_type}, self._region)
         except CardInvalid as error:

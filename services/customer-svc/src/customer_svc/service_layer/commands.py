@@ -22,6 +22,10 @@ class EmailIn(BaseModel):
     primary: bool = False
 
 
+class AddressIn(Address):
+    primary: bool = False
+
+
 class NewCustomer(Lead):
     """A lead body plus what only a person sets on a new card."""
 
@@ -45,7 +49,7 @@ class CustomerChanges(BaseModel):
     branch: str | None = Field(default=None, max_length=200)
     phones: list[str | PhoneIn] | None = Field(default=None, max_length=20)
     emails: list[str | EmailIn] | None = Field(default=None, max_length=20)
-    addresses: list[Address] | None = Field(default=None, max_length=10)
+    addresses: list[AddressIn] | None = Field(default=None, max_length=10)
     tags: list[str] | None = Field(default=None, max_length=100)
     folder: str | None = Field(default=None, max_length=200)
     broker: Affiliate | None = None

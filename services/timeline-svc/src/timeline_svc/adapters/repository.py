@@ -1,14 +1,17 @@
 """All of timeline-svc's queries. Repositories never commit."""
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timeline_svc.adapters.tables import entries
+from timeline_svc.adapters.tables import contact_dates, entries, interactions, merges, moves
+from timeline_svc.domain.contact_dates import ContactDates, ContactFact
 
 
 class EntryRepository:
@@ -30,3 +33,209 @@ class EntryRepository:
         if kinds:
             query = query.where(c.kind.in_(kinds))
         return list((await self._s.execute(query.order_by(c.occurred_at.desc(), c.id.desc()).limit(limit))).all())
+
+
+class InteractionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, row: dict[str, Any]) -> Any | None:
+        """Insert `row`; None when its external id is already taken in the workspace."""
+        query = insert(interactions).values(row).on_conflict_do_nothing().returning(*interactions.c)
+        return (await self._s.execute(query)).first()
+
+    async def get(self, interaction_id: UUID) -> Any | None:
+        return (await self._s.execute(select(interactions).where(interactions.c.id == interaction_id))).first()
+
+    async def by_external_id(self, workspace: str, external_id: str) -> Any | None:
+        c = interactions.c
+        query = select(interactions).where(c.workspace == workspace, c.external_id == external_id, c.external_id.isnot(None))
+        return (await self._s.execute(query)).first()
+
+    async def contact_facts(self, customer_ids: Iterable[UUID]) -> dict[UUID, list[ContactFact]]:
+        """The customers' interactions grouped by (kind, outcome, done): a handful of rows per
+        customer whatever the size of the history."""
+        c = interactions.c
+        query = (
+            select(
+                c.customer_id,
+                c.kind,
+                c.outcome,
+                c.done,
+                func.max(c.occurred_at).label("occurred_at"),
+                func.min(c.scheduled_at).label("scheduled_at"),
+                func.min(c.due_at).label("due_at"),
+            )
+            .where(c.customer_id.in_(list(customer_ids)))
+            .group_by(c.customer_id, c.kind, c.outcome, c.done)
+        )
+        facts: dict[UUID, list[ContactFact]] = {}
+        for r in await self._s.execute(query):
+            facts.setdefault(r.customer_id, []).append(ContactFact(r.kind, r.outcome, r.done, r.occurred_at, r.scheduled_at, r.due_at))
+        return facts
+
+
+class ContactDatesRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def get_many(self, customer_ids: Iterable[UUID]) -> dict[UUID, ContactDates]:
+        c = contact_dates.c
+        rows = await self._s.execute(
+            select(c.customer_id, c.last_contact_at, c.next_contact_at).where(c.customer_id.in_(list(customer_ids)))
+        )
+        return {r.customer_id: ContactDates(r.last_contact_at, r.next_contact_at) for r in rows}
+
+    async def save(self, workspace: str, dates: Mapping[UUID, ContactDates]) -> None:
+        if not dates:
+            return
+        rows = [
+            {"customer_id": cid, "workspace": workspace, "last_contact_at": d.last_contact_at, "next_contact_at": d.next_contact_at}
+            for cid, d in dates.items()
+        ]
+        query = insert(contact_dates)
+        await self._s.execute(
+            query.on_conflict_do_update(
+                index_elements=[contact_dates.c.customer_id],
+                set_={
+                    "last_contact_at": query.excluded.last_contact_at,
+                    "next_contact_at": query.excluded.next_contact_at,
+                    "updated_at": func.now(),
+                },
+            ),
+            rows,
+        )
+
+
+@dataclass(frozen=True)
+class Hop:
+    """Merge `merge_id` put the rows of `customer_id` under `survivor_id`."""
+
+    merge_id: UUID
+    customer_id: UUID
+    survivor_id: UUID
+
+
+# The tables whose rows a merge moves, by their `moves.item` name.
+MOVABLE = {"entry": "entries", "interaction": "interactions"}
+_WORKSPACE_LOCK = 7301  # advisory lock class ids (first key of the two-key form)
+_CUSTOMER_LOCK = 7302
+MAX_HOPS = 16
+
+
+class MergeRepository:
+    """Merges move rows between cards; `moves` remembers each move so an undo is exact.
+
+    Concurrency: merge and unmerge handlers hold their workspace's lock exclusively and
+    interaction writers hold it shared, so no interaction lands on a card while its rows
+    are moving; writers also serialise per customer, so contact dates are recomputed from a
+    history no concurrent writer is changing.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def lock_workspaces(self, workspaces: Iterable[str], *, shared: bool = False) -> None:
+        lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        for workspace in sorted(set(workspaces)):
+            await self._s.execute(text(f"SELECT {lock}(CAST(:k AS int), hashtext(:w))"), {"k": _WORKSPACE_LOCK, "w": workspace})
+
+    async def lock_customer(self, customer_id: UUID) -> None:
+        await self._s.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:k AS int), hashtext(:c))"), {"k": _CUSTOMER_LOCK, "c": str(customer_id)}
+        )
+
+    async def chain(self, customer_id: UUID) -> list[Hop]:
+        """The active merges a card's rows went through, in order (empty: not merged)."""
+        rows = await self._s.execute(
+            text(
+                "WITH RECURSIVE chain(depth, merge_id, customer_id, survivor_id) AS ("
+                " SELECT 1, merge_id, customer_id, survivor_id FROM merges WHERE customer_id = CAST(:c AS uuid)"
+                " UNION ALL"
+                " SELECT chain.depth + 1, m.merge_id, m.customer_id, m.survivor_id"
+                " FROM merges m JOIN chain ON m.customer_id = chain.survivor_id WHERE chain.depth < :max)"
+                " SELECT merge_id, customer_id, survivor_id FROM chain ORDER BY depth"
+            ),
+            {"c": customer_id, "max": MAX_HOPS},
+        )
+        return [Hop(r.merge_id, r.customer_id, r.survivor_id) for r in rows]
+
+    async def record(self, workspace: str, merge_id: UUID, survivor_id: UUID, merged_ids: list[UUID]) -> None:
+        if not merged_ids:
+            return
+        query = insert(merges)
+        await self._s.execute(
+            query.on_conflict_do_update(
+                index_elements=[merges.c.customer_id],
+                set_={"merge_id": query.excluded.merge_id, "survivor_id": query.excluded.survivor_id, "merged_at": func.now()},
+            ),
+            [{"customer_id": i, "merge_id": merge_id, "survivor_id": survivor_id, "workspace": workspace} for i in merged_ids],
+        )
+
+    async def move(self, merge_id: UUID, merged_ids: list[UUID], survivor_id: UUID) -> None:
+        """Move every row of `merged_ids` under `survivor_id`, remembering each move.
+
+        Naturally idempotent: a repeat finds no row left under the merged cards."""
+        if not merged_ids:
+            return
+        for item, table in MOVABLE.items():
+            await self._s.execute(
+                text(
+                    "WITH moved AS ("
+                    " INSERT INTO moves (merge_id, item, item_id, from_customer_id, to_customer_id)"
+                    f" SELECT CAST(:m AS uuid), CAST(:item AS varchar), id, customer_id, CAST(:s AS uuid) FROM {table}"
+                    " WHERE customer_id = ANY(CAST(:ids AS uuid[])) ORDER BY occurred_at, id"
+                    " ON CONFLICT (merge_id, item, item_id) DO NOTHING"
+                    " RETURNING item_id, from_customer_id)"
+                    f" UPDATE {table} t SET customer_id = CAST(:s AS uuid), merge_id = CAST(:m AS uuid),"
+                    " original_customer_id = coalesce(t.original_customer_id, moved.from_customer_id)"
+                    " FROM moved WHERE t.id = moved.item_id"
+                ),
+                {"m": merge_id, "item": item, "s": survivor_id, "ids": merged_ids},
+            )
+
+    async def add_hops(self, item_ids: list[tuple[str, UUID]], hops: list[Hop]) -> None:
+        """Record rows written straight under a survivor as if they had been moved by each
+        merge of the chain, so undoing those merges carries them back too."""
+        rows = [
+            {"merge_id": h.merge_id, "item": item, "item_id": item_id, "from_customer_id": h.customer_id, "to_customer_id": h.survivor_id}
+            for h in hops
+            for item, item_id in item_ids
+        ]
+        if rows:
+            await self._s.execute(insert(moves).values(rows).on_conflict_do_nothing())
+
+    async def undo(self, merge_id: UUID) -> set[UUID]:
+        """Move back exactly the rows `merge_id` moved; returns every card that gained or lost rows.
+
+        A row goes back to the card it left even when a later merge took it further (an undo
+        out of order): the later merge's move of that row is forgotten with it. Each row's
+        `original_customer_id` / `merge_id` become those of the moves still in force.
+        Naturally idempotent: a repeat finds no move of `merge_id` left.
+        """
+        affected: set[UUID] = set()
+        for item, table in MOVABLE.items():
+            rows = await self._s.execute(
+                text(
+                    f"UPDATE {table} t SET customer_id = u.from_customer_id,"
+                    " original_customer_id = (SELECT p.from_customer_id FROM moves p"
+                    "  WHERE p.item = u.item AND p.item_id = u.item_id AND p.seq < u.seq ORDER BY p.seq LIMIT 1),"
+                    " merge_id = (SELECT p.merge_id FROM moves p"
+                    "  WHERE p.item = u.item AND p.item_id = u.item_id AND p.seq < u.seq ORDER BY p.seq DESC LIMIT 1)"
+                    f" FROM moves u JOIN {table} old ON old.id = u.item_id"  # `old`: the row as it was before this statement
+                    " WHERE u.merge_id = CAST(:m AS uuid) AND u.item = :item AND t.id = u.item_id"
+                    " RETURNING old.customer_id AS left_from, t.customer_id AS moved_to"
+                ),
+                {"m": merge_id, "item": item},
+            )
+            for r in rows:
+                affected.update((r.left_from, r.moved_to))
+        await self._s.execute(
+            text(
+                "DELETE FROM moves later USING moves u WHERE u.merge_id = CAST(:m AS uuid)"
+                " AND later.item = u.item AND later.item_id = u.item_id AND later.seq >= u.seq"
+            ),
+            {"m": merge_id},
+        )
+        await self._s.execute(delete(merges).where(merges.c.merge_id == merge_id))
+        return affected

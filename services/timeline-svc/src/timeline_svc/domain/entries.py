@@ -55,4 +55,24 @@ def system_entry(event: Envelope) -> Entry | None:
             summary,
             {"owner_id": data["owner_id"], "rule_id": data.get("rule_id"), "strategy": data["strategy"]},
         )
+    if event.type == "crm.customer.status_changed.v1":
+        how = data["cause"] + (f" by {data['actor']}" if data.get("actor") else "")
+        summary = f"Status {data['previous_status']} → {data['status']} ({how})" + (f": {data['reason']}" if data.get("reason") else "")
+        keep = ("status", "previous_status", "cause", "reason", "actor")
+        return Entry(entry_id(event.id), UUID(data["customer_id"]), "status_changed", summary, {k: data.get(k) for k in keep})
+    if event.type == "crm.customer.merged.v1":
+        merged = [i for i in data["merged_ids"] if i != data["survivor_id"]]
+        summary = f"Merged card{'' if len(merged) == 1 else 's'} {', '.join(merged) or '(none)'} into this card"
+        return Entry(entry_id(event.id), UUID(data["survivor_id"]), "merged", summary, {"merge_id": data["merge_id"], "merged_ids": merged})
+    if event.type == "crm.customer.unmerged.v1":
+        restored = [c for c in data["restored"] if c["id"] != data["survivor_id"]]
+        cards = ", ".join(f"#{c['number']} {_name(c)}" for c in restored)
+        summary = f"Merge undone: {cards} restored from this card" if cards else "Merge undone"
+        return Entry(
+            entry_id(event.id),
+            UUID(data["survivor_id"]),
+            "unmerged",
+            summary,
+            {"merge_id": data["merge_id"], "restored_ids": [c["id"] for c in restored]},
+        )
     return None

@@ -1,12 +1,19 @@
+"""timeline-svc HTTP (DESIGN 5.1): interactions, the timeline, contact dates."""
+
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from crm_runtime.pagination import decode_cursor, encode_cursor
+from crm_runtime.pagination import decode_cursor, next_cursor
+from crm_runtime.problems import found, invalid_request
+from timeline_svc.domain.interactions import Direction, InteractionKind, NewInteraction, field_errors
 from timeline_svc.service_layer.handlers import TimelineQueries
+from timeline_svc.service_layer.interactions import InteractionQueries, InteractionService
+
+Workspace = Annotated[str, Header(alias="X-Workspace", min_length=1, max_length=100)]
 
 
 class EntryOut(BaseModel):
@@ -16,6 +23,8 @@ class EntryOut(BaseModel):
     occurred_at: datetime
     summary: str
     data: dict[str, Any]
+    original_customer_id: UUID | None = Field(default=None, description="Set while a merge keeps the entry under another card.")
+    merge_id: UUID | None = None
 
 
 class TimelinePage(BaseModel):
@@ -23,7 +32,53 @@ class TimelinePage(BaseModel):
     next_cursor: str | None
 
 
-def build_router(queries: TimelineQueries) -> APIRouter:
+class InteractionIn(BaseModel):
+    """An interaction (DESIGN 5.2). `external_id` is the idempotency key within the workspace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: UUID
+    kind: InteractionKind
+    direction: Direction | None = None
+    outcome: str | None = Field(
+        default=None, max_length=40, description="Calls: answered, no_answer, busy, voicemail. Meetings: scheduled, held, cancelled."
+    )
+    occurred_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+    scheduled_at: AwareDatetime | None = Field(default=None, description="Meetings only.")
+    due_at: AwareDatetime | None = Field(default=None, description="Reminders only (required there).")
+    done: bool | None = Field(default=None, description="Reminders only.")
+    summary: str | None = Field(default=None, max_length=2000)
+    body: str | None = Field(default=None, max_length=100_000)
+    owner_id: UUID | None = None
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class InteractionOut(BaseModel):
+    id: UUID
+    workspace: str
+    customer_id: UUID
+    kind: str
+    direction: str | None
+    outcome: str | None
+    occurred_at: datetime
+    scheduled_at: datetime | None
+    due_at: datetime | None
+    done: bool
+    summary: str | None
+    body: str | None
+    owner_id: UUID | None
+    external_id: str | None
+    created_at: datetime
+    original_customer_id: UUID | None = Field(default=None, description="Set while a merge keeps the interaction under another card.")
+
+
+class ContactDatesOut(BaseModel):
+    customer_id: UUID
+    last_contact_at: datetime | None
+    next_contact_at: datetime | None
+
+
+def build_router(queries: TimelineQueries, interactions: InteractionService, interaction_queries: InteractionQueries) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["timeline"])
 
     @router.get("/customers/{customer_id}/timeline", response_model=TimelinePage)
@@ -34,7 +89,36 @@ def build_router(queries: TimelineQueries) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> TimelinePage:
         rows = await queries.page(customer_id, decode_cursor(cursor), limit + 1, kind)
-        next_cursor = encode_cursor(rows[limit - 1].occurred_at, rows[limit - 1].id) if len(rows) > limit else None
-        return TimelinePage(items=[EntryOut.model_validate(r, from_attributes=True) for r in rows[:limit]], next_cursor=next_cursor)
+        items = [EntryOut.model_validate(r, from_attributes=True) for r in rows[:limit]]
+        return TimelinePage(items=items, next_cursor=next_cursor(rows, limit, at="occurred_at"))
+
+    @router.post(
+        "/interactions",
+        status_code=201,
+        response_model=InteractionOut,
+        tags=["interactions"],
+        responses={200: {"model": InteractionOut, "description": "A repeat of an earlier `external_id`: the stored interaction."}},
+    )
+    async def record_interaction(body: InteractionIn, response: Response, x_workspace: Workspace = "main") -> InteractionOut:
+        new = NewInteraction(**body.model_dump())
+        errors = field_errors(new)
+        if errors:
+            raise invalid_request([{"loc": (field,), "msg": message} for field, message in errors])
+        recorded = await interactions.record(x_workspace, new)
+        out = InteractionOut.model_validate(recorded.interaction, from_attributes=True)
+        response.headers["Location"] = f"/v1/interactions/{out.id}"
+        if not recorded.created:
+            response.status_code = 200
+        return out
+
+    @router.get("/interactions/{interaction_id}", response_model=InteractionOut, tags=["interactions"])
+    async def interaction(interaction_id: UUID) -> InteractionOut:
+        row = found(await interaction_queries.get(interaction_id), "Interaction not found")
+        return InteractionOut.model_validate(row, from_attributes=True)
+
+    @router.get("/customers/{customer_id}/contact-dates", response_model=ContactDatesOut)
+    async def contact_dates(customer_id: UUID) -> ContactDatesOut:
+        dates = await interaction_queries.contact_dates(customer_id)
+        return ContactDatesOut(customer_id=customer_id, last_contact_at=dates.last_contact_at, next_contact_at=dates.next_contact_at)
 
     return router

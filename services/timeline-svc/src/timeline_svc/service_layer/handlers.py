@@ -1,4 +1,4 @@
-"""Use cases of timeline-svc: record system entries and serve the history."""
+"""Use cases of timeline-svc: record system entries, follow merges, and serve the history."""
 
 from datetime import datetime
 from typing import Any
@@ -8,15 +8,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import TimelineEntryRecorded
+from crm_contracts.events import CustomerMerged, CustomerUnmerged, TimelineEntryRecorded
 from crm_runtime.consumer import Batched, Handler
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
-from timeline_svc.adapters.repository import EntryRepository
+from timeline_svc.adapters.repository import EntryRepository, MergeRepository
 from timeline_svc.domain.entries import system_entry
+from timeline_svc.service_layer import SOURCE
+from timeline_svc.service_layer.contact_dates import refresh_contact_dates
 
-SOURCE = "timeline-svc"
-SYSTEM_EVENT_TYPES = ("crm.customer.created.v1", "crm.customer.enriched.v1", "crm.allocation.lead_assigned.v1")
+SYSTEM_EVENT_TYPES = (
+    "crm.customer.created.v1",
+    "crm.customer.enriched.v1",
+    "crm.customer.status_changed.v1",
+    "crm.allocation.lead_assigned.v1",
+)
+MERGED = "crm.customer.merged.v1"
+UNMERGED = "crm.customer.unmerged.v1"
 
 
 class TimelineHandlers:
@@ -24,7 +32,10 @@ class TimelineHandlers:
         self._outbox = outbox
 
     def handlers(self) -> dict[str, Handler | Batched]:
-        return {t: Batched(self.on_system_events) for t in SYSTEM_EVENT_TYPES}
+        handlers: dict[str, Handler | Batched] = {t: Batched(self.on_system_events) for t in SYSTEM_EVENT_TYPES}
+        handlers[MERGED] = Batched(self.on_merged)
+        handlers[UNMERGED] = Batched(self.on_unmerged)
+        return handlers
 
     async def on_system_events(self, session: AsyncSession, events: list[Envelope]) -> None:
         """Record the entries of a run of events in two statements (entries, then outbox)."""
@@ -53,6 +64,29 @@ class TimelineHandlers:
         await self._outbox.stage_many(
             session, [(topics.TIMELINE_EVENTS, str(out.subject), out) for entry_id, out in recorded.items() if entry_id in added]
         )
+
+    async def on_merged(self, session: AsyncSession, events: list[Envelope]) -> None:
+        """Every row of the merged cards moves under the survivor; contact dates follow."""
+        merges = MergeRepository(session)
+        await merges.lock_workspaces(e.workspace for e in events)
+        await self.on_system_events(session, events)
+        for event in events:
+            merged = CustomerMerged.model_validate(event.data)
+            ids = [i for i in dict.fromkeys(merged.merged_ids) if i != merged.survivor_id]
+            await merges.record(event.workspace, merged.merge_id, merged.survivor_id, ids)
+            await merges.move(merged.merge_id, ids, merged.survivor_id)
+            await refresh_contact_dates(session, self._outbox, event.workspace, [merged.survivor_id, *ids], cause=event)
+
+    async def on_unmerged(self, session: AsyncSession, events: list[Envelope]) -> None:
+        """Exactly the rows the merge moved go back; every card involved gets its dates again."""
+        merges = MergeRepository(session)
+        await merges.lock_workspaces(e.workspace for e in events)
+        await self.on_system_events(session, events)
+        for event in events:
+            unmerged = CustomerUnmerged.model_validate(event.data)
+            affected = await merges.undo(unmerged.merge_id)
+            cards = affected | {unmerged.survivor_id} | {c.id for c in unmerged.restored}
+            await refresh_contact_dates(session, self._outbox, event.workspace, cards, cause=event)
 
 
 class TimelineQueries:
