@@ -234,3 +234,35 @@ async def test_import_survives_a_restart_of_intake_mid_file_and_processes_every_
     assert (job["rows_total"], job["created"], job["failed"], job["rows_done"]) == (total, total, 0, total)
     assert await suite.scalar("intake", "select count(*) from submissions where job_id = $1", uuid.UUID(job_id)) == total
     assert await suite.scalar("customer", "select count(*) from customers where last_name like $1", f"{tag}-%") == total
+
+
+async def test_custom_field_values_are_checked_at_the_edge_against_the_workspace_definitions(
+    suite: E2ESuite, http: httpx.AsyncClient
+) -> None:
+    """The seed defines `budget` (number) and `interest` (multi select) in customer-svc."""
+    api = {"X-Channel-Key": "dev-api-key"}
+    bad = await http.post(
+        f"{suite.url('intake')}/v1/leads", headers=api, json={"last_name": "F", "phones": ["0529990001"], "fields": {"budget": "lots"}}
+    )
+    assert bad.status_code == 422 and bad.json()["errors"] == [{"field": "fields.budget", "message": "must be a number"}]
+    good = await http.post(
+        f"{suite.url('intake')}/v1/leads",
+        headers=api,
+        json={"last_name": "F", "emails": [unique("f") + "@x.io"], "fields": {"budget": "1,500", "interest": "cars", "utm": "x"}},
+    )
+    assert good.status_code == 202, good.text
+    done = await finished(http, suite, good.json()["submission_id"])
+    created = await card(http, suite, done["customer_id"])
+    assert created["fields"] == {"budget": 1500, "interest": ["cars"]} and created["unknown_fields"] == {"utm": "x"}
+
+    tag = unique("cf")
+    rows = [["Last name", "E-mail", "Budget"], [f"{tag}-ok", f"{tag}.1@example.com", "200"], [f"{tag}-bad", f"{tag}.2@example.com", "x"]]
+    answer = await http.post(
+        f"{suite.url('intake')}/v1/imports",
+        headers={"X-Channel-Key": "dev-import-key"},
+        files={"file": ("f.csv", csv_bytes(rows, "utf-8"), "text/csv")},
+        data={"policy": "skip", "mapping": '{"Budget": "fields.budget"}'},
+    )
+    job = await wait_import(http, suite, answer.json()["id"])
+    assert (job["created"], job["failed"]) == (1, 1)
+    assert job["errors"] == [{"row": 3, "field": "fields.budget", "message": "must be a number"}]

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 CARD_TYPES = ("lead", "customer", "business_partner", "supplier", "service_provider", "employee")
+UNKNOWN_FIELD = "no such custom field in this workspace"
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 
 
@@ -122,7 +123,7 @@ def check_fields(definitions: list[FieldDefinition], values: dict[str, Any], car
     for key, value in values.items():
         definition = by_key.get(key)
         if definition is None:
-            errors.append(FieldError(field=f"fields.{key}", message="no such custom field in this workspace"))
+            errors.append(FieldError(field=f"fields.{key}", message=UNKNOWN_FIELD))
         elif not definition.applies_to(card_type):
             errors.append(FieldError(field=f"fields.{key}", message=f"does not apply to card type {card_type}"))
         elif _empty(value):

@@ -6,6 +6,7 @@ from redis.asyncio import Redis
 
 from crm_contracts.leads import ChannelKind
 from crm_runtime.runtime import ServiceRuntime
+from intake_svc.adapters.field_definitions import FieldDefinitionsClient
 from intake_svc.adapters.idempotency import IdempotencyCache
 from intake_svc.adapters.rate_limit import RateLimiter
 from intake_svc.adapters.tables import metadata
@@ -32,10 +33,19 @@ def bootstrap(settings: IntakeSettings) -> Container:
     runtime.subscribe(handlers.SUBSCRIPTIONS, handlers.HANDLERS)
     redis = Redis.from_url(settings.redis_url)
     runtime.add_dependency("redis", redis.ping, redis.aclose)
-    service = IntakeService(runtime.sessions, runtime.outbox, IdempotencyCache(redis, settings.idempotency_ttl_s))
+    definitions = FieldDefinitionsClient(settings.customer_url, 2.0, settings.field_definitions_ttl_s)
+    runtime.drain_on_stop(definitions.close)
+    service = IntakeService(
+        runtime.sessions, runtime.outbox, IdempotencyCache(redis, settings.idempotency_ttl_s), definitions=definitions.of
+    )
     runtime.drain_on_stop(service.close)
     imports = ImportService(
-        runtime.sessions, runtime.outbox, settings.max_import_bytes, settings.import_chunk_rows, settings.import_lease_s
+        runtime.sessions,
+        runtime.outbox,
+        settings.max_import_bytes,
+        settings.import_chunk_rows,
+        settings.import_lease_s,
+        definitions=definitions.of,
     )
 
     async def import_channel(key: str) -> Channel:

@@ -17,6 +17,8 @@ class IntakeSettings(ServiceSettings):
     max_import_bytes: int = 200 * 1024 * 1024
     import_lease_s: int = 15
     import_chunk_rows: int = 500
+    customer_url: str = "http://127.0.0.1:8003"  # customer-svc: the custom field definitions API and import leads are checked against
+    field_definitions_ttl_s: float = 30.0
     demo_api_key: str = "dev-api-key"
     demo_web_key: str = "dev-web-key"
     demo_portal_key: str = "dev-portal-key"

@@ -3,9 +3,10 @@
 import phonenumbers
 import pytest
 
+from crm_contracts.fields import FieldDefinition, FieldKind
 from crm_contracts.leads import IdType, Lead
 from intake_svc.domain.capture import LeadRejected
-from intake_svc.domain.validation import validate_lead
+from intake_svc.domain.validation import check_custom_fields, validate_lead
 
 pytestmark = pytest.mark.unit
 
@@ -252,3 +253,21 @@ def test_identifiers_come_back_stripped_and_the_rest_untouched() -> None:
 def test_a_lead_without_identifiers_passes() -> None:
     lead = Lead(last_name="כהן")
     assert validate_lead(lead) == lead
+
+
+_DEFINITIONS = [
+    FieldDefinition(key="budget", label="Budget", kind=FieldKind.NUMBER),
+    FieldDefinition(key="interest", label="Interest", kind=FieldKind.MULTI_SELECT, options=["cars", "homes"]),
+]
+
+
+def test_custom_values_are_stored_in_their_checked_form_and_unknown_keys_pass() -> None:
+    lead = Lead(last_name="x", fields={"budget": "1,200", "interest": "cars, homes", "utm_source": "google"})
+    assert check_custom_fields(lead, _DEFINITIONS).fields == {"budget": 1200, "interest": ["cars", "homes"], "utm_source": "google"}
+
+
+@pytest.mark.parametrize(("fields", "field"), [({"budget": "lots"}, "fields.budget"), ({"interest": ["boats"]}, "fields.interest")])
+def test_a_value_a_definition_refuses_rejects_the_lead_naming_it(fields: dict[str, object], field: str) -> None:
+    with pytest.raises(LeadRejected) as refused:
+        check_custom_fields(Lead(last_name="x", fields=fields), _DEFINITIONS)
+    assert refused.value.field == field

@@ -12,6 +12,7 @@ import phonenumbers
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, ValidationError
 from stdnum.il import hp, idnr
 
+from crm_contracts.fields import UNKNOWN_FIELD, FieldDefinition, check_fields
 from crm_contracts.leads import IdType, Lead
 from intake_svc.domain.capture import LeadRejected
 
@@ -152,3 +153,13 @@ def national_id_problem(value: str, id_type: IdType | None) -> str | None:
     except ValidationError:
         return "not a valid number"
     return None
+
+
+def check_custom_fields(lead: Lead, definitions: list[FieldDefinition]) -> Lead:
+    """The lead with its custom values in their stored form, or `LeadRejected` naming the first
+    value a definition refuses. Keys no definition knows pass: customer-svc keeps them aside."""
+    clean, errors = check_fields(definitions, lead.fields, "lead")
+    for error in errors:
+        if lead.fields.get(error.field.removeprefix("fields.")) is not None and error.message != UNKNOWN_FIELD:
+            raise LeadRejected(error.field, error.message)
+    return lead.model_copy(update={"fields": {**lead.fields, **{k: v for k, v in clean.items() if v is not None}}})

@@ -1,6 +1,7 @@
 """Use cases of intake-svc: one request or message = one unit of work = one commit."""
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerCreated, CustomerEnriched, DecisionMade, LeadAccepted
+from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_runtime.cache import TimedCache
 from crm_runtime.events import new_event
@@ -22,6 +24,7 @@ from intake_svc.adapters.repository import ChannelRepository, SubmissionReposito
 from intake_svc.domain import capture
 from intake_svc.domain.channels import Channel, check_channel
 from intake_svc.domain.submissions import State, after_card_applied, after_decision
+from intake_svc.domain.validation import check_custom_fields
 
 SOURCE = "intake-svc"
 
@@ -65,10 +68,20 @@ def stage_lead(
     return StagedLead(submission_id, row, capture.partition_key(lead, str(submission_id)), event)
 
 
+# The custom field definitions of a workspace, or None when they cannot be read now.
+Definitions = Callable[[str], Awaitable[list[FieldDefinition] | None]]
+
+
 class IntakeService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, idempotency: IdempotencyCache, channel_cache_s: float = 5.0
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        idempotency: IdempotencyCache,
+        channel_cache_s: float = 5.0,
+        definitions: Definitions | None = None,
     ) -> None:
+        self._definitions = definitions
         self._sessions = sessions
         self._outbox = outbox
         self._idempotency = idempotency
@@ -94,6 +107,9 @@ class IntakeService:
             cached = await self._idempotency.get(channel.key, idempotency_key)
             if cached:
                 return UUID(cached)
+        if lead.fields and self._definitions and channel.kind is not ChannelKind.WEB:  # a web form's lead is never refused for them
+            known = await self._definitions(channel.workspace)
+            lead = check_custom_fields(lead, known) if known is not None else lead
         staged = stage_lead(channel.ref(), channel.workspace, capture.stamp(lead, channel.kind), raw or {}, idempotency_key)
         submission_id = await self._commits.submit(staged)
         if idempotency_key:

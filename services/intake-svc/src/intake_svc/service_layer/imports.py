@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
+from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import Lead
 from crm_runtime.outbox import Outbox
 from intake_svc.adapters import spreadsheets
@@ -31,8 +32,8 @@ from intake_svc.adapters.repository import SubmissionRepository
 from intake_svc.domain import imports
 from intake_svc.domain.capture import LeadRejected, lead_from_form
 from intake_svc.domain.channels import Channel
-from intake_svc.domain.validation import validate_lead
-from intake_svc.service_layer.handlers import StagedLead, stage_lead
+from intake_svc.domain.validation import check_custom_fields, validate_lead
+from intake_svc.service_layer.handlers import Definitions, StagedLead, stage_lead
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,16 @@ def row_id(job_id: uuid.UUID, row_number: int) -> uuid.UUID:
 
 
 class ImportService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, max_bytes: int, chunk_rows: int, lease_s: int) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        max_bytes: int,
+        chunk_rows: int,
+        lease_s: int,
+        definitions: Definitions | None = None,
+    ) -> None:
+        self._definitions = definitions
         self._sessions = sessions
         self._outbox = outbox
         self._max_bytes = max_bytes
@@ -152,6 +162,7 @@ class ImportService:
             spool.flush()
             rows = spreadsheets.iter_rows(Path(spool.name), job.format, start=job.rows_read)
             number = job.rows_read
+            known = await self._definitions(channel.workspace) if self._definitions else None
             while chunk := list(islice(rows, self._chunk_rows)):
                 if stop.is_set():
                     return  # shutting down: the next worker resumes from the committed cursor
@@ -160,7 +171,7 @@ class ImportService:
                     number += 1
                     if not any(cell.strip() for cell in row):
                         continue  # blank lines are not rows (nor counted in rows_total)
-                    lead_or_error = self._lead(row, columns, job.headers, number + 1)  # +1: the header is sheet row 1
+                    lead_or_error = self._lead(row, columns, job.headers, number + 1, known)  # +1: the header is sheet row 1
                     if isinstance(lead_or_error, dict):
                         errors.append(lead_or_error)
                     else:
@@ -172,13 +183,14 @@ class ImportService:
             await ImportRepository(session).finish_reading(job.id, self._owner)
 
     def _lead(
-        self, row: list[str], columns: dict[int, str], headers: list[str], number: int
+        self, row: list[str], columns: dict[int, str], headers: list[str], number: int, known: list[FieldDefinition] | None
     ) -> dict[str, Any] | tuple[Lead, dict[str, str]]:
         form, raw = imports.row_to_form(row, columns, headers)
         mapped, unknown = lead_from_form(form, {})
         raw.update(unknown)
         try:
-            return validate_lead(Lead.model_validate(mapped)), raw
+            lead = validate_lead(Lead.model_validate(mapped))
+            return (check_custom_fields(lead, known) if known else lead), raw
         except ValidationError as exc:
             first = exc.errors()[0]
             return {"row": number, "field": ".".join(map(str, first["loc"])), "message": first["msg"]}

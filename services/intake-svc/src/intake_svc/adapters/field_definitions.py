@@ -1,0 +1,36 @@
+"""The workspace's custom field definitions, read from customer-svc (which owns them)."""
+
+import logging
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from crm_contracts.fields import FieldDefinition
+from crm_runtime.cache import TimedCache
+
+log = logging.getLogger(__name__)
+_DEFINITIONS = TypeAdapter(list[FieldDefinition])
+
+
+class FieldDefinitionsClient:
+    def __init__(self, base_url: str, timeout_s: float, ttl_s: float) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self._cache: TimedCache[str, list[FieldDefinition] | None] = TimedCache(ttl_s)
+
+    async def of(self, workspace: str) -> list[FieldDefinition] | None:
+        """The definitions, or None when customer-svc cannot say: leads are then taken in
+        unchecked (customer-svc checks them again and keeps what it refuses aside)."""
+
+        async def load() -> list[FieldDefinition] | None:
+            try:
+                answer = await self._client.get("/v1/field-definitions", headers={"X-Workspace": workspace})
+                answer.raise_for_status()
+                return _DEFINITIONS.validate_json(answer.content)
+            except (httpx.HTTPError, ValidationError) as error:
+                log.warning("custom field definitions of %s unavailable: %s", workspace, error.__class__.__name__)
+                return None
+
+        return await self._cache.get(workspace, load)
+
+    async def close(self) -> None:
+        await self._client.aclose()
