@@ -22,6 +22,8 @@ def upgrade() -> None:
     op.add_column("customers", sa.Column("merged_into", sa.UUID()))
     op.add_column("customers", sa.Column("last_conversation_at", sa.DateTime(timezone=True)))
     op.add_column("customers", sa.Column("unknown_fields", JSONB(), server_default="{}", nullable=False))
+    op.add_column("customers", sa.Column("last_event_summary", sa.Text()))
+    op.add_column("customers", sa.Column("last_event_at", sa.DateTime(timezone=True)))
     op.add_column("customers", sa.Column("search_doc", sa.Text(), server_default="", nullable=False))
     op.create_index(
         "ix_customers_search_doc", "customers", ["search_doc"], postgresql_using="gin", postgresql_ops={"search_doc": "gin_trgm_ops"}
@@ -80,9 +82,20 @@ def upgrade() -> None:
         sa.Column("undone_at", sa.DateTime(timezone=True)),
     )
     op.create_index("ix_merges_survivor_id", "merges", ["survivor_id"])
+    op.create_table(
+        "saved_filters",
+        sa.Column("id", sa.UUID(), primary_key=True),
+        sa.Column("workspace", sa.String(100), nullable=False),
+        sa.Column("owner", sa.String(200), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("params", JSONB(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.UniqueConstraint("workspace", "owner", "name", name="uq_saved_filters_name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("saved_filters")
     op.drop_table("merges")
     op.drop_table("relations")
     op.drop_table("contacts")
@@ -92,5 +105,15 @@ def downgrade() -> None:
     op.drop_index("ix_customers_tags", table_name="customers")
     op.drop_index("ix_customers_owner", table_name="customers")
     op.drop_index("ix_customers_search_doc", table_name="customers")
-    for column in ("search_doc", "unknown_fields", "last_conversation_at", "merged_into", "avatar", "account_number", "birth_date"):
+    for column in (
+        "search_doc",
+        "last_event_at",
+        "last_event_summary",
+        "unknown_fields",
+        "last_conversation_at",
+        "merged_into",
+        "avatar",
+        "account_number",
+        "birth_date",
+    ):
         op.drop_column("customers", column)

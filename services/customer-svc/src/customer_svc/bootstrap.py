@@ -11,6 +11,7 @@ from customer_svc.service_layer.merging import MergeService
 from customer_svc.service_layer.people import PeopleService
 from customer_svc.service_layer.publishing import Publisher
 from customer_svc.service_layer.queries import CustomerQueries
+from customer_svc.service_layer.saved_filters import SavedFilters
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Container:
     people: PeopleService
     merges: MergeService
     definitions: FieldDefinitions
+    saved_filters: SavedFilters
 
 
 def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> Container:
@@ -39,4 +41,5 @@ def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> C
         PeopleService(runtime.sessions, publisher, region),
         MergeService(runtime.sessions, publisher),
         definitions,
+        SavedFilters(runtime.sessions),
     )

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from crm_contracts.events import ContactDatesChanged, Decision, DecisionMade, WebsiteToken
+from crm_contracts.events import ContactDatesChanged, Decision, DecisionMade, TimelineEntryRecorded, WebsiteToken
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 
 from .conftest import Customers
@@ -182,8 +183,6 @@ async def test_decisions_create_once_enrich_without_overwriting_and_renew(custom
     await customers.deliver(_decision(Decision.RENEW, cid, Lead(last_name="Levi"), policy="reset_status"))
     assert await customers.events("crm.customer.status_changed.v1", cid) == []  # already new: nothing changed
     async with customers.container.runtime.sessions() as session, session.begin():
-        from sqlalchemy import text
-
         await session.execute(text("UPDATE customers SET status = 'not_interested' WHERE id = :i"), {"i": cid})
     await customers.deliver(_decision(Decision.RENEW, cid, Lead(last_name="Levi"), policy="reset_status"))
     changed = await customers.events("crm.customer.status_changed.v1", cid)
@@ -193,3 +192,40 @@ async def test_decisions_create_once_enrich_without_overwriting_and_renew(custom
     await customers.deliver(ContactDatesChanged(customer_id=cid, last_contact_at=datetime.now(UTC), next_contact_at=later))
     row = (await customers.http.get("/v1/customers")).json()["items"][0]
     assert row["id"] == str(cid) and row["next_contact_at"] is not None and datetime.fromisoformat(row["next_contact_at"]) == later
+
+
+async def test_saved_filters_are_per_person_and_combine_with_what_is_sent(customers: Customers) -> None:
+    vip = await customers.create({"last_name": "Vip", "tags": ["vip"], "folder": "leads"})
+    await customers.create({"last_name": "Plain", "folder": "leads"})
+    noa = {"X-User": "noa"}
+    saved = await customers.http.post(
+        "/v1/saved-filters", json={"name": "My VIPs", "params": {"tag": ["vip"], "folder": "leads"}}, headers=noa
+    )
+    assert saved.status_code == 201, saved.text
+    fid = saved.json()["id"]
+    again = await customers.http.post("/v1/saved-filters", json={"name": "My VIPs", "params": {}}, headers=noa)
+    assert again.status_code == 409
+    unknown = await customers.http.post("/v1/saved-filters", json={"name": "x", "params": {"colour": "red"}}, headers=noa)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "params.colour"
+    listed = await customers.http.get("/v1/customers", params={"saved_filter": fid}, headers=noa)
+    assert [c["id"] for c in listed.json()["items"]] == [vip["id"]]
+    narrowed = await customers.http.get("/v1/customers", params={"saved_filter": fid, "q": "plain"}, headers=noa)
+    assert narrowed.json()["items"] == []
+    others = await customers.http.get("/v1/customers", params={"saved_filter": fid}, headers={"X-User": "yossi"})
+    assert others.status_code == 404
+    assert [f["name"] for f in (await customers.http.get("/v1/saved-filters", headers=noa)).json()] == ["My VIPs"]
+    assert (await customers.http.delete(f"/v1/saved-filters/{fid}", headers=noa)).status_code == 204
+    assert (await customers.http.get("/v1/saved-filters", headers=noa)).json() == []
+
+
+async def test_list_rows_show_the_newest_timeline_entry(customers: Customers) -> None:
+    card = await customers.create({"last_name": "Events"})
+    cid = uuid.UUID(card["id"])
+    now = datetime.now(UTC)
+    await customers.deliver(TimelineEntryRecorded(customer_id=cid, entry_id=uuid.uuid4(), kind="note", occurred_at=now, summary="newest"))
+    old = now - timedelta(hours=1)
+    await customers.deliver(
+        TimelineEntryRecorded(customer_id=cid, entry_id=uuid.uuid4(), kind="note", occurred_at=old, summary="late but old")
+    )
+    row = (await customers.http.get("/v1/customers")).json()["items"][0]
+    assert row["last_event_summary"] == "newest"

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.fields import FieldDefinition
-from customer_svc.adapters.tables import contacts, field_definitions, merges, relations
+from customer_svc.adapters.tables import contacts, field_definitions, merges, relations, saved_filters
 from customer_svc.domain.contacts import Contact
 
 _CONTACT_FIELDS = [f.name for f in dataclasses.fields(Contact)]
@@ -128,3 +128,29 @@ class PeopleRepository:
         m = merges.c
         query = select(merges).where(or_(m.survivor_id == customer_id, m.merged_ids.contains([str(customer_id)])))
         return list((await self._s.execute(query.order_by(m.created_at.desc()))).all())
+
+
+class SavedFilterRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, filter_id: UUID, workspace: str, owner: str, name: str, params: dict[str, Any]) -> bool:
+        """False when the owner already has a filter of that name."""
+        result = await self._s.execute(
+            insert(saved_filters).values(id=filter_id, workspace=workspace, owner=owner, name=name, params=params).on_conflict_do_nothing()
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def of(self, workspace: str, owner: str) -> list[Any]:
+        f = saved_filters.c
+        return list((await self._s.execute(select(saved_filters).where(f.workspace == workspace, f.owner == owner).order_by(f.name))).all())
+
+    async def get(self, filter_id: UUID, workspace: str, owner: str) -> Any:
+        f = saved_filters.c
+        query = select(saved_filters).where(f.id == filter_id, f.workspace == workspace, f.owner == owner)
+        return (await self._s.execute(query)).first()
+
+    async def delete(self, filter_id: UUID, workspace: str, owner: str) -> bool:
+        f = saved_filters.c
+        result = await self._s.execute(delete(saved_filters).where(f.id == filter_id, f.workspace == workspace, f.owner == owner))
+        return bool(getattr(result, "rowcount", 0))

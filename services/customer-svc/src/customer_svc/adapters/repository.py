@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,6 +97,19 @@ class CustomerRepository:
             update(customers).where(customers.c.id == customer_id).values(last_contact_at=last, next_contact_at=next_)
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def note_latest_events(self, latest: dict[UUID, tuple[datetime, str]]) -> None:
+        """Each card's newest timeline entry (for list rows); an older entry arriving late changes nothing."""
+        if not latest:
+            return
+        c = customers.c
+        statement = (
+            update(customers)
+            .where(c.id == bindparam("cid"), or_(c.last_event_at.is_(None), c.last_event_at <= bindparam("at")))
+            .values(last_event_summary=bindparam("summary"), last_event_at=bindparam("at"))
+        )
+        rows = [{"cid": cid, "at": at, "summary": summary[:500]} for cid, (at, summary) in latest.items()]
+        await self._s.execute(statement, rows)
 
     async def add_duplicate_lead(
         self, submission_id: UUID, workspace: str, customer_id: UUID, channel_key: str | None, lead: dict[str, Any]

@@ -55,6 +55,8 @@ customers = Table(
     Column("merged_into", UUID(as_uuid=True)),
     Column("last_conversation_at", DateTime(timezone=True)),
     Column("unknown_fields", JSONB, nullable=False, server_default="{}"),
+    Column("last_event_summary", Text),  # the newest timeline entry, for list rows
+    Column("last_event_at", DateTime(timezone=True)),
     # Folded names, ID digits, every phone form and the e-mails (domain.search); trigram-indexed.
     Column("search_doc", Text, nullable=False, server_default=""),
     UniqueConstraint("workspace", "number", name="uq_customers_workspace_number"),
@@ -140,6 +142,18 @@ merges = Table(
     Column("actor", String(200)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("undone_at", DateTime(timezone=True)),
+)
+
+saved_filters = Table(
+    "saved_filters",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("workspace", String(100), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("params", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("workspace", "owner", "name", name="uq_saved_filters_name"),
 )
 
 outbox = outbox_table(metadata)

@@ -1,6 +1,5 @@
 """customer-svc HTTP (DESIGN 5.1): entrypoints parse the request and call the service layer."""
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -22,6 +21,7 @@ from customer_svc.entrypoints.schemas import (
     DuplicateLeadPage,
     MergeDone,
     MergeOut,
+    SavedFilterOut,
     StatusOut,
     UndoDone,
     contact_out,
@@ -32,11 +32,14 @@ from customer_svc.service_layer.commands import (
     ConvertRequest,
     CopyRequest,
     CustomerChanges,
+    FilterParams,
     MergeRequest,
     NewContact,
     NewCustomer,
     NewRelation,
+    NewSavedFilter,
     OnDuplicate,
+    SavedFilterParams,
     StatusChange,
 )
 
@@ -68,43 +71,56 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
     @router.get("/customers", response_model=CustomerPage)
     async def list_customers(
         request: Request,
+        params: Annotated[FilterParams, Query()],
         x_workspace: Workspace = "main",
-        q: Annotated[str | None, Query(max_length=200, description="Name, ID, phone in any spelling or e-mail; partial.")] = None,
-        status: Annotated[list[str] | None, Query()] = None,
-        card_type: Annotated[list[str] | None, Query()] = None,
-        tag: Annotated[list[str] | None, Query(description="Every tag given must be on the card.")] = None,
-        folder: str | None = None,
-        owner_id: UUID | None = None,
-        unassigned: bool = False,
-        branch: str | None = None,
-        source: Annotated[str | None, Query(description="A channel kind (`web`) or kind:key.")] = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        active: bool | None = None,
+        x_user: User = "user",
+        saved_filter: Annotated[UUID | None, Query(description="Start from a saved filter; parameters sent override it.")] = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> CustomerPage:
         """Also `field.<key>=<value>` per custom field (a multi select: the card has the value)."""
-        terms = search_terms(q or "")
-        if q and q.strip() and not terms:
+        fields = {k.removeprefix("field."): v for k, v in request.query_params.items() if k.startswith("field.")}
+        if saved_filter is not None:
+            saved = SavedFilterParams.model_validate(await app.saved_filters.params(saved_filter, x_workspace, x_user))
+            params = saved.model_copy(update={name: getattr(params, name) for name in params.model_fields_set})
+            fields = {**saved.fields, **fields}
+        terms = search_terms(params.q or "")
+        if params.q and params.q.strip() and not terms:
             return CustomerPage(items=[], next_cursor=None)  # nothing searchable typed: nothing matches
         where = CardFilter(
             terms=terms,
-            statuses=status or [],
-            card_types=card_type or [],
-            tags=tag or [],
-            folder=folder,
-            owner_id=owner_id,
-            unassigned=unassigned,
-            branch=branch,
-            source=source,
-            created_from=created_from,
-            created_to=created_to,
-            active=active,
-            fields={k.removeprefix("field."): v for k, v in request.query_params.items() if k.startswith("field.")},
+            statuses=params.status,
+            card_types=params.card_type,
+            tags=params.tag,
+            folder=params.folder,
+            owner_id=params.owner_id,
+            unassigned=params.unassigned,
+            branch=params.branch,
+            source=params.source,
+            created_from=params.created_from,
+            created_to=params.created_to,
+            active=params.active,
+            fields=fields,
         )
         rows = await queries.page(x_workspace, where, decode_cursor(cursor), limit + 1)
         return CustomerPage(items=[row_out(r) for r in rows[:limit]], next_cursor=next_cursor(rows, limit))
+
+    @router.get("/saved-filters", response_model=list[SavedFilterOut], tags=["lists"])
+    async def saved_filters(x_workspace: Workspace = "main", x_user: User = "user") -> list[SavedFilterOut]:
+        return [SavedFilterOut.model_validate(r, from_attributes=True) for r in await app.saved_filters.of(x_workspace, x_user)]
+
+    @router.post("/saved-filters", response_model=SavedFilterOut, status_code=201, tags=["lists"])
+    async def save_filter(body: NewSavedFilter, x_workspace: Workspace = "main", x_user: User = "user") -> SavedFilterOut:
+        filter_id = await app.saved_filters.add(x_workspace, x_user, body)
+        return next(
+            SavedFilterOut.model_validate(r, from_attributes=True)
+            for r in await app.saved_filters.of(x_workspace, x_user)
+            if r.id == filter_id
+        )
+
+    @router.delete("/saved-filters/{filter_id}", status_code=204, tags=["lists"])
+    async def delete_filter(filter_id: UUID, x_workspace: Workspace = "main", x_user: User = "user") -> None:
+        await app.saved_filters.delete(filter_id, x_workspace, x_user)
 
     @router.get("/customers/by-number/{number}", response_model=CustomerDetail)
     async def by_number(number: int, x_workspace: Workspace = "main") -> CustomerDetail:

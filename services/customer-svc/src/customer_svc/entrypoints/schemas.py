@@ -55,6 +55,8 @@ class CustomerOut(BaseModel):
     updated_at: datetime
     last_contact_at: datetime | None
     next_contact_at: datetime | None
+    last_event_summary: str | None
+    last_event_at: datetime | None
     merged_into: UUID | None
 
 
@@ -126,6 +128,13 @@ class DuplicateLeadOut(BaseModel):
 class DuplicateLeadPage(BaseModel):
     items: list[DuplicateLeadOut]
     next_cursor: str | None
+
+
+class SavedFilterOut(BaseModel):
+    id: UUID
+    name: str
+    params: dict[str, Any]
+    created_at: datetime
 
 
 class StatusOut(BaseModel):

@@ -1,6 +1,6 @@
 """What callers ask customer-svc to do: request bodies, validated before any handler runs."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -100,3 +100,31 @@ class CopyRequest(BaseModel):
 
 class ConvertRequest(BaseModel):
     card_type: str = Field(default="customer", description="The type the lead becomes.")
+
+
+class FilterParams(BaseModel):
+    """What a list is narrowed by (DESIGN 4.8); a saved filter stores exactly these."""
+
+    q: str | None = Field(default=None, max_length=200, description="Name, ID, phone in any spelling or e-mail; partial.")
+    status: list[str] = Field(default_factory=list)
+    card_type: list[str] = Field(default_factory=list)
+    tag: list[str] = Field(default_factory=list, description="Every tag given must be on the card.")
+    folder: str | None = None
+    owner_id: UUID | None = None
+    unassigned: bool = False
+    branch: str | None = None
+    source: str | None = Field(default=None, description="A channel kind (`web`) or kind:key.")
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    active: bool | None = None
+
+
+class SavedFilterParams(FilterParams):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: dict[str, str] = Field(default_factory=dict, description="Custom field key → value.")
+
+
+class NewSavedFilter(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    params: SavedFilterParams

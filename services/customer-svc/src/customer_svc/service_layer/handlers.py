@@ -20,6 +20,7 @@ from crm_contracts.events import (
     DecisionMade,
     InteractionRecorded,
     LeadAssigned,
+    TimelineEntryRecorded,
 )
 from crm_runtime.consumer import Batched, Handler
 from crm_runtime.events import new_event
@@ -45,6 +46,7 @@ class CustomerHandlers:
             "crm.allocation.lead_assigned.v1": self.on_lead_assigned,
             "crm.timeline.interaction_recorded.v1": self.on_interaction,
             "crm.timeline.contact_dates_changed.v1": self.on_contact_dates,
+            "crm.timeline.entry_recorded.v1": Batched(self.on_entries),
         }
 
     async def on_decisions(self, session: AsyncSession, events: list[Envelope]) -> None:
@@ -198,6 +200,15 @@ class CustomerHandlers:
                 actor="timeline-svc",
             )
             await self._publisher.publish(session, event.workspace, card.id, payload, cause=event)
+
+    async def on_entries(self, session: AsyncSession, events: list[Envelope]) -> None:
+        """The newest timeline entry of each card, shown on list rows."""
+        latest: dict[UUID, tuple[datetime, str]] = {}
+        for event in events:
+            entry = TimelineEntryRecorded.model_validate(event.data)
+            if entry.customer_id not in latest or latest[entry.customer_id][0] <= entry.occurred_at:
+                latest[entry.customer_id] = (entry.occurred_at, entry.summary)
+        await CustomerRepository(session).note_latest_events(latest)
 
     async def on_contact_dates(self, session: AsyncSession, event: Envelope) -> None:
         dates = ContactDatesChanged.model_validate(event.data)
