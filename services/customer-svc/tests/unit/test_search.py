@@ -139,7 +139,7 @@ def test_empty_card_has_an_empty_document() -> None:
         ("כהן כהן", ["כהנ"]),
         ("Dana COHEN", ["dana", "cohen"]),
         ("Dana.Cohen@Example.co.il", ["dana.cohen@example.co.il"]),
-        ("dana.cohen", ["dana", "cohen"]),
+        ("dana.cohen", ["dana.cohen"]),  # an e-mail start: matched against the raw address
         ("כהן 050-1234567", ["כהנ", "0501234567"]),
         ("5", ["5"]),  # one digit is text, not a phone
         ("- 5", ["5"]),
@@ -223,3 +223,17 @@ def test_query_finds_the_card(query: str) -> None:
 )
 def test_query_does_not_find_the_card(query: str) -> None:
     assert not matches(DOC, search_terms(query)), (query, search_terms(query))
+
+
+@pytest.mark.parametrize("q", ["noa.co", "Noa.Cohen7", "d_lev", "noa.cohen7@"])
+def test_an_email_start_without_its_at_stays_one_term_matched_against_the_raw_address(q: str) -> None:
+    terms = search_terms(q)
+    assert len(terms) == 1 and "." not in q or terms[0] == q.lower()
+    doc = search_document(
+        first_name=None, last_name="x", company_name=None, national_id=None, phones=[], emails=[{"value": "noa.cohen7@d_levi.io"}]
+    )
+    assert all(t in doc for t in terms)
+
+
+def test_a_title_with_a_trailing_dot_is_still_folded_as_a_name() -> None:
+    assert search_terms("Dr. Cohen") == ["dr", "cohen"]

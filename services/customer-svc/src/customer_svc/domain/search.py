@@ -16,6 +16,8 @@ _HEBREW_FINALS = {"ך": "כ", "ם": "מ", "ן": "נ", "ף": "פ", "ץ": "צ"}
 _INSIDE_WORD = "\u05f3\u05f4'\"`\u2018\u2019\u02bc"
 _PHONE_CHARS = re.compile(r"[0-9+\-().\/]+")
 _MAX_PHONE_DIGITS = 15  # E.164
+# The start of an e-mail address typed without its "@": "noa.co", "d_levi" (not "jean-luc": a name).
+_EMAILISH = re.compile(r"[a-z0-9-]*[a-z0-9](?:[._+][a-z0-9-]+)+[._+]?", re.IGNORECASE)
 
 
 class _FoldTable(dict[int, str | None]):
@@ -107,8 +109,8 @@ def search_terms(q: str) -> list[str]:
     for term in raw:
         if _is_phoneish(term) and len(_digits(term)) >= 2:
             terms.append(_phone_digits(term))
-        elif "@" in term:
-            terms.append(term.lower())
+        elif "@" in term or _EMAILISH.fullmatch(term):
+            terms.append(term.lower())  # matched against the raw e-mails, dots and all
         else:
             terms.extend(fold(term).split())
     return [t for t in dict.fromkeys(terms) if t]
