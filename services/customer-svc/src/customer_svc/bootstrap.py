@@ -9,7 +9,7 @@ from customer_svc.service_layer.definitions import FieldDefinitions
 from customer_svc.service_layer.handlers import SUBSCRIPTIONS, CustomerHandlers
 from customer_svc.service_layer.merging import MergeService
 from customer_svc.service_layer.people import PeopleService
-from customer_svc.service_layer.publishing import Publisher
+from customer_svc.service_layer.publishing import Numbers, Publisher
 from customer_svc.service_layer.queries import CustomerQueries
 from customer_svc.service_layer.saved_filters import SavedFilters
 
@@ -29,7 +29,7 @@ class Container:
 def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> Container:
     runtime = ServiceRuntime(settings, metadata)
     definitions = FieldDefinitions(runtime.sessions, settings.field_definitions_ttl_s)
-    runtime.subscribe(SUBSCRIPTIONS, CustomerHandlers(runtime.outbox, definitions).handlers())
+    runtime.subscribe(SUBSCRIPTIONS, CustomerHandlers(runtime.outbox, definitions, Numbers(runtime.sessions)).handlers())
     publisher = Publisher(runtime.outbox)
     region = settings.default_phone_region
     dedup = dedup or HttpDedupClient(settings.dedup_url, settings.dedup_timeout_s)

@@ -20,6 +20,7 @@ from customer_svc.bootstrap import Container, bootstrap
 from customer_svc.config import CustomerSettings
 from customer_svc.entrypoints.api import build_router
 from customer_svc.service_layer.handlers import CustomerHandlers
+from customer_svc.service_layer.publishing import Numbers
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,7 @@ class Customers:
     def __init__(self, container: Container, dedup: ScriptedDedup) -> None:
         self.container = container
         self.dedup = dedup
-        self.handlers = CustomerHandlers(container.runtime.outbox, container.definitions).handlers()
+        self.handlers = CustomerHandlers(container.runtime.outbox, container.definitions, Numbers(container.runtime.sessions)).handlers()
         app = create_app(container.runtime, [build_router(container)], title="customer-svc")
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://customer")
 

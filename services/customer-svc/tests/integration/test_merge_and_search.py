@@ -120,6 +120,7 @@ async def test_search_finds_by_any_spelling_and_filters_combine(customers: Custo
     for q in ("smith", "SMI", "js@", "2125550100", "john smith"):
         assert await _ids(customers, q=q) == [john["id"]], q
     assert await _ids(customers, q="לוי") == []
+    assert await _ids(customers, q="הנ") == []  # two letters match the start of a word only
     assert await _ids(customers, q="%") == [] and await _ids(customers, q="_") == []
     assert await _ids(customers, tag="vip") == [ruth["id"]]
     assert await _ids(customers, **{"field.budget": "100"}) == [ruth["id"]]

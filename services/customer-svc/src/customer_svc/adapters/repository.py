@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,7 @@ from customer_svc.domain.filters import CardFilter
 from customer_svc.domain.search import search_document
 
 _CARD_FIELDS = [f.name for f in dataclasses.fields(Card)]
+SUBSTRING_MIN = 3  # shorter search terms match the start of a word, not anywhere
 
 
 def card_of(row: Any) -> Card:
@@ -133,8 +134,14 @@ class CustomerRepository:
         """Newest first, keyset-paginated on (created_at, id); merged-away cards are left out."""
         c = customers.c
         query = select(customers).where(c.workspace == workspace, c.merged_into.is_(None))
+        if where.terms:
+            # A plan made for these very terms: a generic plan cannot tell a rare term from a common one.
+            await self._s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         for term in where.terms:
-            query = query.where(c.search_doc.contains(term, autoescape=True))
+            if len(term) < SUBSTRING_MIN:  # too short for the trigram index: the start of a word
+                query = query.where(or_(c.search_doc.startswith(term, autoescape=True), c.search_doc.contains(" " + term, autoescape=True)))
+            else:
+                query = query.where(c.search_doc.contains(term, autoescape=True))
         if where.statuses:
             query = query.where(c.status.in_(where.statuses))
         if where.card_types:

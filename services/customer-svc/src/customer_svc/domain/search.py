@@ -65,6 +65,11 @@ def phone_forms(value: str, e164: str | None) -> list[str]:
     return [f for f in dict.fromkeys(forms) if f]
 
 
+def compact(text: str) -> str:
+    """Letters and digits only, lower-cased: how e-mail addresses are also written in the document."""
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
 def search_document(
     *,
     first_name: str | None,
@@ -81,7 +86,9 @@ def search_document(
     words.append(_digits(national_id or ""))
     for phone in phones:
         words.extend(phone_forms(phone.get("value") or "", phone.get("e164")))
-    words.extend((email.get("value") or "").strip().lower() for email in emails)
+    for email in emails:
+        address = (email.get("value") or "").strip().lower()
+        words += [address, compact(address)]
     return " ".join(w for w in dict.fromkeys(words) if w)
 
 
@@ -110,7 +117,10 @@ def search_terms(q: str) -> list[str]:
         if _is_phoneish(term) and len(_digits(term)) >= 2:
             terms.append(_phone_digits(term))
         elif "@" in term or _EMAILISH.fullmatch(term):
-            terms.append(term.lower())  # matched against the raw e-mails, dots and all
+            # An e-mail start: "@" kept (matched against the raw address); without one, matched
+            # against the address with its punctuation removed, which gives the trigram index
+            # more to narrow by than "david.da" split into "david" and "da".
+            terms.append(term.lower() if "@" in term else compact(term))
         else:
             terms.extend(fold(term).split())
     return [t for t in dict.fromkeys(terms) if t]

@@ -21,7 +21,7 @@ from customer_svc.domain.status import TransitionRefused, check_manual
 from customer_svc.service_layer.commands import DUPLICATE_ACTIONS, CustomerChanges, NewCustomer
 from customer_svc.service_layer.definitions import FieldDefinitions
 from customer_svc.service_layer.people import check_contact
-from customer_svc.service_layer.publishing import Publisher, full_snapshot, invalid, invalid_card, live, snapshot
+from customer_svc.service_layer.publishing import Numbers, Publisher, full_snapshot, invalid, invalid_card, live, snapshot
 
 _IDENTITY = ("first_name", "last_name", "company_name", "phones", "emails", "national_id", "birth_date", "addresses", "account_number")
 
@@ -45,6 +45,7 @@ class CardService:
         definitions: FieldDefinitions,
         region: str,
     ) -> None:
+        self._numbers = Numbers(sessions)
         self._sessions = sessions
         self._publisher = publisher
         self._dedup = dedup
@@ -103,7 +104,7 @@ class CardService:
                 return Outcome("contact", target.id, contact_id=contact.id)
             card.fields = await self._definitions.check(session, workspace, body.fields, card.card_type, whole={})
             card.fields = {k: v for k, v in card.fields.items() if v is not None}
-            card.number = (await repo.next_numbers(workspace, 1))[0]
+            card.number = (await self._numbers.take(workspace, 1))[0]
             await repo.add_many([card])
             parents = []
             if on_duplicate == "child" and target:
@@ -199,7 +200,7 @@ class CardService:
                 source,
                 id=uuid.uuid4(),
                 workspace=workspace,
-                number=(await repo.next_numbers(workspace, 1))[0],
+                number=(await self._numbers.take(workspace, 1))[0],
                 created_by=f"copy:{source.workspace}",
                 created_at=datetime.now(UTC),
                 owner_id=None,  # owners are reps of a workspace; the target's rules assign one

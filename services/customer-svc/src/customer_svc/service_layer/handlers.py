@@ -29,13 +29,14 @@ from customer_svc.adapters.repository import CustomerRepository
 from customer_svc.domain.card import Card, card_from_lead, enrich
 from customer_svc.domain.status import automatic_status, is_conversation
 from customer_svc.service_layer.definitions import FieldDefinitions
-from customer_svc.service_layer.publishing import SOURCE, Publisher, snapshot
+from customer_svc.service_layer.publishing import SOURCE, Numbers, Publisher, snapshot
 
 log = logging.getLogger(__name__)
 
 
 class CustomerHandlers:
-    def __init__(self, outbox: Outbox, definitions: FieldDefinitions) -> None:
+    def __init__(self, outbox: Outbox, definitions: FieldDefinitions, numbers: Numbers) -> None:
+        self._numbers = numbers
         self._outbox = outbox
         self._publisher = Publisher(outbox)
         self._definitions = definitions
@@ -86,7 +87,7 @@ class CustomerHandlers:
         numbers: dict[str, list[int]] = {}
         for workspace in sorted({event.workspace for event, _ in fresh.values()}):
             count = sum(1 for event, _ in fresh.values() if event.workspace == workspace)
-            numbers[workspace] = await repo.next_numbers(workspace, count)
+            numbers[workspace] = await self._numbers.take(workspace, count)
         cards, staged = [], []
         now = datetime.now(UTC)
         for customer_id, (event, decided) in fresh.items():

@@ -4,7 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
@@ -13,6 +13,7 @@ from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from crm_runtime.problems import Problem
 from customer_svc.adapters.people import PeopleRepository
+from customer_svc.adapters.repository import CustomerRepository
 from customer_svc.domain.card import Card
 from customer_svc.domain.edits import CardInvalid, FieldProblem
 
@@ -30,6 +31,19 @@ async def full_snapshot(session: AsyncSession, card: Card) -> CustomerSnapshot:
     parents = [a for a, b, kind in links if kind == "parent" and b == card.id]
     children = [b for a, b, kind in links if kind == "parent" and a == card.id]
     return snapshot(card, parents, children)
+
+
+class Numbers:
+    """Customer numbers, each range taken in a short transaction of its own: the workspace's
+    counter row is locked for one statement, not for a whole batch of cards (numbers are
+    unique; a batch that rolls back leaves a gap, which is allowed)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def take(self, workspace: str, count: int) -> list[int]:
+        async with self._sessions() as session, session.begin():
+            return await CustomerRepository(session).next_numbers(workspace, count)
 
 
 class Publisher:
