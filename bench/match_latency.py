@@ -31,7 +31,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from benchlib import percentile
+from benchlib import DOMAINS, GIVEN, SURNAMES, SYLLABLES, check_digit, percentile, zipf_weights
 
 from crm_contracts.leads import Lead
 from crm_runtime.db import make_engine, make_session_factory
@@ -45,24 +45,6 @@ PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
 DB = "dedup_bench"
 PORT = 8092
 WORKSPACE = "main"
-
-SURNAMES = [
-    ("Cohen", "כהן"), ("Levi", "לוי"), ("Mizrahi", "מזרחי"), ("Peretz", "פרץ"), ("Biton", "ביטון"), ("Dahan", "דהן"),
-    ("Avraham", "אברהם"), ("Friedman", "פרידמן"), ("Malka", "מלכה"), ("Azulay", "אזולאי"), ("Katz", "כץ"), ("Yosef", "יוסף"),
-    ("David", "דוד"), ("Amar", "עמר"), ("Ohana", "אוחנה"), ("Hadad", "חדד"), ("Gabay", "גבאי"), ("Ben David", "בן דוד"),
-    ("Shapira", "שפירא"), ("Mor", "מור"), ("Vaknin", "וקנין"), ("Elkayam", "אלקיים"), ("Golan", "גולן"), ("Sasson", "ששון"),
-]  # fmt: skip
-GIVEN = [
-    ("Noa", "נועה"), ("David", "דוד"), ("Yosef", "יוסף"), ("Tamar", "תמר"), ("Moshe", "משה"), ("Maya", "מאיה"), ("Avi", "אבי"),
-    ("Shira", "שירה"), ("Daniel", "דניאל"), ("Yael", "יעל"), ("Itai", "איתי"), ("Michal", "מיכל"), ("Omer", "עומר"),
-    ("Dana", "דנה"), ("Eitan", "איתן"), ("Ronit", "רונית"), ("Yossi", "יוסי"), ("Hila", "הילה"), ("Amit", "עמית"), ("Lior", "ליאור"),
-]  # fmt: skip
-SYLLABLES = ["ba", "ro", "ni", "ka", "le", "mi", "sha", "tal", "dor", "gan", "el", "av", "zi", "ha", "ru", "sel", "man", "berg", "stein"]
-DOMAINS = ["gmail.com", "walla.co.il", "yahoo.com", "hotmail.com", "outlook.com", "bezeqint.net"]
-
-
-def zipf_weights(n: int, s: float) -> list[float]:
-    return [1 / (r**s) for r in range(1, n + 1)]
 
 
 def person(i: int) -> dict[str, Any]:
@@ -90,14 +72,6 @@ def person(i: int) -> dict[str, Any]:
 
 SURNAME_W = zipf_weights(len(SURNAMES), 0.9)
 GIVEN_W = zipf_weights(len(GIVEN), 0.7)
-
-
-def check_digit(body8: str) -> int:
-    total = 0
-    for k, ch in enumerate(body8):
-        n = int(ch) * (1 if k % 2 == 0 else 2)
-        total += n - 9 if n > 9 else n
-    return (10 - total % 10) % 10
 
 
 def customer_id(i: int) -> uuid.UUID:
