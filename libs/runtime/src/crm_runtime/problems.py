@@ -11,6 +11,8 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crm_runtime.db import is_transient
+
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, exc: DBAPIError) -> Response:
+        if is_transient(exc):
+            log.warning("request gave up after repeated deadlocks or serialization failures")
+            return problem_response(
+                503, "Busy", "Concurrent changes to the same records kept conflicting; retry.", headers={"Retry-After": "1"}
+            )
         if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated or "connect" in str(exc).lower():
             log.warning("database unavailable: %s", exc.__class__.__name__)
             return problem_response(

@@ -109,7 +109,8 @@ class CustomerRepository:
             .where(c.id == bindparam("cid"), or_(c.last_event_at.is_(None), c.last_event_at <= bindparam("at")))
             .values(last_event_summary=bindparam("summary"), last_event_at=bindparam("at"))
         )
-        rows = [{"cid": cid, "at": at, "summary": summary[:500]} for cid, (at, summary) in latest.items()]
+        # In id order, as every multi-card lock here is taken, so two such transactions cannot deadlock.
+        rows = [{"cid": cid, "at": at, "summary": summary[:500]} for cid, (at, summary) in sorted(latest.items())]
         await self._s.execute(statement, rows)
 
     async def add_duplicate_lead(

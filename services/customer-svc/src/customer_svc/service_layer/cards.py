@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts.events import CustomerCreated, CustomerStatusChanged, CustomerUpdated
 from crm_contracts.leads import Lead
+from crm_runtime.db import retry_transient
 from crm_runtime.problems import Problem
 from customer_svc.adapters.dedup_client import DedupClient, DedupUnavailable
 from customer_svc.adapters.people import PeopleRepository
@@ -68,6 +69,7 @@ class CardService:
             raise invalid([FieldProblem("last_name", "a card needs a last name or a company name")])
         return card
 
+    @retry_transient()
     async def create(self, workspace: str, body: NewCustomer, on_duplicate: str, target_id: UUID | None, actor: str) -> Outcome:
         """Flow 6. `ask` with candidates raises the 409 of the duplicate dialog."""
         card = self._validated_card(workspace, body, actor)
@@ -135,6 +137,7 @@ class CardService:
         payload = CustomerUpdated(customer_id=card.id, changed_fields=changed, customer=await full_snapshot(session, card))
         await self._publisher.publish(session, card.workspace, card.id, payload)
 
+    @retry_transient()
     async def update(self, customer_id: UUID, changes: CustomerChanges) -> None:
         sent = changes.model_dump(exclude_unset=True)
         values = sent.pop("fields", None)
@@ -155,6 +158,7 @@ class CardService:
                 await repo.save(card)
                 await self._updated(session, card, changed)
 
+    @retry_transient()
     async def change_status(self, customer_id: UUID, status: str, reason: str | None, actor: str) -> None:
         async with self._sessions() as session, session.begin():
             repo = CustomerRepository(session)
@@ -170,6 +174,7 @@ class CardService:
             )
             await self._publisher.publish(session, card.workspace, card.id, payload)
 
+    @retry_transient()
     async def convert(self, customer_id: UUID, card_type: str) -> None:
         """A lead becomes a customer (or another type): the same card, its history and number kept."""
         async with self._sessions() as session, session.begin():
@@ -188,6 +193,7 @@ class CardService:
             await repo.save(card)
             await self._updated(session, card, ["card_type"])
 
+    @retry_transient()
     async def copy(self, customer_id: UUID, workspace: str, actor: str) -> UUID:
         """The card as is in another workspace, with a number of that workspace (no duplicate check)."""
         async with self._sessions() as session, session.begin():

@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts.events import CustomerMerged, CustomerUnmerged
+from crm_runtime.db import retry_transient
 from crm_runtime.problems import Problem
 from customer_svc.adapters.people import PeopleRepository
 from customer_svc.adapters.repository import CustomerRepository
@@ -53,6 +54,7 @@ class MergeService:
         self._sessions = sessions
         self._publisher = publisher
 
+    @retry_transient()
     async def merge(self, survivor_id: UUID, body: MergeRequest, actor: str) -> UUID:
         merged_ids = list(dict.fromkeys(body.merged_ids))
         if survivor_id in merged_ids:
@@ -95,6 +97,7 @@ class MergeService:
             await self._publisher.publish(session, survivor.workspace, survivor.id, payload)
             return merge_id
 
+    @retry_transient()
     async def undo(self, merge_id: UUID, actor: str) -> tuple[UUID, list[UUID]]:
         """Restore every card of the merge as it was before; (survivor, every restored card)."""
         async with self._sessions() as session, session.begin():

@@ -6,6 +6,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts.events import CustomerUpdated
+from crm_runtime.db import retry_transient
 from crm_runtime.problems import Problem
 from customer_svc.adapters.people import PeopleRepository
 from customer_svc.adapters.repository import CustomerRepository
@@ -35,6 +36,7 @@ class PeopleService:
         payload = CustomerUpdated(customer_id=card.id, changed_fields=changed, customer=await full_snapshot(session, card))
         await self._publisher.publish(session, card.workspace, card.id, payload)
 
+    @retry_transient()
     async def add_contact(self, customer_id: UUID, body: NewContact) -> Contact:
         async with self._sessions() as session, session.begin():
             card = live(await CustomerRepository(session).get(customer_id, for_update=True))
@@ -67,6 +69,7 @@ class PeopleService:
             live(await CustomerRepository(session).get(customer_id))
             return await PeopleRepository(session).contacts_of([customer_id])
 
+    @retry_transient()
     async def relate(self, customer_id: UUID, body: NewRelation) -> None:
         """Link two cards of one workspace; both cards show the link and both get an event."""
         if body.customer_id == customer_id:
