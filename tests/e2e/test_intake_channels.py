@@ -233,7 +233,11 @@ async def test_import_survives_a_restart_of_intake_mid_file_and_processes_every_
     job = await wait_import(http, suite, job_id, timeout=240)
     assert (job["rows_total"], job["created"], job["failed"], job["rows_done"]) == (total, total, 0, total)
     assert await suite.scalar("intake", "select count(*) from submissions where job_id = $1", uuid.UUID(job_id)) == total
-    assert await suite.scalar("customer", "select count(*) from customers where last_name like $1", f"{tag}-%") == total
+
+    async def cards() -> bool:  # the job counts decisions; the cards land in customer-svc right after
+        return await suite.scalar("customer", "select count(*) from customers where last_name like $1", f"{tag}-%") == total
+
+    await eventually(cards, timeout=60, what=f"{total} cards")
 
 
 async def test_custom_field_values_are_checked_at_the_edge_against_the_workspace_definitions(
