@@ -51,10 +51,15 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or ".".join(map(str, loc))
 
 
+def invalid_fields(errors: Sequence[tuple[str, str]]) -> Problem:
+    """A 422 naming each invalid field: (field, message) pairs."""
+    named = [{"field": field, "message": message} for field, message in errors]
+    return Problem(422, "Invalid request", "Invalid field(s): " + ", ".join(e["field"] for e in named), errors=named)
+
+
 def invalid_request(errors: Sequence[Any]) -> Problem:
     """A 422 naming each invalid field, from pydantic's error list (request or model)."""
-    named = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in errors]
-    return Problem(422, "Invalid request", "Invalid field(s): " + ", ".join(e["field"] for e in named), errors=named)
+    return invalid_fields([(_field(tuple(e["loc"])), e["msg"]) for e in errors])
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -8,8 +8,9 @@ from customer_svc.service_layer.cards import CardService
 from customer_svc.service_layer.definitions import FieldDefinitions
 from customer_svc.service_layer.handlers import SUBSCRIPTIONS, CustomerHandlers
 from customer_svc.service_layer.merging import MergeService
+from customer_svc.service_layer.numbers import Numbers
 from customer_svc.service_layer.people import PeopleService
-from customer_svc.service_layer.publishing import Numbers, Publisher
+from customer_svc.service_layer.publishing import Publisher
 from customer_svc.service_layer.queries import CustomerQueries
 from customer_svc.service_layer.saved_filters import SavedFilters
 

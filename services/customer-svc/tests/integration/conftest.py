@@ -20,7 +20,7 @@ from customer_svc.bootstrap import Container, bootstrap
 from customer_svc.config import CustomerSettings
 from customer_svc.entrypoints.api import build_router
 from customer_svc.service_layer.handlers import CustomerHandlers
-from customer_svc.service_layer.publishing import Numbers
+from customer_svc.service_layer.numbers import Numbers
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 

@@ -134,12 +134,11 @@ class SavedFilterRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def add(self, filter_id: UUID, workspace: str, owner: str, name: str, params: dict[str, Any]) -> bool:
-        """False when the owner already has a filter of that name."""
-        result = await self._s.execute(
-            insert(saved_filters).values(id=filter_id, workspace=workspace, owner=owner, name=name, params=params).on_conflict_do_nothing()
-        )
-        return bool(getattr(result, "rowcount", 0))
+    async def add(self, filter_id: UUID, workspace: str, owner: str, name: str, params: dict[str, Any]) -> Any:
+        """The stored filter, or None when the owner already has a filter of that name."""
+        values = {"id": filter_id, "workspace": workspace, "owner": owner, "name": name, "params": params}
+        result = await self._s.execute(insert(saved_filters).values(**values).on_conflict_do_nothing().returning(saved_filters))
+        return result.first()
 
     async def of(self, workspace: str, owner: str) -> list[Any]:
         f = saved_filters.c

@@ -111,12 +111,7 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
 
     @router.post("/saved-filters", response_model=SavedFilterOut, status_code=201, tags=["lists"])
     async def save_filter(body: NewSavedFilter, x_workspace: Workspace = "main", x_user: User = "user") -> SavedFilterOut:
-        filter_id = await app.saved_filters.add(x_workspace, x_user, body)
-        return next(
-            SavedFilterOut.model_validate(r, from_attributes=True)
-            for r in await app.saved_filters.of(x_workspace, x_user)
-            if r.id == filter_id
-        )
+        return SavedFilterOut.model_validate(await app.saved_filters.add(x_workspace, x_user, body), from_attributes=True)
 
     @router.delete("/saved-filters/{filter_id}", status_code=204, tags=["lists"])
     async def delete_filter(filter_id: UUID, x_workspace: Workspace = "main", x_user: User = "user") -> None:

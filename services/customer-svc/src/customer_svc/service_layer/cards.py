@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_contracts.events import CustomerCreated, CustomerStatusChanged, CustomerUpdated
+from crm_contracts.events import CustomerCreated, CustomerStatusChanged
 from crm_contracts.leads import Lead
 from crm_runtime.db import retry_transient
 from crm_runtime.problems import Problem
@@ -21,8 +21,10 @@ from customer_svc.domain.edits import CardInvalid, FieldProblem, apply_changes, 
 from customer_svc.domain.status import TransitionRefused, check_manual
 from customer_svc.service_layer.commands import DUPLICATE_ACTIONS, CustomerChanges, NewCustomer
 from customer_svc.service_layer.definitions import FieldDefinitions
+from customer_svc.service_layer.guards import invalid, invalid_card, live
+from customer_svc.service_layer.numbers import Numbers
 from customer_svc.service_layer.people import check_contact
-from customer_svc.service_layer.publishing import Numbers, Publisher, full_snapshot, invalid, invalid_card, live, snapshot
+from customer_svc.service_layer.publishing import Publisher, snapshot
 
 _IDENTITY = ("first_name", "last_name", "company_name", "phones", "emails", "national_id", "birth_date", "addresses", "account_number")
 
@@ -102,7 +104,7 @@ class CardService:
                 contact = self._contact_from(body, target)
                 check_contact(contact, target)
                 await PeopleRepository(session).add_contacts([contact])
-                await self._updated(session, target, ["contacts"])
+                await self._publisher.updated(session, target, ["contacts"])
                 return Outcome("contact", target.id, contact_id=contact.id)
             card.fields = await self._definitions.check(session, workspace, body.fields, card.card_type, whole={})
             card.fields = {k: v for k, v in card.fields.items() if v is not None}
@@ -133,10 +135,6 @@ class CardService:
         )
         return contact
 
-    async def _updated(self, session: AsyncSession, card: Card, changed: list[str]) -> None:
-        payload = CustomerUpdated(customer_id=card.id, changed_fields=changed, customer=await full_snapshot(session, card))
-        await self._publisher.publish(session, card.workspace, card.id, payload)
-
     @retry_transient()
     async def update(self, customer_id: UUID, changes: CustomerChanges) -> None:
         sent = changes.model_dump(exclude_unset=True)
@@ -156,7 +154,7 @@ class CardService:
                     changed.append("fields")
             if changed:
                 await repo.save(card)
-                await self._updated(session, card, changed)
+                await self._publisher.updated(session, card, changed)
 
     @retry_transient()
     async def change_status(self, customer_id: UUID, status: str, reason: str | None, actor: str) -> None:
@@ -191,7 +189,7 @@ class CardService:
             except CardInvalid as error:
                 raise invalid_card(error) from error
             await repo.save(card)
-            await self._updated(session, card, ["card_type"])
+            await self._publisher.updated(session, card, ["card_type"])
 
     @retry_transient()
     async def copy(self, customer_id: UUID, workspace: str, actor: str) -> UUID:

@@ -4,16 +4,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_contracts.fields import FieldDefinition, FieldError, check_fields, missing_mandatory
+from crm_contracts.fields import FieldDefinition, check_fields, missing_mandatory
 from crm_runtime.cache import TimedCache
-from crm_runtime.problems import Problem
+from crm_runtime.problems import Problem, invalid_fields
 from customer_svc.adapters.people import PeopleRepository
-from customer_svc.domain.edits import FieldProblem
-from customer_svc.service_layer.publishing import invalid
-
-
-def _problems(errors: list[FieldError]) -> list[FieldProblem]:
-    return [FieldProblem(e.field, e.message) for e in errors]
 
 
 class FieldDefinitions:
@@ -56,7 +50,7 @@ class FieldDefinitions:
             merged = {**whole, **clean}
             errors += [e for e in missing_mandatory(definitions, merged, card_type) if e.field not in {x.field for x in errors}]
         if errors:
-            raise invalid(_problems(errors))
+            raise invalid_fields([(e.field, e.message) for e in errors])
         return clean
 
     async def sort(

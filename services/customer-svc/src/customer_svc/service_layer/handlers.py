@@ -29,7 +29,8 @@ from customer_svc.adapters.repository import CustomerRepository
 from customer_svc.domain.card import Card, card_from_lead, enrich
 from customer_svc.domain.status import automatic_status, is_conversation
 from customer_svc.service_layer.definitions import FieldDefinitions
-from customer_svc.service_layer.publishing import SOURCE, Numbers, Publisher, snapshot
+from customer_svc.service_layer.numbers import Numbers
+from customer_svc.service_layer.publishing import SOURCE, Publisher, snapshot
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from customer_svc.domain.contacts import Contact
 from customer_svc.domain.edits import FieldProblem
 from customer_svc.domain.merge import MergeError, merge_cards
 from customer_svc.service_layer.commands import MergeRequest
-from customer_svc.service_layer.publishing import Publisher, full_snapshot, invalid, live
+from customer_svc.service_layer.guards import invalid, live
+from customer_svc.service_layer.publishing import Publisher, full_snapshot
 
 Link = tuple[UUID, UUID, str]
 

@@ -5,7 +5,6 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_contracts.events import CustomerUpdated
 from crm_runtime.db import retry_transient
 from crm_runtime.problems import Problem
 from customer_svc.adapters.people import PeopleRepository
@@ -14,7 +13,8 @@ from customer_svc.domain.card import Card
 from customer_svc.domain.contacts import Contact, contact_errors, normalise_id_number
 from customer_svc.domain.edits import FieldProblem, email_entries, phone_entries
 from customer_svc.service_layer.commands import NewContact, NewRelation
-from customer_svc.service_layer.publishing import Publisher, full_snapshot, invalid, live
+from customer_svc.service_layer.guards import invalid, live
+from customer_svc.service_layer.publishing import Publisher
 
 # A relation as asked for from one card → (from_id is the other card?, stored kind).
 _LINKS = {"parent": (True, "parent"), "child": (False, "parent"), "broker": (True, "broker"), "brokered": (False, "broker")}
@@ -31,10 +31,6 @@ class PeopleService:
         self._sessions = sessions
         self._publisher = publisher
         self._region = region
-
-    async def _updated(self, session: AsyncSession, card: Card, changed: list[str]) -> None:
-        payload = CustomerUpdated(customer_id=card.id, changed_fields=changed, customer=await full_snapshot(session, card))
-        await self._publisher.publish(session, card.workspace, card.id, payload)
 
     @retry_transient()
     async def add_contact(self, customer_id: UUID, body: NewContact) -> Contact:
@@ -61,7 +57,7 @@ class PeopleService:
             )
             check_contact(contact, card)
             await PeopleRepository(session).add_contacts([contact])
-            await self._updated(session, card, ["contacts"])
+            await self._publisher.updated(session, card, ["contacts"])
             return contact
 
     async def contacts(self, customer_id: UUID) -> list[Contact]:
@@ -89,7 +85,7 @@ class PeopleService:
                 raise Problem(409, "Relation refused", "A card cannot be its own ancestor.", rule="parent_cycle")
             if await people.add_relations([link]):
                 for each in (card, other):
-                    await self._updated(session, each, ["relations"])
+                    await self._publisher.updated(session, each, ["relations"])
 
     async def _would_cycle(self, people: PeopleRepository, parent: UUID, child: UUID) -> bool:
         """True when `child` is already an ancestor of `parent`."""

@@ -1,5 +1,6 @@
 """The read side: a card with its links and contacts, lists and search, the duplicate-lead table."""
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -8,13 +9,12 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts.fields import check_fields
+from crm_runtime.problems import invalid_fields
 from customer_svc.adapters.people import PeopleRepository
 from customer_svc.adapters.repository import CustomerRepository
 from customer_svc.domain.contacts import Contact
-from customer_svc.domain.edits import FieldProblem
 from customer_svc.domain.filters import CardFilter
 from customer_svc.service_layer.definitions import FieldDefinitions
-from customer_svc.service_layer.publishing import invalid
 
 
 @dataclass
@@ -58,8 +58,8 @@ class CustomerQueries:
                 any_type = [d.model_copy(update={"card_types": None}) for d in await self._definitions.of(session, workspace)]
                 clean, errors = check_fields(any_type, where.fields, "lead")
                 if errors:
-                    raise invalid([FieldProblem(e.field.replace("fields.", "field."), e.message) for e in errors])
-                where = CardFilter(**{**where.__dict__, "fields": {**where.fields, **clean}})
+                    raise invalid_fields([(e.field.replace("fields.", "field."), e.message) for e in errors])
+                where = dataclasses.replace(where, fields={**where.fields, **clean})
             return await CustomerRepository(session).page(workspace, where, after, limit)
 
     async def duplicate_leads(self, workspace: str, customer_id: UUID | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:

@@ -15,13 +15,13 @@ class SavedFilters:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def add(self, workspace: str, owner: str, body: NewSavedFilter) -> UUID:
-        filter_id = uuid.uuid4()
+    async def add(self, workspace: str, owner: str, body: NewSavedFilter) -> Any:
         params = body.params.model_dump(mode="json", exclude_defaults=True)
         async with self._sessions() as session, session.begin():
-            if not await SavedFilterRepository(session).add(filter_id, workspace, owner, body.name.strip(), params):
-                raise Problem(409, "Name taken", f"You already have a saved filter named {body.name!r}.", field="name")
-        return filter_id
+            saved = await SavedFilterRepository(session).add(uuid.uuid4(), workspace, owner, body.name.strip(), params)
+        if saved is None:
+            raise Problem(409, "Name taken", f"You already have a saved filter named {body.name!r}.", field="name")
+        return saved
 
     async def of(self, workspace: str, owner: str) -> list[Any]:
         async with self._sessions() as session:

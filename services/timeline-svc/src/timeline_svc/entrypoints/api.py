@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crm_runtime.pagination import decode_cursor, next_cursor
-from crm_runtime.problems import found, invalid_request
+from crm_runtime.problems import found, invalid_fields
 from timeline_svc.domain.interactions import Direction, InteractionKind, NewInteraction, field_errors
 from timeline_svc.service_layer.handlers import TimelineQueries
 from timeline_svc.service_layer.interactions import InteractionQueries, InteractionService
@@ -103,7 +103,7 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         new = NewInteraction(**body.model_dump())
         errors = field_errors(new)
         if errors:
-            raise invalid_request([{"loc": (field,), "msg": message} for field, message in errors])
+            raise invalid_fields(errors)
         recorded = await interactions.record(x_workspace, new)
         out = InteractionOut.model_validate(recorded.interaction, from_attributes=True)
         response.headers["Location"] = f"/v1/interactions/{out.id}"
