@@ -129,6 +129,7 @@ class CustomerSnapshot(BaseModel):
 class CustomerCreated(BaseModel):
     customer: CustomerSnapshot
     channel_kind: str
+    channel_key: str | None = Field(default=None, description="The channel the lead came in through (absent for cards made in the UI).")
     submission_id: UUID | None = None
     copied_from: UUID | None = Field(default=None, description="`copy` channel: the card this one was copied from (another workspace).")
 
@@ -188,12 +189,41 @@ class CustomerOwnerAssigned(BaseModel):
 
 
 class LeadAssigned(BaseModel):
+    """A card got an owner: automatically by a rule, from the unassigned queue, or by a wizard run."""
+
     customer_id: UUID
     owner_id: UUID
     rule_id: UUID | None
-    strategy: str
+    strategy: str = Field(description="`round_robin`, `weighted`, `least_loaded`, `fixed`, or `wizard_<distribution>` for a wizard run.")
     reason: str
     assigned_at: datetime
+    owner_name: str | None = None
+    kind: str = Field(default="automatic", description="`automatic` (a new lead), `queue` (drained from the unassigned queue) or `wizard`.")
+    previous_owner_id: UUID | None = None
+    run_id: UUID | None = Field(default=None, description="`wizard`: the allocation run.")
+
+
+class LeadTransferred(BaseModel):
+    """A person moved a card from one rep to another, with a reason."""
+
+    customer_id: UUID
+    transfer_id: UUID
+    from_owner_id: UUID | None
+    to_owner_id: UUID
+    to_owner_name: str | None = None
+    from_owner_name: str | None = None
+    reason: str
+    actor: str
+    transferred_at: datetime
+
+
+class LeadQueued(BaseModel):
+    """No rep could take a new lead now: it waits in the unassigned queue, with the reason."""
+
+    customer_id: UUID
+    rule_id: UUID | None
+    reason: str
+    queued_at: datetime
 
 
 # --- crm.timeline.events.v1 ----------------------------------------------------------
@@ -247,6 +277,8 @@ EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
     "crm.customer.unmerged.v1": CustomerUnmerged,
     "crm.customer.deleted.v1": CustomerDeleted,
     "crm.allocation.lead_assigned.v1": LeadAssigned,
+    "crm.allocation.lead_transferred.v1": LeadTransferred,
+    "crm.allocation.lead_queued.v1": LeadQueued,
     "crm.timeline.entry_recorded.v1": TimelineEntryRecorded,
     "crm.timeline.interaction_recorded.v1": InteractionRecorded,
     "crm.timeline.contact_dates_changed.v1": ContactDatesChanged,
@@ -265,7 +297,11 @@ TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
         "crm.customer.unmerged.v1",
         "crm.customer.deleted.v1",
     ),
-    topics.ALLOCATION_EVENTS: ("crm.allocation.lead_assigned.v1",),
+    topics.ALLOCATION_EVENTS: (
+        "crm.allocation.lead_assigned.v1",
+        "crm.allocation.lead_transferred.v1",
+        "crm.allocation.lead_queued.v1",
+    ),
     topics.TIMELINE_EVENTS: (
         "crm.timeline.entry_recorded.v1",
         "crm.timeline.interaction_recorded.v1",

@@ -1,8 +1,16 @@
 from dataclasses import dataclass
+from datetime import timedelta
 
 from allocation_svc.adapters.tables import metadata
 from allocation_svc.config import AllocationSettings
-from allocation_svc.service_layer.handlers import SUBSCRIPTIONS, AllocationAdmin, AllocationHandlers
+from allocation_svc.service_layer.admin import Admin
+from allocation_svc.service_layer.assigning import Assigner
+from allocation_svc.service_layer.clock import Clock
+from allocation_svc.service_layer.draining import Drainer
+from allocation_svc.service_layer.handlers import SUBSCRIPTIONS, AllocationHandlers
+from allocation_svc.service_layer.queries import Queries
+from allocation_svc.service_layer.transfers import Transfers
+from allocation_svc.service_layer.wizard_runs import Wizard
 from crm_runtime.runtime import ServiceRuntime
 
 
@@ -10,10 +18,31 @@ from crm_runtime.runtime import ServiceRuntime
 class Container:
     settings: AllocationSettings
     runtime: ServiceRuntime
-    service: AllocationAdmin
+    admin: Admin
+    wizard: Wizard
+    transfers: Transfers
+    queries: Queries
+    drainer: Drainer
+    handlers: AllocationHandlers
 
 
 def bootstrap(settings: AllocationSettings) -> Container:
     runtime = ServiceRuntime(settings, metadata)
-    runtime.subscribe(SUBSCRIPTIONS, AllocationHandlers(runtime.outbox).handlers())
-    return Container(settings, runtime, AllocationAdmin(runtime.sessions))
+    clock = Clock(settings.day_timezone)
+    assigner = Assigner(runtime.outbox, clock)
+    drainer = Drainer(runtime.sessions, assigner, settings.queue_drain_seconds)
+    handlers = AllocationHandlers(assigner)
+    runtime.subscribe(SUBSCRIPTIONS, handlers.handlers())
+    if settings.run_consumers:
+        runtime.add_worker("queue-drain", drainer.run)
+    sessions, outbox = runtime.sessions, runtime.outbox
+    return Container(
+        settings,
+        runtime,
+        Admin(sessions, drainer, clock),
+        Wizard(sessions, outbox, clock, timedelta(minutes=settings.preview_ttl_minutes)),
+        Transfers(sessions, outbox, clock),
+        Queries(sessions),
+        drainer,
+        handlers,
+    )

@@ -16,6 +16,7 @@ from crm_contracts.events import (
     CustomerStatusChanged,
     CustomerUnmerged,
     LeadAssigned,
+    LeadTransferred,
     TimelineEntryRecorded,
     type_of,
 )
@@ -123,7 +124,43 @@ def test_lead_assigned(rule_id: UUID | None) -> None:
     assert entry.kind == "assigned"
     assert entry.customer_id == CID
     assert entry.summary == f"Assigned to {OWNER}: rule 'אתר': round robin, turn 1 of 3"
-    assert entry.data == {"owner_id": str(OWNER), "rule_id": str(rule_id) if rule_id else None, "strategy": "round_robin"}
+    assert entry.data["owner_id"] == str(OWNER)
+    assert entry.data["rule_id"] == (str(rule_id) if rule_id else None)
+    assert entry.data["strategy"] == "round_robin" and entry.data["kind"] == "automatic"
+
+
+def test_lead_assigned_names_the_rep_when_known() -> None:
+    payload = LeadAssigned(
+        customer_id=CID,
+        owner_id=OWNER,
+        owner_name="Batya",
+        rule_id=None,
+        strategy="wizard_evenly",
+        reason="run",
+        assigned_at=AT,
+        kind="wizard",
+    )
+    entry = system_entry(_event(payload))
+    assert entry is not None and entry.summary == "Assigned to Batya: run" and entry.data["kind"] == "wizard"
+
+
+def test_lead_transferred_is_a_transferred_entry_with_both_reps_and_the_reason() -> None:
+    payload = LeadTransferred(
+        customer_id=CID,
+        transfer_id=RULE,
+        from_owner_id=OWNER,
+        from_owner_name="Avi",
+        to_owner_id=RULE,
+        to_owner_name="Batya",
+        reason="Avi is on leave",
+        actor="manager",
+        transferred_at=AT,
+    )
+    entry = system_entry(_event(payload))
+    assert entry is not None
+    assert entry.kind == "transferred" and entry.customer_id == CID
+    assert entry.summary == "Transferred from Avi to Batya by manager: Avi is on leave"
+    assert entry.data["from_owner_id"] == str(OWNER) and entry.data["reason"] == "Avi is on leave"
 
 
 @pytest.mark.parametrize(

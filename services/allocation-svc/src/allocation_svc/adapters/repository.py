@@ -1,75 +1,345 @@
 """All of allocation-svc's queries. Repositories never commit."""
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, Table, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allocation_svc.adapters.tables import assignments, reps, rules
-from allocation_svc.domain.allocation import Rep, Rule
+from allocation_svc.adapters.tables import assignment_history, assignments, cards, queue, reps, rules, run_items, runs, transfers
+from allocation_svc.domain.cards import OPEN_STATUSES, CardView
+from allocation_svc.domain.reps import RepState
+from allocation_svc.domain.rules import Criteria, RuleSpec
 
 
-def _rule(row: Any) -> Rule:
-    return Rule(
+def rule_spec(row: Any) -> RuleSpec:
+    criteria = dict(row.criteria)
+    return RuleSpec(
         id=row.id,
         name=row.name,
         position=row.position,
         strategy=row.strategy,
-        criteria=dict(row.criteria),
+        criteria=Criteria(
+            channel_kinds=tuple(criteria.get("channel_kinds") or ()),
+            channel_keys=tuple(criteria.get("channel_keys") or ()),
+            branches=tuple(criteria.get("branches") or ()),
+            tags_any=tuple(criteria.get("tags_any") or ()),
+            tags_all=tuple(criteria.get("tags_all") or ()),
+            fields={k: tuple(v) for k, v in (criteria.get("fields") or {}).items()},
+            affiliates=tuple(criteria.get("affiliates") or ()),
+        ),
         rep_ids=tuple(UUID(r) for r in row.rep_ids),
-        cursor=row.cursor,
+        fixed_rep_id=row.fixed_rep_id,
+        required_skills=frozenset(row.required_skills),
+        active=row.active,
     )
+
+
+def rep_state(row: Any, open_leads: int = 0, assigned_today: int = 0) -> RepState:
+    return RepState(
+        id=row.id,
+        name=row.name,
+        team=row.team,
+        branch=row.branch,
+        skills=frozenset(row.skills),
+        weight=max(row.weight, 1),
+        capacity_open=row.capacity,
+        capacity_daily=row.daily_capacity,
+        active=row.available,
+        away=tuple((datetime.fromisoformat(p["starts_at"]), datetime.fromisoformat(p["ends_at"])) for p in row.away),
+        open_leads=open_leads,
+        assigned_today=assigned_today,
+    )
+
+
+def card_view(row: Any) -> CardView:
+    return CardView(
+        id=row.id,
+        workspace=row.workspace,
+        number=row.number,
+        name=row.name,
+        status=row.status,
+        owner_id=row.owner_id,
+        channel_kind=row.channel_kind,
+        channel_key=row.channel_key,
+        branch=row.branch,
+        tags=tuple(row.tags),
+        fields=row.fields,
+        affiliate_name=row.affiliate_name,
+        affiliate_account=row.affiliate_account,
+        created_at=row.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class CardFilter:
+    """The wizard's selection (DESIGN 4.6); unset criteria select everything."""
+
+    statuses: Sequence[str] = ()
+    folder: str | None = None
+    tags: Sequence[str] = ()
+    source: str | None = None  # channel kind or channel key
+    unassigned: bool | None = None
+    owner_id: UUID | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
 
 
 class AllocationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def reps(self, workspace: str) -> list[Rep]:
-        rows = await self._s.execute(select(reps).where(reps.c.workspace == workspace).order_by(reps.c.created_at, reps.c.id))
-        return [Rep(id=r.id, name=r.name, available=r.available, weight=r.weight, team=r.team, branch=r.branch) for r in rows]
+    async def lock_workspace(self, workspace: str) -> None:
+        """Serialises every owner decision of one workspace across instances until the commit.
+
+        Counts (open leads, today's leads) and cursors read after this lock are exact.
+        """
+        await self._s.execute(text("SELECT pg_advisory_xact_lock(hashtext('allocation:' || :w))"), {"w": workspace})
+
+    # --- reps ---------------------------------------------------------------------------
 
     async def rep_rows(self, workspace: str) -> list[Any]:
-        return list((await self._s.execute(select(reps).where(reps.c.workspace == workspace).order_by(reps.c.created_at, reps.c.id))).all())
+        query = select(reps).where(reps.c.workspace == workspace).order_by(reps.c.created_at, reps.c.id)
+        return list((await self._s.execute(query)).all())
 
-    async def add_rep(self, values: dict[str, Any]) -> None:
-        await self._s.execute(insert(reps).values(**values))
+    async def rep_row(self, workspace: str, rep_id: UUID) -> Any:
+        return (await self._s.execute(select(reps).where(reps.c.id == rep_id, reps.c.workspace == workspace))).first()
 
-    async def rules(self, workspace: str) -> list[Rule]:
-        rows = await self._s.execute(select(rules).where(rules.c.workspace == workspace).order_by(rules.c.position, rules.c.id))
-        return [_rule(r) for r in rows]
+    async def add_rep(self, values: dict[str, Any]) -> Any:
+        return (await self._s.execute(insert(reps).values(**values).returning(reps))).one()
+
+    async def update_rep(self, workspace: str, rep_id: UUID, values: dict[str, Any]) -> Any:
+        query = update(reps).where(reps.c.id == rep_id, reps.c.workspace == workspace).values(**values, updated_at=func.now())
+        return (await self._s.execute(query.returning(reps))).first()
+
+    async def loads(self, workspace: str, rep_ids: Sequence[UUID], day_start: datetime) -> dict[UUID, tuple[int, int]]:
+        """(open leads, leads assigned since ``day_start``) per rep."""
+        if not rep_ids:
+            return {}
+        open_q = (
+            select(cards.c.owner_id, func.count())
+            .where(cards.c.workspace == workspace, cards.c.owner_id.in_(rep_ids), cards.c.status.in_(OPEN_STATUSES), ~cards.c.hidden)
+            .group_by(cards.c.owner_id)
+        )
+        today_q = (
+            select(assignment_history.c.owner_id, func.count())
+            .where(assignment_history.c.owner_id.in_(rep_ids), assignment_history.c.assigned_at >= day_start)
+            .group_by(assignment_history.c.owner_id)
+        )
+        opened = {owner: n for owner, n in await self._s.execute(open_q)}
+        today = {owner: n for owner, n in await self._s.execute(today_q)}
+        return {r: (opened.get(r, 0), today.get(r, 0)) for r in rep_ids}
+
+    async def rep_states(self, workspace: str, day_start: datetime) -> list[RepState]:
+        rows = await self.rep_rows(workspace)
+        loads = await self.loads(workspace, [r.id for r in rows], day_start)
+        return [rep_state(r, *loads[r.id]) for r in rows]
+
+    # --- rules --------------------------------------------------------------------------
 
     async def rule_rows(self, workspace: str) -> list[Any]:
-        return list(
-            (await self._s.execute(select(rules).where(rules.c.workspace == workspace).order_by(rules.c.position, rules.c.id))).all()
-        )
+        query = select(rules).where(rules.c.workspace == workspace).order_by(rules.c.position, rules.c.id)
+        return list((await self._s.execute(query)).all())
 
-    async def lock_rule(self, rule_id: UUID) -> Rule:
-        """Re-read the rule under a row lock: the cursor moves one assignment at a time."""
-        row = (await self._s.execute(select(rules).where(rules.c.id == rule_id).with_for_update())).one()
-        return _rule(row)
+    async def rule_row(self, workspace: str, rule_id: UUID) -> Any:
+        return (await self._s.execute(select(rules).where(rules.c.id == rule_id, rules.c.workspace == workspace))).first()
 
-    async def move_cursor(self, rule_id: UUID, cursor: int) -> None:
-        await self._s.execute(update(rules).where(rules.c.id == rule_id).values(cursor=cursor))
+    async def add_rule(self, values: dict[str, Any]) -> Any:
+        return (await self._s.execute(insert(rules).values(**values).returning(rules))).one()
 
-    async def add_rule(self, values: dict[str, Any]) -> None:
-        await self._s.execute(insert(rules).values(**values))
+    async def update_rule(self, workspace: str, rule_id: UUID, values: dict[str, Any]) -> Any:
+        query = update(rules).where(rules.c.id == rule_id, rules.c.workspace == workspace).values(**values, updated_at=func.now())
+        return (await self._s.execute(query.returning(rules))).first()
 
-    async def assigned_among(self, customer_ids: list[UUID]) -> set[UUID]:
+    async def delete_rule(self, workspace: str, rule_id: UUID) -> bool:
+        result = await self._s.execute(delete(rules).where(rules.c.id == rule_id, rules.c.workspace == workspace).returning(rules.c.id))
+        return result.first() is not None
+
+    async def move_cursors(self, cursors: dict[UUID, int]) -> None:
+        for rule_id, cursor in sorted(cursors.items()):
+            await self._s.execute(update(rules).where(rules.c.id == rule_id).values(cursor=cursor))
+
+    # --- the card projection --------------------------------------------------------------
+
+    async def upsert_cards(self, rows: list[dict[str, Any]]) -> None:
+        """New cards; a redelivered or late ``created`` refreshes the card but never its owner."""
+        if not rows:
+            return
+        stmt = insert(cards)
+        keep = {c.name for c in cards.columns} - {"id", "owner_id", "hidden", "created_at", "channel_kind", "channel_key"}
+        await self._s.execute(stmt.on_conflict_do_update(index_elements=[cards.c.id], set_={k: stmt.excluded[k] for k in keep}), rows)
+
+    async def update_card(self, card_id: UUID, values: dict[str, Any]) -> None:
+        await self._s.execute(update(cards).where(cards.c.id == card_id).values(**values))
+
+    async def set_hidden(self, card_ids: Iterable[UUID], hidden: bool) -> None:
+        await self._s.execute(update(cards).where(cards.c.id.in_(list(card_ids))).values(hidden=hidden))
+
+    async def cards_by_id(self, card_ids: Sequence[UUID]) -> dict[UUID, CardView]:
+        if not card_ids:
+            return {}
+        rows = await self._s.execute(select(cards).where(cards.c.id.in_(card_ids), ~cards.c.hidden))
+        return {r.id: card_view(r) for r in rows}
+
+    async def select_cards(self, workspace: str, where: CardFilter, limit: int) -> list[CardView]:
+        """Live cards matching the filter, oldest first (the wizard deals them in this order)."""
+        c = cards.c
+        query = select(cards).where(c.workspace == workspace, ~c.hidden)
+        if where.statuses:
+            query = query.where(c.status.in_(list(where.statuses)))
+        if where.folder is not None:
+            query = query.where(c.folder == where.folder)
+        for tag in where.tags:
+            query = query.where(c.tags.contains([tag]))
+        if where.source is not None:
+            query = query.where((c.channel_kind == where.source) | (c.channel_key == where.source))
+        if where.unassigned is True:
+            query = query.where(c.owner_id.is_(None))
+        elif where.unassigned is False:
+            query = query.where(c.owner_id.is_not(None))
+        if where.owner_id is not None:
+            query = query.where(c.owner_id == where.owner_id)
+        if where.created_from is not None:
+            query = query.where(c.created_at >= where.created_from)
+        if where.created_to is not None:
+            query = query.where(c.created_at < where.created_to)
+        rows = await self._s.execute(query.order_by(c.created_at, c.id).limit(limit))
+        return [card_view(r) for r in rows]
+
+    async def owned_cards(self, workspace: str, owner_id: UUID, open_only: bool) -> list[CardView]:
+        query = select(cards).where(cards.c.workspace == workspace, cards.c.owner_id == owner_id, ~cards.c.hidden)
+        if open_only:
+            query = query.where(cards.c.status.in_(OPEN_STATUSES))
+        return [card_view(r) for r in await self._s.execute(query.order_by(cards.c.created_at, cards.c.id))]
+
+    # --- assignments ----------------------------------------------------------------------
+
+    async def assigned_among(self, customer_ids: Sequence[UUID]) -> set[UUID]:
         if not customer_ids:
             return set()
         return set(await self._s.scalars(select(assignments.c.customer_id).where(assignments.c.customer_id.in_(customer_ids))))
 
     async def add_assignments(self, rows: list[dict[str, Any]]) -> set[UUID]:
-        """Exactly once per customer: the primary key refuses a second assignment.
-
-        Returns the customers actually assigned now.
-        """
+        """First assignments: the primary key refuses a second one. Returns the cards assigned now."""
         if not rows:
             return set()
         return set(await self._s.scalars(insert(assignments).on_conflict_do_nothing().returning(assignments.c.customer_id), rows))
 
+    async def replace_assignments(self, rows: list[dict[str, Any]]) -> None:
+        """Owner changes by a person (wizard, transfer): the card's current assignment is replaced."""
+        if not rows:
+            return
+        stmt = insert(assignments)
+        changing = {c.name for c in assignments.columns} - {"customer_id"}
+        await self._s.execute(
+            stmt.on_conflict_do_update(index_elements=[assignments.c.customer_id], set_={k: stmt.excluded[k] for k in changing}), rows
+        )
+
+    async def record_history(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self._s.execute(insert(assignment_history), rows)
+
+    async def set_owners(self, owners: dict[UUID, UUID]) -> None:
+        """The projection follows our own decisions at once (customer-svc's echo arrives later)."""
+        if not owners:
+            return
+        by_owner: dict[UUID, list[UUID]] = {}
+        for card_id, owner_id in owners.items():
+            by_owner.setdefault(owner_id, []).append(card_id)
+        for owner_id, card_ids in sorted(by_owner.items()):
+            await self._s.execute(update(cards).where(cards.c.id.in_(sorted(card_ids))).values(owner_id=owner_id))
+
     async def assignment(self, customer_id: UUID) -> Any:
         return (await self._s.execute(select(assignments).where(assignments.c.customer_id == customer_id))).first()
+
+    async def history(self, customer_id: UUID) -> list[Any]:
+        query = select(assignment_history).where(assignment_history.c.customer_id == customer_id).order_by(assignment_history.c.seq)
+        return list((await self._s.execute(query)).all())
+
+    # --- the unassigned queue ---------------------------------------------------------------
+
+    async def enqueue(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        stmt = insert(queue)
+        await self._s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[queue.c.customer_id],
+                set_={"reason": stmt.excluded.reason, "rule_id": stmt.excluded.rule_id, "tried_at": stmt.excluded.tried_at},
+            ),
+            rows,
+        )
+
+    async def dequeue(self, customer_ids: Iterable[UUID]) -> None:
+        ids = list(customer_ids)
+        if ids:
+            await self._s.execute(delete(queue).where(queue.c.customer_id.in_(ids)))
+
+    async def queued(self, workspace: str, limit: int, after: tuple[datetime, UUID] | None = None) -> list[Any]:
+        """Waiting leads, oldest first, after the keyset ``(queued_at, customer_id)``."""
+        query = select(queue).where(queue.c.workspace == workspace)
+        if after is not None:
+            query = query.where(tuple_(queue.c.queued_at, queue.c.customer_id) > tuple_(*after))
+        query = query.order_by(queue.c.queued_at, queue.c.customer_id).limit(limit)
+        return list((await self._s.execute(query)).all())
+
+    async def queued_among(self, customer_ids: Sequence[UUID]) -> list[Any]:
+        if not customer_ids:
+            return []
+        return list((await self._s.execute(select(queue).where(queue.c.customer_id.in_(customer_ids)))).all())
+
+    async def queued_workspaces(self) -> list[str]:
+        return list(await self._s.scalars(select(queue.c.workspace).distinct().order_by(queue.c.workspace)))
+
+    async def queue_size(self, workspace: str) -> int:
+        return int(await self._s.scalar(select(func.count()).select_from(queue).where(queue.c.workspace == workspace)) or 0)
+
+    # --- wizard runs ----------------------------------------------------------------------
+
+    async def add_run(self, values: dict[str, Any], items: list[dict[str, Any]]) -> None:
+        await self._s.execute(insert(runs).values(**values))
+        for start in range(0, len(items), 5000):
+            await self._s.execute(insert(run_items), items[start : start + 5000])
+
+    async def run(self, workspace: str, run_id: UUID, for_update: bool = False) -> Any:
+        query = select(runs).where(runs.c.id == run_id, runs.c.workspace == workspace)
+        return (await self._s.execute(query.with_for_update() if for_update else query)).first()
+
+    async def run_items(self, run_id: UUID) -> list[Any]:
+        query = select(run_items).where(run_items.c.run_id == run_id).order_by(run_items.c.position)
+        return list((await self._s.execute(query)).all())
+
+    async def list_runs(self, workspace: str, state: str | None, before: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        query = select(runs).where(runs.c.workspace == workspace)
+        if state is not None:
+            query = query.where(runs.c.state == state)
+        return await self._newest_first(query, runs, before, limit)
+
+    async def finish_run(self, run_id: UUID, values: dict[str, Any], outcomes: dict[int, str]) -> None:
+        await self._s.execute(update(runs).where(runs.c.id == run_id).values(**values))
+        for outcome in ("applied", "skipped"):
+            positions = [p for p, o in outcomes.items() if o == outcome]
+            if positions:
+                await self._s.execute(
+                    update(run_items).where(run_items.c.run_id == run_id, run_items.c.position.in_(positions)).values(outcome=outcome)
+                )
+
+    # --- transfers ------------------------------------------------------------------------
+
+    async def add_transfer(self, values: dict[str, Any]) -> None:
+        await self._s.execute(insert(transfers).values(**values))
+
+    async def list_transfers(self, workspace: str, before: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        query = select(transfers).where(transfers.c.workspace == workspace)
+        return await self._newest_first(query, transfers, before, limit)
+
+    async def _newest_first(self, query: Select[Any], table: Table, before: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        """A keyset page: ``limit + 1`` rows older than the cursor, newest first."""
+        if before is not None:
+            query = query.where(tuple_(table.c.created_at, table.c.id) < tuple_(*before))
+        query = query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
+        return list((await self._s.execute(query)).all())

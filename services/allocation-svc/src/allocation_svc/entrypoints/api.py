@@ -1,77 +1,132 @@
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Header, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Header, Query, Response, status
 
-from allocation_svc.service_layer.handlers import AllocationAdmin
-from crm_runtime.problems import found
+from allocation_svc.bootstrap import Container
+from allocation_svc.entrypoints.schemas import (
+    ApplyIn,
+    AssignmentOut,
+    PreviewIn,
+    QueuedOut,
+    RepIn,
+    RepOut,
+    RepPatch,
+    RuleIn,
+    RuleOut,
+    RulePatch,
+    RunOut,
+    RunPage,
+    TransferIn,
+    TransferOut,
+    TransferPage,
+)
 
 Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
+User = Annotated[str, Header(alias="X-User", max_length=200, description="Who acts (until sign-in exists).")]
+Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-class RepIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    team: str | None = Field(default=None, max_length=200)
-    branch: str | None = Field(default=None, max_length=200)
-    skills: list[str] = Field(default_factory=list)
-    weight: int = Field(default=1, ge=0, le=1000)
-    capacity: int | None = Field(default=None, ge=0)
-    available: bool = True
+def _stored(body: Any) -> dict[str, Any]:
+    """Fields sent, in JSON form (UUIDs and datetimes as text) for JSONB columns."""
+    return body.model_dump(mode="json", exclude_unset=True)
 
 
-class RepOut(RepIn):
-    id: UUID
+def _rep_values(body: RepIn | RepPatch) -> dict[str, Any]:
+    values = body.model_dump(exclude_unset=True)
+    if "away" in values:
+        values["away"] = _stored(body)["away"]
+    return values
 
 
-class RuleIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    position: int = Field(default=100, ge=0)
-    strategy: Literal["round_robin"] = "round_robin"
-    criteria: dict[str, Any] = Field(default_factory=dict)
-    rep_ids: list[UUID] = Field(default_factory=list)
+def _rule_values(body: RuleIn | RulePatch) -> dict[str, Any]:
+    values = _stored(body) if isinstance(body, RulePatch) else body.model_dump(mode="json")
+    if values.get("fixed_rep_id") is not None:
+        values["fixed_rep_id"] = UUID(values["fixed_rep_id"])
+    return values
 
 
-class RuleOut(RuleIn):
-    id: UUID
-    cursor: int
-
-
-class AssignmentOut(BaseModel):
-    customer_id: UUID
-    owner_id: UUID
-    rule_id: UUID | None
-    strategy: str
-    reason: str
-    assigned_at: datetime
-
-
-def build_router(admin: AllocationAdmin) -> APIRouter:
+def build_router(c: Container) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["allocation"])
 
     @router.get("/reps", response_model=list[RepOut])
-    async def list_reps(x_workspace: Workspace = "main") -> list[RepOut]:
-        return [RepOut.model_validate(r, from_attributes=True) for r in await admin.reps(x_workspace)]
+    async def list_reps(x_workspace: Workspace = "main") -> list[dict[str, Any]]:
+        return await c.admin.reps(x_workspace)
 
     @router.post("/reps", response_model=RepOut, status_code=status.HTTP_201_CREATED)
-    async def create_rep(body: RepIn, x_workspace: Workspace = "main") -> RepOut:
-        rep_id = await admin.add_rep(x_workspace, body.model_dump())
-        return RepOut(id=rep_id, **body.model_dump())
+    async def create_rep(body: RepIn, x_workspace: Workspace = "main") -> dict[str, Any]:
+        return await c.admin.add_rep(x_workspace, {**_rep_values(body), "away": _stored(body).get("away", [])})
+
+    @router.get("/reps/{rep_id}", response_model=RepOut)
+    async def get_rep(rep_id: UUID, x_workspace: Workspace = "main") -> dict[str, Any]:
+        return await c.admin.rep(x_workspace, rep_id)
+
+    @router.patch("/reps/{rep_id}", response_model=RepOut)
+    async def update_rep(rep_id: UUID, body: RepPatch, x_workspace: Workspace = "main") -> dict[str, Any]:
+        """Change only the fields sent; `away` replaces the rep's away periods. Waiting leads are offered again."""
+        return await c.admin.update_rep(x_workspace, rep_id, _rep_values(body))
 
     @router.get("/rules", response_model=list[RuleOut])
-    async def list_rules(x_workspace: Workspace = "main") -> list[RuleOut]:
-        return [RuleOut.model_validate(r, from_attributes=True) for r in await admin.rules(x_workspace)]
+    async def list_rules(x_workspace: Workspace = "main") -> list[Any]:
+        return await c.admin.rules(x_workspace)
 
     @router.post("/rules", response_model=RuleOut, status_code=status.HTTP_201_CREATED)
-    async def create_rule(body: RuleIn, x_workspace: Workspace = "main") -> RuleOut:
-        values = body.model_dump(mode="json")
-        rule_id = await admin.add_rule(x_workspace, values)
-        return RuleOut(id=rule_id, cursor=0, **body.model_dump())
+    async def create_rule(body: RuleIn, x_workspace: Workspace = "main") -> Any:
+        return await c.admin.add_rule(x_workspace, _rule_values(body))
+
+    @router.get("/rules/{rule_id}", response_model=RuleOut)
+    async def get_rule(rule_id: UUID, x_workspace: Workspace = "main") -> Any:
+        return await c.admin.rule(x_workspace, rule_id)
+
+    @router.patch("/rules/{rule_id}", response_model=RuleOut)
+    async def update_rule(rule_id: UUID, body: RulePatch, x_workspace: Workspace = "main") -> Any:
+        return await c.admin.update_rule(x_workspace, rule_id, _rule_values(body))
+
+    @router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
+    async def delete_rule(rule_id: UUID, x_workspace: Workspace = "main") -> Response:
+        await c.admin.delete_rule(x_workspace, rule_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/assignments/{customer_id}", response_model=AssignmentOut)
-    async def get_assignment(customer_id: UUID) -> AssignmentOut:
-        row = found(await admin.assignment(customer_id), "No assignment for this customer")
-        return AssignmentOut.model_validate(row, from_attributes=True)
+    async def get_assignment(customer_id: UUID) -> dict[str, Any]:
+        """The card's owner, why, and every owner change before it (oldest first)."""
+        return await c.queries.assignment(customer_id)
+
+    @router.get("/queue", response_model=list[QueuedOut])
+    async def list_queue(x_workspace: Workspace = "main", limit: Limit = 100) -> list[Any]:
+        """New leads no rep could take when they arrived, oldest first, with the reason."""
+        return await c.queries.queue(x_workspace, limit)
+
+    @router.post("/allocations/preview", response_model=RunOut, status_code=status.HTTP_201_CREATED)
+    async def preview(body: PreviewIn, x_workspace: Workspace = "main", x_user: User = "user") -> dict[str, Any]:
+        """Exactly who would get which card; nothing changes until the preview is applied."""
+        return await c.wizard.preview(x_workspace, body.model_dump(mode="json"), x_user)
+
+    @router.post("/allocations/apply", response_model=RunOut)
+    async def apply(body: ApplyIn, x_workspace: Workspace = "main", x_user: User = "user") -> dict[str, Any]:
+        """Perform a preview as one run; cards merged away or deleted since are skipped."""
+        return await c.wizard.apply(x_workspace, body.preview_id, x_user)
+
+    @router.get("/allocations", response_model=RunPage)
+    async def list_runs(
+        x_workspace: Workspace = "main",
+        state: Literal["previewed", "applied"] | None = "applied",
+        cursor: str | None = None,
+        limit: Limit = 50,
+    ) -> dict[str, Any]:
+        return await c.wizard.runs(x_workspace, state, cursor, limit)
+
+    @router.get("/allocations/{run_id}", response_model=RunOut)
+    async def get_run(run_id: UUID, x_workspace: Workspace = "main") -> dict[str, Any]:
+        return await c.wizard.get(x_workspace, run_id, with_items=True)
+
+    @router.post("/transfers", response_model=TransferOut, status_code=status.HTTP_201_CREATED)
+    async def transfer(body: TransferIn, x_workspace: Workspace = "main", x_user: User = "user") -> dict[str, Any]:
+        """Move the listed cards (or all of `from_rep_id`'s open leads) to `to_rep_id`, with a reason."""
+        return await c.transfers.transfer(x_workspace, body.model_dump(), x_user)
+
+    @router.get("/transfers", response_model=TransferPage)
+    async def list_transfers(x_workspace: Workspace = "main", cursor: str | None = None, limit: Limit = 50) -> dict[str, Any]:
+        return await c.transfers.page(x_workspace, cursor, limit)
 
     return router

@@ -1,109 +1,105 @@
-"""Use cases of allocation-svc: assign every new card once, manage reps and rules."""
+"""allocation-svc's consumer: keeps its card projection from customer events and assigns new cards."""
 
-import dataclasses
-from datetime import UTC, datetime
-from typing import Any
-from uuid import UUID, uuid4
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from allocation_svc.adapters.repository import AllocationRepository
-from allocation_svc.domain.allocation import STRATEGIES, LeadFacts, Rep, Rule, first_matching
+from allocation_svc.domain.cards import card_values
+from allocation_svc.service_layer.assigning import Assigner
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import CustomerCreated, LeadAssigned
+from crm_contracts.events import (
+    CustomerCreated,
+    CustomerDeleted,
+    CustomerEnriched,
+    CustomerMerged,
+    CustomerOwnerAssigned,
+    CustomerStatusChanged,
+    CustomerUnmerged,
+    CustomerUpdated,
+)
 from crm_runtime.consumer import Batched, Handler
-from crm_runtime.events import new_event
-from crm_runtime.outbox import Outbox
 
-SOURCE = "allocation-svc"
+SUBSCRIPTIONS = [topics.CUSTOMER_EVENTS]
 
 
 class AllocationHandlers:
-    def __init__(self, outbox: Outbox) -> None:
-        self._outbox = outbox
+    def __init__(self, assigner: Assigner) -> None:
+        self._assigner = assigner
 
     def handlers(self) -> dict[str, Handler | Batched]:
-        return {"crm.customer.created.v1": Batched(self.on_customers_created)}
+        return {
+            "crm.customer.created.v1": Batched(self.on_created),
+            "crm.customer.enriched.v1": self.on_enriched,
+            "crm.customer.updated.v1": self.on_updated,
+            "crm.customer.status_changed.v1": self.on_status_changed,
+            "crm.customer.owner_assigned.v1": self.on_owner_assigned,
+            "crm.customer.merged.v1": self.on_merged,
+            "crm.customer.unmerged.v1": self.on_unmerged,
+            "crm.customer.deleted.v1": self.on_deleted,
+        }
 
-    async def on_customers_created(self, session: AsyncSession, events: list[Envelope]) -> None:
-        """Assign a run of new cards: rules, reps and each rule's cursor are read once per run.
-
-        Cards are taken in partition order; a rule's row stays locked until the commit, so
-        concurrent instances advance one cursor one assignment at a time.
-        """
-        repo = AllocationRepository(session)
-        created = [(event, CustomerCreated.model_validate(event.data)) for event in events]
-        todo = [(e, c) for e, c in created if c.customer.owner_id is None]
-        taken = await repo.assigned_among([c.customer.id for _, c in todo])
-        rules: dict[str, list[Rule]] = {}
-        reps: dict[str, list[Rep]] = {}
-        locked: dict[UUID, Rule] = {}
-        rows, staged = [], []
-        for event, c in todo:
-            card = c.customer
-            if card.id in taken:
-                continue
-            if card.workspace not in rules:
-                rules[card.workspace] = await repo.rules(card.workspace)
-                reps[card.workspace] = await repo.reps(card.workspace)
-            rule = first_matching(rules[card.workspace], LeadFacts(channel_kind=c.channel_kind, branch=card.branch, tags=tuple(card.tags)))
-            if rule is None:
-                continue  # no rule applies: the card stays unassigned
-            if rule.id not in locked:
-                locked[rule.id] = await repo.lock_rule(rule.id)
-            current = locked[rule.id]
-            strategy = STRATEGIES.get(current.strategy)
-            choice = strategy(current, reps[card.workspace]) if strategy else None
-            if choice is None:
-                continue  # nobody available
-            locked[rule.id] = dataclasses.replace(current, cursor=choice.next_cursor)
-            taken.add(card.id)
-            assigned = LeadAssigned(
-                customer_id=card.id,
-                owner_id=choice.rep.id,
-                rule_id=current.id,
-                strategy=current.strategy,
-                reason=f"{choice.reason}: {choice.rep.name}",
-                assigned_at=datetime.now(UTC),
+    async def on_created(self, session: AsyncSession, events: list[Envelope]) -> None:
+        """Project a run of new cards, then assign those without an owner in partition order."""
+        rows, todo, causes = [], {}, {}
+        for event in events:
+            created = CustomerCreated.model_validate(event.data)
+            card = created.customer
+            snapshot = card.model_dump(mode="json")
+            rows.append(
+                {
+                    "id": card.id,
+                    **card_values(snapshot),
+                    "channel_kind": created.channel_kind,
+                    "channel_key": created.channel_key,
+                    "owner_id": card.owner_id,
+                    "created_at": card.created_at,
+                }
             )
-            rows.append({**assigned.model_dump(), "workspace": card.workspace})
-            out = new_event(SOURCE, assigned, workspace=card.workspace, subject=str(card.id), cause=event)
-            staged.append((topics.ALLOCATION_EVENTS, str(card.id), out))
-        assigned_now = await repo.add_assignments(rows)
-        for rule in locked.values():
-            await repo.move_cursor(rule.id, rule.cursor)
-        # Another instance may have assigned a card meanwhile (a rebalance): publish only ours.
-        await self._outbox.stage_many(session, [s for s in staged if UUID(s[1]) in assigned_now])
+            if card.owner_id is None:
+                todo.setdefault(card.workspace, []).append(card.id)
+                causes[card.id] = event
+        await AllocationRepository(session).upsert_cards(rows)
+        await self._assigner.assign(session, todo, "automatic", causes)
 
+    async def on_enriched(self, session: AsyncSession, event: Envelope) -> None:
+        changed = CustomerEnriched.model_validate(event.data)
+        await AllocationRepository(session).update_card(changed.customer_id, card_values(changed.customer.model_dump(mode="json")))
 
-class AllocationAdmin:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    async def on_updated(self, session: AsyncSession, event: Envelope) -> None:
+        changed = CustomerUpdated.model_validate(event.data)
+        await AllocationRepository(session).update_card(changed.customer_id, card_values(changed.customer.model_dump(mode="json")))
 
-    async def reps(self, workspace: str) -> list[Any]:
-        async with self._sessions() as session:
-            return await AllocationRepository(session).rep_rows(workspace)
+    async def on_status_changed(self, session: AsyncSession, event: Envelope) -> None:
+        changed = CustomerStatusChanged.model_validate(event.data)
+        await AllocationRepository(session).update_card(changed.customer_id, {"status": changed.status})
 
-    async def add_rep(self, workspace: str, values: dict[str, Any]) -> UUID:
-        rep_id = values.pop("id", None) or uuid4()
-        async with self._sessions() as session, session.begin():
-            await AllocationRepository(session).add_rep({"id": rep_id, "workspace": workspace, **values})
-        return rep_id
+    async def on_owner_assigned(self, session: AsyncSession, event: Envelope) -> None:
+        """An owner set in customer-svc. The echo of one of our own decisions is ignored: by then
+        a later transfer may already have moved the card on."""
+        changed = CustomerOwnerAssigned.model_validate(event.data)
+        repo = AllocationRepository(session)
+        if changed.owner_id in {row.owner_id for row in await repo.history(changed.customer_id)}:
+            return
+        await repo.update_card(changed.customer_id, {"owner_id": changed.owner_id})
+        await repo.dequeue([changed.customer_id])
 
-    async def rules(self, workspace: str) -> list[Any]:
-        async with self._sessions() as session:
-            return await AllocationRepository(session).rule_rows(workspace)
+    async def on_merged(self, session: AsyncSession, event: Envelope) -> None:
+        merged = CustomerMerged.model_validate(event.data)
+        repo = AllocationRepository(session)
+        gone = [i for i in merged.merged_ids if i != merged.survivor_id]
+        await repo.set_hidden(gone, True)
+        await repo.dequeue(gone)
+        await repo.update_card(merged.survivor_id, card_values(merged.survivor.model_dump(mode="json")))
 
-    async def add_rule(self, workspace: str, values: dict[str, Any]) -> UUID:
-        rule_id = uuid4()
-        async with self._sessions() as session, session.begin():
-            await AllocationRepository(session).add_rule({"id": rule_id, "workspace": workspace, **values})
-        return rule_id
+    async def on_unmerged(self, session: AsyncSession, event: Envelope) -> None:
+        restored = CustomerUnmerged.model_validate(event.data)
+        repo = AllocationRepository(session)
+        for card in restored.restored:
+            values = card_values(card.model_dump(mode="json"))
+            await repo.update_card(card.id, {**values, "owner_id": card.owner_id, "hidden": False})
 
-    async def assignment(self, customer_id: UUID) -> Any:
-        async with self._sessions() as session:
-            return await AllocationRepository(session).assignment(customer_id)
-
-
-SUBSCRIPTIONS = [topics.CUSTOMER_EVENTS]
+    async def on_deleted(self, session: AsyncSession, event: Envelope) -> None:
+        deleted = CustomerDeleted.model_validate(event.data)
+        repo = AllocationRepository(session)
+        await repo.set_hidden([deleted.customer_id], True)
+        await repo.dequeue([deleted.customer_id])

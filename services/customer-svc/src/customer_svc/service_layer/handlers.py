@@ -20,6 +20,7 @@ from crm_contracts.events import (
     DecisionMade,
     InteractionRecorded,
     LeadAssigned,
+    LeadTransferred,
     TimelineEntryRecorded,
 )
 from crm_runtime.consumer import Batched, Handler
@@ -46,6 +47,7 @@ class CustomerHandlers:
         return {
             "crm.dedup.decision.made.v1": Batched(self.on_decisions),
             "crm.allocation.lead_assigned.v1": self.on_lead_assigned,
+            "crm.allocation.lead_transferred.v1": self.on_lead_transferred,
             "crm.timeline.interaction_recorded.v1": self.on_interaction,
             "crm.timeline.contact_dates_changed.v1": self.on_contact_dates,
             "crm.timeline.entry_recorded.v1": Batched(self.on_entries),
@@ -105,7 +107,12 @@ class CustomerHandlers:
             )
             card.unknown_fields = refused
             cards.append(card)
-            payload = CustomerCreated(customer=snapshot(card), channel_kind=decided.channel.kind.value, submission_id=decided.submission_id)
+            payload = CustomerCreated(
+                customer=snapshot(card),
+                channel_kind=decided.channel.kind.value,
+                channel_key=decided.channel.key,
+                submission_id=decided.submission_id,
+            )
             out = new_event(SOURCE, payload, workspace=event.workspace, subject=str(card.id), cause=event)
             staged.append((topics.CUSTOMER_EVENTS, str(card.id), out))
         await repo.add_many(cards)
@@ -157,13 +164,20 @@ class CustomerHandlers:
 
     async def on_lead_assigned(self, session: AsyncSession, event: Envelope) -> None:
         assigned = LeadAssigned.model_validate(event.data)
-        found, previous = await CustomerRepository(session).set_owner(assigned.customer_id, assigned.owner_id)
+        await self._set_owner(session, event, assigned.customer_id, assigned.owner_id)
+
+    async def on_lead_transferred(self, session: AsyncSession, event: Envelope) -> None:
+        moved = LeadTransferred.model_validate(event.data)
+        await self._set_owner(session, event, moved.customer_id, moved.to_owner_id)
+
+    async def _set_owner(self, session: AsyncSession, event: Envelope, customer_id: UUID, owner_id: UUID) -> None:
+        found, previous = await CustomerRepository(session).set_owner(customer_id, owner_id)
         if not found:
-            raise LookupError(f"assignment for unknown customer {assigned.customer_id}")
-        if previous == assigned.owner_id:
+            raise LookupError(f"owner change for unknown customer {customer_id}")
+        if previous == owner_id:
             return
-        payload = CustomerOwnerAssigned(customer_id=assigned.customer_id, owner_id=assigned.owner_id, previous_owner_id=previous)
-        await self._publisher.publish(session, event.workspace, assigned.customer_id, payload, cause=event)
+        payload = CustomerOwnerAssigned(customer_id=customer_id, owner_id=owner_id, previous_owner_id=previous)
+        await self._publisher.publish(session, event.workspace, customer_id, payload, cause=event)
 
     async def _card(self, session: AsyncSession, customer_id: UUID) -> Card | None:
         """The card a timeline fact is about, following merges to the surviving card."""

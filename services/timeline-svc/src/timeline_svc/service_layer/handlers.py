@@ -22,6 +22,7 @@ SYSTEM_EVENT_TYPES = (
     "crm.customer.enriched.v1",
     "crm.customer.status_changed.v1",
     "crm.allocation.lead_assigned.v1",
+    "crm.allocation.lead_transferred.v1",
 )
 MERGED = "crm.customer.merged.v1"
 UNMERGED = "crm.customer.unmerged.v1"

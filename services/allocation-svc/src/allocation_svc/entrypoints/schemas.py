@@ -1,0 +1,257 @@
+"""allocation-svc's HTTP shapes (DESIGN 5.2: Rep and Assignment; fields added freely)."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Scalar = str | int | float | bool
+
+
+class AwayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    note: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "AwayIn":
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class RepFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    team: Text | None = None
+    branch: Text | None = None
+    skills: list[Text] = Field(default_factory=list, max_length=100)
+    weight: int = Field(default=1, ge=1, le=1000, description="Share under the weighted strategy and the wizard's by-weight distribution.")
+    capacity: int | None = Field(
+        default=None, ge=0, description="Open leads at most (statuses new, follow_up, follow_up_meeting); null = no limit."
+    )
+    daily_capacity: int | None = Field(default=None, ge=0, description="New leads per day at most; null = no limit.")
+    available: bool = Field(default=True, description="The active flag: false takes the rep out of every rotation.")
+    away: list[AwayIn] = Field(default_factory=list, max_length=200, description="Out-of-office periods (half-open).")
+
+
+class RepIn(RepFields):
+    name: Name
+
+
+class RepPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    team: Text | None = None
+    branch: Text | None = None
+    skills: list[Text] | None = Field(default=None, max_length=100)
+    weight: int | None = Field(default=None, ge=1, le=1000)
+    capacity: int | None = Field(default=None, ge=0)
+    daily_capacity: int | None = Field(default=None, ge=0)
+    available: bool | None = None
+    away: list[AwayIn] | None = Field(default=None, max_length=200)
+
+
+class RepOut(BaseModel):
+    id: UUID
+    name: str
+    team: str | None
+    branch: str | None
+    skills: list[str]
+    weight: int
+    capacity: int | None
+    daily_capacity: int | None
+    available: bool
+    away: list[dict[str, Any]]
+    open_leads: int
+    assigned_today: int
+    available_now: bool = Field(description="Can take a lead right now: active, not away, under both capacities.")
+    unavailable_reason: str | None
+
+
+class CriteriaIn(BaseModel):
+    """Every list is "one of"; an empty list places no constraint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel_kinds: list[Text] = Field(default_factory=list)
+    channel_keys: list[Text] = Field(default_factory=list)
+    branches: list[Text] = Field(default_factory=list)
+    tags_any: list[Text] = Field(default_factory=list)
+    tags_all: list[Text] = Field(default_factory=list)
+    fields: dict[str, list[Scalar]] = Field(default_factory=dict, description="Custom field key -> accepted values.")
+    affiliates: list[Text] = Field(default_factory=list, description="Affiliate names or account numbers.")
+
+
+Strategy = Literal["round_robin", "weighted", "least_loaded", "fixed"]
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    position: int = Field(default=100, ge=0, le=1_000_000, description="Lower first; the first matching rule wins.")
+    strategy: Strategy = "round_robin"
+    criteria: CriteriaIn = Field(default_factory=CriteriaIn)
+    rep_ids: list[UUID] = Field(default_factory=list, description="Empty = every rep of the workspace.")
+    fixed_rep_id: UUID | None = None
+    required_skills: list[Text] = Field(default_factory=list)
+    active: bool = True
+
+
+class RulePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    position: int | None = Field(default=None, ge=0, le=1_000_000)
+    strategy: Strategy | None = None
+    criteria: CriteriaIn | None = None
+    rep_ids: list[UUID] | None = None
+    fixed_rep_id: UUID | None = None
+    required_skills: list[Text] | None = None
+    active: bool | None = None
+
+
+class RuleOut(RuleIn):
+    id: UUID
+    cursor: int
+
+
+class HistoryOut(BaseModel):
+    owner_id: UUID
+    previous_owner_id: UUID | None
+    kind: str
+    rule_id: UUID | None
+    strategy: str
+    reason: str
+    run_id: UUID | None
+    transfer_id: UUID | None
+    actor: str | None
+    assigned_at: datetime
+
+
+class AssignmentOut(BaseModel):
+    customer_id: UUID
+    owner_id: UUID
+    rule_id: UUID | None
+    strategy: str
+    reason: str
+    assigned_at: datetime
+    kind: str
+    run_id: UUID | None
+    transfer_id: UUID | None
+    history: list[HistoryOut]
+
+
+class QueuedOut(BaseModel):
+    customer_id: UUID
+    rule_id: UUID | None
+    reason: str
+    queued_at: datetime
+    tried_at: datetime
+
+
+class CardFilterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    statuses: list[Text] = Field(default_factory=list)
+    folder: Text | None = None
+    tags: list[Text] = Field(default_factory=list, description="Cards carrying all of these tags.")
+    source: Text | None = Field(default=None, description="A channel kind (web, api, …) or a channel key.")
+    unassigned: bool | None = Field(default=None, description="true: only cards without an owner; false: only cards with one.")
+    owner_id: UUID | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = Field(default=None, description="Exclusive.")
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filter: CardFilterIn = Field(default_factory=CardFilterIn)
+    rep_ids: list[UUID] = Field(min_length=1, max_length=500)
+    distribution: Literal["evenly", "by_weight", "fixed_counts"] = "evenly"
+    counts: dict[UUID, int] | None = Field(default=None, description="fixed_counts: cards per rep.")
+    limit: int = Field(default=10_000, ge=1, le=50_000, description="At most this many cards are selected (oldest first).")
+    include_unavailable: bool = Field(default=False, description="Also deal to reps who are inactive or away now.")
+
+
+class ApplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preview_id: UUID
+
+
+class PerRepOut(BaseModel):
+    rep_id: UUID
+    name: str
+    count: int
+    open_leads: int
+    capacity: int | None
+
+
+class SkippedRepOut(BaseModel):
+    rep_id: UUID
+    name: str
+    reason: str
+
+
+class RunItemOut(BaseModel):
+    customer_id: UUID
+    rep_id: UUID
+    previous_owner_id: UUID | None
+    outcome: str | None = None
+
+
+class RunOut(BaseModel):
+    id: UUID
+    state: str = Field(description="`previewed` or `applied`.")
+    request: dict[str, Any]
+    selected: int
+    planned: int
+    applied: int | None
+    skipped: int | None
+    per_rep: list[PerRepOut]
+    skipped_reps: list[SkippedRepOut] = Field(default_factory=list)
+    created_by: str
+    created_at: datetime
+    applied_at: datetime | None
+    applied_by: str | None
+    expires_at: datetime | None = None
+    items: list[RunItemOut] | None = None
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    next_cursor: str | None
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_ids: list[UUID] | None = Field(default=None, min_length=1, max_length=10_000)
+    from_rep_id: UUID | None = Field(default=None, description="Without customer_ids: move this rep's cards.")
+    to_rep_id: UUID
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    include_closed: bool = Field(default=False, description="With from_rep_id alone: also move closed cards, not only open leads.")
+
+
+class TransferOut(BaseModel):
+    id: UUID
+    from_rep_id: UUID | None
+    to_rep_id: UUID
+    reason: str
+    actor: str
+    customer_ids: list[UUID]
+    unchanged: list[UUID] = Field(default_factory=list, description="Cards the target rep already owned.")
+    created_at: datetime
+
+
+class TransferPage(BaseModel):
+    items: list[TransferOut]
+    next_cursor: str | None

@@ -1,0 +1,158 @@
+"""Automatic assignment (DESIGN 4.6): every new lead gets one owner, or waits in the queue.
+
+All owner decisions of a workspace run under one transaction-scoped advisory lock, so any
+number of instances behave like one: the rotation cursors, open-lead counts and today's counts
+read after the lock are exact, and a card already assigned is never assigned again.
+"""
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from allocation_svc.adapters.repository import AllocationRepository, rule_spec
+from allocation_svc.domain.cards import OPEN_STATUSES, CardView, lead_facts
+from allocation_svc.domain.reps import RepState
+from allocation_svc.domain.rules import RuleSpec, explain_match, first_match
+from allocation_svc.domain.strategies import pick, why_no_pick
+from allocation_svc.service_layer import SOURCE
+from allocation_svc.service_layer.clock import Clock
+from crm_contracts import topics
+from crm_contracts.envelope import Envelope
+from crm_contracts.events import LeadAssigned, LeadQueued
+from crm_runtime.events import new_event
+from crm_runtime.outbox import Outbox
+
+REASON_MAX = 2000
+_ASSIGNMENT_COLUMNS = {"customer_id", "owner_id", "rule_id", "strategy", "reason", "assigned_at", "kind"}
+
+
+@dataclass
+class Outcome:
+    assigned: dict[UUID, UUID] = field(default_factory=dict)  # card -> rep
+    queued: dict[UUID, str] = field(default_factory=dict)  # card -> why no rep could take it
+    unmatched: list[UUID] = field(default_factory=list)  # no rule applies: left unassigned
+
+
+@dataclass
+class _Decisions:
+    """One workspace's decisions, applied together at the end."""
+
+    now: datetime
+    assignments: list[LeadAssigned] = field(default_factory=list)
+    queued: list[LeadQueued] = field(default_factory=list)
+
+
+def took_one(rep: RepState, card: CardView) -> RepState:
+    """The rep's counts after taking this card."""
+    opened = rep.open_leads + (1 if card.status in OPEN_STATUSES else 0)
+    return dataclasses.replace(rep, open_leads=opened, assigned_today=rep.assigned_today + 1)
+
+
+class Assigner:
+    def __init__(self, outbox: Outbox, clock: Clock) -> None:
+        self._outbox = outbox
+        self._clock = clock
+
+    async def assign(
+        self,
+        session: AsyncSession,
+        card_ids: Mapping[str, Sequence[UUID]],
+        kind: str,
+        causes: Mapping[UUID, Envelope] | None = None,
+    ) -> Outcome:
+        """Assign these cards (by workspace) in the given order; ``kind`` is `automatic` or `queue`."""
+        repo = AllocationRepository(session)
+        outcome = Outcome()
+        for workspace in sorted(card_ids):  # one lock order everywhere: no deadlocks between instances
+            await repo.lock_workspace(workspace)
+            decided = await self._decide(repo, workspace, card_ids[workspace], kind, outcome)
+            await self._apply(session, repo, workspace, decided, causes or {})
+        return outcome
+
+    async def _decide(self, repo: AllocationRepository, workspace: str, ids: Sequence[UUID], kind: str, outcome: Outcome) -> _Decisions:
+        now = self._clock.now()
+        decided = _Decisions(now)
+        fresh = await repo.cards_by_id(ids)
+        taken = await repo.assigned_among(list(fresh))
+        todo = [fresh[i] for i in ids if i in fresh and i not in taken and fresh[i].owner_id is None]
+        if not todo:
+            await repo.dequeue(ids)
+            return decided
+        rows = await repo.rule_rows(workspace)
+        specs: list[RuleSpec] = [rule_spec(r) for r in rows]
+        stored = {r.id: r.cursor for r in rows}
+        cursors = dict(stored)
+        reps = {r.id: r for r in await repo.rep_states(workspace, self._clock.day_start(now))}
+        for card in todo:
+            facts = lead_facts(card)
+            rule = first_match(specs, facts)
+            if rule is None:
+                outcome.unmatched.append(card.id)
+                continue
+            chosen = pick(rule, list(reps.values()), now, cursors[rule.id])
+            if chosen is None:
+                reason = why_no_pick(rule, list(reps.values()), now)[:REASON_MAX]
+                decided.queued.append(LeadQueued(customer_id=card.id, rule_id=rule.id, reason=reason, queued_at=now))
+                outcome.queued[card.id] = reason
+                continue
+            cursors[rule.id] = chosen.new_cursor
+            rep = reps[chosen.rep_id]
+            reps[rep.id] = took_one(rep, card)
+            reason = f"{explain_match(rule, facts)}; {chosen.reason}"[:REASON_MAX]
+            decided.assignments.append(
+                LeadAssigned(
+                    customer_id=card.id,
+                    owner_id=rep.id,
+                    owner_name=rep.name,
+                    rule_id=rule.id,
+                    strategy=rule.strategy,
+                    reason=reason,
+                    assigned_at=now,
+                    kind=kind,
+                )
+            )
+            outcome.assigned[card.id] = rep.id
+        await repo.move_cursors({r: c for r, c in cursors.items() if c != stored[r]})
+        untouched = [i for i in ids if i not in outcome.assigned and i not in outcome.queued]
+        await repo.dequeue(untouched)  # owned meanwhile, merged away, or no longer matching any rule
+        return decided
+
+    async def _apply(
+        self, session: AsyncSession, repo: AllocationRepository, workspace: str, decided: _Decisions, causes: Mapping[UUID, Envelope]
+    ) -> None:
+        staged: list[tuple[str, str, Envelope]] = []
+        rows = []
+        for assigned in decided.assignments:
+            rows.append({**assigned.model_dump(include=_ASSIGNMENT_COLUMNS), "workspace": workspace})
+        done = await repo.add_assignments(rows)
+        mine = [a for a in decided.assignments if a.customer_id in done]
+        await repo.record_history([{**r, "previous_owner_id": None} for r in rows if r["customer_id"] in done])
+        await repo.set_owners({a.customer_id: a.owner_id for a in mine})
+        await repo.dequeue(a.customer_id for a in mine)
+        staged += [self._event(workspace, a, causes.get(a.customer_id)) for a in mine]
+        if decided.queued:
+            already = {r.customer_id for r in await repo.queued_among([q.customer_id for q in decided.queued])}
+            await repo.enqueue(
+                [
+                    {
+                        "customer_id": q.customer_id,
+                        "workspace": workspace,
+                        "rule_id": q.rule_id,
+                        "reason": q.reason,
+                        "queued_at": q.queued_at,
+                        "tried_at": q.queued_at,
+                    }
+                    for q in decided.queued
+                ]
+            )
+            staged += [self._event(workspace, q, causes.get(q.customer_id)) for q in decided.queued if q.customer_id not in already]
+        await self._outbox.stage_many(session, staged)
+
+    @staticmethod
+    def _event(workspace: str, payload: LeadAssigned | LeadQueued, cause: Envelope | None) -> tuple[str, str, Envelope]:
+        out = new_event(SOURCE, payload, workspace=workspace, subject=str(payload.customer_id), cause=cause)
+        return topics.ALLOCATION_EVENTS, str(payload.customer_id), out

@@ -1,0 +1,29 @@
+"""Read side: a card's owner with its history, and the leads waiting for a rep."""
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from allocation_svc.adapters.repository import AllocationRepository
+from crm_runtime.problems import Problem
+
+
+class Queries:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def assignment(self, customer_id: UUID) -> dict[str, Any]:
+        async with self._sessions() as session:
+            repo = AllocationRepository(session)
+            row = await repo.assignment(customer_id)
+            if row is None:
+                waiting = await repo.queued_among([customer_id])
+                detail = f"Waiting in the unassigned queue: {waiting[0].reason}" if waiting else "This card has no owner from allocation."
+                raise Problem(404, "No assignment for this customer", detail, queued=bool(waiting))
+            history = await repo.history(customer_id)
+        return {**row._asdict(), "history": [h._asdict() for h in history]}
+
+    async def queue(self, workspace: str, limit: int) -> list[Any]:
+        async with self._sessions() as session:
+            return await AllocationRepository(session).queued(workspace, limit)

@@ -1,0 +1,112 @@
+"""Transfers (DESIGN 4.6): a person moves one card or many from one rep to another, with a reason."""
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from allocation_svc.adapters.repository import AllocationRepository
+from allocation_svc.service_layer import SOURCE
+from allocation_svc.service_layer.clock import Clock
+from crm_contracts import topics
+from crm_contracts.events import LeadTransferred
+from crm_runtime.db import retry_transient
+from crm_runtime.events import new_event
+from crm_runtime.outbox import Outbox
+from crm_runtime.pagination import decode_cursor, next_cursor
+from crm_runtime.problems import invalid_fields
+
+
+class Transfers:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
+        self._clock = clock
+
+    @retry_transient()
+    async def transfer(self, workspace: str, request: dict[str, Any], actor: str) -> dict[str, Any]:
+        now = self._clock.now()
+        to_rep, from_rep = request["to_rep_id"], request.get("from_rep_id")
+        customer_ids: list[UUID] | None = request.get("customer_ids")
+        async with self._sessions() as session, session.begin():
+            repo = AllocationRepository(session)
+            await repo.lock_workspace(workspace)
+            reps = {r.id: r for r in await repo.rep_rows(workspace)}
+            errors = []
+            if customer_ids is None and from_rep is None:
+                errors.append(("customer_ids", "give the cards to move, or from_rep_id to move that rep's cards"))
+            if to_rep not in reps:
+                errors.append(("to_rep_id", f"no rep {to_rep} in workspace {workspace}"))
+            elif not reps[to_rep].available:
+                errors.append(("to_rep_id", f"{reps[to_rep].name} is inactive"))
+            if from_rep is not None and from_rep not in reps:
+                errors.append(("from_rep_id", f"no rep {from_rep} in workspace {workspace}"))
+            if from_rep is not None and from_rep == to_rep:
+                errors.append(("to_rep_id", "the cards would stay with the same rep"))
+            if errors:
+                raise invalid_fields(errors)
+            if customer_ids is None:
+                cards = await repo.owned_cards(workspace, from_rep, open_only=not request.get("include_closed"))
+            else:
+                found = await repo.cards_by_id(customer_ids)
+                for i, card_id in enumerate(customer_ids):
+                    card = found.get(card_id)
+                    if card is None or card.workspace != workspace:
+                        errors.append((f"customer_ids[{i}]", f"no live card {card_id} in workspace {workspace}"))
+                    elif from_rep is not None and card.owner_id != from_rep:
+                        errors.append((f"customer_ids[{i}]", f"card #{card.number} is not owned by {reps[from_rep].name}"))
+                if errors:
+                    raise invalid_fields(errors)
+                cards = [found[c] for c in dict.fromkeys(customer_ids)]
+            moving = [c for c in cards if c.owner_id != to_rep]
+            transfer_id = uuid4()
+            transfer = {
+                "id": transfer_id,
+                "workspace": workspace,
+                "from_rep_id": from_rep,
+                "to_rep_id": to_rep,
+                "reason": request["reason"],
+                "actor": actor,
+                "customer_ids": [str(c.id) for c in moving],
+                "created_at": now,
+            }
+            await repo.add_transfer(transfer)
+            rows, history, staged = [], [], []
+            for card in moving:
+                row = {
+                    "customer_id": card.id,
+                    "workspace": workspace,
+                    "owner_id": to_rep,
+                    "rule_id": None,
+                    "strategy": "transfer",
+                    "reason": f"transferred by {actor}: {request['reason']}"[:2000],
+                    "assigned_at": now,
+                    "kind": "transfer",
+                    "transfer_id": transfer_id,
+                }
+                rows.append(row)
+                history.append({**row, "previous_owner_id": card.owner_id, "actor": actor})
+                moved = LeadTransferred(
+                    customer_id=card.id,
+                    transfer_id=transfer_id,
+                    from_owner_id=card.owner_id,
+                    from_owner_name=reps[card.owner_id].name if card.owner_id in reps else None,
+                    to_owner_id=to_rep,
+                    to_owner_name=reps[to_rep].name,
+                    reason=request["reason"],
+                    actor=actor,
+                    transferred_at=now,
+                )
+                staged.append((topics.ALLOCATION_EVENTS, str(card.id), new_event(SOURCE, moved, workspace=workspace, subject=str(card.id))))
+            await repo.replace_assignments(rows)
+            await repo.record_history(history)
+            await repo.set_owners({c.id: to_rep for c in moving})
+            await repo.dequeue(c.id for c in moving)
+            await self._outbox.stage_many(session, staged)
+        unchanged = [c.id for c in cards if c.owner_id == to_rep]
+        return {**transfer, "customer_ids": [c.id for c in moving], "unchanged": unchanged}
+
+    async def page(self, workspace: str, cursor: str | None, limit: int) -> dict[str, Any]:
+        async with self._sessions() as session:
+            rows = await AllocationRepository(session).list_transfers(workspace, decode_cursor(cursor), limit)
+        return {"items": [r._asdict() for r in rows[:limit]], "next_cursor": next_cursor(rows, limit)}
