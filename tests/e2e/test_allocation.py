@@ -1,0 +1,124 @@
+"""allocation-svc end to end, all five services on real Kafka, PostgreSQL and Redis: the wizard
+deals cards found through allocation's own projection, and transfers move cards with a reason;
+customer-svc follows every owner change and the timeline shows it."""
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from crm_devtools.e2e import E2ESuite, eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def headers(workspace: str, user: str = "manager") -> dict[str, str]:
+    return {"X-Workspace": workspace, "X-User": user}
+
+
+async def new_cards(http: httpx.AsyncClient, suite: E2ESuite, workspace: str, count: int, tag: str) -> list[str]:
+    """Cards made by people in customer-svc (no rule in the workspace: they stay unassigned)."""
+    ids = []
+    for i in range(count):
+        body = {"first_name": "Noa", "last_name": f"Bar{i}", "phones": [f"053-{uuid.uuid4().int % 10_000_000:07d}"], "tags": [tag]}
+        answer = await http.post(
+            f"{suite.url('customer')}/v1/customers", json=body, params={"on_duplicate": "save_anyway"}, headers=headers(workspace)
+        )
+        assert answer.status_code == 201, answer.text
+        ids.append(answer.json()["customer"]["id"])
+    return ids
+
+
+async def rep(http: httpx.AsyncClient, suite: E2ESuite, workspace: str, name: str, **fields: Any) -> str:
+    answer = await http.post(f"{suite.url('allocation')}/v1/reps", json={"name": name, **fields}, headers=headers(workspace))
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+async def owners(http: httpx.AsyncClient, suite: E2ESuite, ids: list[str]) -> dict[str, str | None]:
+    found = {}
+    for customer_id in ids:
+        answer = await http.get(f"{suite.url('customer')}/v1/customers/{customer_id}")
+        found[customer_id] = answer.json()["owner_id"]
+    return found
+
+
+async def timeline_kinds(http: httpx.AsyncClient, suite: E2ESuite, customer_id: str) -> list[dict[str, Any]]:
+    answer = await http.get(f"{suite.url('timeline')}/v1/customers/{customer_id}/timeline", params={"limit": 200})
+    return answer.json()["items"]  # type: ignore[no-any-return]
+
+
+async def test_wizard_preview_then_apply_gives_every_card_its_planned_owner(suite: E2ESuite, http: httpx.AsyncClient) -> None:
+    workspace = f"wiz-{uuid.uuid4().hex[:8]}"
+    ids = await new_cards(http, suite, workspace, 6, "spring-campaign")
+    await new_cards(http, suite, workspace, 2, "other")
+    avi = await rep(http, suite, workspace, "Avi", weight=1)
+    batya = await rep(http, suite, workspace, "Batya", weight=2)
+    request = {"filter": {"tags": ["spring-campaign"], "unassigned": True}, "rep_ids": [avi, batya], "distribution": "by_weight"}
+
+    async def previewed() -> dict[str, Any] | None:
+        answer = await http.post(f"{suite.url('allocation')}/v1/allocations/preview", json=request, headers=headers(workspace))
+        assert answer.status_code == 201, answer.text
+        run: dict[str, Any] = answer.json()
+        return run if run["selected"] == 6 else None  # allocation's projection catches up with customer events
+
+    run = await eventually(previewed, what="allocation projecting the six new cards")
+    assert isinstance(run, dict)
+    assert {p["name"]: p["count"] for p in run["per_rep"]} == {"Avi": 2, "Batya": 4}
+    assert {i["customer_id"] for i in run["items"]} == set(ids)
+    plan = {i["customer_id"]: i["rep_id"] for i in run["items"]}
+    assert set((await owners(http, suite, ids)).values()) == {None}
+
+    applied = await http.post(f"{suite.url('allocation')}/v1/allocations/apply", json={"preview_id": run["id"]}, headers=headers(workspace))
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["applied"] == 6
+
+    async def followed() -> bool:
+        return await owners(http, suite, ids) == plan
+
+    await eventually(followed, what="customer-svc taking the wizard's owners")
+    entries = await timeline_kinds(http, suite, ids[0])
+    assigned = [e for e in entries if e["kind"] == "assigned"]
+    assert assigned and "allocation run" in assigned[0]["summary"]
+    listed = (await http.get(f"{suite.url('allocation')}/v1/allocations", headers=headers(workspace))).json()["items"]
+    assert [r["id"] for r in listed] == [run["id"]] and listed[0]["applied_by"] == "manager"
+
+
+async def test_transfer_moves_cards_and_the_timeline_shows_the_reason(suite: E2ESuite, http: httpx.AsyncClient) -> None:
+    workspace = f"move-{uuid.uuid4().hex[:8]}"
+    avi = await rep(http, suite, workspace, "Avi")
+    batya = await rep(http, suite, workspace, "Batya")
+    rule = await http.post(
+        f"{suite.url('allocation')}/v1/rules",
+        json={"name": "all to Avi", "strategy": "fixed", "fixed_rep_id": avi},
+        headers=headers(workspace),
+    )
+    assert rule.status_code == 201, rule.text
+    ids = await new_cards(http, suite, workspace, 3, "moving")
+
+    async def all_with_avi() -> bool:
+        return set((await owners(http, suite, ids)).values()) == {avi}
+
+    await eventually(all_with_avi, what="automatic assignment to the fixed rep")
+    moved = await http.post(
+        f"{suite.url('allocation')}/v1/transfers",
+        json={"customer_ids": ids[:2], "to_rep_id": batya, "reason": "Avi moved to the north branch"},
+        headers=headers(workspace, "team-lead"),
+    )
+    assert moved.status_code == 201, moved.text
+
+    async def followed() -> bool:
+        return await owners(http, suite, ids) == {ids[0]: batya, ids[1]: batya, ids[2]: avi}
+
+    await eventually(followed, what="customer-svc following the transfer")
+
+    async def shown() -> list[dict[str, Any]]:
+        return [e for e in await timeline_kinds(http, suite, ids[0]) if e["kind"] == "transferred"]
+
+    transferred = await eventually(shown, what="the transfer on the timeline")
+    assert isinstance(transferred, list)
+    assert "Avi moved to the north branch" in transferred[0]["summary"] and "team-lead" in transferred[0]["summary"]
+    assert "Batya" in transferred[0]["summary"]
+    assignment = (await http.get(f"{suite.url('allocation')}/v1/assignments/{ids[0]}")).json()
+    assert [h["kind"] for h in assignment["history"]] == ["automatic", "transfer"]
