@@ -29,7 +29,8 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 def _stored(body: Any) -> dict[str, Any]:
     """Fields sent, in JSON form (UUIDs and datetimes as text) for JSONB columns."""
-    return body.model_dump(mode="json", exclude_unset=True)
+    values: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)
+    return values
 
 
 def _rep_values(body: RepIn | RepPatch) -> dict[str, Any]:

@@ -7,6 +7,8 @@ periods that simply end and open leads that close. Each page is its own short tr
 
 import asyncio
 import logging
+from datetime import datetime
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,6 +19,7 @@ from crm_runtime.db import retry_transient
 log = logging.getLogger(__name__)
 
 PAGE = 500
+Keyset = tuple[datetime, UUID]
 
 
 class Drainer:
@@ -35,7 +38,7 @@ class Drainer:
                 return assigned
 
     @retry_transient()
-    async def _page(self, workspace: str, after: tuple | None) -> tuple[int, tuple | None]:
+    async def _page(self, workspace: str, after: Keyset | None) -> tuple[int, Keyset | None]:
         async with self._sessions() as session, session.begin():
             repo = AllocationRepository(session)
             waiting = await repo.queued(workspace, PAGE, after)

@@ -46,6 +46,7 @@ class Transfers:
             if errors:
                 raise invalid_fields(errors)
             if customer_ids is None:
+                assert from_rep is not None  # refused above otherwise
                 cards = await repo.owned_cards(workspace, from_rep, open_only=not request.get("include_closed"))
             else:
                 found = await repo.cards_by_id(customer_ids)

@@ -48,14 +48,14 @@ def system_entry(event: Envelope) -> Entry | None:
         )
     if event.type == "crm.allocation.lead_assigned.v1":
         summary = f"Assigned to {data.get('owner_name') or data['owner_id']}: {data['reason']}"
-        keep = ("owner_id", "owner_name", "previous_owner_id", "rule_id", "strategy", "kind", "run_id")
-        return Entry(entry_id(event.id), UUID(data["customer_id"]), "assigned", summary, {k: data.get(k) for k in keep})
+        kept: tuple[str, ...] = ("owner_id", "owner_name", "previous_owner_id", "rule_id", "strategy", "kind", "run_id")
+        return Entry(entry_id(event.id), UUID(data["customer_id"]), "assigned", summary, {k: data.get(k) for k in kept})
     if event.type == "crm.allocation.lead_transferred.v1":
         before = data.get("from_owner_name") or data.get("from_owner_id") or "nobody"
         after = data.get("to_owner_name") or data["to_owner_id"]
         summary = f"Transferred from {before} to {after} by {data['actor']}: {data['reason']}"
-        keep = ("transfer_id", "from_owner_id", "to_owner_id", "reason", "actor")
-        return Entry(entry_id(event.id), UUID(data["customer_id"]), "transferred", summary, {k: data.get(k) for k in keep})
+        moved = ("transfer_id", "from_owner_id", "to_owner_id", "reason", "actor")
+        return Entry(entry_id(event.id), UUID(data["customer_id"]), "transferred", summary, {k: data.get(k) for k in moved})
     if event.type == "crm.customer.status_changed.v1":
         how = data["cause"] + (f" by {data['actor']}" if data.get("actor") else "")
         summary = f"Status {data['previous_status']} → {data['status']} ({how})" + (f": {data['reason']}" if data.get("reason") else "")
