@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("transfer_id", sa.UUID()),
         sa.Column("actor", sa.String(200)),
         sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("event_id", sa.UUID()),
     )
     op.create_index("ix_assignment_history_customer_id", "assignment_history", ["customer_id"])
     op.create_index("ix_assignment_history_owner_at", "assignment_history", ["owner_id", "assigned_at"])

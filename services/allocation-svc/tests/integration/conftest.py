@@ -2,8 +2,9 @@
 in process (no lifespan: no Kafka needed) and helpers that feed customer events to the handlers
 the way the consumer does: one transaction per run of events."""
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,8 @@ def card(number: int = 500_000, workspace: str = "main", **fields: Any) -> Custo
 
 
 class Allocation:
-    def __init__(self, url: str) -> None:
-        self.settings = AllocationSettings(database_url=url, database_pool_size=20, http_tracing=False)
+    def __init__(self, url: str, pool_size: int = 20) -> None:
+        self.settings = AllocationSettings(database_url=url, database_pool_size=pool_size, http_tracing=False)
         self.container = bootstrap(self.settings)
         self.sessions = self.container.runtime.sessions
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app_for(self.container)), base_url="http://allocation-svc")
@@ -103,9 +104,33 @@ class Allocation:
             return (await session.execute(text(sql), params)).scalar()
 
 
+async def deliver(instances: Sequence[Allocation], batches: Sequence[Sequence[CustomerSnapshot]], **channel: Any) -> None:
+    """Every batch of new cards to one instance (in turn), all at once: each batch is one consumer
+    transaction, as when several instances consume the partitions of one topic."""
+    await asyncio.gather(*(instances[i % len(instances)].created(*batch, **channel) for i, batch in enumerate(batches)))
+
+
+def batches(cards: Sequence[CustomerSnapshot], size: int) -> list[list[CustomerSnapshot]]:
+    return [list(cards[i : i + size]) for i in range(0, len(cards), size)]
+
+
 @pytest.fixture
-async def allocation() -> AsyncIterator[Allocation]:
+async def database_url() -> AsyncIterator[str]:
     async with migrated_database(SERVICE_ROOT, "allocation_it") as url:
-        a = Allocation(url)
-        yield a
+        yield url
+
+
+@pytest.fixture
+async def allocation(database_url: str) -> AsyncIterator[Allocation]:
+    a = Allocation(database_url)
+    yield a
+    await a.close()
+
+
+@pytest.fixture
+async def instances(database_url: str) -> AsyncIterator[list[Allocation]]:
+    """Three instances of the service on one database, each with its own engine and pool."""
+    group = [Allocation(database_url, pool_size=5) for _ in range(3)]
+    yield group
+    for a in group:
         await a.close()

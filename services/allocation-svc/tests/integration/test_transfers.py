@@ -3,6 +3,9 @@
 from typing import Any
 from uuid import UUID
 
+from crm_contracts.events import CustomerOwnerAssigned
+from crm_runtime.events import new_event
+
 from .conftest import Allocation, card
 
 
@@ -79,3 +82,27 @@ async def test_a_card_already_with_the_target_rep_is_left_unchanged(allocation: 
     moved = await _transfer(allocation, customer_ids=[str(first.id), str(second.id)], to_rep_id=b["id"], reason="both")
     assert moved["customer_ids"] == [str(second.id)] and moved["unchanged"] == [str(first.id)]
     assert len(await allocation.outbox("crm.allocation.lead_transferred.v1")) == 2
+
+
+async def test_customer_svc_echo_of_an_older_assignment_does_not_undo_a_transfer(allocation: Allocation) -> None:
+    """customer-svc answers each owner change with owner_assigned, caused by our event; an echo
+    arriving after a later transfer must not put the card back with the first rep."""
+    a, b = await allocation.rep("Avi"), await allocation.rep("Batya")
+    await allocation.rule("to Avi", strategy="fixed", fixed_rep_id=a["id"])
+    lead = card()
+    await allocation.created(lead)
+    assigned = (await allocation.outbox("crm.allocation.lead_assigned.v1"))[0]["envelope"]
+    await _transfer(allocation, customer_ids=[str(lead.id)], to_rep_id=b["id"], reason="rebalance")
+    echo = new_event(
+        "customer-svc", CustomerOwnerAssigned(customer_id=lead.id, owner_id=UUID(a["id"])), workspace="main", subject=str(lead.id)
+    )
+    echo = echo.model_copy(update={"causationid": assigned["id"]})
+    handler = allocation.container.handlers.handlers()[echo.type]
+    async with allocation.sessions() as session, session.begin():
+        await handler(session, echo)  # type: ignore[operator]
+    reps = {r["name"]: r["open_leads"] for r in (await allocation.http.get("/v1/reps")).json()}
+    assert reps == {"Avi": 0, "Batya": 1}
+    # a person giving the card back to Avi in customer-svc is not an echo: it is followed
+    await allocation.consume([CustomerOwnerAssigned(customer_id=lead.id, owner_id=UUID(a["id"]), previous_owner_id=UUID(b["id"]))])
+    reps = {r["name"]: r["open_leads"] for r in (await allocation.http.get("/v1/reps")).json()}
+    assert reps == {"Avi": 1, "Batya": 0}

@@ -75,6 +75,7 @@ assignment_history = Table(
     Column("transfer_id", UUID(as_uuid=True)),
     Column("actor", String(200)),
     Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Column("event_id", UUID(as_uuid=True)),  # the event published for it: customer-svc's echo names it as its cause
     Index("ix_assignment_history_owner_at", "owner_id", "assigned_at"),
 )
 

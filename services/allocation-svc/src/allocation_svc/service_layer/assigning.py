@@ -8,7 +8,7 @@ read after the lock are exact, and a card already assigned is never assigned aga
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -96,7 +96,9 @@ class Assigner:
             chosen = pick(rule, list(reps.values()), now, cursors[rule.id])
             if chosen is None:
                 reason = why_no_pick(rule, list(reps.values()), now)[:REASON_MAX]
-                decided.queued.append(LeadQueued(customer_id=card.id, rule_id=rule.id, reason=reason, queued_at=now))
+                # The queue drains by (queued_at, id): a microsecond apart keeps one run's leads in arrival order.
+                queued_at = now + timedelta(microseconds=len(decided.queued))
+                decided.queued.append(LeadQueued(customer_id=card.id, rule_id=rule.id, reason=reason, queued_at=queued_at))
                 outcome.queued[card.id] = reason
                 continue
             cursors[rule.id] = chosen.new_cursor
@@ -130,10 +132,12 @@ class Assigner:
             rows.append({**assigned.model_dump(include=_ASSIGNMENT_COLUMNS), "workspace": workspace})
         done = await repo.add_assignments(rows)
         mine = [a for a in decided.assignments if a.customer_id in done]
-        await repo.record_history([{**r, "previous_owner_id": None} for r in rows if r["customer_id"] in done])
+        staged += [self._event(workspace, a, causes.get(a.customer_id)) for a in mine]
+        event_ids = {UUID(key): out.id for _, key, out in staged}
+        history = [{**r, "previous_owner_id": None, "event_id": event_ids[r["customer_id"]]} for r in rows if r["customer_id"] in done]
+        await repo.record_history(history)
         await repo.set_owners({a.customer_id: a.owner_id for a in mine})
         await repo.dequeue(a.customer_id for a in mine)
-        staged += [self._event(workspace, a, causes.get(a.customer_id)) for a in mine]
         if decided.queued:
             already = {r.customer_id for r in await repo.queued_among([q.customer_id for q in decided.queued])}
             await repo.enqueue(

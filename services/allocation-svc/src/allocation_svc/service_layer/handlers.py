@@ -1,5 +1,8 @@
 """allocation-svc's consumer: keeps its card projection from customer events and assigns new cards."""
 
+from typing import Any
+from uuid import UUID
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from allocation_svc.adapters.repository import AllocationRepository
@@ -40,7 +43,9 @@ class AllocationHandlers:
 
     async def on_created(self, session: AsyncSession, events: list[Envelope]) -> None:
         """Project a run of new cards, then assign those without an owner in partition order."""
-        rows, todo, causes = [], {}, {}
+        rows: list[dict[str, Any]] = []
+        todo: dict[str, list[UUID]] = {}
+        causes: dict[UUID, Envelope] = {}
         for event in events:
             created = CustomerCreated.model_validate(event.data)
             card = created.customer
@@ -58,48 +63,71 @@ class AllocationHandlers:
             if card.owner_id is None:
                 todo.setdefault(card.workspace, []).append(card.id)
                 causes[card.id] = event
-        await AllocationRepository(session).upsert_cards(rows)
+        repo = AllocationRepository(session)
+        # The workspace lock before the projection's rows: a drain or another instance holding the
+        # lock may be assigning these very cards (a redelivery), and waiting for the lock while
+        # holding their rows would deadlock with it.
+        for workspace in sorted({r["workspace"] for r in rows}):
+            await repo.lock_workspace(workspace)
+        await repo.upsert_cards(rows)
         await self._assigner.assign(session, todo, "automatic", causes)
 
     async def on_enriched(self, session: AsyncSession, event: Envelope) -> None:
         changed = CustomerEnriched.model_validate(event.data)
-        await AllocationRepository(session).update_card(changed.customer_id, card_values(changed.customer.model_dump(mode="json")))
+        await (await locked(session, event)).update_card(changed.customer_id, card_values(changed.customer.model_dump(mode="json")))
 
     async def on_updated(self, session: AsyncSession, event: Envelope) -> None:
         changed = CustomerUpdated.model_validate(event.data)
-        await AllocationRepository(session).update_card(changed.customer_id, card_values(changed.customer.model_dump(mode="json")))
+        await (await locked(session, event)).update_card(changed.customer_id, card_values(changed.customer.model_dump(mode="json")))
 
     async def on_status_changed(self, session: AsyncSession, event: Envelope) -> None:
         changed = CustomerStatusChanged.model_validate(event.data)
-        await AllocationRepository(session).update_card(changed.customer_id, {"status": changed.status})
+        await (await locked(session, event)).update_card(changed.customer_id, {"status": changed.status})
 
     async def on_owner_assigned(self, session: AsyncSession, event: Envelope) -> None:
-        """An owner set in customer-svc. The echo of one of our own decisions is ignored: by then
-        a later transfer may already have moved the card on."""
+        """An owner set in customer-svc. The echo of one of our own decisions (its cause is an event
+        we published) is ignored: by then a later transfer may already have moved the card on."""
         changed = CustomerOwnerAssigned.model_validate(event.data)
-        repo = AllocationRepository(session)
-        if changed.owner_id in {row.owner_id for row in await repo.history(changed.customer_id)}:
+        repo = await locked(session, event)
+        ours = {row.event_id for row in await repo.history(changed.customer_id)}
+        if event.causationid is not None and event.causationid in {str(e) for e in ours}:
             return
         await repo.update_card(changed.customer_id, {"owner_id": changed.owner_id})
         await repo.dequeue([changed.customer_id])
 
     async def on_merged(self, session: AsyncSession, event: Envelope) -> None:
         merged = CustomerMerged.model_validate(event.data)
-        repo = AllocationRepository(session)
+        repo = await locked(session, event)
         gone = [i for i in merged.merged_ids if i != merged.survivor_id]
         await repo.set_hidden(gone, True)
         await repo.dequeue(gone)
         await repo.update_card(merged.survivor_id, card_values(merged.survivor.model_dump(mode="json")))
 
     async def on_unmerged(self, session: AsyncSession, event: Envelope) -> None:
+        """Every card back as before the merge; those without an owner are offered to the rules again
+        (the merge took a waiting lead out of the queue, and nothing else would bring it back)."""
         restored = CustomerUnmerged.model_validate(event.data)
         repo = AllocationRepository(session)
+        todo: dict[str, list[UUID]] = {}
+        for workspace in sorted({card.workspace for card in restored.restored}):
+            await repo.lock_workspace(workspace)  # before the rows, as in on_created
         for card in restored.restored:
             values = card_values(card.model_dump(mode="json"))
             await repo.update_card(card.id, {**values, "owner_id": card.owner_id, "hidden": False})
+            if card.owner_id is None:
+                todo.setdefault(card.workspace, []).append(card.id)
+        await self._assigner.assign(session, todo, "queue", {card_id: event for ids in todo.values() for card_id in ids})
 
     async def on_deleted(self, session: AsyncSession, event: Envelope) -> None:
         deleted = CustomerDeleted.model_validate(event.data)
-        repo = AllocationRepository(session)
+        repo = await locked(session, event)
         await repo.set_hidden([deleted.customer_id], True)
         await repo.dequeue([deleted.customer_id])
+
+
+async def locked(session: AsyncSession, event: Envelope) -> AllocationRepository:
+    """The repository after taking the event's workspace lock: every write to the projection takes
+    it before touching rows, in the same order as assignment does, so they never deadlock."""
+    repo = AllocationRepository(session)
+    await repo.lock_workspace(event.workspace)
+    return repo

@@ -85,8 +85,6 @@ class Transfers:
                     "kind": "transfer",
                     "transfer_id": transfer_id,
                 }
-                rows.append(row)
-                history.append({**row, "previous_owner_id": card.owner_id, "actor": actor})
                 moved = LeadTransferred(
                     customer_id=card.id,
                     transfer_id=transfer_id,
@@ -98,7 +96,10 @@ class Transfers:
                     actor=actor,
                     transferred_at=now,
                 )
-                staged.append((topics.ALLOCATION_EVENTS, str(card.id), new_event(SOURCE, moved, workspace=workspace, subject=str(card.id))))
+                out = new_event(SOURCE, moved, workspace=workspace, subject=str(card.id))
+                rows.append(row)
+                history.append({**row, "previous_owner_id": card.owner_id, "actor": actor, "event_id": out.id})
+                staged.append((topics.ALLOCATION_EVENTS, str(card.id), out))
             await repo.replace_assignments(rows)
             await repo.record_history(history)
             await repo.set_owners({c.id: to_rep for c in moving})

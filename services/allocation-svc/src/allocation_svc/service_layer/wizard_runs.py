@@ -141,9 +141,9 @@ class Wizard:
                     ),
                     "workspace": workspace,
                 }
-                rows.append(row)
-                history.append({**row, "previous_owner_id": card.owner_id, "actor": actor})
                 out = new_event(SOURCE, assigned, workspace=workspace, subject=str(card.id))
+                rows.append(row)
+                history.append({**row, "previous_owner_id": card.owner_id, "actor": actor, "event_id": out.id})
                 staged.append((topics.ALLOCATION_EVENTS, str(card.id), out))
             await repo.replace_assignments(rows)
             await repo.record_history(history)
