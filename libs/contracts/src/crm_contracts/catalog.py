@@ -18,5 +18,5 @@ SUBSCRIBERS: Final[dict[str, tuple[str, ...]]] = {
     "dedup-svc": (topics.LEADS, topics.CUSTOMER_EVENTS),
     "customer-svc": (topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS),
     "allocation-svc": (topics.CUSTOMER_EVENTS,),
-    "timeline-svc": (topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS),
+    "timeline-svc": (topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS, topics.TIMELINE_INTERACTIONS),
 }

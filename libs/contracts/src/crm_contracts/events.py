@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any, Final
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from crm_contracts import topics
 from crm_contracts.leads import Address, Affiliate, ChannelRef, Lead
@@ -230,7 +230,12 @@ class LeadQueued(BaseModel):
 
 
 class InteractionRecorded(BaseModel):
-    """An interaction on a customer's timeline: the fact customer-svc derives automatic statuses from."""
+    """An interaction on a customer's timeline: the fact customer-svc derives automatic statuses from.
+
+    Published again, with the same `interaction_id`, when the interaction changes later: a
+    meeting held, cancelled or moved, a reminder done, reopened or moved. Each copy carries
+    the interaction as it now is.
+    """
 
     customer_id: UUID
     interaction_id: UUID
@@ -247,6 +252,8 @@ class InteractionRecorded(BaseModel):
     occurred_at: datetime
     scheduled_at: datetime | None = None
     owner_id: UUID | None = None
+    due_at: datetime | None = Field(default=None, description="Reminders: when it is due.")
+    done: bool | None = Field(default=None, description="Reminders: whether it is done.")
 
 
 class ContactDatesChanged(BaseModel):
@@ -263,6 +270,39 @@ class TimelineEntryRecorded(BaseModel):
     kind: str
     occurred_at: datetime
     summary: str
+
+
+# --- crm.timeline.interactions.v1 (inbound) ------------------------------------------
+
+
+class InteractionSubmitted(BaseModel):
+    """An interaction reported by a gateway (telephony, mail, WhatsApp): recorded exactly like
+    `POST /v1/interactions` in the envelope's workspace. `external_id` is the idempotency key
+    (a repeat is a no-op); a message that does not fit its kind goes to the dead-letter topic."""
+
+    customer_id: UUID
+    kind: str = Field(
+        description=(
+            "`call`, `email`, `sms`, `whatsapp`, `meeting`, `note`, `reminder`, `quote`, `order`, `payment`,"
+            " `document`, `contract` or `club_membership`."
+        )
+    )
+    external_id: str = Field(min_length=1, max_length=200, description="The gateway's id of the interaction, unique per workspace.")
+    direction: str | None = Field(default=None, description="`inbound` or `outbound`.")
+    outcome: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Calls: `answered`, `no_answer`, `busy`, `voicemail`. Meetings: `scheduled`, `held`, `cancelled`.",
+    )
+    occurred_at: AwareDatetime | None = Field(default=None, description="Defaults to the time it is recorded.")
+    scheduled_at: AwareDatetime | None = Field(default=None, description="Meetings only.")
+    due_at: AwareDatetime | None = Field(default=None, description="Reminders only (required there).")
+    done: bool | None = Field(default=None, description="Reminders only.")
+    summary: str | None = Field(default=None, max_length=2000)
+    body: str | None = Field(default=None, max_length=100_000)
+    owner_id: UUID | None = None
+    duration_seconds: int | None = Field(default=None, ge=0, le=86_400, description="Calls only.")
+    recording_url: str | None = Field(default=None, max_length=2000, description="Calls only: where the recording is kept.")
 
 
 EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
@@ -282,6 +322,7 @@ EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
     "crm.timeline.entry_recorded.v1": TimelineEntryRecorded,
     "crm.timeline.interaction_recorded.v1": InteractionRecorded,
     "crm.timeline.contact_dates_changed.v1": ContactDatesChanged,
+    "crm.timeline.interaction_submitted.v1": InteractionSubmitted,
 }
 
 TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
@@ -307,7 +348,7 @@ TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
         "crm.timeline.interaction_recorded.v1",
         "crm.timeline.contact_dates_changed.v1",
     ),
-    topics.TIMELINE_INTERACTIONS: (),
+    topics.TIMELINE_INTERACTIONS: ("crm.timeline.interaction_submitted.v1",),
 }
 
 TYPE_BY_MODEL: Final[dict[type[BaseModel], str]] = {model: name for name, model in EVENT_TYPES.items()}

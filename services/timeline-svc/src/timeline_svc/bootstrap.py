@@ -19,13 +19,7 @@ class Container:
 
 def bootstrap(settings: TimelineSettings) -> Container:
     runtime = ServiceRuntime(settings, metadata)
-    handlers = TimelineHandlers(runtime.outbox)
+    interactions = InteractionService(runtime.sessions, runtime.outbox)
+    handlers = TimelineHandlers(runtime.outbox, interactions)
     runtime.subscribe(SUBSCRIPTIONS, handlers.handlers())
-    return Container(
-        settings,
-        runtime,
-        TimelineQueries(runtime.sessions),
-        InteractionService(runtime.sessions, runtime.outbox),
-        InteractionQueries(runtime.sessions),
-        handlers,
-    )
+    return Container(settings, runtime, TimelineQueries(runtime.sessions), interactions, InteractionQueries(runtime.sessions), handlers)

@@ -21,6 +21,7 @@ from crm_runtime.events import new_event
 from timeline_svc.bootstrap import bootstrap
 from timeline_svc.config import TimelineSettings
 from timeline_svc.entrypoints.app import app_for
+from timeline_svc.service_layer.interactions import SUBMITTED
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +50,22 @@ class Timeline:
         async with self.sessions() as session, session.begin():
             await handler.handle(session, [Envelope.model_validate(event.model_dump(mode="json"))])
         return event
+
+    async def submit(self, data: dict[str, Any], workspace: str = "main", event: Envelope | None = None) -> Envelope:
+        """Apply one message of the inbound topic `crm.timeline.interactions.v1` in its own
+        transaction, as the consumer does (`data` is the payload, valid or not); pass `event`
+        again to simulate a redelivery."""
+        event = event or Envelope(
+            source="/gateways/pbx", type=SUBMITTED, subject=data.get("customer_id"), workspace=workspace, correlationid="gw-1", data=data
+        )
+        handler = self.container.handlers.handlers()[SUBMITTED]
+        assert not isinstance(handler, Batched)
+        async with self.sessions() as session, session.begin():
+            await handler(session, Envelope.model_validate(event.model_dump(mode="json")))
+        return event
+
+    async def patch(self, interaction_id: str | uuid.UUID, **body: Any) -> httpx.Response:
+        return await self.http.patch(f"/v1/interactions/{interaction_id}", json=body)
 
     async def timeline(self, customer_id: uuid.UUID) -> list[dict[str, Any]]:
         response = await self.http.get(f"/v1/customers/{customer_id}/timeline", params={"limit": 200})

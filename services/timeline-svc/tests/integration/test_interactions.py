@@ -45,6 +45,8 @@ async def test_a_call_is_stored_with_its_entry_dates_and_events(timeline: Timeli
         body="Wants 3 units.",
         owner_id=str(owner),
         external_id="pbx-1",
+        duration_seconds=205,
+        recording_url="https://pbx.example/rec/1.mp3",
     )
 
     assert response.status_code == 201, response.text
@@ -68,19 +70,24 @@ async def test_a_call_is_stored_with_its_entry_dates_and_events(timeline: Timeli
         "external_id": "pbx-1",
         "created_at": None,
         "original_customer_id": None,
+        "done_at": None,
+        "duration_seconds": 205,
+        "recording_url": "https://pbx.example/rec/1.mp3",
     }
     assert (await timeline.http.get(f"/v1/interactions/{iid}")).json() == body
 
     (entry,) = await timeline.timeline(cid)
     assert entry["id"] == str(iid)
     assert entry["kind"] == "call"
-    assert entry["summary"] == "Call (outbound, answered): asked for a quote"
+    assert entry["summary"] == "Call (outbound, answered, 3:25): asked for a quote"
     assert entry["data"] == {
         "interaction_id": str(iid),
         "direction": "outbound",
         "outcome": "answered",
         "owner_id": str(owner),
         "external_id": "pbx-1",
+        "duration_seconds": 205,
+        "recording_url": "https://pbx.example/rec/1.mp3",
     }
 
     staged = await timeline.outbox()
@@ -89,7 +96,7 @@ async def test_a_call_is_stored_with_its_entry_dates_and_events(timeline: Timeli
         ("crm.timeline.events.v1", str(cid), str(cid), "main")
     }
     assert TimelineEntryRecorded.model_validate(staged[0]["envelope"]["data"]) == TimelineEntryRecorded(
-        customer_id=cid, entry_id=iid, kind="call", occurred_at=T0, summary="Call (outbound, answered): asked for a quote"
+        customer_id=cid, entry_id=iid, kind="call", occurred_at=T0, summary="Call (outbound, answered, 3:25): asked for a quote"
     )
     assert InteractionRecorded.model_validate(staged[1]["envelope"]["data"]) == InteractionRecorded(
         customer_id=cid, interaction_id=iid, kind="call", direction="outbound", outcome="answered", occurred_at=T0, owner_id=owner
@@ -247,6 +254,8 @@ CID = str(uuid.UUID(int=7))
         ({"customer_id": CID, "kind": "call", "direction": "sideways"}, {"direction"}),
         ({"customer_id": CID, "kind": "call", "external_id": ""}, {"external_id"}),
         ({"customer_id": CID, "kind": "call", "duration": 30}, {"duration"}),
+        ({"customer_id": CID, "kind": "call", "duration_seconds": -1}, {"duration_seconds"}),
+        ({"customer_id": CID, "kind": "note", "duration_seconds": 30, "recording_url": "https://x"}, {"duration_seconds", "recording_url"}),
         ({"customer_id": CID, "kind": "note", "summary": "x" * 2001}, {"summary"}),
     ],
 )

@@ -117,3 +117,33 @@ def test_grouped_facts_give_the_same_answer_as_single_interactions() -> None:
         ContactFact("meeting", "scheduled", occurred_at=at(5), scheduled_at=at(26)),
     ]
     assert contact_dates(singles) == contact_dates(grouped) == ContactDates(at(8), at(25))
+
+
+# --- after a person changes a reminder or a meeting -------------------------------------------
+# The facts are the interactions as they now are (PATCH /v1/interactions/{id} rewrites them).
+
+
+def test_a_reminder_done_gives_way_to_the_next_open_one() -> None:
+    before = [ContactFact("reminder", due_at=at(5)), ContactFact("reminder", due_at=at(30))]
+    after = [ContactFact("reminder", done=True, due_at=at(5)), ContactFact("reminder", due_at=at(30))]
+    assert contact_dates(before).next_contact_at == at(5)
+    assert contact_dates(after).next_contact_at == at(30)
+    assert contact_dates([ContactFact("reminder", done=True, due_at=at(5))]) == ContactDates(None, None)
+
+
+def test_a_done_reminder_is_no_contact_either() -> None:
+    assert contact_dates([ContactFact("reminder", done=True, occurred_at=at(9), due_at=at(5))]).last_contact_at is None
+
+
+def test_a_cancelled_meeting_gives_way_to_the_next_appointment() -> None:
+    before = [ContactFact("meeting", "scheduled", scheduled_at=at(3)), ContactFact("reminder", due_at=at(8))]
+    after = [ContactFact("meeting", "cancelled", occurred_at=at(0), scheduled_at=at(3)), ContactFact("reminder", due_at=at(8))]
+    assert contact_dates(before) == ContactDates(None, at(3))
+    assert contact_dates(after) == ContactDates(None, at(8)), "a cancelled meeting is neither a contact nor an appointment"
+
+
+def test_a_meeting_held_turns_from_next_contact_into_last_contact() -> None:
+    before = [ContactFact("meeting", "scheduled", occurred_at=at(-24), scheduled_at=at(2))]
+    after = [ContactFact("meeting", "held", occurred_at=at(2), scheduled_at=at(2))]
+    assert contact_dates(before) == ContactDates(None, at(2))
+    assert contact_dates(after) == ContactDates(at(2), None)

@@ -79,6 +79,24 @@ def test_created(snapshot: CustomerSnapshot, name: str) -> None:
     assert entry.data == {"submission_id": str(SUB)}
 
 
+def test_copied_reads_as_a_copy_naming_the_source_card() -> None:
+    source = UUID("aaaaaaaa-0000-4000-8000-0000000000ff")
+    copy = _snapshot(workspace="branch-2", number=500_000, created_by="copy:main")
+    event = _event(CustomerCreated(customer=copy, channel_kind="copy", copied_from=source))
+
+    entry = system_entry(event)
+
+    assert entry is not None
+    assert (entry.id, entry.customer_id, entry.kind) == (entry_id(event.id), CID, "copied")
+    assert entry.summary == f"Card #500000 for דנה כהן copied from card {source} (copy:main)"
+    assert entry.data == {"copied_from": str(source)}
+
+
+def test_a_copy_channel_without_its_source_is_a_plain_created_entry() -> None:
+    entry = system_entry(_event(CustomerCreated(customer=_snapshot(), channel_kind="copy")))
+    assert entry is not None and entry.kind == "created"
+
+
 @pytest.mark.parametrize(
     ("filled", "kind", "summary_tail"),
     [

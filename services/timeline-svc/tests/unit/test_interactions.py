@@ -1,12 +1,22 @@
 """Which fields fit which interaction kind, and how an interaction reads on the timeline."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from timeline_svc.domain.interactions import Direction, InteractionKind, NewInteraction, describe, field_errors
+from timeline_svc.domain.interactions import (
+    Change,
+    Direction,
+    InteractionKind,
+    NewInteraction,
+    change_errors,
+    changed,
+    describe,
+    field_errors,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -37,6 +47,7 @@ def new(kind: str, **values: Any) -> NewInteraction:
         new("email", direction=Direction.INBOUND),
         new("note", summary="שלום"),
         new("quote", done=False),
+        new("call", outcome="answered", duration_seconds=0, recording_url="https://pbx.example/1.mp3"),
         *[new(k.value) for k in InteractionKind if k not in (InteractionKind.REMINDER,)],
     ],
 )
@@ -58,6 +69,7 @@ def test_fitting_fields(interaction: NewInteraction) -> None:
         (new("call", due_at=AT), ["due_at"]),
         (new("note", done=True), ["done"]),
         (new("sms", outcome="busy", scheduled_at=AT, due_at=AT, done=True), ["outcome", "scheduled_at", "due_at", "done"]),
+        (new("meeting", duration_seconds=60, recording_url="https://x"), ["duration_seconds", "recording_url"]),
     ],
 )
 def test_misfitting_fields_are_named(interaction: NewInteraction, fields: list[str]) -> None:
@@ -91,6 +103,8 @@ def test_outcome_message_lists_the_kinds_outcomes() -> None:
         (new("reminder", due_at=AT, done=True), "Reminder (done) due 2024-05-01 09:30 UTC"),
         (new("club_membership"), "Club membership"),
         (new("note", summary="VIP"), "Note: VIP"),
+        (new("call", outcome="answered", duration_seconds=3725), "Call (answered, 62:05)"),
+        (new("call", direction=Direction.INBOUND, duration_seconds=7), "Call (inbound, 0:07)"),
     ],
 )
 def test_describe(interaction: NewInteraction, line: str) -> None:
@@ -105,3 +119,69 @@ def test_describe_shows_times_in_utc() -> None:
 def test_every_kind_has_a_label() -> None:
     for kind in InteractionKind:
         assert describe(new(kind.value, due_at=AT if kind is InteractionKind.REMINDER else None))
+
+
+# --- changing a recorded reminder or meeting ------------------------------------------------
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+PAST, FUTURE = datetime(2024, 5, 30, 10, 0, tzinfo=UTC), datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
+BOOKED = new("meeting", outcome="scheduled", scheduled_at=PAST, occurred_at=AT)
+REMINDER = new("reminder", due_at=PAST, occurred_at=AT)
+
+
+@pytest.mark.parametrize(
+    ("current", "change", "expected"),
+    [
+        (REMINDER, Change(done=True), replace(REMINDER, done=True)),
+        (REMINDER, Change(due_at=FUTURE), replace(REMINDER, due_at=FUTURE)),
+        (BOOKED, Change(outcome="held"), replace(BOOKED, outcome="held", occurred_at=PAST)),
+        (BOOKED, Change(outcome="held", occurred_at=NOW), replace(BOOKED, outcome="held", occurred_at=NOW)),
+        (BOOKED, Change(outcome="cancelled"), replace(BOOKED, outcome="cancelled")),
+        (BOOKED, Change(scheduled_at=FUTURE), replace(BOOKED, scheduled_at=FUTURE)),
+    ],
+)
+def test_changes(current: NewInteraction, change: Change, expected: NewInteraction) -> None:
+    assert change_errors(current, change, NOW) == []
+    assert changed(current, change, NOW) == expected
+
+
+def test_a_meeting_held_before_its_time_was_held_now() -> None:
+    early = new("meeting", outcome="scheduled", scheduled_at=FUTURE, occurred_at=AT)
+    assert changed(early, Change(outcome="held"), NOW).occurred_at == NOW
+    unscheduled = new("meeting", occurred_at=AT)
+    assert changed(unscheduled, Change(outcome="held"), NOW).occurred_at == NOW
+
+
+def test_a_meeting_marked_held_again_keeps_its_time() -> None:
+    held = new("meeting", outcome="held", scheduled_at=PAST, occurred_at=AT)
+    assert changed(held, Change(outcome="held"), NOW).occurred_at == AT
+    assert changed(held, Change(occurred_at=PAST), NOW).occurred_at == PAST
+
+
+@pytest.mark.parametrize(
+    ("current", "change", "fields"),
+    [
+        (REMINDER, Change(), ["body"]),
+        (REMINDER, Change(outcome="held"), ["outcome"]),
+        (REMINDER, Change(scheduled_at=FUTURE, occurred_at=FUTURE), ["scheduled_at", "occurred_at"]),
+        (BOOKED, Change(done=True), ["done"]),
+        (BOOKED, Change(due_at=FUTURE), ["due_at"]),
+        (BOOKED, Change(outcome="answered"), ["outcome"]),
+        (BOOKED, Change(occurred_at=PAST), ["occurred_at"]),
+        (BOOKED, Change(outcome="cancelled", occurred_at=PAST), ["occurred_at"]),
+        (new("meeting", outcome="cancelled", occurred_at=AT), Change(outcome="scheduled"), ["scheduled_at"]),
+        (new("call", outcome="no_answer", occurred_at=AT), Change(outcome="answered"), ["outcome"]),
+        (new("note", occurred_at=AT), Change(done=True), ["done"]),
+    ],
+)
+def test_changes_a_kind_does_not_take_are_named(current: NewInteraction, change: Change, fields: list[str]) -> None:
+    errors = change_errors(current, change, NOW)
+    assert [f for f, _ in errors] == fields
+    assert all(message for _, message in errors)
+
+
+def test_change_messages_say_what_the_kind_takes() -> None:
+    ((_, message),) = change_errors(BOOKED, Change(done=True), NOW)
+    assert message == "a meeting changes only outcome or scheduled_at or occurred_at"
+    ((_, message),) = change_errors(new("call", occurred_at=AT), Change(done=True), NOW)
+    assert message == "a call cannot change after it is recorded"

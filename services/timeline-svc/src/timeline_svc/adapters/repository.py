@@ -6,12 +6,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, Tuple, delete, func, literal, select, text, tuple_, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from timeline_svc.adapters.tables import contact_dates, entries, interactions, merges, moves
 from timeline_svc.domain.contact_dates import ContactDates, ContactFact
+
+
+def _key(after: tuple[datetime, UUID], at: ColumnElement[Any], ident: ColumnElement[Any]) -> Tuple:
+    """A keyset cursor as a row value, typed like its columns; compared as one row with
+    `(at, ident)` it is an index condition of a `(…, at, ident)` index."""
+    return tuple_(literal(after[0], at.type), literal(after[1], ident.type))
 
 
 class EntryRepository:
@@ -26,13 +32,32 @@ class EntryRepository:
         return set(inserted)
 
     async def page(self, customer_id: UUID, after: tuple[datetime, UUID] | None, limit: int, kinds: list[str] | None) -> list[Any]:
-        c = entries.c
-        query = select(entries).where(c.customer_id == customer_id)
-        if after is not None:
-            query = query.where(or_(c.occurred_at < after[0], and_(c.occurred_at == after[0], c.id < after[1])))
-        if kinds:
-            query = query.where(c.kind.in_(kinds))
-        return list((await self._s.execute(query.order_by(c.occurred_at.desc(), c.id.desc()).limit(limit))).all())
+        """Newest first, keyset-paginated: every page costs about the same however deep it is.
+
+        The cursor is one row comparison, so it is part of the index condition (an `a < x OR
+        (a = x AND id < y)` form would be a filter walking every newer entry). Several kinds
+        are one index range each, merged (`Merge Append`), so rare kinds in a long history
+        do not walk past the common ones."""
+
+        def of(kind: str | None) -> Select[Any]:
+            c = entries.c
+            query = select(entries).where(c.customer_id == customer_id)
+            if kind is not None:
+                query = query.where(c.kind == kind)
+            if after is not None:
+                query = query.where(tuple_(c.occurred_at, c.id) < _key(after, c.occurred_at, c.id))
+            return query.order_by(c.occurred_at.desc(), c.id.desc()).limit(limit)
+
+        distinct = sorted(set(kinds or []))
+        if len(distinct) <= 1:
+            query = of(distinct[0] if distinct else None)
+        else:
+            merged = union_all(*(of(k) for k in distinct)).subquery()
+            query = select(merged).order_by(merged.c.occurred_at.desc(), merged.c.id.desc()).limit(limit)
+        return list((await self._s.execute(query)).all())
+
+    async def update(self, entry_id: UUID, values: dict[str, Any]) -> None:
+        await self._s.execute(entries.update().where(entries.c.id == entry_id).values(**values))
 
 
 class InteractionRepository:
@@ -44,8 +69,37 @@ class InteractionRepository:
         query = insert(interactions).values(row).on_conflict_do_nothing().returning(*interactions.c)
         return (await self._s.execute(query)).first()
 
-    async def get(self, interaction_id: UUID) -> Any | None:
-        return (await self._s.execute(select(interactions).where(interactions.c.id == interaction_id))).first()
+    async def get(self, interaction_id: UUID, *, for_update: bool = False) -> Any | None:
+        query = select(interactions).where(interactions.c.id == interaction_id)
+        return (await self._s.execute(query.with_for_update() if for_update else query)).first()
+
+    async def update(self, interaction_id: UUID, values: dict[str, Any]) -> Any:
+        query = interactions.update().where(interactions.c.id == interaction_id).values(**values).returning(*interactions.c)
+        return (await self._s.execute(query)).one()
+
+    async def reminders(
+        self,
+        workspace: str,
+        *,
+        done: bool,
+        due_before: datetime | None,
+        owner_id: UUID | None,
+        customer_id: UUID | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[Any]:
+        """The follow-up list: reminders oldest due first (keyset on `(due_at, id)`)."""
+        c = interactions.c
+        query = select(interactions).where(c.kind == "reminder", c.workspace == workspace, c.done == done)
+        if due_before is not None:
+            query = query.where(c.due_at < due_before)
+        if owner_id is not None:
+            query = query.where(c.owner_id == owner_id)
+        if customer_id is not None:
+            query = query.where(c.customer_id == customer_id)
+        if after is not None:
+            query = query.where(tuple_(c.due_at, c.id) > _key(after, c.due_at, c.id))
+        return list((await self._s.execute(query.order_by(c.due_at, c.id).limit(limit))).all())
 
     async def by_external_id(self, workspace: str, external_id: str) -> Any | None:
         c = interactions.c

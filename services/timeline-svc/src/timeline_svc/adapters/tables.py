@@ -5,6 +5,7 @@ from sqlalchemy import (
     DateTime,
     Identity,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -39,6 +40,8 @@ entries = Table(
     Column("merge_id", UUID(as_uuid=True)),
 )
 Index("ix_entries_customer_time", entries.c.customer_id, entries.c.occurred_at.desc(), entries.c.id.desc())
+# A page of one kind (`?kind=`) without walking past the other kinds of a long history.
+Index("ix_entries_customer_kind_time", entries.c.customer_id, entries.c.kind, entries.c.occurred_at.desc(), entries.c.id.desc())
 Index("ix_entries_merge_id", entries.c.merge_id, postgresql_where=entries.c.merge_id.isnot(None))
 
 # An interaction's timeline entry has the interaction's id.
@@ -62,8 +65,30 @@ interactions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("original_customer_id", UUID(as_uuid=True)),
     Column("merge_id", UUID(as_uuid=True)),
+    Column("done_at", DateTime(timezone=True)),
+    Column("duration_seconds", Integer),
+    Column("recording_url", Text),
 )
 Index("ix_interactions_customer_id", interactions.c.customer_id)
+# The follow-up list (`GET /v1/reminders`): open or done reminders, oldest due first, per
+# workspace or per owner.
+_REMINDER = interactions.c.kind == "reminder"
+Index(
+    "ix_interactions_reminders",
+    interactions.c.workspace,
+    interactions.c.done,
+    interactions.c.due_at,
+    interactions.c.id,
+    postgresql_where=_REMINDER,
+)
+Index(
+    "ix_interactions_owner_reminders",
+    interactions.c.owner_id,
+    interactions.c.done,
+    interactions.c.due_at,
+    interactions.c.id,
+    postgresql_where=_REMINDER,
+)
 Index(
     "ux_interactions_external_id",
     interactions.c.workspace,

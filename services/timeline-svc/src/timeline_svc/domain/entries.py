@@ -33,6 +33,10 @@ def system_entry(event: Envelope) -> Entry | None:
     data = event.data
     if event.type == "crm.customer.created.v1":
         customer = data["customer"]
+        if data.get("channel_kind") == "copy" and data.get("copied_from"):
+            # A copy made in another workspace: its history starts here, with where it came from.
+            summary = f"Card #{customer['number']} for {_name(customer)} copied from card {data['copied_from']} ({customer['created_by']})"
+            return Entry(entry_id(event.id), UUID(customer["id"]), "copied", summary, {"copied_from": data["copied_from"]})
         summary = f"Card #{customer['number']} created for {_name(customer)} by {customer['created_by']}"
         return Entry(entry_id(event.id), UUID(customer["id"]), "created", summary, {"submission_id": data.get("submission_id")})
     if event.type == "crm.customer.enriched.v1":

@@ -1,7 +1,7 @@
-"""timeline-svc HTTP (DESIGN 5.1): interactions, the timeline, contact dates."""
+"""timeline-svc HTTP (DESIGN 5.1): interactions, the timeline, contact dates, the follow-up list."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response
@@ -9,9 +9,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crm_runtime.pagination import decode_cursor, next_cursor
 from crm_runtime.problems import found, invalid_fields
-from timeline_svc.domain.interactions import Direction, InteractionKind, NewInteraction, field_errors
+from timeline_svc.domain.interactions import Change, Direction, InteractionKind, NewInteraction, field_errors
 from timeline_svc.service_layer.handlers import TimelineQueries
-from timeline_svc.service_layer.interactions import InteractionQueries, InteractionService
+from timeline_svc.service_layer.interactions import InteractionQueries, InteractionService, InvalidChange
 
 Workspace = Annotated[str, Header(alias="X-Workspace", min_length=1, max_length=100)]
 
@@ -51,6 +51,23 @@ class InteractionIn(BaseModel):
     body: str | None = Field(default=None, max_length=100_000)
     owner_id: UUID | None = None
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    duration_seconds: int | None = Field(default=None, ge=0, le=86_400, description="Calls only.")
+    recording_url: str | None = Field(default=None, max_length=2000, description="Calls only: where the recording is kept.")
+
+
+class InteractionChangeIn(BaseModel):
+    """A change to a recorded reminder (`done`, `due_at`) or meeting (`outcome`, `scheduled_at`,
+    `occurred_at` = when it was held)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    done: bool | None = Field(default=None, description="Reminders: done, or reopened with false.")
+    due_at: AwareDatetime | None = Field(default=None, description="Reminders: move the due time.")
+    outcome: str | None = Field(default=None, min_length=1, max_length=40, description="Meetings: held, cancelled, or scheduled again.")
+    scheduled_at: AwareDatetime | None = Field(default=None, description="Meetings: move the meeting.")
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="Meetings marked held: when. Defaults to the scheduled time when that has passed, else now."
+    )
 
 
 class InteractionOut(BaseModel):
@@ -70,6 +87,14 @@ class InteractionOut(BaseModel):
     external_id: str | None
     created_at: datetime
     original_customer_id: UUID | None = Field(default=None, description="Set while a merge keeps the interaction under another card.")
+    done_at: datetime | None = Field(default=None, description="Reminders: when it was marked done.")
+    duration_seconds: int | None = None
+    recording_url: str | None = None
+
+
+class InteractionPage(BaseModel):
+    items: list[InteractionOut]
+    next_cursor: str | None
 
 
 class ContactDatesOut(BaseModel):
@@ -115,6 +140,42 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
     async def interaction(interaction_id: UUID) -> InteractionOut:
         row = found(await interaction_queries.get(interaction_id), "Interaction not found")
         return InteractionOut.model_validate(row, from_attributes=True)
+
+    @router.patch(
+        "/interactions/{interaction_id}",
+        response_model=InteractionOut,
+        tags=["interactions"],
+        responses={422: {"description": "A change the interaction's kind does not take (only reminders and meetings change)."}},
+    )
+    async def change_interaction(interaction_id: UUID, body: InteractionChangeIn) -> InteractionOut:
+        try:
+            row = await interactions.change(interaction_id, Change(**body.model_dump()))
+        except InvalidChange as exc:
+            raise invalid_fields(exc.errors) from exc
+        return InteractionOut.model_validate(found(row, "Interaction not found"), from_attributes=True)
+
+    @router.get("/reminders", response_model=InteractionPage, tags=["interactions"])
+    async def reminders(
+        x_workspace: Workspace = "main",
+        state: Annotated[Literal["open", "done"], Query(description="Open (not done) or done reminders.")] = "open",
+        due_before: Annotated[AwareDatetime | None, Query(description="Only reminders due before this time.")] = None,
+        owner_id: UUID | None = None,
+        customer_id: UUID | None = None,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> InteractionPage:
+        """The follow-up list: reminders oldest due first."""
+        rows = await interaction_queries.reminders(
+            x_workspace,
+            done=state == "done",
+            due_before=due_before,
+            owner_id=owner_id,
+            customer_id=customer_id,
+            after=decode_cursor(cursor),
+            limit=limit + 1,
+        )
+        items = [InteractionOut.model_validate(r, from_attributes=True) for r in rows[:limit]]
+        return InteractionPage(items=items, next_cursor=next_cursor(rows, limit, at="due_at"))
 
     @router.get("/customers/{customer_id}/contact-dates", response_model=ContactDatesOut)
     async def contact_dates(customer_id: UUID) -> ContactDatesOut:

@@ -1,4 +1,5 @@
-"""Use cases of timeline-svc: record system entries, follow merges, and serve the history."""
+"""Use cases of timeline-svc: record system entries and inbound interactions, follow merges,
+and serve the history."""
 
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from timeline_svc.adapters.repository import EntryRepository, MergeRepository
 from timeline_svc.domain.entries import system_entry
 from timeline_svc.service_layer import SOURCE
 from timeline_svc.service_layer.contact_dates import refresh_contact_dates
+from timeline_svc.service_layer.interactions import SUBMITTED, InteractionService
 
 SYSTEM_EVENT_TYPES = (
     "crm.customer.created.v1",
@@ -29,13 +31,15 @@ UNMERGED = "crm.customer.unmerged.v1"
 
 
 class TimelineHandlers:
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, interactions: InteractionService) -> None:
         self._outbox = outbox
+        self._interactions = interactions
 
     def handlers(self) -> dict[str, Handler | Batched]:
         handlers: dict[str, Handler | Batched] = {t: Batched(self.on_system_events) for t in SYSTEM_EVENT_TYPES}
         handlers[MERGED] = Batched(self.on_merged)
         handlers[UNMERGED] = Batched(self.on_unmerged)
+        handlers[SUBMITTED] = self._interactions.on_submitted
         return handlers
 
     async def on_system_events(self, session: AsyncSession, events: list[Envelope]) -> None:
@@ -99,4 +103,4 @@ class TimelineQueries:
             return await EntryRepository(session).page(customer_id, after, limit, kinds)
 
 
-SUBSCRIPTIONS = [topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS]
+SUBSCRIPTIONS = [topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS, topics.TIMELINE_INTERACTIONS]

@@ -1,4 +1,6 @@
-"""Recording interactions (`POST /v1/interactions`): one request = one transaction."""
+"""Recording and changing interactions: `POST /v1/interactions`, the inbound topic
+`crm.timeline.interactions.v1`, and `PATCH /v1/interactions/{id}`; one request or message =
+one transaction."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -8,14 +10,27 @@ from uuid import UUID, uuid4
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
-from crm_contracts.events import InteractionRecorded, TimelineEntryRecorded
+from crm_contracts.envelope import Envelope
+from crm_contracts.events import InteractionRecorded, InteractionSubmitted, TimelineEntryRecorded
+from crm_runtime.consumer import PoisonMessage
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from timeline_svc.adapters.repository import ContactDatesRepository, EntryRepository, InteractionRepository, MergeRepository
 from timeline_svc.domain.contact_dates import ContactDates
-from timeline_svc.domain.interactions import NewInteraction, describe
+from timeline_svc.domain.interactions import (
+    Change,
+    Direction,
+    InteractionKind,
+    NewInteraction,
+    change_errors,
+    changed,
+    describe,
+    field_errors,
+)
 from timeline_svc.service_layer import SOURCE
 from timeline_svc.service_layer.contact_dates import refresh_contact_dates
+
+SUBMITTED = "crm.timeline.interaction_submitted.v1"
 
 
 @dataclass(frozen=True)
@@ -24,99 +39,211 @@ class Recorded:
     created: bool  # False: an earlier interaction with the same external id
 
 
+class InvalidChange(Exception):
+    """A change the interaction does not take: (field, message) pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+        self.errors = errors
+
+
 class InteractionService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
         self._sessions = sessions
         self._outbox = outbox
 
     async def record(self, workspace: str, new: NewInteraction) -> Recorded:
+        async with self._sessions() as session, session.begin():
+            return await self.record_in(session, workspace, new)
+
+    async def record_in(self, session: AsyncSession, workspace: str, new: NewInteraction, cause: Envelope | None = None) -> Recorded:
         """Store the interaction and its timeline entry, refresh the customer's contact dates
-        and stage the events, in one transaction.
+        and stage the events, in the caller's transaction.
 
         `external_id` is the idempotency key: a repeat answers the stored interaction and
         changes nothing. An interaction for a merged card lands on the card its rows were
         merged into (and goes back with them when the merge is undone).
         """
-        async with self._sessions() as session, session.begin():
-            repo = InteractionRepository(session)
-            if new.external_id is not None:
-                stored = await repo.by_external_id(workspace, new.external_id)
-                if stored is not None:
-                    return Recorded(stored, False)
-            merges = MergeRepository(session)
-            await merges.lock_workspaces([workspace], shared=True)
-            hops = await merges.chain(new.customer_id)
-            customer_id = hops[-1].survivor_id if hops else new.customer_id
-            await merges.lock_customer(customer_id)
-            interaction_id, occurred_at = uuid4(), new.occurred_at or datetime.now(UTC)
-            moved = {"original_customer_id": new.customer_id, "merge_id": hops[-1].merge_id} if hops else {}
-            row = await repo.add(
+        repo = InteractionRepository(session)
+        if new.external_id is not None:
+            stored = await repo.by_external_id(workspace, new.external_id)
+            if stored is not None:
+                return Recorded(stored, False)
+        merges = MergeRepository(session)
+        await merges.lock_workspaces([workspace], shared=True)
+        hops = await merges.chain(new.customer_id)
+        customer_id = hops[-1].survivor_id if hops else new.customer_id
+        await merges.lock_customer(customer_id)
+        interaction_id, now = uuid4(), datetime.now(UTC)
+        occurred_at = new.occurred_at or now
+        moved = {"original_customer_id": new.customer_id, "merge_id": hops[-1].merge_id} if hops else {}
+        row = await repo.add(
+            {
+                "id": interaction_id,
+                "workspace": workspace,
+                "customer_id": customer_id,
+                "kind": new.kind.value,
+                "direction": new.direction.value if new.direction else None,
+                "outcome": new.outcome,
+                "occurred_at": occurred_at,
+                "scheduled_at": new.scheduled_at,
+                "due_at": new.due_at,
+                "done": bool(new.done),
+                "done_at": now if new.done else None,
+                "summary": new.summary,
+                "body": new.body,
+                "owner_id": new.owner_id,
+                "external_id": new.external_id,
+                "duration_seconds": new.duration_seconds,
+                "recording_url": new.recording_url,
+                **moved,
+            }
+        )
+        if row is None:  # a concurrent request with the same external id committed first
+            stored = await repo.by_external_id(workspace, new.external_id or "")
+            if stored is None:
+                raise RuntimeError("interaction insert conflicted, yet no interaction holds its external id")
+            return Recorded(stored, False)
+        summary = describe(new)
+        await EntryRepository(session).add_many(
+            [
                 {
                     "id": interaction_id,
                     "workspace": workspace,
                     "customer_id": customer_id,
                     "kind": new.kind.value,
-                    "direction": new.direction.value if new.direction else None,
-                    "outcome": new.outcome,
                     "occurred_at": occurred_at,
-                    "scheduled_at": new.scheduled_at,
-                    "due_at": new.due_at,
-                    "done": bool(new.done),
-                    "summary": new.summary,
-                    "body": new.body,
-                    "owner_id": new.owner_id,
-                    "external_id": new.external_id,
+                    "summary": summary,
+                    "data": _entry_data(row),
                     **moved,
                 }
-            )
-            if row is None:  # a concurrent request with the same external id committed first
-                stored = await repo.by_external_id(workspace, new.external_id or "")
-                if stored is None:
-                    raise RuntimeError("interaction insert conflicted, yet no interaction holds its external id")
-                return Recorded(stored, False)
-            summary = describe(new)
-            await EntryRepository(session).add_many(
-                [
-                    {
-                        "id": interaction_id,
-                        "workspace": workspace,
-                        "customer_id": customer_id,
-                        "kind": new.kind.value,
-                        "occurred_at": occurred_at,
-                        "summary": summary,
-                        "data": _entry_data(row),
-                        **moved,
-                    }
-                ]
-            )
-            await merges.add_hops([("entry", interaction_id), ("interaction", interaction_id)], hops)
-            key = str(customer_id)
-            recorded = new_event(
-                SOURCE,
-                InteractionRecorded(
-                    customer_id=customer_id,
-                    interaction_id=interaction_id,
-                    kind=row.kind,
-                    direction=row.direction,
-                    outcome=row.outcome,
-                    occurred_at=row.occurred_at,
-                    scheduled_at=row.scheduled_at,
-                    owner_id=row.owner_id,
-                ),
-                workspace=workspace,
-                subject=key,
-            )
-            entry = new_event(
-                SOURCE,
-                TimelineEntryRecorded(
-                    customer_id=customer_id, entry_id=interaction_id, kind=row.kind, occurred_at=occurred_at, summary=summary
-                ),
-                workspace=workspace,
-                subject=key,
-            )
-            await self._outbox.stage_many(session, [(topics.TIMELINE_EVENTS, key, entry), (topics.TIMELINE_EVENTS, key, recorded)])
-            await refresh_contact_dates(session, self._outbox, workspace, [customer_id], cause=recorded)
+            ]
+        )
+        await merges.add_hops([("entry", interaction_id), ("interaction", interaction_id)], hops)
+        recorded = await self._publish(session, row, summary, cause)
+        await refresh_contact_dates(session, self._outbox, workspace, [customer_id], cause=recorded)
         return Recorded(row, True)
+
+    async def change(self, interaction_id: UUID, change: Change) -> Any | None:
+        """Apply a person's change to a reminder or meeting (None: no such interaction).
+
+        The timeline entry is rewritten to match, the interaction fact is published again
+        (a meeting held is a conversation for customer-svc) and the contact dates follow.
+        A change that changes nothing publishes nothing. Raises InvalidChange."""
+        async with self._sessions() as session, session.begin():
+            repo = InteractionRepository(session)
+            row = await repo.get(interaction_id)
+            if row is None:
+                return None
+            merges = MergeRepository(session)
+            await merges.lock_workspaces([row.workspace], shared=True)
+            row = await repo.get(interaction_id)  # no merge moves it from here on
+            if row is None:  # interactions are never deleted; kept for the type checker
+                return None
+            await merges.lock_customer(row.customer_id)  # nor another writer of this customer
+            current, now = _as_new(row), datetime.now(UTC)
+            errors = change_errors(current, change, now)
+            if errors:
+                raise InvalidChange(errors)
+            after = changed(current, change, now)
+            values: dict[str, Any] = {
+                name: getattr(after, name)
+                for name in ("outcome", "scheduled_at", "due_at", "occurred_at")
+                if getattr(after, name) != getattr(row, name)
+            }
+            if bool(after.done) != row.done:
+                values |= {"done": bool(after.done), "done_at": now if after.done else None}
+            if not values:
+                return row
+            row = await repo.update(interaction_id, values)
+            summary = describe(after)
+            await EntryRepository(session).update(
+                interaction_id, {"occurred_at": row.occurred_at, "summary": summary, "data": _entry_data(row)}
+            )
+            recorded = await self._publish(session, row, summary, None)
+            await refresh_contact_dates(session, self._outbox, row.workspace, [row.customer_id], cause=recorded)
+            return row
+
+    async def on_submitted(self, session: AsyncSession, event: Envelope) -> None:
+        """An interaction from the inbound topic, recorded like `POST /v1/interactions`.
+
+        A message that can never be recorded (malformed, or not fitting its kind) is a
+        PoisonMessage: the consumer dead-letters it at once instead of retrying."""
+        try:
+            submitted = InteractionSubmitted.model_validate(event.data)
+            new = NewInteraction(
+                customer_id=submitted.customer_id,
+                kind=InteractionKind(submitted.kind),
+                occurred_at=submitted.occurred_at,
+                direction=Direction(submitted.direction) if submitted.direction is not None else None,
+                outcome=submitted.outcome,
+                scheduled_at=submitted.scheduled_at,
+                due_at=submitted.due_at,
+                done=submitted.done,
+                summary=submitted.summary,
+                body=submitted.body,
+                owner_id=submitted.owner_id,
+                external_id=submitted.external_id,
+                duration_seconds=submitted.duration_seconds,
+                recording_url=submitted.recording_url,
+            )
+        except ValueError as exc:  # pydantic's ValidationError included
+            raise PoisonMessage(f"invalid {event.type}: {exc}") from exc
+        errors = field_errors(new)
+        if errors:
+            raise PoisonMessage(f"invalid {event.type}: " + "; ".join(f"{f}: {m}" for f, m in errors))
+        await self.record_in(session, event.workspace, new, cause=event)
+
+    async def _publish(self, session: AsyncSession, row: Any, summary: str, cause: Envelope | None) -> Envelope:
+        """Stage the entry and the interaction fact; returns the fact (what contact dates follow from)."""
+        key = str(row.customer_id)
+        recorded = new_event(
+            SOURCE,
+            InteractionRecorded(
+                customer_id=row.customer_id,
+                interaction_id=row.id,
+                kind=row.kind,
+                direction=row.direction,
+                outcome=row.outcome,
+                occurred_at=row.occurred_at,
+                scheduled_at=row.scheduled_at,
+                owner_id=row.owner_id,
+                due_at=row.due_at,
+                done=row.done if row.kind == InteractionKind.REMINDER else None,
+            ),
+            workspace=row.workspace,
+            subject=key,
+            cause=cause,
+        )
+        at = row.occurred_at
+        entry = new_event(
+            SOURCE,
+            TimelineEntryRecorded(customer_id=row.customer_id, entry_id=row.id, kind=row.kind, occurred_at=at, summary=summary),
+            workspace=row.workspace,
+            subject=key,
+            cause=cause,
+        )
+        await self._outbox.stage_many(session, [(topics.TIMELINE_EVENTS, key, entry), (topics.TIMELINE_EVENTS, key, recorded)])
+        return recorded
+
+
+def _as_new(row: Any) -> NewInteraction:
+    return NewInteraction(
+        customer_id=row.customer_id,
+        kind=InteractionKind(row.kind),
+        occurred_at=row.occurred_at,
+        direction=Direction(row.direction) if row.direction else None,
+        outcome=row.outcome,
+        scheduled_at=row.scheduled_at,
+        due_at=row.due_at,
+        done=row.done,
+        summary=row.summary,
+        body=row.body,
+        owner_id=row.owner_id,
+        external_id=row.external_id,
+        duration_seconds=row.duration_seconds,
+        recording_url=row.recording_url,
+    )
 
 
 def _entry_data(row: Any) -> dict[str, Any]:
@@ -129,6 +256,8 @@ def _entry_data(row: Any) -> dict[str, Any]:
         "due_at": row.due_at.isoformat() if row.due_at else None,
         "done": row.done if row.kind == "reminder" else None,
         "external_id": row.external_id,
+        "duration_seconds": row.duration_seconds,
+        "recording_url": row.recording_url,
     }
     return {k: v for k, v in data.items() if v is not None}
 
@@ -144,3 +273,19 @@ class InteractionQueries:
     async def contact_dates(self, customer_id: UUID) -> ContactDates:
         async with self._sessions() as session:
             return (await ContactDatesRepository(session).get_many([customer_id])).get(customer_id, ContactDates())
+
+    async def reminders(
+        self,
+        workspace: str,
+        *,
+        done: bool,
+        due_before: datetime | None,
+        owner_id: UUID | None,
+        customer_id: UUID | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[Any]:
+        async with self._sessions() as session:
+            return await InteractionRepository(session).reminders(
+                workspace, done=done, due_before=due_before, owner_id=owner_id, customer_id=customer_id, after=after, limit=limit
+            )
