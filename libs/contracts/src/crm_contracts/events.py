@@ -179,6 +179,16 @@ class CustomerDeleted(BaseModel):
     workspace: str
 
 
+class DuplicateLeadRecorded(BaseModel):
+    """A lead for a known card was kept in the duplicate leads table (channel policy
+    `duplicate_lead` or a person's choice in the duplicate dialog): an alert on that card."""
+
+    customer_id: UUID
+    duplicate_lead_id: UUID
+    channel_key: str = Field(description="The channel it came through (`ui` for a person).")
+    submission_id: UUID | None = None
+
+
 class CustomerOwnerAssigned(BaseModel):
     customer_id: UUID
     owner_id: UUID
@@ -316,6 +326,7 @@ EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
     "crm.customer.merged.v1": CustomerMerged,
     "crm.customer.unmerged.v1": CustomerUnmerged,
     "crm.customer.deleted.v1": CustomerDeleted,
+    "crm.customer.duplicate_lead_recorded.v1": DuplicateLeadRecorded,
     "crm.allocation.lead_assigned.v1": LeadAssigned,
     "crm.allocation.lead_transferred.v1": LeadTransferred,
     "crm.allocation.lead_queued.v1": LeadQueued,
@@ -337,6 +348,7 @@ TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
         "crm.customer.merged.v1",
         "crm.customer.unmerged.v1",
         "crm.customer.deleted.v1",
+        "crm.customer.duplicate_lead_recorded.v1",
     ),
     topics.ALLOCATION_EVENTS: (
         "crm.allocation.lead_assigned.v1",

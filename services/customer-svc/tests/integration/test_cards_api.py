@@ -63,6 +63,8 @@ async def test_duplicate_dialog_asks_then_does_each_action(customers: Customers)
     assert stored.status_code == 201 and stored.json()["outcome"] == "duplicate_lead"
     table = (await customers.http.get("/v1/duplicate-leads")).json()["items"]
     assert [(d["id"], d["customer_id"], d["channel_key"]) for d in table] == [(stored.json()["duplicate_lead_id"], known["id"], "ui")]
+    alerts = await customers.events("crm.customer.duplicate_lead_recorded.v1", known["id"])
+    assert [(a["duplicate_lead_id"], a["channel_key"]) for a in alerts] == [(stored.json()["duplicate_lead_id"], "ui")]
 
     as_contact = await customers.http.post("/v1/customers", json=RUTH, params={**params, "on_duplicate": "add_as_contact"})
     assert as_contact.json()["outcome"] == "contact"

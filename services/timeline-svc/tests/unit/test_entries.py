@@ -15,6 +15,7 @@ from crm_contracts.events import (
     CustomerSnapshot,
     CustomerStatusChanged,
     CustomerUnmerged,
+    DuplicateLeadRecorded,
     LeadAssigned,
     LeadTransferred,
     TimelineEntryRecorded,
@@ -301,3 +302,13 @@ def test_entry_ids_differ_per_event_and_are_not_the_event_id() -> None:
     assert len(derived) == 100
     assert not derived & set(ids)
     assert {d.version for d in derived} == {5}
+
+
+@pytest.mark.parametrize(("channel_key", "via"), [("dev-web-key", "dev-web-key"), ("ui", "a person")])
+def test_a_duplicate_lead_kept_aside_is_a_duplicate_submission_alert(channel_key: str, via: str) -> None:
+    payload = DuplicateLeadRecorded(customer_id=CID, duplicate_lead_id=RULE, channel_key=channel_key)
+    entry = system_entry(_event(payload))
+    assert entry is not None
+    assert entry.kind == "duplicate_submission" and entry.customer_id == CID
+    assert entry.summary == f"Duplicate submission via {via}: kept in the duplicate leads table"
+    assert entry.data["duplicate_lead_id"] == str(RULE)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_contracts.events import CustomerCreated, CustomerStatusChanged
+from crm_contracts.events import CustomerCreated, CustomerStatusChanged, DuplicateLeadRecorded
 from crm_contracts.leads import Lead
 from crm_runtime.db import retry_transient
 from crm_runtime.problems import Problem
@@ -99,6 +99,8 @@ class CardService:
             if on_duplicate == "duplicate_lead" and target:
                 entry_id = uuid.uuid4()
                 await repo.add_duplicate_lead(entry_id, workspace, target.id, "ui", body.model_dump(mode="json", exclude_none=True))
+                alert = DuplicateLeadRecorded(customer_id=target.id, duplicate_lead_id=entry_id, channel_key="ui")
+                await self._publisher.publish(session, workspace, target.id, alert)
                 return Outcome("duplicate_lead", target.id, duplicate_lead_id=entry_id)
             if on_duplicate == "add_as_contact" and target:
                 contact = self._contact_from(body, target)

@@ -18,6 +18,7 @@ from crm_contracts.events import (
     CustomerStatusChanged,
     Decision,
     DecisionMade,
+    DuplicateLeadRecorded,
     InteractionRecorded,
     LeadAssigned,
     LeadTransferred,
@@ -161,6 +162,13 @@ class CustomerHandlers:
             await repo.add_duplicate_lead(
                 decided.submission_id, event.workspace, customer_id, decided.channel.key, decided.lead.model_dump(mode="json")
             )
+            alert = DuplicateLeadRecorded(
+                customer_id=customer_id,
+                duplicate_lead_id=decided.submission_id,
+                channel_key=decided.channel.key,
+                submission_id=decided.submission_id,
+            )
+            await self._publisher.publish(session, event.workspace, customer_id, alert, cause=event)
 
     async def on_lead_assigned(self, session: AsyncSession, event: Envelope) -> None:
         assigned = LeadAssigned.model_validate(event.data)

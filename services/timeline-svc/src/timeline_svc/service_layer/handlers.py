@@ -22,6 +22,7 @@ from timeline_svc.service_layer.interactions import SUBMITTED, InteractionServic
 SYSTEM_EVENT_TYPES = (
     "crm.customer.created.v1",
     "crm.customer.enriched.v1",
+    "crm.customer.duplicate_lead_recorded.v1",
     "crm.customer.status_changed.v1",
     "crm.allocation.lead_assigned.v1",
     "crm.allocation.lead_transferred.v1",
