@@ -134,8 +134,11 @@ class AllocationRepository:
         today = {owner: n for owner, n in await self._s.execute(today_q)}
         return {r: (opened.get(r, 0), today.get(r, 0)) for r in rep_ids}
 
-    async def rep_states(self, workspace: str, day_start: datetime) -> list[RepState]:
+    async def rep_states(self, workspace: str, day_start: datetime, counted: bool = True) -> list[RepState]:
+        """The workspace's reps; with ``counted=False`` their loads are left at zero (no query)."""
         rows = await self.rep_rows(workspace)
+        if not counted:
+            return [rep_state(r) for r in rows]
         loads = await self.loads(workspace, [r.id for r in rows], day_start)
         return [rep_state(r, *loads[r.id]) for r in rows]
 

@@ -86,7 +86,12 @@ class Assigner:
         specs: list[RuleSpec] = [rule_spec(r) for r in rows]
         stored = {r.id: r.cursor for r in rows}
         cursors = dict(stored)
-        reps = {r.id: r for r in await repo.rep_states(workspace, self._clock.day_start(now))}
+        # Loads are counted over all of the workspace's cards: only when a capacity or least_loaded needs them.
+        rep_rows = await repo.rep_rows(workspace)
+        counted = any(r.capacity is not None or r.daily_capacity is not None for r in rep_rows) or any(
+            rule.active and rule.strategy == "least_loaded" for rule in specs
+        )
+        reps = {r.id: r for r in await repo.rep_states(workspace, self._clock.day_start(now), counted)}
         for card in todo:
             facts = lead_facts(card)
             rule = first_match(specs, facts)
