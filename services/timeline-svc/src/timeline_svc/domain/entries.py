@@ -53,8 +53,8 @@ def system_entry(event: Envelope) -> Entry | None:
     if event.type == "crm.customer.duplicate_lead_recorded.v1":
         via = "a person" if data["channel_key"] == "ui" else data["channel_key"]
         summary = f"Duplicate submission via {via}: kept in the duplicate leads table"
-        keep = ("duplicate_lead_id", "channel_key", "submission_id")
-        return Entry(entry_id(event.id), UUID(data["customer_id"]), "duplicate_submission", summary, {k: data.get(k) for k in keep})
+        aside = ("duplicate_lead_id", "channel_key", "submission_id")
+        return Entry(entry_id(event.id), UUID(data["customer_id"]), "duplicate_submission", summary, {k: data.get(k) for k in aside})
     if event.type == "crm.allocation.lead_assigned.v1":
         summary = f"Assigned to {data.get('owner_name') or data['owner_id']}: {data['reason']}"
         kept: tuple[str, ...] = ("owner_id", "owner_name", "previous_owner_id", "rule_id", "strategy", "kind", "run_id")
