@@ -45,8 +45,7 @@ import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from benchlib import busy_cores, cpu_seconds, machine_ticks, save_result
+from benchlib import busy_cores, cpu_seconds, delete_topics, machine_ticks, quiet_box, save_result, wait_for_group, wait_ready
 from card_creations import cpu_by_program, load_average
 from search_latency import card
 
@@ -98,34 +97,6 @@ async def prepare(settings: AllocationSettings) -> None:
     await admin(f'CREATE DATABASE "{DB}"')
     await asyncio.to_thread(upgrade, SERVICE_ROOT, database_url())
     await ensure_topics(settings, SERVICE_TOPICS)
-
-
-async def delete_topics(settings: AllocationSettings) -> None:
-    client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await client.start()
-    try:
-        names = [settings.topic(t) for t in SERVICE_TOPICS]
-        await client.delete_topics(names + [topics.dead_letter(t) for t in names])
-    finally:
-        await client.close()
-
-
-async def wait_for_group(settings: AllocationSettings, members: int, timeout: float = 60) -> float:
-    """Seconds until the consumer group is Stable with `members` members (every partition handed out)."""
-    client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await client.start()
-    t0 = time.perf_counter()
-    try:
-        while time.perf_counter() - t0 < timeout:
-            (response,) = await client.describe_consumer_groups([settings.consumer_group])
-            group = response.groups[0]
-            state, joined = group[2], len(group[5])
-            if state == "Stable" and joined == members:
-                return time.perf_counter() - t0
-            await asyncio.sleep(0.2)
-    finally:
-        await client.close()
-    raise SystemExit(f"consumer group {settings.consumer_group} not Stable with {members} members after {timeout} s")
 
 
 async def set_up_rules(url: str, strategy: str) -> dict[str, Any]:
@@ -238,20 +209,7 @@ async def run_once(n: int, instances: int, strategy: str, timeout: float, quiet_
         return {"namespace": namespace, **await measure(settings, n, instances, strategy, timeout, quiet_below)}
     finally:
         if not keep_topics:
-            await delete_topics(settings)
-
-
-async def quiet_box(below: float, patience: float = 300) -> tuple[float, float]:
-    """Waits (up to `patience` s) for one second in which fewer than `below` cores are busy: the box is
-    shared, and another workload starting just then would be measured too. Returns (busy cores, seconds waited)."""
-    t0 = time.perf_counter()
-    while True:
-        ticks = machine_ticks()
-        await asyncio.sleep(1.0)
-        busy = busy_cores(ticks)
-        if busy < below or time.perf_counter() - t0 > patience:
-            return busy, round(time.perf_counter() - t0 - 1, 1)
-        print(f"  waiting for a quiet box ({busy} cores busy with the services idle)", flush=True)
+            await delete_topics(settings, SERVICE_TOPICS)
 
 
 async def measure(
@@ -279,18 +237,7 @@ async def measure(
     waiting: Counter[str] = Counter()
     marks: dict[str, float] = {}
     try:
-        async with httpx.AsyncClient() as http:
-            deadline = time.perf_counter() + 60
-            for k in range(instances):
-                while True:
-                    if services[k].poll() is not None or time.perf_counter() > deadline:
-                        raise SystemExit(f"allocation-svc instance {k} did not become ready")
-                    try:
-                        if (await http.get(f"http://127.0.0.1:{FIRST_PORT + k}/readyz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.2)
+        await wait_ready([FIRST_PORT + k for k in range(instances)], services, timeout=60)
         group_wait = await wait_for_group(settings, instances)
         setup = await set_up_rules(f"http://127.0.0.1:{FIRST_PORT}", strategy)
         idle_busy, quiet_wait = await quiet_box(quiet_below)

@@ -1,11 +1,20 @@
-"""What the benchmark scripts share: percentiles, where results are written, and the synthetic
-Israeli-style names, e-mail domains and national-ID check digits the data generators draw from."""
+"""What the benchmark scripts share: percentiles, where results are written, the synthetic
+Israeli-style names, e-mail domains and national-ID check digits the data generators draw from,
+and the harness around service processes (ready, consumer group stable, a quiet box, topic cleanup)."""
 
+import asyncio
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient
+
+from crm_contracts import topics
+from crm_runtime.settings import ServiceSettings
 
 OUT = Path(__file__).parent / "out"
 
@@ -67,3 +76,59 @@ def check_digit(body8: str) -> int:
         n = int(ch) * (1 if k % 2 == 0 else 2)
         total += n - 9 if n > 9 else n
     return (10 - total % 10) % 10
+
+
+async def wait_ready(ports: list[int], services: list[subprocess.Popen[bytes]], timeout: float = 120) -> None:
+    """Until every service process answers /readyz 200 (fails if one exits or the time runs out)."""
+    deadline = time.perf_counter() + timeout
+    async with httpx.AsyncClient() as http:
+        for port, service in zip(ports, services, strict=True):
+            while True:
+                if service.poll() is not None or time.perf_counter() > deadline:
+                    raise SystemExit(f"the service on port {port} did not become ready")
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+
+
+async def wait_for_group(settings: ServiceSettings, members: int, timeout: float = 60) -> float:
+    """Seconds until the consumer group is Stable with `members` members (every partition handed out)."""
+    client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await client.start()
+    t0 = time.perf_counter()
+    try:
+        while time.perf_counter() - t0 < timeout:
+            group = (await client.describe_consumer_groups([settings.consumer_group]))[0].groups[0]
+            if group[2] == "Stable" and len(group[5]) == members:
+                return time.perf_counter() - t0
+            await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+    raise SystemExit(f"consumer group {settings.consumer_group} not Stable with {members} members after {timeout} s")
+
+
+async def quiet_box(below: float, patience: float = 300) -> tuple[float, float]:
+    """Waits (up to `patience` s) for one second in which fewer than `below` cores are busy: the box may
+    be shared, and another workload starting just then would be measured too. Returns (busy cores, seconds waited)."""
+    t0 = time.perf_counter()
+    while True:
+        ticks = machine_ticks()
+        await asyncio.sleep(1.0)
+        busy = busy_cores(ticks)
+        if busy < below or time.perf_counter() - t0 > patience:
+            return busy, round(time.perf_counter() - t0 - 1, 1)
+        print(f"  waiting for a quiet box ({busy} cores busy with the services idle)", flush=True)
+
+
+async def delete_topics(settings: ServiceSettings, service_topics: list[str]) -> None:
+    """A run's namespaced topics and their dead-letter topics."""
+    client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await client.start()
+    try:
+        names = [settings.topic(t) for t in service_topics]
+        await client.delete_topics(names + [topics.dead_letter(t) for t in names])
+    finally:
+        await client.close()

@@ -65,8 +65,7 @@ import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from benchlib import busy_cores, cpu_seconds, machine_ticks, percentile, save_result
+from benchlib import busy_cores, cpu_seconds, delete_topics, machine_ticks, percentile, quiet_box, save_result, wait_for_group, wait_ready
 from card_creations import cpu_by_program, end_offsets, load_average
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
@@ -250,49 +249,6 @@ async def send_all(producer: Any, topic: str, backlog: list[tuple[str, dict[str,
     return time.perf_counter()
 
 
-async def wait_for_group(settings: TimelineSettings, members: int, timeout: float = 60) -> float:
-    """Seconds until the consumer group is Stable with `members` members (same check as assignments.py)."""
-    client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await client.start()
-    t0 = time.perf_counter()
-    try:
-        while time.perf_counter() - t0 < timeout:
-            group = (await client.describe_consumer_groups([settings.consumer_group]))[0].groups[0]
-            if group[2] == "Stable" and len(group[5]) == members:
-                return time.perf_counter() - t0
-            await asyncio.sleep(0.2)
-    finally:
-        await client.close()
-    raise SystemExit(f"consumer group {settings.consumer_group} not Stable with {members} members after {timeout} s")
-
-
-async def wait_ready(ports: list[int], services: list[subprocess.Popen[bytes]], timeout: float = 120) -> None:
-    deadline = time.perf_counter() + timeout
-    async with httpx.AsyncClient() as http:
-        for port, service in zip(ports, services, strict=True):
-            while True:
-                if service.poll() is not None or time.perf_counter() > deadline:
-                    raise SystemExit(f"timeline-svc on port {port} did not become ready")
-                try:
-                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-
-
-async def idle_cores(below: float, patience: float) -> tuple[float, float]:
-    """Busy cores over one second once the box is quiet (fewer than `below` busy, waiting up to `patience` s)."""
-    t0 = time.perf_counter()
-    while True:
-        ticks = machine_ticks()
-        await asyncio.sleep(1.0)
-        busy = busy_cores(ticks)
-        if busy < below or time.perf_counter() - t0 > patience:
-            return busy, round(time.perf_counter() - t0 - 1, 1)
-        print(f"  waiting for a quiet box ({busy} cores busy, the services idle)", flush=True)
-
-
 async def read_types(settings: TimelineSettings, name: str) -> Counter[str]:
     """Event types on topic `name`, read from the beginning to its current end."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
@@ -309,16 +265,6 @@ async def read_types(settings: TimelineSettings, name: str) -> Counter[str]:
         return types
     finally:
         await consumer.stop()
-
-
-async def delete_topics(settings: TimelineSettings) -> None:
-    client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await client.start()
-    try:
-        names = [settings.topic(t) for t in SERVICE_TOPICS]
-        await client.delete_topics(names + [topics.dead_letter(t) for t in names])
-    finally:
-        await client.close()
 
 
 async def ingest_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
@@ -352,7 +298,7 @@ async def ingest_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     try:
         await wait_ready(ports, services)
         group_s = await wait_for_group(settings, args.instances)
-        idle, waited = await idle_cores(args.quiet_below, args.quiet_patience)
+        idle, waited = await quiet_box(args.quiet_below, args.quiet_patience)
         print(f"  ready; group Stable after {group_s:.1f} s; box before producing: {idle} cores busy (waited {waited} s)", flush=True)
         cpu0, ticks0, programs0 = [cpu_seconds(s.pid) for s in services], machine_ticks(), cpu_by_program()
         producer = make_producer(settings)  # the gateway's idempotent producer, connected before the clock starts
@@ -405,7 +351,7 @@ async def ingest_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     published = await read_types(settings, settings.topic(topics.TIMELINE_EVENTS))
     dlq = await end_offsets(settings, [topics.dead_letter(settings.topic(t)) for t in SUBSCRIPTIONS])  # what timeline-svc consumes
     if not args.keep_topics:
-        await delete_topics(settings)
+        await delete_topics(settings, SERVICE_TOPICS)
     problems = [
         f"{name}: {got} (expected {want})"
         for name, got, want in [
@@ -853,7 +799,7 @@ async def pages(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"fixture": fixture, "entries_by_kind": dict(sorted(per_kind.items(), key=lambda kv: -kv[1]))}
     try:
         await wait_ready([PAGES_PORT], [service])
-        idle, waited = await idle_cores(args.quiet_below, args.quiet_patience)
+        idle, waited = await quiet_box(args.quiet_below, args.quiet_patience)
         result["idle_busy_cores_before"] = idle
         print(f"timeline-svc ready; box: {idle} cores busy (waited {waited} s)", flush=True)
         limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)

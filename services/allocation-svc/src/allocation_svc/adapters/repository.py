@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, Table, delete, func, select, text, tuple_, update
+from sqlalchemy import Select, String, Table, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,11 +134,8 @@ class AllocationRepository:
         today = {owner: n for owner, n in await self._s.execute(today_q)}
         return {r: (opened.get(r, 0), today.get(r, 0)) for r in rep_ids}
 
-    async def rep_states(self, workspace: str, day_start: datetime, counted: bool = True) -> list[RepState]:
-        """The workspace's reps; with ``counted=False`` their loads are left at zero (no query)."""
+    async def rep_states(self, workspace: str, day_start: datetime) -> list[RepState]:
         rows = await self.rep_rows(workspace)
-        if not counted:
-            return [rep_state(r) for r in rows]
         loads = await self.loads(workspace, [r.id for r in rows], day_start)
         return [rep_state(r, *loads[r.id]) for r in rows]
 
@@ -258,6 +255,12 @@ class AllocationRepository:
 
     async def assignment(self, customer_id: UUID) -> Any:
         return (await self._s.execute(select(assignments).where(assignments.c.customer_id == customer_id))).first()
+
+    async def published(self, customer_id: UUID, event_id: str) -> bool:
+        """Whether one of this card's owner changes was published as that event."""
+        h = assignment_history.c
+        query = select(h.seq).where(h.customer_id == customer_id, func.cast(h.event_id, String) == event_id).limit(1)
+        return (await self._s.execute(query)).first() is not None
 
     async def history(self, customer_id: UUID) -> list[Any]:
         query = select(assignment_history).where(assignment_history.c.customer_id == customer_id).order_by(assignment_history.c.seq)

@@ -13,21 +13,19 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allocation_svc.adapters.repository import AllocationRepository, rule_spec
+from allocation_svc.adapters.repository import AllocationRepository, rep_state, rule_spec
 from allocation_svc.domain.cards import OPEN_STATUSES, CardView, lead_facts
 from allocation_svc.domain.reps import RepState
 from allocation_svc.domain.rules import RuleSpec, explain_match, first_match
 from allocation_svc.domain.strategies import pick, why_no_pick
 from allocation_svc.service_layer import SOURCE
 from allocation_svc.service_layer.clock import Clock
+from allocation_svc.service_layer.owners import REASON_MAX, OwnerChange, record_owner_changes
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import LeadAssigned, LeadQueued
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
-
-REASON_MAX = 2000
-_ASSIGNMENT_COLUMNS = {"customer_id", "owner_id", "rule_id", "strategy", "reason", "assigned_at", "kind"}
 
 
 @dataclass
@@ -91,7 +89,8 @@ class Assigner:
         counted = any(r.capacity is not None or r.daily_capacity is not None for r in rep_rows) or any(
             rule.active and rule.strategy == "least_loaded" for rule in specs
         )
-        reps = {r.id: r for r in await repo.rep_states(workspace, self._clock.day_start(now), counted)}
+        loads = await repo.loads(workspace, [r.id for r in rep_rows], self._clock.day_start(now)) if counted else {}
+        reps = {r.id: rep_state(r, *loads.get(r.id, (0, 0))) for r in rep_rows}
         for card in todo:
             facts = lead_facts(card)
             rule = first_match(specs, facts)
@@ -131,37 +130,46 @@ class Assigner:
     async def _apply(
         self, session: AsyncSession, repo: AllocationRepository, workspace: str, decided: _Decisions, causes: Mapping[UUID, Envelope]
     ) -> None:
-        staged: list[tuple[str, str, Envelope]] = []
-        rows = []
-        for assigned in decided.assignments:
-            rows.append({**assigned.model_dump(include=_ASSIGNMENT_COLUMNS), "workspace": workspace})
-        done = await repo.add_assignments(rows)
-        mine = [a for a in decided.assignments if a.customer_id in done]
-        staged += [self._event(workspace, a, causes.get(a.customer_id)) for a in mine]
-        event_ids = {UUID(key): out.id for _, key, out in staged}
-        history = [{**r, "previous_owner_id": None, "event_id": event_ids[r["customer_id"]]} for r in rows if r["customer_id"] in done]
-        await repo.record_history(history)
-        await repo.set_owners({a.customer_id: a.owner_id for a in mine})
-        await repo.dequeue(a.customer_id for a in mine)
-        if decided.queued:
-            already = {r.customer_id for r in await repo.queued_among([q.customer_id for q in decided.queued])}
-            await repo.enqueue(
-                [
-                    {
-                        "customer_id": q.customer_id,
-                        "workspace": workspace,
-                        "rule_id": q.rule_id,
-                        "reason": q.reason,
-                        "queued_at": q.queued_at,
-                        "tried_at": q.queued_at,
-                    }
-                    for q in decided.queued
-                ]
+        changes = [
+            OwnerChange(
+                customer_id=a.customer_id,
+                owner_id=a.owner_id,
+                previous_owner_id=None,
+                kind=a.kind,
+                strategy=a.strategy,
+                reason=a.reason,
+                at=a.assigned_at,
+                published=a,
+                rule_id=a.rule_id,
             )
-            staged += [self._event(workspace, q, causes.get(q.customer_id)) for q in decided.queued if q.customer_id not in already]
-        await self._outbox.stage_many(session, staged)
-
-    @staticmethod
-    def _event(workspace: str, payload: LeadAssigned | LeadQueued, cause: Envelope | None) -> tuple[str, str, Envelope]:
-        out = new_event(SOURCE, payload, workspace=workspace, subject=str(payload.customer_id), cause=cause)
-        return topics.ALLOCATION_EVENTS, str(payload.customer_id), out
+            for a in decided.assignments
+        ]
+        await record_owner_changes(session, self._outbox, workspace, changes, first_only=True, causes=causes)
+        if not decided.queued:
+            return
+        already = {r.customer_id for r in await repo.queued_among([q.customer_id for q in decided.queued])}
+        await repo.enqueue(
+            [
+                {
+                    "customer_id": q.customer_id,
+                    "workspace": workspace,
+                    "rule_id": q.rule_id,
+                    "reason": q.reason,
+                    "queued_at": q.queued_at,
+                    "tried_at": q.queued_at,
+                }
+                for q in decided.queued
+            ]
+        )
+        fresh = [q for q in decided.queued if q.customer_id not in already]
+        await self._outbox.stage_many(
+            session,
+            [
+                (
+                    topics.ALLOCATION_EVENTS,
+                    str(q.customer_id),
+                    new_event(SOURCE, q, workspace=workspace, subject=str(q.customer_id), cause=causes.get(q.customer_id)),
+                )
+                for q in fresh
+            ],
+        )

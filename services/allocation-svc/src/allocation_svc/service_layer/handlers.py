@@ -89,8 +89,7 @@ class AllocationHandlers:
         we published) is ignored: by then a later transfer may already have moved the card on."""
         changed = CustomerOwnerAssigned.model_validate(event.data)
         repo = await locked(session, event)
-        ours = {row.event_id for row in await repo.history(changed.customer_id)}
-        if event.causationid is not None and event.causationid in {str(e) for e in ours}:
+        if event.causationid is not None and await repo.published(changed.customer_id, event.causationid):
             return
         await repo.update_card(changed.customer_id, {"owner_id": changed.owner_id})
         await repo.dequeue([changed.customer_id])

@@ -6,12 +6,10 @@ from uuid import UUID, uuid4
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from allocation_svc.adapters.repository import AllocationRepository
-from allocation_svc.service_layer import SOURCE
 from allocation_svc.service_layer.clock import Clock
-from crm_contracts import topics
+from allocation_svc.service_layer.owners import OwnerChange, record_owner_changes
 from crm_contracts.events import LeadTransferred
 from crm_runtime.db import retry_transient
-from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from crm_runtime.pagination import decode_cursor, next_cursor
 from crm_runtime.problems import invalid_fields
@@ -72,39 +70,32 @@ class Transfers:
                 "created_at": now,
             }
             await repo.add_transfer(transfer)
-            rows, history, staged = [], [], []
-            for card in moving:
-                row = {
-                    "customer_id": card.id,
-                    "workspace": workspace,
-                    "owner_id": to_rep,
-                    "rule_id": None,
-                    "strategy": "transfer",
-                    "reason": f"transferred by {actor}: {request['reason']}"[:2000],
-                    "assigned_at": now,
-                    "kind": "transfer",
-                    "transfer_id": transfer_id,
-                }
-                moved = LeadTransferred(
+            changes = [
+                OwnerChange(
                     customer_id=card.id,
+                    owner_id=to_rep,
+                    previous_owner_id=card.owner_id,
+                    kind="transfer",
+                    strategy="transfer",
+                    reason=f"transferred by {actor}: {request['reason']}",
+                    at=now,
+                    published=LeadTransferred(
+                        customer_id=card.id,
+                        transfer_id=transfer_id,
+                        from_owner_id=card.owner_id,
+                        from_owner_name=reps[card.owner_id].name if card.owner_id in reps else None,
+                        to_owner_id=to_rep,
+                        to_owner_name=reps[to_rep].name,
+                        reason=request["reason"],
+                        actor=actor,
+                        transferred_at=now,
+                    ),
                     transfer_id=transfer_id,
-                    from_owner_id=card.owner_id,
-                    from_owner_name=reps[card.owner_id].name if card.owner_id in reps else None,
-                    to_owner_id=to_rep,
-                    to_owner_name=reps[to_rep].name,
-                    reason=request["reason"],
                     actor=actor,
-                    transferred_at=now,
                 )
-                out = new_event(SOURCE, moved, workspace=workspace, subject=str(card.id))
-                rows.append(row)
-                history.append({**row, "previous_owner_id": card.owner_id, "actor": actor, "event_id": out.id})
-                staged.append((topics.ALLOCATION_EVENTS, str(card.id), out))
-            await repo.replace_assignments(rows)
-            await repo.record_history(history)
-            await repo.set_owners({c.id: to_rep for c in moving})
-            await repo.dequeue(c.id for c in moving)
-            await self._outbox.stage_many(session, staged)
+                for card in moving
+            ]
+            await record_owner_changes(session, self._outbox, workspace, changes, first_only=False)
         unchanged = [c.id for c in cards if c.owner_id == to_rep]
         return {**transfer, "customer_ids": [c.id for c in moving], "unchanged": unchanged}
 

@@ -10,12 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from allocation_svc.adapters.repository import AllocationRepository, CardFilter
 from allocation_svc.domain.reps import is_available, why_not
 from allocation_svc.domain.wizard import plan
-from allocation_svc.service_layer import SOURCE
 from allocation_svc.service_layer.clock import Clock
-from crm_contracts import topics
+from allocation_svc.service_layer.owners import OwnerChange, record_owner_changes
 from crm_contracts.events import LeadAssigned
 from crm_runtime.db import retry_transient
-from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from crm_runtime.pagination import decode_cursor, next_cursor
 from crm_runtime.problems import Problem, invalid_fields
@@ -115,7 +113,7 @@ class Wizard:
             names = {r.id: r.name for r in await repo.rep_rows(workspace)}
             mode = run.request.get("distribution", "evenly")
             outcomes: dict[int, str] = {}
-            rows, history, staged = [], [], []
+            changes = []
             for item in items:
                 card = live.get(item.customer_id)
                 if card is None or card.owner_id == item.rep_id:
@@ -135,24 +133,24 @@ class Wizard:
                     previous_owner_id=card.owner_id,
                     run_id=run_id,
                 )
-                row = {
-                    **assigned.model_dump(
-                        include={"customer_id", "owner_id", "rule_id", "strategy", "reason", "assigned_at", "kind", "run_id"}
-                    ),
-                    "workspace": workspace,
-                }
-                out = new_event(SOURCE, assigned, workspace=workspace, subject=str(card.id))
-                rows.append(row)
-                history.append({**row, "previous_owner_id": card.owner_id, "actor": actor, "event_id": out.id})
-                staged.append((topics.ALLOCATION_EVENTS, str(card.id), out))
-            await repo.replace_assignments(rows)
-            await repo.record_history(history)
-            await repo.set_owners({r["customer_id"]: r["owner_id"] for r in rows})
-            await repo.dequeue(r["customer_id"] for r in rows)
+                changes.append(
+                    OwnerChange(
+                        customer_id=card.id,
+                        owner_id=item.rep_id,
+                        previous_owner_id=card.owner_id,
+                        kind="wizard",
+                        strategy=assigned.strategy,
+                        reason=reason,
+                        at=now,
+                        published=assigned,
+                        run_id=run_id,
+                        actor=actor,
+                    )
+                )
+            await record_owner_changes(session, self._outbox, workspace, changes, first_only=False)
             applied = sum(1 for o in outcomes.values() if o == "applied")
             done = {"state": "applied", "applied": applied, "skipped": len(items) - applied, "applied_at": now, "applied_by": actor}
             await repo.finish_run(run_id, done, outcomes)
-            await self._outbox.stage_many(session, staged)
         return await self.get(workspace, run_id, with_items=True)
 
     async def get(self, workspace: str, run_id: UUID, with_items: bool) -> dict[str, Any]:
