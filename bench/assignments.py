@@ -44,9 +44,20 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from benchlib import busy_cores, cpu_seconds, delete_topics, machine_ticks, quiet_box, save_result, wait_for_group, wait_ready
-from card_creations import cpu_by_program, load_average
+from benchlib import (
+    busy_cores,
+    cpu_by_program,
+    cpu_seconds,
+    delete_topics,
+    end_offsets,
+    load_average,
+    machine_ticks,
+    quiet_box,
+    read_topic,
+    save_result,
+    wait_for_group,
+    wait_ready,
+)
 from search_latency import card
 
 from allocation_svc.__main__ import SERVICE_ROOT
@@ -139,35 +150,6 @@ async def produce(settings: AllocationSettings, backlog: list[tuple[str, dict[st
         return started, time.perf_counter() - t0
     finally:
         await producer.stop()
-
-
-async def read_topic(settings: AllocationSettings, name: str) -> list[tuple[int, int, dict[str, Any]]]:
-    """Every message of a topic of this run: (partition, broker timestamp in ms, envelope)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(name, p) for p in range(settings.topic_partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        out = []
-        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-            for tp, msgs in (await consumer.getmany(timeout_ms=1000, max_records=5000)).items():
-                out += [(tp.partition, m.timestamp, orjson.loads(m.value or b"{}")) for m in msgs]
-        return out
-    finally:
-        await consumer.stop()
-
-
-async def end_offsets(settings: AllocationSettings, name: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await consumer.start()
-    try:
-        return sum((await consumer.end_offsets([TopicPartition(name, p) for p in range(settings.topic_partitions)])).values())
-    finally:
-        await consumer.stop()
 
 
 def fairness(counts: dict[str, int], reps: dict[str, dict[str, Any]], strategy: str) -> dict[str, Any]:
@@ -300,7 +282,8 @@ async def measure(
     events = await read_topic(settings, settings.topic(topics.ALLOCATION_EVENTS))
     assigned_events = [(ts, e) for _, ts, e in events if e.get("type") == "crm.allocation.lead_assigned.v1"]
     by_owner = Counter(e["data"]["owner_id"] for _, e in assigned_events)
-    dead = await end_offsets(settings, topics.dead_letter(settings.topic(topics.CUSTOMER_EVENTS)))
+    dead_topic = topics.dead_letter(settings.topic(topics.CUSTOMER_EVENTS))
+    dead = (await end_offsets(settings, [dead_topic]))[dead_topic]
     last_published = max(ts for ts, _ in assigned_events) / 1000 - started if assigned_events else None
     last_decision = float(span["last"]) - started
     checks["published"] = {

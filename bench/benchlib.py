@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from crm_contracts import topics
@@ -40,6 +42,22 @@ def machine_ticks() -> tuple[int, int]:
 def busy_cores(since: tuple[int, int]) -> float:
     busy, every = machine_ticks()
     return round((os.cpu_count() or 1) * (busy - since[0]) / max(1, every - since[1]), 2)
+
+
+def cpu_by_program(names: tuple[str, ...] = ("postgres", "java")) -> dict[int, tuple[str, float]]:
+    """CPU seconds of every PostgreSQL and Kafka (java) process, by pid."""
+    out = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (name := (proc / "comm").read_text().strip()) in names:
+                out[int(proc.name)] = (name, cpu_seconds(int(proc.name)))
+        except OSError:
+            pass  # gone meanwhile
+    return out
+
+
+def load_average() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 def save_result(name: str, result: dict[str, Any]) -> None:
@@ -132,3 +150,37 @@ async def delete_topics(settings: ServiceSettings, service_topics: list[str]) ->
         await client.delete_topics(names + [topics.dead_letter(t) for t in names])
     finally:
         await client.close()
+
+
+async def end_offsets(settings: ServiceSettings, names: list[str]) -> dict[str, int]:
+    """Messages in each topic (the sum of its partitions' end offsets)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        out = {}
+        for name in names:
+            partitions = [TopicPartition(name, p) for p in range(settings.topic_partitions)]  # created by this run
+            out[name] = sum((await consumer.end_offsets(partitions)).values())
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def read_topic(settings: ServiceSettings, name: str) -> list[tuple[int, int, dict[str, Any]]]:
+    """Every committed message of a run's topic, from the beginning to its current end: (partition, broker timestamp in ms, envelope)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(name, p) for p in range(settings.topic_partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        out = []
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+            for tp, msgs in (await consumer.getmany(timeout_ms=1000, max_records=5000)).items():
+                out += [(tp.partition, m.timestamp, orjson.loads(m.value or b"{}")) for m in msgs]
+        return out
+    finally:
+        await consumer.stop()

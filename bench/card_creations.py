@@ -25,15 +25,13 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from benchlib import busy_cores, cpu_seconds, machine_ticks, save_result
+from benchlib import busy_cores, cpu_by_program, cpu_seconds, end_offsets, load_average, machine_ticks, save_result
 from search_latency import card
 
 from crm_contracts import topics
@@ -114,36 +112,6 @@ async def produce(settings: CustomerSettings, n: int) -> dict[str, float]:
         await producer.stop()
     print(f"produced {n:,} decisions in {sent:.1f} s ({n / sent:,.0f}/s; building the envelopes took {built:.1f} s)", flush=True)
     return {"build_envelopes_s": round(built, 2), "produce_s": round(sent, 2), "produced_per_s": round(n / sent)}
-
-
-async def end_offsets(settings: CustomerSettings, names: list[str]) -> dict[str, int]:
-    """Messages in each topic (the sum of its partitions' end offsets)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await consumer.start()
-    try:
-        out = {}
-        for name in names:
-            partitions = [TopicPartition(name, p) for p in range(settings.topic_partitions)]  # created by this run
-            out[name] = sum((await consumer.end_offsets(partitions)).values())
-        return out
-    finally:
-        await consumer.stop()
-
-
-def cpu_by_program(names: tuple[str, ...] = ("postgres", "java")) -> dict[int, tuple[str, float]]:
-    """CPU seconds of every PostgreSQL and Kafka (java) process, by pid."""
-    out = {}
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (name := (proc / "comm").read_text().strip()) in names:
-                out[int(proc.name)] = (name, cpu_seconds(int(proc.name)))
-        except OSError:
-            pass  # gone meanwhile
-    return out
-
-
-def load_average() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 async def run(settings: CustomerSettings, n: int, instances: int, timeout: float) -> dict[str, Any]:

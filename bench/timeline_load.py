@@ -64,9 +64,21 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from benchlib import busy_cores, cpu_seconds, delete_topics, machine_ticks, percentile, quiet_box, save_result, wait_for_group, wait_ready
-from card_creations import cpu_by_program, end_offsets, load_average
+from benchlib import (
+    busy_cores,
+    cpu_by_program,
+    cpu_seconds,
+    delete_topics,
+    end_offsets,
+    load_average,
+    machine_ticks,
+    percentile,
+    quiet_box,
+    read_topic,
+    save_result,
+    wait_for_group,
+    wait_ready,
+)
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
@@ -249,24 +261,6 @@ async def send_all(producer: Any, topic: str, backlog: list[tuple[str, dict[str,
     return time.perf_counter()
 
 
-async def read_types(settings: TimelineSettings, name: str) -> Counter[str]:
-    """Event types on topic `name`, read from the beginning to its current end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(name, p) for p in range(settings.topic_partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        types: Counter[str] = Counter()
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            for msgs in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
-                types.update(orjson.loads(m.value or b"{}").get("type", "?") for m in msgs)
-        return types
-    finally:
-        await consumer.stop()
-
-
 async def ingest_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     n = args.interactions
     namespace = f"bench{uuid.uuid4().hex[:8]}."
@@ -348,7 +342,7 @@ async def ingest_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     )
     kinds = dict(await conn.fetch("SELECT kind, count(*) FROM interactions GROUP BY kind ORDER BY 2 DESC"))
     await conn.close()
-    published = await read_types(settings, settings.topic(topics.TIMELINE_EVENTS))
+    published = Counter(e.get("type", "?") for _, _, e in await read_topic(settings, settings.topic(topics.TIMELINE_EVENTS)))
     dlq = await end_offsets(settings, [topics.dead_letter(settings.topic(t)) for t in SUBSCRIPTIONS])  # what timeline-svc consumes
     if not args.keep_topics:
         await delete_topics(settings, SERVICE_TOPICS)
