@@ -30,8 +30,9 @@ def main(
     configure_logging(settings.service_name, settings.log_level)
     if args.command == "migrate":
         # Schema first, then the topics this service touches, with their dead-letter topics.
-        migrations.upgrade(service_root, settings.database_url)
-        asyncio.run(ensure_topics(settings, topics))
+        migrations.upgrade(migrations.find_service_root(service_root), settings.database_url)
+        if settings.create_topics:
+            asyncio.run(ensure_topics(settings, topics))
         return
     configure_tracing(settings.service_name, settings.otlp_traces_endpoint, settings.trace_sample_ratio)
     uvicorn.run(

@@ -12,6 +12,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
 
+MIGRATION_LOCK_KEY = 0x43524D_6D6967  # "CRM" "mig": one key per database, every service has its own database
+
+
 def run_env(metadata: MetaData) -> None:
     """Body of a service's `migrations/env.py` (online mode, asyncpg)."""
     config = context.config
@@ -19,6 +22,9 @@ def run_env(metadata: MetaData) -> None:
     def do_run(connection: Connection) -> None:
         context.configure(connection=connection, target_metadata=metadata, compare_type=True)
         with context.begin_transaction():
+            # Migration jobs of several releases (or a job and a developer) may start together:
+            # the second waits here, then finds the schema already at head.
+            connection.execute(sa.text("select pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             context.run_migrations()
 
     async def run_async() -> None:
@@ -28,6 +34,14 @@ def run_env(metadata: MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(run_async())
+
+
+def find_service_root(source_root: Path) -> Path:
+    """Where `alembic.ini` and `migrations/` are: the source checkout, else the working directory (an image)."""
+    for root in (source_root, Path.cwd()):
+        if (root / "alembic.ini").is_file() and (root / "migrations").is_dir():
+            return root
+    raise FileNotFoundError(f"alembic.ini and migrations/ are neither in {source_root} nor in the working directory {Path.cwd()}")
 
 
 def alembic_config(service_root: Path, database_url: str) -> Config:

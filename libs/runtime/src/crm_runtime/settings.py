@@ -1,6 +1,8 @@
 """Base settings. Each service subclasses it with its own env prefix (e.g. `INTAKE_`)."""
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,7 +17,9 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = 10
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_namespace: str = Field(default="", description="Prefix for every topic name (test isolation only; empty in production).")
-    topic_partitions: int = 6
+    topic_partitions: int = Field(default=6, ge=1, description="Partitions of topics this service creates (`migrate`); caps a consumer group's useful instances.")
+    topic_replication_factor: int = Field(default=1, ge=1, description="Replicas of topics this service creates; 3 on a production cluster.")
+    create_topics: bool = Field(default=True, description="`migrate` creates missing topics; off where topics are managed elsewhere (Strimzi KafkaTopic resources).")
     group_id: str = Field(default="", description="Consumer group; defaults to the service name.")
     run_consumers: bool = True
     run_relay: bool = True
@@ -35,6 +39,23 @@ class ServiceSettings(BaseSettings):
     http_tracing: bool = Field(default=True, description="FastAPI server spans (≈ 1/3 of intake's throughput at full load).")
     trace_sample_ratio: float = Field(default=0.05, ge=0, le=1, description="Share of new traces recorded (children follow the parent).")
     otlp_traces_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; unset: spans are not exported.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_driver(cls, url: str) -> str:
+        """Accept the plain `postgresql://` URIs that operators hand out (e.g. CloudNativePG's `uri`)."""
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+asyncpg://" + url.removeprefix(plain)
+        return url
+
+    @model_validator(mode="after")
+    def _no_default_credentials(self) -> Self:
+        """The built-in database URL carries development credentials: anywhere else it must be given."""
+        if self.environment != "development" and "database_url" not in self.model_fields_set:
+            prefix = str(self.model_config.get("env_prefix", ""))
+            raise ValueError(f"{prefix}DATABASE_URL must be set when {prefix}ENVIRONMENT is {self.environment!r}")
+        return self
 
     def topic(self, name: str) -> str:
         return self.topic_namespace + name

@@ -19,7 +19,3 @@ class IntakeSettings(ServiceSettings):
     import_chunk_rows: int = 500
     customer_url: str = "http://127.0.0.1:8003"  # customer-svc: the custom field definitions API and import leads are checked against
     field_definitions_ttl_s: float = 30.0
-    demo_api_key: str = "dev-api-key"
-    demo_web_key: str = "dev-web-key"
-    demo_portal_key: str = "dev-portal-key"
-    demo_import_key: str = "dev-import-key"

@@ -1,0 +1,88 @@
+"""The Dockerfiles: one per service (and one for the dev tools that seed the demo workspace)."""
+
+from crm_devtools.deploy.plan import APP_UID, PYTHON_IMAGE, Service
+
+_SERVICE = """\
+# syntax=docker/dockerfile:1
+# {name}: written by `crm-deploy-files` (libs/devtools/src/crm_devtools/deploy/images.py).
+# Build from the repository root:   docker build -f services/{name}/Dockerfile -t crm/{name} .
+# Run the service:                  docker run crm/{name}            (= `{name} serve`)
+# Migrate (schema, then topics):    docker run crm/{name} migrate     (a one-shot job, before the service)
+
+ARG PYTHON_IMAGE={python}
+
+FROM ${{PYTHON_IMAGE}} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY constraints.txt ./
+COPY libs/contracts libs/contracts
+COPY libs/runtime libs/runtime
+COPY services/{name} services/{name}
+# Wheels only: the final stage has no compiler, so nothing may need one.
+RUN /opt/venv/bin/pip install --only-binary=:all: --no-binary=crm-contracts,crm-runtime,{name} \\
+      -c constraints.txt ./libs/contracts ./libs/runtime ./services/{name}
+
+FROM ${{PYTHON_IMAGE}}
+RUN groupadd --system --gid {uid} crm \\
+ && useradd --system --uid {uid} --gid crm --no-create-home --home-dir /app --shell /usr/sbin/nologin crm
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+# `migrate` finds alembic.ini and migrations/ in the working directory.
+COPY services/{name}/alembic.ini ./
+COPY services/{name}/migrations ./migrations
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \\
+    {prefix}HTTP_HOST=0.0.0.0 {prefix}HTTP_PORT={port}
+USER {uid}:{uid}
+EXPOSE {port}
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\
+  CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:{port}/readyz', timeout=2)"]
+ENTRYPOINT ["{name}"]
+CMD ["serve"]
+"""
+
+_DEVTOOLS = """\
+# syntax=docker/dockerfile:1
+# crm-devtools: seeds the demo workspace through the services' APIs (`crm-seed`).
+# Written by `crm-deploy-files` (libs/devtools/src/crm_devtools/deploy/images.py).
+# Build from the repository root:   docker build -f libs/devtools/Dockerfile -t crm/devtools .
+
+ARG PYTHON_IMAGE={python}
+
+FROM ${{PYTHON_IMAGE}} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY constraints.txt ./
+COPY libs/devtools libs/devtools
+RUN /opt/venv/bin/pip install --only-binary=:all: --no-binary=crm-devtools -c constraints.txt ./libs/devtools
+
+FROM ${{PYTHON_IMAGE}}
+RUN groupadd --system --gid {uid} crm \\
+ && useradd --system --uid {uid} --gid crm --no-create-home --home-dir /app --shell /usr/sbin/nologin crm
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+USER {uid}:{uid}
+CMD ["crm-seed"]
+"""
+
+DOCKERIGNORE = """\
+# Images are built from the repository root; only constraints.txt, libs/ and services/ go in.
+*
+!constraints.txt
+!libs/
+!services/
+**/tests/
+**/__pycache__/
+**/*.egg-info/
+**/build/
+**/Dockerfile
+"""
+
+
+def service_dockerfile(svc: Service) -> str:
+    return _SERVICE.format(name=svc.name, python=PYTHON_IMAGE, uid=APP_UID, prefix=svc.prefix.upper(), port=svc.port)
+
+
+def devtools_dockerfile() -> str:
+    return _DEVTOOLS.format(python=PYTHON_IMAGE, uid=APP_UID)

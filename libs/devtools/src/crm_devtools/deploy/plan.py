@@ -1,0 +1,135 @@
+"""The deployment plan: the one table the Dockerfiles, the compose file and the Kubernetes base are written from.
+
+Edit here, then run `crm-deploy-files` (the deploy tests fail while the files differ from it).
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from pydantic_settings import BaseSettings
+
+from allocation_svc.config import AllocationSettings
+from crm_contracts import catalog, topics
+from crm_runtime.settings import ServiceSettings
+from customer_svc.config import CustomerSettings
+from dedup_svc.config import DedupSettings
+from intake_svc.config import IntakeSettings
+from timeline_svc.config import TimelineSettings
+
+KAFKA_VERSION = "3.9.1"  # the version scripts/infra.sh runs; compose and the dev cluster run the same
+KAFKA_METADATA_VERSION = "3.9-IV0"
+KAFKA_CLUSTER = "crm-kafka"  # the Strimzi Kafka resource: its bootstrap Service is <name>-kafka-bootstrap
+KAFKA_BOOTSTRAP = f"{KAFKA_CLUSTER}-kafka-bootstrap:9092"
+REDIS_SECRET = "crm-redis"  # key `url`: redis://[:password@]host:6379/0
+PYTHON_IMAGE = "python:3.11-slim-bookworm"
+APP_UID = 10001
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    retention: timedelta
+    why: str
+
+    @property
+    def retention_ms(self) -> int:
+        return int(self.retention.total_seconds() * 1000)
+
+
+# Partitions cap a consumer group: instances beyond the partition count sit idle. The counts
+# leave room to scale the heaviest consumer of each topic well past what one node handles,
+# and stay divisible by 2, 3, 4 and 6 so instances share partitions evenly.
+TOPICS: tuple[Topic, ...] = (
+    Topic(topics.LEADS, 24, timedelta(days=7), "bursts of submissions; dedup-svc (matching) is the heaviest consumer"),
+    Topic(topics.DECISIONS, 24, timedelta(days=7), "one decision per lead; customer-svc creates or updates cards from it"),
+    Topic(topics.CUSTOMER_EVENTS, 24, timedelta(days=14), "every card change; four services and outside systems read it"),
+    Topic(topics.ALLOCATION_EVENTS, 12, timedelta(days=7), "one or two events per lead; assignment is serialised per workspace anyway"),
+    Topic(topics.TIMELINE_EVENTS, 12, timedelta(days=7), "contact-date facts for customer-svc"),
+    Topic(topics.TIMELINE_INTERACTIONS, 12, timedelta(days=7), "calls, mails and messages from gateways"),
+)
+DLQ_PARTITIONS = 3
+DLQ_RETENTION = timedelta(days=30)  # time to look at a poison message, fix the cause and replay it
+
+
+def topic_plan(name: str) -> Topic:
+    return next(t for t in TOPICS if t.name == name)
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+API_RESOURCES = Resources("250m", "256Mi", "1", "512Mi")
+WORKER_RESOURCES = Resources("500m", "320Mi", "1", "640Mi")
+RELAY_RESOURCES = Resources("100m", "192Mi", "500m", "384Mi")
+MIGRATE_RESOURCES = Resources("100m", "192Mi", "500m", "384Mi")
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    settings: type[ServiceSettings]
+    # Other services' APIs this one calls: settings field -> service name.
+    calls: dict[str, str] = field(default_factory=dict)
+    uses_redis: bool = False
+    # Lag per worker instance that KEDA aims for; about ten seconds of one instance's work.
+    lag_per_worker: int = 2000
+
+    @property
+    def prefix(self) -> str:
+        return str(self.settings.model_config.get("env_prefix", ""))
+
+    @property
+    def defaults(self) -> ServiceSettings:
+        return self.settings.model_construct()
+
+    @property
+    def port(self) -> int:
+        return int(self.settings.model_fields["http_port"].default)
+
+    @property
+    def database(self) -> str:
+        return self.name.removesuffix("-svc")
+
+    @property
+    def db_cluster(self) -> str:
+        return f"{self.database}-db"
+
+    @property
+    def db_secret(self) -> str:
+        """CloudNativePG writes `<cluster>-app` with key `uri`; with external databases the platform team writes it."""
+        return f"{self.db_cluster}-app"
+
+    @property
+    def subscribes(self) -> tuple[str, ...]:
+        return catalog.SUBSCRIBERS[self.name]
+
+    @property
+    def max_workers(self) -> int:
+        return max(topic_plan(t).partitions for t in self.subscribes)
+
+    def env(self, setting: str) -> str:
+        return (self.prefix + setting).upper()
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("intake-svc", IntakeSettings, calls={"customer_url": "customer-svc"}, uses_redis=True),
+    Service("dedup-svc", DedupSettings),
+    Service("customer-svc", CustomerSettings, calls={"dedup_url": "dedup-svc"}, lag_per_worker=1000),
+    Service("allocation-svc", AllocationSettings),
+    Service("timeline-svc", TimelineSettings, lag_per_worker=1000),
+)
+
+
+def service(name: str) -> Service:
+    return next(s for s in SERVICES if s.name == name)
+
+
+def settings_class(env_name: str) -> type[BaseSettings] | None:
+    """The settings class an environment variable belongs to, by its prefix."""
+    return next((s.settings for s in SERVICES if env_name.upper().startswith(s.prefix.upper())), None)
