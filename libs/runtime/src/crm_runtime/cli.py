@@ -28,12 +28,14 @@ def main(
     parser.add_argument("command", choices=["serve", "migrate"])
     args = parser.parse_args()
     configure_logging(settings.service_name, settings.log_level)
+    root = migrations.find_service_root(service_root)
     if args.command == "migrate":
         # Schema first, then the topics this service touches, with their dead-letter topics.
-        migrations.upgrade(migrations.find_service_root(service_root), settings.database_url)
+        migrations.upgrade(root, settings.database_url)
         if settings.create_topics:
             asyncio.run(ensure_topics(settings, topics))
         return
+    migrations.wait_for_schema(root, settings.database_url, settings.schema_wait_s)
     configure_tracing(settings.service_name, settings.otlp_traces_endpoint, settings.trace_sample_ratio)
     uvicorn.run(
         build_app(settings),

@@ -37,7 +37,12 @@ async def ensure_topics(settings: ServiceSettings, names: list[str]) -> None:
         if not missing:
             return
         try:
-            await admin.create_topics([NewTopic(name=t, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication_factor) for t in missing])
+            await admin.create_topics(
+                [
+                    NewTopic(name=t, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication_factor)
+                    for t in missing
+                ]
+            )
         except TopicAlreadyExistsError:
             pass  # another instance created it first
         log.info("created topics %s", missing)

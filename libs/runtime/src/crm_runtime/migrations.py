@@ -1,15 +1,21 @@
 """Alembic glue shared by every service's `migrations/env.py` and `migrate` command."""
 
 import asyncio
+import logging
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, pool
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import async_engine_from_config
+from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.ext.asyncio import async_engine_from_config, create_async_engine
+
+log = logging.getLogger(__name__)
 
 
 MIGRATION_LOCK_KEY = 0x43524D_6D6967  # "CRM" "mig": one key per database, every service has its own database
@@ -53,6 +59,42 @@ def alembic_config(service_root: Path, database_url: str) -> Config:
 
 def upgrade(service_root: Path, database_url: str) -> None:
     command.upgrade(alembic_config(service_root, database_url), "head")
+
+
+async def _current_revision(database_url: str) -> str | None:
+    engine = create_async_engine(database_url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(sa.text("select version_num from alembic_version"))).scalar_one_or_none()
+    except ProgrammingError:  # no alembic_version table: never migrated
+        return None
+    finally:
+        await engine.dispose()
+
+
+def wait_for_schema(service_root: Path, database_url: str, timeout_s: float) -> None:
+    """Block until the database is at this code's head (or ahead of it: a newer release migrated it).
+
+    A process that consumed events against a schema still being migrated would fail them into
+    the dead-letter topic; this keeps `serve` from starting before its migration job is done.
+    """
+    script = ScriptDirectory.from_config(alembic_config(service_root, database_url))
+    head = script.get_current_head()
+    known = {rev.revision for rev in script.walk_revisions()}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            current = asyncio.run(_current_revision(database_url))
+        except (OSError, DBAPIError) as error:  # database not reachable yet
+            current, why = None, f"database not reachable ({type(error).__name__})"
+        else:
+            if current == head or (current is not None and current not in known):
+                return
+            why = f"schema at {current or 'nothing'}, this release needs {head}"
+        if time.monotonic() >= deadline:
+            raise SystemExit(f"not starting: {why}; run `migrate` first")
+        log.warning("waiting for migrations: %s", why)
+        time.sleep(2)
 
 
 def create_delivery_tables_v1() -> None:

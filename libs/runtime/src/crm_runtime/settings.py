@@ -17,9 +17,15 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = 10
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_namespace: str = Field(default="", description="Prefix for every topic name (test isolation only; empty in production).")
-    topic_partitions: int = Field(default=6, ge=1, description="Partitions of topics this service creates (`migrate`); caps a consumer group's useful instances.")
-    topic_replication_factor: int = Field(default=1, ge=1, description="Replicas of topics this service creates; 3 on a production cluster.")
-    create_topics: bool = Field(default=True, description="`migrate` creates missing topics; off where topics are managed elsewhere (Strimzi KafkaTopic resources).")
+    topic_partitions: int = Field(
+        default=6, ge=1, description="Partitions of topics this service creates (`migrate`); caps a consumer group's useful instances."
+    )
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="Replicas of topics this service creates; 3 on a production cluster."
+    )
+    create_topics: bool = Field(
+        default=True, description="`migrate` creates missing topics; off where topics are managed elsewhere (Strimzi KafkaTopic resources)."
+    )
     group_id: str = Field(default="", description="Consumer group; defaults to the service name.")
     run_consumers: bool = True
     run_relay: bool = True
@@ -34,6 +40,9 @@ class ServiceSettings(BaseSettings):
     relay_max_idle_ms: int = 250
     relay_linger_ms: int = 5  # after a wake-up, let concurrent commits join the same publish batch
     shutdown_grace_s: float = 20.0
+    schema_wait_s: float = Field(
+        default=120.0, ge=0, description="`serve` waits this long for the database to reach the code's migration head, then exits."
+    )
     http_keep_alive_s: int = 75  # longer than clients' and proxies' idle timeouts: no reuse race
     log_level: str = "INFO"
     http_tracing: bool = Field(default=True, description="FastAPI server spans (≈ 1/3 of intake's throughput at full load).")

@@ -52,7 +52,10 @@ def _infrastructure() -> Compose:
         "postgres": {
             "image": "postgres:15",
             "environment": {"POSTGRES_USER": PG_USER, "POSTGRES_PASSWORD": PG_USER},
-            "volumes": ["postgres-data:/var/lib/postgresql/data", "./deploy/compose/postgres-init.sql:/docker-entrypoint-initdb.d/10-databases.sql:ro"],
+            "volumes": [
+                "postgres-data:/var/lib/postgresql/data",
+                "./deploy/compose/postgres-init.sql:/docker-entrypoint-initdb.d/10-databases.sql:ro",
+            ],
             "healthcheck": {"test": ["CMD", "pg_isready", "-U", PG_USER], "interval": "2s", "timeout": "5s", "retries": 30},
         },
         "redis": {

@@ -15,7 +15,7 @@ K8S_BASE = Path("deploy/k8s/base")
 HEADER = "# Written by `crm-deploy-files` from libs/devtools/src/crm_devtools/deploy/; edit there and re-run.\n"
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML has no type hints
     """Block style, keys in the order written, lists indented under their key."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
@@ -24,7 +24,7 @@ class _Dumper(yaml.SafeDumper):
 
 def to_yaml(documents: list[Any] | Any) -> str:
     docs = documents if isinstance(documents, list) else [documents]
-    return HEADER + yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=200, explicit_start=len(docs) > 1)
+    return HEADER + str(yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=200, explicit_start=len(docs) > 1))
 
 
 def expected() -> dict[Path, str]:

@@ -227,7 +227,12 @@ def migrate_job(svc: Service) -> Manifest:
 
 
 def service_account(svc: Service) -> Manifest:
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": svc.name, "labels": {"app.kubernetes.io/name": svc.name, **PART_OF}}, "automountServiceAccountToken": False}
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": svc.name, "labels": {"app.kubernetes.io/name": svc.name, **PART_OF}},
+        "automountServiceAccountToken": False,
+    }
 
 
 def database(svc: Service) -> Manifest:

@@ -54,7 +54,7 @@ def render(svc: Service) -> str:
         f"# {svc.name}: every setting of {svc.settings.__name__}, as a cluster runs it.",
         "# Written by `crm-deploy-files` from the settings class; the Kubernetes ConfigMap is made from",
         "# this file and docker-compose.yml reads it (with its own addresses). Commented lines are",
-        "# deliberately unset here: they come from a Secret, or their default is \"unset\".",
+        '# deliberately unset here: they come from a Secret, or their default is "unset".',
     ]
     for name, info in svc.settings.model_fields.items():
         key = svc.env(name)
