@@ -2,6 +2,22 @@
 
 from crm_devtools.deploy.plan import APP_UID, PYTHON_IMAGE, Service
 
+# The stages every image shares: a build stage with a virtualenv, and a final one with a plain user.
+_BUILD_STAGE = """\
+ARG PYTHON_IMAGE={python}
+
+FROM ${{PYTHON_IMAGE}} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY constraints.txt ./"""
+
+_FINAL_STAGE = """\
+FROM ${{PYTHON_IMAGE}}
+RUN groupadd --system --gid {uid} crm \\
+ && useradd --system --uid {uid} --gid crm --no-create-home --home-dir /app --shell /usr/sbin/nologin crm
+COPY --from=build /opt/venv /opt/venv"""
+
 _SERVICE = """\
 # syntax=docker/dockerfile:1
 # {name}: written by `crm-deploy-files` (libs/devtools/src/crm_devtools/deploy/images.py).
@@ -9,13 +25,7 @@ _SERVICE = """\
 # Run the service:                  docker run crm/{name}            (= `{name} serve`)
 # Migrate (schema, then topics):    docker run crm/{name} migrate     (a one-shot job, before the service)
 
-ARG PYTHON_IMAGE={python}
-
-FROM ${{PYTHON_IMAGE}} AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-RUN python -m venv /opt/venv
-WORKDIR /src
-COPY constraints.txt ./
+{build}
 COPY libs/contracts libs/contracts
 COPY libs/runtime libs/runtime
 COPY services/{name} services/{name}
@@ -23,10 +33,7 @@ COPY services/{name} services/{name}
 RUN /opt/venv/bin/pip install --only-binary=:all: --no-binary=crm-contracts,crm-runtime,{name} \\
       -c constraints.txt ./libs/contracts ./libs/runtime ./services/{name}
 
-FROM ${{PYTHON_IMAGE}}
-RUN groupadd --system --gid {uid} crm \\
- && useradd --system --uid {uid} --gid crm --no-create-home --home-dir /app --shell /usr/sbin/nologin crm
-COPY --from=build /opt/venv /opt/venv
+{final}
 WORKDIR /app
 # `migrate` finds alembic.ini and migrations/ in the working directory.
 COPY services/{name}/alembic.ini ./
@@ -47,20 +54,11 @@ _DEVTOOLS = """\
 # Written by `crm-deploy-files` (libs/devtools/src/crm_devtools/deploy/images.py).
 # Build from the repository root:   docker build -f libs/devtools/Dockerfile -t crm/devtools .
 
-ARG PYTHON_IMAGE={python}
-
-FROM ${{PYTHON_IMAGE}} AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-RUN python -m venv /opt/venv
-WORKDIR /src
-COPY constraints.txt ./
+{build}
 COPY libs/devtools libs/devtools
 RUN /opt/venv/bin/pip install --only-binary=:all: --no-binary=crm-devtools -c constraints.txt ./libs/devtools
 
-FROM ${{PYTHON_IMAGE}}
-RUN groupadd --system --gid {uid} crm \\
- && useradd --system --uid {uid} --gid crm --no-create-home --home-dir /app --shell /usr/sbin/nologin crm
-COPY --from=build /opt/venv /opt/venv
+{final}
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 USER {uid}:{uid}
 CMD ["crm-seed"]
@@ -80,9 +78,13 @@ DOCKERIGNORE = """\
 """
 
 
+def _stages() -> dict[str, str]:
+    return {"build": _BUILD_STAGE.format(python=PYTHON_IMAGE), "final": _FINAL_STAGE.format(uid=APP_UID)}
+
+
 def service_dockerfile(svc: Service) -> str:
-    return _SERVICE.format(name=svc.name, python=PYTHON_IMAGE, uid=APP_UID, prefix=svc.prefix.upper(), port=svc.port)
+    return _SERVICE.format(name=svc.name, uid=APP_UID, prefix=svc.prefix.upper(), port=svc.port, **_stages())
 
 
 def devtools_dockerfile() -> str:
-    return _DEVTOOLS.format(python=PYTHON_IMAGE, uid=APP_UID)
+    return _DEVTOOLS.format(uid=APP_UID, **_stages())
