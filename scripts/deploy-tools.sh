@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KUSTOMIZE_VERSION=v5.8.1  # newer releases need a newer Go than the machines have
 COMPOSE_VERSION="$(awk '$1 == "github.com/docker/compose/v2" {print $2}' "$ROOT/deploy/tools/compose/go.mod")"
-BIN="${CRM_TOOLS_HOME:-$HOME/.cache/crm-tools}/kustomize-$KUSTOMIZE_VERSION-compose-$COMPOSE_VERSION"
+BIN="${CRM_TOOLS_HOME:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/crm-tools}/kustomize-$KUSTOMIZE_VERSION-compose-$COMPOSE_VERSION"
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 
 log() { printf '[deploy-tools] %s\n' "$*" >&2; }
