@@ -17,10 +17,14 @@ K8S_VERSION = "1.32.0"  # the oldest Kubernetes the manifests are meant for
 SCHEMAS = REPO / "deploy" / "k8s" / "schemas"
 
 
+def schema_file(kind: str, api_version: str) -> str:
+    """`<kind>-<group>-<version>.json`, as deploy/k8s/schemas/README.md names them."""
+    return f"{kind.lower()}-{api_version.replace('/', '-')}.json"
+
+
 @cache
 def crd_schema(kind: str, api_version: str) -> dict[str, Any] | None:
-    group, _, version = api_version.rpartition("/")
-    path = SCHEMAS / f"{kind.lower()}-{group}-{version}.json"
+    path = SCHEMAS / schema_file(kind, api_version)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -60,5 +64,5 @@ def test_the_validation_is_strict(rendered: dict[str, list[dict[str, Any]]]) -> 
 
 
 def test_every_schema_of_ours_is_used(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    used = {f"{d['kind'].lower()}-{d['apiVersion'].replace('/', '-')}.json" for docs in rendered.values() for d in docs}
+    used = {schema_file(d["kind"], d["apiVersion"]) for docs in rendered.values() for d in docs}
     assert {p.name for p in SCHEMAS.glob("*.json")} <= used

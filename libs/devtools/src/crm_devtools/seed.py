@@ -4,9 +4,10 @@ Seeding goes through the public HTTP APIs and is idempotent (re-running adds not
 """
 
 import os
-import time
 
 import httpx
+
+from crm_devtools.ready import wait_ready
 
 # The APIs seeding goes through, and where `crm-seed` finds them: SEED_<NAME>_URL, else the dev ports.
 APIS = {"intake": 8001, "customer": 8003, "allocation": 8004}
@@ -52,22 +53,9 @@ def seed(urls: dict[str, str], workspace: str = "main") -> None:
     print(f"demo workspace '{workspace}' seeded: channels {channels}; {len(REPS)} reps; round-robin rule; custom fields {fields}")
 
 
-def _wait_ready(urls: dict[str, str], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    for name, url in urls.items():
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{name} at {url} is not ready after {timeout_s:.0f} s")
-            time.sleep(1)
-
-
 def main() -> None:
     """`crm-seed`: the demo workspace for a suite started elsewhere (compose, a dev cluster)."""
     urls = {name: os.environ.get(f"SEED_{name.upper()}_URL", f"http://127.0.0.1:{port}") for name, port in APIS.items()}
-    _wait_ready(urls)
+    for name, url in urls.items():
+        wait_ready(name, url, timeout=120, poll_s=1)
     seed(urls, os.environ.get("SEED_WORKSPACE", "main"))

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from crm_devtools.ready import wait_ready
 
 SERVICES = {"intake": 8001, "dedup": 8002, "customer": 8003, "allocation": 8004, "timeline": 8005}
 REPO = Path(__file__).resolve().parents[4]
@@ -53,17 +53,12 @@ class ServiceProcess:
                 self.kill()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def exited() -> str | None:
             if self.process and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name}-svc exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.name}-svc not ready after {timeout}s; see {self.log_path}")
+                return f"{self.name}-svc exited with {self.process.returncode}; see {self.log_path}"
+            return None
+
+        wait_ready(f"{self.name}-svc (log {self.log_path})", self.url, timeout, exited)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 
 from crm_devtools import seed
 from crm_devtools.deploy.plan import KAFKA_VERSION, SERVICES, Service
+from crm_devtools.deploy.settings_env import secret_settings
 
 Compose = dict[str, Any]
 PG_USER = "crm"  # development credentials, the same as scripts/infra.sh uses
@@ -71,10 +72,16 @@ def _infrastructure() -> Compose:
     }
 
 
+def _secrets(svc: Service) -> dict[str, str]:
+    """Compose's values for what a cluster reads from Secrets (development credentials)."""
+    values = {"database_url": f"postgresql+asyncpg://{PG_USER}:{PG_USER}@postgres:5432/{svc.database}", "redis_url": "redis://redis:6379/0"}
+    return {setting: values[setting] for setting in secret_settings(svc)}
+
+
 def _environment(svc: Service, run_consumers: bool, run_relay: bool) -> dict[str, str]:
     env = {
+        **_secrets(svc),
         "environment": "development",
-        "database_url": f"postgresql+asyncpg://{PG_USER}:{PG_USER}@postgres:5432/{svc.database}",
         "kafka_bootstrap_servers": "kafka:9092",
         "topic_replication_factor": "1",
         "create_topics": "true",
@@ -82,8 +89,6 @@ def _environment(svc: Service, run_consumers: bool, run_relay: bool) -> dict[str
         "run_consumers": str(run_consumers).lower(),
         "run_relay": str(run_relay).lower(),
     }
-    if svc.uses_redis:
-        env["redis_url"] = "redis://redis:6379/0"
     return {svc.env(k): v for k, v in env.items()}
 
 

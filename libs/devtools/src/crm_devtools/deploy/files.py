@@ -16,10 +16,13 @@ HEADER = "# Written by `crm-deploy-files` from libs/devtools/src/crm_devtools/de
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML has no type hints
-    """Block style, keys in the order written, lists indented under their key."""
+    """Block style, keys in the order written, lists indented under their key, no anchors."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # write a shared value out each time: no `&id001` anchors for readers to chase
 
 
 def to_yaml(documents: list[Any] | Any) -> str:

@@ -107,7 +107,7 @@ def _pod(svc: Service, component: str, args: list[str], resources: Resources) ->
         spec["restartPolicy"] = "OnFailure"
     else:
         # The grace lets in-flight batches commit (shutdown_grace_s) before the kill.
-        spec["terminationGracePeriodSeconds"] = int(svc.defaults.shutdown_grace_s) + 10
+        spec["terminationGracePeriodSeconds"] = int(svc.default("shutdown_grace_s")) + 10
         spec["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,

@@ -5,8 +5,7 @@ Edit here, then run `crm-deploy-files` (the deploy tests fail while the files di
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-
-from pydantic_settings import BaseSettings
+from typing import Any
 
 from allocation_svc.config import AllocationSettings
 from crm_contracts import catalog, topics
@@ -84,13 +83,12 @@ class Service:
     def prefix(self) -> str:
         return str(self.settings.model_config.get("env_prefix", ""))
 
-    @property
-    def defaults(self) -> ServiceSettings:
-        return self.settings.model_construct()
+    def default(self, setting: str) -> Any:
+        return self.settings.model_fields[setting].default
 
     @property
     def port(self) -> int:
-        return int(self.settings.model_fields["http_port"].default)
+        return int(self.default("http_port"))
 
     @property
     def database(self) -> str:
@@ -128,8 +126,3 @@ SERVICES: tuple[Service, ...] = (
 
 def service(name: str) -> Service:
     return next(s for s in SERVICES if s.name == name)
-
-
-def settings_class(env_name: str) -> type[BaseSettings] | None:
-    """The settings class an environment variable belongs to, by its prefix."""
-    return next((s.settings for s in SERVICES if env_name.upper().startswith(s.prefix.upper())), None)
