@@ -43,6 +43,54 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
+# "Not now" from the database: the server is shutting down, starting up or gone
+# (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 53300 too many
+# connections, class 08 connection exceptions). Such an error says nothing about the work.
+OUTAGE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    state = getattr(error, "sqlstate", None)
+    if state is None and isinstance(error, DBAPIError):
+        state = getattr(error.orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def is_outage(error: BaseException) -> bool:
+    """True when `error`, or anything in its cause chain, means a dependency is unreachable
+    or refusing work for now (database restarting, connection refused or reset, a timeout),
+    as opposed to a failure of the work itself."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        state = _sqlstate(current)
+        if state is not None and (state in OUTAGE_SQLSTATES or state.startswith("08")):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, ConnectionError | TimeoutError | OSError):
+            return True
+        if type(current).__name__ in _OUTAGE_CLASS_NAMES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+# asyncpg and SQLAlchemy errors known by name, so this module needs neither's internals.
+_OUTAGE_CLASS_NAMES = frozenset(
+    {
+        "CannotConnectNowError",
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "PostgresConnectionError",
+        "TooManyConnectionsError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+    }
+)
+
+
 def retry_transient(attempts: int = 4) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
     """Run a unit of work again (with a short random pause) when PostgreSQL aborted it as a
     deadlock victim or a serialization failure; the unit of work must be safe to repeat."""

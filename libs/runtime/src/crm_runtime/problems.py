@@ -17,14 +17,56 @@ PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
 
-class Problem(Exception):
-    """Raise from a handler to answer with a problem document."""
+# One stable `type` per kind of problem; `docs/problems.md` describes each kind. A kind not
+# given explicitly follows from the status.
+PROBLEM_TYPE_BASE = "tag:crm-core,2026:problems/"
+KIND_BY_STATUS = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "too-large",
+    415: "unsupported-media-type",
+    422: "invalid-fields",
+    429: "rate-limited",
+    500: "internal",
+    503: "unavailable",
+}
 
-    def __init__(self, status: int, title: str, detail: str | None = None, **extra: Any) -> None:
+
+def problem_type(kind: str) -> str:
+    return PROBLEM_TYPE_BASE + kind
+
+
+def kind_for(status: int) -> str:
+    return KIND_BY_STATUS.get(status, "bad-request" if status < 500 else "internal")
+
+
+class Problem(Exception):
+    """Raise from a handler to answer with a problem document.
+
+    `kind` names the problem's stable `type` (see `docs/problems.md`); by default it follows
+    from the status (422 → `invalid-fields`, 404 → `not-found`, …).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        kind: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail or title)
         self.status = status
         self.title = title
         self.detail = detail
+        self.kind = kind or kind_for(status)
+        self.headers = headers
         self.extra = extra
 
 
@@ -38,8 +80,16 @@ def found(value: T | None, title: str) -> T:
     return value
 
 
-def problem_response(status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    kind: str | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {"type": problem_type(kind or kind_for(status)), "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
@@ -65,7 +115,7 @@ def invalid_request(errors: Sequence[Any]) -> Problem:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> Response:
-        return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+        return problem_response(exc.status, exc.title, exc.detail, exc.headers, kind=exc.kind, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:
