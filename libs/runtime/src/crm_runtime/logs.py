@@ -2,9 +2,14 @@
 
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import orjson
+
+# The correlation id of the work in hand: the submission id of a lead (events carry it as
+# `correlationid`) or the request id of HTTP-started work. Set it where work starts.
+correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):

@@ -73,6 +73,18 @@ class Problem(Exception):
 T = TypeVar("T")
 
 
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the problem statuses it can answer besides the ones every
+    operation documents, each as `application/problem+json`."""
+    return {
+        status: {"description": kind_for(status).replace("-", " ").capitalize(), "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+        for status in statuses
+    }
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/Problem"}
+
+
 def found(value: T | None, title: str) -> T:
     """`value`, or a `404` problem with `title` when the lookup found nothing."""
     if value is None:
