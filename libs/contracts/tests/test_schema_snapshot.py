@@ -10,7 +10,7 @@ from pydantic import BaseModel, create_model
 
 from crm_contracts import catalog, snapshot, topics
 from crm_contracts.events import EVENT_TYPES
-from crm_contracts.export import asyncapi, breaking_changes, event_schemas
+from crm_contracts.export import asyncapi, breaking_changes, dangling_refs, event_schemas
 
 pytestmark = pytest.mark.unit
 
@@ -282,3 +282,43 @@ def test_committed_asyncapi_document_is_current() -> None:
     assert snapshot.ASYNCAPI.read_text(encoding="utf-8") == snapshot.render_asyncapi(), (
         "the AsyncAPI document changed: regenerate with `python -m crm_contracts.snapshot`"
     )
+
+
+def test_every_asyncapi_ref_resolves_from_the_documents_root() -> None:
+    doc = asyncapi()
+    assert dangling_refs(doc) == []
+    # Every model is a component of its own: no `$defs` is left embedded anywhere.
+    assert "$defs" not in json.dumps(doc)
+    data = doc["components"]["messages"]["crm.customer.created.v1"]["payload"]["allOf"][1]["properties"]["data"]
+    assert data == {"$ref": "#/components/schemas/CustomerCreated"}
+    assert doc["components"]["schemas"]["CustomerSnapshot"]["properties"]["phones"]["items"] == {"$ref": "#/components/schemas/Phone"}
+
+
+@pytest.mark.parametrize("type_name", sorted(EVENT_TYPES))
+def test_each_exported_json_schema_is_self_contained(type_name: str) -> None:
+    schema = event_schemas()[type_name]
+    assert dangling_refs(schema) == []
+
+
+def test_dangling_refs_names_each_ref_that_points_nowhere() -> None:
+    doc = {
+        "components": {"schemas": {"A": {"type": "object"}, "a/b": {}}},
+        "x": [{"$ref": "#/components/schemas/A"}, {"$ref": "#/$defs/A"}],
+        "y": {"items": {"$ref": "#/components/schemas/a~1b"}, "z": {"$ref": "other.json#/A"}},
+    }
+    assert dangling_refs(doc) == ["#/$defs/A", "other.json#/A"]
+
+
+def test_asyncapi_refuses_to_export_a_document_with_a_dangling_ref(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_contracts import export
+
+    real = export._component_schemas
+
+    def without_phone() -> tuple[dict[str, str], dict[str, Any]]:
+        names, schemas = real()
+        del schemas["Phone"]
+        return names, schemas
+
+    monkeypatch.setattr(export, "_component_schemas", without_phone)
+    with pytest.raises(RuntimeError, match="#/components/schemas/Phone"):
+        export.asyncapi()

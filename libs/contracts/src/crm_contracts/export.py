@@ -1,6 +1,8 @@
 """Export JSON Schemas of every event type and an AsyncAPI 3 document.
 
-`crm-contracts-export DIR` writes `DIR/schemas/<type>.json` and `DIR/asyncapi.json`.
+`crm-contracts-export DIR` writes `DIR/schemas/<type>.json` (each self-contained: nested
+models under its own `$defs`) and `DIR/asyncapi.json` (every model a component schema, so
+every `$ref` resolves from the document's root).
 `breaking_changes(old, new)` names what a consumer of `old` would trip over in `new`.
 """
 
@@ -8,6 +10,9 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from crm_contracts import catalog
 from crm_contracts.envelope import CONTENT_TYPE, Envelope
@@ -18,16 +23,71 @@ def event_schemas() -> dict[str, dict[str, Any]]:
     return {name: model.model_json_schema(mode="serialization") for name, model in EVENT_TYPES.items()}
 
 
+SCHEMAS = "#/components/schemas/"
+
+
+def _component_schemas() -> tuple[dict[str, str], dict[str, Any]]:
+    """Every event model's data schema, the envelope and every model they nest, as one set of
+    AsyncAPI component schemas: (event type -> its component name, component name -> schema).
+
+    Each nested model is a component of its own and every `$ref` names a component, so the
+    document resolves from its root (a pydantic `$defs` embedded in a message would not:
+    its `#/$defs/...` refs would point at the document's root). Models sharing a name are
+    told apart by pydantic's generator.
+    """
+    inputs: list[tuple[type[BaseModel], JsonSchemaMode]] = [(model, "serialization") for model in EVENT_TYPES.values()]
+    inputs.append((Envelope, "validation"))
+    refs, schema = models_json_schema(inputs, ref_template=SCHEMAS + "{model}")
+    names = {name: refs[(model, "serialization")]["$ref"].removeprefix(SCHEMAS) for name, model in EVENT_TYPES.items()}
+    names["Envelope"] = refs[(Envelope, "validation")]["$ref"].removeprefix(SCHEMAS)
+    return names, dict(schema.get("$defs", {}))
+
+
+def dangling_refs(document: dict[str, Any]) -> list[str]:
+    """Every `$ref` of `document` (a local `#/...` pointer) that names nothing in it."""
+
+    def resolves(ref: str) -> bool:
+        if not ref.startswith("#/"):
+            return False
+        node: Any = document
+        for token in ref[2:].split("/"):
+            token = token.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and token in node:
+                node = node[token]
+            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+                node = node[int(token)]
+            else:
+                return False
+        return True
+
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and not resolves(ref):
+                out.append(ref)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    return out
+
+
 def asyncapi() -> dict[str, Any]:
+    names, schemas = _component_schemas()
     messages: dict[str, Any] = {}
-    for name, schema in event_schemas().items():
+    for name in EVENT_TYPES:
         messages[name] = {
             "name": name,
             "contentType": CONTENT_TYPE,
             "payload": {
                 "allOf": [
-                    {"$ref": "#/components/schemas/Envelope"},
-                    {"type": "object", "properties": {"type": {"const": name}, "data": schema}},
+                    {"$ref": SCHEMAS + names["Envelope"]},
+                    {"type": "object", "properties": {"type": {"const": name}, "data": {"$ref": SCHEMAS + names[name]}}},
                 ]
             },
         }
@@ -53,14 +113,17 @@ def asyncapi() -> dict[str, Any]:
                     "x-service": service,
                     "x-group-id": service,
                 }
-    return {
+    document = {
         "asyncapi": "3.0.0",
         "info": {"title": "CRM core events", "version": "1.0.0"},
         "defaultContentType": CONTENT_TYPE,
         "channels": channels,
         "operations": operations,
-        "components": {"schemas": {"Envelope": Envelope.model_json_schema()}, "messages": messages},
+        "components": {"schemas": schemas, "messages": messages},
     }
+    if dangling := dangling_refs(document):
+        raise RuntimeError(f"the AsyncAPI document has $refs that point nowhere: {sorted(set(dangling))}")
+    return document
 
 
 def _props(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
