@@ -1,18 +1,37 @@
 """Kafka consumer with inbox de-duplication, bounded retries and a dead-letter topic.
 
-Delivery semantics: offsets are committed only after the database transaction that applied
-the messages has committed (at least once); the inbox row written in that same transaction
-makes a redelivered event a no-op (effectively once). Partitions of one poll are processed
-concurrently, each partition's messages in order, in one transaction; if that transaction
-fails, its messages are applied one at a time so a single poison message cannot hold the
-others back. A message that keeps failing goes to `<topic>.dlq` with the error after
-`consumer_max_retries` attempts. Infrastructure outages (database unreachable) are retried
-without limit instead: they say nothing about the message.
+Delivery guarantee:
+- At least once. Offsets are committed only after the database transaction that applied
+  the messages has committed; a crash or a rebalance redelivers what was not committed.
+- Effectively once. The inbox row written in that same transaction makes a redelivered
+  event a no-op.
+- Order. Partitions of one poll are processed concurrently, each partition's messages in
+  order, in one transaction; if that transaction fails because of the messages, they are
+  applied one at a time so a single poison message cannot hold the others back.
+- An outage is not the message's fault. When the database or the broker says "not now"
+  (connection refused or reset, 57P01/57P03, class 08, timeouts: `crm_runtime.db.is_outage`)
+  the batch or message is tried again with capped exponential backoff and jitter for as
+  long as the outage lasts; it never uses up a message's attempts and a batch is not split
+  up for it. A deadlock or serialization failure is retried too, up to `TRANSIENT_RETRIES`
+  times, without counting.
+- Only a message's own failures count: after `consumer_max_retries` failed attempts it goes
+  to `<topic>.dlq` with the error. A `PoisonMessage` (unparseable, an invalid payload, text
+  that cannot be stored, an event for another workspace) goes there at once.
+- Dead-lettering never stops the consumer. A dead letter too large for the broker is sent
+  truncated (`crm_runtime.dlq` describes its headers); while the broker is unavailable it is
+  retried; if the broker refuses it for any other reason the failure is logged and the
+  consumer moves on (the message stays in its source topic until retention).
+- Logs name messages by coordinates (topic/partition@offset) and carry the event's
+  correlation id (`crm_runtime.logs.correlation_id`), never message values.
+- Stopping mid-way leaves the unfinished partitions uncommitted: they are redelivered.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import random
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
 from uuid import UUID
@@ -23,11 +42,14 @@ from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_contracts import topics as contract_topics
 from crm_contracts.envelope import Envelope
+from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, find_unstorable
+from crm_runtime import dlq
+from crm_runtime.db import is_outage, is_transient
+from crm_runtime.logs import correlation_id
 from crm_runtime.settings import ServiceSettings
 from crm_runtime.telemetry import consuming
 
@@ -35,6 +57,12 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
+
+# Backoff while a dependency is unavailable: 0.1 s doubling up to 5 s, each pause drawn
+# between half and all of that (jitter: instances do not come back in lockstep).
+OUTAGE_BACKOFF_FIRST_S = 0.1
+OUTAGE_BACKOFF_CAP_S = 5.0
+TRANSIENT_RETRIES = 10
 
 
 @dataclass(frozen=True)
@@ -50,16 +78,70 @@ class Batched:
 
 PROCESSED = Counter("crm_consumer_messages_total", "Messages handled", ["topic", "outcome"])
 LAG = Gauge("crm_consumer_lag", "Messages behind the partition end", ["topic", "partition"])
+OUTAGE_RETRIES = Counter("crm_consumer_outage_retries_total", "Tries put off because a dependency was unavailable", ["topic"])
 
 
 class PoisonMessage(Exception):
-    """The message can never be applied (unparseable or invalid): dead-letter it now."""
+    """The message can never be applied: dead-letter it now, without retrying.
+
+    Handlers raise it for whatever no retry can fix (an invalid payload, an event whose
+    workspace is not the record's). Its text is `<what>: <detail>` (e.g. `workspace
+    mismatch: ...`); the whole text becomes the dead letter's `dlq-error` header, while logs
+    show only `<what>` (the detail may quote the message)."""
 
 
-def _is_outage(exc: BaseException) -> bool:
-    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+def backoff(tries: int) -> float:
+    """The pause before try `tries + 1` of something a dependency keeps refusing."""
+    ceiling: float = min(OUTAGE_BACKOFF_CAP_S, OUTAGE_BACKOFF_FIRST_S * 2.0 ** min(tries, 16))
+    return random.uniform(0.5, 1.0) * ceiling
+
+
+def describe(exc: BaseException) -> str:
+    """An error for a log line: its class and SQLSTATE, never values or SQL parameters."""
+    if isinstance(exc, PoisonMessage):
+        return f"PoisonMessage({str(exc).partition(':')[0]})"
+    inner: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    state = getattr(inner, "sqlstate", None)
+    name = type(inner.__cause__ or inner).__name__  # SQLAlchemy's asyncpg adapter keeps asyncpg's error as the cause
+    return f"{name} (SQLSTATE {state})" if isinstance(state, str) else name
+
+
+def reason(exc: BaseException) -> str:
+    """An error for the dead letter's `dlq-error` header (the SQL and its parameters left out)."""
+    if isinstance(exc, PoisonMessage):
+        return str(exc)
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"{describe(exc)}: {str(exc.orig).splitlines()[0] if str(exc.orig) else ''}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _validation_errors(exc: ValidationError) -> str:
+    """Field paths and messages of a pydantic error, without the offending values."""
+    return "; ".join(f"{field_path(e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors(include_url=False, include_input=False))
+
+
+# JSON escapes that may spell a NUL or half a surrogate pair: only then is a value walked.
+_MAYBE_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+@contextmanager
+def _correlated(events: Sequence[Envelope]) -> Iterator[None]:
+    """Log lines carry the events' correlation id (the event id when none) while handled."""
+    ids = {e.correlationid or str(e.id) for e in events}
+    token = correlation_id.set(ids.pop() if len(ids) == 1 else None)
+    try:
+        yield
+    finally:
+        correlation_id.reset(token)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Pause; True when `stop` was set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+    return stop.is_set()
 
 
 class EventConsumer:
@@ -127,9 +209,9 @@ class EventConsumer:
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
-            # A rebalance took the partitions away; the new owner redelivers and the inbox
-            # turns the repeats into no-ops.
-            log.warning("offset commit failed (%s); messages will be redelivered", exc)
+            # A rebalance took the partitions away (or the broker is away); whoever owns them
+            # next redelivers and the inbox turns the repeats into no-ops.
+            log.warning("offset commit failed (%s); messages will be redelivered", type(exc).__name__)
 
     def _record_lag(self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         for tp, msgs in batches.items():
@@ -137,57 +219,106 @@ class EventConsumer:
             if high is not None:
                 LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - msgs[-1].offset - 1))
 
+    async def _wait_out(self, topic: str, exc: BaseException, tries: int) -> bool:
+        """Pause while a dependency is unavailable; False when stopping instead."""
+        OUTAGE_RETRIES.labels(topic).inc()
+        delay = backoff(tries)
+        log.warning("%s unavailable (%s); trying again in %.1f s", topic, describe(exc), delay)
+        return not await _sleep_or_stop(self._stop, delay)
+
     async def _process_partition(self, msgs: list[ConsumerRecord[bytes, bytes]]) -> bool:
         """Apply `msgs` in order; False when stopping left some of them unapplied."""
-        try:
-            events = [self._parse(msg) for msg in msgs]
-            async with self._sessions() as session, session.begin():
-                fresh = await self._claim(session, [e for e in events if e.type in self._handlers])
-                todo = []
-                for event in events:
-                    if event.id in fresh:
-                        fresh.discard(event.id)  # a repeat inside the same batch is a no-op too
-                        todo.append(event)
-                await self._handle(session, todo)
-            for msg in msgs:
-                PROCESSED.labels(msg.topic, "ok").inc()
-            return True
-        except Exception as exc:  # noqa: BLE001 - fall back to one at a time
-            log.info("batch of %d on %s failed (%s); applying one at a time", len(msgs), msgs[0].topic, exc)
+        outages = 0
+        while True:
+            try:
+                await self._apply_batch(msgs)
+                for msg in msgs:
+                    PROCESSED.labels(msg.topic, "ok").inc()
+                return True
+            except Exception as exc:  # noqa: BLE001 - an outage waits, anything else goes one at a time
+                if isinstance(exc, PoisonMessage) or not is_outage(exc):
+                    log.info(
+                        "batch of %d on %s/%d failed (%s); applying one at a time",
+                        len(msgs),
+                        msgs[0].topic,
+                        msgs[0].partition,
+                        describe(exc),
+                    )
+                    break
+                if not await self._wait_out(msgs[0].topic, exc, outages):
+                    return False
+                outages += 1
         for msg in msgs:
             if not await self._process_one(msg):
                 return False
         return True
 
-    async def _process_one(self, msg: ConsumerRecord[bytes, bytes]) -> bool:
-        attempt = 0
-        while True:
-            try:
-                async with self._sessions() as session, session.begin():
-                    await self._apply(session, msg)
-                PROCESSED.labels(msg.topic, "ok").inc()
-                return True
-            except Exception as exc:  # noqa: BLE001 - every failure is classified below
-                if _is_outage(exc):
-                    if self._stop.is_set():
-                        return False
-                    log.warning("infrastructure unavailable (%s); retrying", exc)
-                    await asyncio.sleep(min(5.0, 0.2 * 2 ** min(attempt, 5)))
-                    attempt += 1
-                    continue
-                attempt += 1
-                if isinstance(exc, PoisonMessage) or attempt >= self._settings.consumer_max_retries:
-                    await self._dead_letter(msg, exc)
-                    return True
-                log.warning("attempt %d of message %s@%d failed: %r", attempt, msg.topic, msg.offset, exc)
-                await asyncio.sleep(self._settings.consumer_retry_backoff_ms / 1000 * attempt)
+    async def _apply_batch(self, msgs: list[ConsumerRecord[bytes, bytes]]) -> None:
+        events = [self._parse(msg) for msg in msgs]
+        async with self._sessions() as session, session.begin():
+            fresh = await self._claim(session, [e for e in events if e.type in self._handlers])
+            todo = []
+            for event in events:
+                if event.id in fresh:
+                    fresh.discard(event.id)  # a repeat inside the same batch is a no-op too
+                    todo.append(event)
+            await self._handle(session, todo)
 
-    @staticmethod
-    def _parse(msg: ConsumerRecord[bytes, bytes]) -> Envelope:
+    async def _process_one(self, msg: ConsumerRecord[bytes, bytes]) -> bool:
+        """Apply one message, retrying as the module says; False when stopping first."""
         try:
-            return Envelope.model_validate_json(msg.value or b"")
+            event = self._parse(msg)
+        except PoisonMessage as exc:
+            return await self._dead_letter(msg, exc)
+        with _correlated([event]):
+            failures = transients = outages = 0
+            while True:
+                try:
+                    async with self._sessions() as session, session.begin():
+                        await self._apply(session, event)
+                    PROCESSED.labels(msg.topic, "ok").inc()
+                    return True
+                except Exception as exc:  # noqa: BLE001 - every failure is classified below
+                    if isinstance(exc, PoisonMessage):
+                        return await self._dead_letter(msg, exc)
+                    if is_outage(exc):
+                        if not await self._wait_out(msg.topic, exc, outages):
+                            return False
+                        outages += 1
+                        continue
+                    outages = 0
+                    if is_transient(exc) and transients < TRANSIENT_RETRIES:
+                        transients += 1
+                        if await _sleep_or_stop(self._stop, random.uniform(0.01, 0.05) * transients):
+                            return False
+                        continue
+                    failures += 1
+                    if failures >= self._settings.consumer_max_retries:
+                        return await self._dead_letter(msg, exc)
+                    log.warning(
+                        "attempt %d of %d of %s/%d@%d failed (%s)",
+                        failures,
+                        self._settings.consumer_max_retries,
+                        msg.topic,
+                        msg.partition,
+                        msg.offset,
+                        describe(exc),
+                    )
+                    if await _sleep_or_stop(self._stop, self._settings.consumer_retry_backoff_ms / 1000 * failures):
+                        return False
+
+    def _parse(self, msg: ConsumerRecord[bytes, bytes]) -> Envelope:
+        raw = msg.value or b""
+        try:
+            event = Envelope.model_validate_json(raw)
         except ValidationError as exc:
-            raise PoisonMessage(f"not a CloudEvents envelope: {exc}") from exc
+            raise PoisonMessage(f"not a CloudEvents envelope: {_validation_errors(exc)}") from exc
+        if event.type in self._handlers and _MAYBE_UNSTORABLE.search(raw):
+            # No store of ours can keep it: no retry would ever apply this event.
+            paths = list(find_unstorable(event.model_dump(mode="python")))
+            if paths:
+                raise PoisonMessage(f"unstorable text: {', '.join(paths)} {UNSTORABLE_MESSAGE}")
+        return event
 
     async def _claim(self, session: AsyncSession, events: list[Envelope]) -> set[UUID]:
         """Record `events` in the inbox; returns the ids not applied before (one statement)."""
@@ -208,28 +339,43 @@ class EventConsumer:
             handler, run = self._handlers[event_type], list(group)
             try:
                 if isinstance(handler, Batched):
-                    with consuming(event_type, run):
+                    with consuming(event_type, run), _correlated(run):
                         await handler.handle(session, run)
                 else:
                     for event in run:
-                        with consuming(event_type, [event]):
+                        with consuming(event_type, [event]), _correlated([event]):
                             await handler(session, event)
             except ValidationError as exc:
-                raise PoisonMessage(f"invalid {event_type} payload: {exc}") from exc
+                raise PoisonMessage(f"invalid {event_type} payload: {_validation_errors(exc)}") from exc
 
-    async def _apply(self, session: AsyncSession, msg: ConsumerRecord[bytes, bytes]) -> None:
-        event = self._parse(msg)
+    async def _apply(self, session: AsyncSession, event: Envelope) -> None:
         if event.type not in self._handlers:
             return  # a type this service does not care about (forward compatible)
         if await self._claim(session, [event]):
             await self._handle(session, [event])
 
-    async def _dead_letter(self, msg: ConsumerRecord[bytes, bytes], exc: BaseException) -> None:
-        log.error("dead-lettering %s@%d/%d: %r", msg.topic, msg.partition, msg.offset, exc)
-        headers = list(msg.headers or ()) + [
-            ("dlq-error", repr(exc)[:2000].encode()),
-            ("dlq-source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode()),
-            ("dlq-consumer", self._settings.consumer_group.encode()),
-        ]
-        await self._producer.send_and_wait(contract_topics.dead_letter(msg.topic), value=msg.value, key=msg.key, headers=headers)
-        PROCESSED.labels(msg.topic, "dead_lettered").inc()
+    async def _dead_letter(self, msg: ConsumerRecord[bytes, bytes], exc: BaseException) -> bool:
+        """Send `msg` to its dead-letter topic; False only when stopping first."""
+        letter = dlq.dead_letter(msg, reason(exc), self._settings.consumer_group)
+        log.error(
+            "dead-lettering %s/%d@%d (%s)%s", msg.topic, msg.partition, msg.offset, describe(exc), " truncated" if letter.truncated else ""
+        )
+        outages, smaller = 0, False
+        while True:
+            try:
+                await self._producer.send_and_wait(letter.topic, value=letter.value, key=letter.key, headers=letter.headers)
+                PROCESSED.labels(msg.topic, "dead_lettered").inc()
+                return True
+            except Exception as error:  # noqa: BLE001 - never let a dead letter stop the consumer
+                if dlq.broker_unavailable(error):
+                    if not await self._wait_out(letter.topic, error, outages):
+                        return False
+                    outages += 1
+                    continue
+                if dlq.too_large(error) and not smaller:  # the topic takes less than the default: try a small head
+                    smaller = True
+                    letter = dlq.dead_letter(msg, reason(exc), self._settings.consumer_group, max_bytes=dlq.FALLBACK_RECORD_BYTES)
+                    continue
+                log.error("could not dead-letter %s/%d@%d (%s); skipping it", msg.topic, msg.partition, msg.offset, describe(error))
+                PROCESSED.labels(msg.topic, "dead_letter_failed").inc()
+                return True

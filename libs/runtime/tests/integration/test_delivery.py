@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import struct
 import uuid
 from collections.abc import AsyncIterator
 
@@ -222,3 +223,163 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(harness:
     assert sorted(v for _, v, _ in dead) == sorted([b"{not json", failing.model_dump_json().encode()])
     assert all("dlq-error" in h and h["dlq-consumer"] == harness.settings.consumer_group.encode() for _, _, h in dead)
     assert any(b"handler bug" in h["dlq-error"] for _, _, h in dead)
+
+
+# --- Faults: a database that says "not now", a record near the broker's size limit ---------
+
+
+class StartingPostgres:
+    """A TCP front for PostgreSQL that answers every connection with the ErrorResponse a
+    server gives while it starts up (SQLSTATE 57P03) until `open()`; then it forwards to the
+    real server. `restart()` cuts every forwarded connection and refuses again."""
+
+    def __init__(self, upstream: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
+        self.upstream = upstream
+        self.refusing = True
+        self.refused = 0
+        self.first_refusal: float | None = None
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.StreamWriter] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def __aenter__(self) -> "StartingPostgres":
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._pipes):
+            writer.close()
+        await self._server.wait_closed()
+
+    def open(self) -> None:
+        self.refusing = False
+
+    def restart(self) -> None:
+        self.refusing = True
+        for writer in list(self._pipes):
+            writer.transport.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if self.refusing:
+                await self._refuse(reader, writer)
+            else:
+                await self._forward(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        length, code = struct.unpack("!ii", await reader.readexactly(8))
+        if code == 80877103:  # SSLRequest: no SSL here, then the real startup packet
+            writer.write(b"N")
+            await writer.drain()
+            length, code = struct.unpack("!ii", await reader.readexactly(8))
+        await reader.readexactly(length - 8)
+        fields = b"SFATAL\x00VFATAL\x00C57P03\x00Mthe database system is starting up\x00\x00"
+        writer.write(b"E" + struct.pack("!i", len(fields) + 4) + fields)
+        await writer.drain()
+        self.refused += 1
+        if self.first_refusal is None:
+            self.first_refusal = asyncio.get_running_loop().time()
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        self._pipes.update({writer, up_writer})
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except ConnectionError:
+                pass
+            finally:
+                dst.close()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self._pipes.difference_update({writer, up_writer})
+
+
+def _through(settings: ServiceSettings, port: int) -> ServiceSettings:
+    url = settings.database_url.replace("127.0.0.1:5432", f"127.0.0.1:{port}")
+    assert url != settings.database_url
+    return settings.model_copy(update={"database_url": url})
+
+
+async def test_a_database_starting_up_is_waited_out_not_dead_lettered(harness: Harness) -> None:
+    """While PostgreSQL answers 57P03 ("starting up") the message is retried for as long as
+    it lasts, without using up its attempts: it is applied afterwards, nothing is dead-lettered."""
+    events = [harness.event(f"during the restart {i}") for i in range(3)]
+    await _produce(harness.settings.topic(TOPIC), [e.model_dump_json().encode() for e in events])
+
+    async def handler(session: AsyncSession, event: Envelope) -> None:
+        await session.execute(insert(harness.notes).values(event_id=str(event.id), text=event.data["text"]))
+
+    async with StartingPostgres() as pg:
+        engine = make_engine(_through(harness.settings, pg.port))
+        producer = make_producer(harness.settings)
+        await producer.start()
+        try:
+            consumer = EventConsumer(
+                harness.settings, make_session_factory(engine), harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer
+            )
+            loop = asyncio.get_running_loop()
+
+            async def applied() -> bool:
+                # Refuse for 2 s from the consumer's first try (old code: dead-lettered by then).
+                if pg.refusing and pg.first_refusal is not None and loop.time() - pg.first_refusal >= 2.0:
+                    assert pg.refused >= 3, "the consumer met several refusals"
+                    pg.open()
+                async with harness.sessions() as s:
+                    return await s.scalar(select(func.count()).select_from(harness.notes)) == len(events)
+
+            await _run_for(consumer.run, asyncio.Event(), applied, timeout=30)
+        finally:
+            await producer.stop()
+            await engine.dispose()
+    assert await harness.consume(harness.settings.topic(TOPIC) + ".dlq", 0, timeout=1) == [], "nothing dead-lettered"
+
+
+async def test_a_record_near_the_size_limit_is_dead_lettered_truncated_and_the_partition_moves_on(harness: Harness) -> None:
+    """A poison record just under the producer's 1 MiB limit: its dead letter (value plus
+    `dlq-*` headers) would not fit, so it is dead-lettered truncated, with its coordinates,
+    size and reason, and the consumer goes on with the next message."""
+    big = b"x" * 1_048_400  # accepted by producer and broker (1 MiB); not an envelope
+    after = harness.event("after the big one")
+    await _produce(harness.settings.topic(TOPIC), [big, after.model_dump_json().encode()])
+
+    async def handler(session: AsyncSession, event: Envelope) -> None:
+        await session.execute(insert(harness.notes).values(event_id=str(event.id), text=event.data["text"]))
+
+    producer = make_producer(harness.settings)
+    await producer.start()
+    try:
+        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer)
+
+        async def applied() -> bool:
+            async with harness.sessions() as s:
+                return await s.scalar(select(func.count()).select_from(harness.notes)) == 1
+
+        await _run_for(consumer.run, asyncio.Event(), applied)
+    finally:
+        await producer.stop()
+    dead = await harness.consume(harness.settings.topic(TOPIC) + ".dlq", 1)
+    assert len(dead) == 1
+    key, value, headers = dead[0]
+    assert key == b"same-partition"
+    assert 0 < len(value) < len(big) and big.startswith(value)
+    assert headers["dlq-truncated"] == b"true"
+    assert headers["dlq-size"] == str(len(big)).encode()
+    topic, partition, offset = headers["dlq-source"].decode().rsplit("/", 2)
+    assert topic == harness.settings.topic(TOPIC) and int(partition) >= 0 and int(offset) == 0
+    assert b"not a CloudEvents envelope" in headers["dlq-error"]
