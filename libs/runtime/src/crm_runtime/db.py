@@ -28,6 +28,7 @@ def make_engine(settings: ServiceSettings) -> AsyncEngine:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_recycle=1800,
+        hide_parameters=True,  # an error's text never carries the statement's values (personal data)
     )
 
 

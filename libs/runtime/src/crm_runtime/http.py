@@ -1,4 +1,8 @@
-"""The HTTP shell every service shares: probes, metrics, problem responses."""
+"""The HTTP shell every service shares: probes, metrics, problem responses, the edge.
+
+Every app is built here, so every route of every service passes the same edge: request ids
+and correlation (`RequestContext`), the text rule (`StorableText`), problem handlers for every
+exception, and an OpenAPI document whose errors are problems (`crm_runtime.openapi`)."""
 
 import time
 from collections.abc import AsyncIterator
@@ -11,6 +15,8 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm_runtime.edge import RequestContext, StorableText
+from crm_runtime.openapi import install_problem_documentation
 from crm_runtime.problems import install_problem_handlers, problem_response
 from crm_runtime.runtime import ServiceRuntime
 
@@ -67,13 +73,17 @@ def create_app(
 
     app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
+    install_problem_documentation(app)
+    # Outermost first: metrics see the final status; the request id covers every answer below.
+    app.add_middleware(StorableText, path_templates=lambda: app.openapi().get("paths", {}))
+    app.add_middleware(RequestContext)
     app.add_middleware(MetricsMiddleware)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], responses={503: {"description": "Not ready"}})
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "Not ready: `checks` says which dependency"}})
     async def readyz() -> Any:
         checks = await runtime.readiness()
         if all(checks.values()):

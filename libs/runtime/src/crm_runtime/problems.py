@@ -8,10 +8,12 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crm_runtime.db import is_transient
+from crm_contracts.text import field_path
+from crm_runtime.db import is_outage, is_transient
+from crm_runtime.logs import describe_error
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -84,6 +86,35 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 PROBLEM_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/Problem"}
 
+# The `Problem` component every OpenAPI document of the suite carries (`crm_runtime.openapi`).
+PROBLEM_COMPONENT: dict[str, Any] = {
+    "title": "Problem",
+    "description": (
+        "RFC 9457 problem details. `type` names the kind of problem, stable across releases "
+        "(`tag:crm-core,2026:problems/<kind>`, described in docs/problems.md); `title` is a short "
+        "summary, `detail` this occurrence. Kinds may add members (`errors`, `field`, `position`, …)."
+    ),
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "description": "The kind of problem: `tag:crm-core,2026:problems/<kind>`."},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "description": "The HTTP status code."},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "Every invalid field, in the shared notation (`phones[1]`, `fields.colour`).",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["field", "message"],
+            },
+        },
+    },
+    "required": ["type", "title", "status"],
+    "additionalProperties": True,
+}
+
 
 def found(value: T | None, title: str) -> T:
     """`value`, or a `404` problem with `title` when the lookup found nothing."""
@@ -105,23 +136,113 @@ def problem_response(
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    if status == 503 and not any(name.lower() == "retry-after" for name in headers or {}):
+        headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_S)}
+    try:
+        content = orjson.dumps(body)
+    except orjson.JSONEncodeError:  # a lone surrogate echoed from the request: escape it
+        content = orjson.dumps(_escaped(body))
+    return Response(content, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or ".".join(map(str, loc))
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
+
+
+SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def request_field(loc: Sequence[Any]) -> str:
+    """A request validation error's `loc` in the shared notation: `("body", "phones", 1)` →
+    `phones[1]`, `("query", "tag")` → `tag`. Only the first element names the source; a field
+    that happens to be called `body` further in is kept."""
+    parts = tuple(loc)
+    if parts and parts[0] in SOURCES and len(parts) > 1:
+        parts = parts[1:]
+    return field_path(parts)
 
 
 def invalid_fields(errors: Sequence[tuple[str, str]]) -> Problem:
-    """A 422 naming each invalid field: (field, message) pairs."""
+    """A 422 naming each invalid field: (field, message) pairs, all of them."""
     named = [{"field": field, "message": message} for field, message in errors]
-    return Problem(422, "Invalid request", "Invalid field(s): " + ", ".join(e["field"] for e in named), errors=named)
+    fields = list(dict.fromkeys(e["field"] for e in named))
+    return Problem(422, "Invalid request", "Invalid field(s): " + ", ".join(fields), errors=named)
 
 
 def invalid_request(errors: Sequence[Any]) -> Problem:
-    """A 422 naming each invalid field, from pydantic's error list (request or model)."""
-    return invalid_fields([(_field(tuple(e["loc"])), e["msg"]) for e in errors])
+    """A 422 naming each invalid field, from a model's pydantic error list (`loc` relative to
+    the model: `("phones", 1)` → `phones[1]`)."""
+    return invalid_fields([(field_path(tuple(e["loc"])), e["msg"]) for e in errors])
+
+
+def malformed_json(detail: str | None = None, position: int | None = None) -> Problem:
+    """A `400 malformed-json`: the body is not JSON at all (so no field can be named)."""
+    extra: dict[str, Any] = {"position": position} if position is not None else {}
+    return Problem(400, "Malformed JSON body", detail or "The request body is not valid JSON.", kind="malformed-json", **extra)
+
+
+def _request_problem(errors: Sequence[Any]) -> Problem:
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            loc = tuple(error.get("loc", ()))
+            position = loc[-1] if loc and isinstance(loc[-1], int) else None
+            reason = str((error.get("ctx") or {}).get("error") or error.get("msg") or "JSON decode error")
+            where = f" at character {position}" if position is not None else ""
+            return malformed_json(f"The request body is not valid JSON{where}: {reason}.", position)
+    return invalid_fields([(request_field(e["loc"]), e["msg"]) for e in errors])
+
+
+# Errors of dependencies other than the database that mean "not now" (Redis, Kafka), known
+# by name so that this module needs neither client.
+_OTHER_OUTAGE_NAMES = frozenset(
+    {"BusyLoadingError", "KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError", "RequestTimedOutError", "NoBrokersAvailable"}
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """A dependency is down or refusing work for now (database restart, connection refused,
+    a timeout): the request may succeed later, so the answer is `503`, never `500`."""
+    if is_outage(error):
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in _OTHER_OUTAGE_NAMES or (
+            type(current).__module__.startswith("redis") and type(current).__name__ in {"ConnectionError", "TimeoutError"}
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+RETRY_AFTER_S = 1
+
+
+def failure_response(exc: BaseException) -> Response:
+    """The answer to an exception no handler expected: `503 unavailable` with `Retry-After`
+    when a dependency is down or contended, else `500 internal`. Logged without the error's
+    text when it is a database error (its text quotes SQL and values)."""
+    retry = {"Retry-After": str(RETRY_AFTER_S)}
+    if is_transient(exc):
+        log.warning("request gave up after repeated deadlocks or serialization failures: %s", describe_error(exc))
+        return problem_response(
+            503, UNAVAILABLE_TITLE, "Concurrent changes to the same records kept conflicting; retry.", retry, kind="unavailable"
+        )
+    if is_unavailable(exc):
+        log.warning("dependency unavailable: %s", describe_error(exc))
+        return problem_response(503, UNAVAILABLE_TITLE, "A service this one depends on cannot be reached; retry later.", retry)
+    log.error("unhandled error: %s", describe_error(exc), exc_info=(type(exc), exc, exc.__traceback__))
+    return problem_response(500, "Internal error")
+
+
+UNAVAILABLE_TITLE = "Service temporarily unavailable"
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -131,8 +252,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:
-        problem = invalid_request(exc.errors())
-        return problem_response(problem.status, problem.title, problem.detail, **problem.extra)
+        problem = _request_problem(exc.errors())
+        return problem_response(problem.status, problem.title, problem.detail, kind=problem.kind, **problem.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
@@ -140,20 +261,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, exc: DBAPIError) -> Response:
-        if is_transient(exc):
-            log.warning("request gave up after repeated deadlocks or serialization failures")
-            return problem_response(
-                503, "Busy", "Concurrent changes to the same records kept conflicting; retry.", headers={"Retry-After": "1"}
-            )
-        if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated or "connect" in str(exc).lower():
-            log.warning("database unavailable: %s", exc.__class__.__name__)
-            return problem_response(
-                503, "Service temporarily unavailable", "The database cannot be reached; retry later.", headers={"Retry-After": "1"}
-            )
-        log.exception("database error")
-        return problem_response(500, "Internal error")
+        return failure_response(exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
-        log.exception("unhandled error")
-        return problem_response(500, "Internal error")
+        return failure_response(exc)

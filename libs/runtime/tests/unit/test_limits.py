@@ -70,7 +70,7 @@ def _assert_413(response: httpx.Response, limit: int = LIMIT) -> None:
     assert response.headers["content-type"] == PROBLEM_JSON
     assert response.headers["connection"] == "close"
     assert response.json() == {
-        "type": "about:blank",
+        "type": "tag:crm-core,2026:problems/too-large",
         "title": "Request body too large",
         "status": 413,
         "detail": f"The request body exceeds the limit of {limit} bytes.",
