@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local development / test infrastructure: PostgreSQL 15, Redis, Apache Kafka 3.9.1 (KRaft, single node).
 #
-# Usage: scripts/infra.sh {install|start|stop|status|reset|topics [name:partitions ...]}
+# Usage: scripts/infra.sh {install|start|stop|status|reset|topics [name:partitions ...]|restart-postgres|kill-kafka|start-kafka}
 #
 #   install   install missing OS packages (postgresql-15, redis-server, openjdk-17-jre-headless,
 #             maven) and fetch the Kafka jars into the state dir. Cheap when all is present.
@@ -10,6 +10,11 @@
 #   status    one line per component; exit 0 only if all three run.
 #   reset     stop, then delete all service state (the downloaded Kafka jars are kept).
 #   topics    create topics `name:partitions` (idempotent); without arguments, list topics.
+#   restart-postgres  fault tests: a fast restart of the running PostgreSQL (`pg_ctl restart -m fast`).
+#   kill-kafka        fault tests: SIGKILL the running broker (no clean shutdown).
+#   start-kafka       start the broker only (after kill-kafka); no-op when it runs.
+#   The fault commands refuse to act when the running server listens on another port than the
+#   configured one, so a test never restarts infrastructure it was not pointed at.
 #
 # Environment:
 #   CRM_STATE_DIR               state directory (default: <repo>/.local)
@@ -482,6 +487,40 @@ cmd_reset() {
     "$STATE_DIR/install-apt.log"
 }
 
+# ---------------------------------------------------------------------------- faults (e2e fault tests)
+
+cmd_restart_postgres() {
+  pg_running || die "postgres is not running (scripts/infra.sh start)"
+  local port
+  port="$(pg_running_port)"
+  [[ "$port" == "$PG_PORT" ]] || die "postgres runs on port $port, not the configured $PG_PORT: refusing to restart it"
+  log "postgres: fast restart"
+  as_pg "$PG_BIN/pg_ctl" restart -D "$PG_DATA" -l "$PG_LOG" -m fast -w -t 60 -s >/dev/null 9>&- \
+    || { tail -n 20 "$PG_LOG" >&2; die "postgres did not restart (see $PG_LOG)"; }
+  local deadline=$((SECONDS + 60))
+  until pg_isready -q -h "$HOST" -p "$PG_PORT"; do
+    ((SECONDS < deadline)) || { tail -n 20 "$PG_LOG" >&2; die "postgres not ready after 60 s"; }
+    sleep 0.1
+  done
+  log "postgres: ready again (pid $(head -n1 "$PG_DATA/postmaster.pid"))"
+}
+
+cmd_kill_kafka() {
+  local pid port
+  pid="$(kafka_pid)"
+  [[ -n $pid ]] || die "kafka is not running"
+  port="$(kafka_running_port)"
+  [[ "$port" == "$KAFKA_PORT" ]] || die "kafka runs on port $port, not the configured $KAFKA_PORT: refusing to kill it"
+  log "kafka: SIGKILL (pid $pid)"
+  kill -KILL "$pid"
+  local deadline=$((SECONDS + 30))
+  while pid_alive "$pid"; do
+    ((SECONDS < deadline)) || die "kafka (pid $pid) still alive 30 s after SIGKILL"
+    sleep 0.1
+  done
+  rm -f "$KAFKA_PID"
+}
+
 cmd_topics() {
   local pid port
   pid="$(kafka_pid)"
@@ -504,14 +543,14 @@ cmd_topics() {
 }
 
 usage() {
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
 }
 
 main() {
   local cmd="${1:-}"
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
-    install | start | stop | status | reset | topics) ;;
+    install | start | stop | status | reset | topics | restart-postgres | kill-kafka | start-kafka) ;;
     -h | --help | help) usage; return 0 ;;
     *) usage >&2; return 2 ;;
   esac
@@ -523,6 +562,9 @@ main() {
     reset) take_lock; cmd_reset ;;
     status) cmd_status ;;
     topics) cmd_topics "$@" ;;
+    restart-postgres) take_lock; cmd_restart_postgres ;;
+    kill-kafka) take_lock; cmd_kill_kafka ;;
+    start-kafka) take_lock; kafka_start ;;
   esac
 }
 

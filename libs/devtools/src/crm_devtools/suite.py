@@ -96,6 +96,12 @@ class Suite:
             proc.wait_ready()
         return started
 
+    def wait_all_ready(self, timeout: float = 60) -> None:
+        """Every started process answers `/readyz` (e.g. after a dependency came back)."""
+        deadline = time.monotonic() + timeout
+        for proc in self.processes:
+            proc.wait_ready(max(1.0, deadline - time.monotonic()))
+
     def stop_all(self) -> None:
         for proc in self.processes:
             if proc.process and proc.process.poll() is None:
