@@ -36,7 +36,7 @@ def seed(urls: dict[str, str], workspace: str = "main") -> None:
             key = os.environ.get(env_name, default_key)
             if key not in existing:
                 http.post(urls["intake"] + "/v1/channels", json={"key": key, "kind": kind, "name": name}).raise_for_status()
-        defined = {d["key"] for d in http.get(urls["customer"] + "/v1/field-definitions").raise_for_status().json()}
+        defined = {d["key"] for d in http.get(urls["customer"] + "/v1/field-definitions").raise_for_status().json()["items"]}
         for definition in FIELDS:
             if definition["key"] not in defined:
                 http.post(urls["customer"] + "/v1/field-definitions", json=definition).raise_for_status()

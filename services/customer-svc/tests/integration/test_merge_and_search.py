@@ -79,7 +79,7 @@ async def test_an_earlier_merge_waits_for_the_later_one_to_be_undone(customers: 
     assert (await customers.http.post(f"/v1/merges/{first}/undo")).status_code == 200
     for card in (a, b, c):
         assert (await customers.http.get(f"/v1/customers/{card['id']}")).json()["merged_into"] is None
-    history = (await customers.http.get(f"/v1/customers/{a['id']}/merges")).json()
+    history = (await customers.http.get(f"/v1/customers/{a['id']}/merges")).json()["items"]
     assert {m["id"] for m in history} == {first, second} and all(m["undone_at"] for m in history)
 
 
@@ -214,9 +214,9 @@ async def test_saved_filters_are_per_person_and_combine_with_what_is_sent(custom
     assert narrowed.json()["items"] == []
     others = await customers.http.get("/v1/customers", params={"saved_filter": fid}, headers={"X-User": "yossi"})
     assert others.status_code == 404
-    assert [f["name"] for f in (await customers.http.get("/v1/saved-filters", headers=noa)).json()] == ["My VIPs"]
+    assert [f["name"] for f in (await customers.http.get("/v1/saved-filters", headers=noa)).json()["items"]] == ["My VIPs"]
     assert (await customers.http.delete(f"/v1/saved-filters/{fid}", headers=noa)).status_code == 204
-    assert (await customers.http.get("/v1/saved-filters", headers=noa)).json() == []
+    assert (await customers.http.get("/v1/saved-filters", headers=noa)).json() == {"items": [], "next_cursor": None}
 
 
 async def test_list_rows_show_the_newest_timeline_entry(customers: Customers) -> None:

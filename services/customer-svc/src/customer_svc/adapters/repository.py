@@ -66,10 +66,12 @@ class CustomerRepository:
         )
         return list(range(int(last) - count + 1, int(last) + 1))
 
-    async def existing(self, customer_ids: list[UUID]) -> set[UUID]:
+    async def workspaces(self, customer_ids: list[UUID]) -> dict[UUID, str]:
+        """The workspace of each card in `customer_ids` that exists."""
         if not customer_ids:
-            return set()
-        return set(await self._s.scalars(select(customers.c.id).where(customers.c.id.in_(customer_ids))))
+            return {}
+        rows = await self._s.execute(select(customers.c.id, customers.c.workspace).where(customers.c.id.in_(customer_ids)))
+        return {row.id: row.workspace for row in rows}
 
     async def add_many(self, cards: list[Card]) -> None:
         if cards:
@@ -80,22 +82,23 @@ class CustomerRepository:
         del values["id"]
         await self._s.execute(update(customers).where(customers.c.id == card.id).values(updated_at=func.now(), **values))
 
-    async def set_owner(self, customer_id: UUID, owner_id: UUID) -> tuple[bool, UUID | None]:
-        """(card exists, previous owner), in one statement."""
-        before = select(customers.c.id, customers.c.owner_id).where(customers.c.id == customer_id).with_for_update().cte("before")
+    async def set_owner(self, customer_id: UUID, workspace: str, owner_id: UUID) -> tuple[bool, UUID | None]:
+        """(a card of `workspace` changed, its previous owner), in one statement; a card of
+        another workspace is left as it is."""
+        c = customers.c
+        before = select(c.id, c.owner_id).where(c.id == customer_id, c.workspace == workspace).with_for_update().cte("before")
         row = (
             await self._s.execute(
-                update(customers)
-                .where(customers.c.id == before.c.id)
-                .values(owner_id=owner_id, updated_at=func.now())
-                .returning(before.c.owner_id)
+                update(customers).where(c.id == before.c.id).values(owner_id=owner_id, updated_at=func.now()).returning(before.c.owner_id)
             )
         ).first()
         return (row is not None, row[0] if row else None)
 
-    async def set_contact_dates(self, customer_id: UUID, last: datetime | None, next_: datetime | None) -> bool:
+    async def set_contact_dates(self, customer_id: UUID, workspace: str, last: datetime | None, next_: datetime | None) -> bool:
+        """False when no card of `workspace` has that id (a card of another workspace is left as it is)."""
+        c = customers.c
         result = await self._s.execute(
-            update(customers).where(customers.c.id == customer_id).values(last_contact_at=last, next_contact_at=next_)
+            update(customers).where(c.id == customer_id, c.workspace == workspace).values(last_contact_at=last, next_contact_at=next_)
         )
         return bool(getattr(result, "rowcount", 0))
 

@@ -69,7 +69,7 @@ def _check(card: Card, changes: dict[str, Any]) -> list[FieldProblem]:
         value = email if isinstance(email, str) else email.get("value", "")
         local, at, domain = value.strip().partition("@")
         if not (local and at and "." in domain):
-            problems.append(FieldProblem(f"emails.{i}", "is not an e-mail address"))
+            problems.append(FieldProblem(f"emails[{i}]", "is not an e-mail address"))
     born = changes.get("birth_date")
     if isinstance(born, date) and born > datetime.now(UTC).date():
         problems.append(FieldProblem("birth_date", "is in the future"))

@@ -1,27 +1,36 @@
 """customer-svc HTTP (DESIGN 5.1): entrypoints parse the request and call the service layer."""
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
+from pydantic import BaseModel
 
-from crm_contracts.fields import FieldDefinition
+from crm_contracts.fields import KEY_PATTERN, FieldDefinition
 from crm_runtime.pagination import decode_cursor, next_cursor
-from crm_runtime.problems import found
+from crm_runtime.problems import PROBLEM_JSON, PROBLEM_SCHEMA, found, invalid_fields, problem_responses
 from customer_svc.bootstrap import Container
+from customer_svc.domain.card import FIRST_NUMBER, LAST_NUMBER
 from customer_svc.domain.filters import CardFilter
 from customer_svc.domain.search import search_terms
 from customer_svc.domain.status import LABELS_HE, STATUSES
+from customer_svc.domain.storable import storable_problems
 from customer_svc.entrypoints.schemas import (
+    ContactList,
     ContactOut,
     CreateOutcome,
     CustomerDetail,
     CustomerPage,
+    DuplicateCandidate,
     DuplicateLeadOut,
     DuplicateLeadPage,
+    FieldDefinitionList,
     MergeDone,
+    MergeList,
     MergeOut,
+    SavedFilterList,
     SavedFilterOut,
+    StatusList,
     StatusOut,
     UndoDone,
     contact_out,
@@ -29,6 +38,7 @@ from customer_svc.entrypoints.schemas import (
     row_out,
 )
 from customer_svc.service_layer.commands import (
+    DUPLICATE_ACTIONS,
     ConvertRequest,
     CopyRequest,
     CustomerChanges,
@@ -43,9 +53,45 @@ from customer_svc.service_layer.commands import (
     StatusChange,
 )
 
-Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
-User = Annotated[str, Header(alias="X-User", max_length=200, description="Who acts (until sign-in exists).")]
+Workspace = Annotated[str, Header(alias="X-Workspace", min_length=1, max_length=100)]
+# 100: it is stored prefixed (`created_by` = `ui:<user>`, String(200)) and as the owner of saved filters.
+User = Annotated[str, Header(alias="X-User", min_length=1, max_length=100, description="Who acts (until sign-in exists).")]
 MANUAL = {"not_interested", "frozen", "fictitious", "new", "customer_club"}
+FieldKey = Annotated[str, Path(pattern=KEY_PATTERN, description="The custom field's key.")]
+CustomerNumber = Annotated[int, Path(ge=FIRST_NUMBER, le=LAST_NUMBER, description=f"{FIRST_NUMBER}..{LAST_NUMBER}.")]
+
+# The 409 of the duplicate dialog (DESIGN flow 6): a problem with the candidates and the actions.
+DUPLICATE_FOUND: dict[str, Any] = {
+    "description": "Possible duplicates: repeat with `on_duplicate` set to one of `actions`.",
+    "content": {
+        PROBLEM_JSON: {
+            "schema": {
+                "allOf": [
+                    PROBLEM_SCHEMA,
+                    {
+                        "type": "object",
+                        "properties": {
+                            "candidates": {"type": "array", "items": DuplicateCandidate.model_json_schema()},
+                            "actions": {"type": "array", "items": {"type": "string", "enum": ["back", *DUPLICATE_ACTIONS]}},
+                        },
+                    },
+                ]
+            }
+        }
+    },
+}
+
+
+def storable(*values: tuple[str, Any]) -> None:
+    """A 422 naming every part of the values (`(field prefix, value)`) the store cannot keep."""
+    problems = [p for prefix, value in values for p in storable_problems(value, (prefix,) if prefix else ())]
+    if problems:
+        raise invalid_fields(problems)
+
+
+def sent(model: BaseModel) -> tuple[str, Any]:
+    """A request body as sent, for `storable`."""
+    return ("", model.model_dump(mode="python", exclude_unset=True))
 
 
 def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
@@ -55,7 +101,12 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
     async def detail(customer_id: UUID) -> CustomerDetail:
         return detail_out(found(await queries.get(customer_id), "Customer not found"))
 
-    @router.post("/customers", response_model=CreateOutcome, status_code=201)
+    @router.post(
+        "/customers",
+        response_model=CreateOutcome,
+        status_code=201,
+        responses={**problem_responses(404, 409, 503), 409: DUPLICATE_FOUND},
+    )
     async def create_customer(
         body: NewCustomer,
         x_workspace: Workspace = "main",
@@ -63,12 +114,13 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
         on_duplicate: OnDuplicate = "ask",
         target_customer_id: UUID | None = None,
     ) -> CreateOutcome:
+        storable(sent(body))
         outcome = await app.cards.create(x_workspace, body, on_duplicate, target_customer_id, x_user)
         card = await detail(outcome.customer_id)
         contact = next((c for c in card.contacts if c.id == outcome.contact_id), None)
         return CreateOutcome(outcome=outcome.kind, customer=card, contact=contact, duplicate_lead_id=outcome.duplicate_lead_id)
 
-    @router.get("/customers", response_model=CustomerPage)
+    @router.get("/customers", response_model=CustomerPage, responses=problem_responses(400, 404))
     async def list_customers(
         request: Request,
         params: Annotated[FilterParams, Query()],
@@ -80,6 +132,7 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
     ) -> CustomerPage:
         """Also `field.<key>=<value>` per custom field (a multi select: the card has the value)."""
         fields = {k.removeprefix("field."): v for k, v in request.query_params.items() if k.startswith("field.")}
+        storable(sent(params), ("field", fields))
         if saved_filter is not None:
             saved = SavedFilterParams.model_validate(await app.saved_filters.params(saved_filter, x_workspace, x_user))
             params = saved.model_copy(update={name: getattr(params, name) for name in params.model_fields_set})
@@ -105,73 +158,82 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
         rows = await queries.page(x_workspace, where, decode_cursor(cursor), limit + 1)
         return CustomerPage(items=[row_out(r) for r in rows[:limit]], next_cursor=next_cursor(rows, limit))
 
-    @router.get("/saved-filters", response_model=list[SavedFilterOut], tags=["lists"])
-    async def saved_filters(x_workspace: Workspace = "main", x_user: User = "user") -> list[SavedFilterOut]:
-        return [SavedFilterOut.model_validate(r, from_attributes=True) for r in await app.saved_filters.of(x_workspace, x_user)]
+    @router.get("/saved-filters", response_model=SavedFilterList, tags=["lists"])
+    async def saved_filters(x_workspace: Workspace = "main", x_user: User = "user") -> SavedFilterList:
+        rows = await app.saved_filters.of(x_workspace, x_user)
+        return SavedFilterList(items=[SavedFilterOut.model_validate(r, from_attributes=True) for r in rows])
 
-    @router.post("/saved-filters", response_model=SavedFilterOut, status_code=201, tags=["lists"])
+    @router.post("/saved-filters", response_model=SavedFilterOut, status_code=201, tags=["lists"], responses=problem_responses(409))
     async def save_filter(body: NewSavedFilter, x_workspace: Workspace = "main", x_user: User = "user") -> SavedFilterOut:
+        storable(sent(body))
         return SavedFilterOut.model_validate(await app.saved_filters.add(x_workspace, x_user, body), from_attributes=True)
 
-    @router.delete("/saved-filters/{filter_id}", status_code=204, tags=["lists"])
+    @router.delete("/saved-filters/{filter_id}", status_code=204, tags=["lists"], responses=problem_responses(404))
     async def delete_filter(filter_id: UUID, x_workspace: Workspace = "main", x_user: User = "user") -> None:
         await app.saved_filters.delete(filter_id, x_workspace, x_user)
 
-    @router.get("/customers/by-number/{number}", response_model=CustomerDetail)
-    async def by_number(number: int, x_workspace: Workspace = "main") -> CustomerDetail:
+    @router.get("/customers/by-number/{number}", response_model=CustomerDetail, responses=problem_responses(404))
+    async def by_number(number: CustomerNumber, x_workspace: Workspace = "main") -> CustomerDetail:
         return detail_out(found(await queries.by_number(x_workspace, number), "Customer not found"))
 
-    @router.get("/customers/{customer_id}", response_model=CustomerDetail)
+    @router.get("/customers/{customer_id}", response_model=CustomerDetail, responses=problem_responses(404))
     async def get_customer(customer_id: UUID) -> CustomerDetail:
         return await detail(customer_id)
 
-    @router.patch("/customers/{customer_id}", response_model=CustomerDetail)
+    @router.patch("/customers/{customer_id}", response_model=CustomerDetail, responses=problem_responses(404, 409))
     async def update_customer(customer_id: UUID, body: CustomerChanges) -> CustomerDetail:
+        storable(sent(body))
         await app.cards.update(customer_id, body)
         return await detail(customer_id)
 
-    @router.post("/customers/{customer_id}/status", response_model=CustomerDetail)
+    @router.post("/customers/{customer_id}/status", response_model=CustomerDetail, responses=problem_responses(404, 409))
     async def change_status(customer_id: UUID, body: StatusChange, x_user: User = "user") -> CustomerDetail:
+        """A refused move is a `409` naming its `rule`; a status that does not exist is a `422`."""
+        storable(sent(body))
         await app.cards.change_status(customer_id, body.status, body.reason, x_user)
         return await detail(customer_id)
 
-    @router.post("/customers/{customer_id}/convert", response_model=CustomerDetail)
+    @router.post("/customers/{customer_id}/convert", response_model=CustomerDetail, responses=problem_responses(404, 409))
     async def convert(customer_id: UUID, body: ConvertRequest | None = None) -> CustomerDetail:
         await app.cards.convert(customer_id, (body or ConvertRequest()).card_type)
         return await detail(customer_id)
 
-    @router.post("/customers/{customer_id}/copy", response_model=CustomerDetail, status_code=201)
+    @router.post("/customers/{customer_id}/copy", response_model=CustomerDetail, status_code=201, responses=problem_responses(404, 409))
     async def copy(customer_id: UUID, body: CopyRequest, x_user: User = "user") -> CustomerDetail:
+        storable(sent(body))
         return await detail(await app.cards.copy(customer_id, body.workspace, x_user))
 
-    @router.get("/customers/{customer_id}/contacts", response_model=list[ContactOut])
-    async def contacts(customer_id: UUID) -> list[ContactOut]:
-        return [contact_out(c) for c in await app.people.contacts(customer_id)]
+    @router.get("/customers/{customer_id}/contacts", response_model=ContactList, responses=problem_responses(404, 409))
+    async def contacts(customer_id: UUID) -> ContactList:
+        return ContactList(items=[contact_out(c) for c in await app.people.contacts(customer_id)])
 
-    @router.post("/customers/{customer_id}/contacts", response_model=ContactOut, status_code=201)
+    @router.post("/customers/{customer_id}/contacts", response_model=ContactOut, status_code=201, responses=problem_responses(404, 409))
     async def add_contact(customer_id: UUID, body: NewContact) -> ContactOut:
+        storable(sent(body))
         return contact_out(await app.people.add_contact(customer_id, body))
 
-    @router.post("/customers/{customer_id}/relations", response_model=CustomerDetail)
+    @router.post("/customers/{customer_id}/relations", response_model=CustomerDetail, responses=problem_responses(404, 409))
     async def relate(customer_id: UUID, body: NewRelation) -> CustomerDetail:
         await app.people.relate(customer_id, body)
         return await detail(customer_id)
 
-    @router.post("/customers/{customer_id}/merge", response_model=MergeDone)
+    @router.post("/customers/{customer_id}/merge", response_model=MergeDone, responses=problem_responses(404, 409))
     async def merge(customer_id: UUID, body: MergeRequest, x_user: User = "user") -> MergeDone:
+        storable(sent(body))
         merge_id = await app.merges.merge(customer_id, body, x_user)
         return MergeDone(merge_id=merge_id, customer=await detail(customer_id))
 
-    @router.get("/customers/{customer_id}/merges", response_model=list[MergeOut])
-    async def merges_of(customer_id: UUID) -> list[MergeOut]:
-        return [MergeOut.model_validate(row, from_attributes=True) for row in await app.merges.merges_of(customer_id)]
+    @router.get("/customers/{customer_id}/merges", response_model=MergeList)
+    async def merges_of(customer_id: UUID) -> MergeList:
+        rows = await app.merges.merges_of(customer_id)
+        return MergeList(items=[MergeOut.model_validate(row, from_attributes=True) for row in rows])
 
-    @router.post("/merges/{merge_id}/undo", response_model=UndoDone)
+    @router.post("/merges/{merge_id}/undo", response_model=UndoDone, responses=problem_responses(404, 409))
     async def undo(merge_id: UUID, x_user: User = "user") -> UndoDone:
         survivor, restored = await app.merges.undo(merge_id, x_user)
         return UndoDone(merge_id=merge_id, survivor_id=survivor, restored_ids=restored)
 
-    @router.get("/duplicate-leads", response_model=DuplicateLeadPage)
+    @router.get("/duplicate-leads", response_model=DuplicateLeadPage, responses=problem_responses(400))
     async def duplicate_leads(
         x_workspace: Workspace = "main",
         customer_id: UUID | None = None,
@@ -185,20 +247,23 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
         ]
         return DuplicateLeadPage(items=items, next_cursor=next_cursor(rows, limit, ident="submission_id"))
 
-    @router.get("/field-definitions", response_model=list[FieldDefinition], tags=["settings"])
-    async def field_definitions(x_workspace: Workspace = "main") -> list[FieldDefinition]:
-        return await app.definitions.list(x_workspace)
+    @router.get("/field-definitions", response_model=FieldDefinitionList, tags=["settings"])
+    async def field_definitions(x_workspace: Workspace = "main") -> FieldDefinitionList:
+        return FieldDefinitionList(items=await app.definitions.list(x_workspace))
 
-    @router.post("/field-definitions", response_model=FieldDefinition, status_code=201, tags=["settings"])
+    @router.post("/field-definitions", response_model=FieldDefinition, status_code=201, tags=["settings"], responses=problem_responses(409))
     async def add_field_definition(body: FieldDefinition, x_workspace: Workspace = "main") -> FieldDefinition:
+        storable(sent(body))
         return await app.definitions.add(x_workspace, body)
 
-    @router.put("/field-definitions/{key}", response_model=FieldDefinition, tags=["settings"])
-    async def replace_field_definition(key: str, body: FieldDefinition, x_workspace: Workspace = "main") -> FieldDefinition:
+    @router.put("/field-definitions/{key}", response_model=FieldDefinition, tags=["settings"], responses=problem_responses(404))
+    async def replace_field_definition(key: FieldKey, body: FieldDefinition, x_workspace: Workspace = "main") -> FieldDefinition:
+        """The key is the path's (a key in the body is ignored)."""
+        storable(sent(body))
         return await app.definitions.replace(x_workspace, body.model_copy(update={"key": key}))
 
-    @router.get("/statuses", response_model=list[StatusOut], tags=["settings"])
-    async def statuses() -> list[StatusOut]:
-        return [StatusOut(key=s, label_he=LABELS_HE[s], manual=s in MANUAL) for s in STATUSES]
+    @router.get("/statuses", response_model=StatusList, tags=["settings"])
+    async def statuses() -> StatusList:
+        return StatusList(items=[StatusOut(key=s, label_he=LABELS_HE[s], manual=s in MANUAL) for s in STATUSES])
 
     return router

@@ -5,8 +5,9 @@ from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from crm_contracts.fields import FieldDefinition
 from customer_svc.domain.contacts import Contact
 from customer_svc.service_layer.queries import CardView
 
@@ -141,6 +142,46 @@ class StatusOut(BaseModel):
     key: str
     label_he: str
     manual: bool
+
+
+# Lists without paging still have the shape of every list (DESIGN 5.1): `next_cursor` is null.
+
+
+class SavedFilterList(BaseModel):
+    items: list[SavedFilterOut]
+    next_cursor: str | None = None
+
+
+class FieldDefinitionList(BaseModel):
+    items: list[FieldDefinition]
+    next_cursor: str | None = None
+
+
+class StatusList(BaseModel):
+    items: list[StatusOut]
+    next_cursor: str | None = None
+
+
+class ContactList(BaseModel):
+    items: list[ContactOut]
+    next_cursor: str | None = None
+
+
+class MergeList(BaseModel):
+    items: list[MergeOut]
+    next_cursor: str | None = None
+
+
+class DuplicateCandidate(BaseModel):
+    """A known card the new one may be (dedup-svc's `POST /v1/match`)."""
+
+    customer_id: UUID
+    score: float
+    level: str = Field(description="`duplicate` (an identifier matched exactly) or `possible_duplicate`.")
+    number: int | None = None
+    name: str = ""
+    status: str = ""
+    matched_on: list[dict[str, Any]] = Field(default_factory=list, description="`{identifier, value, match, score}` per reason.")
 
 
 def row_out(row: Any) -> CustomerOut:

@@ -1,12 +1,14 @@
 """What callers ask customer-svc to do: request bodies, validated before any handler runs."""
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from crm_contracts.fields import CARD_TYPES
 from crm_contracts.leads import Address, Affiliate, Lead
+from customer_svc.domain.status import STATUSES
 
 DUPLICATE_ACTIONS = ("duplicate_lead", "add_as_contact", "child", "save_anyway")
 OnDuplicate = Literal["ask", "duplicate_lead", "add_as_contact", "child", "save_anyway"]
@@ -29,18 +31,22 @@ class AddressIn(Address):
 class NewCustomer(Lead):
     """A lead body plus what only a person sets on a new card."""
 
-    card_type: str = Field(default="lead", description="lead, customer, business_partner, supplier, service_provider, employee.")
+    card_type: str = Field(
+        default="lead", max_length=30, description="lead, customer, business_partner, supplier, service_provider, employee."
+    )
     folder: str | None = Field(default=None, max_length=200)
     avatar: str | None = Field(default=None, max_length=500)
 
 
 class CustomerChanges(BaseModel):
-    """A partial update: only the fields sent change; `null` clears a field."""
+    """A partial update: only the fields sent change; `null` clears a field (`card_type` and
+    `active` always have a value: `null` is refused; the lists clear to empty)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    card_type: str | None = None
-    active: bool | None = None
+    # Typed without None so that `null` is refused; the default is never read (only sent fields apply).
+    card_type: str = Field(default=None, max_length=30, description="Never null.")  # type: ignore[assignment]
+    active: bool = Field(default=None, description="Never null.")  # type: ignore[assignment]
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     company_name: str | None = Field(default=None, max_length=200)
@@ -60,8 +66,15 @@ class CustomerChanges(BaseModel):
 
 
 class StatusChange(BaseModel):
-    status: str = Field(max_length=30)
+    status: str = Field(max_length=30, json_schema_extra={"enum": list(STATUSES)})
     reason: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("status")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in STATUSES:
+            raise ValueError(f"must be one of {', '.join(STATUSES)}")
+        return value
 
 
 class NewContact(BaseModel):
@@ -99,21 +112,25 @@ class CopyRequest(BaseModel):
 
 
 class ConvertRequest(BaseModel):
-    card_type: str = Field(default="customer", description="The type the lead becomes.")
+    card_type: str = Field(
+        default="customer", max_length=30, json_schema_extra={"enum": list(CARD_TYPES)}, description="The type the lead becomes."
+    )
 
 
 class FilterParams(BaseModel):
     """What a list is narrowed by (DESIGN 4.8); a saved filter stores exactly these."""
 
     q: str | None = Field(default=None, max_length=200, description="Name, ID, phone in any spelling or e-mail; partial.")
-    status: list[str] = Field(default_factory=list)
-    card_type: list[str] = Field(default_factory=list)
-    tag: list[str] = Field(default_factory=list, description="Every tag given must be on the card.")
-    folder: str | None = None
+    status: list[Annotated[str, Field(max_length=30)]] = Field(default_factory=list, max_length=20)
+    card_type: list[Annotated[str, Field(max_length=30)]] = Field(default_factory=list, max_length=20)
+    tag: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=50, description="Every tag given must be on the card."
+    )
+    folder: str | None = Field(default=None, max_length=200)
     owner_id: UUID | None = None
     unassigned: bool = False
-    branch: str | None = None
-    source: str | None = Field(default=None, description="A channel kind (`web`) or kind:key.")
+    branch: str | None = Field(default=None, max_length=200)
+    source: str | None = Field(default=None, max_length=200, description="A channel kind (`web`) or kind:key.")
     created_from: datetime | None = None
     created_to: datetime | None = None
     active: bool | None = None

@@ -4,10 +4,20 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_contracts.fields import FieldDefinition, check_fields, missing_mandatory
+from crm_contracts.fields import FieldDefinition, FieldError, check_fields, missing_mandatory
 from crm_runtime.cache import TimedCache
 from crm_runtime.problems import Problem, invalid_fields
 from customer_svc.adapters.people import PeopleRepository
+from customer_svc.domain.storable import OUT_OF_RANGE, find_out_of_range
+
+
+def check_values(definitions: list[FieldDefinition], values: dict[str, Any], card_type: str) -> tuple[dict[str, Any], list[FieldError]]:
+    """`check_fields`, and a number too large to store (`"1" * 30` coerced) is an error too."""
+    clean, errors = check_fields(definitions, values, card_type)
+    for key in [k for k, v in clean.items() if any(find_out_of_range(v))]:
+        del clean[key]
+        errors.append(FieldError(field=f"fields.{key}", message=OUT_OF_RANGE))
+    return clean, errors
 
 
 class FieldDefinitions:
@@ -45,7 +55,7 @@ class FieldDefinitions:
         """Clean `values`, or a 422 naming each bad field; with `whole` (the card's fields after
         the change), mandatory fields of `card_type` must have a value."""
         definitions = await self.of(session, workspace)
-        clean, errors = check_fields(definitions, values, card_type)
+        clean, errors = check_values(definitions, values, card_type)
         if whole is not None:
             merged = {**whole, **clean}
             errors += [e for e in missing_mandatory(definitions, merged, card_type) if e.field not in {x.field for x in errors}]
@@ -59,6 +69,6 @@ class FieldDefinitions:
         """Machine write paths (decisions): (the values the definitions accept, the rest kept as sent)."""
         if not values:
             return {}, {}
-        clean, errors = check_fields(await self.of(session, workspace), values, card_type)
+        clean, errors = check_values(await self.of(session, workspace), values, card_type)
         refused = {e.field.removeprefix("fields."): values[e.field.removeprefix("fields.")] for e in errors}
         return {k: v for k, v in clean.items() if v is not None}, refused

@@ -24,17 +24,36 @@ from crm_contracts.events import (
     LeadTransferred,
     TimelineEntryRecorded,
 )
-from crm_runtime.consumer import Batched, Handler
+from crm_runtime.consumer import Batched, Handler, PoisonMessage
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from customer_svc.adapters.repository import CustomerRepository
 from customer_svc.domain.card import Card, card_from_lead, enrich
 from customer_svc.domain.status import automatic_status, is_conversation
+from customer_svc.domain.storable import storable_problems
 from customer_svc.service_layer.definitions import FieldDefinitions
 from customer_svc.service_layer.numbers import Numbers
 from customer_svc.service_layer.publishing import SOURCE, Publisher, snapshot
 
 log = logging.getLogger(__name__)
+WORKSPACE_MAX = 100  # customers.workspace
+
+
+def storable_event(event: Envelope) -> Envelope:
+    """`event`, or PoisonMessage naming what the store could never keep (field paths only,
+    no values): no statement is built from it, so it cannot fail a batch of good ones."""
+    if not 0 < len(event.workspace) <= WORKSPACE_MAX or storable_problems(event.workspace):
+        raise PoisonMessage(f"event workspace is not a workspace name (1..{WORKSPACE_MAX} storable characters)")
+    problems = storable_problems(event.data, ("data",))
+    if problems:
+        raise PoisonMessage("unstorable values: " + ", ".join(f"{field} {message}" for field, message in problems[:10]))
+    return event
+
+
+def same_workspace(event: Envelope, record_workspace: str) -> None:
+    """DESIGN 5.3: a consumer never applies an event to a record of another workspace."""
+    if record_workspace != event.workspace:
+        raise PoisonMessage(f"workspace mismatch: event workspace {event.workspace}, record workspace {record_workspace}")
 
 
 class CustomerHandlers:
@@ -57,7 +76,7 @@ class CustomerHandlers:
     async def on_decisions(self, session: AsyncSession, events: list[Envelope]) -> None:
         """Apply a run of decisions in order; consecutive creations are written together."""
         creations: list[tuple[Envelope, DecisionMade]] = []
-        for event in events:
+        for event in map(storable_event, events):
             decided = DecisionMade.model_validate(event.data)
             if decided.customer_id is None:
                 continue
@@ -83,11 +102,15 @@ class CustomerHandlers:
         if not creations:
             return
         repo = CustomerRepository(session)
-        known = await repo.existing([d.customer_id for _, d in creations if d.customer_id])
+        known = await repo.workspaces([d.customer_id for _, d in creations if d.customer_id])
         fresh: dict[UUID, tuple[Envelope, DecisionMade]] = {}
         for event, decided in creations:
-            if decided.customer_id and decided.customer_id not in known:
-                fresh.setdefault(decided.customer_id, (event, decided))
+            if decided.customer_id is None:
+                continue
+            if decided.customer_id in known:  # a redelivery: the card exists (in this workspace only)
+                same_workspace(event, known[decided.customer_id])
+            elif fresh.setdefault(decided.customer_id, (event, decided))[0].workspace != event.workspace:
+                same_workspace(event, fresh[decided.customer_id][0].workspace)
         numbers: dict[str, list[int]] = {}
         for workspace in sorted({event.workspace for event, _ in fresh.values()}):
             count = sum(1 for event, _ in fresh.values() if event.workspace == workspace)
@@ -128,6 +151,7 @@ class CustomerHandlers:
             found = await repo.get(decided.customer_id, for_update=True)
             if found is None:
                 raise LookupError(f"decision {decided.submission_id} targets unknown customer {decided.customer_id}")
+            same_workspace(event, found.workspace)
             decided, refused = await self._sorted_lead(session, found.workspace, decided, found.card_type)
             filled = enrich(found, decided.lead, decided.phones_e164)
             for key, value in refused.items():
@@ -159,6 +183,9 @@ class CustomerHandlers:
                 )
                 await self._publisher.publish(session, event.workspace, found.id, changed, cause=event)
         elif decided.decision is Decision.DUPLICATE_LEAD:
+            target = (await repo.workspaces([customer_id])).get(customer_id)
+            if target is not None:
+                same_workspace(event, target)
             await repo.add_duplicate_lead(
                 decided.submission_id, event.workspace, customer_id, decided.channel.key, decided.lead.model_dump(mode="json")
             )
@@ -171,16 +198,20 @@ class CustomerHandlers:
             await self._publisher.publish(session, event.workspace, customer_id, alert, cause=event)
 
     async def on_lead_assigned(self, session: AsyncSession, event: Envelope) -> None:
-        assigned = LeadAssigned.model_validate(event.data)
+        assigned = LeadAssigned.model_validate(storable_event(event).data)
         await self._set_owner(session, event, assigned.customer_id, assigned.owner_id)
 
     async def on_lead_transferred(self, session: AsyncSession, event: Envelope) -> None:
-        moved = LeadTransferred.model_validate(event.data)
+        moved = LeadTransferred.model_validate(storable_event(event).data)
         await self._set_owner(session, event, moved.customer_id, moved.to_owner_id)
 
     async def _set_owner(self, session: AsyncSession, event: Envelope, customer_id: UUID, owner_id: UUID) -> None:
-        found, previous = await CustomerRepository(session).set_owner(customer_id, owner_id)
-        if not found:
+        repo = CustomerRepository(session)
+        changed, previous = await repo.set_owner(customer_id, event.workspace, owner_id)
+        if not changed:
+            other = (await repo.workspaces([customer_id])).get(customer_id)
+            if other is not None:
+                same_workspace(event, other)
             raise LookupError(f"owner change for unknown customer {customer_id}")
         if previous == owner_id:
             return
@@ -199,11 +230,12 @@ class CustomerHandlers:
 
     async def on_interaction(self, session: AsyncSession, event: Envelope) -> None:
         """Automatic statuses (DESIGN 4.2): a fact moves a card forward, never backwards."""
-        fact = InteractionRecorded.model_validate(event.data)
+        fact = InteractionRecorded.model_validate(storable_event(event).data)
         card = await self._card(session, fact.customer_id)
         if card is None:
             log.warning("interaction %s for unknown customer %s ignored", fact.interaction_id, fact.customer_id)
             return
+        same_workspace(event, card.workspace)
         changed = False
         if is_conversation(fact.kind, fact.outcome) and (card.last_conversation_at is None or fact.occurred_at > card.last_conversation_at):
             card.last_conversation_at = fact.occurred_at
@@ -227,16 +259,24 @@ class CustomerHandlers:
 
     async def on_entries(self, session: AsyncSession, events: list[Envelope]) -> None:
         """The newest timeline entry of each card, shown on list rows."""
+        repo = CustomerRepository(session)
+        entries = [(event, TimelineEntryRecorded.model_validate(storable_event(event).data)) for event in events]
+        cards = await repo.workspaces(list({entry.customer_id for _, entry in entries}))
         latest: dict[UUID, tuple[datetime, str]] = {}
-        for event in events:
-            entry = TimelineEntryRecorded.model_validate(event.data)
+        for event, entry in entries:
+            if entry.customer_id in cards:  # an entry of a card not (yet) here changes nothing
+                same_workspace(event, cards[entry.customer_id])
             if entry.customer_id not in latest or latest[entry.customer_id][0] <= entry.occurred_at:
                 latest[entry.customer_id] = (entry.occurred_at, entry.summary)
-        await CustomerRepository(session).note_latest_events(latest)
+        await repo.note_latest_events(latest)
 
     async def on_contact_dates(self, session: AsyncSession, event: Envelope) -> None:
-        dates = ContactDatesChanged.model_validate(event.data)
-        if not await CustomerRepository(session).set_contact_dates(dates.customer_id, dates.last_contact_at, dates.next_contact_at):
+        dates = ContactDatesChanged.model_validate(storable_event(event).data)
+        repo = CustomerRepository(session)
+        if not await repo.set_contact_dates(dates.customer_id, event.workspace, dates.last_contact_at, dates.next_contact_at):
+            other = (await repo.workspaces([dates.customer_id])).get(dates.customer_id)
+            if other is not None:
+                same_workspace(event, other)
             log.warning("contact dates for unknown customer %s ignored", dates.customer_id)
 
 

@@ -8,13 +8,12 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_contracts.fields import check_fields
 from crm_runtime.problems import invalid_fields
 from customer_svc.adapters.people import PeopleRepository
 from customer_svc.adapters.repository import CustomerRepository
 from customer_svc.domain.contacts import Contact
 from customer_svc.domain.filters import CardFilter
-from customer_svc.service_layer.definitions import FieldDefinitions
+from customer_svc.service_layer.definitions import FieldDefinitions, check_values
 
 
 @dataclass
@@ -56,7 +55,7 @@ class CustomerQueries:
         async with self._sessions() as session:
             if where.fields:
                 any_type = [d.model_copy(update={"card_types": None}) for d in await self._definitions.of(session, workspace)]
-                clean, errors = check_fields(any_type, where.fields, "lead")
+                clean, errors = check_values(any_type, where.fields, "lead")
                 if errors:
                     raise invalid_fields([(e.field.replace("fields.", "field."), e.message) for e in errors])
                 where = dataclasses.replace(where, fields={**where.fields, **clean})

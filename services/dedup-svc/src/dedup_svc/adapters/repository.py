@@ -76,7 +76,7 @@ def _upsert_sql(union: bool) -> str:
     return (
         f"INSERT INTO people ({_PEOPLE_COLUMNS}) VALUES (:customer_id, :workspace, :number, COALESCE(:status, 'new'), :active,"
         " :display_name, :given_name, :surname, :company, :phones, :emails, :national_id, :birth_date, :street, :city, :postcode, :account)"
-        f" ON CONFLICT (customer_id) DO UPDATE SET {sets} RETURNING {_PEOPLE_COLUMNS}"
+        f" ON CONFLICT (customer_id) DO UPDATE SET {sets} WHERE people.workspace = EXCLUDED.workspace RETURNING {_PEOPLE_COLUMNS}"
     )
 
 
@@ -155,7 +155,8 @@ class IndexRepository:
             {"id": customer_id, **_split(keep)},
         )
 
-    async def save_person(self, person: Person, *, union: bool, status: str | None = None) -> Person:
+    async def save_person(self, person: Person, *, union: bool, status: str | None = None) -> Person | None:
+        """The person as stored now; None (nothing written) when the card is indexed in another workspace."""
         r = person.record
         row = (
             await self._s.execute(
@@ -180,13 +181,17 @@ class IndexRepository:
                     "account": person.account,
                 },
             )
-        ).one()
-        return Person.from_row(row._mapping)
+        ).first()
+        return Person.from_row(row._mapping) if row else None
 
-    async def index_person(self, person: Person, *, union: bool, status: str | None = None) -> None:
-        """Save the card and replace its blocking keys with those of what is now stored."""
+    async def index_person(self, person: Person, *, union: bool, status: str | None = None) -> bool:
+        """Save the card and replace its blocking keys with those of what is now stored; False
+        (nothing written) when the card is indexed in another workspace."""
         saved = await self.save_person(person, union=union, status=status)
+        if saved is None:
+            return False
         await self.replace_blocks(person.workspace, person.customer_id, sorted(blocking_keys(saved.record)))
+        return True
 
     async def replace_blocks(self, workspace: str, customer_id: UUID, keys: Sequence[str]) -> None:
         await self._s.execute(text("DELETE FROM block_keys WHERE customer_id = :id"), {"id": customer_id})
@@ -199,10 +204,22 @@ class IndexRepository:
                 {"ws": workspace, "id": customer_id, "keys": list(keys)},
             )
 
-    async def set_status(self, customer_id: UUID, status: str) -> None:
-        await self._s.execute(
-            text("UPDATE people SET status = :status, updated_at = now() WHERE customer_id = :id"), {"id": customer_id, "status": status}
+    async def workspaces(self, customer_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The workspace of each indexed card in `customer_ids`."""
+        if not customer_ids:
+            return {}
+        rows = await self._s.execute(
+            text("SELECT customer_id, workspace FROM people WHERE customer_id = ANY(:ids)"), {"ids": list(customer_ids)}
         )
+        return {row.customer_id: row.workspace for row in rows}
+
+    async def set_status(self, customer_id: UUID, workspace: str, status: str) -> bool:
+        """False when no card of `workspace` has that id (a card of another workspace is left as it is)."""
+        result = await self._s.execute(
+            text("UPDATE people SET status = :status, updated_at = now() WHERE customer_id = :id AND workspace = :ws"),
+            {"id": customer_id, "ws": workspace, "status": status},
+        )
+        return bool(getattr(result, "rowcount", 0))
 
     async def forget(self, customer_ids: Sequence[UUID]) -> None:
         """Drop cards from the index (deleted, or merged into another)."""

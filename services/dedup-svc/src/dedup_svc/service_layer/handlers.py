@@ -16,6 +16,7 @@ from dedup_svc.domain import normalise
 from dedup_svc.domain.decide import LeadFacts, Outcome, WorkspaceRules, decide
 from dedup_svc.domain.record import Record
 from dedup_svc.domain.records import display_name, exact_keys, from_lead, without
+from dedup_svc.service_layer.guards import storable_event
 from dedup_svc.service_layer.index_handlers import IndexHandlers
 from dedup_svc.service_layer.matching import find_candidates, possible_duplicate, reasons
 
@@ -38,7 +39,7 @@ class DedupHandlers:
         return {"crm.intake.lead.accepted.v1": self.on_lead, **self._index.handlers()}
 
     async def on_lead(self, session: AsyncSession, event: Envelope) -> None:
-        accepted = LeadAccepted.model_validate(event.data)
+        accepted = LeadAccepted.model_validate(storable_event(event).data)
         lead, channel = accepted.lead, accepted.channel
         record = from_lead(lead, self._region, channel.identifiers)
         facts = LeadFacts(channel.kind, channel.duplicate_policy, record.national_id, (lead.account_number or "").strip())
@@ -79,9 +80,9 @@ class DedupHandlers:
             taken = await repo.claim(workspace, outcome.customer_id, exact_keys(record, facts.account), share=False)
             record = without(record, taken)
         status = None if outcome.decision is Decision.ENRICH else "new"
-        await repo.index_person(
-            Person(outcome.customer_id, workspace, None, "new", True, name, facts.account, record), union=True, status=status
-        )
+        person = Person(outcome.customer_id, workspace, None, "new", True, name, facts.account, record)
+        if not await repo.index_person(person, union=True, status=status):
+            raise RuntimeError("a lead's card is indexed in another workspace")  # candidates come from this workspace only
 
     async def _decide(
         self, session: AsyncSession, repo: IndexRepository, workspace: str, record: Record, facts: LeadFacts, rules: WorkspaceRules

@@ -1,5 +1,7 @@
 """Keeping the identity index current from customer events, whatever channel made the card."""
 
+from uuid import UUID
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.envelope import Envelope
@@ -13,9 +15,18 @@ from crm_contracts.events import (
     CustomerUnmerged,
     CustomerUpdated,
 )
-from crm_runtime.consumer import Handler
+from crm_runtime.consumer import Handler, PoisonMessage
 from dedup_svc.adapters.repository import IndexRepository, Person
 from dedup_svc.domain.records import display_name, exact_keys, from_card
+from dedup_svc.service_layer.guards import same_workspace, storable_event
+
+NUMBER_MAX = 2**31 - 1  # people.number (customer numbers end at 19,999,999)
+
+
+async def check_cards(repo: IndexRepository, event: Envelope, *customer_ids: UUID) -> None:
+    """Every card the event touches that the index knows is of the event's workspace."""
+    for workspace in (await repo.workspaces(customer_ids)).values():
+        same_workspace(event, workspace)
 
 
 class IndexHandlers:
@@ -33,10 +44,13 @@ class IndexHandlers:
             "crm.customer.deleted.v1": self.on_deleted,
         }
 
-    async def index(self, repo: IndexRepository, card: CustomerSnapshot, *, replace: bool) -> None:
+    async def index(self, repo: IndexRepository, event: Envelope, card: CustomerSnapshot, *, replace: bool) -> None:
         """Index the card. `replace` makes the index mirror it exactly (a person edited or
         merged it); otherwise what the index already knew is kept (identifiers a lead
         brought that the card did not take still point at this person)."""
+        same_workspace(event, card.workspace)
+        if not 0 <= card.number <= NUMBER_MAX:
+            raise PoisonMessage(f"customer number out of range 0..{NUMBER_MAX}")
         record = from_card(card, self._region)
         keys = exact_keys(record, card.account_number)
         if replace:
@@ -52,35 +66,46 @@ class IndexHandlers:
             card.account_number or "",
             record,
         )
-        await repo.index_person(person, union=not replace, status=card.status)
+        if not await repo.index_person(person, union=not replace, status=card.status):
+            await check_cards(repo, event, card.id)  # the card is indexed in another workspace: refused
+            raise RuntimeError("index_person wrote nothing for a card of this workspace")
 
     async def on_created(self, session: AsyncSession, event: Envelope) -> None:
         """Every card, including those made by channels without a check (API, copy, a
         saved-anyway manual card), so later leads still find them."""
-        await self.index(IndexRepository(session), CustomerCreated.model_validate(event.data).customer, replace=False)
+        card = CustomerCreated.model_validate(storable_event(event).data).customer
+        await self.index(IndexRepository(session), event, card, replace=False)
 
     async def on_enriched(self, session: AsyncSession, event: Envelope) -> None:
-        await self.index(IndexRepository(session), CustomerEnriched.model_validate(event.data).customer, replace=False)
+        card = CustomerEnriched.model_validate(storable_event(event).data).customer
+        await self.index(IndexRepository(session), event, card, replace=False)
 
     async def on_updated(self, session: AsyncSession, event: Envelope) -> None:
-        await self.index(IndexRepository(session), CustomerUpdated.model_validate(event.data).customer, replace=True)
+        card = CustomerUpdated.model_validate(storable_event(event).data).customer
+        await self.index(IndexRepository(session), event, card, replace=True)
 
     async def on_status_changed(self, session: AsyncSession, event: Envelope) -> None:
-        changed = CustomerStatusChanged.model_validate(event.data)
-        await IndexRepository(session).set_status(changed.customer_id, changed.status)
+        changed = CustomerStatusChanged.model_validate(storable_event(event).data)
+        repo = IndexRepository(session)
+        if not await repo.set_status(changed.customer_id, event.workspace, changed.status):
+            await check_cards(repo, event, changed.customer_id)
 
     async def on_merged(self, session: AsyncSession, event: Envelope) -> None:
-        merged = CustomerMerged.model_validate(event.data)
+        merged = CustomerMerged.model_validate(storable_event(event).data)
         repo = IndexRepository(session)
+        await check_cards(repo, event, merged.survivor_id, *merged.merged_ids)
         await repo.forget([i for i in merged.merged_ids if i != merged.survivor_id])
-        await self.index(repo, merged.survivor, replace=True)
+        await self.index(repo, event, merged.survivor, replace=True)
 
     async def on_unmerged(self, session: AsyncSession, event: Envelope) -> None:
         repo = IndexRepository(session)
         # The survivor first gives back what it took, then each card takes its own again.
-        unmerged = CustomerUnmerged.model_validate(event.data)
+        unmerged = CustomerUnmerged.model_validate(storable_event(event).data)
         for card in sorted(unmerged.restored, key=lambda c: c.id != unmerged.survivor_id):
-            await self.index(repo, card, replace=True)
+            await self.index(repo, event, card, replace=True)
 
     async def on_deleted(self, session: AsyncSession, event: Envelope) -> None:
-        await IndexRepository(session).forget([CustomerDeleted.model_validate(event.data).customer_id])
+        deleted = CustomerDeleted.model_validate(storable_event(event).data)
+        repo = IndexRepository(session)
+        await check_cards(repo, event, deleted.customer_id)
+        await repo.forget([deleted.customer_id])

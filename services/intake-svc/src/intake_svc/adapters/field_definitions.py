@@ -3,13 +3,18 @@
 import logging
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from crm_contracts.fields import FieldDefinition
 from crm_runtime.cache import TimedCache
 
 log = logging.getLogger(__name__)
-_DEFINITIONS = TypeAdapter(list[FieldDefinition])
+
+
+class _DefinitionList(BaseModel):
+    """customer-svc's `GET /v1/field-definitions`: a list like every list (`next_cursor` unused)."""
+
+    items: list[FieldDefinition]
 
 
 class FieldDefinitionsClient:
@@ -25,7 +30,7 @@ class FieldDefinitionsClient:
             try:
                 answer = await self._client.get("/v1/field-definitions", headers={"X-Workspace": workspace})
                 answer.raise_for_status()
-                return _DEFINITIONS.validate_json(answer.content)
+                return _DefinitionList.model_validate_json(answer.content).items
             except (httpx.HTTPError, ValidationError) as error:
                 log.warning("custom field definitions of %s unavailable: %s", workspace, error.__class__.__name__)
                 return None
