@@ -9,6 +9,7 @@ from crm_runtime.runtime import ServiceRuntime
 from intake_svc.adapters.field_definitions import FieldDefinitionsClient
 from intake_svc.adapters.idempotency import IdempotencyCache
 from intake_svc.adapters.rate_limit import RateLimiter
+from intake_svc.adapters.spreadsheets import Limits
 from intake_svc.adapters.tables import metadata
 from intake_svc.config import IntakeSettings
 from intake_svc.domain.channels import Channel
@@ -46,6 +47,14 @@ def bootstrap(settings: IntakeSettings) -> Container:
         settings.import_chunk_rows,
         settings.import_lease_s,
         definitions=definitions.of,
+        limits=Limits(
+            max_rows=settings.import_max_rows,
+            max_columns=settings.import_max_columns,
+            max_cell_chars=settings.import_max_cell_chars,
+            max_uncompressed_bytes=settings.import_max_uncompressed_bytes,
+            max_compression_ratio=settings.import_max_compression_ratio,
+        ),
+        max_attempts=settings.import_max_attempts,
     )
 
     async def import_channel(key: str) -> Channel:

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from crm_runtime.settings import ServiceSettings
@@ -17,5 +18,11 @@ class IntakeSettings(ServiceSettings):
     max_import_bytes: int = 200 * 1024 * 1024
     import_lease_s: int = 15
     import_chunk_rows: int = 500
+    import_max_rows: int = Field(default=1_000_000, ge=1, description="Data rows an import file may have (blank ones included).")
+    import_max_columns: int = Field(default=200, ge=1, description="Columns an import file may have.")
+    import_max_cell_chars: int = Field(default=32 * 1024, ge=1, description="Characters in one cell (CSV cells never over 131,072).")
+    import_max_uncompressed_bytes: int = Field(default=500 * 1024 * 1024, ge=1, description="What an XLSX may unpack to, in all.")
+    import_max_compression_ratio: float = Field(default=100.0, gt=1, description="Unpacked / packed size an XLSX may have.")
+    import_max_attempts: int = Field(default=3, ge=1, description="Failed tries at the same chunk before a job ends `failed`.")
     customer_url: str = "http://127.0.0.1:8003"  # customer-svc: the custom field definitions API and import leads are checked against
     field_definitions_ttl_s: float = 30.0

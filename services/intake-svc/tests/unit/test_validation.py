@@ -271,3 +271,31 @@ def test_a_value_a_definition_refuses_rejects_the_lead_naming_it(fields: dict[st
     with pytest.raises(LeadRejected) as refused:
         check_custom_fields(Lead(last_name="x", fields=fields), _DEFINITIONS)
     assert refused.value.field == field
+
+
+def test_every_bad_field_is_named_not_only_the_first() -> None:
+    error = _rejected(Lead(phones=["x", "0501234567", "12"], emails=["y"], national_id="1"))
+    assert [field for field, _ in error.errors] == ["phones[0]", "phones[2]", "emails[0]", "national_id"]
+
+
+@pytest.mark.parametrize(
+    ("lead", "fields"),
+    [
+        (Lead(last_name="Co\x00hen"), ["last_name"]),
+        (Lead(phones=["050\x001234567"]), ["phones[0]"]),  # one error for the field, not also "not a phone"
+        (Lead(last_name="x", fields={"colour": "re\ud800d", "a\x00b": "v"}), ["fields.colour", "fields.a\x00b"]),
+        (Lead(last_name="x", affiliate={"name": "\x00"}), ["affiliate.name"]),
+        (
+            Lead(last_name="x", fields={"n": float("nan"), "big": 2**70, "list": [1, float("inf")], "ok": 2**63}),
+            ["fields.n", "fields.big", "fields.list[1]"],
+        ),
+    ],
+)
+def test_values_no_store_can_keep_are_refused_naming_them(lead: Lead, fields: list[str]) -> None:
+    assert [field for field, _ in _rejected(lead).errors] == fields
+
+
+def test_every_refused_custom_value_is_named() -> None:
+    with pytest.raises(LeadRejected) as refused:
+        check_custom_fields(Lead(last_name="x", fields={"budget": "lots", "interest": ["boats"]}), _DEFINITIONS)
+    assert [field for field, _ in refused.value.errors] == ["fields.budget", "fields.interest"]

@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, literal, literal_column, or_, select, update
+from sqlalchemy import and_, case, func, literal, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,11 +52,12 @@ class ImportRepository:
             seq += 1
 
     async def claim(self, owner: str, lease_s: int) -> Any:
-        """Take the oldest job still being read whose lease is free or expired."""
+        """Take the oldest job still being read whose lease is free, expired, or already ours
+        (taken up again after a failed attempt or an outage)."""
         j = import_jobs.c
         candidate = (
             select(j.id)
-            .where(j.state.in_(["queued", "running"]), or_(j.lease_until.is_(None), j.lease_until < func.now()))
+            .where(j.state.in_(["queued", "running"]), or_(j.lease_until.is_(None), j.lease_until < func.now(), j.lease_owner == owner))
             .order_by(j.created_at)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -82,17 +83,42 @@ class ImportRepository:
         )
         return renewed.first() is not None
 
-    async def advance(self, job_id: UUID, read: int, errors: list[dict[str, Any]], keep: int) -> None:
+    async def advance(self, job_id: UUID, read: int, errors: list[dict[str, Any]], failed_rows: int, keep: int) -> None:
+        """Move the cursor past `read` rows, `failed_rows` of them refused with `errors` (a row
+        may have several); progress clears the count of failed attempts."""
         j = import_jobs.c
-        values: dict[str, Any] = {"rows_read": j.rows_read + read, "updated_at": func.now()}
+        values: dict[str, Any] = {"rows_read": j.rows_read + read, "attempts": 0, "reason": None, "updated_at": func.now()}
         if errors:
-            values["failed"] = j.failed + len(errors)
-            values["rows_done"] = j.rows_done + len(errors)
+            values["failed"] = j.failed + failed_rows
+            values["rows_done"] = j.rows_done + failed_rows
             values["errors"] = func.jsonb_path_query_array(
                 j.errors.concat(literal(errors, type_=j.errors.type)), literal_column(f"'$[0 to {int(keep) - 1}]'::jsonpath")
             )
         await self._s.execute(update(import_jobs).where(j.id == job_id).values(**values))
         await self._finish_if_complete(job_id)
+
+    async def fail_attempt(self, job_id: UUID, owner: str, reason: str, max_attempts: int) -> bool:
+        """Count a failed attempt at the job's next chunk; at `max_attempts` the job ends
+        `failed` with `reason`. Otherwise it is released for a retry after a short backoff.
+        True when the job has failed for good."""
+        j = import_jobs.c
+        attempts = j.attempts + 1
+        failed = (
+            await self._s.execute(
+                update(import_jobs)
+                .where(j.id == job_id, j.lease_owner == owner, j.state.in_(["queued", "running"]))
+                .values(
+                    attempts=attempts,
+                    reason=reason,
+                    state=case((attempts >= max_attempts, "failed"), else_=j.state),
+                    lease_owner=None,
+                    lease_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, attempts),
+                    updated_at=func.now(),
+                )
+                .returning(j.state)
+            )
+        ).scalar()
+        return bool(failed == "failed")
 
     async def finish_reading(self, job_id: UUID, owner: str) -> None:
         j = import_jobs.c

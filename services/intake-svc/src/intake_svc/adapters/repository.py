@@ -77,15 +77,17 @@ class SubmissionRepository:
             return set()
         return set(await self._s.scalars(pg_insert(submissions).on_conflict_do_nothing().returning(submissions.c.id), rows))
 
-    async def ids_of_idempotency_keys(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
+    async def ids_of_idempotency_keys(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[UUID, str | None]]:
+        """(channel key, idempotency key) → the submission's id and the fingerprint of its body."""
         if not keys:
             return {}
+        s = submissions.c
         rows = await self._s.execute(
-            select(submissions.c.channel_key, submissions.c.idempotency_key, submissions.c.id).where(
-                tuple_(submissions.c.channel_key, submissions.c.idempotency_key).in_(keys)
+            select(s.channel_key, s.idempotency_key, s.id, s.idempotency_fingerprint).where(
+                tuple_(s.channel_key, s.idempotency_key).in_(keys)
             )
         )
-        return {(r.channel_key, r.idempotency_key): r.id for r in rows}
+        return {(r.channel_key, r.idempotency_key): (r.id, r.idempotency_fingerprint) for r in rows}
 
     async def get(self, submission_id: UUID) -> Any:
         return (await self._s.execute(select(submissions).where(submissions.c.id == submission_id))).first()

@@ -3,6 +3,11 @@
 The first row of the file is the header row; data rows are numbered from 0 after it, so data row
 `n` is spreadsheet row `n + 2`. Empty rows inside the data are yielded (as empty lists)
 to keep that numbering; empty rows at the end are not.
+
+Reading is blocking work: callers run it in a thread, never on the event loop. `survey`
+checks a file against `Limits` before a job is made of it: an XLSX's declared uncompressed
+sizes and compression ratios before it is opened (a small ZIP can unpack to gigabytes), then
+rows, columns and cell sizes while the rows are counted.
 """
 
 import codecs
@@ -10,6 +15,7 @@ import csv
 import datetime as dt
 import zipfile
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Literal
@@ -30,6 +36,96 @@ _DELIMITERS = (",", ";", "\t")
 
 class UnsupportedFile(Exception):
     """Not a CSV or XLSX file we can read (legacy .xls, another ZIP-based format, unknown type)."""
+
+
+class FileRefused(Exception):
+    """A readable file over a limit (`status` 413: too big to unpack) or malformed (`422`)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_rows: int = 1_000_000  # data rows, blank ones included (they cost reading too)
+    max_columns: int = 200
+    max_cell_chars: int = 32 * 1024
+    max_uncompressed_bytes: int = 500 * 1024 * 1024  # an XLSX's parts, as its ZIP declares them
+    max_compression_ratio: float = 100.0  # uncompressed / compressed, of the whole XLSX and of each large part
+
+
+@dataclass(frozen=True)
+class Survey:
+    format: SheetFormat
+    headers: list[str]
+    rows_total: int  # data rows with at least one non-blank cell
+
+
+# The csv module's own cap on a field (its default); a longer cell is refused like any too-long cell.
+CSV_FIELD_LIMIT = csv.field_size_limit()
+# Parts smaller than this are not judged by their ratio: small repetitive XML compresses well.
+_RATIO_FLOOR_BYTES = 1024 * 1024
+
+
+def survey(path: Path, filename: str, limits: Limits) -> Survey:
+    """Format, header row and number of data rows of an upload, checked against `limits`.
+
+    Raises `UnsupportedFile` for what is not a CSV or XLSX, `FileRefused` for a file over a
+    limit or unreadable partway (naming the row and column).
+    """
+    fmt = detect_format(path, filename)
+    if fmt == "xlsx":
+        check_archive(path, limits)
+    rows = _csv_rows(path) if fmt == "csv" else _xlsx_rows(path)
+    headers: list[str] | None = None
+    total = 0
+    number = 0  # the spreadsheet row being read (the header is row 1)
+    cell_limit = min(limits.max_cell_chars, CSV_FIELD_LIMIT) if fmt == "csv" else limits.max_cell_chars
+    try:
+        for number, row in enumerate(rows, start=1):
+            if number > limits.max_rows + 1:
+                raise FileRefused(422, f"more than {limits.max_rows} rows")
+            if len(row) > limits.max_columns:
+                raise FileRefused(422, f"row {number} has more than {limits.max_columns} columns")
+            for column, cell in enumerate(row, start=1):
+                if len(cell) > cell_limit:
+                    raise FileRefused(422, f"row {number}, column {column}: a cell longer than {cell_limit} characters")
+            if headers is None:
+                headers = row
+            elif any(cell.strip() for cell in row):
+                total += 1
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise FileRefused(422, f"row {number + 1}: a cell longer than {cell_limit} characters") from exc
+        raise FileRefused(422, f"row {number + 1} cannot be read as CSV") from exc
+    finally:
+        rows.close()
+    return Survey(fmt, headers or [], total)
+
+
+def check_archive(path: Path, limits: Limits) -> None:
+    """Refuse an XLSX whose ZIP declares more than `max_uncompressed_bytes` in all, or a
+    compression ratio above `max_compression_ratio` (overall, or of a part over 1 MiB).
+    Nothing is unpacked: the sizes are the ZIP directory's, which the reader then holds to."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise UnsupportedFile(f"{path.name}: not a valid .xlsx file") from exc
+    unpacked = sum(p.file_size for p in parts)
+    packed = sum(p.compress_size for p in parts)
+    if unpacked > limits.max_uncompressed_bytes:
+        raise FileRefused(413, f"the workbook unpacks to {unpacked} bytes, more than the limit of {limits.max_uncompressed_bytes}")
+    ratios = [(unpacked, packed), *((p.file_size, p.compress_size) for p in parts if p.file_size > _RATIO_FLOOR_BYTES)]
+    for size, compressed in ratios:
+        if size > _RATIO_FLOOR_BYTES and size > limits.max_compression_ratio * max(compressed, 1):
+            raise FileRefused(
+                422,
+                f"the workbook is compressed more than {limits.max_compression_ratio:g} to 1 ({size} bytes in {compressed}): "
+                "not a spreadsheet of real rows",
+            )
 
 
 def detect_format(path: Path, filename: str) -> SheetFormat:
@@ -168,6 +264,9 @@ def _xlsx_rows(path: Path) -> Generator[list[str], None, None]:
         if not workbook.worksheets:
             return
         sheet = workbook.worksheets[0]
+        # The declared dimension may claim a million rows by 16,384 columns; rows are padded
+        # to it. Read the rows that are there instead.
+        sheet.reset_dimensions()
         for values in sheet.iter_rows(values_only=True):
             row = [cell_text(value) for value in values]
             # A sheet formatted far to the right pads every row with empty cells: trim them.

@@ -1,4 +1,4 @@
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint, func
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from crm_runtime.delivery_tables import inbox_table, outbox_table
@@ -17,7 +17,7 @@ channels = Table(
     Column("mapping", JSONB, nullable=False, server_default="{}"),
     Column("active", Boolean, nullable=False, server_default="true"),
     Column("identifiers", JSONB, nullable=False, server_default='["phone", "email", "national_id"]'),
-    Column("redirect_url", String(2000)),
+    Column("redirect_url", Text),  # normalised URLs may outgrow what was sent; the API bounds the input
     Column("hmac_secret", String(200)),
     Column("honeypot_field", String(100)),
     Column("rate_limit_per_minute", Integer),
@@ -33,6 +33,7 @@ submissions = Table(
     Column("channel_key", String(200), nullable=False),
     Column("channel_kind", String(20), nullable=False),
     Column("idempotency_key", String(200)),
+    Column("idempotency_fingerprint", String(64)),  # sha256 of the first body sent with the key
     Column("state", String(20), nullable=False),
     Column("decision", String(20)),
     Column("customer_id", UUID(as_uuid=True)),
@@ -69,6 +70,9 @@ import_jobs = Table(
     Column("skipped", Integer, nullable=False, server_default="0"),
     Column("failed", Integer, nullable=False, server_default="0"),
     Column("errors", JSONB, nullable=False, server_default="[]"),
+    Column("ignored_columns", JSONB, nullable=False, server_default="[]"),  # headers no lead field takes
+    Column("attempts", Integer, nullable=False, server_default="0"),  # failed tries since the last progress
+    Column("reason", Text),  # why a failed job failed
     Column("lease_owner", String(100)),
     Column("lease_until", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -1,6 +1,6 @@
 """Turning what a channel sent into a lead, and the stamps of DESIGN 4.3."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from crm_contracts.leads import NO_NAME_FROM_WEB, ChannelKind, Lead
 
@@ -34,12 +34,19 @@ _AFFILIATE = {
 
 
 class LeadRejected(Exception):
-    """The submission cannot become a lead; `field` names the culprit."""
+    """The submission cannot become a lead; `errors` names every culprit as (field, message),
+    `field` and `message` are the first one's."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, message: str, *more: tuple[str, str]) -> None:
+        self.errors: list[tuple[str, str]] = [(field, message), *more]
+        super().__init__("; ".join(f"{f}: {m}" for f, m in self.errors))
         self.field = field
         self.message = message
+
+    @classmethod
+    def of(cls, errors: Sequence[tuple[str, str]]) -> "LeadRejected":
+        (field, message), *more = errors
+        return cls(field, message, *more)
 
 
 def lead_from_form(form: Mapping[str, str], mapping: Mapping[str, str]) -> tuple[dict[str, object], dict[str, str]]:

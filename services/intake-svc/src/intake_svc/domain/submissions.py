@@ -1,6 +1,10 @@
 """A submission's lifecycle: accepted → decided → done (or rejected)."""
 
+import hashlib
 from enum import StrEnum
+from typing import Any
+
+import orjson
 
 from crm_contracts.events import Decision
 
@@ -27,3 +31,9 @@ def after_decision(current: State, decision: Decision) -> State:
 
 def after_card_applied(current: State) -> State:
     return current if current in FINAL else State.DONE
+
+
+def fingerprint(body: Any) -> str:
+    """A hash of a request body's canonical JSON (keys sorted), kept with its Idempotency-Key:
+    a repeat of the key is the same request only when its body has the same fingerprint."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)).hexdigest()

@@ -6,7 +6,10 @@ A phone that is possible but not allocated is accepted here: it is kept and flag
 never dropped.
 """
 
+import math
 import unicodedata
+from collections.abc import Iterator
+from typing import Any
 
 import phonenumbers
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, ValidationError
@@ -14,6 +17,7 @@ from stdnum.il import hp, idnr
 
 from crm_contracts.fields import UNKNOWN_FIELD, FieldDefinition, check_fields
 from crm_contracts.leads import IdType, Lead
+from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, find_unstorable
 from intake_svc.domain.capture import LeadRejected
 
 # Besides digits, a phone may carry these separators (and a single leading "+").
@@ -40,25 +44,57 @@ _NATIONAL_ID_DIGITS = 9
 
 
 def validate_lead(lead: Lead, region: str = "IL") -> Lead:
-    """The lead with whitespace-stripped identifiers, or `LeadRejected` naming the first bad field.
+    """The lead with whitespace-stripped identifiers, or `LeadRejected` naming every bad field.
 
     Fields are named as the client sent them, with the index in lists: `phones[1]`, `emails[0]`,
-    `national_id`. An empty `national_id` counts as not sent; an empty list entry is rejected.
+    `national_id`, `fields.colour`. Text no store can keep (a NUL, an unpaired surrogate) is
+    refused wherever it is; so are custom numbers JSON cannot carry or PostgreSQL cannot hold.
+    An empty `national_id` counts as not sent; an empty list entry is rejected.
     """
+    errors = storage_problems(lead)
+    unstorable = {field for field, _ in errors}
     phones = [value.strip() for value in lead.phones]
     for index, value in enumerate(phones):
-        if problem := phone_problem(value, region):
-            raise LeadRejected(f"phones[{index}]", problem)
+        if f"phones[{index}]" not in unstorable and (problem := phone_problem(value, region)):
+            errors.append((f"phones[{index}]", problem))
     emails = [value.strip() for value in lead.emails]
     for index, value in enumerate(emails):
-        if problem := email_problem(value):
-            raise LeadRejected(f"emails[{index}]", problem)
+        if f"emails[{index}]" not in unstorable and (problem := email_problem(value)):
+            errors.append((f"emails[{index}]", problem))
     national_id = lead.national_id.strip() if lead.national_id is not None else None
     if national_id == "":
         national_id = None
-    if national_id is not None and (problem := national_id_problem(national_id, lead.id_type)):
-        raise LeadRejected("national_id", problem)
+    if national_id is not None and "national_id" not in unstorable and (problem := national_id_problem(national_id, lead.id_type)):
+        errors.append(("national_id", problem))
+    if errors:
+        raise LeadRejected.of(errors)
     return lead.model_copy(update={"phones": phones, "emails": emails, "national_id": national_id})
+
+
+# A JSON integer PostgreSQL's jsonb, our JSON encoder (orjson) and every consumer can carry.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+NUMBER_MESSAGE = "a number that cannot be stored (not finite, or beyond 64 bits)"
+
+
+def storage_problems(lead: Lead) -> list[tuple[str, str]]:
+    """(field, message) for every value of the lead that no store can keep: unstorable text
+    anywhere (keys included), custom numbers that are not finite or beyond 64 bits."""
+    errors = [(field, UNSTORABLE_MESSAGE) for field in find_unstorable(lead.model_dump(mode="python"))]
+    errors += [(field, NUMBER_MESSAGE) for field in _bad_numbers(lead.fields, ("fields",))]
+    return errors
+
+
+def _bad_numbers(value: Any, loc: tuple[Any, ...]) -> Iterator[str]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
+        yield field_path(loc)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _bad_numbers(item, (*loc, key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _bad_numbers(item, (*loc, index))
 
 
 def phone_problem(value: str, region: str = "IL") -> str | None:
@@ -156,10 +192,14 @@ def national_id_problem(value: str, id_type: IdType | None) -> str | None:
 
 
 def check_custom_fields(lead: Lead, definitions: list[FieldDefinition]) -> Lead:
-    """The lead with its custom values in their stored form, or `LeadRejected` naming the first
+    """The lead with its custom values in their stored form, or `LeadRejected` naming every
     value a definition refuses. Keys no definition knows pass: customer-svc keeps them aside."""
     clean, errors = check_fields(definitions, lead.fields, "lead")
-    for error in errors:
-        if lead.fields.get(error.field.removeprefix("fields.")) is not None and error.message != UNKNOWN_FIELD:
-            raise LeadRejected(error.field, error.message)
+    refused = [
+        (error.field, error.message)
+        for error in errors
+        if lead.fields.get(error.field.removeprefix("fields.")) is not None and error.message != UNKNOWN_FIELD
+    ]
+    if refused:
+        raise LeadRejected.of(refused)
     return lead.model_copy(update={"fields": {**lead.fields, **{k: v for k, v in clean.items() if v is not None}}})

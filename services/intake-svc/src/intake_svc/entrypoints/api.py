@@ -12,16 +12,37 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ValidationError
 
 from crm_contracts.leads import ChannelKind, Lead
-from crm_runtime.problems import Problem, found, invalid_request
+from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
+from crm_runtime.problems import Problem, found, invalid_request, problem_responses
 from intake_svc.domain import signatures
 from intake_svc.domain.capture import LeadRejected, lead_from_form
 from intake_svc.domain.channels import Channel, ChannelRefused
 from intake_svc.domain.validation import validate_lead
 from intake_svc.service_layer.edge import EdgeGuard, Throttled
-from intake_svc.service_layer.handlers import IntakeService
+from intake_svc.service_layer.handlers import IdempotencyKeyReused, IntakeService, LeadNotStored
 
 ChannelKey = Annotated[str | None, Header(alias="X-Channel-Key", max_length=200)]
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# What the lead routes answer besides 202: channel key missing/unknown (401) or not allowed
+# (403), body too large (413), invalid lead (422), rate limited (429), database away (503).
+LEAD_PROBLEMS = problem_responses(401, 403, 413, 422, 429, 503)
+
+
+def printable(name: str) -> str:
+    """A field name fit for a problem document: unstorable characters spelled as escapes."""
+    return "".join(f"\\u{ord(ch):04x}" if unstorable(ch) else ch for ch in name)
+
+
+def lead_rejected(exc: LeadRejected) -> Problem:
+    errors = [{"field": printable(field), "message": message} for field, message in exc.errors]
+    return Problem(422, "Lead rejected", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+
+
+def _check_form(form: dict[str, str]) -> None:
+    """The text rule for what intake parses itself (query string, form or JSON fields)."""
+    bad = [(name, UNSTORABLE_MESSAGE) for name, value in form.items() if unstorable(name) or unstorable(value)]
+    if bad:
+        raise LeadRejected.of(bad)
 
 
 class Accepted(BaseModel):
@@ -58,7 +79,7 @@ async def _form_fields(request: Request, body: bytes) -> dict[str, str]:
         try:
             data = orjson.loads(body)
         except ValueError as exc:
-            raise Problem(400, "Malformed JSON body") from exc
+            raise Problem(400, "Malformed JSON body", "The body is not valid JSON.", kind="malformed-json") from exc
         if not isinstance(data, dict):
             raise Problem(422, "Invalid request", "The JSON body must be an object.")
         form.update({str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in data.items() if v is not None})
@@ -95,11 +116,25 @@ def build_router(service: IntakeService, guard: EdgeGuard) -> APIRouter:
             lead = validate_lead(lead)
             return _accepted(await service.accept(channel, lead, raw=raw, idempotency_key=idempotency_key))
         except LeadRejected as exc:
+            raise lead_rejected(exc) from exc
+        except IdempotencyKeyReused as exc:
             raise Problem(
-                422, "Lead rejected", f"{exc.field}: {exc.message}", errors=[{"field": exc.field, "message": exc.message}]
+                422,
+                "Idempotency-Key reused",
+                "This Idempotency-Key was already used with another body; use a new key for a new lead.",
+                kind="idempotency-key-reused",
+                errors=[{"field": "Idempotency-Key", "message": "already used with another body"}],
+            ) from exc
+        except LeadNotStored as exc:
+            errors = [{"field": printable(field), "message": UNSTORABLE_MESSAGE} for field in exc.fields]
+            raise Problem(
+                422,
+                "Lead cannot be stored",
+                f"The database refused this lead's data (SQLSTATE {exc.sqlstate}); nothing was stored.",
+                errors=errors,
             ) from exc
 
-    @router.post("/leads", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["leads"])
+    @router.post("/leads", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["leads"], responses=LEAD_PROBLEMS)
     async def post_lead(
         lead: Lead,
         request: Request,
@@ -109,7 +144,9 @@ def build_router(service: IntakeService, guard: EdgeGuard) -> APIRouter:
         channel = await _channel(x_channel_key, {ChannelKind.API}, request)
         return await _accept(channel, lead, idempotency_key=idempotency_key)
 
-    @router.post("/portal/registrations", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["leads"])
+    @router.post(
+        "/portal/registrations", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["leads"], responses=LEAD_PROBLEMS
+    )
     async def post_registration(lead: Lead, request: Request, x_channel_key: ChannelKey = None) -> Accepted:
         channel = await _channel(x_channel_key, {ChannelKind.PORTAL}, request)
         return await _accept(channel, lead)
@@ -120,7 +157,11 @@ def build_router(service: IntakeService, guard: EdgeGuard) -> APIRouter:
         status_code=status.HTTP_202_ACCEPTED,
         response_model=Accepted,
         tags=["leads"],
-        responses={303: {"description": "Browser form post: redirect to the channel's thank-you page"}},
+        responses={
+            303: {"description": "Browser form post: redirect to the channel's thank-you page"},
+            **problem_responses(400),
+            **LEAD_PROBLEMS,
+        },
     )
     async def capture(channel_key: str, request: Request) -> Any:
         channel = await _channel(channel_key, {ChannelKind.WEB}, request)
@@ -131,6 +172,10 @@ def build_router(service: IntakeService, guard: EdgeGuard) -> APIRouter:
             if check != signatures.SignatureCheck.OK:
                 raise Problem(401, "Invalid signature", f"X-Signature: {check.value}", field="X-Signature")
         form = await _form_fields(request, body)
+        try:
+            _check_form(form)
+        except LeadRejected as exc:
+            raise lead_rejected(exc) from exc
         browser = request.headers.get("content-type", "").startswith(FORM_TYPES) or "text/html" in request.headers.get("accept", "")
         if channel.honeypot_field and form.pop(channel.honeypot_field, "").strip():
             submission_id = await service.record_bot(channel, form)
@@ -147,7 +192,9 @@ def build_router(service: IntakeService, guard: EdgeGuard) -> APIRouter:
             return RedirectResponse(channel.redirect_url + separator + urlencode({"submission_id": str(submission_id)}), status_code=303)
         return _accepted(submission_id)
 
-    @router.get("/submissions/{submission_id}", response_model=SubmissionOut, tags=["submissions"])
+    @router.get(
+        "/submissions/{submission_id}", response_model=SubmissionOut, tags=["submissions"], responses=problem_responses(404, 422, 503)
+    )
     async def get_submission(submission_id: UUID) -> SubmissionOut:
         row = found(await service.submission(submission_id), "Submission not found")
         return SubmissionOut.model_validate({**row._mapping, "channel": row.channel_key})

@@ -2,7 +2,7 @@ from fastapi import FastAPI
 
 from crm_runtime.http import create_app
 from crm_runtime.limits import BodySizeLimit
-from intake_svc.bootstrap import bootstrap
+from intake_svc.bootstrap import Container, bootstrap
 from intake_svc.config import IntakeSettings
 from intake_svc.entrypoints.api import build_router
 from intake_svc.entrypoints.channels_api import build_channels_router
@@ -10,12 +10,16 @@ from intake_svc.entrypoints.imports_api import build_imports_router
 
 
 def build_app(settings: IntakeSettings) -> FastAPI:
-    c = bootstrap(settings)
+    return app_for(bootstrap(settings))
+
+
+def app_for(c: Container) -> FastAPI:
+    """The HTTP app over a wired container (tests keep the container to reach its parts)."""
     app = create_app(
         c.runtime,
         [build_router(c.service, c.guard), build_channels_router(c.service), build_imports_router(c.service, c.imports)],
         title="intake-svc",
     )
     # Lead bodies are small; only spreadsheet uploads may be large.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, overrides={"/v1/imports": settings.max_import_bytes})
+    app.add_middleware(BodySizeLimit, max_bytes=c.settings.max_body_bytes, overrides={"/v1/imports": c.settings.max_import_bytes})
     return app

@@ -5,36 +5,55 @@ from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Header, status
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, Field, HttpUrl, UrlConstraints
 
 from crm_contracts.leads import ChannelKind
-from crm_runtime.problems import Problem, found
+from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
+from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
 from intake_svc.domain.channels import DEFAULT_POLICY, IDENTIFIERS, Channel
 from intake_svc.service_layer.handlers import IntakeService
 
 Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
 Policy = Literal["ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card", "duplicate_lead"]
 Identifier = Literal["phone", "email", "national_id"]
+REDIRECT_URL_MAX = 2000
+
+
+def _storable(value: str) -> str:
+    if unstorable(value):
+        raise ValueError(UNSTORABLE_MESSAGE)
+    return value
+
+
+# Text the channel keeps: the one text rule (the runtime's edge applies it to JSON bodies too).
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class ChannelOptions(BaseModel):
     """What can be set on a channel (all optional on PATCH)."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
     duplicate_policy: Policy | None = None
-    mapping: dict[str, str] | None = Field(default=None, description="Field renames: `{'tel': 'phone', 'src': 'fields.source'}`.")
+    mapping: dict[Text, Text] | None = Field(default=None, description="Field renames: `{'tel': 'phone', 'src': 'fields.source'}`.")
     active: bool | None = None
     identifiers: list[Identifier] | None = Field(default=None, min_length=1, description="Identifiers compared for duplicates.")
-    redirect_url: HttpUrl | None = Field(default=None, description="Thank-you page for browser form posts (303 See Other).")
-    hmac_secret: str | None = Field(default=None, min_length=16, max_length=200, description="Require `X-Signature` (write-only).")
-    honeypot_field: str | None = Field(default=None, max_length=100, description="A hidden form field only bots fill in.")
+    redirect_url: Annotated[HttpUrl, UrlConstraints(max_length=REDIRECT_URL_MAX)] | None = Field(
+        default=None, description="Thank-you page for browser form posts (303 See Other)."
+    )
+    hmac_secret: Text | None = Field(default=None, min_length=16, max_length=200, description="Require `X-Signature` (write-only).")
+    honeypot_field: Text | None = Field(default=None, max_length=100, description="A hidden form field only bots fill in.")
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class ChannelIn(ChannelOptions):
     key: str = Field(min_length=3, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")
     kind: ChannelKind
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
+
+
+class ChannelList(BaseModel):
+    items: list["ChannelOut"]
+    next_cursor: str | None = Field(default=None, description="Always null: a workspace's channels come in one page.")
 
 
 class ChannelOut(BaseModel):
@@ -80,15 +99,22 @@ def _changes(options: ChannelOptions) -> dict[str, Any]:
     return changes
 
 
+def _workspace(workspace: str) -> str:
+    if unstorable(workspace):
+        raise invalid_fields([("X-Workspace", UNSTORABLE_MESSAGE)])
+    return workspace
+
+
 def build_channels_router(service: IntakeService) -> APIRouter:
     router = APIRouter(prefix="/v1/channels", tags=["channels"])
 
-    @router.get("", response_model=list[ChannelOut])
-    async def list_channels(x_workspace: Workspace = "main") -> list[ChannelOut]:
-        return [channel_out(c) for c in await service.channels(x_workspace)]
+    @router.get("", response_model=ChannelList, responses=problem_responses(422, 503))
+    async def list_channels(x_workspace: Workspace = "main") -> ChannelList:
+        return ChannelList(items=[channel_out(c) for c in await service.channels(_workspace(x_workspace))])
 
-    @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChannelOut)
+    @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChannelOut, responses=problem_responses(409, 413, 422, 503))
     async def create_channel(body: ChannelIn, x_workspace: Workspace = "main") -> ChannelOut:
+        x_workspace = _workspace(x_workspace)
         changes = {k: v for k, v in _changes(body).items() if v is not None}
         changes.pop("key"), changes.pop("kind")
         channel = dataclasses.replace(
@@ -107,19 +133,20 @@ def build_channels_router(service: IntakeService) -> APIRouter:
             raise Problem(409, "Channel key already in use", field="key")
         return channel_out(channel)
 
-    @router.get("/{key}", response_model=ChannelOut)
+    @router.get("/{key}", response_model=ChannelOut, responses=problem_responses(404, 422, 503))
     async def get_channel(key: str, x_workspace: Workspace = "main") -> ChannelOut:
+        x_workspace = _workspace(x_workspace)
         channel = found(await service.channel_for_admin(x_workspace, key), "Channel not found")
         return channel_out(channel)
 
-    @router.patch("/{key}", response_model=ChannelOut)
+    @router.patch("/{key}", response_model=ChannelOut, responses=problem_responses(404, 413, 422, 503))
     async def update_channel(key: str, body: ChannelOptions, x_workspace: Workspace = "main") -> ChannelOut:
+        x_workspace = _workspace(x_workspace)
         changes = _changes(body)
-        for required in ("name", "duplicate_policy", "mapping", "active", "identifiers"):
-            if required in changes and changes[required] is None:
-                raise Problem(
-                    422, "Invalid request", f"{required} cannot be null", errors=[{"field": required, "message": "may not be null"}]
-                )
+        required = ("name", "duplicate_policy", "mapping", "active", "identifiers")
+        nulls = [name for name in required if name in changes and changes[name] is None]
+        if nulls:
+            raise invalid_fields([(name, "may not be null") for name in nulls])
         channel = found(await service.update_channel(x_workspace, key, changes), "Channel not found")
         return channel_out(channel)
 

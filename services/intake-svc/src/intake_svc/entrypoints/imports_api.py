@@ -6,13 +6,14 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, File, Form, Header, UploadFile, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from crm_contracts.leads import ChannelKind
-from crm_runtime.problems import Problem, found
+from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable
+from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
 from intake_svc.domain.channels import ChannelRefused
 from intake_svc.service_layer.handlers import IntakeService
-from intake_svc.service_layer.imports import ImportRejected, ImportService
+from intake_svc.service_layer.imports import ImportRejected, ImportService, shown
 
 # Internal states that the public contract folds into `running`.
 _PUBLIC_STATE = {"reading_done": "running"}
@@ -43,6 +44,8 @@ class ImportJobOut(BaseModel):
     skipped: int
     failed: int
     errors: list[ImportError_]
+    ignored_columns: list[str] = Field(description="Headers of columns no lead field takes (their cells are kept as raw attributes).")
+    reason: str | None = Field(default=None, description="Why a `failed` job failed (or the last failed attempt of a running one).")
     created_at: datetime
     updated_at: datetime
 
@@ -56,7 +59,9 @@ def _job_out(row: Any) -> ImportJobOut:
 def build_imports_router(service: IntakeService, imports: ImportService) -> APIRouter:
     router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
-    @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ImportAccepted)
+    @router.post(
+        "", status_code=status.HTTP_202_ACCEPTED, response_model=ImportAccepted, responses=problem_responses(401, 403, 413, 415, 422, 503)
+    )
     async def create_import(
         file: Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1255) or XLSX; the first row holds the headers")],
         policy: Annotated[str, Form(description="skip | fill_missing | reset_status")] = "skip",
@@ -78,14 +83,21 @@ def build_imports_router(service: IntakeService, imports: ImportService) -> APIR
                     422, "Invalid mapping", "mapping must be a JSON object", errors=[{"field": "mapping", "message": "not JSON"}]
                 ) from exc
             if not isinstance(explicit, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in explicit.items()):
-                raise Problem(422, "Invalid mapping", "mapping must map header names to field names", errors=[{"field": "mapping"}])
+                raise Problem(
+                    422,
+                    "Invalid mapping",
+                    "mapping must map header names to field names",
+                    errors=[{"field": "mapping", "message": "must be a JSON object of strings"}],
+                )
+            if bad := list(find_unstorable(explicit, ("mapping",))):
+                raise invalid_fields([(shown(field), UNSTORABLE_MESSAGE) for field in bad])
         try:
             job_id = await imports.create(channel, policy, file, explicit)
         except ImportRejected as exc:
             raise Problem(exc.status, "Import refused", exc.message, errors=[{"field": exc.field, "message": exc.message}]) from exc
         return ImportAccepted(id=job_id, status_url=f"/v1/imports/{job_id}")
 
-    @router.get("/{job_id}", response_model=ImportJobOut)
+    @router.get("/{job_id}", response_model=ImportJobOut, responses=problem_responses(404, 422, 503))
     async def get_import(job_id: UUID) -> ImportJobOut:
         row = found(await imports.job(job_id), "Import not found")
         return _job_out(row)

@@ -14,16 +14,18 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerCreated, CustomerEnriched, DecisionMade, LeadAccepted
 from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
+from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable, unstorable
 from crm_runtime.cache import TimedCache
 from crm_runtime.events import new_event
-from crm_runtime.group_commit import GroupCommit
+from crm_runtime.group_commit import GroupCommit, Refused
 from crm_runtime.outbox import Outbox
 from intake_svc.adapters.idempotency import IdempotencyCache
 from intake_svc.adapters.imports_repository import ImportRepository, outcome_counter
 from intake_svc.adapters.repository import ChannelRepository, SubmissionRepository
 from intake_svc.domain import capture
-from intake_svc.domain.channels import Channel, check_channel
-from intake_svc.domain.submissions import State, after_card_applied, after_decision
+from intake_svc.domain.capture import LeadRejected
+from intake_svc.domain.channels import Channel, ChannelRefused, check_channel
+from intake_svc.domain.submissions import State, after_card_applied, after_decision, fingerprint
 from intake_svc.domain.validation import check_custom_fields
 
 SOURCE = "intake-svc"
@@ -48,6 +50,7 @@ def stage_lead(
     submission_id: UUID | None = None,
     job_id: UUID | None = None,
     row_number: int | None = None,
+    idempotency_fingerprint: str | None = None,
 ) -> StagedLead:
     """The submission row and its `LeadAccepted` event for one accepted lead."""
     submission_id = submission_id or uuid4()
@@ -59,6 +62,7 @@ def stage_lead(
         "channel_key": channel.key,
         "channel_kind": channel.kind.value,
         "idempotency_key": idempotency_key,
+        "idempotency_fingerprint": idempotency_fingerprint,
         "state": State.ACCEPTED.value,
         "lead": lead.model_dump(mode="json"),
         "raw": raw,
@@ -70,6 +74,24 @@ def stage_lead(
 
 # The custom field definitions of a workspace, or None when they cannot be read now.
 Definitions = Callable[[str], Awaitable[list[FieldDefinition] | None]]
+
+
+class IdempotencyKeyReused(Exception):
+    """An `Idempotency-Key` already used with another body on this channel."""
+
+
+class LeadNotStored(Exception):
+    """The database refused the lead's own data (SQLSTATE class 22 or 23); nothing was stored."""
+
+    def __init__(self, sqlstate: str, fields: list[str]) -> None:
+        super().__init__(f"refused by the database (SQLSTATE {sqlstate})")
+        self.sqlstate = sqlstate
+        self.fields = fields
+
+
+def refused_fields(row: dict[str, Any]) -> list[str]:
+    """The fields of a submission row holding unstorable text, as the client named them."""
+    return [*find_unstorable(row.get("lead", {})), *find_unstorable(row.get("raw", {}))]
 
 
 class IntakeService:
@@ -86,10 +108,12 @@ class IntakeService:
         self._outbox = outbox
         self._idempotency = idempotency
         self._channels: TimedCache[str, Channel | None] = TimedCache(channel_cache_s)
-        self._commits: GroupCommit[StagedLead, UUID] = GroupCommit("submissions", self._write)
+        self._commits: GroupCommit[StagedLead, tuple[UUID, str | None]] = GroupCommit("submissions", self._write)
 
     async def channel(self, key: str, allowed: set[ChannelKind]) -> Channel:
         """The channel behind `key`; cached for a few seconds, so a burst costs one lookup."""
+        if unstorable(key):
+            raise ChannelRefused(401, "Unknown channel key")  # no channel has such a key; never sent to the database
 
         async def load() -> Channel | None:
             async with self._sessions() as session:
@@ -100,26 +124,42 @@ class IntakeService:
     async def accept(self, channel: Channel, lead: Lead, *, raw: dict[str, str] | None = None, idempotency_key: str | None = None) -> UUID:
         """Store the submission and stage its event; durable (committed) when this returns.
 
-        With an `Idempotency-Key` the first submission's id is returned for every repeat:
-        Redis answers repeats within its TTL, the database's unique key answers the rest.
+        With an `Idempotency-Key` the first submission's id is returned for every repeat with
+        the same body (same fingerprint); another body raises `IdempotencyKeyReused`. Redis
+        answers repeats within its TTL, the database's unique key answers the rest.
+        `LeadNotStored` when the database refuses the lead's own data; other leads committed
+        at the same moment are not affected.
         """
+        body_print = fingerprint(lead.model_dump(mode="json")) if idempotency_key else None
         if idempotency_key:
+            if unstorable(idempotency_key):
+                raise LeadRejected("Idempotency-Key", UNSTORABLE_MESSAGE)
             cached = await self._idempotency.get(channel.key, idempotency_key)
             if cached:
-                return UUID(cached)
+                cached_id, cached_print = cached
+                if cached_print is not None and cached_print != body_print:
+                    raise IdempotencyKeyReused(idempotency_key)
+                return UUID(cached_id)
         if lead.fields and self._definitions and channel.kind is not ChannelKind.WEB:  # a web form's lead is never refused for them
             known = await self._definitions(channel.workspace)
             lead = check_custom_fields(lead, known) if known is not None else lead
-        staged = stage_lead(channel.ref(), channel.workspace, capture.stamp(lead, channel.kind), raw or {}, idempotency_key)
-        submission_id = await self._commits.submit(staged)
+        stamped = capture.stamp(lead, channel.kind)
+        staged = stage_lead(channel.ref(), channel.workspace, stamped, raw or {}, idempotency_key, idempotency_fingerprint=body_print)
+        try:
+            submission_id, first = await self._commits.submit(staged)
+        except Refused as exc:
+            raise LeadNotStored(exc.sqlstate, refused_fields(staged.row)) from exc
         if idempotency_key:
-            await self._idempotency.remember(channel.key, idempotency_key, str(submission_id))
+            if first is not None and first != body_print:
+                raise IdempotencyKeyReused(idempotency_key)
+            await self._idempotency.remember(channel.key, idempotency_key, str(submission_id), first)
         return submission_id
 
-    async def _write(self, batch: list[StagedLead]) -> list[UUID]:
+    async def _write(self, batch: list[StagedLead]) -> list[tuple[UUID, str | None]]:
         """One transaction for a whole burst of accepted leads (see GroupCommit).
 
-        Returns each lead's submission id: its own, or the earlier one of its idempotency key.
+        Returns each lead's submission id with the fingerprint stored with it: its own, or the
+        earlier submission's of its idempotency key.
         """
         async with self._sessions() as session, session.begin():
             repo = SubmissionRepository(session)
@@ -128,7 +168,10 @@ class IntakeService:
             repeats = [(s.row["channel_key"], s.row["idempotency_key"]) for s in batch if s.submission_id not in inserted]
             earlier = await repo.ids_of_idempotency_keys(repeats)
         return [
-            s.submission_id if s.submission_id in inserted else earlier[(s.row["channel_key"], s.row["idempotency_key"])] for s in batch
+            (s.submission_id, s.row["idempotency_fingerprint"])
+            if s.submission_id in inserted
+            else earlier[(s.row["channel_key"], s.row["idempotency_key"])]
+            for s in batch
         ]
 
     async def close(self) -> None:
@@ -157,6 +200,8 @@ class IntakeService:
             return await SubmissionRepository(session).get(submission_id)
 
     async def channel_for_admin(self, workspace: str, key: str) -> Channel | None:
+        if unstorable(key):
+            return None
         async with self._sessions() as session:
             channel = await ChannelRepository(session).by_key(key)
         return channel if channel is not None and channel.workspace == workspace else None
@@ -164,7 +209,7 @@ class IntakeService:
     async def update_channel(self, workspace: str, key: str, changes: dict[str, Any]) -> Channel | None:
         async with self._sessions() as session, session.begin():
             repo = ChannelRepository(session)
-            channel = await repo.by_key(key)
+            channel = None if unstorable(key) else await repo.by_key(key)
             if channel is None or channel.workspace != workspace:
                 return None
             channel = dataclasses.replace(channel, **changes)

@@ -6,6 +6,12 @@ chunk of rows is written — submissions (with ids derived from job and row numb
 outbox events and the job's read cursor — in one transaction, so a restart resumes after
 the last committed chunk and no row is processed twice. Counters of created / updated /
 skipped / failed rows follow the decisions as they come back.
+
+Files are read in threads, never on the event loop, and checked against `Limits` on upload.
+A row that cannot become a lead, or that the database refuses, is a row error and the job
+goes on: a chunk whose commit fails is written again row by row. A job that cannot make
+progress (the same chunk failing `max_attempts` times for reasons other than an outage) ends
+`failed` with the reason; an outage is waited out and never counted.
 """
 
 import asyncio
@@ -14,32 +20,39 @@ import os
 import socket
 import tempfile
 import uuid
+from collections.abc import Generator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from fastapi import UploadFile
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
 from crm_contracts.fields import FieldDefinition
-from crm_contracts.leads import Lead
+from crm_contracts.leads import ChannelRef, Lead
+from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, unstorable
+from crm_runtime.db import is_outage
+from crm_runtime.group_commit import refuses_data, sqlstate
 from crm_runtime.outbox import Outbox
 from intake_svc.adapters import spreadsheets
 from intake_svc.adapters.imports_repository import ImportRepository
 from intake_svc.adapters.repository import SubmissionRepository
 from intake_svc.domain import imports
 from intake_svc.domain.capture import LeadRejected, lead_from_form
-from intake_svc.domain.channels import Channel
+from intake_svc.domain.channels import Channel, ChannelRefused
 from intake_svc.domain.validation import check_custom_fields, validate_lead
-from intake_svc.service_layer.handlers import Definitions, StagedLead, stage_lead
+from intake_svc.service_layer.handlers import Definitions, StagedLead, refused_fields, stage_lead
 
 log = logging.getLogger(__name__)
 
 POLICIES = ("skip", "fill_missing", "reset_status")
 CHUNK_BYTES = 1024 * 1024
 MAX_ERRORS_KEPT = 1000
+OUTAGE_BACKOFF_MAX_S = 10.0
 
 
 class ImportRejected(Exception):
@@ -54,6 +67,39 @@ def row_id(job_id: uuid.UUID, row_number: int) -> uuid.UUID:
     return uuid.uuid5(job_id, str(row_number))
 
 
+def shown(name: str) -> str:
+    """A name fit for an error: unstorable characters spelled as escapes."""
+    return "".join(f"\\u{ord(ch):04x}" if unstorable(ch) else ch for ch in name)
+
+
+def column_name(index: int, columns: dict[int, str], headers: list[str]) -> str:
+    """How a row error names a column: its lead field, else its header, else `column N`."""
+    if index in columns:
+        return columns[index]
+    header = headers[index].strip() if index < len(headers) else ""
+    return shown(header) if header else f"column {index + 1}"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a job could not go on, for its owner to read (never SQL text or parameters)."""
+    if isinstance(exc, ChannelRefused):
+        return f"the import channel refuses it: {exc.title}"
+    if isinstance(exc, spreadsheets.UnsupportedFile | spreadsheets.FileRefused | ImportRejected):
+        return f"the file cannot be read: {exc}"
+    if isinstance(exc, DBAPIError):
+        return f"the database refused the chunk (SQLSTATE {sqlstate(exc) or 'unknown'})"
+    return f"the chunk cannot be processed ({type(exc).__name__})"
+
+
+@dataclass
+class Chunk:
+    """Rows read from the file and made ready: leads to store and row errors."""
+
+    staged: list[StagedLead]
+    errors: list[dict[str, Any]]
+    read: int
+
+
 class ImportService:
     def __init__(
         self,
@@ -63,8 +109,12 @@ class ImportService:
         chunk_rows: int,
         lease_s: int,
         definitions: Definitions | None = None,
+        limits: spreadsheets.Limits | None = None,
+        max_attempts: int = 3,
     ) -> None:
         self._definitions = definitions
+        self._limits = limits or spreadsheets.Limits()
+        self._max_attempts = max_attempts
         self._sessions = sessions
         self._outbox = outbox
         self._max_bytes = max_bytes
@@ -76,32 +126,38 @@ class ImportService:
     async def create(self, channel: Channel, policy: str, upload: UploadFile, mapping: dict[str, str] | None) -> uuid.UUID:
         if policy not in POLICIES:
             raise ImportRejected(422, "policy", f"policy must be one of {', '.join(POLICIES)}")
+        filename = shown(upload.filename or "upload")[:500]
         with tempfile.NamedTemporaryFile(prefix="crm-import-", delete=True) as spool:
             size = 0
             while chunk := await upload.read(CHUNK_BYTES):
                 size += len(chunk)
                 if size > self._max_bytes:
                     raise ImportRejected(413, "file", f"the file is larger than {self._max_bytes} bytes")
-                spool.write(chunk)
-            spool.flush()
+                await asyncio.to_thread(spool.write, chunk)
+            await asyncio.to_thread(spool.flush)
             if size == 0:
                 raise ImportRejected(422, "file", "the file is empty")
             path = Path(spool.name)
             try:
-                fmt = spreadsheets.detect_format(path, upload.filename or "")
-                headers = spreadsheets.read_headers(path, fmt)
+                # Headers, limits and the row count (progress has a denominator from the start):
+                # blocking reads of a file of any shape, in a thread.
+                survey = await asyncio.to_thread(spreadsheets.survey, path, upload.filename or "", self._limits)
             except spreadsheets.UnsupportedFile as exc:
                 raise ImportRejected(415, "file", str(exc)) from exc
+            except spreadsheets.FileRefused as exc:
+                raise ImportRejected(exc.status, "file", exc.message) from exc
+            headers = survey.headers
             if not any(h.strip() for h in headers):
                 raise ImportRejected(422, "file", "the first row must hold the column headers")
+            if bad := [index + 1 for index, header in enumerate(headers) if unstorable(header)]:
+                raise ImportRejected(422, "file", f"the header of column {bad[0]} {UNSTORABLE_MESSAGE}")
             try:
                 columns = imports.explicit_columns(headers, mapping) if mapping else imports.infer_columns(headers)
             except imports.MappingError as exc:
                 raise ImportRejected(422, f"mapping.{exc.field}", exc.message) from exc
             if not columns:
                 raise ImportRejected(422, "mapping", "no column could be mapped to a lead field; send an explicit mapping")
-            # Streamed once more to count: progress has a denominator from the start.
-            rows_total = sum(1 for row in spreadsheets.iter_rows(path, fmt) if any(cell.strip() for cell in row))
+            ignored = [header for index, header in enumerate(headers) if index not in columns and header.strip()]
             job_id = uuid.uuid4()
             async with self._sessions() as session, session.begin():
                 repo = ImportRepository(session)
@@ -112,11 +168,12 @@ class ImportService:
                         "channel_key": channel.key,
                         "policy": policy,
                         "state": "queued",
-                        "filename": (upload.filename or "upload")[:500],
-                        "format": fmt,
+                        "filename": filename,
+                        "format": survey.format,
                         "headers": headers,
                         "columns": {str(k): v for k, v in columns.items()},
-                        "rows_total": rows_total,
+                        "ignored_columns": ignored,
+                        "rows_total": survey.rows_total,
                     }
                 )
                 with path.open("rb") as stored:  # noqa: ASYNC230 - read in threads below
@@ -133,7 +190,9 @@ class ImportService:
 
     async def run(self, stop: asyncio.Event, channel_of: Any) -> None:
         """Worker loop: take a job whose lease is free, process it, repeat."""
+        outages = 0
         while not stop.is_set():
+            job: Any = None
             try:
                 async with self._sessions() as session, session.begin():
                     job = await ImportRepository(session).claim(self._owner, self._lease_s)
@@ -146,11 +205,31 @@ class ImportService:
                     continue
                 channel = await channel_of(job.channel_key)
                 await self._process(job, channel, stop)
+                outages = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("import worker failed; retrying")
-                await asyncio.sleep(1.0)
+            except Exception as exc:
+                if is_outage(exc):
+                    # Nobody's fault: wait it out (the job stays ours and is taken up again).
+                    outages += 1
+                    delay = min(OUTAGE_BACKOFF_MAX_S, 0.5 * 2 ** min(outages, 5))
+                    log.warning("import worker waits %.1f s for the database or broker: %s", delay, type(exc).__name__)
+                    await _sleep(stop, delay)
+                    continue
+                if job is None:
+                    log.exception("import worker failed; retrying")
+                    await _sleep(stop, 1.0)
+                    continue
+                reason = failure_reason(exc)
+                log.warning("import %s failed an attempt: %s", job.id, reason, exc_info=exc)
+                try:
+                    async with self._sessions() as session, session.begin():
+                        failed = await ImportRepository(session).fail_attempt(job.id, self._owner, reason, self._max_attempts)
+                    if failed:
+                        log.error("import %s failed after %d attempts: %s", job.id, self._max_attempts, reason)
+                except Exception as again:  # noqa: BLE001 - the job is taken up again and the attempt retried
+                    log.warning("import %s: could not record the failed attempt (%s)", job.id, type(again).__name__)
+                    await _sleep(stop, 1.0)
 
     async def _process(self, job: Any, channel: Channel, stop: asyncio.Event) -> None:
         ref = channel.ref(policy=job.policy)
@@ -158,33 +237,65 @@ class ImportService:
         with tempfile.NamedTemporaryFile(prefix="crm-import-", delete=True) as spool:
             async with self._sessions() as session:
                 async for data in ImportRepository(session).chunks(job.id):
-                    spool.write(data)
-            spool.flush()
+                    await asyncio.to_thread(spool.write, data)
+            await asyncio.to_thread(spool.flush)
             rows = spreadsheets.iter_rows(Path(spool.name), job.format, start=job.rows_read)
-            number = job.rows_read
-            known = await self._definitions(channel.workspace) if self._definitions else None
-            while chunk := list(islice(rows, self._chunk_rows)):
-                if stop.is_set():
-                    return  # shutting down: the next worker resumes from the committed cursor
-                staged, errors = [], []
-                for row in chunk:
-                    number += 1
-                    if not any(cell.strip() for cell in row):
-                        continue  # blank lines are not rows (nor counted in rows_total)
-                    lead_or_error = self._lead(row, columns, job.headers, number + 1, known)  # +1: the header is sheet row 1
-                    if isinstance(lead_or_error, dict):
-                        errors.append(lead_or_error)
-                    else:
-                        lead, raw = lead_or_error
-                        staged.append(stage_lead(ref, channel.workspace, lead, raw, None, row_id(job.id, number), job.id, number))
-                if not await self._commit_chunk(job.id, staged, errors, len(chunk)):
-                    return  # the lease went to another worker
+            try:
+                number = job.rows_read
+                known = await self._definitions(channel.workspace) if self._definitions else None
+                while True:
+                    if stop.is_set():
+                        return  # shutting down: the next worker resumes from the committed cursor
+                    # Reading and checking rows is CPU work: in a thread, off the event loop.
+                    chunk = await asyncio.to_thread(self._next_chunk, rows, number, job, ref, channel.workspace, columns, known)
+                    if not chunk.read:
+                        break
+                    number += chunk.read
+                    if not await self._commit_chunk(job.id, chunk):
+                        return  # the lease went to another worker
+            finally:
+                await asyncio.to_thread(rows.close)
         async with self._sessions() as session, session.begin():
             await ImportRepository(session).finish_reading(job.id, self._owner)
 
+    def _next_chunk(
+        self,
+        rows: Generator[list[str], None, None],
+        number: int,
+        job: Any,
+        ref: ChannelRef,
+        workspace: str,
+        columns: dict[int, str],
+        known: list[FieldDefinition] | None,
+    ) -> Chunk:
+        try:
+            rows_read = list(islice(rows, self._chunk_rows))
+        except Exception as exc:  # noqa: BLE001 - csv or XML trouble partway: the file cannot be read on
+            raise spreadsheets.FileRefused(422, f"row {number + 2} and after cannot be read ({type(exc).__name__})") from exc
+        chunk = Chunk([], [], len(rows_read))
+        for row in rows_read:
+            number += 1
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines are not rows (nor counted in rows_total)
+            lead_or_errors = self._lead(row, columns, job.headers, number + 1, known)  # +1: the header is sheet row 1
+            if isinstance(lead_or_errors, list):
+                chunk.errors.extend(lead_or_errors)
+            else:
+                lead, raw = lead_or_errors
+                chunk.staged.append(stage_lead(ref, workspace, lead, raw, None, row_id(job.id, number), job.id, number))
+        return chunk
+
     def _lead(
         self, row: list[str], columns: dict[int, str], headers: list[str], number: int, known: list[FieldDefinition] | None
-    ) -> dict[str, Any] | tuple[Lead, dict[str, str]]:
+    ) -> list[dict[str, Any]] | tuple[Lead, dict[str, str]]:
+        """The row's lead and raw leftovers, or its row errors (every bad field of it)."""
+        unstorable_cells = [
+            {"row": number, "field": column_name(index, columns, headers), "message": UNSTORABLE_MESSAGE}
+            for index, cell in enumerate(row)
+            if unstorable(cell)
+        ]
+        if unstorable_cells:
+            return unstorable_cells  # refused before any commit: the database would refuse it
         form, raw = imports.row_to_form(row, columns, headers)
         mapped, unknown = lead_from_form(form, {})
         raw.update(unknown)
@@ -192,17 +303,61 @@ class ImportService:
             lead = validate_lead(Lead.model_validate(mapped))
             return (check_custom_fields(lead, known) if known else lead), raw
         except ValidationError as exc:
-            first = exc.errors()[0]
-            return {"row": number, "field": ".".join(map(str, first["loc"])), "message": first["msg"]}
+            return [{"row": number, "field": field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
         except LeadRejected as exc:
-            return {"row": number, "field": exc.field, "message": exc.message}
+            return [{"row": number, "field": field, "message": message} for field, message in exc.errors]
 
-    async def _commit_chunk(self, job_id: uuid.UUID, staged: list[StagedLead], errors: list[dict[str, Any]], read: int) -> bool:
+    async def _commit_chunk(self, job_id: uuid.UUID, chunk: Chunk) -> bool:
+        """Store the chunk's leads and advance the job's cursor, in one transaction; if that
+        fails (not for an outage), each lead is stored alone and the ones the database refuses
+        become row errors. False when another worker owns the job now."""
+        try:
+            return await self._write(job_id, chunk.staged, chunk)
+        except Exception as exc:
+            if is_outage(exc) or not chunk.staged:
+                raise
+            log.warning("import %s: a chunk of %d rows failed (%s); storing row by row", job_id, len(chunk.staged), type(exc).__name__)
+        errors = list(chunk.errors)
+        for staged in chunk.staged:
+            try:
+                async with self._sessions() as session, session.begin():
+                    if not await ImportRepository(session).hold(job_id, self._owner, self._lease_s):
+                        return False
+                    await self._store(session, [staged])
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                errors.append(self._row_error(staged, exc))
+        errors.sort(key=lambda e: int(e["row"]))
+        return await self._write(job_id, [], Chunk([], errors, chunk.read))
+
+    @staticmethod
+    def _row_error(staged: StagedLead, exc: BaseException) -> dict[str, Any]:
+        number = int(staged.row["row_number"]) + 1
+        state = sqlstate(exc)
+        if refuses_data(exc):
+            fields = refused_fields(staged.row)
+            return {"row": number, "field": shown(fields[0]) if fields else None, "message": f"refused by the database (SQLSTATE {state})"}
+        return {"row": number, "field": None, "message": f"cannot be stored ({f'SQLSTATE {state}' if state else type(exc).__name__})"}
+
+    async def _write(self, job_id: uuid.UUID, staged: list[StagedLead], chunk: Chunk) -> bool:
         async with self._sessions() as session, session.begin():
             repo = ImportRepository(session)
             if not await repo.hold(job_id, self._owner, self._lease_s):
                 return False
-            await SubmissionRepository(session).add_many_new([s.row for s in staged])
-            await self._outbox.stage_many(session, [(topics.LEADS, s.key, s.event) for s in staged])
-            await repo.advance(job_id, read, errors, MAX_ERRORS_KEPT)
+            await self._store(session, staged)
+            await repo.advance(job_id, chunk.read, chunk.errors, len({e["row"] for e in chunk.errors}), MAX_ERRORS_KEPT)
         return True
+
+    async def _store(self, session: AsyncSession, staged: list[StagedLead]) -> None:
+        """Submissions not stored yet and their events (a chunk written again adds nothing twice)."""
+        inserted = await SubmissionRepository(session).add_many_new([s.row for s in staged])
+        await self._outbox.stage_many(session, [(topics.LEADS, s.key, s.event) for s in staged if s.submission_id in inserted])
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake at once on shutdown."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
