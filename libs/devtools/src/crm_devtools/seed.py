@@ -31,7 +31,7 @@ REPS = [("Noa Cohen", "North"), ("Yossi Levi", "Center"), ("Maya Mizrahi", "Sout
 def seed(urls: dict[str, str], workspace: str = "main") -> None:
     headers = {"X-Workspace": workspace}
     with httpx.Client(timeout=10, headers=headers) as http:
-        existing = {c["key"] for c in http.get(urls["intake"] + "/v1/channels").raise_for_status().json()}
+        existing = {c["key"] for c in http.get(urls["intake"] + "/v1/channels").raise_for_status().json()["items"]}
         for kind, env_name, default_key, name in CHANNELS:
             key = os.environ.get(env_name, default_key)
             if key not in existing:
