@@ -1,0 +1,353 @@
+"""The consumer's retry rules with fakes: an outage never uses up a message's attempts, only
+the message's own failures count, poison goes to the dead-letter topic at once, and a dead
+letter that cannot be sent never stops the consumer."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, TopicAuthorizationFailedError
+from sqlalchemy import MetaData
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
+
+from crm_contracts.envelope import Envelope
+from crm_runtime import consumer as consumer_module
+from crm_runtime.consumer import Batched, EventConsumer, PoisonMessage
+from crm_runtime.delivery_tables import inbox_table
+from crm_runtime.logs import correlation_id
+from crm_runtime.settings import ServiceSettings
+
+pytestmark = pytest.mark.unit
+
+TYPE = "crm.test.noted.v1"
+SETTINGS = ServiceSettings(
+    service_name="svc", http_port=0, database_url="postgresql+asyncpg://u:p@db/x", consumer_max_retries=3, consumer_retry_backoff_ms=1
+)
+
+
+class _Orig(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"SQLSTATE {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def starting_up_raw() -> BaseException:
+    return asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+
+
+def starting_up_wrapped() -> BaseException:
+    return DBAPIError(None, None, _Orig("57P03"))
+
+
+def shutting_down() -> BaseException:
+    return DBAPIError("SELECT 1", {}, _Orig("57P01"))
+
+
+def refused() -> BaseException:
+    return ConnectionRefusedError(111, "Connection refused")
+
+
+def reset_mid_transaction() -> BaseException:
+    return InterfaceError("UPDATE …", {}, Exception("connection is closed"), connection_invalidated=True)
+
+
+def timed_out() -> BaseException:
+    return TimeoutError()
+
+
+OUTAGES: list[Callable[[], BaseException]] = [
+    starting_up_raw,
+    starting_up_wrapped,
+    shutting_down,
+    refused,
+    reset_mid_transaction,
+    timed_out,
+]
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(consumer_module, "OUTAGE_BACKOFF_FIRST_S", 0.001)
+    monkeypatch.setattr(consumer_module, "OUTAGE_BACKOFF_CAP_S", 0.002)
+
+
+class FakeSession:
+    """Opening a transaction raises the next scripted error (the database refusing)."""
+
+    def __init__(self, db: "FakeDatabase") -> None:
+        self._db = db
+
+    async def __aenter__(self) -> "FakeSession":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def begin(self) -> "FakeSession":
+        return _Begin(self._db)  # type: ignore[return-value]
+
+    async def scalars(self, _stmt: object, params: list[dict[str, Any]]) -> list[Any]:
+        return [p["event_id"] for p in params if p["event_id"] not in self._db.inbox]
+
+
+class _Begin:
+    def __init__(self, db: "FakeDatabase") -> None:
+        self._db = db
+
+    async def __aenter__(self) -> None:
+        self._db.opened += 1
+        if self._db.refusals:
+            raise self._db.refusals.pop(0)()
+
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
+        return None
+
+
+class FakeDatabase:
+    def __init__(self, refusals: list[Callable[[], BaseException]] | None = None) -> None:
+        self.refusals = list(refusals or [])
+        self.opened = 0
+        self.inbox: set[Any] = set()
+
+    def __call__(self) -> FakeSession:
+        return FakeSession(self)
+
+
+class FakeProducer:
+    def __init__(self, failures: list[BaseException] | None = None) -> None:
+        self.failures = list(failures or [])
+        self.sent: list[dict[str, Any]] = []
+        self.tried: list[dict[str, Any]] = []
+
+    async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None, headers: Any = None) -> None:
+        record = {"topic": topic, "value": value, "key": key, "headers": dict(headers or ())}
+        self.tried.append(record)
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(record)
+
+
+def record(event: Envelope | bytes, offset: int = 7) -> ConsumerRecord[bytes, bytes]:
+    value = event if isinstance(event, bytes) else event.model_dump_json().encode()
+    return ConsumerRecord("t.v1", 2, offset, 0, 0, b"key", value, None, 3, len(value), [("content-type", b"x")])
+
+
+def event(text: str = "hello", **extra: Any) -> Envelope:
+    return Envelope(source="/crm/test", type=TYPE, data={"text": text}, **extra)
+
+
+def make(handlers: dict[str, Any], db: FakeDatabase, producer: FakeProducer, settings: ServiceSettings = SETTINGS) -> EventConsumer:
+    return EventConsumer(settings, db, inbox_table(MetaData()), ["t.v1"], handlers, producer)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("outage", OUTAGES, ids=lambda f: f.__name__)
+async def test_an_outage_longer_than_the_attempts_is_waited_out_and_the_message_applied(outage: Callable[[], BaseException]) -> None:
+    applied: list[str] = []
+
+    async def handler(_s: object, e: Envelope) -> None:
+        applied.append(e.data["text"])
+
+    db, producer = FakeDatabase([outage] * 8), FakeProducer()
+    assert await make({TYPE: handler}, db, producer)._process_one(record(event()))
+    assert applied == ["hello"], "applied once the database answered"
+    assert producer.tried == [], "an outage is not the message's fault: nothing dead-lettered"
+    assert db.opened == 9
+
+
+async def test_only_the_messages_own_failures_count_and_outages_between_them_do_not() -> None:
+    calls = 0
+    db, producer = FakeDatabase([starting_up_raw, refused]), FakeProducer()
+
+    async def handler(_s: object, _e: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            db.refusals += [refused, starting_up_raw, timed_out]  # the next tries meet an outage first
+            raise RuntimeError("its own failure")
+
+    assert await make({TYPE: handler}, db, producer)._process_one(record(event()))
+    assert calls == 3 and producer.tried == [], "two failures and eight refusals: still within the three attempts"
+
+
+async def test_a_message_that_keeps_failing_is_dead_lettered_after_its_attempts_whatever_the_outages() -> None:
+    calls = 0
+    db = FakeDatabase([refused])
+
+    async def handler(_s: object, e: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+        db.refusals.append(starting_up_wrapped)
+        raise RuntimeError(f"cannot handle {e.data['text']}")
+
+    producer = FakeProducer()
+    assert await make({TYPE: handler}, db, producer)._process_one(record(event("private words")))
+    assert calls == 3, "bounded: the message's own three attempts"
+    [letter] = producer.sent
+    assert letter["topic"] == "t.v1.dlq" and letter["key"] == b"key"
+    assert letter["headers"]["dlq-error"] == b"RuntimeError: cannot handle private words"
+    assert letter["headers"]["dlq-source"] == b"t.v1/2/7"
+    assert letter["headers"]["content-type"] == b"x", "the original headers are kept"
+
+
+async def test_a_deadlock_is_retried_without_counting() -> None:
+    calls = 0
+
+    async def handler(_s: object, _e: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 5:
+            raise DBAPIError("UPDATE …", {}, _Orig("40P01"))
+
+    producer = FakeProducer()
+    assert await make({TYPE: handler}, FakeDatabase(), producer)._process_one(record(event()))
+    assert calls == 6 and producer.tried == []
+
+
+async def test_a_batch_that_meets_an_outage_is_retried_whole_not_split_and_counted() -> None:
+    runs: list[list[str]] = []
+
+    async def handle(_s: object, events: list[Envelope]) -> None:
+        runs.append([e.data["text"] for e in events])
+
+    db, producer = FakeDatabase([starting_up_raw] * 6), FakeProducer()
+    consumer = make({TYPE: Batched(handle)}, db, producer)
+    msgs = [record(event(f"n{i}"), offset=i) for i in range(4)]
+    assert await consumer._process_partition(msgs)
+    assert runs == [["n0", "n1", "n2", "n3"]], "one batch, applied once the database is back"
+    assert producer.tried == []
+
+
+async def test_a_batch_failing_for_its_messages_goes_one_at_a_time_and_only_the_bad_one_is_dead_lettered() -> None:
+    runs: list[list[str]] = []
+
+    async def handle(_s: object, events: list[Envelope]) -> None:
+        if any(e.data["text"] == "bad" for e in events):
+            raise RuntimeError("bad one")
+        runs.append([e.data["text"] for e in events])
+
+    producer = FakeProducer()
+    consumer = make({TYPE: Batched(handle)}, FakeDatabase(), producer)
+    assert await consumer._process_partition([record(event(t), offset=i) for i, t in enumerate(["a", "bad", "c"])])
+    assert runs == [["a"], ["c"]]
+    assert [r["headers"]["dlq-source"] for r in producer.sent] == [b"t.v1/2/1"]
+
+
+async def test_stopping_during_an_outage_leaves_the_message_unapplied() -> None:
+    consumer = make({TYPE: lambda s, e: asyncio.sleep(0)}, FakeDatabase([refused] * 1000), FakeProducer())
+    stop = asyncio.Event()
+    consumer._stop = stop
+    task = asyncio.create_task(consumer._process_one(record(event())))
+    await asyncio.sleep(0.05)
+    stop.set()
+    assert await asyncio.wait_for(task, 1) is False
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"text": "a\x00b"}, "data.text"),
+        ({"contacts": [{"phones": ["1", "2\x00"]}]}, "data.contacts[0].phones[1]"),
+        ({"fields": {"col\x00our": "x"}}, "data.fields.col\x00our"),
+    ],
+)
+async def test_text_that_cannot_be_stored_is_poison_at_once_naming_the_field(data: dict[str, Any], field: str) -> None:
+    called = False
+
+    async def handler(_s: object, _e: Envelope) -> None:
+        nonlocal called
+        called = True
+
+    producer = FakeProducer()
+    bad = Envelope(source="/crm/test", type=TYPE, data=data)
+    assert await make({TYPE: handler}, FakeDatabase(), producer)._process_one(record(bad))
+    assert not called, "never handed to the handler"
+    [letter] = producer.sent
+    error = letter["headers"]["dlq-error"].decode()
+    assert error.startswith("unstorable text: ") and field in error
+
+
+async def test_a_lone_surrogate_is_poison_too() -> None:
+    raw = event().model_dump_json().replace('"hello"', '"he\\ud800llo"').encode()
+    producer = FakeProducer()
+    assert await make({TYPE: lambda s, e: asyncio.sleep(0)}, FakeDatabase(), producer)._process_one(record(raw))
+    [letter] = producer.sent
+    assert letter["value"] == raw
+
+
+async def test_unstorable_text_in_a_type_nobody_handles_is_ignored_like_the_type() -> None:
+    producer = FakeProducer()
+    other = Envelope(source="/crm/test", type="crm.other.v1", data={"text": "a\x00b"})
+    assert await make({TYPE: lambda s, e: asyncio.sleep(0)}, FakeDatabase(), producer)._process_one(record(other))
+    assert producer.tried == []
+
+
+async def test_a_handlers_poison_reason_reaches_the_header_and_only_its_kind_reaches_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    async def handler(_s: object, _e: Envelope) -> None:
+        raise PoisonMessage("workspace mismatch: customer 0f9c is in workspace acme, the event says globex")
+
+    producer = FakeProducer()
+    with caplog.at_level(logging.INFO):
+        assert await make({TYPE: handler}, FakeDatabase(), producer)._process_one(record(event()))
+    [letter] = producer.sent
+    assert letter["headers"]["dlq-error"] == b"workspace mismatch: customer 0f9c is in workspace acme, the event says globex"
+    assert "workspace mismatch" in caplog.text and "acme" not in caplog.text and "0f9c" not in caplog.text
+
+
+async def test_logs_never_carry_the_message_or_its_error_text(caplog: pytest.LogCaptureFixture) -> None:
+    async def handler(_s: object, e: Envelope) -> None:
+        raise IntegrityError("INSERT …", {"name": e.data["text"]}, _Orig("23505"))
+
+    producer = FakeProducer()
+    with caplog.at_level(logging.INFO):
+        await make({TYPE: handler}, FakeDatabase(), producer)._process_one(record(event("Dana Cohen")))
+        await make({TYPE: handler}, FakeDatabase(), producer)._process_one(record(b'{"name": "Dana Cohen"'))
+    assert "Dana" not in caplog.text
+    assert "SQLSTATE 23505" in caplog.text and "t.v1/2@7" in caplog.text
+    assert b"Dana" not in producer.sent[0]["headers"]["dlq-error"], "no SQL parameters in the header either"
+
+
+async def test_a_broker_outage_while_dead_lettering_is_waited_out() -> None:
+    producer = FakeProducer([KafkaConnectionError("gone"), KafkaConnectionError("gone")])
+    assert await make({}, FakeDatabase(), producer)._process_one(record(b"not json"))
+    assert len(producer.tried) == 3 and len(producer.sent) == 1
+
+
+async def test_a_dead_letter_the_broker_refuses_is_tried_smaller_then_skipped_without_crashing() -> None:
+    producer = FakeProducer([MessageSizeTooLargeError(), MessageSizeTooLargeError()])
+    assert await make({}, FakeDatabase(), producer)._process_one(record(b"x" * 200_000))
+    assert [len(r["value"]) for r in producer.tried][0] == 200_000
+    assert len(producer.tried[1]["value"]) < 64 * 1024 and producer.tried[1]["headers"]["dlq-truncated"] == b"true"
+    assert producer.sent == [], "logged and skipped: the consumer goes on"
+
+    producer = FakeProducer([TopicAuthorizationFailedError()])
+    assert await make({}, FakeDatabase(), producer)._process_one(record(b"not json"))
+    assert len(producer.tried) == 1
+
+
+async def test_the_correlation_id_is_set_while_each_event_is_handled() -> None:
+    seen: list[str | None] = []
+
+    async def handler(_s: object, _e: Envelope) -> None:
+        logging.getLogger("test").info("handling")
+        seen.append(correlation_id.get())
+
+    async def handle(_s: object, events: list[Envelope]) -> None:
+        seen.append(correlation_id.get())
+
+    with_correlation, without = event(correlationid="sub-1"), event()
+    consumer = make({TYPE: handler}, FakeDatabase(), FakeProducer())
+    await consumer._process_one(record(with_correlation))
+    await consumer._process_one(record(without))
+    await consumer._process_partition([record(event(correlationid="sub-2")), record(event(correlationid="sub-3"))])
+    assert seen == ["sub-1", str(without.id), "sub-2", "sub-3"]
+    assert correlation_id.get() is None, "reset after handling"
+
+    seen.clear()
+    batched = make({TYPE: Batched(handle)}, FakeDatabase(), FakeProducer())
+    await batched._process_partition([record(event(correlationid="sub-4")), record(event(correlationid="sub-4"))])
+    await batched._process_partition([record(event(correlationid="sub-5")), record(event(correlationid="sub-6"))])
+    assert seen == ["sub-4", None], "a run of one submission carries it; a mixed run none"
