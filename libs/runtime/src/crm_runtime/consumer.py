@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_contracts.envelope import Envelope
 from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, find_unstorable
 from crm_runtime import dlq
+from crm_runtime.backoff import backoff, sleep_or_stop
 from crm_runtime.db import is_outage, is_transient
 from crm_runtime.logs import correlation_id
 from crm_runtime.settings import ServiceSettings
@@ -58,10 +59,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
 
-# Backoff while a dependency is unavailable: 0.1 s doubling up to 5 s, each pause drawn
-# between half and all of that (jitter: instances do not come back in lockstep).
-OUTAGE_BACKOFF_FIRST_S = 0.1
-OUTAGE_BACKOFF_CAP_S = 5.0
 TRANSIENT_RETRIES = 10
 
 
@@ -88,12 +85,6 @@ class PoisonMessage(Exception):
     workspace is not the record's). Its text is `<what>: <detail>` (e.g. `workspace
     mismatch: ...`); the whole text becomes the dead letter's `dlq-error` header, while logs
     show only `<what>` (the detail may quote the message)."""
-
-
-def backoff(tries: int) -> float:
-    """The pause before try `tries + 1` of something a dependency keeps refusing."""
-    ceiling: float = min(OUTAGE_BACKOFF_CAP_S, OUTAGE_BACKOFF_FIRST_S * 2.0 ** min(tries, 16))
-    return random.uniform(0.5, 1.0) * ceiling
 
 
 def describe(exc: BaseException) -> str:
@@ -133,15 +124,6 @@ def _correlated(events: Sequence[Envelope]) -> Iterator[None]:
         yield
     finally:
         correlation_id.reset(token)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Pause; True when `stop` was set meanwhile."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
-    return stop.is_set()
 
 
 class EventConsumer:
@@ -224,7 +206,7 @@ class EventConsumer:
         OUTAGE_RETRIES.labels(topic).inc()
         delay = backoff(tries)
         log.warning("%s unavailable (%s); trying again in %.1f s", topic, describe(exc), delay)
-        return not await _sleep_or_stop(self._stop, delay)
+        return not await sleep_or_stop(self._stop, delay)
 
     async def _process_partition(self, msgs: list[ConsumerRecord[bytes, bytes]]) -> bool:
         """Apply `msgs` in order; False when stopping left some of them unapplied."""
@@ -289,7 +271,7 @@ class EventConsumer:
                     outages = 0
                     if is_transient(exc) and transients < TRANSIENT_RETRIES:
                         transients += 1
-                        if await _sleep_or_stop(self._stop, random.uniform(0.01, 0.05) * transients):
+                        if await sleep_or_stop(self._stop, random.uniform(0.01, 0.05) * transients):
                             return False
                         continue
                     failures += 1
@@ -304,7 +286,7 @@ class EventConsumer:
                         msg.offset,
                         describe(exc),
                     )
-                    if await _sleep_or_stop(self._stop, self._settings.consumer_retry_backoff_ms / 1000 * failures):
+                    if await sleep_or_stop(self._stop, self._settings.consumer_retry_backoff_ms / 1000 * failures):
                         return False
 
     def _parse(self, msg: ConsumerRecord[bytes, bytes]) -> Envelope:

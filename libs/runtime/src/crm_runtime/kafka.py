@@ -1,6 +1,8 @@
 """Kafka client construction and topic administration."""
 
+import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -23,6 +25,33 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
         max_batch_size=256 * 1024,
         request_timeout_ms=30_000,
     )
+
+
+class BrokerProbe:
+    """Is the broker really there? A metadata request over the client's connections, bounded
+    by `timeout_s`; its answer is kept for `ttl_s` and concurrent probes share one request,
+    so readiness probes stay cheap. (The client's cached metadata keeps listing brokers
+    long after they are gone: it cannot tell.)"""
+
+    def __init__(self, client: Any, timeout_s: float = 2.0, ttl_s: float = 2.0) -> None:
+        self._client = client
+        self._timeout_s = timeout_s
+        self._ttl_s = ttl_s
+        self._answer: tuple[float, bool] | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> bool:
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            if self._answer is not None and loop.time() - self._answer[0] < self._ttl_s:
+                return self._answer[1]
+            try:
+                await asyncio.wait_for(self._client.fetch_all_metadata(), self._timeout_s)
+                ok = True
+            except Exception:  # noqa: BLE001 - no answer in time, for whatever reason: not there
+                ok = False
+            self._answer = (loop.time(), ok)
+            return ok
 
 
 async def ensure_topics(settings: ServiceSettings, names: list[str]) -> None:

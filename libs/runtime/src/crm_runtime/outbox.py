@@ -5,6 +5,13 @@ publishes staged rows in commit order with the idempotent producer and deletes t
 after Kafka acknowledged them (`acks=all`): delivery is at least once, and consumers drop
 repeats by event id. Only one relay per service publishes at a time (a PostgreSQL advisory
 lock elects it), so per-key order survives any number of instances.
+
+Outages. A batch is deleted in the same transaction that read it, after every record of it
+was acknowledged; if the database or the broker goes away in between, the transaction rolls
+back and the rows are published again later (a repeat, never a loss). While PostgreSQL or
+Kafka is unavailable the relay tries again with capped exponential backoff and jitter; the
+advisory lock dies with the database session, so after a restart whichever instance gets
+it first goes on.
 """
 
 import asyncio
@@ -19,6 +26,9 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from crm_contracts.envelope import CONTENT_TYPE, Envelope
+from crm_runtime.backoff import backoff, sleep_or_stop
+from crm_runtime.db import is_outage
+from crm_runtime.dlq import broker_unavailable
 from crm_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -59,6 +69,7 @@ class OutboxRelay:
     def __init__(
         self, engine: AsyncEngine, table: Table, producer: AIOKafkaProducer, settings: ServiceSettings, wakeup: asyncio.Event | None = None
     ) -> None:
+        self._failures = 0  # tries in a row that met an error: the next pause grows with them
         self._wakeup = wakeup or asyncio.Event()
         self._engine = engine
         self._table = table
@@ -67,13 +78,15 @@ class OutboxRelay:
         self._lock_key = zlib.crc32(f"outbox-relay:{settings.service_name}".encode())
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._failures = 0
         while not stop.is_set():
             try:
                 async with self._engine.connect() as conn:
                     if not await conn.scalar(select(func.pg_try_advisory_lock(self._lock_key))):
                         await conn.rollback()
                         LEADER.set(0)
-                        await _sleep_or_stop(stop, 1.0)
+                        self._failures = 0
+                        await sleep_or_stop(stop, 1.0)
                         continue
                     await conn.commit()
                     LEADER.set(1)
@@ -81,14 +94,17 @@ class OutboxRelay:
                         await self._publish_until_stopped(conn, stop)
                     finally:
                         LEADER.set(0)
-                        await conn.rollback()
-                        await conn.execute(select(func.pg_advisory_unlock(self._lock_key)))
-                        await conn.commit()
+                        await _unlock(conn, self._lock_key)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                await _sleep_or_stop(stop, 1.0)
+            except Exception as exc:
+                delay = backoff(self._failures)
+                self._failures += 1
+                if is_outage(exc) or broker_unavailable(exc):
+                    log.warning("outbox relay: database or broker unavailable (%s); trying again in %.1f s", type(exc).__name__, delay)
+                else:
+                    log.exception("outbox relay failed; trying again in %.1f s", delay)
+                await sleep_or_stop(stop, delay)
 
     async def _publish_until_stopped(self, conn: AsyncConnection, stop: asyncio.Event) -> None:
         """Publish while there is work; when idle, wait for a local commit or poll slowly.
@@ -100,6 +116,7 @@ class OutboxRelay:
         while not stop.is_set():
             self._wakeup.clear()
             published = await self.publish_batch(conn)
+            self._failures = 0
             if published >= self._settings.relay_batch_size:
                 idle = self._settings.relay_idle_sleep_ms / 1000
                 continue
@@ -147,8 +164,12 @@ def _headers(envelope: dict[str, object]) -> list[tuple[str, bytes]]:
     return headers
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+async def _unlock(conn: AsyncConnection, key: int) -> None:
+    """Give the publishing lock back. When the connection is broken (a database restart),
+    discard it: the lock ended with its session, and a pooled session must not keep it."""
     try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
+        await conn.rollback()
+        await conn.execute(select(func.pg_advisory_unlock(key)))
+        await conn.commit()
+    except Exception:  # noqa: BLE001 - whatever went wrong, the session must not go back to the pool
+        await conn.invalidate()

@@ -13,13 +13,17 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import MetaData, text
 
+from crm_runtime.backoff import backoff, sleep_or_stop
 from crm_runtime.consumer import Batched, EventConsumer, Handler
 from crm_runtime.db import make_engine, make_session_factory
-from crm_runtime.kafka import make_producer
+from crm_runtime.dlq import broker_unavailable
+from crm_runtime.kafka import BrokerProbe, make_producer
 from crm_runtime.outbox import Outbox, OutboxRelay
 from crm_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 2.0  # /readyz answers within about this, whatever hangs
 
 
 class ServiceRuntime:
@@ -31,6 +35,7 @@ class ServiceRuntime:
         self.engine = make_engine(settings)
         self.sessions = make_session_factory(self.engine)
         self.producer: AIOKafkaProducer | None = None  # aiokafka clients need a running loop
+        self._broker: BrokerProbe | None = None
         self.outbox = Outbox(self.outbox_table, settings)
         self._subscriptions: Sequence[str] = ()
         self._handlers: Mapping[str, Handler | Batched] = {}
@@ -74,14 +79,21 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self._supervise(self.consumer), name="consumer"))
 
     async def _supervise(self, consumer: EventConsumer) -> None:
+        failures = 0
         while not self._stop.is_set():
             try:
                 await consumer.run(self._stop)
+                failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("consumer crashed; restarting")
-                await asyncio.sleep(1.0)
+            except Exception as exc:
+                delay = backoff(failures + 4)  # about 1 s, growing to 5 s
+                failures += 1
+                if broker_unavailable(exc):
+                    log.warning("consumer: broker unavailable (%s); starting again in %.1f s", type(exc).__name__, delay)
+                else:
+                    log.exception("consumer crashed; restarting in %.1f s", delay)
+                await sleep_or_stop(self._stop, delay)
 
     async def stop(self) -> None:
         """Graceful: let in-flight batches commit, then close clients."""
@@ -99,20 +111,30 @@ class ServiceRuntime:
             await close()
 
     async def readiness(self) -> dict[str, bool]:
-        checks: dict[str, bool] = {}
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("select 1"))
-            checks["database"] = True
-        except Exception:  # noqa: BLE001 - any failure means not ready
-            checks["database"] = False
-        checks["kafka"] = self.producer is not None and bool(self.producer.client.cluster.brokers())
+        """Each dependency answered a cheap request within `PROBE_TIMEOUT_S` (probed together)."""
+        if self._broker is None and self.producer is not None:
+            self._broker = BrokerProbe(self.producer.client, timeout_s=PROBE_TIMEOUT_S)
+        probes: dict[str, Callable[[], Awaitable[object]]] = {"database": self._ping_database, **self._checks}
+        broker = self._broker() if self._broker is not None else _no()
+        kafka, *answers = await asyncio.gather(broker, *(_answers(probe) for probe in probes.values()))
+        checks = dict(zip(probes, answers, strict=True))
+        checks["kafka"] = kafka
         if self.consumer is not None:
             checks["consumer"] = self.consumer.ready.is_set()
-        for name, check in self._checks.items():
-            try:
-                await check()
-                checks[name] = True
-            except Exception:  # noqa: BLE001 - any failure means not ready
-                checks[name] = False
         return checks
+
+    async def _ping_database(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("select 1"))
+
+
+async def _no() -> bool:
+    return False
+
+
+async def _answers(probe: Callable[[], Awaitable[object]]) -> bool:
+    try:
+        await asyncio.wait_for(probe(), PROBE_TIMEOUT_S)
+        return True
+    except Exception:  # noqa: BLE001 - any failure, or no answer in time, means not ready
+        return False

@@ -15,7 +15,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 
 from crm_contracts.envelope import Envelope
-from crm_runtime import consumer as consumer_module
+from crm_runtime import backoff as backoff_module
 from crm_runtime.consumer import Batched, EventConsumer, PoisonMessage
 from crm_runtime.delivery_tables import inbox_table
 from crm_runtime.logs import correlation_id
@@ -71,8 +71,8 @@ OUTAGES: list[Callable[[], BaseException]] = [
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(consumer_module, "OUTAGE_BACKOFF_FIRST_S", 0.001)
-    monkeypatch.setattr(consumer_module, "OUTAGE_BACKOFF_CAP_S", 0.002)
+    monkeypatch.setattr(backoff_module, "FIRST_S", 0.001)
+    monkeypatch.setattr(backoff_module, "CAP_S", 0.002)
 
 
 class FakeSession:
