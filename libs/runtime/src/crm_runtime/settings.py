@@ -1,16 +1,41 @@
-"""Base settings. Each service subclasses it with its own env prefix (e.g. `INTAKE_`)."""
+"""Base settings. Each service subclasses it with its own env prefix (e.g. `INTAKE_`).
 
-from typing import Self
+Outside `development` a service refuses to start with the development credentials: the
+database URL must be given and must not carry the development user and password (`crm:crm`,
+what scripts/infra.sh and docker-compose.yml use), and every Redis URL (a setting named
+`redis_url` or ending in `_redis_url`) must carry a password. Each refusal names the setting.
+"""
+
+from typing import Any, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENVIRONMENTS = ("development", "staging", "production")
+# The development database user and password (scripts/infra.sh, docker-compose.yml).
+DEVELOPMENT_CREDENTIALS = ("crm", "crm")
+
+
+def _has_credentials(url: str, user: str, password: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.username == user and parts.password == password
+    except ValueError:
+        return False
 
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     service_name: str
-    environment: str = Field(default="development", description="`development` allows the built-in dev credentials.")
+    environment: str = Field(
+        default="development",
+        description=(
+            "`development`, `staging` or `production`; only `development` allows the built-in dev credentials "
+            "and a Redis without a password."
+        ),
+    )
     http_host: str = "127.0.0.1"
     http_port: int
     database_url: str
@@ -58,12 +83,35 @@ class ServiceSettings(BaseSettings):
                 return "postgresql+asyncpg://" + url.removeprefix(plain)
         return url
 
+    @classmethod
+    def env_name(cls, setting: str) -> str:
+        """The variable a setting is read from: `database_url` → `INTAKE_DATABASE_URL`."""
+        return str(cls.model_config.get("env_prefix", "")) + setting.upper()
+
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, name: str) -> str:
+        if name not in ENVIRONMENTS:
+            raise ValueError(f"{cls.env_name('environment')} must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
+        return name
+
     @model_validator(mode="after")
-    def _no_default_credentials(self) -> Self:
-        """The built-in database URL carries development credentials: anywhere else it must be given."""
-        if self.environment != "development" and "database_url" not in self.model_fields_set:
-            prefix = str(self.model_config.get("env_prefix", ""))
-            raise ValueError(f"{prefix}DATABASE_URL must be set when {prefix}ENVIRONMENT is {self.environment!r}")
+    def _no_development_credentials(self) -> Self:
+        """The built-in database URL and a password-less Redis are for development only."""
+        if self.environment == "development":
+            return self
+        where = f"when {self.env_name('environment')} is {self.environment!r}"
+        database = self.env_name("database_url")
+        if "database_url" not in self.model_fields_set:
+            raise ValueError(f"{database} must be set {where}")
+        default = type(self).model_fields["database_url"].default
+        if self.database_url == self._asyncpg_driver(str(default)) or _has_credentials(self.database_url, *DEVELOPMENT_CREDENTIALS):
+            raise ValueError(f"{database} carries the development credentials; give the database's own {where}")
+        for name in type(self).model_fields:
+            if name == "redis_url" or name.endswith("_redis_url"):
+                url: Any = getattr(self, name)
+                if isinstance(url, str) and url and not urlsplit(url).password:
+                    raise ValueError(f"{self.env_name(name)} must carry a password (redis://:<password>@host:6379/0) {where}")
         return self
 
     def topic(self, name: str) -> str:

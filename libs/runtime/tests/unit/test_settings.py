@@ -35,3 +35,56 @@ def test_outside_development_the_database_url_must_be_given(monkeypatch: pytest.
         ExampleSettings()
     monkeypatch.setenv("EXAMPLE_DATABASE_URL", "postgresql://app:pw@db/app")
     assert ExampleSettings().database_url == "postgresql+asyncpg://app:pw@db/app"
+
+
+class WithRedis(ExampleSettings):
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+
+PRODUCTION_DB = "postgresql://app:s3cret@db:5432/app"
+
+
+@pytest.mark.parametrize("name", ["development", "staging", "production"])
+def test_the_known_environments_are_accepted(name: str) -> None:
+    assert WithRedis(environment=name, database_url=PRODUCTION_DB, redis_url="redis://:pw@redis:6379/0").environment == name
+
+
+@pytest.mark.parametrize("name", ["prod", "Production", "dev", "test", ""])
+def test_an_unknown_environment_name_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("EXAMPLE_ENVIRONMENT", name)
+    with pytest.raises(ValidationError, match=f"EXAMPLE_ENVIRONMENT must be one of development, staging, production, not '{name}'"):
+        ExampleSettings()
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://crm:crm@db.internal:5432/app",
+        "postgresql+asyncpg://crm:crm@127.0.0.1:5432/example",  # the built-in default, given explicitly
+        "postgres://crm:crm@10.0.0.7/other",
+    ],
+)
+def test_outside_development_the_development_credentials_are_refused(monkeypatch: pytest.MonkeyPatch, environment: str, url: str) -> None:
+    monkeypatch.setenv("EXAMPLE_ENVIRONMENT", environment)
+    monkeypatch.setenv("EXAMPLE_DATABASE_URL", url)
+    with pytest.raises(ValidationError, match="EXAMPLE_DATABASE_URL carries the development credentials"):
+        ExampleSettings()
+
+
+def test_development_keeps_its_credentials_and_a_redis_without_password() -> None:
+    settings = WithRedis(database_url="postgresql://crm:crm@127.0.0.1/example")
+    assert settings.environment == "development" and settings.redis_url == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize("redis_url", ["redis://redis:6379/0", "redis://user@redis:6379/0", "rediss://redis:6380/0", "redis://:@redis/0"])
+def test_outside_development_a_redis_url_without_password_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    monkeypatch.setenv("EXAMPLE_ENVIRONMENT", "production")
+    monkeypatch.setenv("EXAMPLE_DATABASE_URL", PRODUCTION_DB)
+    monkeypatch.setenv("EXAMPLE_REDIS_URL", redis_url)
+    with pytest.raises(ValidationError, match=r"EXAMPLE_REDIS_URL must carry a password"):
+        WithRedis()
+    monkeypatch.setenv("EXAMPLE_REDIS_URL", "rediss://default:pw@redis:6380/0")
+    assert WithRedis().redis_url == "rediss://default:pw@redis:6380/0"
