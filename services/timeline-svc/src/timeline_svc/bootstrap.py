@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
 from crm_runtime.runtime import ServiceRuntime
+from timeline_svc.adapters.customer_directory import CustomerDirectory, HttpCustomerDirectory
 from timeline_svc.adapters.tables import metadata
 from timeline_svc.config import TimelineSettings
 from timeline_svc.service_layer.handlers import SUBSCRIPTIONS, TimelineHandlers, TimelineQueries
@@ -15,11 +16,15 @@ class Container:
     interactions: InteractionService
     interaction_queries: InteractionQueries
     handlers: TimelineHandlers
+    directory: CustomerDirectory
 
 
-def bootstrap(settings: TimelineSettings) -> Container:
+def bootstrap(settings: TimelineSettings, directory: CustomerDirectory | None = None) -> Container:
     runtime = ServiceRuntime(settings, metadata)
-    interactions = InteractionService(runtime.sessions, runtime.outbox)
+    directory = directory or HttpCustomerDirectory(settings.customer_url, settings.customer_timeout_s, settings.customer_cache_s)
+    interactions = InteractionService(runtime.sessions, runtime.outbox, directory)
     handlers = TimelineHandlers(runtime.outbox, interactions)
     runtime.subscribe(SUBSCRIPTIONS, handlers.handlers())
-    return Container(settings, runtime, TimelineQueries(runtime.sessions), interactions, InteractionQueries(runtime.sessions), handlers)
+    return Container(
+        settings, runtime, TimelineQueries(runtime.sessions), interactions, InteractionQueries(runtime.sessions), handlers, directory
+    )

@@ -1,7 +1,10 @@
 """A timeline database of its own per test (migrated with the real migrations), the HTTP
-API in process (no lifespan: no Kafka needed) and helpers that drive the handlers the way
-the consumer does: one transaction per event."""
+API in process (no lifespan: no Kafka needed), a stand-in for customer-svc on a real socket
+(timeline asks it about cards it has not heard of), and helpers that drive the handlers the
+way the consumer does: one transaction per event."""
 
+import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -10,8 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerSnapshot
@@ -26,19 +34,66 @@ from timeline_svc.service_layer.interactions import SUBMITTED
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
+class FakeCustomerSvc:
+    """customer-svc's `GET /v1/customers/{id}` over real HTTP: 200 with the card's workspace for
+    the cards it was told about (in the asking `X-Workspace`), 404 otherwise; every question is
+    counted."""
+
+    def __init__(self) -> None:
+        self.cards: dict[uuid.UUID, str] = {}
+        self.asked: list[tuple[str, str]] = []
+        self.status: int | None = None  # answer this status to everything (e.g. 500)
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    async def _customer(self, request: Request) -> JSONResponse:
+        workspace, customer_id = request.headers.get("X-Workspace", "main"), request.path_params["customer_id"]
+        self.asked.append((workspace, customer_id))
+        if self.status is not None:
+            return JSONResponse({"title": "failing"}, status_code=self.status)
+        if self.cards.get(uuid.UUID(customer_id)) != workspace:
+            return JSONResponse({"title": "Customer not found", "status": 404}, status_code=404)
+        return JSONResponse({"id": customer_id, "workspace": workspace})
+
+    async def start(self) -> None:
+        app = Starlette(routes=[Route("/v1/customers/{customer_id}", self._customer)])
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self._socket.listen()  # connections wait in the backlog until the server accepts them
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+        self._socket.close()
+
+
 class Timeline:
-    def __init__(self, url: str) -> None:
-        self.settings = TimelineSettings(database_url=url, database_pool_size=20, http_tracing=False)
+    def __init__(self, url: str, customer_url: str) -> None:
+        self.settings = TimelineSettings(database_url=url, database_pool_size=20, http_tracing=False, customer_url=customer_url)
         self.container = bootstrap(self.settings)
         self.sessions = self.container.runtime.sessions
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app_for(self.container)), base_url="http://timeline-svc")
+        self.customer_svc: FakeCustomerSvc | None = None
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.container.directory.close()
         await self.container.runtime.engine.dispose()
 
-    async def post(self, workspace: str | None = None, **body: Any) -> httpx.Response:
+    def exists(self, customer_id: Any, workspace: str = "main") -> None:
+        """The card exists in customer-svc (timeline-svc has not heard of it yet)."""
+        assert self.customer_svc is not None
+        self.customer_svc.cards[uuid.UUID(str(customer_id))] = workspace
+
+    async def post(self, workspace: str | None = None, known: bool = True, **body: Any) -> httpx.Response:
+        """POST /v1/interactions; `known`: the customer exists in customer-svc in that workspace."""
         headers = {"X-Workspace": workspace} if workspace else {}
+        if known and "customer_id" in body:
+            self.exists(body["customer_id"], workspace or "main")
         return await self.http.post("/v1/interactions", json=body, headers=headers)
 
     async def consume(self, payload: BaseModel, subject: uuid.UUID, workspace: str = "main", event: Envelope | None = None) -> Envelope:
@@ -51,10 +106,15 @@ class Timeline:
             await handler.handle(session, [Envelope.model_validate(event.model_dump(mode="json"))])
         return event
 
-    async def submit(self, data: dict[str, Any], workspace: str = "main", event: Envelope | None = None) -> Envelope:
+    async def submit(self, data: dict[str, Any], workspace: str = "main", event: Envelope | None = None, known: bool = True) -> Envelope:
         """Apply one message of the inbound topic `crm.timeline.interactions.v1` in its own
         transaction, as the consumer does (`data` is the payload, valid or not); pass `event`
-        again to simulate a redelivery."""
+        again to simulate a redelivery. `known`: the customer exists in customer-svc there."""
+        if known and isinstance(data.get("customer_id"), str):
+            try:
+                self.exists(data["customer_id"], workspace)
+            except ValueError:
+                pass  # not a UUID: the message is refused before anyone is asked
         event = event or Envelope(
             source="/gateways/pbx", type=SUBMITTED, subject=data.get("customer_id"), workspace=workspace, correlationid="gw-1", data=data
         )
@@ -64,8 +124,9 @@ class Timeline:
             await handler(session, Envelope.model_validate(event.model_dump(mode="json")))
         return event
 
-    async def patch(self, interaction_id: str | uuid.UUID, **body: Any) -> httpx.Response:
-        return await self.http.patch(f"/v1/interactions/{interaction_id}", json=body)
+    async def patch(self, interaction_id: str | uuid.UUID, workspace: str | None = None, **body: Any) -> httpx.Response:
+        headers = {"X-Workspace": workspace} if workspace else {}
+        return await self.http.patch(f"/v1/interactions/{interaction_id}", json=body, headers=headers)
 
     async def timeline(self, customer_id: uuid.UUID) -> list[dict[str, Any]]:
         response = await self.http.get(f"/v1/customers/{customer_id}/timeline", params={"limit": 200})
@@ -98,22 +159,22 @@ class Timeline:
 
 
 def card(customer_id: uuid.UUID, number: int = 500_000, **fields: Any) -> CustomerSnapshot:
-    return CustomerSnapshot(
-        id=customer_id,
-        workspace="main",
-        number=number,
-        card_type="lead",
-        active=True,
-        status="new",
-        created_by="test",
-        created_at=datetime.now(UTC),
-        **fields,
-    )
+    values: dict[str, Any] = {"workspace": "main", "card_type": "lead", "active": True, "status": "new", "created_by": "test"}
+    return CustomerSnapshot(id=customer_id, number=number, created_at=datetime.now(UTC), **(values | fields))
 
 
 @pytest.fixture
-async def timeline() -> AsyncIterator[Timeline]:
+async def customer_svc() -> AsyncIterator[FakeCustomerSvc]:
+    fake = FakeCustomerSvc()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def timeline(customer_svc: FakeCustomerSvc) -> AsyncIterator[Timeline]:
     async with migrated_database(SERVICE_ROOT, "timeline_it") as url:
-        t = Timeline(url)
+        t = Timeline(url, customer_svc.url)
+        t.customer_svc = customer_svc
         yield t
         await t.close()

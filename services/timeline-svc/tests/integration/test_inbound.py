@@ -62,8 +62,9 @@ async def test_a_submitted_interaction_is_recorded_like_a_post(timeline: Timelin
     )
     assert ContactDatesChanged.model_validate(staged[2]["envelope"]["data"]).last_contact_at == T0
 
-    fetched = await timeline.http.get(f"/v1/interactions/{row.id}")
+    fetched = await timeline.http.get(f"/v1/interactions/{row.id}", headers={"X-Workspace": "branch-2"})
     assert fetched.json()["external_id"] == "pbx-100" and fetched.json()["duration_seconds"] == 65
+    assert (await timeline.http.get(f"/v1/interactions/{row.id}")).status_code == 404, "not an interaction of workspace main"
 
 
 async def test_a_repeat_is_a_no_op_whichever_way_it_comes(timeline: Timeline) -> None:
@@ -82,8 +83,8 @@ async def test_a_repeat_is_a_no_op_whichever_way_it_comes(timeline: Timeline) ->
     assert (await timeline.timeline(cid))[0]["summary"].endswith("asked about delivery")
 
 
-async def test_a_submission_for_a_card_nobody_knows_yet_is_kept(timeline: Timeline) -> None:
-    cid = uuid.uuid4()
+async def test_a_submission_for_a_card_timeline_has_not_heard_of_is_kept_once_customer_svc_confirms_it(timeline: Timeline) -> None:
+    cid = uuid.uuid4()  # `submit` tells the stand-in customer-svc about it
     await timeline.submit({"customer_id": str(cid), "kind": "whatsapp", "direction": "inbound", "external_id": "wa-1"})
     (entry,) = await timeline.timeline(cid)
     assert entry["kind"] == "whatsapp"
@@ -106,8 +107,8 @@ async def test_reminders_and_meetings_from_the_topic_set_the_next_contact(timeli
 
 POISON = [
     pytest.param({"outcome": "held"}, "outcome", id="outcome-of-another-kind"),
-    pytest.param({"kind": "fax"}, "fax", id="unknown-kind"),
-    pytest.param({"direction": "sideways"}, "sideways", id="unknown-direction"),
+    pytest.param({"kind": "fax"}, "kind: unknown kind", id="unknown-kind"),
+    pytest.param({"direction": "sideways"}, "direction: must be inbound or outbound", id="unknown-direction"),
     pytest.param({"kind": "note", "duration_seconds": 30}, "duration_seconds", id="call-detail-on-a-note"),
     pytest.param({"kind": "reminder"}, "due_at", id="reminder-without-due-date"),
     pytest.param({"kind": "meeting", "outcome": "scheduled"}, "scheduled_at", id="scheduled-meeting-without-time"),

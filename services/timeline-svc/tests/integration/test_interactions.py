@@ -134,7 +134,8 @@ async def test_a_repeated_external_id_answers_the_stored_interaction_and_publish
     assert await timeline.scalar("SELECT count(*) FROM interactions") == 1
     assert await timeline.scalar("SELECT count(*) FROM entries") == 1
 
-    elsewhere = await timeline.post("branch-2", customer_id=str(cid), kind="email", external_id="msg-42")
+    other = uuid.uuid4()  # a card of branch-2 (a card lives in one workspace)
+    elsewhere = await timeline.post("branch-2", customer_id=str(other), kind="email", external_id="msg-42")
     assert elsewhere.status_code == 201, "the key is unique per workspace"
     assert elsewhere.json()["workspace"] == "branch-2"
     assert elsewhere.json()["id"] != first.json()["id"]
@@ -274,7 +275,8 @@ async def test_invalid_bodies_are_422_problems_naming_the_field(timeline: Timeli
 
 async def test_malformed_json_is_a_problem_too(timeline: Timeline) -> None:
     response = await timeline.http.post("/v1/interactions", content=b"{not json", headers={"content-type": "application/json"})
-    assert response.status_code == 422
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("/malformed-json")
     assert response.headers["content-type"] == "application/problem+json"
 
 

@@ -59,7 +59,7 @@ async def test_the_follow_up_list_filters_and_pages_oldest_due_first(timeline: T
         "n2": await remind(timeline, c1, day(2), summary="n2"),
         "done": await remind(timeline, c1, day(0), owner_id=str(alice), done=True, summary="done"),
     }
-    await remind(timeline, c1, day(1), "branch-2", owner_id=str(alice), summary="elsewhere")
+    await remind(timeline, uuid.uuid4(), day(1), "branch-2", owner_id=str(alice), summary="elsewhere")
     await timeline.post(customer_id=str(c1), kind="meeting", outcome="scheduled", scheduled_at=iso(day(1)))  # not a reminder
 
     def names(items: list[dict[str, Any]]) -> list[str]:

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, Tuple, delete, func, literal, sele
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timeline_svc.adapters.tables import contact_dates, entries, interactions, merges, moves
+from timeline_svc.adapters.tables import contact_dates, customers, entries, interactions, merges, moves
 from timeline_svc.domain.contact_dates import ContactDates, ContactFact
 
 
@@ -18,6 +18,26 @@ def _key(after: tuple[datetime, UUID], at: ColumnElement[Any], ident: ColumnElem
     """A keyset cursor as a row value, typed like its columns; compared as one row with
     `(at, ident)` it is an index condition of a `(…, at, ident)` index."""
     return tuple_(literal(after[0], at.type), literal(after[1], ident.type))
+
+
+class CustomerRepository:
+    """The workspace of each known card."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def workspaces(self, customer_ids: Iterable[UUID]) -> dict[UUID, str]:
+        ids = list(set(customer_ids))
+        if not ids:
+            return {}
+        rows = await self._s.execute(select(customers.c.id, customers.c.workspace).where(customers.c.id.in_(ids)))
+        return {r.id: r.workspace for r in rows}
+
+    async def add_many(self, known: Mapping[UUID, str]) -> None:
+        """Remember cards' workspaces (a card already known keeps the one it has)."""
+        if known:
+            rows = [{"id": cid, "workspace": workspace} for cid, workspace in sorted(known.items())]
+            await self._s.execute(insert(customers).on_conflict_do_nothing(), rows)
 
 
 class EntryRepository:

@@ -136,5 +136,15 @@ moves = Table(
 )
 Index("ix_moves_item", moves.c.item, moves.c.item_id)
 
+# The workspace of every card this service knows (from its `created` event, or confirmed by
+# customer-svc): an event or an interaction is applied only in its card's workspace.
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("workspace", String(100), nullable=False),
+    Column("known_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

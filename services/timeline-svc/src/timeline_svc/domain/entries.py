@@ -86,3 +86,32 @@ def system_entry(event: Envelope) -> Entry | None:
             {"merge_id": data["merge_id"], "restored_ids": [c["id"] for c in restored]},
         )
     return None
+
+
+def cards_of(event: Envelope) -> dict[UUID, str | None]:
+    """The cards `event` is about, each with the workspace its payload states (None: not stated)."""
+    data = event.data
+    if event.type == "crm.customer.created.v1":
+        return {UUID(data["customer"]["id"]): data["customer"]["workspace"]}
+    if event.type == "crm.customer.merged.v1":
+        cards: dict[UUID, str | None] = {UUID(i): None for i in data["merged_ids"]}
+        return cards | {UUID(data["survivor_id"]): data["survivor"]["workspace"]}
+    if event.type == "crm.customer.unmerged.v1":
+        cards = {UUID(data["survivor_id"]): None}
+        return cards | {UUID(c["id"]): c["workspace"] for c in data["restored"]}
+    return {UUID(data["customer_id"]): None}
+
+
+def workspace_mismatch(event_workspace: str, record_workspace: str) -> str:
+    """The reason a message applied to a record of another workspace is refused (no personal data)."""
+    return f"workspace mismatch: event workspace {event_workspace}, record workspace {record_workspace}"
+
+
+def foreign_workspace(event: Envelope, known: dict[UUID, str]) -> str | None:
+    """The first workspace other than the event's that a card of `event` belongs to, by what the
+    payload states or what `known` (card -> workspace) says; None when every card is the event's."""
+    for card, stated in cards_of(event).items():
+        for workspace in (stated, known.get(card)):
+            if workspace is not None and workspace != event.workspace:
+                return workspace
+    return None

@@ -1,19 +1,41 @@
 """timeline-svc HTTP (DESIGN 5.1): interactions, the timeline, contact dates, the follow-up list."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
 from crm_runtime.pagination import decode_cursor, next_cursor
-from crm_runtime.problems import found, invalid_fields
+from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
+from timeline_svc.adapters.customer_directory import CustomerServiceUnavailable
 from timeline_svc.domain.interactions import Change, Direction, InteractionKind, NewInteraction, field_errors
 from timeline_svc.service_layer.handlers import TimelineQueries
-from timeline_svc.service_layer.interactions import InteractionQueries, InteractionService, InvalidChange
+from timeline_svc.service_layer.interactions import InteractionQueries, InteractionService, InvalidChange, UnknownCustomer
 
 Workspace = Annotated[str, Header(alias="X-Workspace", min_length=1, max_length=100)]
+
+
+def _storable(value: str) -> str:
+    if unstorable(value):
+        raise ValueError(UNSTORABLE_MESSAGE)
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return value
+
+
+# Text PostgreSQL can keep: no NUL, no unpaired surrogate (a 422 naming the field, never a 500).
+Stored = Annotated[str, AfterValidator(_storable)]
+# A moment every layer can hold (Python's datetime ends at year 9999 in UTC, whatever the offset).
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
+EntryKind = Annotated[str, Query(pattern=r"^[a-z_]{1,40}$")]
 
 
 class EntryOut(BaseModel):
@@ -40,32 +62,39 @@ class InteractionIn(BaseModel):
     customer_id: UUID
     kind: InteractionKind
     direction: Direction | None = None
-    outcome: str | None = Field(
+    outcome: Stored | None = Field(
         default=None, max_length=40, description="Calls: answered, no_answer, busy, voicemail. Meetings: scheduled, held, cancelled."
     )
-    occurred_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
-    scheduled_at: AwareDatetime | None = Field(default=None, description="Meetings only.")
-    due_at: AwareDatetime | None = Field(default=None, description="Reminders only (required there).")
+    occurred_at: Moment | None = Field(default=None, description="Defaults to now.")
+    scheduled_at: Moment | None = Field(default=None, description="Meetings only.")
+    due_at: Moment | None = Field(default=None, description="Reminders only (required there).")
     done: bool | None = Field(default=None, description="Reminders only.")
-    summary: str | None = Field(default=None, max_length=2000)
-    body: str | None = Field(default=None, max_length=100_000)
+    summary: Stored | None = Field(default=None, max_length=2000)
+    body: Stored | None = Field(default=None, max_length=100_000)
     owner_id: UUID | None = None
-    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    external_id: Stored | None = Field(default=None, min_length=1, max_length=200)
     duration_seconds: int | None = Field(default=None, ge=0, le=86_400, description="Calls only.")
-    recording_url: str | None = Field(default=None, max_length=2000, description="Calls only: where the recording is kept.")
+    recording_url: Stored | None = Field(default=None, max_length=2000, description="Calls only: where the recording is kept.")
 
 
 class InteractionChangeIn(BaseModel):
     """A change to a recorded reminder (`done`, `due_at`) or meeting (`outcome`, `scheduled_at`,
-    `occurred_at` = when it was held)."""
+    `occurred_at` = when it was held). A field left out stays as it is; none can be cleared."""
 
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null (leave the field out to keep it as it is)")
+        return value
+
     done: bool | None = Field(default=None, description="Reminders: done, or reopened with false.")
-    due_at: AwareDatetime | None = Field(default=None, description="Reminders: move the due time.")
-    outcome: str | None = Field(default=None, min_length=1, max_length=40, description="Meetings: held, cancelled, or scheduled again.")
-    scheduled_at: AwareDatetime | None = Field(default=None, description="Meetings: move the meeting.")
-    occurred_at: AwareDatetime | None = Field(
+    due_at: Moment | None = Field(default=None, description="Reminders: move the due time.")
+    outcome: Stored | None = Field(default=None, min_length=1, max_length=40, description="Meetings: held, cancelled, or scheduled again.")
+    scheduled_at: Moment | None = Field(default=None, description="Meetings: move the meeting.")
+    occurred_at: Moment | None = Field(
         default=None, description="Meetings marked held: when. Defaults to the scheduled time when that has passed, else now."
     )
 
@@ -103,13 +132,16 @@ class ContactDatesOut(BaseModel):
     next_contact_at: datetime | None
 
 
+NO_CUSTOMER = "no such customer in workspace {workspace}"
+
+
 def build_router(queries: TimelineQueries, interactions: InteractionService, interaction_queries: InteractionQueries) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["timeline"])
 
-    @router.get("/customers/{customer_id}/timeline", response_model=TimelinePage)
+    @router.get("/customers/{customer_id}/timeline", response_model=TimelinePage, responses=problem_responses(400, 422))
     async def timeline(
         customer_id: UUID,
-        kind: Annotated[list[str] | None, Query(max_length=20)] = None,
+        kind: Annotated[list[EntryKind] | None, Query(max_length=20)] = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> TimelinePage:
@@ -122,43 +154,64 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         status_code=201,
         response_model=InteractionOut,
         tags=["interactions"],
-        responses={200: {"model": InteractionOut, "description": "A repeat of an earlier `external_id`: the stored interaction."}},
+        responses={
+            200: {"model": InteractionOut, "description": "A repeat of an earlier `external_id`: the stored interaction."},
+            **problem_responses(422, 503),
+        },
     )
     async def record_interaction(body: InteractionIn, response: Response, x_workspace: Workspace = "main") -> InteractionOut:
+        """Record an interaction on a card of the caller's workspace.
+
+        A `customer_id` that is not a card of this workspace (no such card, or a card of another
+        workspace) is a `422` naming `customer_id`: nothing is stored. A card this service has not
+        heard of yet (created a moment ago) is confirmed with customer-svc first; when customer-svc
+        cannot answer, `503` with `Retry-After`."""
         new = NewInteraction(**body.model_dump())
         errors = field_errors(new)
         if errors:
             raise invalid_fields(errors)
-        recorded = await interactions.record(x_workspace, new)
+        try:
+            recorded = await interactions.record(x_workspace, new)
+        except UnknownCustomer as exc:
+            raise invalid_fields([("customer_id", NO_CUSTOMER.format(workspace=x_workspace))]) from exc
+        except CustomerServiceUnavailable as exc:
+            raise Problem(
+                503,
+                "Service temporarily unavailable",
+                "customer-svc cannot confirm the customer now; retry later.",
+                headers={"Retry-After": "2"},
+            ) from exc
         out = InteractionOut.model_validate(recorded.interaction, from_attributes=True)
         response.headers["Location"] = f"/v1/interactions/{out.id}"
         if not recorded.created:
             response.status_code = 200
         return out
 
-    @router.get("/interactions/{interaction_id}", response_model=InteractionOut, tags=["interactions"])
-    async def interaction(interaction_id: UUID) -> InteractionOut:
-        row = found(await interaction_queries.get(interaction_id), "Interaction not found")
+    @router.get("/interactions/{interaction_id}", response_model=InteractionOut, tags=["interactions"], responses=problem_responses(404))
+    async def interaction(interaction_id: UUID, x_workspace: Workspace = "main") -> InteractionOut:
+        row = found(await interaction_queries.get(x_workspace, interaction_id), "Interaction not found")
         return InteractionOut.model_validate(row, from_attributes=True)
 
     @router.patch(
         "/interactions/{interaction_id}",
         response_model=InteractionOut,
         tags=["interactions"],
-        responses={422: {"description": "A change the interaction's kind does not take (only reminders and meetings change)."}},
+        responses=problem_responses(404, 422),
     )
-    async def change_interaction(interaction_id: UUID, body: InteractionChangeIn) -> InteractionOut:
+    async def change_interaction(interaction_id: UUID, body: InteractionChangeIn, x_workspace: Workspace = "main") -> InteractionOut:
+        """Change a reminder or a meeting of the caller's workspace (`422` for a change the
+        interaction's kind does not take: only reminders and meetings change)."""
         try:
-            row = await interactions.change(interaction_id, Change(**body.model_dump()))
+            row = await interactions.change(x_workspace, interaction_id, Change(**body.model_dump()))
         except InvalidChange as exc:
             raise invalid_fields(exc.errors) from exc
         return InteractionOut.model_validate(found(row, "Interaction not found"), from_attributes=True)
 
-    @router.get("/reminders", response_model=InteractionPage, tags=["interactions"])
+    @router.get("/reminders", response_model=InteractionPage, tags=["interactions"], responses=problem_responses(400, 422))
     async def reminders(
         x_workspace: Workspace = "main",
         state: Annotated[Literal["open", "done"], Query(description="Open (not done) or done reminders.")] = "open",
-        due_before: Annotated[AwareDatetime | None, Query(description="Only reminders due before this time.")] = None,
+        due_before: Annotated[Moment | None, Query(description="Only reminders due before this time.")] = None,
         owner_id: UUID | None = None,
         customer_id: UUID | None = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -177,7 +230,7 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         items = [InteractionOut.model_validate(r, from_attributes=True) for r in rows[:limit]]
         return InteractionPage(items=items, next_cursor=next_cursor(rows, limit, at="due_at"))
 
-    @router.get("/customers/{customer_id}/contact-dates", response_model=ContactDatesOut)
+    @router.get("/customers/{customer_id}/contact-dates", response_model=ContactDatesOut, responses=problem_responses(422))
     async def contact_dates(customer_id: UUID) -> ContactDatesOut:
         dates = await interaction_queries.contact_dates(customer_id)
         return ContactDatesOut(customer_id=customer_id, last_contact_at=dates.last_contact_at, next_contact_at=dates.next_contact_at)

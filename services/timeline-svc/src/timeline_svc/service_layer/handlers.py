@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerMerged, CustomerUnmerged, TimelineEntryRecorded
-from crm_runtime.consumer import Batched, Handler
+from crm_runtime.consumer import Batched, Handler, PoisonMessage
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
-from timeline_svc.adapters.repository import EntryRepository, MergeRepository
-from timeline_svc.domain.entries import system_entry
+from timeline_svc.adapters.repository import CustomerRepository, EntryRepository, MergeRepository
+from timeline_svc.domain.entries import cards_of, foreign_workspace, system_entry, workspace_mismatch
 from timeline_svc.service_layer import SOURCE
 from timeline_svc.service_layer.contact_dates import refresh_contact_dates
 from timeline_svc.service_layer.interactions import SUBMITTED, InteractionService
@@ -27,6 +27,7 @@ SYSTEM_EVENT_TYPES = (
     "crm.allocation.lead_assigned.v1",
     "crm.allocation.lead_transferred.v1",
 )
+CREATED = "crm.customer.created.v1"
 MERGED = "crm.customer.merged.v1"
 UNMERGED = "crm.customer.unmerged.v1"
 
@@ -44,7 +45,11 @@ class TimelineHandlers:
         return handlers
 
     async def on_system_events(self, session: AsyncSession, events: list[Envelope]) -> None:
-        """Record the entries of a run of events in two statements (entries, then outbox)."""
+        """Record the entries of a run of events in two statements (entries, then outbox).
+
+        An event about a card of another workspace than its own is a PoisonMessage: nothing of
+        it is applied (the consumer dead-letters it with the reason)."""
+        await self._check_workspaces(session, events)
         rows, recorded = [], {}
         for event in events:
             entry = system_entry(event)
@@ -70,6 +75,23 @@ class TimelineHandlers:
         await self._outbox.stage_many(
             session, [(topics.TIMELINE_EVENTS, str(out.subject), out) for entry_id, out in recorded.items() if entry_id in added]
         )
+
+    @staticmethod
+    async def _check_workspaces(session: AsyncSession, events: list[Envelope]) -> None:
+        """Every card an event is about belongs to the event's workspace (as its payload states
+        and as this service knows it); a new card's workspace is remembered."""
+        customers = CustomerRepository(session)
+        known = await customers.workspaces(card for event in events for card in cards_of(event))
+        new: dict[UUID, str] = {}
+        for event in events:
+            other = foreign_workspace(event, known)
+            if other is not None:
+                raise PoisonMessage(workspace_mismatch(event.workspace, other))
+            if event.type == CREATED:
+                for card in cards_of(event):
+                    known.setdefault(card, event.workspace)
+                    new[card] = event.workspace
+        await customers.add_many(new)
 
     async def on_merged(self, session: AsyncSession, events: list[Envelope]) -> None:
         """Every row of the merged cards moves under the survivor; contact dates follow."""

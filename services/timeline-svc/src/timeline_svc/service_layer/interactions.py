@@ -7,16 +7,26 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import InteractionRecorded, InteractionSubmitted, TimelineEntryRecorded
+from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, find_unstorable
 from crm_runtime.consumer import PoisonMessage
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
-from timeline_svc.adapters.repository import ContactDatesRepository, EntryRepository, InteractionRepository, MergeRepository
+from timeline_svc.adapters.customer_directory import CustomerDirectory
+from timeline_svc.adapters.repository import (
+    ContactDatesRepository,
+    CustomerRepository,
+    EntryRepository,
+    InteractionRepository,
+    MergeRepository,
+)
 from timeline_svc.domain.contact_dates import ContactDates
+from timeline_svc.domain.entries import workspace_mismatch
 from timeline_svc.domain.interactions import (
     Change,
     Direction,
@@ -47,10 +57,22 @@ class InvalidChange(Exception):
         self.errors = errors
 
 
+class UnknownCustomer(Exception):
+    """The interaction's customer does not exist in the workspace it was recorded from.
+
+    `other_workspace`: the card is known in that other workspace (never shown to the caller)."""
+
+    def __init__(self, workspace: str, other_workspace: str | None = None) -> None:
+        super().__init__(f"no such customer in workspace {workspace}")
+        self.workspace = workspace
+        self.other_workspace = other_workspace
+
+
 class InteractionService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, directory: CustomerDirectory) -> None:
         self._sessions = sessions
         self._outbox = outbox
+        self._directory = directory
 
     async def record(self, workspace: str, new: NewInteraction) -> Recorded:
         async with self._sessions() as session, session.begin():
@@ -63,12 +85,17 @@ class InteractionService:
         `external_id` is the idempotency key: a repeat answers the stored interaction and
         changes nothing. An interaction for a merged card lands on the card its rows were
         merged into (and goes back with them when the merge is undone).
+
+        The customer must exist in `workspace` (UnknownCustomer otherwise); a card this service
+        has not heard of yet is confirmed with customer-svc (CustomerServiceUnavailable when it
+        cannot answer: an outage, not a verdict).
         """
         repo = InteractionRepository(session)
         if new.external_id is not None:
             stored = await repo.by_external_id(workspace, new.external_id)
             if stored is not None:
                 return Recorded(stored, False)
+        await self._check_customer(session, workspace, new.customer_id)
         merges = MergeRepository(session)
         await merges.lock_workspaces([workspace], shared=True)
         hops = await merges.chain(new.customer_id)
@@ -124,8 +151,18 @@ class InteractionService:
         await refresh_contact_dates(session, self._outbox, workspace, [customer_id], cause=recorded)
         return Recorded(row, True)
 
-    async def change(self, interaction_id: UUID, change: Change) -> Any | None:
-        """Apply a person's change to a reminder or meeting (None: no such interaction).
+    async def _check_customer(self, session: AsyncSession, workspace: str, customer_id: UUID) -> None:
+        customers = CustomerRepository(session)
+        known = (await customers.workspaces([customer_id])).get(customer_id)
+        if known is not None and known != workspace:
+            raise UnknownCustomer(workspace, known)
+        if known is None:
+            if not await self._directory.exists(workspace, customer_id):
+                raise UnknownCustomer(workspace)
+            await customers.add_many({customer_id: workspace})
+
+    async def change(self, workspace: str, interaction_id: UUID, change: Change) -> Any | None:
+        """Apply a person's change to a reminder or meeting (None: no such interaction in `workspace`).
 
         The timeline entry is rewritten to match, the interaction fact is published again
         (a meeting held is a conversation for customer-svc) and the contact dates follow.
@@ -133,7 +170,7 @@ class InteractionService:
         async with self._sessions() as session, session.begin():
             repo = InteractionRepository(session)
             row = await repo.get(interaction_id)
-            if row is None:
+            if row is None or row.workspace != workspace:
                 return None
             merges = MergeRepository(session)
             await merges.lock_workspaces([row.workspace], shared=True)
@@ -167,32 +204,49 @@ class InteractionService:
     async def on_submitted(self, session: AsyncSession, event: Envelope) -> None:
         """An interaction from the inbound topic, recorded like `POST /v1/interactions`.
 
-        A message that can never be recorded (malformed, or not fitting its kind) is a
-        PoisonMessage: the consumer dead-letters it at once instead of retrying."""
+        A message that can never be recorded (malformed, not fitting its kind, text that cannot
+        be stored, or a customer that does not exist in the envelope's workspace) is a
+        PoisonMessage: the consumer dead-letters it at once instead of retrying. customer-svc
+        unreachable is an outage: the message is retried until it can answer."""
+        invalid = f"invalid {event.type}: "
+        unstorable = sorted(set(find_unstorable(event.data)))
+        if unstorable:
+            raise PoisonMessage(invalid + "; ".join(f"{f}: {UNSTORABLE_MESSAGE}" for f in unstorable))
         try:
             submitted = InteractionSubmitted.model_validate(event.data)
-            new = NewInteraction(
-                customer_id=submitted.customer_id,
-                kind=InteractionKind(submitted.kind),
-                occurred_at=submitted.occurred_at,
-                direction=Direction(submitted.direction) if submitted.direction is not None else None,
-                outcome=submitted.outcome,
-                scheduled_at=submitted.scheduled_at,
-                due_at=submitted.due_at,
-                done=submitted.done,
-                summary=submitted.summary,
-                body=submitted.body,
-                owner_id=submitted.owner_id,
-                external_id=submitted.external_id,
-                duration_seconds=submitted.duration_seconds,
-                recording_url=submitted.recording_url,
-            )
-        except ValueError as exc:  # pydantic's ValidationError included
-            raise PoisonMessage(f"invalid {event.type}: {exc}") from exc
+        except ValidationError as exc:  # the fields and what is wrong, never the values
+            raise PoisonMessage(invalid + "; ".join(f"{field_path(e['loc'])}: {e['msg']}" for e in exc.errors())) from None
+        kinds, directions = {k.value for k in InteractionKind}, {d.value for d in Direction}
+        errors = [("kind", "unknown kind")] if submitted.kind not in kinds else []
+        if submitted.direction is not None and submitted.direction not in directions:
+            errors.append(("direction", "must be inbound or outbound"))
+        if errors:
+            raise PoisonMessage(invalid + "; ".join(f"{f}: {m}" for f, m in errors))
+        new = NewInteraction(
+            customer_id=submitted.customer_id,
+            kind=InteractionKind(submitted.kind),
+            occurred_at=submitted.occurred_at,
+            direction=Direction(submitted.direction) if submitted.direction is not None else None,
+            outcome=submitted.outcome,
+            scheduled_at=submitted.scheduled_at,
+            due_at=submitted.due_at,
+            done=submitted.done,
+            summary=submitted.summary,
+            body=submitted.body,
+            owner_id=submitted.owner_id,
+            external_id=submitted.external_id,
+            duration_seconds=submitted.duration_seconds,
+            recording_url=submitted.recording_url,
+        )
         errors = field_errors(new)
         if errors:
-            raise PoisonMessage(f"invalid {event.type}: " + "; ".join(f"{f}: {m}" for f, m in errors))
-        await self.record_in(session, event.workspace, new, cause=event)
+            raise PoisonMessage(invalid + "; ".join(f"{f}: {m}" for f, m in errors))
+        try:
+            await self.record_in(session, event.workspace, new, cause=event)
+        except UnknownCustomer as exc:
+            if exc.other_workspace is not None:
+                raise PoisonMessage(workspace_mismatch(event.workspace, exc.other_workspace)) from None
+            raise PoisonMessage(f"customer_id: no such customer in workspace {event.workspace}") from None
 
     async def _publish(self, session: AsyncSession, row: Any, summary: str, cause: Envelope | None) -> Envelope:
         """Stage the entry and the interaction fact; returns the fact (what contact dates follow from)."""
@@ -266,9 +320,10 @@ class InteractionQueries:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def get(self, interaction_id: UUID) -> Any | None:
+    async def get(self, workspace: str, interaction_id: UUID) -> Any | None:
         async with self._sessions() as session:
-            return await InteractionRepository(session).get(interaction_id)
+            row = await InteractionRepository(session).get(interaction_id)
+        return row if row is not None and row.workspace == workspace else None
 
     async def contact_dates(self, customer_id: UUID) -> ContactDates:
         async with self._sessions() as session:
