@@ -75,6 +75,7 @@ class Suite:
         env = {**os.environ, **self.env, f"{prefix}HTTP_PORT": str(port)}
         env.setdefault("CUSTOMER_DEDUP_URL", f"http://127.0.0.1:{SERVICES['dedup'] + self.port_offset}")
         env.setdefault("INTAKE_CUSTOMER_URL", f"http://127.0.0.1:{SERVICES['customer'] + self.port_offset}")
+        env.setdefault("TIMELINE_CUSTOMER_URL", f"http://127.0.0.1:{SERVICES['customer'] + self.port_offset}")
         env.update(extra or {})
         return env
 

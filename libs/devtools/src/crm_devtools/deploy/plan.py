@@ -120,7 +120,7 @@ SERVICES: tuple[Service, ...] = (
     Service("dedup-svc", DedupSettings),
     Service("customer-svc", CustomerSettings, calls={"dedup_url": "dedup-svc"}, lag_per_worker=1000),
     Service("allocation-svc", AllocationSettings),
-    Service("timeline-svc", TimelineSettings, lag_per_worker=1000),
+    Service("timeline-svc", TimelineSettings, calls={"customer_url": "customer-svc"}, lag_per_worker=1000),
 )
 
 
