@@ -162,28 +162,39 @@ def _text(value: bytes | None) -> str:
 
 
 class _Reader:
-    """A group-less consumer that reads given offsets of given partitions."""
+    """A group-less consumer that reads given offsets of given partitions, and an admin client."""
 
     def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             client_id=f"{settings.service_name}-dlq",
             group_id=None,
             enable_auto_commit=False,
         )
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id=f"{settings.service_name}-dlq")
 
     async def __aenter__(self) -> "_Reader":
-        await self._consumer.start()
+        await self.admin.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self.admin.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._consumer.stop()
+        try:
+            await self._consumer.stop()
+        finally:
+            await self.admin.close()
 
     async def partitions(self, topic: str) -> list[TopicPartition]:
         """The partitions of `topic`, none when it does not exist."""
-        if topic not in await self._consumer.topics():
+        if topic not in await self.admin.list_topics():
             return []
-        return [TopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
+        [described] = await self.admin.describe_topics([topic])
+        return [TopicPartition(topic, p["partition"]) for p in sorted(described["partitions"], key=lambda p: int(p["partition"]))]
 
     async def bounds(self, tps: list[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
         """(first, end) offsets of each partition as of now."""
@@ -271,13 +282,8 @@ def replay_group(settings: ServiceSettings) -> str:
     return settings.consumer_group + REPLAY_GROUP_SUFFIX
 
 
-async def _ledgers(settings: ServiceSettings, bounds: dict[TopicPartition, tuple[int, int]]) -> dict[TopicPartition, Ledger]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id=f"{settings.service_name}-dlq")
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(replay_group(settings), partitions=list(bounds))
-    finally:
-        await admin.close()
+async def _ledgers(reader: _Reader, bounds: dict[TopicPartition, tuple[int, int]]) -> dict[TopicPartition, Ledger]:
+    committed = await reader.admin.list_consumer_group_offsets(replay_group(reader.settings), partitions=list(bounds))
     ledgers = {}
     for tp, (first, _) in bounds.items():
         entry = committed.get(tp)
@@ -329,10 +335,9 @@ async def list_dead_letters(
             bounds = await reader.bounds(await reader.partitions(name))
             total = sum(end - first for first, end in bounds.values())
             if not total:
-                if topic:
-                    out(f"{name}: no dead letters")
+                out(f"{name}: no dead letters" if bounds else f"{name}: no such topic")
                 continue
-            ledgers = await _ledgers(settings, bounds)
+            ledgers = await _ledgers(reader, bounds)
             records: list[ConsumerRecord[bytes, bytes]] = []
             for tp, (first, end) in bounds.items():
                 records += [r async for r in reader.records(tp, max(first, end - limit), end)]
@@ -373,9 +378,10 @@ async def show(settings: ServiceSettings, coordinates: str, *, out: Out = print)
         first, end = (await reader.bounds([tp]))[tp]
         found = [r async for r in reader.records(tp, offset, offset + 1)] if first <= offset < end else []
         if not found:
-            out(f"{tp.topic}/{partition}/{offset}: no such record (offsets {first} to {end - 1})")
+            held = f"it holds offsets {first} to {end - 1}" if end > first else "it is empty"
+            out(f"{tp.topic}/{partition}/{offset}: no such record ({held})")
             return False
-        ledger = (await _ledgers(settings, {tp: (first, end)}))[tp]
+        ledger = (await _ledgers(reader, {tp: (first, end)}))[tp]
     record = found[0]
     out(f"dead letter  {tp.topic}/{partition}/{offset}  {_when(record.timestamp)}  {_state(record, ledger)}")
     out(f"key          {_text(record.key)}")
@@ -434,7 +440,7 @@ async def replay(
             out(f"{name}: no such topic or partition")
             return result
         bounds = await reader.bounds(tps)
-        ledgers = await _ledgers(settings, bounds)
+        ledgers = await _ledgers(reader, bounds)
         todo: list[tuple[ConsumerRecord[bytes, bytes], str, int]] = []
         seen: dict[TopicPartition, list[int]] = {tp: [] for tp in tps}
         for tp, (first, end) in bounds.items():

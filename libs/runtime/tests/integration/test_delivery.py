@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaTimeoutError
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.envelope import Envelope
+from crm_runtime import dlq
 from crm_runtime.consumer import EventConsumer
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.delivery_tables import inbox_table, outbox_table
@@ -383,3 +385,203 @@ async def test_a_record_near_the_size_limit_is_dead_lettered_truncated_and_the_p
     topic, partition, offset = headers["dlq-source"].decode().rsplit("/", 2)
     assert topic == harness.settings.topic(TOPIC) and int(partition) >= 0 and int(offset) == 0
     assert b"not a CloudEvents envelope" in headers["dlq-error"]
+
+
+async def _outbox_rows(harness: Harness) -> int:
+    async with harness.sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(harness.outbox_t)) or 0)
+
+
+async def _stage(harness: Harness, texts: list[str]) -> list[Envelope]:
+    events = [harness.event(t, subject=f"k{i % 5}") for i, t in enumerate(texts)]
+    async with harness.sessions() as session, session.begin():
+        await harness.outbox.stage_many(session, [(TOPIC, e.subject or "", e) for e in events])
+    return events
+
+
+async def test_the_relay_rides_out_database_restarts_without_losing_events(harness: Harness) -> None:
+    """The relay's database starts up (57P03), runs, is cut off mid-way and starts up again:
+    every staged event is published (at least once) and the outbox ends empty."""
+    first = await _stage(harness, [f"a{i}" for i in range(40)])
+    async with StartingPostgres() as pg:
+        engine = make_engine(_through(harness.settings, pg.port))
+        producer = make_producer(harness.settings)
+        await producer.start()
+        stop = asyncio.Event()
+        task = asyncio.create_task(OutboxRelay(engine, harness.outbox_t, producer, harness.settings).run(stop))
+        try:
+            await _until(lambda: pg.refused >= 3, "the relay met the refusals")
+            pg.open()
+            await _until(lambda: _outbox_rows(harness), "first wave published", expect=0)
+            pg.restart()  # connections cut, then 57P03 again
+            second = await _stage(harness, [f"b{i}" for i in range(40)])
+            refused_before = pg.refused
+            await _until(lambda: pg.refused >= refused_before + 2, "the relay met the restart")
+            assert await _outbox_rows(harness) == 40, "nothing deleted while the database was away"
+            pg.open()
+            await _until(lambda: _outbox_rows(harness), "second wave published", expect=0)
+            assert not task.done()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
+            await producer.stop()
+            await engine.dispose()
+    got = await harness.consume(harness.settings.topic(TOPIC), 80)
+    ids = [json.loads(v)["id"] for _, v, _ in got]
+    assert set(ids) == {str(e.id) for e in first + second}, "every event published"
+
+
+class FlakyBroker:
+    """The real producer, except that the first `failures` sends fail as if the broker had
+    gone (while it is away every record in flight fails: whole rounds of the relay)."""
+
+    def __init__(self, producer: AIOKafkaProducer, failures: int) -> None:
+        self._producer = producer
+        self.failures = failures
+
+    async def send(self, *args: object, **kwargs: object) -> "asyncio.Future[object]":
+        if self.failures:
+            self.failures -= 1
+            future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            future.set_exception(KafkaTimeoutError("batch expired: no broker"))
+            return future
+        return await self._producer.send(*args, **kwargs)  # type: ignore[no-any-return]
+
+
+async def test_the_relay_keeps_events_until_the_broker_takes_them(harness: Harness) -> None:
+    """Nothing is deleted from the outbox before the broker acknowledged it; the relay tries
+    again (with backoff) until it does."""
+    events = await _stage(harness, [f"c{i}" for i in range(30)])
+    producer = make_producer(harness.settings)
+    await producer.start()
+    flaky = FlakyBroker(producer, failures=60)  # the relay's first two tries
+    try:
+        relay = OutboxRelay(harness.engine, harness.outbox_t, flaky, harness.settings)
+
+        async def drained() -> bool:
+            return await _outbox_rows(harness) == 0
+
+        await _run_for(relay.run, asyncio.Event(), drained)
+    finally:
+        await producer.stop()
+    assert flaky.failures == 0
+    got = await harness.consume(harness.settings.topic(TOPIC), 30)
+    ids = [json.loads(v)["id"] for _, v, _ in got]
+    assert set(ids) == {str(e.id) for e in events}, "none lost"
+    per_key: dict[bytes | None, list[int]] = {}
+    for key, value, _ in got:
+        per_key.setdefault(key, []).append(int(json.loads(value)["data"]["text"][1:]))
+    assert all(texts == sorted(texts) for texts in per_key.values()), "order per key kept"
+
+
+async def _until(check, what: str, expect: object = True, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value == expect:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting: {what}"
+        await asyncio.sleep(0.05)
+
+
+# --- The dead-letter command -----------------------------------------------------------------
+
+
+async def test_a_dead_letter_is_replayed_to_its_source_once_after_the_fix(harness: Harness) -> None:
+    """A poison message is dead-lettered; after the fix `dlq replay --all` puts the original
+    bytes back on the source topic (and the consumer applies them); a second replay sends
+    nothing; a truncated dead letter and another group's are never sent."""
+    source = harness.settings.topic(TOPIC)
+    poison = harness.event("explodes until fixed")
+    raw = poison.model_dump_json().encode()
+    await _produce(source, [raw])
+    fixed = False
+
+    async def handler(session: AsyncSession, event: Envelope) -> None:
+        if not fixed:
+            raise RuntimeError("handler bug")
+        await session.execute(insert(harness.notes).values(event_id=str(event.id), text=event.data["text"]))
+
+    producer = make_producer(harness.settings)
+    await producer.start()
+    try:
+        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer)
+        dead: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+
+        async def dead_lettered() -> bool:
+            dead[:] = await harness.consume(source + ".dlq", 1, timeout=0.5)
+            return len(dead) == 1
+
+        await _run_for(consumer.run, asyncio.Event(), dead_lettered)
+        # Beside it in the dead-letter topic: a truncated one and one of another service.
+        dlq_partition = int(harness.settings.consumer_group != "")  # any partition will do
+        for extra in (
+            [
+                ("dlq-source", f"{source}/0/99".encode()),
+                ("dlq-consumer", harness.settings.consumer_group.encode()),
+                ("dlq-truncated", b"true"),
+            ],
+            [("dlq-source", f"{source}/0/98".encode()), ("dlq-consumer", b"another-svc")],
+        ):
+            await producer.send_and_wait(source + ".dlq", b"{}", key=b"k", headers=extra, partition=dlq_partition)
+    finally:
+        await producer.stop()
+
+    lines: list[str] = []
+    assert await dlq.list_dead_letters(harness.settings, [TOPIC], out=lines.append) == 3
+    assert any("handler bug" in line and "waiting" in line for line in lines), lines
+    [coordinates] = [line.split()[0] for line in lines if "handler bug" in line]
+    shown: list[str] = []
+    assert await dlq.show(harness.settings, coordinates, out=shown.append)
+    assert "header       dlq-error: RuntimeError: handler bug" in shown and "explodes until fixed" in "\n".join(shown)
+
+    dry = await dlq.replay(harness.settings, TOPIC, dry_run=True, out=lines.append)
+    assert (dry.sent, dry.refused, dry.others) == (1, 1, 1)
+    assert len(await harness.consume(source, 2, timeout=1)) == 1, "a dry run sends nothing"
+
+    fixed = True
+    done = await dlq.replay(harness.settings, TOPIC, out=lines.append)
+    assert (done.sent, done.refused, done.others) == (1, 1, 1)
+    on_source = await harness.consume(source, 2)
+    assert len(on_source) == 2
+    key, value, headers = on_source[1]
+    assert value == raw and key == b"same-partition", "the original bytes and key"
+    assert headers["dlq-replayed-from"].decode().startswith(source + ".dlq/")
+    assert not {h for h in headers if h.startswith("dlq-") and h != "dlq-replayed-from"}
+
+    again = await dlq.replay(harness.settings, source + ".dlq", out=lines.append)
+    assert (again.sent, again.refused, again.others) == (0, 0, 0), "remembered: nothing twice"
+    assert len(await harness.consume(source, 3, timeout=1)) == 2
+
+    producer = make_producer(harness.settings)
+    await producer.start()
+    try:
+        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer)
+
+        async def applied() -> bool:
+            async with harness.sessions() as s:
+                return await s.scalar(select(func.count()).select_from(harness.notes)) == 1
+
+        await _run_for(consumer.run, asyncio.Event(), applied)
+    finally:
+        await producer.stop()
+
+
+async def test_a_range_replay_is_remembered_too(harness: Harness) -> None:
+    source = harness.settings.topic(TOPIC)
+    producer = make_producer(harness.settings)
+    await producer.start()
+    try:
+        for i in range(4):
+            headers = [("dlq-source", f"{source}/1/{i}".encode()), ("dlq-consumer", harness.settings.consumer_group.encode())]
+            await producer.send_and_wait(source + ".dlq", f'{{"n": {i}}}'.encode(), key=b"k", headers=headers, partition=0)
+    finally:
+        await producer.stop()
+    out: list[str] = []
+    assert (await dlq.replay(harness.settings, TOPIC, offsets=(1, 2), partition=0, out=out.append)).sent == 2
+    assert (await dlq.replay(harness.settings, TOPIC, offsets=(0, 3), partition=0, out=out.append)).sent == 2, "0 and 3 only"
+    assert (await dlq.replay(harness.settings, TOPIC, out=out.append)).sent == 0
+    got = await harness.consume(source, 4)
+    assert sorted(json.loads(v)["n"] for _, v, _ in got) == [0, 1, 2, 3]

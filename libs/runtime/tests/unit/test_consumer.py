@@ -36,7 +36,8 @@ class _Orig(Exception):
 
 
 def starting_up_raw() -> BaseException:
-    return asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+    error: BaseException = asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+    return error
 
 
 def starting_up_wrapped() -> BaseException:

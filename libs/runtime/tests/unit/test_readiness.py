@@ -63,7 +63,7 @@ def runtime(client: FakeClient) -> ServiceRuntime:
     inbox_table(metadata)
     rt = ServiceRuntime(ServiceSettings(service_name="svc", http_port=0, database_url="postgresql+asyncpg://u:p@db/x"), metadata)
     rt.engine = FakeEngine()  # type: ignore[assignment]
-    rt.producer = FakeProducer(client)  # type: ignore[assignment]
+    rt.producer = FakeProducer(client)
     return rt
 
 
