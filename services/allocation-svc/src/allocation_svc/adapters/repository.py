@@ -173,6 +173,13 @@ class AllocationRepository:
         keep = {c.name for c in cards.columns} - {"id", "owner_id", "hidden", "created_at", "channel_kind", "channel_key"}
         await self._s.execute(stmt.on_conflict_do_update(index_elements=[cards.c.id], set_={k: stmt.excluded[k] for k in keep}), rows)
 
+    async def card_workspaces(self, card_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The workspace of each of these cards the projection holds (hidden ones included)."""
+        if not card_ids:
+            return {}
+        rows = await self._s.execute(select(cards.c.id, cards.c.workspace).where(cards.c.id.in_(sorted(set(card_ids)))))
+        return {r.id: r.workspace for r in rows}
+
     async def update_card(self, card_id: UUID, values: dict[str, Any]) -> None:
         await self._s.execute(update(cards).where(cards.c.id == card_id).values(**values))
 

@@ -56,6 +56,21 @@ class CardView:
     created_at: datetime | None = None
 
 
+def foreign_workspace(workspace: str, cards: Mapping[UUID, str | None], known: Mapping[UUID, str]) -> str | None:
+    """The first workspace other than `workspace` that one of `cards` belongs to, by the
+    workspace stated with it (None: not stated) or the one `known` (card -> workspace) holds."""
+    for card, stated in cards.items():
+        for other in (stated, known.get(card)):
+            if other is not None and other != workspace:
+                return other
+    return None
+
+
+def workspace_mismatch(event_workspace: str, record_workspace: str) -> str:
+    """Why an event about a record of another workspace is refused (no personal data)."""
+    return f"workspace mismatch: event workspace {event_workspace}, record workspace {record_workspace}"
+
+
 def lead_facts(card: CardView) -> LeadFacts:
     return LeadFacts(
         channel_kind=card.channel_kind or "",

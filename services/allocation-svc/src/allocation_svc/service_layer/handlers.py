@@ -6,7 +6,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from allocation_svc.adapters.repository import AllocationRepository
-from allocation_svc.domain.cards import card_values
+from allocation_svc.domain.cards import card_values, foreign_workspace, workspace_mismatch
 from allocation_svc.service_layer.assigning import Assigner
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
@@ -20,7 +20,7 @@ from crm_contracts.events import (
     CustomerUnmerged,
     CustomerUpdated,
 )
-from crm_runtime.consumer import Batched, Handler
+from crm_runtime.consumer import Batched, Handler, PoisonMessage
 
 SUBSCRIPTIONS = [topics.CUSTOMER_EVENTS]
 
@@ -64,6 +64,10 @@ class AllocationHandlers:
                 todo.setdefault(card.workspace, []).append(card.id)
                 causes[card.id] = event
         repo = AllocationRepository(session)
+        known = await repo.card_workspaces([r["id"] for r in rows])
+        for event, row in zip(events, rows, strict=True):
+            refuse_foreign(event, known, {row["id"]: row["workspace"]})
+            known.setdefault(row["id"], row["workspace"])  # a second `created` of the card in this run
         # The workspace lock before the projection's rows: a drain or another instance holding the
         # lock may be assigning these very cards (a redelivery), and waiting for the lock while
         # holding their rows would deadlock with it.
@@ -74,21 +78,23 @@ class AllocationHandlers:
 
     async def on_enriched(self, session: AsyncSession, event: Envelope) -> None:
         changed = CustomerEnriched.model_validate(event.data)
-        await (await locked(session, event)).update_card(changed.customer_id, card_values(changed.customer.model_dump(mode="json")))
+        repo = await locked(session, event, {changed.customer_id: changed.customer.workspace})
+        await repo.update_card(changed.customer_id, card_values(changed.customer.model_dump(mode="json")))
 
     async def on_updated(self, session: AsyncSession, event: Envelope) -> None:
         changed = CustomerUpdated.model_validate(event.data)
-        await (await locked(session, event)).update_card(changed.customer_id, card_values(changed.customer.model_dump(mode="json")))
+        repo = await locked(session, event, {changed.customer_id: changed.customer.workspace})
+        await repo.update_card(changed.customer_id, card_values(changed.customer.model_dump(mode="json")))
 
     async def on_status_changed(self, session: AsyncSession, event: Envelope) -> None:
         changed = CustomerStatusChanged.model_validate(event.data)
-        await (await locked(session, event)).update_card(changed.customer_id, {"status": changed.status})
+        await (await locked(session, event, {changed.customer_id: None})).update_card(changed.customer_id, {"status": changed.status})
 
     async def on_owner_assigned(self, session: AsyncSession, event: Envelope) -> None:
         """An owner set in customer-svc. The echo of one of our own decisions (its cause is an event
         we published) is ignored: by then a later transfer may already have moved the card on."""
         changed = CustomerOwnerAssigned.model_validate(event.data)
-        repo = await locked(session, event)
+        repo = await locked(session, event, {changed.customer_id: None})
         if event.causationid is not None and await repo.published(changed.customer_id, event.causationid):
             return
         await repo.update_card(changed.customer_id, {"owner_id": changed.owner_id})
@@ -96,7 +102,8 @@ class AllocationHandlers:
 
     async def on_merged(self, session: AsyncSession, event: Envelope) -> None:
         merged = CustomerMerged.model_validate(event.data)
-        repo = await locked(session, event)
+        cards: dict[UUID, str | None] = {i: None for i in merged.merged_ids}
+        repo = await locked(session, event, cards | {merged.survivor_id: merged.survivor.workspace})
         gone = [i for i in merged.merged_ids if i != merged.survivor_id]
         await repo.set_hidden(gone, True)
         await repo.dequeue(gone)
@@ -107,6 +114,8 @@ class AllocationHandlers:
         (the merge took a waiting lead out of the queue, and nothing else would bring it back)."""
         restored = CustomerUnmerged.model_validate(event.data)
         repo = AllocationRepository(session)
+        cards: dict[UUID, str | None] = {restored.survivor_id: None} | {card.id: card.workspace for card in restored.restored}
+        refuse_foreign(event, await repo.card_workspaces(list(cards)), cards)
         todo: dict[str, list[UUID]] = {}
         for workspace in sorted({card.workspace for card in restored.restored}):
             await repo.lock_workspace(workspace)  # before the rows, as in on_created
@@ -119,14 +128,26 @@ class AllocationHandlers:
 
     async def on_deleted(self, session: AsyncSession, event: Envelope) -> None:
         deleted = CustomerDeleted.model_validate(event.data)
-        repo = await locked(session, event)
+        repo = await locked(session, event, {deleted.customer_id: deleted.workspace})
         await repo.set_hidden([deleted.customer_id], True)
         await repo.dequeue([deleted.customer_id])
 
 
-async def locked(session: AsyncSession, event: Envelope) -> AllocationRepository:
+async def locked(session: AsyncSession, event: Envelope, cards: dict[UUID, str | None]) -> AllocationRepository:
     """The repository after taking the event's workspace lock: every write to the projection takes
-    it before touching rows, in the same order as assignment does, so they never deadlock."""
+    it before touching rows, in the same order as assignment does, so they never deadlock.
+
+    `cards`: the cards the event writes, each with the workspace its payload states (None: not
+    stated); a card of another workspace makes the event a PoisonMessage."""
     repo = AllocationRepository(session)
     await repo.lock_workspace(event.workspace)
+    refuse_foreign(event, await repo.card_workspaces(list(cards)), cards)
     return repo
+
+
+def refuse_foreign(event: Envelope, known: dict[UUID, str], cards: dict[UUID, str | None]) -> None:
+    """PoisonMessage when a card of `event` belongs to another workspace than the event's, by
+    what its payload states or what the projection (`known`) says (no personal data in the reason)."""
+    other = foreign_workspace(event.workspace, cards, known)
+    if other is not None:
+        raise PoisonMessage(workspace_mismatch(event.workspace, other))
