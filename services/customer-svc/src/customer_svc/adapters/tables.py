@@ -44,7 +44,7 @@ customers = Table(
     Column("folder", String(200)),
     Column("owner_id", UUID(as_uuid=True)),
     Column("broker", JSONB),
-    Column("created_by", String(200), nullable=False),
+    Column("created_by", String(300), nullable=False),  # `<kind>:<channel key>` (keys up to 200), `ui:<user>`
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("last_contact_at", DateTime(timezone=True)),

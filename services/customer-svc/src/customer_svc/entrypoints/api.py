@@ -62,7 +62,8 @@ CustomerNumber = Annotated[int, Path(ge=FIRST_NUMBER, le=LAST_NUMBER, descriptio
 
 # The 409 of the duplicate dialog (DESIGN flow 6): a problem with the candidates and the actions.
 DUPLICATE_FOUND: dict[str, Any] = {
-    "description": "Possible duplicates: repeat with `on_duplicate` set to one of `actions`.",
+    "description": "Possible duplicates: the problem lists the known cards (`candidates`) and the `actions`; repeat with "
+    "`on_duplicate` set to one of them.",
     "content": {
         PROBLEM_JSON: {
             "schema": {

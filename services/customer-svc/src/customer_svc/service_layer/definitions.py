@@ -14,7 +14,7 @@ from customer_svc.domain.storable import OUT_OF_RANGE, find_out_of_range
 def check_values(definitions: list[FieldDefinition], values: dict[str, Any], card_type: str) -> tuple[dict[str, Any], list[FieldError]]:
     """`check_fields`, and a number too large to store (`"1" * 30` coerced) is an error too."""
     clean, errors = check_fields(definitions, values, card_type)
-    for key in [k for k, v in clean.items() if any(find_out_of_range(v))]:
+    for key in [k for k, v in clean.items() if list(find_out_of_range(v))]:
         del clean[key]
         errors.append(FieldError(field=f"fields.{key}", message=OUT_OF_RANGE))
     return clean, errors

@@ -37,6 +37,7 @@ from customer_svc.service_layer.publishing import SOURCE, Publisher, snapshot
 
 log = logging.getLogger(__name__)
 WORKSPACE_MAX = 100  # customers.workspace
+CHANNEL_KEY_MAX = 200  # intake-svc's channel keys; duplicate_leads.channel_key, customers.created_by (`<kind>:<key>`)
 
 
 def storable_event(event: Envelope) -> Envelope:
@@ -78,6 +79,8 @@ class CustomerHandlers:
         creations: list[tuple[Envelope, DecisionMade]] = []
         for event in map(storable_event, events):
             decided = DecisionMade.model_validate(event.data)
+            if len(decided.channel.key) > CHANNEL_KEY_MAX:
+                raise PoisonMessage(f"data.channel.key is longer than {CHANNEL_KEY_MAX} characters")
             if decided.customer_id is None:
                 continue
             if decided.decision is Decision.CREATE:
