@@ -1,4 +1,4 @@
-"""idempotency fingerprints, redirect URLs as text, import jobs' ignored columns, attempts and failure reason
+"""idempotency fingerprints, import jobs' ignored columns, attempts and failure reason
 
 Revision ID: 0003
 Revises: 0002
@@ -17,8 +17,6 @@ depends_on = None
 def upgrade() -> None:
     # A hash of the first body sent with an Idempotency-Key: a repeat with another body is refused.
     op.add_column("submissions", sa.Column("idempotency_fingerprint", sa.String(64)))
-    # The stored URL is the normalised one (IDNA host, added slash): it may be longer than what was sent.
-    op.alter_column("channels", "redirect_url", type_=sa.Text(), existing_type=sa.String(2000))
     op.add_column("import_jobs", sa.Column("ignored_columns", postgresql.JSONB(), server_default="[]", nullable=False))
     op.add_column("import_jobs", sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))
     op.add_column("import_jobs", sa.Column("reason", sa.Text()))
@@ -28,5 +26,4 @@ def downgrade() -> None:
     op.drop_column("import_jobs", "reason")
     op.drop_column("import_jobs", "attempts")
     op.drop_column("import_jobs", "ignored_columns")
-    op.alter_column("channels", "redirect_url", type_=sa.String(2000), existing_type=sa.Text())
     op.drop_column("submissions", "idempotency_fingerprint")

@@ -56,6 +56,7 @@ def bootstrap(settings: IntakeSettings) -> Container:
         ),
         max_attempts=settings.import_max_attempts,
     )
+    runtime.drain_on_stop(imports.close)
 
     async def import_channel(key: str) -> Channel:
         return await service.channel(key, {ChannelKind.IMPORT})

@@ -59,6 +59,7 @@ class Intake:
         if self._worker is not None:
             await asyncio.wait_for(self._worker, timeout=30)
         await self.container.service.close()
+        await self.container.imports.close()
         await self.http.aclose()
         await self.container.redis.aclose()
         await self.container.runtime.engine.dispose()

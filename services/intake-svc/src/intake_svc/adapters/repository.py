@@ -92,14 +92,11 @@ class SubmissionRepository:
     async def get(self, submission_id: UUID) -> Any:
         return (await self._s.execute(select(submissions).where(submissions.c.id == submission_id))).first()
 
-    async def state_for_update(self, submission_id: UUID) -> tuple[State, UUID | None] | None:
-        """The submission's state and import job (if any), locked until the commit."""
-        row = (
-            await self._s.execute(
-                select(submissions.c.state, submissions.c.job_id).where(submissions.c.id == submission_id).with_for_update()
-            )
-        ).first()
-        return (State(row.state), row.job_id) if row else None
+    async def state_for_update(self, submission_id: UUID) -> tuple[State, UUID | None, str] | None:
+        """The submission's state, import job (if any) and workspace, locked until the commit."""
+        s = submissions.c
+        row = (await self._s.execute(select(s.state, s.job_id, s.workspace).where(s.id == submission_id).with_for_update())).first()
+        return (State(row.state), row.job_id, row.workspace) if row else None
 
     async def update(self, submission_id: UUID, **values: Any) -> None:
         await self._s.execute(update(submissions).where(submissions.c.id == submission_id).values(updated_at=func.now(), **values))

@@ -10,11 +10,15 @@ sizes and compression ratios before it is opened (a small ZIP can unpack to giga
 rows, columns and cell sizes while the rows are counted.
 """
 
+import asyncio
 import codecs
 import csv
 import datetime as dt
+import multiprocessing
 import zipfile
 from collections.abc import Generator, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -42,9 +46,12 @@ class FileRefused(Exception):
     """A readable file over a limit (`status` 413: too big to unpack) or malformed (`422`)."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(status, message)  # both in args: it crosses from the reader process pickled
         self.status = status
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,30 @@ def survey(path: Path, filename: str, limits: Limits) -> Survey:
     finally:
         rows.close()
     return Survey(fmt, headers or [], total)
+
+
+class Surveyor:
+    """Runs `survey` in a separate process: counting a million rows of XML is seconds of CPU
+    that would otherwise hold the event loop's interpreter lock (a thread would share it)."""
+
+    def __init__(self, workers: int = 2) -> None:
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def survey(self, path: Path, filename: str, limits: Limits) -> Survey:
+        if self._pool is None:
+            # spawn, not fork: the service process has threads (a fork could copy a held lock).
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, survey, path, filename, limits)
+        except BrokenProcessPool as exc:  # the reader died on this file (out of memory, killed)
+            self._pool = None
+            raise FileRefused(422, "the file could not be read") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
 def check_archive(path: Path, limits: Limits) -> None:

@@ -17,7 +17,7 @@ channels = Table(
     Column("mapping", JSONB, nullable=False, server_default="{}"),
     Column("active", Boolean, nullable=False, server_default="true"),
     Column("identifiers", JSONB, nullable=False, server_default='["phone", "email", "national_id"]'),
-    Column("redirect_url", Text),  # normalised URLs may outgrow what was sent; the API bounds the input
+    Column("redirect_url", String(2000)),
     Column("hmac_secret", String(200)),
     Column("honeypot_field", String(100)),
     Column("rate_limit_per_minute", Integer),

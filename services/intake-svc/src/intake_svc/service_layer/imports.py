@@ -114,6 +114,7 @@ class ImportService:
     ) -> None:
         self._definitions = definitions
         self._limits = limits or spreadsheets.Limits()
+        self._surveyor = spreadsheets.Surveyor()
         self._max_attempts = max_attempts
         self._sessions = sessions
         self._outbox = outbox
@@ -140,8 +141,8 @@ class ImportService:
             path = Path(spool.name)
             try:
                 # Headers, limits and the row count (progress has a denominator from the start):
-                # blocking reads of a file of any shape, in a thread.
-                survey = await asyncio.to_thread(spreadsheets.survey, path, upload.filename or "", self._limits)
+                # blocking reads of a file of any shape, in another process.
+                survey = await self._surveyor.survey(path, upload.filename or "", self._limits)
             except spreadsheets.UnsupportedFile as exc:
                 raise ImportRejected(415, "file", str(exc)) from exc
             except spreadsheets.FileRefused as exc:
@@ -183,6 +184,9 @@ class ImportService:
                         seq += 1
         self.wakeup.set()
         return job_id
+
+    async def close(self) -> None:
+        await self._surveyor.close()
 
     async def job(self, job_id: uuid.UUID) -> Any:
         async with self._sessions() as session:
