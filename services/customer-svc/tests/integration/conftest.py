@@ -56,6 +56,18 @@ class Customers:
                 await handler(session, event)
         return event
 
+    async def deliver_batch(self, payloads: list[tuple[BaseModel, str]]) -> None:
+        """Events of one type (payload, workspace) through their handler in one transaction, as
+        the consumer applies a partition's batch (a `Batched` handler takes them in one call)."""
+        events = [Envelope.model_validate(new_event("test", p, workspace=w, subject=None).model_dump()) for p, w in payloads]
+        handler = self.handlers[events[0].type]
+        async with self.container.runtime.sessions() as session, session.begin():
+            if isinstance(handler, Batched):
+                await handler.handle(session, events)
+            else:
+                for event in events:
+                    await handler(session, event)
+
     async def events(self, type_: str, customer_id: uuid.UUID | str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT envelope FROM outbox WHERE envelope->>'type' = :t" + (" AND key = :k" if customer_id else "") + " ORDER BY seq"
         async with self.container.runtime.sessions() as session:
