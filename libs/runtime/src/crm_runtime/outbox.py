@@ -172,4 +172,7 @@ async def _unlock(conn: AsyncConnection, key: int) -> None:
         await conn.execute(select(func.pg_advisory_unlock(key)))
         await conn.commit()
     except Exception:  # noqa: BLE001 - whatever went wrong, the session must not go back to the pool
-        await conn.invalidate()
+        try:
+            await conn.invalidate()
+        except Exception:  # noqa: BLE001 - already closed: nothing left to discard
+            log.debug("outbox relay: connection already gone")
