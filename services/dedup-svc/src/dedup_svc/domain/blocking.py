@@ -56,6 +56,9 @@ MAX_KEYED = 1
 """Phones and e-mails per record that get fuzzy keys (more would only multiply keys)."""
 
 
+KEY_MAX = 400  # block_keys.key: a longer key (two 200-character names) is cut alike on both sides
+
+
 def blocking_keys(r: Record) -> set[str]:
     """The record's fuzzy blocking keys (see the module docstring)."""
     parts = [p for p in (r.given_name, r.surname) if p] or ([r.company] if r.company else [])
@@ -80,7 +83,7 @@ def blocking_keys(r: Record) -> set[str]:
         keys.add(f"s:{' '.join(sorted(street))}{tokens[0][0]}")
     if len(tokens) >= 2 or (tokens and r.company == parts[0]):
         keys.add("n:" + " ".join(tokens))
-    return keys
+    return {key[:KEY_MAX] for key in keys}
 
 
 NAME_BLOCK_CAP = 30

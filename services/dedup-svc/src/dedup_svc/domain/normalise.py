@@ -42,6 +42,9 @@ _INVISIBLE = dict.fromkeys(
 _EMAIL = re.compile(r"[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+")
 
 
+EMAIL_MAX = 254  # RFC 5321: the longest address a mail path can carry
+
+
 def email(raw: str) -> str | None:
     """Trimmed, lower-cased address; None for text that cannot be an address at all.
 
@@ -49,7 +52,7 @@ def email(raw: str) -> str | None:
     as significant, and people type it both ways.
     """
     value = raw.translate(_INVISIBLE).strip().lower()
-    return value if _EMAIL.fullmatch(value) else None
+    return value if len(value) <= EMAIL_MAX and _EMAIL.fullmatch(value) else None
 
 
 # --- phone --------------------------------------------------------------------------------------

@@ -11,6 +11,10 @@ from dedup_svc.domain.normalise import IdentityKey
 from dedup_svc.domain.record import Record
 
 EXACT_KINDS = ("phone", "email", "national_id")
+# The widest each stored part may be (the index's columns). Normalising may lengthen a name
+# (NFKD expands some characters), so the parts are cut to fit: both sides of a comparison are
+# cut alike, and no real name comes near.
+NAME_MAX, STREET_MAX, POSTCODE_MAX, DISPLAY_MAX = 200, 300, 20, 400
 
 
 def _surname(last_name: str | None) -> str:
@@ -40,16 +44,16 @@ def _record(
 ) -> Record:
     address = _first_address(addresses)
     return Record(
-        given_name=normalise.name(first),
-        surname=_surname(last),
-        company="" if company == NO_NAME_FROM_WEB else normalise.name(company),
+        given_name=normalise.name(first)[:NAME_MAX],
+        surname=_surname(last)[:NAME_MAX],
+        company="" if company == NO_NAME_FROM_WEB else normalise.name(company)[:NAME_MAX],
         phones=_uniq(normalise.phone(p, region) for p in phones),
         emails=_uniq(normalise.email(e) for e in emails),
         national_id=(normalise.national_id(nid) or "") if nid else "",
         birth_date=born.strftime("%Y%m%d") if born else "",
-        street=normalise.name(address.street),
-        city=normalise.name(address.city),
-        postcode="".join(ch for ch in address.postcode or "" if ch.isalnum()).lower(),
+        street=normalise.name(address.street)[:STREET_MAX],
+        city=normalise.name(address.city)[:NAME_MAX],
+        postcode="".join(ch for ch in address.postcode or "" if ch.isalnum()).lower()[:POSTCODE_MAX],
     )
 
 
@@ -107,4 +111,4 @@ def without(record: Record, keys: Iterable[IdentityKey]) -> Record:
 
 
 def display_name(first: str | None, last: str | None, company: str | None) -> str:
-    return " ".join(p for p in (first, last if last != NO_NAME_FROM_WEB else None) if p) or (company or "")
+    return (" ".join(p for p in (first, last if last != NO_NAME_FROM_WEB else None) if p) or (company or ""))[:DISPLAY_MAX]

@@ -8,9 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_contracts.events import PossibleDuplicate
 from crm_contracts.leads import Address, Lead
+from crm_runtime.problems import invalid_fields
 from dedup_svc.domain import normalise
 from dedup_svc.domain.decide import WorkspaceRules
 from dedup_svc.domain.records import from_lead
+from dedup_svc.domain.storable import storable_problems
 from dedup_svc.service_layer.matching import MatchService, possible_duplicate
 
 Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
@@ -65,6 +67,9 @@ def build_router(matcher: MatchService, region: str) -> APIRouter:
 
     @router.post("/match", response_model=MatchResponse, tags=["match"])
     async def match(body: MatchRequest, x_workspace: Workspace = "main") -> MatchResponse:
+        problems = storable_problems(body.model_dump(mode="python"))  # names and identifiers reach SQL as parameters
+        if problems:
+            raise invalid_fields(problems)
         lead = Lead.model_validate(body.model_dump(exclude={"account_number"}))
         found = await matcher.match(x_workspace, from_lead(lead, region), (body.account_number or "").strip())
         return MatchResponse(

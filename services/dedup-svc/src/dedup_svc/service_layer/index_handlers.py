@@ -21,6 +21,7 @@ from dedup_svc.domain.records import display_name, exact_keys, from_card
 from dedup_svc.service_layer.guards import same_workspace, storable_event
 
 NUMBER_MAX = 2**31 - 1  # people.number (customer numbers end at 19,999,999)
+ACCOUNT_MAX = 100  # people.account (customer-svc's account_number)
 
 
 async def check_cards(repo: IndexRepository, event: Envelope, *customer_ids: UUID) -> None:
@@ -51,6 +52,8 @@ class IndexHandlers:
         same_workspace(event, card.workspace)
         if not 0 <= card.number <= NUMBER_MAX:
             raise PoisonMessage(f"customer number out of range 0..{NUMBER_MAX}")
+        if len(card.account_number or "") > ACCOUNT_MAX:
+            raise PoisonMessage(f"account_number longer than {ACCOUNT_MAX} characters")
         record = from_card(card, self._region)
         keys = exact_keys(record, card.account_number)
         if replace:
