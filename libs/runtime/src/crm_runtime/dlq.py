@@ -34,7 +34,8 @@ plus `dlq-replayed-from: <dlq-topic>/<partition>/<offset>`) to the source topic'
 partition. It sends only the dead letters this service's consumer group wrote (another
 service's dead letters in the same topic are that service's to replay: a replay reaches
 every group reading the source topic, and groups that applied the event before drop it by
-its id); truncated ones and records without `dlq-source` are refused and reported.
+its id); truncated ones, and records whose `dlq-source` is missing or names a topic other
+than this dead-letter topic's source, are refused and reported.
 
 Replay remembers what it dealt with, per dead-letter partition, in the consumer group
 `<group>.dlq-replay`: the committed offset is a mark below which everything was replayed,
@@ -417,6 +418,8 @@ def _replayable(record: ConsumerRecord[bytes, bytes], group: str) -> tuple[str, 
         topic, partition, _ = _coordinates(_text(headers.get(SOURCE)))
     except ValueError:
         return "no usable dlq-source header"
+    if contract_topics.dead_letter(topic) != record.topic:
+        return f"its dlq-source names {topic!r}, not this topic's source"  # only ever back where it came from
     return topic, partition
 
 

@@ -515,8 +515,8 @@ async def test_a_dead_letter_is_replayed_to_its_source_once_after_the_fix(harnes
             return len(dead) == 1
 
         await _run_for(consumer.run, asyncio.Event(), dead_lettered)
-        # Beside it in the dead-letter topic: a truncated one and one of another service.
-        dlq_partition = int(harness.settings.consumer_group != "")  # any partition will do
+        # Beside it in the dead-letter topic: a truncated one, one of another service, one
+        # whose dlq-source names another topic (replay only ever sends back where it came from).
         for extra in (
             [
                 ("dlq-source", f"{source}/0/99".encode()),
@@ -524,13 +524,14 @@ async def test_a_dead_letter_is_replayed_to_its_source_once_after_the_fix(harnes
                 ("dlq-truncated", b"true"),
             ],
             [("dlq-source", f"{source}/0/98".encode()), ("dlq-consumer", b"another-svc")],
+            [("dlq-source", b"crm.elsewhere.v1/0/1"), ("dlq-consumer", harness.settings.consumer_group.encode())],
         ):
-            await producer.send_and_wait(source + ".dlq", b"{}", key=b"k", headers=extra, partition=dlq_partition)
+            await producer.send_and_wait(source + ".dlq", b"{}", key=b"k", headers=extra, partition=1)
     finally:
         await producer.stop()
 
     lines: list[str] = []
-    assert await dlq.list_dead_letters(harness.settings, [TOPIC], out=lines.append) == 3
+    assert await dlq.list_dead_letters(harness.settings, [TOPIC], out=lines.append) == 4
     assert any("handler bug" in line and "waiting" in line for line in lines), lines
     [coordinates] = [line.split()[0] for line in lines if "handler bug" in line]
     shown: list[str] = []
@@ -538,12 +539,12 @@ async def test_a_dead_letter_is_replayed_to_its_source_once_after_the_fix(harnes
     assert "header       dlq-error: RuntimeError: handler bug" in shown and "explodes until fixed" in "\n".join(shown)
 
     dry = await dlq.replay(harness.settings, TOPIC, dry_run=True, out=lines.append)
-    assert (dry.sent, dry.refused, dry.others) == (1, 1, 1)
+    assert (dry.sent, dry.refused, dry.others) == (1, 2, 1), "the truncated one and the one naming another topic refused"
     assert len(await harness.consume(source, 2, timeout=1)) == 1, "a dry run sends nothing"
 
     fixed = True
     done = await dlq.replay(harness.settings, TOPIC, out=lines.append)
-    assert (done.sent, done.refused, done.others) == (1, 1, 1)
+    assert (done.sent, done.refused, done.others) == (1, 2, 1)
     on_source = await harness.consume(source, 2)
     assert len(on_source) == 2
     key, value, headers = on_source[1]
