@@ -159,7 +159,7 @@ async def through_the_pipeline(suite: E2ESuite, cards: int = 20) -> None:
     await eventually(enough, timeout=60, interval=0.2, what=f"{cards} assigned cards before the fault")
 
 
-async def settle(suite: E2ESuite, expected: int, timeout: float = 120, stall: float = 20) -> dict[str, int]:
+async def settle(suite: E2ESuite, expected: int, timeout: float = 120, stall: float = 30) -> dict[str, int]:
     """Wait until every accepted lead is done, carded, assigned and on the timeline, or until
     nothing has moved for `stall` seconds (what is missing then is reported, not waited for)."""
     started = last_change = time.monotonic()
