@@ -58,7 +58,7 @@ async def test_lead_becomes_an_assigned_card_with_its_timeline_and_public_events
             assert by_number["id"] == customer_id
 
             assignment = (await http.get(f"{suite.url('allocation')}/v1/assignments/{customer_id}")).json()
-            reps = {r["id"] for r in (await http.get(f"{suite.url('allocation')}/v1/reps")).json()}
+            reps = {r["id"] for r in (await http.get(f"{suite.url('allocation')}/v1/reps")).json()["items"]}
             assert assignment["owner_id"] == card["owner_id"] and assignment["owner_id"] in reps
             assert assignment["strategy"] == "round_robin" and "round robin" in assignment["reason"]
 

@@ -40,11 +40,11 @@ def seed(urls: dict[str, str], workspace: str = "main") -> None:
         for definition in FIELDS:
             if definition["key"] not in defined:
                 http.post(urls["customer"] + "/v1/field-definitions", json=definition).raise_for_status()
-        reps = {r["name"] for r in http.get(urls["allocation"] + "/v1/reps").raise_for_status().json()}
+        reps = {r["name"] for r in http.get(urls["allocation"] + "/v1/reps").raise_for_status().json()["items"]}
         for rep_name, branch in REPS:
             if rep_name not in reps:
                 http.post(urls["allocation"] + "/v1/reps", json={"name": rep_name, "branch": branch, "team": "Sales"}).raise_for_status()
-        if not http.get(urls["allocation"] + "/v1/rules").raise_for_status().json():
+        if not http.get(urls["allocation"] + "/v1/rules").raise_for_status().json()["items"]:
             http.post(
                 urls["allocation"] + "/v1/rules", json={"name": "Everyone in turn", "strategy": "round_robin", "position": 100}
             ).raise_for_status()

@@ -4,7 +4,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import pytest
+
 from .conftest import Allocation, card
+
+pytestmark = pytest.mark.integration
 
 
 async def test_round_robin_assigns_each_new_lead_once_with_its_reason(allocation: Allocation) -> None:
@@ -40,7 +44,7 @@ async def test_no_available_rep_queues_the_lead_and_a_rep_coming_back_drains_it(
     lead = card()
     await allocation.created(lead)
     assert await allocation.owners() == {}
-    queued = (await allocation.http.get("/v1/queue")).json()
+    queued = (await allocation.http.get("/v1/queue")).json()["items"]
     assert [q["customer_id"] for q in queued] == [str(lead.id)]
     assert "away until" in queued[0]["reason"]
     missing = await allocation.http.get(f"/v1/assignments/{lead.id}")
@@ -49,6 +53,6 @@ async def test_no_available_rep_queues_the_lead_and_a_rep_coming_back_drains_it(
     back = await allocation.http.patch(f"/v1/reps/{rep['id']}", json={"away": []})
     assert back.status_code == 200, back.text
     assert await allocation.owners() == {lead.id: UUID(rep["id"])}
-    assert (await allocation.http.get("/v1/queue")).json() == []
+    assert (await allocation.http.get("/v1/queue")).json()["items"] == []
     drained = (await allocation.outbox("crm.allocation.lead_assigned.v1"))[0]["envelope"]["data"]
     assert drained["kind"] == "queue"

@@ -5,11 +5,14 @@ import asyncio
 from collections import Counter
 from uuid import UUID
 
+import pytest
 from sqlalchemy import text
 
 from crm_contracts.events import CustomerSnapshot, CustomerStatusChanged
 
 from .conftest import Allocation, batches, card, deliver
+
+pytestmark = pytest.mark.integration
 
 ASSIGNED = "crm.allocation.lead_assigned.v1"
 QUEUED = "crm.allocation.lead_queued.v1"
@@ -49,7 +52,7 @@ async def test_round_robin_over_concurrent_instances_assigns_each_lead_once_and_
     assert await a.scalar("SELECT cursor FROM rules") == 90
     # the cursor is serialised across instances: the rotation is exact, not merely close
     assert Counter(owners.values()) == {UUID(r["id"]): 30 for r in reps}
-    listed = {r["id"]: r for r in (await a.http.get("/v1/reps")).json()}
+    listed = {r["id"]: r for r in (await a.http.get("/v1/reps")).json()["items"]}
     assert {r["assigned_today"] for r in listed.values()} == {30}
     assert {r["open_leads"] for r in listed.values()} == {30}
 
@@ -114,7 +117,7 @@ async def test_open_lead_capacity_holds_under_concurrency_and_a_raise_drains_the
     assert len(owners) == 15
     assert Counter(owners.values()) == {UUID(r["id"]): 5 for r in reps}
     assert await counts(a) == {"assignments": 15, "history": 15, "assigned_events": 15, "assigned_cards": 15, "queued": 25}
-    queued = (await a.http.get("/v1/queue")).json()
+    queued = (await a.http.get("/v1/queue")).json()["items"]
     assert len(queued) == 25 and {q["customer_id"] for q in queued} == {str(c.id) for c in new} - {str(i) for i in owners}
     assert all("at capacity 5/5 open leads" in q["reason"] for q in queued)
     assert len(await a.outbox(QUEUED)) == 25
@@ -176,7 +179,7 @@ async def test_daily_capacity_holds_under_concurrency_and_closing_leads_does_not
     owners = await a.owners()
     assert Counter(owners.values()) == {UUID(r["id"]): 4 for r in reps}
     assert await counts(a) == {"assignments": 12, "history": 12, "assigned_events": 12, "assigned_cards": 12, "queued": 8}
-    queued = (await a.http.get("/v1/queue")).json()
+    queued = (await a.http.get("/v1/queue")).json()["items"]
     assert all("at daily capacity 4/4 new leads today" in q["reason"] for q in queued)
     # closed leads free open capacity, never today's count
     await a.consume([CustomerStatusChanged(customer_id=c, status="not_interested", previous_status="new", cause="manual") for c in owners])

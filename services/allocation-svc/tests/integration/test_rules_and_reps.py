@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import pytest
 from sqlalchemy import text
 
 from crm_contracts.events import CustomerDeleted, CustomerMerged, CustomerOwnerAssigned, CustomerStatusChanged, CustomerUnmerged
 from crm_contracts.leads import Affiliate
 
 from .conftest import Allocation, card
+
+pytestmark = pytest.mark.integration
 
 ASSIGNED = "crm.allocation.lead_assigned.v1"
 QUEUED = "crm.allocation.lead_queued.v1"
@@ -88,7 +91,7 @@ async def test_the_first_active_matching_rule_by_position_wins_on_every_kind_of_
     expected |= {c.id: name for c, name in web if name is not None}
     assert await rule_names_by_card(a) == expected
     # each rule's fixed rep got exactly its rule's leads: the owner agrees with the rule
-    names = {UUID(r["id"]): r["name"] for r in (await a.http.get("/v1/reps")).json()}
+    names = {UUID(r["id"]): r["name"] for r in (await a.http.get("/v1/reps")).json()["items"]}
     assert {c: names[o] for c, o in (await a.owners()).items()} == expected
     # leads no rule matches stay unassigned and are not queued either
     assert await a.scalar("SELECT count(*) FROM queue") == 0
@@ -96,7 +99,7 @@ async def test_the_first_active_matching_rule_by_position_wins_on_every_kind_of_
     assert len(await a.outbox(ASSIGNED)) == len(expected)
 
     # the inactive rule only stepped aside: active again, it takes every new lead (position 5)
-    disabled = next(r for r in (await a.http.get("/v1/rules")).json() if r["name"] == "disabled catch-all")
+    disabled = next(r for r in (await a.http.get("/v1/rules")).json()["items"] if r["name"] == "disabled catch-all")
     response = await a.http.patch(f"/v1/rules/{disabled['id']}", json={"active": True})
     assert response.status_code == 200, response.text
     late = card(16, tags=["vip"])
@@ -123,7 +126,7 @@ async def test_fixed_strategy_sends_every_lead_to_its_rep_and_queues_while_that_
     waiting = card(10)
     await a.created(waiting)
     assert waiting.id not in await a.owners()  # Avi and Chen are free, but the rule names Batya
-    queued = (await a.http.get("/v1/queue")).json()
+    queued = (await a.http.get("/v1/queue")).json()["items"]
     assert [q["customer_id"] for q in queued] == [str(waiting.id)]
     assert queued[0]["reason"].startswith("rule 'to batya': no eligible rep (Batya: away until")
 
@@ -174,7 +177,7 @@ async def test_required_skills_and_rep_ids_limit_the_pool(allocation: Allocation
     russian = card(10, tags=["ru"])
     await a.created(russian)
     assert russian.id not in await a.owners()
-    reason = (await a.http.get("/v1/queue")).json()[0]["reason"]
+    reason = (await a.http.get("/v1/queue")).json()["items"][0]["reason"]
     assert "Avi: lacks skill russian" in reason and "Dana: lacks skill russian" in reason
 
 
@@ -217,7 +220,7 @@ async def test_away_and_inactive_reps_receive_nothing_and_the_rep_list_says_why(
     counts = Counter((await a.owners()).values())
     assert counts == {UUID(later["id"]): 4, UUID(back["id"]): 4, UUID(full["id"]): 2}
 
-    listed = {r["name"]: r for r in (await a.http.get("/v1/reps")).json()}
+    listed = {r["name"]: r for r in (await a.http.get("/v1/reps")).json()["items"]}
     shown = {n: (r["open_leads"], r["assigned_today"], r["available_now"]) for n, r in listed.items()}
     assert shown == {
         "Away": (0, 0, False),
@@ -261,7 +264,7 @@ async def test_invalid_rules_are_refused_with_422_naming_the_field(allocation: A
     rule = await a.rule("ok")
     assert_invalid(await a.http.patch(f"/v1/rules/{rule['id']}", json={"strategy": "fixed"}), "fixed_rep_id")
     assert_invalid(await a.http.patch(f"/v1/rules/{rule['id']}", json={"rep_ids": [unknown]}), "rep_ids[0]")
-    assert [r["name"] for r in (await a.http.get("/v1/rules")).json()] == ["ok"]
+    assert [r["name"] for r in (await a.http.get("/v1/rules")).json()["items"]] == ["ok"]
     assert (await a.http.get(f"/v1/rules/{rule['id']}")).json()["strategy"] == "round_robin"
 
     # null is "no fixed rep" for fixed_rep_id, and refused for every field that cannot be empty
@@ -281,14 +284,14 @@ async def test_invalid_reps_are_refused_with_422_naming_the_field(allocation: Al
     a = allocation
     backwards = period(timedelta(days=2), timedelta(days=1))
     assert_invalid(await a.http.post("/v1/reps", json={"name": "r", "weight": 0}), "weight")
-    assert_invalid(await a.http.post("/v1/reps", json={"name": "r", "away": [AWAY_NOW, backwards]}), "away.1")
+    assert_invalid(await a.http.post("/v1/reps", json={"name": "r", "away": [AWAY_NOW, backwards]}), "away[1]")
     assert_invalid(await a.http.post("/v1/reps", json={"name": "r", "capacity": -1}), "capacity")
     assert_invalid(await a.http.post("/v1/reps", json={"name": "r", "colour": "red"}), "colour")
-    assert (await a.http.get("/v1/reps")).json() == []
+    assert (await a.http.get("/v1/reps")).json()["items"] == []
 
     rep = await a.rep("Avi")
     assert_invalid(await a.http.patch(f"/v1/reps/{rep['id']}", json={"weight": 0}), "weight")
-    assert_invalid(await a.http.patch(f"/v1/reps/{rep['id']}", json={"away": [backwards]}), "away.0")
+    assert_invalid(await a.http.patch(f"/v1/reps/{rep['id']}", json={"away": [backwards]}), "away[0]")
     for name in ("name", "skills", "weight", "available", "away"):
         assert_invalid(await a.http.patch(f"/v1/reps/{rep['id']}", json={name: None}), name)
     cleared = await a.http.patch(f"/v1/reps/{rep['id']}", json={"team": None, "capacity": None, "daily_capacity": None})
@@ -319,7 +322,7 @@ async def test_merged_away_and_deleted_cards_leave_the_queue_and_are_never_assig
         [CustomerMerged(merge_id=uuid.uuid4(), survivor_id=survivor.id, merged_ids=[survivor.id, merged.id], survivor=survivor)]
     )
     await a.consume([CustomerDeleted(customer_id=deleted.id, workspace="main")])
-    queued = {q["customer_id"] for q in (await a.http.get("/v1/queue")).json()}
+    queued = {q["customer_id"] for q in (await a.http.get("/v1/queue")).json()["items"]}
     assert queued == {str(survivor.id), str(other.id)}
 
     await a.http.patch(f"/v1/reps/{rep['id']}", json={"available": True})
@@ -337,7 +340,7 @@ async def test_an_undone_merge_offers_the_restored_waiting_lead_again(allocation
     await a.consume([CustomerMerged(merge_id=merge_id, survivor_id=survivor.id, merged_ids=[survivor.id, merged.id], survivor=survivor)])
     assert await a.scalar("SELECT count(*) FROM queue") == 1
     await a.consume([CustomerUnmerged(merge_id=merge_id, survivor_id=survivor.id, restored=[survivor, merged])])
-    queued = {q["customer_id"] for q in (await a.http.get("/v1/queue")).json()}
+    queued = {q["customer_id"] for q in (await a.http.get("/v1/queue")).json()["items"]}
     assert queued == {str(survivor.id), str(merged.id)}
     assert len(await a.outbox(QUEUED)) == 3  # two on arrival, one as the restored lead waits again
 
@@ -380,7 +383,7 @@ async def test_an_owner_set_by_a_person_takes_the_card_out_of_allocation_and_cou
     # a person-chosen owner outside allocation's reps keeps the card out of the drain as well
     orphan = card(2)
     await a.created(orphan)
-    assert "at capacity 1/1 open leads" in (await a.http.get("/v1/queue")).json()[0]["reason"]
+    assert "at capacity 1/1 open leads" in (await a.http.get("/v1/queue")).json()["items"][0]["reason"]
     await a.consume([CustomerOwnerAssigned(customer_id=orphan.id, owner_id=uuid.uuid4())])
     await a.http.patch(f"/v1/reps/{rep['id']}", json={"capacity": 5})
     assert await a.owners() == {}

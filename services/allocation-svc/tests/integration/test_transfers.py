@@ -3,10 +3,14 @@
 from typing import Any
 from uuid import UUID
 
+import pytest
+
 from crm_contracts.events import CustomerOwnerAssigned
 from crm_runtime.events import new_event
 
 from .conftest import Allocation, card
+
+pytestmark = pytest.mark.integration
 
 
 async def _transfer(allocation: Allocation, **body: Any) -> dict[str, Any]:
@@ -34,7 +38,7 @@ async def test_moving_chosen_cards_publishes_a_transfer_per_card_with_the_reason
     assert [h["kind"] for h in assignment["history"]] == ["automatic", "transfer"]
     listed = (await allocation.http.get("/v1/transfers")).json()["items"]
     assert [t["id"] for t in listed] == [moved["id"]]
-    reps = {r["name"]: r for r in (await allocation.http.get("/v1/reps")).json()}
+    reps = {r["name"]: r for r in (await allocation.http.get("/v1/reps")).json()["items"]}
     assert reps["Avi"]["open_leads"] == 1 and reps["Batya"]["open_leads"] == 2
 
 
@@ -100,9 +104,9 @@ async def test_customer_svc_echo_of_an_older_assignment_does_not_undo_a_transfer
     handler = allocation.container.handlers.handlers()[echo.type]
     async with allocation.sessions() as session, session.begin():
         await handler(session, echo)  # type: ignore[operator]
-    reps = {r["name"]: r["open_leads"] for r in (await allocation.http.get("/v1/reps")).json()}
+    reps = {r["name"]: r["open_leads"] for r in (await allocation.http.get("/v1/reps")).json()["items"]}
     assert reps == {"Avi": 0, "Batya": 1}
     # a person giving the card back to Avi in customer-svc is not an echo: it is followed
     await allocation.consume([CustomerOwnerAssigned(customer_id=lead.id, owner_id=UUID(a["id"]), previous_owner_id=UUID(b["id"]))])
-    reps = {r["name"]: r["open_leads"] for r in (await allocation.http.get("/v1/reps")).json()}
+    reps = {r["name"]: r["open_leads"] for r in (await allocation.http.get("/v1/reps")).json()["items"]}
     assert reps == {"Avi": 1, "Batya": 0}

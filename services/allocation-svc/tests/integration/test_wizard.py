@@ -5,11 +5,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import pytest
 from sqlalchemy import text
 
 from crm_contracts.events import CustomerMerged, CustomerStatusChanged
 
 from .conftest import Allocation, card
+
+pytestmark = pytest.mark.integration
 
 
 async def _preview(allocation: Allocation, **body: Any) -> dict[str, Any]:

@@ -1,22 +1,93 @@
 """allocation-svc's HTTP shapes (DESIGN 5.2: Rep and Assignment; fields added freely)."""
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Scalar = str | int | float | bool
+from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
+
+# What the columns hold: `Integer` is 32-bit; a JSON number stored in JSONB is kept exactly only
+# within ±2^53 (and orjson writes no integer wider than 64 bits).
+INT4_MAX = 2**31 - 1
+JSON_INT_MAX = 2**53
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _storable(value: str) -> str:
+    if unstorable(value):
+        raise ValueError(UNSTORABLE_MESSAGE)
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return value
+
+
+# Text PostgreSQL can keep (no NUL, no unpaired surrogate): a 422 naming the field, never a 500.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_storable)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_storable)]
+Key = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_storable)]
+
+
+def _scalar(value: Any) -> str | int | float | bool:
+    """A custom field value a rule accepts, as JSONB keeps it exactly."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        if abs(value) > JSON_INT_MAX:
+            raise ValueError(f"must be between -{JSON_INT_MAX} and {JSON_INT_MAX}")
+        return value
+    if isinstance(value, str):
+        if len(value) > 1000:
+            raise ValueError("must be at most 1000 characters")
+        return _storable(value)
+    raise ValueError("must be a string, a number or a boolean")
+
+
+Scalar = Annotated[str | int | float | bool, PlainValidator(_scalar, json_schema_input_type=str | int | float | bool)]
+# A moment every layer can hold (Python's datetime ends at year 9999 in UTC, whatever the offset).
+Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Capacity = Annotated[int, Field(ge=0, le=INT4_MAX)]
+
+
+class Patch(BaseModel):
+    """A PATCH body: fields left out stay as they are; a null clears a field only where its column
+    can hold one (`NULLABLE`), anywhere else it is refused naming the field."""
+
+    model_config = ConfigDict(extra="forbid")
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_only_where_allowed(cls, value: Any, info: Any) -> Any:
+        if value is None and info.field_name not in cls.NULLABLE:
+            raise ValueError("must not be null")
+        return value
 
 
 class AwayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    note: str | None = Field(default=None, max_length=500)
+    starts_at: Moment
+    ends_at: Moment
+    note: Annotated[str, AfterValidator(_storable)] | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _ordered(self) -> "AwayIn":
@@ -32,10 +103,10 @@ class RepFields(BaseModel):
     branch: Text | None = None
     skills: list[Text] = Field(default_factory=list, max_length=100)
     weight: int = Field(default=1, ge=1, le=1000, description="Share under the weighted strategy and the wizard's by-weight distribution.")
-    capacity: int | None = Field(
-        default=None, ge=0, description="Open leads at most (statuses new, follow_up, follow_up_meeting); null = no limit."
+    capacity: Capacity | None = Field(
+        default=None, description="Open leads at most (statuses new, follow_up, follow_up_meeting); null = no limit."
     )
-    daily_capacity: int | None = Field(default=None, ge=0, description="New leads per day at most; null = no limit.")
+    daily_capacity: Capacity | None = Field(default=None, description="New leads per day at most; null = no limit.")
     available: bool = Field(default=True, description="The active flag: false takes the rep out of every rotation.")
     away: list[AwayIn] = Field(default_factory=list, max_length=200, description="Out-of-office periods (half-open).")
 
@@ -44,16 +115,18 @@ class RepIn(RepFields):
     name: Name
 
 
-class RepPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RepPatch(Patch):
+    """Null clears `team`, `branch` ("none") and the capacities ("no limit")."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"team", "branch", "capacity", "daily_capacity"})
 
     name: Name | None = None
     team: Text | None = None
     branch: Text | None = None
     skills: list[Text] | None = Field(default=None, max_length=100)
     weight: int | None = Field(default=None, ge=1, le=1000)
-    capacity: int | None = Field(default=None, ge=0)
-    daily_capacity: int | None = Field(default=None, ge=0)
+    capacity: Capacity | None = None
+    daily_capacity: Capacity | None = None
     available: bool | None = None
     away: list[AwayIn] | None = Field(default=None, max_length=200)
 
@@ -75,6 +148,11 @@ class RepOut(BaseModel):
     unavailable_reason: str | None
 
 
+class RepPage(BaseModel):
+    items: list[RepOut]
+    next_cursor: str | None = Field(description="Always null: every rep of the workspace is on the one page.")
+
+
 class CriteriaIn(BaseModel):
     """Every list is "one of"; an empty list places no constraint."""
 
@@ -85,7 +163,7 @@ class CriteriaIn(BaseModel):
     branches: list[Text] = Field(default_factory=list)
     tags_any: list[Text] = Field(default_factory=list)
     tags_all: list[Text] = Field(default_factory=list)
-    fields: dict[str, list[Scalar]] = Field(default_factory=dict, description="Custom field key -> accepted values.")
+    fields: dict[Key, list[Scalar]] = Field(default_factory=dict, description="Custom field key -> accepted values.")
     affiliates: list[Text] = Field(default_factory=list, description="Affiliate names or account numbers.")
 
 
@@ -105,8 +183,10 @@ class RuleIn(BaseModel):
     active: bool = True
 
 
-class RulePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RulePatch(Patch):
+    """Null clears only `fixed_rep_id`."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"fixed_rep_id"})
 
     name: Name | None = None
     position: int | None = Field(default=None, ge=0, le=1_000_000)
@@ -121,6 +201,11 @@ class RulePatch(BaseModel):
 class RuleOut(RuleIn):
     id: UUID
     cursor: int
+
+
+class RulePage(BaseModel):
+    items: list[RuleOut]
+    next_cursor: str | None = Field(description="Always null: every rule of the workspace is on the one page, in order.")
 
 
 class HistoryOut(BaseModel):
@@ -157,6 +242,11 @@ class QueuedOut(BaseModel):
     tried_at: datetime
 
 
+class QueuePage(BaseModel):
+    items: list[QueuedOut]
+    next_cursor: str | None
+
+
 class CardFilterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -166,8 +256,8 @@ class CardFilterIn(BaseModel):
     source: Text | None = Field(default=None, description="A channel kind (web, api, …) or a channel key.")
     unassigned: bool | None = Field(default=None, description="true: only cards without an owner; false: only cards with one.")
     owner_id: UUID | None = None
-    created_from: AwareDatetime | None = None
-    created_to: AwareDatetime | None = Field(default=None, description="Exclusive.")
+    created_from: Moment | None = None
+    created_to: Moment | None = Field(default=None, description="Exclusive.")
 
 
 class PreviewIn(BaseModel):
@@ -176,7 +266,9 @@ class PreviewIn(BaseModel):
     filter: CardFilterIn = Field(default_factory=CardFilterIn)
     rep_ids: list[UUID] = Field(min_length=1, max_length=500)
     distribution: Literal["evenly", "by_weight", "fixed_counts"] = "evenly"
-    counts: dict[UUID, int] | None = Field(default=None, description="fixed_counts: cards per rep.")
+    counts: dict[UUID, Annotated[int, Field(ge=-JSON_INT_MAX, le=JSON_INT_MAX)]] | None = Field(
+        default=None, description="fixed_counts: cards per rep."
+    )
     limit: int = Field(default=10_000, ge=1, le=50_000, description="At most this many cards are selected (oldest first).")
     include_unavailable: bool = Field(default=False, description="Also deal to reps who are inactive or away now.")
 
@@ -237,7 +329,7 @@ class TransferIn(BaseModel):
     customer_ids: list[UUID] | None = Field(default=None, min_length=1, max_length=10_000)
     from_rep_id: UUID | None = Field(default=None, description="Without customer_ids: move this rep's cards.")
     to_rep_id: UUID
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), AfterValidator(_storable)]
     include_closed: bool = Field(default=False, description="With from_rep_id alone: also move closed cards, not only open leads.")
 
 

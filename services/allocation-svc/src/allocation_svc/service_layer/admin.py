@@ -11,18 +11,6 @@ from allocation_svc.service_layer.clock import Clock
 from allocation_svc.service_layer.draining import Drainer
 from crm_runtime.problems import Problem, invalid_fields
 
-# A PATCH may null only these columns ("no team", "no limit", "no fixed rep"). Any other null
-# would hit a NOT NULL column (a 500) or store a JSON null in a JSONB column that every later
-# read of the workspace's reps or rules trips over, stopping its assignments.
-REP_NULLABLE = frozenset({"team", "branch", "capacity", "daily_capacity"})
-RULE_NULLABLE = frozenset({"fixed_rep_id"})
-
-
-def refuse_nulls(values: dict[str, Any], nullable: frozenset[str]) -> None:
-    errors = [(name, "must not be null") for name, value in values.items() if value is None and name not in nullable]
-    if errors:
-        raise invalid_fields(errors)
-
 
 def rep_view(row: Any, open_leads: int, assigned_today: int, clock: Clock) -> dict[str, Any]:
     reason = why_not(rep_state(row, open_leads, assigned_today), clock.now())
@@ -65,7 +53,6 @@ class Admin:
         return await self._after_change(workspace, rep_id)
 
     async def update_rep(self, workspace: str, rep_id: UUID, values: dict[str, Any]) -> dict[str, Any]:
-        refuse_nulls(values, REP_NULLABLE)
         async with self._sessions() as session, session.begin():
             row = await AllocationRepository(session).update_rep(workspace, rep_id, values)
         if row is None:
@@ -97,7 +84,6 @@ class Admin:
         return row
 
     async def update_rule(self, workspace: str, rule_id: UUID, values: dict[str, Any]) -> Any:
-        refuse_nulls(values, RULE_NULLABLE)
         async with self._sessions() as session, session.begin():
             repo = AllocationRepository(session)
             current = await repo.rule_row(workspace, rule_id)

@@ -1,11 +1,13 @@
 """Read side: a card's owner with its history, and the leads waiting for a rep."""
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from allocation_svc.adapters.repository import AllocationRepository
+from crm_runtime.pagination import next_cursor
 from crm_runtime.problems import Problem
 
 
@@ -24,6 +26,8 @@ class Queries:
             history = await repo.history(customer_id)
         return {**row._asdict(), "history": [h._asdict() for h in history]}
 
-    async def queue(self, workspace: str, limit: int) -> list[Any]:
+    async def queue(self, workspace: str, after: tuple[datetime, UUID] | None, limit: int) -> dict[str, Any]:
+        """A page of waiting leads, oldest first (keyset on `(queued_at, customer_id)`)."""
         async with self._sessions() as session:
-            return await AllocationRepository(session).queued(workspace, limit)
+            rows = await AllocationRepository(session).queued(workspace, limit + 1, after)
+        return {"items": rows[:limit], "next_cursor": next_cursor(rows, limit, at="queued_at", ident="customer_id")}
