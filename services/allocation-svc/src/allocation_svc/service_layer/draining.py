@@ -59,8 +59,10 @@ class Drainer:
                 assigned = await self.drain_all()
                 if assigned:
                     log.info("drained %d queued leads to reps", assigned)
-            except Exception:  # a failed round is retried next interval
-                log.exception("draining the unassigned queue failed")
+            except Exception as exc:  # noqa: BLE001 - a failed round is retried next interval
+                # The class and SQLSTATE only: a database error's text carries the statement's parameters.
+                state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+                log.error("draining the unassigned queue failed: %s%s", type(exc).__name__, f" (SQLSTATE {state})" if state else "")
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self._interval)
             except TimeoutError:
