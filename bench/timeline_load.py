@@ -291,6 +291,10 @@ async def ingest_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     producer = None
     try:
         await wait_ready(ports, services)
+        # The cards the gateways write about exist (their `created` events came first): timeline-svc
+        # records interactions only for cards of the message's workspace.
+        cards = [uuid.uuid5(NS, f"customer-{k}") for k in range(args.customers)]
+        await conn.execute("INSERT INTO customers (id, workspace) SELECT unnest($1::uuid[]), $2", cards, WORKSPACE)
         group_s = await wait_for_group(settings, args.instances)
         idle, waited = await quiet_box(args.quiet_below, args.quiet_patience)
         print(f"  ready; group Stable after {group_s:.1f} s; box before producing: {idle} cores busy (waited {waited} s)", flush=True)
@@ -597,6 +601,8 @@ async def load_pages_fixture(args: argparse.Namespace) -> dict[str, Any]:
     await conn.copy_records_to_table(
         "contact_dates", records=dates_rows, columns=["customer_id", "workspace", "last_contact_at", "next_contact_at", "updated_at"]
     )
+    # Each card's workspace, as its `created` event leaves it (interactions are recorded only there).
+    await conn.copy_records_to_table("customers", records=[(c, WORKSPACE) for c, _ in customers], columns=["id", "workspace"])
     await conn.execute("VACUUM ANALYZE")
     total = time.perf_counter() - t0
     stats = dict(
