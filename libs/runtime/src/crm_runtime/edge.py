@@ -119,15 +119,15 @@ def _json_fields(body: bytes) -> list[str] | None:
 
 
 def _body_kind(content_type: bytes) -> str | None:
-    """`json`, `form`, `other`, or None for multipart (streamed to the route unread)."""
+    """How a body will be read: `json`; `form` (form-encoded, or any other type, which
+    intake's capture reads as form fields); `unknown` without a type (FastAPI reads it as
+    JSON, capture as form fields); None for multipart (streamed to the route unread)."""
     media = content_type.split(b";", 1)[0].strip().lower()
     if media == b"application/json" or media.endswith(b"+json"):
         return "json"
-    if media == b"application/x-www-form-urlencoded":
-        return "form"
     if media.startswith(b"multipart/"):
         return None
-    return "other"
+    return "form" if media else "unknown"
 
 
 def _template(path: str) -> re.Pattern[str]:
@@ -232,8 +232,7 @@ class StorableText:
             if not _FORM_SUSPECT.search(body):
                 return []
             return _form_fields(body.decode("utf-8", "replace"))
-        # Another or no content type: FastAPI reads a body without one as JSON, intake's
-        # capture reads any other as form fields. Try both.
+        # No content type: FastAPI reads the body as JSON, intake's capture as form fields.
         if not _ANY_SUSPECT.search(body):
             return []
         found = _json_fields(body)

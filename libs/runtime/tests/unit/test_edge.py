@@ -166,7 +166,10 @@ async def test_clean_requests_reach_the_route_with_their_body_intact(http: httpx
         "/capture/key?src=web", content=b"first_name=A&x=%2500", headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert response.json() == {"query": {"src": "web"}, "body": "first_name=A&x=%2500"}
-    assert reached == ["leads", "capture"]
+    text = b"note=\\u0000 is how JSON spells NUL"  # not JSON: the escape is just text
+    response = await http.post("/capture/key", content=text, headers={"content-type": "text/plain"})
+    assert response.json()["body"] == text.decode()
+    assert reached == ["leads", "capture", "capture"]
 
 
 async def test_a_multipart_upload_passes_unread_even_with_nul_bytes(http: httpx.AsyncClient) -> None:
