@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable, unstorable
 from crm_runtime.logs import correlation_id
-from crm_runtime.problems import failure_response, invalid_fields, problem_response
+from crm_runtime.problems import failure_response, invalid_fields, printable_field, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +97,12 @@ _JSON_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\x00")
 _ANY_SUSPECT = re.compile(_FORM_SUSPECT.pattern + b"|" + _JSON_SUSPECT.pattern)
 
 
-def shown(name: str) -> str:
-    """A field name fit for a problem document: unstorable characters escaped (`a\\u0000b`)."""
-    if not unstorable(name):
-        return name
-    return "".join(f"\\u{ord(c):04x}" if unstorable(c) else c for c in name)
-
-
 def _form_fields(text: str) -> list[str]:
-    return list(dict.fromkeys(shown(key) for key, value in parse_qsl(text, keep_blank_values=True) if unstorable(key) or unstorable(value)))
+    return list(
+        dict.fromkeys(
+            printable_field(key) for key, value in parse_qsl(text, keep_blank_values=True) if unstorable(key) or unstorable(value)
+        )
+    )
 
 
 def _json_fields(body: bytes) -> list[str] | None:
@@ -113,7 +110,7 @@ def _json_fields(body: bytes) -> list[str] | None:
     route will say so)."""
     try:
         data = json.loads(body)
-        return list(dict.fromkeys(shown(path) or "(body)" for path in find_unstorable(data)))
+        return list(dict.fromkeys(printable_field(path) or "(body)" for path in find_unstorable(data)))
     except (ValueError, RecursionError):
         return None
 
@@ -247,7 +244,7 @@ class StorableText:
         for pattern in self._templates:
             match = pattern.fullmatch(path)
             if match:
-                named = [shown(name) for name, value in match.groupdict().items() if unstorable(value)]
+                named = [printable_field(name) for name, value in match.groupdict().items() if unstorable(value)]
                 if named:
                     return named
         return ["(path)"]

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crm_contracts.text import field_path
+from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, find_unstorable, unstorable
 from crm_runtime.db import is_outage, is_transient
 from crm_runtime.logs import describe_error
 
@@ -173,6 +173,22 @@ def invalid_fields(errors: Sequence[tuple[str, str]]) -> Problem:
     named = [{"field": field, "message": message} for field, message in errors]
     fields = list(dict.fromkeys(e["field"] for e in named))
     return Problem(422, "Invalid request", "Invalid field(s): " + ", ".join(fields), errors=named)
+
+
+def refuse_unstorable(data: Any) -> None:
+    """Raise `422 invalid-fields` naming every string in `data` (a JSON-like value, e.g. a
+    multipart form's fields) that holds a character no store of ours can keep. The edge does
+    this for every path, query, header, JSON and form body; this is for what it cannot see."""
+    fields = list(dict.fromkeys(printable_field(path) for path in find_unstorable(data)))
+    if fields:
+        raise invalid_fields([(field, UNSTORABLE_MESSAGE) for field in fields])
+
+
+def printable_field(name: str) -> str:
+    """A field name fit for a problem document: unstorable characters escaped (`a\\u0000b`)."""
+    if not unstorable(name):
+        return name
+    return "".join(f"\\u{ord(c):04x}" if unstorable(c) else c for c in name)
 
 
 def invalid_request(errors: Sequence[Any]) -> Problem:

@@ -13,6 +13,7 @@ from crm_runtime.problems import (
     invalid_fields,
     invalid_request,
     problem_response,
+    refuse_unstorable,
     request_field,
 )
 
@@ -71,3 +72,11 @@ def test_a_503_always_says_when_to_retry_and_keeps_a_given_delay() -> None:
 def test_an_echoed_lone_surrogate_does_not_break_the_answer() -> None:
     response = problem_response(422, "Invalid request", "Invalid field(s): a\ud800", errors=[{"field": "a\ud800", "message": "m"}])
     assert orjson.loads(response.body)["errors"][0]["field"] == "a\\ud800"
+
+
+def test_what_the_edge_cannot_see_is_checked_by_the_same_rule() -> None:
+    refuse_unstorable({"first_name": "Dana", "phones": ["1"]})
+    with pytest.raises(Problem) as refused:
+        refuse_unstorable({"first_name": "A\x00", "phones": ["1", "\ud800"], "k\x00": "v"})
+    assert refused.value.status == 422
+    assert [e["field"] for e in refused.value.extra["errors"]] == ["first_name", "phones[1]", "k\\u0000"]
