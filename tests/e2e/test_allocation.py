@@ -2,13 +2,18 @@
 deals cards found through allocation's own projection, and transfers move cards with a reason;
 customer-svc follows every owner change and the timeline shows it."""
 
+import json
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from crm_devtools.e2e import E2ESuite, eventually
+from crm_contracts import topics
+from crm_contracts.envelope import CONTENT_TYPE, Envelope
+from crm_contracts.events import CustomerStatusChanged
+from crm_devtools.e2e import KAFKA, E2ESuite, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -122,3 +127,77 @@ async def test_transfer_moves_cards_and_the_timeline_shows_the_reason(suite: E2E
     assert "Batya" in transferred[0]["summary"]
     assignment = (await http.get(f"{suite.url('allocation')}/v1/assignments/{ids[0]}")).json()
     assert [h["kind"] for h in assignment["history"]] == ["automatic", "transfer"]
+
+
+async def test_a_customer_event_forged_from_another_workspace_is_dead_lettered_and_changes_nothing(
+    suite: E2ESuite, http: httpx.AsyncClient
+) -> None:
+    """Issue 15: no consumer compared the envelope's workspace with the card's. A status change
+    claiming to come from another workspace would have closed the card in allocation's projection
+    (the rep's open leads 1 → 0); now allocation-svc (and timeline-svc) dead-letter it with the reason."""
+    workspace = f"forge-{uuid.uuid4().hex[:8]}"
+    avi = await rep(http, suite, workspace, "Avi")
+    rule = await http.post(
+        f"{suite.url('allocation')}/v1/rules",
+        json={"name": "all to Avi", "strategy": "fixed", "fixed_rep_id": avi},
+        headers=headers(workspace),
+    )
+    assert rule.status_code == 201, rule.text
+    (cid,) = await new_cards(http, suite, workspace, 1, "forged")
+
+    async def with_avi() -> bool:
+        return (await owners(http, suite, [cid]))[cid] == avi
+
+    await eventually(with_avi, what="automatic assignment to the fixed rep")
+
+    async def open_leads() -> int:
+        answer = await http.get(f"{suite.url('allocation')}/v1/reps/{avi}", headers=headers(workspace))
+        return int(answer.json()["open_leads"])
+
+    assert await open_leads() == 1
+    forged = Envelope(
+        source="/crm/customer-svc",
+        type="crm.customer.status_changed.v1",
+        subject=cid,
+        workspace="branch-forged",
+        data=CustomerStatusChanged(customer_id=uuid.UUID(cid), status="customer", previous_status="new", cause="automatic").model_dump(
+            mode="json"
+        ),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            suite.topic(topics.CUSTOMER_EVENTS),
+            value=forged.model_dump_json().encode(),
+            key=cid.encode(),
+            headers=[("content-type", CONTENT_TYPE.encode())],
+        )
+    finally:
+        await producer.stop()
+
+    dead = AIOKafkaConsumer(
+        suite.topic(topics.CUSTOMER_EVENTS) + ".dlq",
+        bootstrap_servers=KAFKA,
+        group_id=f"dlq-reader-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await dead.start()
+    reasons: dict[bytes, bytes] = {}
+    try:
+
+        async def dead_lettered() -> bool:
+            for records in (await dead.getmany(timeout_ms=200)).values():
+                for r in records:
+                    if json.loads(r.value or b"{}").get("id") == str(forged.id):
+                        reasons[dict(r.headers)["dlq-consumer"]] = dict(r.headers)["dlq-error"]
+            return {b"allocation-svc", b"timeline-svc"} <= set(reasons)
+
+        await eventually(dead_lettered, what="the forged event dead-lettered by allocation-svc and timeline-svc")
+    finally:
+        await dead.stop()
+    mismatch = f"workspace mismatch: event workspace branch-forged, record workspace {workspace}".encode()
+    assert mismatch in reasons[b"allocation-svc"] and mismatch in reasons[b"timeline-svc"]
+    assert await open_leads() == 1, "allocation's projection still has the card open"
+    assert [e for e in await timeline_kinds(http, suite, cid) if e["kind"] == "status_changed"] == []

@@ -6,7 +6,7 @@ Automatic statuses from POSTed interactions and merge + undo are in `test_custom
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,12 +57,12 @@ async def gateway(suite: E2ESuite) -> AsyncIterator[AIOKafkaProducer]:
     await producer.stop()
 
 
-async def submit(producer: AIOKafkaProducer, suite: E2ESuite, data: dict[str, Any] | bytes, key: str) -> None:
+async def submit(producer: AIOKafkaProducer, suite: E2ESuite, data: dict[str, Any] | bytes, key: str, workspace: str = "main") -> None:
     """One message on the inbound topic, structured-mode CloudEvents like every other topic."""
     if isinstance(data, bytes):
         value = data
     else:
-        envelope = Envelope(source="/gateways/e2e", type=SUBMITTED, subject=data.get("customer_id"), data=data)
+        envelope = Envelope(source="/gateways/e2e", type=SUBMITTED, subject=data.get("customer_id"), workspace=workspace, data=data)
         value = envelope.model_dump_json().encode()
     await producer.send_and_wait(suite.topic(INBOUND), value=value, key=key.encode(), headers=[("content-type", CONTENT_TYPE.encode())])
 
@@ -100,6 +100,16 @@ async def test_an_interaction_on_the_inbound_topic_lands_on_the_timeline_and_mov
     assert stored.json()["external_id"] == call["external_id"] and stored.json()["duration_seconds"] == 42
     assert len(await the_call()) == 1, "the repeat was a no-op"
 
+    found = await dead_letters(suite, lambda found: len(found) >= 2, "both poison messages on the dead-letter topic")
+    assert found[1][0] == b"{not a cloudevent"
+    assert json.loads(found[0][0])["data"]["outcome"] == "held"
+    assert b"outcome" in found[0][1]["dlq-error"] and found[0][1]["dlq-consumer"] == b"timeline-svc"
+
+
+async def dead_letters(
+    suite: E2ESuite, enough: Callable[[list[tuple[bytes, dict[str, bytes]]]], bool], what: str
+) -> list[tuple[bytes, dict[str, bytes]]]:
+    """The inbound topic's dead letters (value, headers), read until `enough` of them are there."""
     dead = AIOKafkaConsumer(
         suite.topic(INBOUND) + ".dlq",
         bootstrap_servers=KAFKA,
@@ -108,20 +118,72 @@ async def test_an_interaction_on_the_inbound_topic_lands_on_the_timeline_and_mov
         enable_auto_commit=False,
     )
     await dead.start()
+    found: list[tuple[bytes, dict[str, bytes]]] = []
     try:
-        found: list[tuple[bytes, dict[str, bytes]]] = []
 
         async def dead_lettered() -> bool:
             for records in (await dead.getmany(timeout_ms=200)).values():
                 found.extend((r.value or b"", dict(r.headers)) for r in records)
-            return len(found) >= 2
+            return enough(found)
 
-        await eventually(dead_lettered, what="both poison messages on the dead-letter topic")
+        await eventually(dead_lettered, what=what)
     finally:
         await dead.stop()
-    assert found[1][0] == b"{not a cloudevent"
-    assert json.loads(found[0][0])["data"]["outcome"] == "held"
-    assert b"outcome" in found[0][1]["dlq-error"] and found[0][1]["dlq-consumer"] == b"timeline-svc"
+    return found
+
+
+async def test_an_interaction_from_another_workspace_or_for_no_card_never_reaches_a_card(
+    suite: E2ESuite, http: httpx.AsyncClient, gateway: AIOKafkaProducer
+) -> None:
+    """Issue 15: a made-up order recorded from workspace B for a card of workspace A moved A's
+    card `new → customer`. Now it is refused over HTTP (`422` naming `customer_id`) and
+    dead-lettered with the reason from the inbound topic; so is one for a card that exists nowhere."""
+    cid = (await new_card(http, suite, "Forged"))["id"]
+    order = {"customer_id": cid, "kind": "order", "summary": "made-up order"}
+
+    posted = await http.post(f"{suite.url('timeline')}/v1/interactions", json=order, headers={"X-Workspace": "branch-forged"})
+    assert posted.status_code == 422, posted.text
+    assert [e["field"] for e in posted.json()["errors"]] == ["customer_id"]
+    nowhere = await http.post(f"{suite.url('timeline')}/v1/interactions", json=order | {"customer_id": str(uuid.uuid4())})
+    assert nowhere.status_code == 422, nowhere.text
+
+    forged_id, unknown_id = f"shop-{uuid.uuid4()}", f"shop-{uuid.uuid4()}"
+    await submit(gateway, suite, order | {"external_id": forged_id}, key=cid, workspace="branch-forged")
+    await submit(gateway, suite, order | {"customer_id": str(uuid.uuid4()), "external_id": unknown_id}, key=cid)
+    note = {"customer_id": cid, "kind": "note", "summary": "after the forged ones", "external_id": f"crm-{uuid.uuid4()}"}
+    await submit(gateway, suite, note, key=cid)  # same partition: applied after the two above
+
+    async def the_note() -> bool:
+        return any(e["kind"] == "note" for e in await timeline(http, suite, cid))
+
+    await eventually(the_note, what="the note submitted after the forged order")
+
+    def external_id(value: bytes) -> str | None:
+        try:
+            return str(json.loads(value)["data"]["external_id"])
+        except (ValueError, KeyError, TypeError):
+            return None  # another test's poison (not JSON, or no such field)
+
+    found = await dead_letters(
+        suite,
+        lambda found: {forged_id, unknown_id} <= {external_id(v) for v, _ in found},
+        "both refused interactions on the dead-letter topic",
+    )
+    reasons = {external_id(v): h["dlq-error"] for v, h in found}
+    assert b"workspace mismatch: event workspace branch-forged, record workspace main" in reasons[forged_id]
+    assert b"customer_id: no such customer in workspace main" in reasons[unknown_id]
+    assert [e["kind"] for e in await timeline(http, suite, cid) if e["kind"] == "order"] == []
+    assert (await card(http, suite, cid))["status"] == "new", "nothing moved the card"
+
+
+async def test_a_gateway_logging_a_call_right_after_creating_the_lead_is_never_refused(suite: E2ESuite, http: httpx.AsyncClient) -> None:
+    """The card may not have reached timeline-svc yet: it asks customer-svc before refusing."""
+    for k in range(5):
+        cid = (await new_card(http, suite, f"Race{k}"))["id"]
+        answer = await http.post(
+            f"{suite.url('timeline')}/v1/interactions", json={"customer_id": cid, "kind": "call", "outcome": "answered"}
+        )
+        assert answer.status_code == 201, answer.text
 
 
 async def test_the_follow_up_list_and_a_reminder_done(suite: E2ESuite, http: httpx.AsyncClient) -> None:
