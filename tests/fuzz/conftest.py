@@ -313,10 +313,12 @@ async def seed_allocation(urls: dict[str, str], workspace: str) -> Seed:
 
 
 async def seed_intake(urls: dict[str, str], workspace: str) -> Seed:
-    """A channel of each kind (the edge routes get their keys), an accepted lead, an import job."""
+    """A channel of each kind (the edge routes get their keys), an accepted lead, an import job,
+    and channels of their own for the administration routes (which may deactivate or sign them)."""
     keys = {kind: f"fuzz-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("api", "portal", "web", "import")}
+    admin = [f"fuzz-admin-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("web", "api")]
     async with httpx.AsyncClient(base_url=urls["intake"], headers={"X-Workspace": workspace}, timeout=30) as client:
-        for kind, key in keys.items():
+        for kind, key in [*keys.items(), *zip(("web", "api"), admin, strict=True)]:
             await _post(client, "/v1/channels", json={"key": key, "kind": kind, "name": f"fuzz {kind}"})
         lead = await _post(
             client, "/v1/leads", 202, json={"first_name": "Fuzz", "phones": [_phone(0)]}, headers={"X-Channel-Key": keys["api"]}
@@ -329,7 +331,7 @@ async def seed_intake(urls: dict[str, str], workspace: str) -> Seed:
             headers={"X-Channel-Key": keys["import"]},
         )
     values: dict[str, list[Any]] = {f"{kind}_key": [key] for kind, key in keys.items()}
-    values |= {"submissions": [lead["submission_id"]], "jobs": [job.get("job_id") or job.get("id")], "channels": list(keys.values())}
+    values |= {"submissions": [lead["submission_id"]], "jobs": [job.get("job_id") or job.get("id")], "channels": admin}
     return Seed(
         values,
         {"path.submission_id": "submissions", "path.job_id": "jobs", "path.key": "channels"},
