@@ -59,6 +59,9 @@ async def test_api_idempotency_key_returns_the_first_answer_and_makes_one_card(s
     again = await http.post(f"{suite.url('intake')}/v1/leads", headers=headers, json={"last_name": "Idem", "emails": [email]})
     assert first.status_code == again.status_code == 202
     assert first.json()["submission_id"] == again.json()["submission_id"]
+    other = await http.post(f"{suite.url('intake')}/v1/leads", headers=headers, json={"last_name": "Other", "emails": [email]})
+    assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused"), other.text
+    assert other.json()["errors"][0]["field"] == "Idempotency-Key"
     done = await finished(http, suite, first.json()["submission_id"])
     assert done["decision"] == "create"
     assert await suite.scalar("intake", "select count(*) from submissions where lead->'emails'->>0 = $1", email) == 1
@@ -179,6 +182,7 @@ async def test_import_csv_windows_1255_and_xlsx_with_policies_and_row_errors(sui
     assert (job["rows_total"], job["created"], job["failed"]) == (21, 20, 1)
     assert job["errors"] == [{"row": 22, "field": "phones[0]", "message": job["errors"][0]["message"]}]
     assert job["columns"] == {"שם פרטי": "first_name", "שם משפחה": "last_name", "טלפון": "phone", 'דוא"ל': "email"}
+    assert job["ignored_columns"] == ["עיר"], "an unknown column is listed on the job"
 
     book = openpyxl.Workbook()
     sheet = book.active
@@ -273,3 +277,37 @@ async def test_custom_field_values_are_checked_at_the_edge_against_the_workspace
     job = await wait_import(http, suite, answer.json()["id"])
     assert (job["created"], job["failed"]) == (1, 1)
     assert job["errors"] == [{"row": 3, "field": "fields.budget", "message": "must be a number"}]
+
+
+async def test_a_poison_import_row_is_a_row_error_and_the_good_rows_around_it_become_cards(
+    suite: E2ESuite, http: httpx.AsyncClient
+) -> None:
+    tag = unique("nul")
+    rows = [["first name", "last name", "email"]]
+    rows += [["Good", f"{tag}-{i}", f"{tag}.{i}@example.com"] for i in range(3)]
+    rows.insert(2, ["Bad", f"{tag}-x\x00", f"{tag}.x@example.com"])  # sheet row 3
+    upload = {"file": ("nul.csv", csv_bytes(rows, "utf-8"), "text/csv")}
+    answer = await http.post(
+        f"{suite.url('intake')}/v1/imports", headers={"X-Channel-Key": "dev-import-key"}, files=upload, data={"policy": "skip"}
+    )
+    assert answer.status_code == 202, answer.text
+    job = await wait_import(http, suite, answer.json()["id"])
+    assert (job["rows_total"], job["created"], job["failed"]) == (4, 3, 1)
+    assert [(e["row"], e["field"]) for e in job["errors"]] == [(3, "last_name")]
+
+    async def cards() -> bool:
+        return await suite.scalar("customer", "select count(*) from customers where last_name like $1", f"{tag}-%") == 3
+
+    await eventually(cards, timeout=60, what="three cards")
+
+
+async def test_concurrent_leads_with_bad_ones_only_the_bad_ones_are_refused(suite: E2ESuite, http: httpx.AsyncClient) -> None:
+    tag = unique("grp")
+    bodies = [{"last_name": f"{tag}-{i}" + ("\x00" if i % 10 == 7 else ""), "emails": [f"{tag}.{i}@example.com"]} for i in range(40)]
+    answers = await asyncio.gather(
+        *(http.post(f"{suite.url('intake')}/v1/leads", headers={"X-Channel-Key": "dev-api-key"}, json=b) for b in bodies)
+    )
+    assert sorted(a.status_code for a in answers) == [202] * 36 + [422] * 4, [a.text for a in answers if a.status_code != 202]
+    accepted = [a.json()["submission_id"] for a in answers if a.status_code == 202]
+    await asyncio.gather(*(finished(http, suite, submission_id) for submission_id in accepted))
+    assert await suite.scalar("customer", "select count(*) from customers where last_name like $1", f"{tag}-%") == 36

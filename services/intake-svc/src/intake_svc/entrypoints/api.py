@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from crm_contracts.leads import ChannelKind, Lead
 from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
-from crm_runtime.problems import Problem, found, invalid_request, problem_responses
+from crm_runtime.problems import Problem, found, invalid_request, malformed_json, printable_field, problem_responses
 from intake_svc.domain import signatures
 from intake_svc.domain.capture import LeadRejected, lead_from_form
 from intake_svc.domain.channels import Channel, ChannelRefused
@@ -28,13 +28,8 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 LEAD_PROBLEMS = problem_responses(401, 403, 413, 422, 429, 503)
 
 
-def printable(name: str) -> str:
-    """A field name fit for a problem document: unstorable characters spelled as escapes."""
-    return "".join(f"\\u{ord(ch):04x}" if unstorable(ch) else ch for ch in name)
-
-
 def lead_rejected(exc: LeadRejected) -> Problem:
-    errors = [{"field": printable(field), "message": message} for field, message in exc.errors]
+    errors = [{"field": printable_field(field), "message": message} for field, message in exc.errors]
     return Problem(422, "Lead rejected", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
 
 
@@ -78,8 +73,8 @@ async def _form_fields(request: Request, body: bytes) -> dict[str, str]:
     if content_type.startswith("application/json"):
         try:
             data = orjson.loads(body)
-        except ValueError as exc:
-            raise Problem(400, "Malformed JSON body", "The body is not valid JSON.", kind="malformed-json") from exc
+        except orjson.JSONDecodeError as exc:
+            raise malformed_json(f"{exc.msg} at character {exc.pos}", exc.pos) from exc
         if not isinstance(data, dict):
             raise Problem(422, "Invalid request", "The JSON body must be an object.")
         form.update({str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in data.items() if v is not None})
@@ -126,7 +121,7 @@ def build_router(service: IntakeService, guard: EdgeGuard) -> APIRouter:
                 errors=[{"field": "Idempotency-Key", "message": "already used with another body"}],
             ) from exc
         except LeadNotStored as exc:
-            errors = [{"field": printable(field), "message": UNSTORABLE_MESSAGE} for field in exc.fields]
+            errors = [{"field": printable_field(field), "message": UNSTORABLE_MESSAGE} for field in exc.fields]
             raise Problem(
                 422,
                 "Lead cannot be stored",

@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 
 from crm_contracts.leads import ChannelKind
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable
-from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
+from crm_runtime.problems import Problem, found, invalid_fields, printable_field, problem_responses
 from intake_svc.domain.channels import ChannelRefused
 from intake_svc.service_layer.handlers import IntakeService
-from intake_svc.service_layer.imports import ImportRejected, ImportService, shown
+from intake_svc.service_layer.imports import ImportRejected, ImportService
 
 # Internal states that the public contract folds into `running`.
 _PUBLIC_STATE = {"reading_done": "running"}
@@ -90,7 +90,7 @@ def build_imports_router(service: IntakeService, imports: ImportService) -> APIR
                     errors=[{"field": "mapping", "message": "must be a JSON object of strings"}],
                 )
             if bad := list(find_unstorable(explicit, ("mapping",))):
-                raise invalid_fields([(shown(field), UNSTORABLE_MESSAGE) for field in bad])
+                raise invalid_fields([(printable_field(field), UNSTORABLE_MESSAGE) for field in bad])
         try:
             job_id = await imports.create(channel, policy, file, explicit)
         except ImportRejected as exc:

@@ -38,6 +38,7 @@ from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, unstorable
 from crm_runtime.db import is_outage
 from crm_runtime.group_commit import refuses_data, sqlstate
 from crm_runtime.outbox import Outbox
+from crm_runtime.problems import printable_field
 from intake_svc.adapters import spreadsheets
 from intake_svc.adapters.imports_repository import ImportRepository
 from intake_svc.adapters.repository import SubmissionRepository
@@ -67,17 +68,12 @@ def row_id(job_id: uuid.UUID, row_number: int) -> uuid.UUID:
     return uuid.uuid5(job_id, str(row_number))
 
 
-def shown(name: str) -> str:
-    """A name fit for an error: unstorable characters spelled as escapes."""
-    return "".join(f"\\u{ord(ch):04x}" if unstorable(ch) else ch for ch in name)
-
-
 def column_name(index: int, columns: dict[int, str], headers: list[str]) -> str:
     """How a row error names a column: its lead field, else its header, else `column N`."""
     if index in columns:
         return columns[index]
     header = headers[index].strip() if index < len(headers) else ""
-    return shown(header) if header else f"column {index + 1}"
+    return printable_field(header) if header else f"column {index + 1}"
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -127,7 +123,7 @@ class ImportService:
     async def create(self, channel: Channel, policy: str, upload: UploadFile, mapping: dict[str, str] | None) -> uuid.UUID:
         if policy not in POLICIES:
             raise ImportRejected(422, "policy", f"policy must be one of {', '.join(POLICIES)}")
-        filename = shown(upload.filename or "upload")[:500]
+        filename = printable_field(upload.filename or "upload")[:500]
         with tempfile.NamedTemporaryFile(prefix="crm-import-", delete=True) as spool:
             size = 0
             while chunk := await upload.read(CHUNK_BYTES):
@@ -341,7 +337,11 @@ class ImportService:
         state = sqlstate(exc)
         if refuses_data(exc):
             fields = refused_fields(staged.row)
-            return {"row": number, "field": shown(fields[0]) if fields else None, "message": f"refused by the database (SQLSTATE {state})"}
+            return {
+                "row": number,
+                "field": printable_field(fields[0]) if fields else None,
+                "message": f"refused by the database (SQLSTATE {state})",
+            }
         return {"row": number, "field": None, "message": f"cannot be stored ({f'SQLSTATE {state}' if state else type(exc).__name__})"}
 
     async def _write(self, job_id: uuid.UUID, staged: list[StagedLead], chunk: Chunk) -> bool:
