@@ -403,13 +403,15 @@ def _toml(value: Any) -> str:
     raise TypeError(type(value))
 
 
-SEEDED = 0.8  # how often a bound parameter takes a seeded value rather than a generated one
+SEEDED = 0.9  # how often a bound parameter takes a seeded value rather than a generated one
 
 
 def config_file(path: Path, workspace: str, seeded: Seed) -> Path:
     """The schemathesis configuration: budgets, the scratch workspace, seeded parameters."""
-    parameters: dict[str, Any] = {"header.X-Workspace": workspace}
-    parameters |= {name: {"dictionary": dictionary, "probability": SEEDED} for name, dictionary in seeded.bindings.items()}
+    # The scratch workspace most of the time; otherwise a generated header (its checks are tried too).
+    dictionaries = {"workspace": [workspace], **seeded.dictionaries}
+    bindings = {"header.X-Workspace": "workspace", **seeded.bindings}
+    parameters = {name: {"dictionary": dictionary, "probability": SEEDED} for name, dictionary in bindings.items()}
     lines = [
         f"seed = {seed()}",
         f"workers = {int(os.environ.get('CRM_FUZZ_WORKERS', '1'))}",
@@ -422,7 +424,7 @@ def config_file(path: Path, workspace: str, seeded: Seed) -> Path:
         "enabled = true",
         f"max-steps = {max_steps()}",
     ]
-    for name, values in seeded.dictionaries.items():
+    for name, values in dictionaries.items():
         lines += [f"[dictionaries.{json.dumps(name)}]", f"values = {_toml(values)}"]
     for operation in seeded.operations:
         lines.append("[[operations]]")
