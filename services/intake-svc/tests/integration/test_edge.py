@@ -32,6 +32,12 @@ async def test_a_redirect_url_longer_than_its_column_is_a_422_naming_it(intake: 
     idn = "https://דוגמה.example/?" + "x" * (2000 - len("https://דוגמה.example/?"))
     answer = await intake.http.post("/v1/channels", json={"key": "web-idn", "kind": "web", "name": "w", "redirect_url": idn})
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "redirect_url", answer.text
+    # Sent within the limit, stored beyond it: percent-encoding triples a space.
+    spaced = "https://example.com/?" + "a b" * 600
+    answer = await intake.http.post("/v1/channels", json={"key": "web-sp", "kind": "web", "name": "w", "redirect_url": spaced})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "redirect_url", answer.text
+    patched = await intake.http.patch("/v1/channels/web-2000", json={"redirect_url": spaced})
+    assert patched.status_code == 422 and patched.json()["errors"][0]["field"] == "redirect_url", patched.text
 
 
 async def test_every_bad_field_of_a_lead_is_reported(intake: Intake) -> None:

@@ -29,6 +29,17 @@ def _storable(value: str) -> str:
 Text = Annotated[str, AfterValidator(_storable)]
 
 
+def _fits(url: HttpUrl) -> HttpUrl:
+    # UrlConstraints bounds what was sent; the column holds the normalised URL, which
+    # percent-encoding (a space becomes %20) can make longer.
+    if len(str(url)) > REDIRECT_URL_MAX:
+        raise ValueError(f"URL should have at most {REDIRECT_URL_MAX} characters once normalised")
+    return url
+
+
+RedirectUrl = Annotated[HttpUrl, UrlConstraints(max_length=REDIRECT_URL_MAX), AfterValidator(_fits)]
+
+
 class ChannelOptions(BaseModel):
     """What can be set on a channel (all optional on PATCH)."""
 
@@ -37,9 +48,7 @@ class ChannelOptions(BaseModel):
     mapping: dict[Text, Text] | None = Field(default=None, description="Field renames: `{'tel': 'phone', 'src': 'fields.source'}`.")
     active: bool | None = None
     identifiers: list[Identifier] | None = Field(default=None, min_length=1, description="Identifiers compared for duplicates.")
-    redirect_url: Annotated[HttpUrl, UrlConstraints(max_length=REDIRECT_URL_MAX)] | None = Field(
-        default=None, description="Thank-you page for browser form posts (303 See Other)."
-    )
+    redirect_url: RedirectUrl | None = Field(default=None, description="Thank-you page for browser form posts (303 See Other).")
     hmac_secret: Text | None = Field(default=None, min_length=16, max_length=200, description="Require `X-Signature` (write-only).")
     honeypot_field: Text | None = Field(default=None, max_length=100, description="A hidden form field only bots fill in.")
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
