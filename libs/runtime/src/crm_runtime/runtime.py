@@ -56,6 +56,10 @@ class ServiceRuntime:
         self._checks[name] = check
         self._closers.append(close)
 
+    def close_on_stop(self, close: Callable[[], Awaitable[object]]) -> None:
+        """A client of this process (e.g. an HTTP client of a peer service) closed on shutdown."""
+        self._closers.append(close)
+
     def add_worker(self, name: str, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
         """A background loop started with the service and stopped (gracefully) with it."""
         self._workers.append((name, work))

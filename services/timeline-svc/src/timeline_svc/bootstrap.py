@@ -22,6 +22,7 @@ class Container:
 def bootstrap(settings: TimelineSettings, directory: CustomerDirectory | None = None) -> Container:
     runtime = ServiceRuntime(settings, metadata)
     directory = directory or HttpCustomerDirectory(settings.customer_url, settings.customer_timeout_s, settings.customer_cache_s)
+    runtime.close_on_stop(directory.close)
     interactions = InteractionService(runtime.sessions, runtime.outbox, directory)
     handlers = TimelineHandlers(runtime.outbox, interactions)
     runtime.subscribe(SUBSCRIPTIONS, handlers.handlers())
