@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Local development / test infrastructure: PostgreSQL 15, Redis, Apache Kafka 3.9.1 (KRaft, single node).
+# Local development / test infrastructure: PostgreSQL 15, Redis, Apache Kafka 3.9.1 (KRaft, single node),
+# and on request Keycloak 26.7.3 (OpenID Connect, dev mode) with the `crm` realm.
 #
-# Usage: scripts/infra.sh {install|start|stop|status|reset|topics [name:partitions ...]|restart-postgres|kill-kafka|start-kafka}
+# Usage: scripts/infra.sh {install|start|stop|status} [keycloak]
+#        scripts/infra.sh {reset|topics [name:partitions ...]|restart-postgres|kill-kafka|start-kafka}
 #
 #   install   install missing OS packages (postgresql-15, redis-server, openjdk-17-jre-headless,
 #             maven) and fetch the Kafka jars into the state dir. Cheap when all is present.
-#   start     install (if needed), then start all three services. No-op for running ones.
-#   stop      stop Kafka, Redis, Postgres (state is kept).
-#   status    one line per component; exit 0 only if all three run.
-#   reset     stop, then delete all service state (the downloaded Kafka jars are kept).
+#   start     install (if needed), then start PostgreSQL, Redis and Kafka. No-op for running ones.
+#             Keycloak too when CRM_KEYCLOAK=1 (scripts/dev up sets it).
+#   start keycloak  Keycloak only: fetch org.keycloak:keycloak-quarkus-dist with Maven (once),
+#             start it in dev mode with infra/keycloak/crm-realm.json imported, wait until the
+#             realm's discovery document answers. No-op when it runs. Tests needing it call this.
+#   stop      stop Keycloak, Kafka, Redis, Postgres (state is kept); `stop keycloak`: Keycloak only.
+#   status    one line per component; exit 0 only if PostgreSQL, Redis and Kafka run (and Keycloak
+#             with CRM_KEYCLOAK=1); `status keycloak`: Keycloak only.
+#   reset     stop, then delete all service state (the downloaded Kafka jars and Keycloak
+#             distribution are kept).
 #   topics    create topics `name:partitions` (idempotent); without arguments, list topics.
 #   restart-postgres  fault tests: a fast restart of the running PostgreSQL (`pg_ctl restart -m fast`).
 #   kill-kafka        fault tests: SIGKILL the running broker (no clean shutdown).
@@ -22,6 +30,8 @@
 #   CRM_REDIS_PORT              Redis port                (default 6379)
 #   CRM_KAFKA_PORT              Kafka PLAINTEXT port      (default 9092)
 #   CRM_KAFKA_CONTROLLER_PORT   Kafka KRaft controller    (default 9093)
+#   CRM_KEYCLOAK                1: `start`, `status` and `install` include Keycloak (default 0)
+#   CRM_KEYCLOAK_PORT           Keycloak HTTP port        (default 8180; issuer http://127.0.0.1:PORT/realms/crm)
 # Everything listens on 127.0.0.1 only.
 set -euo pipefail
 
@@ -31,6 +41,7 @@ PG_PORT="${CRM_PG_PORT:-5432}"
 REDIS_PORT="${CRM_REDIS_PORT:-6379}"
 KAFKA_PORT="${CRM_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${CRM_KAFKA_CONTROLLER_PORT:-9093}"
+KEYCLOAK_PORT="${CRM_KEYCLOAK_PORT:-8180}"
 HOST=127.0.0.1
 
 PG_VERSION=15
@@ -41,11 +52,15 @@ PG_DATABASES=(intake dedup customer allocation timeline)
 
 KAFKA_POM="$REPO_DIR/infra/kafka/pom.xml"
 
+KEYCLOAK_VERSION=26.7.3
+KEYCLOAK_REALM=crm
+KEYCLOAK_REALM_FILE="$REPO_DIR/infra/keycloak/crm-realm.json"
+
 log() { printf '[infra] %s\n' "$*"; }
 warn() { printf '[infra] WARNING: %s\n' "$*" >&2; }
 die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
 
-for p in "$PG_PORT" "$REDIS_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+for p in "$PG_PORT" "$REDIS_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KEYCLOAK_PORT"; do
   [[ "$p" =~ ^[0-9]+$ ]] || die "invalid port: '$p'"
 done
 
@@ -67,6 +82,11 @@ init_paths() {
   KAFKA_PID="$KAFKA_DIR/kafka.pid"
   KAFKA_OUT="$KAFKA_LOGS/kafka.out"
   KAFKA_CLUSTER_ID_FILE="$KAFKA_DIR/cluster.id"
+  KC_DIR="$STATE_DIR/keycloak"
+  KC_HOME="$KC_DIR/keycloak-$KEYCLOAK_VERSION"
+  KC_LOGS="$KC_DIR/logs"
+  KC_OUT="$KC_LOGS/keycloak.out"
+  KC_PID="$KC_DIR/keycloak.pid"
 }
 
 # Serialise concurrent invocations (start/stop/reset/install).
@@ -455,6 +475,152 @@ kafka_status() {
   fi
 }
 
+# ---------------------------------------------------------------------------- keycloak
+# Keycloak (OpenID Connect) in dev mode: one JVM, its own H2 database under the unpacked
+# distribution, realm `crm` imported from infra/keycloak/crm-realm.json. Opt-in (see usage).
+
+keycloak_wanted() { [[ "${CRM_KEYCLOAK:-0}" == 1 ]]; }
+
+# Its own lock, so that a Keycloak start (a minute on a cold machine) does not hold up
+# starts of the other components; taken after the main lock when both are needed.
+# Daemons started while it is held get `8>&-` (as `9>&-` for the main lock).
+take_keycloak_lock() {
+  exec 8>"$STATE_DIR/.keycloak.lock"
+  flock -w 600 8 || die "another infra.sh is starting or stopping Keycloak (lock $STATE_DIR/.keycloak.lock)"
+}
+
+keycloak_issuer() { echo "http://$HOST:$KEYCLOAK_PORT/realms/$KEYCLOAK_REALM"; }
+
+keycloak_fetch() {
+  [[ -f $KC_HOME/.crm-unpacked ]] && return 0
+  local missing=()
+  command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+  mkdir -p "$KC_DIR"
+  local mvnlog="$KC_DIR/mvn.log" tmp="$KC_DIR/dist.tmp" t0=$SECONDS zip
+  rm -rf "$tmp"
+  log "keycloak: fetching org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION with Maven (log: $mvnlog)"
+  if ! mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
+      -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
+      -DoutputDirectory="$tmp" >"$mvnlog" 2>&1; then
+    tail -n 30 "$mvnlog" >&2
+    die "keycloak: maven failed (see $mvnlog)"
+  fi
+  zip="$tmp/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip"
+  [[ -f $zip ]] || die "keycloak: maven produced no $zip"
+  unzip -q "$zip" -d "$tmp" || die "keycloak: cannot unpack $zip"
+  [[ -x $tmp/keycloak-$KEYCLOAK_VERSION/bin/kc.sh ]] || die "keycloak: no bin/kc.sh in $zip"
+  rm -rf "$KC_HOME"
+  mv "$tmp/keycloak-$KEYCLOAK_VERSION" "$KC_HOME"
+  rm -rf "$tmp"  # the zip stays in Maven's local repository
+  touch "$KC_HOME/.crm-unpacked"
+  log "keycloak: $KEYCLOAK_VERSION unpacked into $KC_HOME ($((SECONDS - t0)) s)"
+}
+
+keycloak_pid() {
+  local pid
+  pid="$(cat "$KC_PID" 2>/dev/null || true)"
+  # kc.sh (or the JVM it became after a re-augmentation) of our distribution.
+  if pid_alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$KC_HOME/"; then echo "$pid"; fi
+}
+
+keycloak_running_port() { cat "$KC_DIR/port" 2>/dev/null || true; }
+
+keycloak_realm_digest() { sha256sum "$KEYCLOAK_REALM_FILE" | cut -d' ' -f1; }
+
+keycloak_ready() { curl -fsS -o /dev/null --max-time 5 "http://$HOST:$1/realms/$KEYCLOAK_REALM/.well-known/openid-configuration" 2>/dev/null; }
+
+keycloak_start() {
+  [[ -f $KEYCLOAK_REALM_FILE ]] || die "keycloak: missing realm file $KEYCLOAK_REALM_FILE"
+  local pid
+  pid="$(keycloak_pid)"
+  if [[ -n $pid ]]; then
+    local port
+    port="$(keycloak_running_port)"
+    [[ "$port" == "$KEYCLOAK_PORT" ]] || warn "keycloak already runs on port $port, not $KEYCLOAK_PORT (stop it first to change the port)"
+    if [[ "$(cat "$KC_DIR/realm.sha256" 2>/dev/null || true)" != "$(keycloak_realm_digest)" ]]; then
+      warn "keycloak: $KEYCLOAK_REALM_FILE changed since it was imported; 'scripts/infra.sh stop keycloak' then start to re-import it"
+    fi
+    log "keycloak: already running (pid $pid, issuer http://$HOST:$port/realms/$KEYCLOAK_REALM)"
+    return 0
+  fi
+  keycloak_fetch
+  port_in_use "$KEYCLOAK_PORT" && die "keycloak: port $KEYCLOAK_PORT is already used by another process (set CRM_KEYCLOAK_PORT)"
+  mkdir -p "$KC_LOGS"
+  # The realm file is the source of truth: a changed file means a fresh database to import it into
+  # (users and keys made by hand in the admin console are lost then; it is a development realm).
+  local digest
+  digest="$(keycloak_realm_digest)"
+  if [[ "$(cat "$KC_DIR/realm.sha256" 2>/dev/null || true)" != "$digest" ]]; then
+    [[ -d $KC_HOME/data/h2 ]] && log "keycloak: realm file changed, dropping the old development database"
+    rm -rf "$KC_HOME/data/h2"
+  fi
+  rm -rf "$KC_HOME/data/import"
+  mkdir -p "$KC_HOME/data/import"
+  cp "$KEYCLOAK_REALM_FILE" "$KC_HOME/data/import/$KEYCLOAK_REALM-realm.json"
+  [[ -f $KC_OUT ]] && mv -f "$KC_OUT" "$KC_OUT.1"
+  log "keycloak: starting $KEYCLOAK_VERSION (dev mode) on $HOST:$KEYCLOAK_PORT (log: $KC_OUT)"
+  local t0=$SECONDS
+  # setsid: own session (kc.sh and its JVM), so it survives the calling shell and stops as a group.
+  # The bootstrap administrator of the master realm exists only in this development database.
+  JAVA_OPTS_KC_HEAP="-Xms64m -Xmx512m" \
+  KC_BOOTSTRAP_ADMIN_USERNAME=kc-admin KC_BOOTSTRAP_ADMIN_PASSWORD=kc-admin-dev \
+    setsid nohup "$KC_HOME/bin/kc.sh" start-dev --http-host="$HOST" --http-port="$KEYCLOAK_PORT" \
+      --hostname="http://$HOST:$KEYCLOAK_PORT" --import-realm \
+      >"$KC_OUT" 2>&1 </dev/null 8>&- 9>&- &
+  pid=$!
+  echo "$pid" >"$KC_PID"
+  echo "$KEYCLOAK_PORT" >"$KC_DIR/port"
+  local deadline=$((SECONDS + 300))
+  until keycloak_ready "$KEYCLOAK_PORT"; do
+    if ! pid_alive "$pid"; then
+      tail -n 30 "$KC_OUT" >&2
+      rm -f "$KC_PID"
+      die "keycloak: exited during startup (see $KC_OUT)"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "$KC_OUT" >&2
+      die "keycloak: realm $KEYCLOAK_REALM not answering after 300 s (pid $pid still running; see $KC_OUT)"
+    fi
+    sleep 0.5
+  done
+  echo "$digest" >"$KC_DIR/realm.sha256"
+  log "keycloak: ready in $((SECONDS - t0)) s (issuer $(keycloak_issuer), pid $pid; admin console http://$HOST:$KEYCLOAK_PORT/admin kc-admin / kc-admin-dev, development only)"
+}
+
+keycloak_stop() {
+  local pid
+  pid="$(keycloak_pid)"
+  if [[ -z $pid ]]; then log "keycloak: not running"; rm -f "$KC_PID"; return 0; fi
+  log "keycloak: stopping (pid $pid)"
+  # kc.sh forwards SIGTERM to its JVM; the group signal also reaches a JVM left without its script.
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 30))
+  while pid_alive "$pid"; do
+    if ((SECONDS >= deadline)); then
+      warn "keycloak: still running after 30 s, sending SIGKILL"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$KC_PID"
+}
+
+keycloak_status() {
+  local pid
+  pid="$(keycloak_pid)"
+  if [[ -n $pid ]]; then
+    echo "keycloak: running (pid $pid, issuer http://$HOST:$(keycloak_running_port)/realms/$KEYCLOAK_REALM, logs $KC_LOGS)"
+  else
+    echo "keycloak: stopped (opt-in: scripts/infra.sh start keycloak, or CRM_KEYCLOAK=1)"; return 1
+  fi
+}
+
 # ---------------------------------------------------------------------------- commands
 
 cmd_start() {
@@ -462,10 +628,15 @@ cmd_start() {
   pg_start
   redis_start
   kafka_start
+  if keycloak_wanted; then
+    take_keycloak_lock
+    keycloak_start
+  fi
   log "all services up; state in $STATE_DIR"
 }
 
 cmd_stop() {
+  keycloak_stop
   kafka_stop
   redis_stop
   pg_stop
@@ -476,15 +647,16 @@ cmd_status() {
   pg_status || rc=1
   redis_status || rc=1
   kafka_status || rc=1
+  if keycloak_wanted; then keycloak_status || rc=1; else keycloak_status || true; fi
   return $rc
 }
 
 cmd_reset() {
   cmd_stop
   [[ -n $STATE_DIR && $STATE_DIR != / ]] || die "refusing to reset state dir '$STATE_DIR'"
-  log "deleting state in $STATE_DIR (keeping downloaded Kafka jars)"
+  log "deleting state in $STATE_DIR (keeping downloaded Kafka jars and the Keycloak distribution)"
   rm -rf "$PG_DIR" "$REDIS_DIR" "$KAFKA_DATA" "$KAFKA_LOGS" "$KAFKA_CONF" "$KAFKA_CLUSTER_ID_FILE" "$KAFKA_PID" \
-    "$STATE_DIR/install-apt.log"
+    "$STATE_DIR/install-apt.log" "$KC_HOME/data" "$KC_LOGS" "$KC_PID" "$KC_DIR/port" "$KC_DIR/realm.sha256"
 }
 
 # ---------------------------------------------------------------------------- faults (e2e fault tests)
@@ -554,12 +726,30 @@ main() {
     -h | --help | help) usage; return 0 ;;
     *) usage >&2; return 2 ;;
   esac
+  local only_keycloak=0
+  if [[ $cmd == install || $cmd == start || $cmd == stop || $cmd == status ]] && (($# > 0)); then
+    [[ $# -eq 1 && $1 == keycloak ]] || { usage >&2; return 2; }
+    only_keycloak=1
+  fi
   init_paths
+  if ((only_keycloak)); then
+    case "$cmd" in
+      install) take_keycloak_lock; keycloak_fetch ;;
+      start) take_keycloak_lock; keycloak_start ;;
+      stop) take_keycloak_lock; keycloak_stop ;;
+      status) keycloak_status ;;
+    esac
+    return
+  fi
   case "$cmd" in
-    install) take_lock; cmd_install ;;
+    install)
+      take_lock
+      cmd_install
+      if keycloak_wanted; then take_keycloak_lock; keycloak_fetch; fi
+      ;;
     start) take_lock; cmd_start ;;
-    stop) take_lock; cmd_stop ;;
-    reset) take_lock; cmd_reset ;;
+    stop) take_lock; take_keycloak_lock; cmd_stop ;;
+    reset) take_lock; take_keycloak_lock; cmd_reset ;;
     status) cmd_status ;;
     topics) cmd_topics "$@" ;;
     restart-postgres) take_lock; cmd_restart_postgres ;;
