@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crm_devtools import identity
 from crm_devtools.ready import wait_ready
 
 SERVICES = {"intake": 8001, "dedup": 8002, "customer": 8003, "allocation": 8004, "timeline": 8005}
@@ -134,6 +135,10 @@ def up(run_dir: Path) -> None:
     lead = '{"first_name":"Dana","last_name":"Levi","phones":["050-1234567"],"emails":["dana@example.com"]}'
     print("\nTry:\n  curl -s -X POST http://127.0.0.1:8001/v1/leads -H 'X-Channel-Key: dev-api-key' \\")
     print(f"    -H 'Content-Type: application/json' -d '{lead}'")
+    print()
+    print("\n".join(identity.describe()))
+    if not identity.issuer_ready():
+        print(f"  (not answering at {identity.issuer_url()}: scripts/infra.sh start keycloak)")
 
 
 def down(run_dir: Path, quiet: bool = False) -> None:
