@@ -6,13 +6,19 @@ customer id (intake leads: a stable key derived from the lead's identifiers).
 """
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from crm_contracts.text import STORABLE
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
+WORKSPACE_MAX = 100  # every service's `workspace` columns hold this many characters
+# A workspace name as every store keeps it: 1..100 characters, no NUL or unpaired surrogate.
+# An envelope with any other is not an envelope (a consumer dead-letters it unparsed).
+WorkspaceName = Annotated[str, StringConstraints(min_length=1, max_length=WORKSPACE_MAX), STORABLE]
 
 
 def _now() -> datetime:
@@ -31,7 +37,7 @@ class Envelope(BaseModel):
     time: datetime = Field(default_factory=_now)
     subject: str | None = Field(default=None, description="The customer id when known.")
     datacontenttype: str = "application/json"
-    workspace: str = "main"
+    workspace: WorkspaceName = Field(default="main", description="The workspace (tenant) the event belongs to.")
     correlationid: str | None = Field(default=None, description="The submission id of the lead.")
     causationid: str | None = Field(default=None, description="Id of the event that caused this one.")
     traceparent: str | None = Field(default=None, description="W3C trace context (CloudEvents distributed-tracing extension).")

@@ -15,8 +15,13 @@ Delivery guarantee:
   up for it. A deadlock or serialization failure is retried too, up to `TRANSIENT_RETRIES`
   times, without counting.
 - Only a message's own failures count: after `consumer_max_retries` failed attempts it goes
-  to `<topic>.dlq` with the error. A `PoisonMessage` (unparseable, an invalid payload, text
-  that cannot be stored, an event for another workspace) goes there at once.
+  to `<topic>.dlq` with the error. A `PoisonMessage` (unparseable or not an envelope, an
+  invalid payload, a value no store can keep, an event for another workspace) goes there at
+  once.
+- The store rule (`crm_contracts.text.storable_problems`: no NUL or unpaired surrogate in
+  text, no whole number beyond 64 bits, no non-finite float) is checked here for every event
+  a handler takes, before any handler builds a statement from it; the envelope's own shape
+  (a workspace of 1..100 storable characters) is part of parsing it.
 - Dead-lettering never stops the consumer. A dead letter too large for the broker is sent
   truncated (`crm_runtime.dlq` describes its headers); while the broker is unavailable it is
   retried; if the broker refuses it for any other reason the failure is logged and the
@@ -27,10 +32,11 @@ Delivery guarantee:
 """
 
 import asyncio
+import json
 import logging
 import random
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
@@ -46,7 +52,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts.envelope import Envelope
-from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, find_unstorable
+from crm_contracts.text import OUT_OF_RANGE_MESSAGE, UNSTORABLE_MESSAGE, field_path, storable_problems
 from crm_runtime import dlq
 from crm_runtime.backoff import backoff, sleep_or_stop
 from crm_runtime.db import is_outage, is_transient
@@ -87,6 +93,13 @@ class PoisonMessage(Exception):
     show only `<what>` (the detail may quote the message)."""
 
 
+def same_workspace(event: Envelope, record_workspace: str) -> None:
+    """DESIGN 5.3: a consumer never applies an event to a record of another workspace; the
+    reason names both workspaces (never the record)."""
+    if record_workspace != event.workspace:
+        raise PoisonMessage(f"workspace mismatch: event workspace {event.workspace}, record workspace {record_workspace}")
+
+
 def describe(exc: BaseException) -> str:
     """An error for a log line: its class and SQLSTATE, never values or SQL parameters."""
     if isinstance(exc, PoisonMessage):
@@ -111,8 +124,51 @@ def _validation_errors(exc: ValidationError) -> str:
     return "; ".join(f"{field_path(e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors(include_url=False, include_input=False))
 
 
-# JSON escapes that may spell a NUL or half a surrogate pair: only then is a value walked.
-_MAYBE_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# What may spell a value no store can keep; only then is the event walked. JSON escapes of a
+# NUL or half a surrogate pair; a run of 19 digits (a whole number beyond 64 bits has at least
+# that many, and a float too large to be finite has many digits or a 3-digit exponent); the tokens
+# the parser reads as non-finite floats. Text that merely looks like one costs a walk, nothing more.
+_MAYBE_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[0-9]{19}|[eE][+-]?[0-9]{3}|NaN|Infinity")
+_UNSTORABLE_KIND = {UNSTORABLE_MESSAGE: "unstorable text", OUT_OF_RANGE_MESSAGE: "unstorable number"}
+_NAMED_AT_MOST = 10
+
+
+def _unstorable_reason(problems: list[tuple[str, str]]) -> str:
+    """`unstorable text: data.a, data.b contains ...; unstorable number: data.n is a number ...`."""
+    fields: dict[str, list[str]] = {}
+    for field, message in problems:
+        fields.setdefault(message, []).append(field)
+    parts = []
+    for message, named in fields.items():
+        more = f" (and {len(named) - _NAMED_AT_MOST} more)" if len(named) > _NAMED_AT_MOST else ""
+        parts.append(f"{_UNSTORABLE_KIND.get(message, 'unstorable value')}: {', '.join(named[:_NAMED_AT_MOST])}{more} {message}")
+    return "; ".join(parts)
+
+
+def parse_event(raw: bytes, handled: Container[str]) -> Envelope:
+    """The envelope a record's value holds, or PoisonMessage: not an envelope (its workspace
+    included), or an event of a `handled` type holding a value no store can keep (the store
+    rule, field paths named, never values). Other types pass unchecked: nobody applies them,
+    unless the value is no envelope at all because of such a value (a lone surrogate)."""
+    try:
+        event = Envelope.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()) and _MAYBE_UNSTORABLE.search(raw):
+            # The parser refuses a lone surrogate escape as invalid JSON; the standard library
+            # reads it, so the reason can name the field instead of a character position.
+            try:
+                problems = storable_problems(json.loads(raw))
+            except ValueError:
+                problems = []
+            if problems:
+                raise PoisonMessage(_unstorable_reason(problems)) from exc
+        raise PoisonMessage(f"not a CloudEvents envelope: {_validation_errors(exc)}") from exc
+    if event.type in handled and _MAYBE_UNSTORABLE.search(raw):
+        # No store of ours can keep it: no retry would ever apply this event.
+        problems = storable_problems(event.model_dump(mode="python"))
+        if problems:
+            raise PoisonMessage(_unstorable_reason(problems))
+    return event
 
 
 @contextmanager
@@ -290,17 +346,7 @@ class EventConsumer:
                         return False
 
     def _parse(self, msg: ConsumerRecord[bytes, bytes]) -> Envelope:
-        raw = msg.value or b""
-        try:
-            event = Envelope.model_validate_json(raw)
-        except ValidationError as exc:
-            raise PoisonMessage(f"not a CloudEvents envelope: {_validation_errors(exc)}") from exc
-        if event.type in self._handlers and _MAYBE_UNSTORABLE.search(raw):
-            # No store of ours can keep it: no retry would ever apply this event.
-            paths = list(find_unstorable(event.model_dump(mode="python")))
-            if paths:
-                raise PoisonMessage(f"unstorable text: {', '.join(paths)} {UNSTORABLE_MESSAGE}")
-        return event
+        return parse_event(msg.value or b"", self._handlers)
 
     async def _claim(self, session: AsyncSession, events: list[Envelope]) -> set[UUID]:
         """Record `events` in the inbox; returns the ids not applied before (one statement)."""

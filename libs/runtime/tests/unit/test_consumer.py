@@ -15,8 +15,9 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 
 from crm_contracts.envelope import Envelope
+from crm_contracts.text import UNSTORABLE_MESSAGE
 from crm_runtime import backoff as backoff_module
-from crm_runtime.consumer import Batched, EventConsumer, PoisonMessage
+from crm_runtime.consumer import Batched, EventConsumer, PoisonMessage, same_workspace
 from crm_runtime.delivery_tables import inbox_table
 from crm_runtime.logs import correlation_id
 from crm_runtime.settings import ServiceSettings
@@ -277,6 +278,80 @@ async def test_a_lone_surrogate_is_poison_too() -> None:
     assert await make({TYPE: lambda s, e: asyncio.sleep(0)}, FakeDatabase(), producer)._process_one(record(raw))
     [letter] = producer.sent
     assert letter["value"] == raw
+
+
+async def _dead_letter_of(raw: bytes) -> dict[str, Any]:
+    """The dead letter `raw` becomes at once, checking that no handler ever saw it."""
+    applied: list[Envelope] = []
+
+    async def handler(_s: object, e: Envelope) -> None:
+        applied.append(e)
+
+    producer = FakeProducer()
+    assert await make({TYPE: handler}, FakeDatabase(), producer)._process_one(record(raw))
+    assert applied == [], "never handed to the handler"
+    [letter] = producer.sent
+    assert letter["value"] == raw
+    return letter
+
+
+def _with_data(data: str, workspace: str = '"main"') -> bytes:
+    """A record value whose `data` and `workspace` are spelled as given (JSON text)."""
+    raw = event().model_dump_json().replace('{"text":"hello"}', data).replace('"workspace":"main"', f'"workspace":{workspace}')
+    return raw.encode()
+
+
+@pytest.mark.parametrize("surrogate", ["\\ud800", "\\udfff"])
+async def test_a_lone_surrogate_the_parser_refuses_is_named_by_its_field(surrogate: str) -> None:
+    letter = await _dead_letter_of(_with_data(f'{{"text": ["ok", "he{surrogate}llo"]}}'))
+    assert letter["headers"]["dlq-error"] == f"unstorable text: data.text[1] {UNSTORABLE_MESSAGE}".encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ('{"n": 18446744073709551616}', "data.n"),  # 2**64: beyond what a JSONB column's encoder writes
+        ('{"n": -9223372036854775809}', "data.n"),  # -(2**63) - 1: 19 digits
+        ('{"fields": {"list": [1, NaN]}}', "data.fields.list[1]"),
+        ('{"f": 1e400}', "data.f"),  # read as infinity
+        ('{"f": -Infinity}', "data.f"),
+    ],
+)
+async def test_a_number_no_store_can_keep_is_poison_at_once_naming_the_field(data: str, field: str) -> None:
+    error = (await _dead_letter_of(_with_data(data)))["headers"]["dlq-error"].decode()
+    assert error.startswith("unstorable number: ") and field in error
+
+
+@pytest.mark.parametrize("number", ["18446744073709551615", "-9223372036854775808", "1000000000000000000", "1.5e300", "1e-400"])
+async def test_numbers_a_store_can_keep_are_applied(number: str) -> None:
+    applied: list[Any] = []
+
+    async def handler(_s: object, e: Envelope) -> None:
+        applied.append(e.data["n"])
+
+    producer = FakeProducer()
+    assert await make({TYPE: handler}, FakeDatabase(), producer)._process_one(record(_with_data(f'{{"n": {number}}}')))
+    assert len(applied) == 1 and producer.tried == []
+
+
+async def test_text_and_numbers_no_store_can_keep_are_named_together() -> None:
+    error = (await _dead_letter_of(_with_data('{"a": "x\\u0000", "n": 99999999999999999999}')))["headers"]["dlq-error"].decode()
+    assert error.startswith("unstorable text: data.a ") and "; unstorable number: data.n " in error
+
+
+@pytest.mark.parametrize(
+    ("workspace", "why"),
+    [('""', "at least 1 character"), (f'"{"w" * 101}"', "at most 100 characters"), ('"a\\u0000b"', "cannot be stored")],
+)
+async def test_an_envelope_whose_workspace_no_store_can_keep_is_not_an_envelope(workspace: str, why: str) -> None:
+    error = (await _dead_letter_of(_with_data('{"text": "hello"}', workspace=workspace)))["headers"]["dlq-error"].decode()
+    assert error.startswith("not a CloudEvents envelope: workspace: ") and why in error
+
+
+def test_same_workspace_refuses_a_record_of_another_workspace_naming_both() -> None:
+    same_workspace(event(workspace="acme"), "acme")
+    with pytest.raises(PoisonMessage, match="^workspace mismatch: event workspace globex, record workspace acme$"):
+        same_workspace(event(workspace="globex"), "acme")
 
 
 async def test_unstorable_text_in_a_type_nobody_handles_is_ignored_like_the_type() -> None:

@@ -1,6 +1,7 @@
 """customer-svc against a PostgreSQL database of its own per test (the real migrations), driven
 through its HTTP API in-process and through its consumer handlers the way the consumer calls them."""
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy import text
 
 from crm_contracts.envelope import Envelope
 from crm_devtools.testdb import migrated_database
-from crm_runtime.consumer import Batched
+from crm_runtime.consumer import Batched, parse_event
 from crm_runtime.events import new_event
 from crm_runtime.http import create_app
 from customer_svc.bootstrap import Container, bootstrap
@@ -45,9 +46,15 @@ class Customers:
         app = create_app(container.runtime, [build_router(container)], title="customer-svc")
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://customer")
 
+    def consumed(self, payload: BaseModel, workspace: str, subject: str | None) -> Envelope:
+        """The event as the consumer hands it to a handler: sent as JSON (NUL and surrogates
+        escaped), then parsed and checked against the store rule as the consumer does."""
+        event = new_event("test", payload, workspace=workspace, subject=subject)
+        return parse_event(json.dumps(event.model_dump(mode="json")).encode(), self.handlers)
+
     async def deliver(self, payload: BaseModel, workspace: str = "main", subject: uuid.UUID | None = None) -> Envelope:
-        """One event through its handler in one transaction, as the consumer does."""
-        event = Envelope.model_validate(new_event("test", payload, workspace=workspace, subject=str(subject)).model_dump())
+        """One event through the consumer's parse and its handler in one transaction, as the consumer does."""
+        event = self.consumed(payload, workspace, str(subject))
         handler = self.handlers[event.type]
         async with self.container.runtime.sessions() as session, session.begin():
             if isinstance(handler, Batched):
@@ -59,7 +66,7 @@ class Customers:
     async def deliver_batch(self, payloads: list[tuple[BaseModel, str]]) -> None:
         """Events of one type (payload, workspace) through their handler in one transaction, as
         the consumer applies a partition's batch (a `Batched` handler takes them in one call)."""
-        events = [Envelope.model_validate(new_event("test", p, workspace=w, subject=None).model_dump()) for p, w in payloads]
+        events = [self.consumed(p, w, None) for p, w in payloads]
         handler = self.handlers[events[0].type]
         async with self.container.runtime.sessions() as session, session.begin():
             if isinstance(handler, Batched):

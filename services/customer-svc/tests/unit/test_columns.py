@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import BigInteger, Boolean, Column, Integer, SmallInteger, String
 from sqlalchemy.dialects.postgresql import JSONB
 
+from crm_contracts.envelope import WORKSPACE_MAX
 from crm_contracts.events import DecisionMade, WebsiteToken
 from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind, Lead
@@ -34,7 +35,7 @@ from customer_svc.service_layer.commands import (
     NewSavedFilter,
     StatusChange,
 )
-from customer_svc.service_layer.handlers import CHANNEL_KEY_MAX, WORKSPACE_MAX
+from customer_svc.service_layer.handlers import CHANNEL_KEY_MAX
 
 pytestmark = pytest.mark.unit
 

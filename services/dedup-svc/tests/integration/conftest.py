@@ -1,6 +1,7 @@
 """A dedup database of its own per test (migrated with the real migrations) and helpers
 that drive the handlers the way the consumer does: one transaction per event."""
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerSnapshot, DecisionMade, Email, LeadAccepted, Phone
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_devtools.testdb import migrated_database
+from crm_runtime.consumer import parse_event
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
@@ -49,7 +51,7 @@ class Dedup:
         accepted = LeadAccepted(submission_id=uuid.uuid4(), channel=channel, lead=lead, received_at=datetime.now(UTC))
         event = new_event("intake-svc", accepted, workspace=workspace, subject=None, correlationid=str(accepted.submission_id))
         async with self.sessions() as session, session.begin():
-            await self.handlers.on_lead(session, event)
+            await self.handlers.on_lead(session, self.consumed(event))
         return await self.decision(accepted.submission_id)
 
     async def decision(self, submission_id: uuid.UUID) -> DecisionMade:
@@ -64,7 +66,12 @@ class Dedup:
         event = new_event("customer-svc", payload, workspace=workspace, subject=str(subject))
         handler = self.handlers.handlers()[event.type]
         async with self.sessions() as session, session.begin():
-            await handler(session, Envelope.model_validate(event.model_dump()))
+            await handler(session, self.consumed(event))
+
+    def consumed(self, event: Envelope) -> Envelope:
+        """`event` as the consumer hands it to a handler: sent as JSON (NUL and surrogates
+        escaped), then parsed and checked against the store rule as the consumer does."""
+        return parse_event(json.dumps(event.model_dump(mode="json")).encode(), self.handlers.handlers())
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.sessions() as session:

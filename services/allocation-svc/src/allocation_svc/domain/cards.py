@@ -66,11 +66,6 @@ def foreign_workspace(workspace: str, cards: Mapping[UUID, str | None], known: M
     return None
 
 
-def workspace_mismatch(event_workspace: str, record_workspace: str) -> str:
-    """Why an event about a record of another workspace is refused (no personal data)."""
-    return f"workspace mismatch: event workspace {event_workspace}, record workspace {record_workspace}"
-
-
 def lead_facts(card: CardView) -> LeadFacts:
     return LeadFacts(
         channel_kind=card.channel_kind or "",

@@ -23,10 +23,11 @@ from allocation_svc.entrypoints.schemas import (
     TransferOut,
     TransferPage,
 )
+from crm_contracts.envelope import WORKSPACE_MAX
 from crm_runtime.pagination import decode_cursor
 from crm_runtime.problems import problem_responses
 
-Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
+Workspace = Annotated[str, Header(alias="X-Workspace", min_length=1, max_length=WORKSPACE_MAX)]
 User = Annotated[str, Header(alias="X-User", max_length=200, description="Who acts (until sign-in exists).")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=500)]

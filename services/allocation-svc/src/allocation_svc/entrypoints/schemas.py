@@ -1,13 +1,11 @@
 """allocation-svc's HTTP shapes (DESIGN 5.2: Rep and Assignment; fields added freely)."""
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,31 +15,17 @@ from pydantic import (
     model_validator,
 )
 
-from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
+from crm_contracts.text import STORABLE, UNSTORABLE_MESSAGE, Moment, StorableStr, unstorable
 
 # What the columns hold: `Integer` is 32-bit; a JSON number stored in JSONB is kept exactly only
 # within ±2^53 (and orjson writes no integer wider than 64 bits).
 INT4_MAX = 2**31 - 1
 JSON_INT_MAX = 2**53
-EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
-
-
-def _storable(value: str) -> str:
-    if unstorable(value):
-        raise ValueError(UNSTORABLE_MESSAGE)
-    return value
-
-
-def _in_range(value: datetime) -> datetime:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
-    return value
-
 
 # Text PostgreSQL can keep (no NUL, no unpaired surrogate): a 422 naming the field, never a 500.
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_storable)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_storable)]
-Key = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_storable)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORABLE]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORABLE]
+Key = Annotated[str, StringConstraints(min_length=1, max_length=100), STORABLE]
 
 
 def _scalar(value: Any) -> str | int | float | bool:
@@ -57,13 +41,13 @@ def _scalar(value: Any) -> str | int | float | bool:
     if isinstance(value, str):
         if len(value) > 1000:
             raise ValueError("must be at most 1000 characters")
-        return _storable(value)
+        if unstorable(value):
+            raise ValueError(UNSTORABLE_MESSAGE)
+        return value
     raise ValueError("must be a string, a number or a boolean")
 
 
 Scalar = Annotated[str | int | float | bool, PlainValidator(_scalar, json_schema_input_type=str | int | float | bool)]
-# A moment every layer can hold (Python's datetime ends at year 9999 in UTC, whatever the offset).
-Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
 Capacity = Annotated[int, Field(ge=0, le=INT4_MAX)]
 
 
@@ -87,7 +71,7 @@ class AwayIn(BaseModel):
 
     starts_at: Moment
     ends_at: Moment
-    note: Annotated[str, AfterValidator(_storable)] | None = Field(default=None, max_length=500)
+    note: StorableStr | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _ordered(self) -> "AwayIn":
@@ -329,7 +313,7 @@ class TransferIn(BaseModel):
     customer_ids: list[UUID] | None = Field(default=None, min_length=1, max_length=10_000)
     from_rep_id: UUID | None = Field(default=None, description="Without customer_ids: move this rep's cards.")
     to_rep_id: UUID
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), AfterValidator(_storable)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), STORABLE]
     include_closed: bool = Field(default=False, description="With from_rep_id alone: also move closed cards, not only open leads.")
 
 

@@ -6,7 +6,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from allocation_svc.adapters.repository import AllocationRepository
-from allocation_svc.domain.cards import card_values, foreign_workspace, workspace_mismatch
+from allocation_svc.domain.cards import card_values, foreign_workspace
 from allocation_svc.service_layer.assigning import Assigner
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
@@ -20,7 +20,7 @@ from crm_contracts.events import (
     CustomerUnmerged,
     CustomerUpdated,
 )
-from crm_runtime.consumer import Batched, Handler, PoisonMessage
+from crm_runtime.consumer import Batched, Handler, same_workspace
 
 SUBSCRIPTIONS = [topics.CUSTOMER_EVENTS]
 
@@ -150,4 +150,4 @@ def refuse_foreign(event: Envelope, known: dict[UUID, str], cards: dict[UUID, st
     what its payload states or what the projection (`known`) says (no personal data in the reason)."""
     other = foreign_workspace(event.workspace, cards, known)
     if other is not None:
-        raise PoisonMessage(workspace_mismatch(event.workspace, other))
+        same_workspace(event, other)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel
 
 from crm_contracts.fields import KEY_PATTERN, FieldDefinition
+from crm_contracts.text import storable_problems
 from crm_runtime.pagination import decode_cursor, next_cursor
 from crm_runtime.problems import PROBLEM_JSON, PROBLEM_SCHEMA, found, invalid_fields, problem_responses
 from customer_svc.bootstrap import Container
@@ -14,7 +15,6 @@ from customer_svc.domain.card import FIRST_NUMBER, LAST_NUMBER
 from customer_svc.domain.filters import CardFilter
 from customer_svc.domain.search import search_terms
 from customer_svc.domain.status import LABELS_HE, STATUSES
-from customer_svc.domain.storable import storable_problems
 from customer_svc.entrypoints.schemas import (
     ContactList,
     ContactOut,

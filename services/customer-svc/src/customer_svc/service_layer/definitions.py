@@ -5,10 +5,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts.fields import FieldDefinition, FieldError, check_fields, missing_mandatory
+from crm_contracts.text import OUT_OF_RANGE_MESSAGE, find_out_of_range
 from crm_runtime.cache import TimedCache
 from crm_runtime.problems import Problem, invalid_fields
 from customer_svc.adapters.people import PeopleRepository
-from customer_svc.domain.storable import OUT_OF_RANGE, find_out_of_range
 
 
 def check_values(definitions: list[FieldDefinition], values: dict[str, Any], card_type: str) -> tuple[dict[str, Any], list[FieldError]]:
@@ -16,7 +16,7 @@ def check_values(definitions: list[FieldDefinition], values: dict[str, Any], car
     clean, errors = check_fields(definitions, values, card_type)
     for key in [k for k, v in clean.items() if list(find_out_of_range(v))]:
         del clean[key]
-        errors.append(FieldError(field=f"fields.{key}", message=OUT_OF_RANGE))
+        errors.append(FieldError(field=f"fields.{key}", message=OUT_OF_RANGE_MESSAGE))
     return clean, errors
 
 

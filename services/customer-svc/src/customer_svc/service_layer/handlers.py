@@ -24,37 +24,18 @@ from crm_contracts.events import (
     LeadTransferred,
     TimelineEntryRecorded,
 )
-from crm_runtime.consumer import Batched, Handler, PoisonMessage
+from crm_runtime.consumer import Batched, Handler, PoisonMessage, same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from customer_svc.adapters.repository import CustomerRepository
 from customer_svc.domain.card import Card, card_from_lead, enrich
 from customer_svc.domain.status import automatic_status, is_conversation
-from customer_svc.domain.storable import storable_problems
 from customer_svc.service_layer.definitions import FieldDefinitions
 from customer_svc.service_layer.numbers import Numbers
 from customer_svc.service_layer.publishing import SOURCE, Publisher, snapshot
 
 log = logging.getLogger(__name__)
-WORKSPACE_MAX = 100  # customers.workspace
 CHANNEL_KEY_MAX = 200  # intake-svc's channel keys; duplicate_leads.channel_key, customers.created_by (`<kind>:<key>`)
-
-
-def storable_event(event: Envelope) -> Envelope:
-    """`event`, or PoisonMessage naming what the store could never keep (field paths only,
-    no values): no statement is built from it, so it cannot fail a batch of good ones."""
-    if not 0 < len(event.workspace) <= WORKSPACE_MAX or storable_problems(event.workspace):
-        raise PoisonMessage(f"event workspace is not a workspace name (1..{WORKSPACE_MAX} storable characters)")
-    problems = storable_problems(event.data, ("data",))
-    if problems:
-        raise PoisonMessage("unstorable values: " + ", ".join(f"{field} {message}" for field, message in problems[:10]))
-    return event
-
-
-def same_workspace(event: Envelope, record_workspace: str) -> None:
-    """DESIGN 5.3: a consumer never applies an event to a record of another workspace."""
-    if record_workspace != event.workspace:
-        raise PoisonMessage(f"workspace mismatch: event workspace {event.workspace}, record workspace {record_workspace}")
 
 
 class CustomerHandlers:
@@ -77,7 +58,7 @@ class CustomerHandlers:
     async def on_decisions(self, session: AsyncSession, events: list[Envelope]) -> None:
         """Apply a run of decisions in order; consecutive creations are written together."""
         creations: list[tuple[Envelope, DecisionMade]] = []
-        for event in map(storable_event, events):
+        for event in events:
             decided = DecisionMade.model_validate(event.data)
             if len(decided.channel.key) > CHANNEL_KEY_MAX:
                 raise PoisonMessage(f"data.channel.key is longer than {CHANNEL_KEY_MAX} characters")
@@ -201,11 +182,11 @@ class CustomerHandlers:
             await self._publisher.publish(session, event.workspace, customer_id, alert, cause=event)
 
     async def on_lead_assigned(self, session: AsyncSession, event: Envelope) -> None:
-        assigned = LeadAssigned.model_validate(storable_event(event).data)
+        assigned = LeadAssigned.model_validate(event.data)
         await self._set_owner(session, event, assigned.customer_id, assigned.owner_id)
 
     async def on_lead_transferred(self, session: AsyncSession, event: Envelope) -> None:
-        moved = LeadTransferred.model_validate(storable_event(event).data)
+        moved = LeadTransferred.model_validate(event.data)
         await self._set_owner(session, event, moved.customer_id, moved.to_owner_id)
 
     async def _set_owner(self, session: AsyncSession, event: Envelope, customer_id: UUID, owner_id: UUID) -> None:
@@ -233,7 +214,7 @@ class CustomerHandlers:
 
     async def on_interaction(self, session: AsyncSession, event: Envelope) -> None:
         """Automatic statuses (DESIGN 4.2): a fact moves a card forward, never backwards."""
-        fact = InteractionRecorded.model_validate(storable_event(event).data)
+        fact = InteractionRecorded.model_validate(event.data)
         card = await self._card(session, fact.customer_id)
         if card is None:
             log.warning("interaction %s for unknown customer %s ignored", fact.interaction_id, fact.customer_id)
@@ -263,7 +244,7 @@ class CustomerHandlers:
     async def on_entries(self, session: AsyncSession, events: list[Envelope]) -> None:
         """The newest timeline entry of each card, shown on list rows."""
         repo = CustomerRepository(session)
-        entries = [(event, TimelineEntryRecorded.model_validate(storable_event(event).data)) for event in events]
+        entries = [(event, TimelineEntryRecorded.model_validate(event.data)) for event in events]
         cards = await repo.workspaces(list({entry.customer_id for _, entry in entries}))
         latest: dict[UUID, tuple[datetime, str]] = {}
         for event, entry in entries:
@@ -274,7 +255,7 @@ class CustomerHandlers:
         await repo.note_latest_events(latest)
 
     async def on_contact_dates(self, session: AsyncSession, event: Envelope) -> None:
-        dates = ContactDatesChanged.model_validate(storable_event(event).data)
+        dates = ContactDatesChanged.model_validate(event.data)
         repo = CustomerRepository(session)
         if not await repo.set_contact_dates(dates.customer_id, event.workspace, dates.last_contact_at, dates.next_contact_at):
             other = (await repo.workspaces([dates.customer_id])).get(dates.customer_id)

@@ -8,11 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_contracts.events import PossibleDuplicate
 from crm_contracts.leads import Address, Lead
+from crm_contracts.text import storable_problems
 from crm_runtime.problems import invalid_fields
 from dedup_svc.domain import normalise
 from dedup_svc.domain.decide import WorkspaceRules
 from dedup_svc.domain.records import from_lead
-from dedup_svc.domain.storable import storable_problems
 from dedup_svc.service_layer.matching import MatchService, possible_duplicate
 
 Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]

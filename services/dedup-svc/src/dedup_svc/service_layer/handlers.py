@@ -16,7 +16,6 @@ from dedup_svc.domain import normalise
 from dedup_svc.domain.decide import LeadFacts, Outcome, WorkspaceRules, decide
 from dedup_svc.domain.record import Record
 from dedup_svc.domain.records import display_name, exact_keys, from_lead, without
-from dedup_svc.service_layer.guards import storable_event
 from dedup_svc.service_layer.index_handlers import IndexHandlers
 from dedup_svc.service_layer.matching import find_candidates, possible_duplicate, reasons
 
@@ -39,7 +38,7 @@ class DedupHandlers:
         return {"crm.intake.lead.accepted.v1": self.on_lead, **self._index.handlers()}
 
     async def on_lead(self, session: AsyncSession, event: Envelope) -> None:
-        accepted = LeadAccepted.model_validate(storable_event(event).data)
+        accepted = LeadAccepted.model_validate(event.data)
         lead, channel = accepted.lead, accepted.channel
         record = from_lead(lead, self._region, channel.identifiers)
         facts = LeadFacts(channel.kind, channel.duplicate_policy, record.national_id, (lead.account_number or "").strip())

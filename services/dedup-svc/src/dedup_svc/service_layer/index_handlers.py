@@ -15,10 +15,9 @@ from crm_contracts.events import (
     CustomerUnmerged,
     CustomerUpdated,
 )
-from crm_runtime.consumer import Handler, PoisonMessage
+from crm_runtime.consumer import Handler, PoisonMessage, same_workspace
 from dedup_svc.adapters.repository import IndexRepository, Person
 from dedup_svc.domain.records import display_name, exact_keys, from_card
-from dedup_svc.service_layer.guards import same_workspace, storable_event
 
 NUMBER_MAX = 2**31 - 1  # people.number (customer numbers end at 19,999,999)
 ACCOUNT_MAX = 100  # people.account (customer-svc's account_number)
@@ -76,25 +75,25 @@ class IndexHandlers:
     async def on_created(self, session: AsyncSession, event: Envelope) -> None:
         """Every card, including those made by channels without a check (API, copy, a
         saved-anyway manual card), so later leads still find them."""
-        card = CustomerCreated.model_validate(storable_event(event).data).customer
+        card = CustomerCreated.model_validate(event.data).customer
         await self.index(IndexRepository(session), event, card, replace=False)
 
     async def on_enriched(self, session: AsyncSession, event: Envelope) -> None:
-        card = CustomerEnriched.model_validate(storable_event(event).data).customer
+        card = CustomerEnriched.model_validate(event.data).customer
         await self.index(IndexRepository(session), event, card, replace=False)
 
     async def on_updated(self, session: AsyncSession, event: Envelope) -> None:
-        card = CustomerUpdated.model_validate(storable_event(event).data).customer
+        card = CustomerUpdated.model_validate(event.data).customer
         await self.index(IndexRepository(session), event, card, replace=True)
 
     async def on_status_changed(self, session: AsyncSession, event: Envelope) -> None:
-        changed = CustomerStatusChanged.model_validate(storable_event(event).data)
+        changed = CustomerStatusChanged.model_validate(event.data)
         repo = IndexRepository(session)
         if not await repo.set_status(changed.customer_id, event.workspace, changed.status):
             await check_cards(repo, event, changed.customer_id)
 
     async def on_merged(self, session: AsyncSession, event: Envelope) -> None:
-        merged = CustomerMerged.model_validate(storable_event(event).data)
+        merged = CustomerMerged.model_validate(event.data)
         repo = IndexRepository(session)
         await check_cards(repo, event, merged.survivor_id, *merged.merged_ids)
         await repo.forget([i for i in merged.merged_ids if i != merged.survivor_id])
@@ -103,12 +102,12 @@ class IndexHandlers:
     async def on_unmerged(self, session: AsyncSession, event: Envelope) -> None:
         repo = IndexRepository(session)
         # The survivor first gives back what it took, then each card takes its own again.
-        unmerged = CustomerUnmerged.model_validate(storable_event(event).data)
+        unmerged = CustomerUnmerged.model_validate(event.data)
         for card in sorted(unmerged.restored, key=lambda c: c.id != unmerged.survivor_id):
             await self.index(repo, event, card, replace=True)
 
     async def on_deleted(self, session: AsyncSession, event: Envelope) -> None:
-        deleted = CustomerDeleted.model_validate(storable_event(event).data)
+        deleted = CustomerDeleted.model_validate(event.data)
         repo = IndexRepository(session)
         await check_cards(repo, event, deleted.customer_id)
         await repo.forget([deleted.customer_id])

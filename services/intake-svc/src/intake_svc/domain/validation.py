@@ -6,10 +6,7 @@ A phone that is possible but not allocated is accepted here: it is kept and flag
 never dropped.
 """
 
-import math
 import unicodedata
-from collections.abc import Iterator
-from typing import Any
 
 import phonenumbers
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, ValidationError
@@ -17,7 +14,7 @@ from stdnum.il import hp, idnr
 
 from crm_contracts.fields import UNKNOWN_FIELD, FieldDefinition, check_fields
 from crm_contracts.leads import IdType, Lead
-from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, find_unstorable
+from crm_contracts.text import storable_problems
 from intake_svc.domain.capture import LeadRejected
 
 # Besides digits, a phone may carry these separators (and a single leading "+").
@@ -71,30 +68,11 @@ def validate_lead(lead: Lead, region: str = "IL") -> Lead:
     return lead.model_copy(update={"phones": phones, "emails": emails, "national_id": national_id})
 
 
-# A JSON integer PostgreSQL's jsonb, our JSON encoder (orjson) and every consumer can carry.
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
-NUMBER_MESSAGE = "a number that cannot be stored (not finite, or beyond 64 bits)"
-
-
 def storage_problems(lead: Lead) -> list[tuple[str, str]]:
-    """(field, message) for every value of the lead that no store can keep: unstorable text
-    anywhere (keys included), custom numbers that are not finite or beyond 64 bits."""
-    errors = [(field, UNSTORABLE_MESSAGE) for field in find_unstorable(lead.model_dump(mode="python"))]
-    errors += [(field, NUMBER_MESSAGE) for field in _bad_numbers(lead.fields, ("fields",))]
-    return errors
-
-
-def _bad_numbers(value: Any, loc: tuple[Any, ...]) -> Iterator[str]:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
-        yield field_path(loc)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _bad_numbers(item, (*loc, key))
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from _bad_numbers(item, (*loc, index))
+    """(field, message) for every value of the lead that no store can keep (the one store rule,
+    `crm_contracts.text`): unstorable text anywhere (keys included), custom numbers that are
+    not finite or beyond 64 bits."""
+    return storable_problems(lead.model_dump(mode="python"))
 
 
 def phone_problem(value: str, region: str = "IL") -> str | None:

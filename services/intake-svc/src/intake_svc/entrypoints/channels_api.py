@@ -7,26 +7,17 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Header, status
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, UrlConstraints
 
+from crm_contracts.envelope import WORKSPACE_MAX
 from crm_contracts.leads import ChannelKind
-from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
+from crm_contracts.text import UNSTORABLE_MESSAGE, StorableStr, unstorable
 from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
 from intake_svc.domain.channels import DEFAULT_POLICY, IDENTIFIERS, Channel
 from intake_svc.service_layer.handlers import IntakeService
 
-Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
+Workspace = Annotated[str, Header(alias="X-Workspace", min_length=1, max_length=WORKSPACE_MAX)]
 Policy = Literal["ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card", "duplicate_lead"]
 Identifier = Literal["phone", "email", "national_id"]
 REDIRECT_URL_MAX = 2000
-
-
-def _storable(value: str) -> str:
-    if unstorable(value):
-        raise ValueError(UNSTORABLE_MESSAGE)
-    return value
-
-
-# Text the channel keeps: the one text rule (the runtime's edge applies it to JSON bodies too).
-Text = Annotated[str, AfterValidator(_storable)]
 
 
 def _fits(url: HttpUrl) -> HttpUrl:
@@ -43,21 +34,23 @@ RedirectUrl = Annotated[HttpUrl, UrlConstraints(max_length=REDIRECT_URL_MAX), Af
 class ChannelOptions(BaseModel):
     """What can be set on a channel (all optional on PATCH)."""
 
-    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    name: StorableStr | None = Field(default=None, min_length=1, max_length=200)
     duplicate_policy: Policy | None = None
-    mapping: dict[Text, Text] | None = Field(default=None, description="Field renames: `{'tel': 'phone', 'src': 'fields.source'}`.")
+    mapping: dict[StorableStr, StorableStr] | None = Field(
+        default=None, description="Field renames: `{'tel': 'phone', 'src': 'fields.source'}`."
+    )
     active: bool | None = None
     identifiers: list[Identifier] | None = Field(default=None, min_length=1, description="Identifiers compared for duplicates.")
     redirect_url: RedirectUrl | None = Field(default=None, description="Thank-you page for browser form posts (303 See Other).")
-    hmac_secret: Text | None = Field(default=None, min_length=16, max_length=200, description="Require `X-Signature` (write-only).")
-    honeypot_field: Text | None = Field(default=None, max_length=100, description="A hidden form field only bots fill in.")
+    hmac_secret: StorableStr | None = Field(default=None, min_length=16, max_length=200, description="Require `X-Signature` (write-only).")
+    honeypot_field: StorableStr | None = Field(default=None, max_length=100, description="A hidden form field only bots fill in.")
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class ChannelIn(ChannelOptions):
     key: str = Field(min_length=3, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")
     kind: ChannelKind
-    name: Text = Field(min_length=1, max_length=200)
+    name: StorableStr = Field(min_length=1, max_length=200)
 
 
 class ChannelList(BaseModel):

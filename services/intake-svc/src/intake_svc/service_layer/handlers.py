@@ -16,7 +16,7 @@ from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable, unstorable
 from crm_runtime.cache import TimedCache
-from crm_runtime.consumer import PoisonMessage
+from crm_runtime.consumer import same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.group_commit import GroupCommit, Refused
 from crm_runtime.outbox import Outbox
@@ -236,7 +236,7 @@ async def on_decision(session: AsyncSession, event: Envelope) -> None:
     if found is None:
         return  # a lead of another intake deployment sharing the topic
     current, job_id, workspace = found
-    _same_workspace(event, workspace)
+    same_workspace(event, workspace)
     values: dict[str, Any] = {"decision": decided.decision.value, "state": after_decision(current, decided.decision).value}
     if decided.customer_id:
         values["customer_id"] = decided.customer_id
@@ -260,15 +260,9 @@ async def on_card_applied(session: AsyncSession, event: Envelope) -> None:
     if found is None:
         return
     current, _, workspace = found
-    _same_workspace(event, workspace)
+    same_workspace(event, workspace)
     customer_id = payload.customer.id if isinstance(payload, CustomerCreated) else payload.customer_id
     await repo.update(payload.submission_id, state=after_card_applied(current).value, customer_id=customer_id)
-
-
-def _same_workspace(event: Envelope, workspace: str) -> None:
-    """An event about a submission of another workspace is never applied: dead-lettered."""
-    if event.workspace != workspace:
-        raise PoisonMessage(f"workspace mismatch: event workspace {event.workspace}, record workspace {workspace}")
 
 
 HANDLERS = {

@@ -102,11 +102,6 @@ def cards_of(event: Envelope) -> dict[UUID, str | None]:
     return {UUID(data["customer_id"]): None}
 
 
-def workspace_mismatch(event_workspace: str, record_workspace: str) -> str:
-    """The reason a message applied to a record of another workspace is refused (no personal data)."""
-    return f"workspace mismatch: event workspace {event_workspace}, record workspace {record_workspace}"
-
-
 def foreign_workspace(event: Envelope, known: dict[UUID, str]) -> str | None:
     """The first workspace other than the event's that a card of `event` belongs to, by what the
     payload states or what `known` (card -> workspace) says; None when every card is the event's."""

@@ -1,13 +1,13 @@
 """timeline-svc HTTP (DESIGN 5.1): interactions, the timeline, contact dates, the follow-up list."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
+from crm_contracts.text import Moment, StorableStr
 from crm_runtime.pagination import decode_cursor, next_cursor
 from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
 from timeline_svc.adapters.customer_directory import CustomerServiceUnavailable
@@ -18,23 +18,6 @@ from timeline_svc.service_layer.interactions import InteractionQueries, Interact
 Workspace = Annotated[str, Header(alias="X-Workspace", min_length=1, max_length=100)]
 
 
-def _storable(value: str) -> str:
-    if unstorable(value):
-        raise ValueError(UNSTORABLE_MESSAGE)
-    return value
-
-
-def _in_range(value: datetime) -> datetime:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
-    return value
-
-
-# Text PostgreSQL can keep: no NUL, no unpaired surrogate (a 422 naming the field, never a 500).
-Stored = Annotated[str, AfterValidator(_storable)]
-# A moment every layer can hold (Python's datetime ends at year 9999 in UTC, whatever the offset).
-EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
-Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
 EntryKind = Annotated[str, Query(pattern=r"^[a-z_]{1,40}$")]
 
 
@@ -62,19 +45,19 @@ class InteractionIn(BaseModel):
     customer_id: UUID
     kind: InteractionKind
     direction: Direction | None = None
-    outcome: Stored | None = Field(
+    outcome: StorableStr | None = Field(
         default=None, max_length=40, description="Calls: answered, no_answer, busy, voicemail. Meetings: scheduled, held, cancelled."
     )
     occurred_at: Moment | None = Field(default=None, description="Defaults to now.")
     scheduled_at: Moment | None = Field(default=None, description="Meetings only.")
     due_at: Moment | None = Field(default=None, description="Reminders only (required there).")
     done: bool | None = Field(default=None, description="Reminders only.")
-    summary: Stored | None = Field(default=None, max_length=2000)
-    body: Stored | None = Field(default=None, max_length=100_000)
+    summary: StorableStr | None = Field(default=None, max_length=2000)
+    body: StorableStr | None = Field(default=None, max_length=100_000)
     owner_id: UUID | None = None
-    external_id: Stored | None = Field(default=None, min_length=1, max_length=200)
+    external_id: StorableStr | None = Field(default=None, min_length=1, max_length=200)
     duration_seconds: int | None = Field(default=None, ge=0, le=86_400, description="Calls only.")
-    recording_url: Stored | None = Field(default=None, max_length=2000, description="Calls only: where the recording is kept.")
+    recording_url: StorableStr | None = Field(default=None, max_length=2000, description="Calls only: where the recording is kept.")
 
 
 class InteractionChangeIn(BaseModel):
@@ -92,7 +75,9 @@ class InteractionChangeIn(BaseModel):
 
     done: bool | None = Field(default=None, description="Reminders: done, or reopened with false.")
     due_at: Moment | None = Field(default=None, description="Reminders: move the due time.")
-    outcome: Stored | None = Field(default=None, min_length=1, max_length=40, description="Meetings: held, cancelled, or scheduled again.")
+    outcome: StorableStr | None = Field(
+        default=None, min_length=1, max_length=40, description="Meetings: held, cancelled, or scheduled again."
+    )
     scheduled_at: Moment | None = Field(default=None, description="Meetings: move the meeting.")
     occurred_at: Moment | None = Field(
         default=None, description="Meetings marked held: when. Defaults to the scheduled time when that has passed, else now."

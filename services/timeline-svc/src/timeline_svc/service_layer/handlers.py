@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerMerged, CustomerUnmerged, TimelineEntryRecorded
-from crm_runtime.consumer import Batched, Handler, PoisonMessage
+from crm_runtime.consumer import Batched, Handler, same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from timeline_svc.adapters.repository import CustomerRepository, EntryRepository, MergeRepository
-from timeline_svc.domain.entries import cards_of, foreign_workspace, system_entry, workspace_mismatch
+from timeline_svc.domain.entries import cards_of, foreign_workspace, system_entry
 from timeline_svc.service_layer import SOURCE
 from timeline_svc.service_layer.contact_dates import refresh_contact_dates
 from timeline_svc.service_layer.interactions import SUBMITTED, InteractionService
@@ -86,7 +86,7 @@ class TimelineHandlers:
         for event in events:
             other = foreign_workspace(event, known)
             if other is not None:
-                raise PoisonMessage(workspace_mismatch(event.workspace, other))
+                same_workspace(event, other)
             if event.type == CREATED:
                 for card in cards_of(event):
                     known.setdefault(card, event.workspace)

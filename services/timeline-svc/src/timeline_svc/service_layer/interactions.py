@@ -14,7 +14,7 @@ from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import InteractionRecorded, InteractionSubmitted, TimelineEntryRecorded
 from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, find_unstorable
-from crm_runtime.consumer import PoisonMessage
+from crm_runtime.consumer import PoisonMessage, same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from timeline_svc.adapters.customer_directory import CustomerDirectory
@@ -26,7 +26,6 @@ from timeline_svc.adapters.repository import (
     MergeRepository,
 )
 from timeline_svc.domain.contact_dates import ContactDates
-from timeline_svc.domain.entries import workspace_mismatch
 from timeline_svc.domain.interactions import (
     Change,
     Direction,
@@ -245,7 +244,7 @@ class InteractionService:
             await self.record_in(session, event.workspace, new, cause=event)
         except UnknownCustomer as exc:
             if exc.other_workspace is not None:
-                raise PoisonMessage(workspace_mismatch(event.workspace, exc.other_workspace)) from None
+                same_workspace(event, exc.other_workspace)
             raise PoisonMessage(f"customer_id: no such customer in workspace {event.workspace}") from None
 
     async def _publish(self, session: AsyncSession, row: Any, summary: str, cause: Envelope | None) -> Envelope:
