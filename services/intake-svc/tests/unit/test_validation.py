@@ -81,6 +81,11 @@ def test_an_unallocated_but_possible_number_is_kept() -> None:
         ("050123456789012", "too long"),
         ("1234567890123456789012", "too long"),
         ("+999 123456", "unknown country calling code"),
+        # Possible lengths that no number of the country has: dedup-svc could never key them.
+        ("0100000", "numbering plan"),
+        ("+972542834335141", "numbering plan"),  # a mobile number two digits too long
+        ("972542834335141", "numbering plan"),
+        ("+44 20 7946 09", "local number"),
     ],
 )
 def test_impossible_phones_are_rejected(phone: str, message: str) -> None:

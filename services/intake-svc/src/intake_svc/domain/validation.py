@@ -2,11 +2,13 @@
 
 Pure: no I/O. The lead comes back with its identifiers stripped of surrounding whitespace and
 otherwise as sent; normalising (E.164, lower-case e-mails, padded IDs) is the matcher's job.
-A phone that is possible but not allocated is accepted here: it is kept and flagged downstream,
-never dropped.
+A phone is accepted when dedup-svc can key it (valid, or possible and of a shape its country
+uses); one that is possible but not allocated is kept and flagged downstream, never dropped.
 """
 
+import re
 import unicodedata
+from functools import cache
 
 import phonenumbers
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, ValidationError
@@ -26,6 +28,7 @@ _PHONE_REASONS = {
     phonenumbers.ValidationResult.TOO_LONG: "too long to be a phone number",
     phonenumbers.ValidationResult.INVALID_LENGTH: "not a possible length for a phone number of its country",
     phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country calling code",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local number: add its area code",
 }
 _PARSE_REASONS = {
     phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short to be a phone number",
@@ -75,12 +78,54 @@ def storage_problems(lead: Lead) -> list[tuple[str, str]]:
     return storable_problems(lead.model_dump(mode="python"))
 
 
-def phone_problem(value: str, region: str = "IL") -> str | None:
-    """Why `value` is not a possible phone number, or None when it is.
+# The twin of dedup-svc's `dedup_svc.domain.normalise._possible` / `parse_phone`: a phone
+# intake accepts must be one dedup can key, or it would be stored and never match
+# (tests/contract/test_identifier_rules_agree.py holds the two to it). Services cannot import
+# each other and crm_contracts is data only (no phonenumbers), so the rule is mirrored here.
+_ISRAEL_CALLING_CODE = "972"
 
-    The parse mirrors dedup-svc's normaliser, so every accepted phone gets an E.164 form there:
-    `00` becomes `+`, and a number not possible in `region` is retried as international
-    (`972501234567`).
+
+@cache
+def _national_pattern(country_code: int) -> re.Pattern[str] | None:
+    """The country's general number shape (all types' leading digits and lengths), from phonenumbers metadata."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, phonenumbers.region_code_for_country_code(country_code)
+    )
+    if metadata is None or metadata.general_desc is None or not metadata.general_desc.national_number_pattern:
+        return None
+    return re.compile(metadata.general_desc.national_number_pattern)
+
+
+def _keyable_problem(text: str, region: str | None) -> str | None:
+    """Why dedup could not key `text` read in `region`, or None when it can: a valid number,
+    or a possible one of a shape its country uses (an unallocated range is kept and flagged)."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        return _PARSE_REASONS.get(exc.error_type, "not a phone number")
+    if phonenumbers.is_valid_number(number):
+        return None
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return _PHONE_REASONS.get(possible, "not a phone number")
+    pattern = _national_pattern(number.country_code)
+    if pattern is not None and pattern.fullmatch(phonenumbers.national_significant_number(number)):
+        return None
+    return _NOT_IN_PLAN
+
+
+_NOT_IN_PLAN = "not a number of its country's numbering plan (a wrong prefix or length, or a local number without its area code)"
+
+
+def phone_problem(value: str, region: str = "IL") -> str | None:
+    """Why `value` is not a phone number dedup-svc can key, or None when it is.
+
+    The parse is dedup-svc's normaliser's: `00` becomes `+`; a number is read in `region`
+    unless it carries its own country; a bare `972...` that is no national number of `region`
+    is read as Israeli international form (`972501234567`). A number is kept when it is valid,
+    or possible and of a shape its country uses (an unallocated range: flagged downstream,
+    never dropped); a wrong length or prefix, or a local number without its area code, is
+    refused with the reason.
     """
     if not value:
         return "must not be empty"
@@ -92,21 +137,11 @@ def phone_problem(value: str, region: str = "IL") -> str | None:
     if not digits:
         return "must contain digits"
     text = "+" + bare[2:] if bare.startswith("00") else bare
-    reason: str | None = None
-    try:
-        parsed = phonenumbers.parse(text, region)
-        if phonenumbers.is_possible_number(parsed):
+    reason = _keyable_problem(text, region.upper())
+    if reason is not None and not text.startswith("+") and digits.startswith(_ISRAEL_CALLING_CODE):
+        if _keyable_problem("+" + digits, None) is None:
             return None
-        reason = _PHONE_REASONS.get(phonenumbers.is_possible_number_with_reason(parsed))
-    except phonenumbers.NumberParseException as exc:
-        reason = _PARSE_REASONS.get(exc.error_type)
-    if not text.startswith("+"):
-        try:
-            if phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None)):
-                return None
-        except phonenumbers.NumberParseException:
-            pass
-    return reason or "not a phone number"
+    return reason
 
 
 def email_problem(value: str) -> str | None:
