@@ -74,3 +74,28 @@ async def test_nul_in_channel_keys_and_headers_is_never_a_500(intake: Intake) ->
     assert answers[0].json()["errors"][0]["field"] == "X-Channel-Key"
     assert answers[1].json()["errors"][0]["field"] == "Idempotency-Key"
     assert answers[4].json()["errors"][0]["field"] == "X-Workspace"
+
+
+@pytest.mark.parametrize("path", ["/v1/imports", "/v1/capture/{key}"])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"not a multipart body", "multipart/form-data; boundary=B"),  # Starlette: "Invalid multipart data."
+        (b"--B\r\nContent-Disposition: form-data\r\n\r\nx\r\n--B--\r\n", "multipart/form-data; boundary=B"),  # a part without a name
+        (b"--B\r\nno headers at all", "multipart/form-data"),  # no boundary
+    ],
+    ids=["invalid-multipart-data", "nameless-part", "no-boundary"],
+)
+async def test_malformed_multipart_is_a_documented_400_bad_request_problem(
+    intake: Intake, path: str, body: bytes, content_type: str
+) -> None:
+    key = await intake.channel("import" if path == "/v1/imports" else "web")
+    url = path.format(key=key)
+    answer = await intake.http.post(url, content=body, headers={"content-type": content_type, "X-Channel-Key": key})
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["type"] == "tag:crm-core,2026:problems/bad-request" and problem["status"] == 400, problem
+    documented = intake.app.openapi()["paths"][path.replace("{key}", "{channel_key}")]["post"]["responses"]
+    assert documented["400"]["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert await intake.scalar("SELECT count(*) FROM submissions") == 0

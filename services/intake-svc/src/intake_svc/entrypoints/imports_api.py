@@ -59,8 +59,13 @@ def _job_out(row: Any) -> ImportJobOut:
 def build_imports_router(service: IntakeService, imports: ImportService) -> APIRouter:
     router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
+    # 400: a body that is no multipart form (Starlette's "Invalid multipart data", a part without
+    # a name, no boundary) is a `bad-request` problem, answered before the channel key is read.
     @router.post(
-        "", status_code=status.HTTP_202_ACCEPTED, response_model=ImportAccepted, responses=problem_responses(401, 403, 413, 415, 422, 503)
+        "",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=ImportAccepted,
+        responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
     )
     async def create_import(
         file: Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1255) or XLSX; the first row holds the headers")],
