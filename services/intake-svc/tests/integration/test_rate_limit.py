@@ -2,9 +2,7 @@
 
 import asyncio
 import logging
-import os
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -12,20 +10,6 @@ from redis.asyncio import Redis
 from intake_svc.adapters.rate_limit import PREFIX, RateDecision, RateLimiter
 
 pytestmark = pytest.mark.integration
-
-REDIS_URL = os.environ.get("CRM_TEST_REDIS", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception as exc:  # a clear failure, not a skip: integration tests need the real thing
-        await client.aclose()
-        pytest.fail(f"Redis at {REDIS_URL} is not reachable ({exc}); start the local stack or set CRM_TEST_REDIS")
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
