@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.envelope import Envelope
 from crm_runtime import dlq
-from crm_runtime.consumer import EventConsumer
+from crm_runtime.consumer import EventConsumer, Handler
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.delivery_tables import inbox_table, outbox_table
 from crm_runtime.kafka import ensure_topics, make_producer
@@ -97,6 +97,23 @@ async def _run_for(coro_factory, stop: asyncio.Event, until, timeout: float = 20
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)
+
+
+async def _consume_until_notes(harness: Harness, handler: Handler, count: int) -> None:
+    """Run a consumer of TOPIC applying `handler` (dead letters through a producer of its own)
+    until the notes table holds `count` rows."""
+    producer = make_producer(harness.settings)
+    await producer.start()
+    try:
+        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer)
+
+        async def applied() -> bool:
+            async with harness.sessions() as s:
+                return await s.scalar(select(func.count()).select_from(harness.notes)) == count
+
+        await _run_for(consumer.run, asyncio.Event(), applied)
+    finally:
+        await producer.stop()
 
 
 async def test_relay_publishes_committed_events_in_order_and_empties_the_outbox(harness: Harness) -> None:
@@ -363,18 +380,7 @@ async def test_a_record_near_the_size_limit_is_dead_lettered_truncated_and_the_p
     async def handler(session: AsyncSession, event: Envelope) -> None:
         await session.execute(insert(harness.notes).values(event_id=str(event.id), text=event.data["text"]))
 
-    producer = make_producer(harness.settings)
-    await producer.start()
-    try:
-        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer)
-
-        async def applied() -> bool:
-            async with harness.sessions() as s:
-                return await s.scalar(select(func.count()).select_from(harness.notes)) == 1
-
-        await _run_for(consumer.run, asyncio.Event(), applied)
-    finally:
-        await producer.stop()
+    await _consume_until_notes(harness, handler, 1)
     dead = await harness.consume(harness.settings.topic(TOPIC) + ".dlq", 1)
     assert len(dead) == 1
     key, value, headers = dead[0]
@@ -556,18 +562,7 @@ async def test_a_dead_letter_is_replayed_to_its_source_once_after_the_fix(harnes
     assert (again.sent, again.refused, again.others) == (0, 0, 0), "remembered: nothing twice"
     assert len(await harness.consume(source, 3, timeout=1)) == 2
 
-    producer = make_producer(harness.settings)
-    await producer.start()
-    try:
-        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer)
-
-        async def applied() -> bool:
-            async with harness.sessions() as s:
-                return await s.scalar(select(func.count()).select_from(harness.notes)) == 1
-
-        await _run_for(consumer.run, asyncio.Event(), applied)
-    finally:
-        await producer.stop()
+    await _consume_until_notes(harness, handler, 1)
 
 
 async def test_a_range_replay_is_remembered_too(harness: Harness) -> None:
