@@ -64,3 +64,9 @@ def too_long_for(column: Column[Any] | None) -> list[str]:
 def too_wide_for(column: Column[Any] | None) -> list[int]:
     """The integers just beyond an integer column's range, above then below (none for other columns)."""
     return [v for kind, limit in INTEGER_LIMITS.items() if column is not None and type(column.type) is kind for v in (limit, -limit - 1)]
+
+
+def null_must_be_refused(models: Models, model: type[BaseModel], name: str) -> bool:
+    """Whether field `name` of `model` is stored in a NOT NULL column and its null is not "the default"."""
+    column = column_of(models, model, name)
+    return column is not None and not column.nullable and name not in models[model][3]

@@ -10,7 +10,16 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import DateTime, String, Text
 
-from crm_devtools.columns import TIMES_BEYOND_EVERY_LAYER, case_ids, column_of, field_cases, refused, too_long_for, too_wide_for
+from crm_devtools.columns import (
+    TIMES_BEYOND_EVERY_LAYER,
+    case_ids,
+    column_of,
+    field_cases,
+    null_must_be_refused,
+    refused,
+    too_long_for,
+    too_wide_for,
+)
 from timeline_svc.adapters.tables import interactions
 from timeline_svc.entrypoints.api import InteractionChangeIn, InteractionIn
 
@@ -42,11 +51,8 @@ def test_an_integer_wider_than_its_column_is_refused(model: type[BaseModel], nam
 
 @pytest.mark.parametrize(("model", "name"), CASES, ids=case_ids(CASES))
 def test_a_null_is_refused_where_the_column_cannot_hold_one(model: type[BaseModel], name: str) -> None:
-    column = column_of(MODELS, model, name)
-    _, body, _, null_means_default = MODELS[model]
-    if column is None or column.nullable or name in null_means_default:
-        return
-    assert refused(model, body | {name: None}, name, exact=True)
+    if null_must_be_refused(MODELS, model, name):
+        assert refused(model, MODELS[model][1] | {name: None}, name, exact=True)
 
 
 @pytest.mark.parametrize(("model", "name"), CASES, ids=case_ids(CASES))
