@@ -267,6 +267,26 @@ pg_status() {
   fi
 }
 
+# wait_started WHAT PID OUT PIDFILE SECONDS FAILURE CHECK...: poll CHECK every 0.5 s until it
+# succeeds; a process that dies, or SECONDS without success, ends the script with OUT's tail.
+wait_started() {
+  local what="$1" pid="$2" out="$3" pidfile="$4" limit="$5" failure="$6"
+  shift 6
+  local deadline=$((SECONDS + limit))
+  until "$@" 2>/dev/null; do
+    if ! pid_alive "$pid"; then
+      tail -n 30 "$out" >&2
+      rm -f "$pidfile"
+      die "$what exited during startup (see $out)"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "$out" >&2
+      die "$what $failure after $limit s (pid $pid still running; see $out)"
+    fi
+    sleep 0.5
+  done
+}
+
 # ---------------------------------------------------------------------------- redis
 
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
@@ -430,19 +450,8 @@ kafka_start() {
     >"$KAFKA_OUT" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$KAFKA_PID"
-  local deadline=$((SECONDS + 120))
-  until grep -q 'Kafka Server started' "$KAFKA_OUT" 2>/dev/null; do
-    if ! pid_alive "$pid"; then
-      tail -n 30 "$KAFKA_OUT" >&2
-      rm -f "$KAFKA_PID"
-      die "kafka: broker exited during startup (see $KAFKA_OUT)"
-    fi
-    if ((SECONDS >= deadline)); then
-      tail -n 30 "$KAFKA_OUT" >&2
-      die "kafka: no 'Kafka Server started' after 120 s (pid $pid still running; see $KAFKA_OUT)"
-    fi
-    sleep 0.5
-  done
+  wait_started "kafka: broker" "$pid" "$KAFKA_OUT" "$KAFKA_PID" 120 "no 'Kafka Server started'" \
+    grep -q 'Kafka Server started' "$KAFKA_OUT"
   log "kafka: ready (bootstrap $HOST:$KAFKA_PORT, pid $pid); logs: $KAFKA_OUT, $KAFKA_LOGS/server.log"
 }
 
@@ -574,19 +583,8 @@ keycloak_start() {
   pid=$!
   echo "$pid" >"$KC_PID"
   echo "$KEYCLOAK_PORT" >"$KC_DIR/port"
-  local deadline=$((SECONDS + 300))
-  until keycloak_ready "$KEYCLOAK_PORT"; do
-    if ! pid_alive "$pid"; then
-      tail -n 30 "$KC_OUT" >&2
-      rm -f "$KC_PID"
-      die "keycloak: exited during startup (see $KC_OUT)"
-    fi
-    if ((SECONDS >= deadline)); then
-      tail -n 30 "$KC_OUT" >&2
-      die "keycloak: realm $KEYCLOAK_REALM not answering after 300 s (pid $pid still running; see $KC_OUT)"
-    fi
-    sleep 0.5
-  done
+  wait_started "keycloak:" "$pid" "$KC_OUT" "$KC_PID" 300 "realm $KEYCLOAK_REALM not answering" \
+    keycloak_ready "$KEYCLOAK_PORT"
   echo "$digest" >"$KC_DIR/realm.sha256"
   log "keycloak: ready in $((SECONDS - t0)) s (issuer $(keycloak_issuer), pid $pid; admin console http://$HOST:$KEYCLOAK_PORT/admin kc-admin / kc-admin-dev, development only)"
 }

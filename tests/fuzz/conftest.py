@@ -179,8 +179,8 @@ async def timeline_svc() -> AsyncIterator[dict[str, str]]:
     from timeline_svc.entrypoints.app import build_app
 
     async with customer_svc() as urls, database("timeline") as db:
-        wiring: dict[str, Any] = {"customer_url": urls["customer"]} if "customer_url" in TimelineSettings.model_fields else {}
-        async with serve(build_app(TimelineSettings(database_url=db, **wiring, **_common()))) as url:
+        settings = TimelineSettings(database_url=db, customer_url=urls["customer"], **_common())
+        async with serve(build_app(settings)) as url:
             yield {**urls, "timeline": url}
 
 
