@@ -11,7 +11,12 @@ PUBLISHERS: Final[dict[str, str]] = {
     topics.ALLOCATION_EVENTS: "allocation-svc",
     topics.TIMELINE_EVENTS: "timeline-svc",
     topics.TIMELINE_INTERACTIONS: "gateways (telephony, mail, WhatsApp)",
+    topics.ACCESS: "customer-svc",
 }
+
+# Read whole, from the beginning, by every instance of every service (no consumer group): the
+# access cache each service keeps of workspace memberships.
+CACHED_BY_EVERY_SERVICE: Final[tuple[str, ...]] = (topics.ACCESS,)
 
 SUBSCRIBERS: Final[dict[str, tuple[str, ...]]] = {
     "intake-svc": (topics.DECISIONS, topics.CUSTOMER_EVENTS),

@@ -315,6 +315,27 @@ class InteractionSubmitted(BaseModel):
     recording_url: str | None = Field(default=None, max_length=2000, description="Calls only: where the recording is kept.")
 
 
+class Role(StrEnum):
+    """A member's role in a workspace (what each may do is the next step: roles and permissions)."""
+
+    ADMINISTRATOR = "administrator"
+    MANAGER = "manager"
+    SALES_REP = "sales_rep"
+    READ_ONLY = "read_only"
+
+
+class MembershipChanged(BaseModel):
+    """A user's membership of the envelope's workspace, as it now stands: `role` null = removed.
+
+    Keyed `<workspace>/<subject>` on a compacted topic, so the latest value per membership is
+    all a reader needs; `subject` is the identity provider's `sub` for the user."""
+
+    subject: str = Field(min_length=1, max_length=255)
+    role: Role | None
+    username: str | None = Field(default=None, max_length=255, description="For display only; never used to decide access.")
+    actor: str | None = Field(default=None, max_length=255, description="Who granted or removed it (token subject or `cli`).")
+
+
 EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
     "crm.intake.lead.accepted.v1": LeadAccepted,
     "crm.dedup.decision.made.v1": DecisionMade,
@@ -334,6 +355,7 @@ EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
     "crm.timeline.interaction_recorded.v1": InteractionRecorded,
     "crm.timeline.contact_dates_changed.v1": ContactDatesChanged,
     "crm.timeline.interaction_submitted.v1": InteractionSubmitted,
+    "crm.customer.membership_changed.v1": MembershipChanged,
 }
 
 TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
@@ -361,6 +383,7 @@ TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
         "crm.timeline.contact_dates_changed.v1",
     ),
     topics.TIMELINE_INTERACTIONS: ("crm.timeline.interaction_submitted.v1",),
+    topics.ACCESS: ("crm.customer.membership_changed.v1",),
 }
 
 TYPE_BY_MODEL: Final[dict[type[BaseModel], str]] = {model: name for name, model in EVENT_TYPES.items()}

@@ -8,6 +8,9 @@ CUSTOMER_EVENTS: Final = "crm.customer.events.v1"
 ALLOCATION_EVENTS: Final = "crm.allocation.events.v1"
 TIMELINE_EVENTS: Final = "crm.timeline.events.v1"
 TIMELINE_INTERACTIONS: Final = "crm.timeline.interactions.v1"
+# Workspace memberships (and, later, roles): compacted, keyed per membership, read whole by every
+# service instance into its access cache (no consumer group). Owned by customer-svc.
+ACCESS: Final = "crm.customer.access.v1"
 
 ALL: Final = (
     LEADS,
@@ -16,7 +19,10 @@ ALL: Final = (
     ALLOCATION_EVENTS,
     TIMELINE_EVENTS,
     TIMELINE_INTERACTIONS,
+    ACCESS,
 )
+# Topics kept compacted (latest value per key) instead of deleted after retention.
+COMPACTED: Final = (ACCESS,)
 
 DLQ_SUFFIX: Final = ".dlq"
 

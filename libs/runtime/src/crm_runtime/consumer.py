@@ -56,6 +56,7 @@ from crm_contracts.text import OUT_OF_RANGE_MESSAGE, UNSTORABLE_MESSAGE, field_p
 from crm_runtime import dlq
 from crm_runtime.backoff import backoff, sleep_or_stop
 from crm_runtime.db import is_outage, is_transient
+from crm_runtime.kafka import connection
 from crm_runtime.logs import correlation_id
 from crm_runtime.settings import ServiceSettings
 from crm_runtime.telemetry import consuming
@@ -205,7 +206,7 @@ class EventConsumer:
         self._stop = stop
         consumer = AIOKafkaConsumer(
             *self._topics,
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            **connection(self._settings),
             group_id=self._settings.consumer_group,
             client_id=f"{self._settings.service_name}-consumer",
             enable_auto_commit=False,

@@ -70,7 +70,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from crm_contracts import topics as contract_topics
 from crm_runtime.db import is_outage
-from crm_runtime.kafka import make_producer
+from crm_runtime.kafka import connection, make_producer
 from crm_runtime.settings import ServiceSettings
 
 PREFIX = "dlq-"
@@ -168,12 +168,12 @@ class _Reader:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **connection(settings),
             client_id=f"{settings.service_name}-dlq",
             group_id=None,
             enable_auto_commit=False,
         )
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id=f"{settings.service_name}-dlq")
+        self.admin = AIOKafkaAdminClient(**connection(settings), client_id=f"{settings.service_name}-dlq")
 
     async def __aenter__(self) -> "_Reader":
         await self.admin.start()
@@ -298,7 +298,7 @@ async def _ledgers(reader: _Reader, bounds: dict[TopicPartition, tuple[int, int]
 async def _remember(settings: ServiceSettings, ledgers: dict[TopicPartition, Ledger]) -> None:
     offsets = {tp: (ledger.mark, ledger.metadata()) for tp, ledger in ledgers.items()}
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **connection(settings),
         client_id=f"{settings.service_name}-dlq",
         group_id=replay_group(settings),
         enable_auto_commit=False,

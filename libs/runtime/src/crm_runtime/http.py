@@ -5,18 +5,20 @@ and correlation (`RequestContext`), the text rule (`StorableText`), problem hand
 exception, and an OpenAPI document whose errors are problems (`crm_runtime.openapi`)."""
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_runtime.edge import RequestContext, StorableText
-from crm_runtime.openapi import install_problem_documentation
+from crm_runtime.openapi import HTTP_METHODS, install_problem_documentation
 from crm_runtime.problems import install_problem_handlers, problem_response
 from crm_runtime.runtime import ServiceRuntime
 
@@ -57,12 +59,31 @@ class MetricsMiddleware:
             LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
 
 
+def unauthenticated_routes(app: FastAPI, public: Collection[str]) -> list[str]:
+    """Operations of the app's OpenAPI document that neither require a bearer token (the
+    `security` an access dependency adds) nor are declared public: none may exist."""
+    return [
+        f"{method.upper()} {path}"
+        for path, item in app.openapi().get("paths", {}).items()
+        if path not in public
+        for method, op in item.items()
+        if method in HTTP_METHODS and not op.get("security")
+    ]
+
+
 def create_app(
     runtime: ServiceRuntime,
     routers: list[APIRouter],
     *,
     title: str,
+    public: Collection[str] = (),
 ) -> FastAPI:
+    """The service's app. Every operation of `routers` must require a verified token (depend on
+    one of `crm_runtime.access`'s dependencies, which documents it as `security`) unless its path
+    is in `public` (intake's edge paths, which take a channel key): an app with an unguarded
+    operation is refused here, at start. (Operations left out of the schema escape this check:
+    there are none.)"""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -94,8 +115,12 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.state.access = runtime.access
     for router in routers:
         app.include_router(router)
+    unguarded = unauthenticated_routes(app, {"/healthz", "/readyz", "/metrics", *public})
+    if unguarded:
+        raise RuntimeError(f"routes without authentication (add an access dependency or declare them public): {unguarded}")
     if runtime.settings.http_tracing:
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
     return app

@@ -7,6 +7,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from crm_contracts import topics as contract_topics
 from crm_runtime.settings import ServiceSettings
@@ -14,10 +15,28 @@ from crm_runtime.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 
+def connection(settings: ServiceSettings) -> dict[str, Any]:
+    """The keyword arguments every aiokafka client of the service takes: where the broker is and
+    how the service proves who it is (its own SASL/SCRAM principal; TLS where the platform gives it)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol.startswith("SASL"):
+        options |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_sasl_username,
+            "sasl_plain_password": settings.kafka_sasl_password,
+        }
+    if settings.kafka_security_protocol.endswith("SSL"):
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    return options
+
+
 def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
     """Idempotent producer: `acks=all`, retries without duplicates or reordering."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **connection(settings),
         client_id=f"{settings.service_name}-producer",
         acks="all",
         enable_idempotence=True,
@@ -54,11 +73,18 @@ class BrokerProbe:
             return ok
 
 
+COMPACTED_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+
+
+def _compacted(settings: ServiceSettings, topic: str) -> bool:
+    return any(topic == settings.topic(t) for t in contract_topics.COMPACTED)
+
+
 async def ensure_topics(settings: ServiceSettings, names: list[str]) -> None:
     """Create `names` and their dead-letter topics if missing (partitions from settings)."""
     wanted = [settings.topic(n) for n in names]
     wanted += [contract_topics.dead_letter(t) for t in wanted]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**connection(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -68,7 +94,12 @@ async def ensure_topics(settings: ServiceSettings, names: list[str]) -> None:
         try:
             await admin.create_topics(
                 [
-                    NewTopic(name=t, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication_factor)
+                    NewTopic(
+                        name=t,
+                        num_partitions=settings.topic_partitions,
+                        replication_factor=settings.topic_replication_factor,
+                        topic_configs=COMPACTED_CONFIG if _compacted(settings, t) else {},
+                    )
                     for t in missing
                 ]
             )

@@ -25,6 +25,8 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 
 DESCRIPTIONS = {
     "400": "Bad request: a malformed JSON body, or an invalid cursor",
+    "401": "Not signed in: no bearer token, or one that is not valid here (`detail` says why)",
+    "403": "Signed in, but without access: not a member of the workspace, or not allowed this operation",
     "404": "Not found",
     "422": "Invalid fields: every invalid field named in `errors`",
     "503": "Service temporarily unavailable (a dependency is down); retry after `Retry-After` seconds",
@@ -50,6 +52,9 @@ def _document_operation(op: dict[str, Any]) -> None:
     ):
         responses.setdefault("400", _problem(DESCRIPTIONS["400"]))
     responses.setdefault("503", _problem(DESCRIPTIONS["503"]))
+    if op.get("security"):
+        responses.setdefault("401", _problem(DESCRIPTIONS["401"]))
+        responses.setdefault("403", _problem(DESCRIPTIONS["403"]))
     for code, response in responses.items():
         if _is_problem_status(code):
             if code == "422" and response.get("description") in (None, "", "Validation Error"):

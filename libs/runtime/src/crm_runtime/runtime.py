@@ -13,6 +13,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import MetaData, text
 
+from crm_runtime.access import Access, MembershipFeed, Memberships, oidc_settings
+from crm_runtime.auth import TokenVerifier
 from crm_runtime.backoff import backoff, sleep_or_stop
 from crm_runtime.consumer import Batched, EventConsumer, Handler
 from crm_runtime.db import make_engine, make_session_factory
@@ -46,6 +48,8 @@ class ServiceRuntime:
         self._closers: list[Callable[[], Awaitable[object]]] = []
         self._drains: list[Callable[[], Awaitable[object]]] = []
         self._workers: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
+        self.memberships = Memberships()
+        self.access = Access(settings, TokenVerifier(oidc_settings(settings)), self.memberships)
 
     def drain_on_stop(self, drain: Callable[[], Awaitable[object]]) -> None:
         """Run `drain` first on shutdown, while the database and Kafka are still open."""
@@ -74,6 +78,9 @@ class ServiceRuntime:
         if self.settings.run_relay:
             relay = OutboxRelay(self.engine, self.outbox_table, self.producer, self.settings, wakeup=self.outbox.committed)
             self._tasks.append(asyncio.create_task(relay.run(self._stop), name="outbox-relay"))
+        if self.settings.run_access_feed:
+            self._tasks.append(asyncio.create_task(MembershipFeed(self.settings, self.memberships).run(self._stop), name="access-feed"))
+        self._tasks.append(asyncio.create_task(self._fetch_keys(), name="issuer-keys"))
         for name, work in self._workers:
             self._tasks.append(asyncio.create_task(work(self._stop), name=name))
         if self.settings.run_consumers and self._subscriptions:
@@ -81,6 +88,14 @@ class ServiceRuntime:
                 self.settings, self.sessions, self.inbox_table, self._subscriptions, self._handlers, self.producer
             )
             self._tasks.append(asyncio.create_task(self._supervise(self.consumer), name="consumer"))
+
+    async def _fetch_keys(self) -> None:
+        """Fetch the issuer's keys now, so the first request does not wait for them (a failure
+        here is retried by the first request that needs them)."""
+        try:
+            await self.access.verifier.refresh()
+        except Exception as exc:  # noqa: BLE001 - the issuer may start after us
+            log.warning("issuer keys not fetched at start (%s); fetched on first use", type(exc).__name__)
 
     async def _supervise(self, consumer: EventConsumer) -> None:
         failures = 0
@@ -113,6 +128,7 @@ class ServiceRuntime:
         await self.engine.dispose()
         for close in self._closers:
             await close()
+        await self.access.verifier.aclose()
 
     async def readiness(self) -> dict[str, bool]:
         """Each dependency answered a cheap request within `PROBE_TIMEOUT_S` (probed together)."""
@@ -125,6 +141,8 @@ class ServiceRuntime:
         checks["kafka"] = kafka
         if self.consumer is not None:
             checks["consumer"] = self.consumer.ready.is_set()
+        if self.settings.run_access_feed:
+            checks["access"] = self.memberships.caught_up.is_set()
         return checks
 
     async def _ping_database(self) -> None:

@@ -6,7 +6,7 @@ what scripts/infra.sh and docker-compose.yml use), and every Redis URL (a settin
 `redis_url` or ending in `_redis_url`) must carry a password. Each refusal names the setting.
 """
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -41,6 +41,36 @@ class ServiceSettings(BaseSettings):
     database_url: str
     database_pool_size: int = 10
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        default="PLAINTEXT",
+        description="How every Kafka client of the service connects: `SASL_SSL` on a platform broker (Strimzi), `SASL_PLAINTEXT` locally.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = Field(default="", description="The service's broker principal; defaults to the service name.")
+    kafka_sasl_password: str = Field(
+        default="", description="The principal's password (a Secret); in development defaults to `dev-<service>-kafka`."
+    )
+    kafka_ssl_cafile: str | None = Field(default=None, description="CA bundle that signed the broker's certificate (`SASL_SSL`, `SSL`).")
+    oidc_issuer: str = Field(
+        default="http://127.0.0.1:8180/realms/crm",
+        description="The issuer URL exactly as tokens carry it in `iss`; any OpenID Connect provider (local: Keycloak's `crm` realm).",
+    )
+    oidc_audience: str = Field(default="crm-api", description="Tokens whose `aud` lacks this are refused.")
+    oidc_jwks_url: str | None = Field(
+        default=None, description="The issuer's JWKS URL; unset: discovered from `<issuer>/.well-known/openid-configuration`."
+    )
+    oidc_clock_skew_s: float = Field(default=30.0, ge=0, le=300, description="Tolerance for `exp`, `nbf` and `iat`.")
+    oidc_client_id: str = Field(default="", description="This service's own client (client credentials); defaults to the service name.")
+    oidc_client_secret: str = Field(
+        default="", description="The client's secret (a Secret); in development defaults to `dev-<service>-secret` (the local realm's)."
+    )
+    service_clients: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Client ids (`azp`) of the services allowed to call this one as themselves, in any workspace they name with "
+            "`X-Workspace`; every other caller is a user and needs a membership."
+        ),
+    )
     topic_namespace: str = Field(default="", description="Prefix for every topic name (test isolation only; empty in production).")
     topic_partitions: int = Field(
         default=6, ge=1, description="Partitions of topics this service creates (`migrate`); caps a consumer group's useful instances."
@@ -54,6 +84,9 @@ class ServiceSettings(BaseSettings):
     group_id: str = Field(default="", description="Consumer group; defaults to the service name.")
     run_consumers: bool = True
     run_relay: bool = True
+    run_access_feed: bool = Field(
+        default=True, description="Read the memberships topic into the access cache (off only in tools and tests)."
+    )
     consumer_max_retries: int = 3
     consumer_retry_backoff_ms: int = 200
     consumer_batch_size: int = 500
@@ -73,6 +106,24 @@ class ServiceSettings(BaseSettings):
     http_tracing: bool = Field(default=True, description="FastAPI server spans (≈ 1/3 of intake's throughput at full load).")
     trace_sample_ratio: float = Field(default=0.05, ge=0, le=1, description="Share of new traces recorded (children follow the parent).")
     otlp_traces_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; unset: spans are not exported.")
+
+    @property
+    def short_name(self) -> str:
+        """`intake-svc` → `intake` (the development secrets are named after it)."""
+        return self.service_name.removesuffix("-svc")
+
+    @model_validator(mode="after")
+    def _own_principals(self) -> Self:
+        """The broker principal and the OIDC client default to the service's name; their
+        passwords have development defaults only in development (refused below otherwise)."""
+        if not self.kafka_sasl_username:
+            self.kafka_sasl_username = self.service_name
+        if not self.oidc_client_id:
+            self.oidc_client_id = self.service_name
+        if self.environment == "development":
+            self.kafka_sasl_password = self.kafka_sasl_password or f"dev-{self.short_name}-kafka"
+            self.oidc_client_secret = self.oidc_client_secret or f"dev-{self.short_name}-secret"
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -107,6 +158,14 @@ class ServiceSettings(BaseSettings):
         default = type(self).model_fields["database_url"].default
         if self.database_url == self._asyncpg_driver(str(default)) or _has_credentials(self.database_url, *DEVELOPMENT_CREDENTIALS):
             raise ValueError(f"{database} carries the development credentials; give the database's own {where}")
+        for name in ("oidc_client_secret", "kafka_sasl_password"):
+            secret = getattr(self, name)
+            if secret.startswith("dev-"):
+                raise ValueError(f"{self.env_name(name)} is a development secret; give the real one {where}")
+        if self.kafka_security_protocol.startswith("SASL") and not self.kafka_sasl_password:
+            raise ValueError(f"{self.env_name('kafka_sasl_password')} must be set {where}")
+        if "oidc_issuer" not in self.model_fields_set:
+            raise ValueError(f"{self.env_name('oidc_issuer')} must be set {where}")
         for name in type(self).model_fields:
             if name == "redis_url" or name.endswith("_redis_url"):
                 url: Any = getattr(self, name)

@@ -1,0 +1,304 @@
+"""Who is calling, and in which workspace: the access check every API route of every service passes.
+
+A request proves its caller with `Authorization: Bearer <access token>`, verified locally
+(`crm_runtime.auth.TokenVerifier`: RS256, issuer, audience, expiry, no call to the issuer per
+request). The token says *who*; what that caller may reach is the CRM's own data:
+
+- **Users** belong to workspaces. Memberships are owned by customer-svc and published on the
+  compacted topic `crm.customer.access.v1`; every instance of every service reads the whole
+  topic into its `Memberships` cache (`MembershipFeed`, no consumer group, so several
+  instances each hold all of it). `X-Workspace` only chooses among the caller's own
+  workspaces (default: the only one, or the first by name); another workspace is a `403`.
+- **Services** call each other with their own client-credentials tokens. A token issued to a
+  client listed in the receiving service's `service_clients` setting (by `azp`) is a service
+  caller: it names the workspace it acts in with `X-Workspace` (required) and has no role,
+  so administrator-only operations refuse it. A token can only be issued to such a client
+  by someone holding its secret; the identity provider gives those clients no user flows.
+
+The acting identity of every change is `Caller.actor`: the token's subject. Identity never
+comes from any other header. Nothing here logs a token or a claim.
+
+FastAPI dependencies: `CallerDep` (a member of the chosen workspace, or a service),
+`UserDep` (a member, not a service), `AdminDep` (an administrator of the chosen workspace),
+`IdentityDep` (signed in, whatever the workspace: `GET /v1/me`). `create_app` refuses to
+build an app with an operation that depends on none of them (its OpenAPI `security`).
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Annotated
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
+
+from crm_contracts import topics
+from crm_contracts.envelope import Envelope
+from crm_contracts.events import MembershipChanged, Role
+from crm_runtime.auth import Identity, IssuerUnavailable, OidcSettings, TokenRejected, TokenVerifier, bearer_token
+from crm_runtime.backoff import backoff, sleep_or_stop
+from crm_runtime.kafka import connection
+from crm_runtime.problems import Problem
+from crm_runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+WORKSPACE_HEADER = "X-Workspace"
+CHALLENGE = 'Bearer realm="crm"'
+
+
+def oidc_settings(settings: ServiceSettings) -> OidcSettings:
+    return OidcSettings.model_validate(settings.model_dump(include=set(OidcSettings.model_fields)))
+
+
+# -- the access cache ------------------------------------------------------------------------
+
+
+class Memberships:
+    """subject → {workspace: role}: the latest membership event per (workspace, subject)."""
+
+    def __init__(self) -> None:
+        self._by_subject: dict[str, dict[str, Role]] = {}
+        self.caught_up = asyncio.Event()  # the topic was read up to its end as of the start
+
+    def apply(self, workspace: str, change: MembershipChanged) -> None:
+        roles = self._by_subject.setdefault(change.subject, {})
+        if change.role is None:
+            roles.pop(workspace, None)
+            if not roles:
+                del self._by_subject[change.subject]
+        else:
+            roles[workspace] = change.role
+
+    def grant(self, subject: str, workspace: str, role: Role) -> None:
+        """Set a membership directly (tests and tools; services learn them from the feed)."""
+        self.apply(workspace, MembershipChanged(subject=subject, role=role))
+
+    def of(self, subject: str) -> Mapping[str, Role]:
+        return MappingProxyType(self._by_subject.get(subject, {}))
+
+    def role(self, subject: str, workspace: str) -> Role | None:
+        return self._by_subject.get(subject, {}).get(workspace)
+
+
+class MembershipFeed:
+    """Keeps `memberships` equal to the access topic: reads it whole from the beginning (no
+    group, no commits), then follows it. `memberships.caught_up` is set once every partition
+    was read up to the end offsets it had when the feed started. A record that is not a
+    membership event is skipped with a warning (a cache cannot dead-letter, and nothing here
+    can be lost: the topic keeps it). Broker outages are waited out by the client."""
+
+    def __init__(self, settings: ServiceSettings, memberships: Memberships) -> None:
+        self._settings = settings
+        self._memberships = memberships
+        self._topic = settings.topic(topics.ACCESS)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await self._follow(stop)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the feed must outlive broker trouble
+                attempt += 1
+                log.warning("access feed interrupted (%s); retrying", type(exc).__name__)
+                if await sleep_or_stop(stop, backoff(attempt + 2)):
+                    return
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            **connection(self._settings),
+            client_id=f"{self._settings.service_name}-access",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            partitions = await self._partitions(consumer, stop)
+            if not partitions:
+                return
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+                for records in batches.values():
+                    for record in records:
+                        self._apply(record.value)
+                if not self._memberships.caught_up.is_set() and all(
+                    await asyncio.gather(*(self._reached(consumer, tp, end) for tp, end in ends.items()))
+                ):
+                    self._memberships.caught_up.set()
+        finally:
+            await consumer.stop()
+
+    @staticmethod
+    async def _reached(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
+        return bool(await consumer.position(tp) >= end)
+
+    async def _partitions(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> list[TopicPartition]:
+        """The topic's partitions, waiting for customer-svc's `migrate` to create it."""
+        attempt = 0
+        while not stop.is_set():
+            await consumer._client.force_metadata_update()
+            found = consumer.partitions_for_topic(self._topic)
+            if found:
+                return [TopicPartition(self._topic, p) for p in sorted(found)]
+            attempt += 1
+            if attempt == 1:
+                log.info("access topic %s not there yet; waiting", self._topic)
+            if await sleep_or_stop(stop, backoff(attempt + 2)):
+                break
+        return []
+
+    def _apply(self, value: bytes | None) -> None:
+        if value is None:
+            return  # a tombstone: nothing published one, nothing to do
+        try:
+            envelope = Envelope.model_validate_json(value)
+            change = MembershipChanged.model_validate(envelope.data)
+        except ValidationError:
+            log.warning("access feed skipped a record that is not a membership event")
+            return
+        self._memberships.apply(envelope.workspace, change)
+
+
+# -- callers -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A verified caller acting in one workspace. `role` is None for a service caller."""
+
+    identity: Identity
+    workspace: str
+    role: Role | None
+    service: str | None = None  # the client id of a service caller
+
+    @property
+    def actor(self) -> str:
+        """Who acts, as recorded on changes and events: the token's subject."""
+        return self.identity.subject
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.role is Role.ADMINISTRATOR
+
+
+def unauthenticated(reason: str) -> Problem:
+    return Problem(
+        401,
+        "Not signed in",
+        f"A valid bearer token is required ({reason}).",
+        headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"' if reason != "missing" else CHALLENGE},
+        reason=reason,
+    )
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "Forbidden", detail)
+
+
+class Access:
+    """One per process: the token verifier, the membership cache and the service clients."""
+
+    def __init__(self, settings: ServiceSettings, verifier: TokenVerifier, memberships: Memberships) -> None:
+        self.verifier = verifier
+        self.memberships = memberships
+        self.service_clients = frozenset(settings.service_clients)
+
+    async def identity(self, authorization: str | None) -> Identity:
+        try:
+            return await self.verifier.verify(bearer_token(authorization))
+        except TokenRejected as exc:
+            raise unauthenticated(exc.reason) from None
+        except IssuerUnavailable:
+            raise Problem(
+                503, "Sign-in unavailable", "The identity provider's keys cannot be fetched.", headers={"Retry-After": "5"}
+            ) from None
+
+    def caller(self, identity: Identity, workspace: str | None) -> Caller:
+        if identity.client_id is not None and identity.client_id in self.service_clients:
+            if not workspace:
+                raise Problem(400, "Workspace required", f"A service caller names its workspace with {WORKSPACE_HEADER}.")
+            return Caller(identity, workspace, None, service=identity.client_id)
+        roles = self.memberships.of(identity.subject)
+        if not roles:
+            raise forbidden("You are not a member of any workspace.")
+        if workspace is None:
+            workspace = min(roles)
+        role = roles.get(workspace)
+        if role is None:
+            raise forbidden(f"You are not a member of the workspace named by {WORKSPACE_HEADER}.")
+        return Caller(identity, workspace, role)
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An OpenID Connect access token (RS256) from the CRM's issuer, for the `crm-api` audience.",
+)
+
+
+def access_of(request: Request) -> Access:
+    access: Access = request.app.state.access
+    return access
+
+
+async def authenticated(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Identity:
+    """The verified identity of the request (401 otherwise); once per request."""
+    known: Identity | None = getattr(request.state, "identity", None)
+    if known is None:
+        known = await access_of(request).identity(request.headers.get("authorization"))
+        request.state.identity = known
+    return known
+
+
+IdentityDep = Annotated[Identity, Depends(authenticated)]
+
+
+async def current_caller(
+    request: Request,
+    identity: IdentityDep,
+    x_workspace: Annotated[
+        str | None,
+        Header(
+            alias=WORKSPACE_HEADER,
+            min_length=1,
+            max_length=100,
+            description="One of the caller's own workspaces (default: the only one, or the first by name); services must send it.",
+        ),
+    ] = None,
+) -> Caller:
+    return access_of(request).caller(identity, x_workspace)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+async def member(caller: CallerDep) -> Caller:
+    if caller.role is None:
+        raise forbidden("Only a signed-in member of the workspace may do this.")
+    return caller
+
+
+UserDep = Annotated[Caller, Depends(member)]
+
+
+async def administrator(caller: CallerDep) -> Caller:
+    if not caller.is_administrator:
+        raise forbidden("Only an administrator of the workspace may do this.")
+    return caller
+
+
+AdminDep = Annotated[Caller, Depends(administrator)]
