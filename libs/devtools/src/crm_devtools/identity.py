@@ -26,6 +26,7 @@ DEFAULT_PORT = 8180
 
 @dataclass(frozen=True)
 class DemoUser:
+    subject: str  # the fixed user id of the realm file: the token's `sub`, what memberships name
     username: str
     name: str
     email: str
@@ -67,6 +68,7 @@ def demo_users(realm: dict[str, Any] | None = None) -> list[DemoUser]:
     realm = load_realm() if realm is None else realm
     return [
         DemoUser(
+            subject=u["id"],
             username=u["username"],
             name=f"{u.get('firstName', '')} {u.get('lastName', '')}".strip(),
             email=u.get("email", ""),
