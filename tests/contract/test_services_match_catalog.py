@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-from crm_contracts import catalog
+from crm_contracts import catalog, topics
 from crm_contracts.events import EVENT_TYPES, TOPIC_TYPES
 
 pytestmark = pytest.mark.unit
@@ -24,8 +24,17 @@ def test_each_service_subscribes_to_what_the_catalog_says(service: str) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_published_topic_has_its_service_as_publisher(service: str) -> None:
     published = [topic for topic, publisher in catalog.PUBLISHERS.items() if publisher == f"{service}-svc"]
-    assert len(published) == 1, f"{service}-svc publishes exactly one public topic"
-    assert TOPIC_TYPES[published[0]], "and it carries at least one event type"
+    # One events topic each; customer-svc, the owner of memberships, also the access topic.
+    expected = 2 if service == "customer" else 1
+    assert len(published) == expected, f"{service}-svc publishes {expected} topic(s)"
+    assert all(topic.startswith(f"crm.{service}.") for topic in published), "named after their owner"
+    assert all(TOPIC_TYPES[topic] for topic in published), "each carries at least one event type"
+
+
+def test_the_access_topic_is_cached_by_everyone_and_owned_by_customer_svc() -> None:
+    assert catalog.CACHED_BY_EVERY_SERVICE == (topics.ACCESS,)
+    assert catalog.PUBLISHERS[topics.ACCESS] == "customer-svc"
+    assert topics.ACCESS in topics.COMPACTED
 
 
 def test_every_event_type_travels_on_exactly_one_topic() -> None:
