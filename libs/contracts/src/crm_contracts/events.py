@@ -148,6 +148,7 @@ class CustomerUpdated(BaseModel):
     customer_id: UUID
     changed_fields: list[str]
     customer: CustomerSnapshot
+    actor: str | None = Field(default=None, description="Who acted: the token subject.")
 
 
 class CustomerStatusChanged(BaseModel):
@@ -164,6 +165,7 @@ class CustomerMerged(BaseModel):
     survivor_id: UUID
     merged_ids: list[UUID]
     survivor: CustomerSnapshot
+    actor: str | None = Field(default=None, description="Who acted: the token subject.")
 
 
 class CustomerUnmerged(BaseModel):
@@ -172,6 +174,7 @@ class CustomerUnmerged(BaseModel):
     merge_id: UUID
     survivor_id: UUID
     restored: list[CustomerSnapshot]
+    actor: str | None = Field(default=None, description="Who acted: the token subject.")
 
 
 class CustomerDeleted(BaseModel):
