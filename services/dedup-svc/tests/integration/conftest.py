@@ -1,5 +1,6 @@
-"""A dedup database of its own per test (migrated with the real migrations) and helpers
-that drive the handlers the way the consumer does: one transaction per event."""
+"""A dedup database of its own per test (migrated with the real migrations), helpers that
+drive the handlers the way the consumer does (one transaction per event), and the HTTP API in
+process (no lifespan: no Kafka needed) checking tokens of a test issuer."""
 
 import json
 import uuid
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -15,12 +17,16 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerSnapshot, DecisionMade, Email, LeadAccepted, Phone
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_devtools.testdb import migrated_database
+from crm_devtools.tokens import Member, TestIssuer
+from crm_runtime.access import Memberships
 from crm_runtime.consumer import parse_event
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from dedup_svc.adapters.tables import outbox
+from dedup_svc.bootstrap import bootstrap
 from dedup_svc.config import DedupSettings
+from dedup_svc.entrypoints.app import app_for
 from dedup_svc.service_layer.handlers import DedupHandlers
 from dedup_svc.service_layer.matching import MatchService
 
@@ -104,3 +110,28 @@ async def dedup() -> AsyncIterator[Dedup]:
         d = Dedup(url)
         yield d
         await d.engine.dispose()
+
+
+class Api:
+    """dedup-svc's app on the test database; `client` signs as a member of the workspace it names."""
+
+    def __init__(self, dedup: Dedup) -> None:
+        self.container = bootstrap(dedup.settings)
+        self.issuer = TestIssuer()
+        self.memberships: Memberships = self.issuer.install(self.container.runtime)
+        transport = httpx.ASGITransport(app=app_for(self.container))
+        self.client = httpx.AsyncClient(transport=transport, base_url="http://dedup-svc", auth=Member(self.issuer, self.memberships))
+        self.anonymous = httpx.AsyncClient(transport=transport, base_url="http://dedup-svc")  # explicit headers only
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await self.anonymous.aclose()
+        await self.container.runtime.access.verifier.aclose()
+        await self.container.runtime.engine.dispose()
+
+
+@pytest.fixture
+async def api(dedup: Dedup) -> AsyncIterator[Api]:
+    a = Api(dedup)
+    yield a
+    await a.close()

@@ -5,7 +5,7 @@ values PostgreSQL cannot store are refused before any statement; `POST /v1/match
 such text with a 422 naming the field."""
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,12 +27,8 @@ from crm_contracts.events import (
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_runtime.consumer import PoisonMessage
 from crm_runtime.events import new_event
-from crm_runtime.http import create_app
-from crm_runtime.runtime import ServiceRuntime
-from dedup_svc.adapters.tables import metadata
-from dedup_svc.entrypoints.api import build_router
 
-from .conftest import Dedup, card
+from .conftest import Api, Dedup, card
 
 pytestmark = pytest.mark.integration
 
@@ -108,12 +104,9 @@ async def test_a_lead_with_values_postgresql_cannot_store_is_refused_naming_the_
 
 
 @pytest.fixture
-async def match(dedup: Dedup) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = ServiceRuntime(dedup.settings, metadata)
-    app = create_app(runtime, [build_router(dedup.matcher, "IL")], title="dedup-svc")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dedup") as client:
-        yield client
-    await runtime.engine.dispose()
+def match(api: Api) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = api.client
+    return client
 
 
 @pytest.mark.parametrize(

@@ -1,21 +1,25 @@
-"""dedup-svc HTTP: `POST /v1/match` (DESIGN 5.2) and the workspace's duplicate rules."""
+"""dedup-svc HTTP: `POST /v1/match` (DESIGN 5.2) and the workspace's duplicate rules.
+
+Every operation needs a bearer token. `POST /v1/match` tells whose phone, e-mail or ID is
+whose, so it answers only members of the workspace and the services listed in
+`service_clients` (customer-svc asks it before a manual create); the rules are read by
+members and services and changed by members (`crm_runtime.access`)."""
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_contracts.events import PossibleDuplicate
 from crm_contracts.leads import Address, Lead
 from crm_contracts.text import storable_problems
-from crm_runtime.problems import invalid_fields
+from crm_runtime.access import CallerDep, UserDep
+from crm_runtime.problems import invalid_fields, problem_responses
 from dedup_svc.domain import normalise
 from dedup_svc.domain.decide import WorkspaceRules
 from dedup_svc.domain.records import from_lead
 from dedup_svc.service_layer.matching import MatchService, possible_duplicate
-
-Workspace = Annotated[str, Header(alias="X-Workspace", max_length=100)]
 
 
 class MatchRequest(BaseModel):
@@ -65,13 +69,15 @@ class DuplicateRules(BaseModel):
 def build_router(matcher: MatchService, region: str) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
-    @router.post("/match", response_model=MatchResponse, tags=["match"])
-    async def match(body: MatchRequest, x_workspace: Workspace = "main") -> MatchResponse:
+    @router.post("/match", response_model=MatchResponse, tags=["match"], responses=problem_responses(422))
+    async def match(body: MatchRequest, caller: CallerDep) -> MatchResponse:
+        """The known cards of the caller's workspace this person may be (members of the
+        workspace and listed services only)."""
         problems = storable_problems(body.model_dump(mode="python"))  # names and identifiers reach SQL as parameters
         if problems:
             raise invalid_fields(problems)
         lead = Lead.model_validate(body.model_dump(exclude={"account_number"}))
-        found = await matcher.match(x_workspace, from_lead(lead, region), (body.account_number or "").strip())
+        found = await matcher.match(caller.workspace, from_lead(lead, region), (body.account_number or "").strip())
         return MatchResponse(
             candidates=[
                 MatchCandidate(
@@ -86,13 +92,13 @@ def build_router(matcher: MatchService, region: str) -> APIRouter:
         )
 
     @router.get("/duplicate-rules", response_model=DuplicateRules, tags=["rules"])
-    async def get_rules(x_workspace: Workspace = "main") -> DuplicateRules:
-        rules = await matcher.rules(x_workspace)
+    async def get_rules(caller: CallerDep) -> DuplicateRules:
+        rules = await matcher.rules(caller.workspace)
         return DuplicateRules(allow_duplicates=rules.allow_duplicates, link_by_national_id=rules.link_by_national_id)
 
-    @router.put("/duplicate-rules", response_model=DuplicateRules, tags=["rules"])
-    async def put_rules(body: DuplicateRules, x_workspace: Workspace = "main") -> DuplicateRules:
-        await matcher.save_rules(x_workspace, WorkspaceRules(body.allow_duplicates, body.link_by_national_id))
+    @router.put("/duplicate-rules", response_model=DuplicateRules, tags=["rules"], responses=problem_responses(422))
+    async def put_rules(body: DuplicateRules, caller: UserDep) -> DuplicateRules:
+        await matcher.save_rules(caller.workspace, WorkspaceRules(body.allow_duplicates, body.link_by_national_id))
         return body
 
     return router
