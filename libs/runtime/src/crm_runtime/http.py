@@ -2,19 +2,25 @@
 
 Every app is built here, so every route of every service passes the same edge: request ids
 and correlation (`RequestContext`), the text rule (`StorableText`), problem handlers for every
-exception, and an OpenAPI document whose errors are problems (`crm_runtime.openapi`)."""
+exception, and an OpenAPI document whose errors are problems (`crm_runtime.openapi`).
 
+Less surface on the API port: `/metrics` is served on the internal `metrics_port` by
+`crm_runtime.metrics` (started and stopped with the app), and `/docs` and `/openapi.json` only
+when `api_docs` is on (`crm_runtime.docs`)."""
+
+import asyncio
 import time
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm_runtime import metrics
+from crm_runtime.docs import install_api_docs
 from crm_runtime.edge import RequestContext, StorableText
 from crm_runtime.openapi import HTTP_METHODS, install_problem_documentation
 from crm_runtime.problems import install_problem_handlers, problem_response
@@ -82,15 +88,23 @@ def create_app(
     operation is refused here, at start. (Operations left out of the schema escape this check:
     there are none.)"""
 
+    settings = runtime.settings
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+        served = metrics.acquire(settings.http_host, settings.metrics_port or 0)
         try:
-            yield
+            await runtime.start()
+            try:
+                yield
+            finally:
+                await runtime.stop()
         finally:
-            await runtime.stop()
+            if served is not None:
+                await asyncio.to_thread(metrics.release)
 
-    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
+    # FastAPI serves no documentation of its own: `install_api_docs` does, when asked to.
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
     install_problem_documentation(app)
     # Outermost first: metrics see the final status; the request id covers every answer below.
@@ -109,16 +123,15 @@ def create_app(
             return {"status": "ready", "checks": checks}
         return problem_response(503, "Not ready", checks=checks)
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if settings.api_docs:
+        install_api_docs(app)
 
     app.state.access = runtime.access
     for router in routers:
         app.include_router(router)
-    unguarded = unauthenticated_routes(app, {"/healthz", "/readyz", "/metrics", *public})
+    unguarded = unauthenticated_routes(app, {"/healthz", "/readyz", *public})
     if unguarded:
         raise RuntimeError(f"routes without authentication (add an access dependency or declare them public): {unguarded}")
     if runtime.settings.http_tracing:
-        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,docs,openapi.json", exclude_spans=["receive", "send"])
     return app

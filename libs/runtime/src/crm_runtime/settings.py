@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENVIRONMENTS = ("development", "staging", "production")
 # The development database user and password (scripts/infra.sh, docker-compose.yml).
 DEVELOPMENT_CREDENTIALS = ("crm", "crm")
+# Unless set, a service serves /metrics on its HTTP port + this (8001 → 9001).
+METRICS_PORT_OFFSET = 1000
 
 
 def _has_credentials(url: str, user: str, password: str) -> bool:
@@ -102,6 +104,19 @@ class ServiceSettings(BaseSettings):
         default=120.0, ge=0, description="`serve` waits this long for the database to reach the code's migration head, then exits."
     )
     http_keep_alive_s: int = 75  # longer than clients' and proxies' idle timeouts: no reuse race
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of the Prometheus `/metrics` endpoint, served apart from the API (on `http_host`); unset: the HTTP port + 1000 "
+            "(8001 → 9001), 0 disables it. Scraped from inside the cluster only: never publish it."
+        ),
+    )
+    api_docs: bool | None = Field(
+        default=None,
+        description="Serve `/docs` (Swagger UI, assets from the image) and `/openapi.json`; unset: on except in `production`.",
+    )
     log_level: str = "INFO"
     http_tracing: bool = Field(default=True, description="FastAPI server spans (≈ 1/3 of intake's throughput at full load).")
     trace_sample_ratio: float = Field(default=0.05, ge=0, le=1, description="Share of new traces recorded (children follow the parent).")
@@ -123,6 +138,19 @@ class ServiceSettings(BaseSettings):
         if self.environment == "development":
             self.kafka_sasl_password = self.kafka_sasl_password or f"dev-{self.short_name}-kafka"
             self.oidc_client_secret = self.oidc_client_secret or f"dev-{self.short_name}-secret"
+        return self
+
+    @model_validator(mode="after")
+    def _surface(self) -> Self:
+        """Resolve the defaults of `metrics_port` (HTTP port + 1000; none with an ephemeral HTTP
+        port) and `api_docs` (off in production); 0 means no metrics server."""
+        if self.metrics_port is None:
+            derived = self.http_port + METRICS_PORT_OFFSET if self.http_port else 0
+            self.metrics_port = derived if derived <= 65535 else 0
+        if self.metrics_port and self.metrics_port == self.http_port:
+            raise ValueError(f"{self.env_name('metrics_port')} must differ from {self.env_name('http_port')}")
+        if self.api_docs is None:
+            self.api_docs = self.environment != "production"
         return self
 
     @field_validator("database_url")
