@@ -16,6 +16,8 @@ from pydantic_settings import SettingsConfigDict
 from sqlalchemy import MetaData, text
 
 from crm_devtools.testdb import PG
+from crm_devtools.tokens import Member, TestIssuer
+from crm_runtime.access import CallerDep
 from crm_runtime.delivery_tables import inbox_table, outbox_table
 from crm_runtime.http import create_app
 from crm_runtime.logs import JsonFormatter
@@ -42,15 +44,16 @@ def _app(database_url: str) -> FastAPI:
     outbox_table(metadata)
     inbox_table(metadata)
     runtime = ServiceRuntime(EdgeSettings(database_url=database_url), metadata)
+    ISSUER.install(runtime)
     router = APIRouter()
 
     @router.get("/v1/one")
-    async def one() -> dict[str, int]:
+    async def one(_: CallerDep) -> dict[str, int]:
         async with runtime.sessions() as session:
             return {"one": (await session.execute(text("SELECT 1"))).scalar_one()}
 
     @router.get("/v1/cast")
-    async def cast(value: str) -> dict[str, int]:
+    async def cast(value: str, _: CallerDep) -> dict[str, int]:
         async with runtime.sessions() as session:
             return {"n": (await session.execute(text("SELECT CAST(CAST(:v AS text) AS integer)"), {"v": value})).scalar_one()}
 
@@ -73,9 +76,13 @@ def lines() -> Iterator[list[dict[str, Any]]]:
     root.removeHandler(handler)
 
 
+ISSUER = TestIssuer()
+
+
 async def _get(app: FastAPI, path: str) -> httpx.Response:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    auth = Member(ISSUER, app.state.access.memberships)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", auth=auth) as http:
         return await http.get(path, headers={"X-Request-Id": "edge-it-1"})
 
 

@@ -2,7 +2,7 @@
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 from typing import Annotated, Any, cast
 
@@ -78,9 +78,13 @@ def _router() -> APIRouter:
     return router
 
 
+# These routes test the edge, not the access check (tests/unit/test_access.py): all public.
+PUBLIC = ("/leads", "/customers", "/customers/by-number/{number}", "/capture/{channel_key}", "/upload", "/down/{how}", "/log")
+
+
 def _app() -> FastAPI:
-    runtime = SimpleNamespace(settings=SimpleNamespace(http_tracing=False))
-    return create_app(cast(ServiceRuntime, runtime), [_router()], title="edge-test")
+    runtime = SimpleNamespace(settings=SimpleNamespace(http_tracing=False, api_docs=True), access=None)
+    return create_app(cast(ServiceRuntime, runtime), [_router()], title="edge-test", public=PUBLIC)
 
 
 @pytest.fixture
@@ -259,7 +263,7 @@ class _Lines(logging.Handler):
 
 
 @pytest.fixture
-def lines() -> AsyncIterator[list[dict[str, Any]]]:
+def lines() -> Iterator[list[dict[str, Any]]]:
     handler = _Lines()
     root = logging.getLogger()
     root.addHandler(handler)

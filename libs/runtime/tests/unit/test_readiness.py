@@ -57,18 +57,20 @@ class FakeEngine:
         return FakeConnection()
 
 
-def runtime(client: FakeClient) -> ServiceRuntime:
+def runtime(client: FakeClient, **settings: Any) -> ServiceRuntime:
     metadata = MetaData()
     outbox_table(metadata)
     inbox_table(metadata)
-    rt = ServiceRuntime(ServiceSettings(service_name="svc", http_port=0, database_url="postgresql+asyncpg://u:p@db/x"), metadata)
+    rt = ServiceRuntime(
+        ServiceSettings(service_name="svc", http_port=0, database_url="postgresql+asyncpg://u:p@db/x", **settings), metadata
+    )
     rt.engine = FakeEngine()  # type: ignore[assignment]
     rt.producer = FakeProducer(client)
     return rt
 
 
 async def test_a_broker_that_is_gone_is_not_ready_although_the_cached_metadata_lists_it() -> None:
-    assert await runtime(FakeClient("ok")).readiness() == {"database": True, "kafka": True}
+    assert await runtime(FakeClient("ok"), run_access_feed=False).readiness() == {"database": True, "kafka": True}
     assert (await runtime(FakeClient("gone")).readiness())["kafka"] is False
 
 
@@ -81,7 +83,7 @@ async def test_a_broker_that_does_not_answer_is_not_ready_within_the_timeout() -
 
 async def test_a_hanging_dependency_does_not_hang_readiness(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("crm_runtime.runtime.PROBE_TIMEOUT_S", 0.05)
-    rt = runtime(FakeClient("ok"))
+    rt = runtime(FakeClient("ok"), run_access_feed=False)
 
     async def hangs() -> Any:
         await asyncio.sleep(3600)
@@ -104,3 +106,10 @@ async def test_probes_are_cached_briefly_and_concurrent_probes_share_one_request
     await asyncio.sleep(0.25)
     assert await probe() is False, "after it: the broker is asked again"
     assert client.requests == 2
+
+
+async def test_access_is_ready_once_the_membership_feed_caught_up() -> None:
+    rt = runtime(FakeClient("ok"))
+    assert await rt.readiness() == {"database": True, "kafka": True, "access": False}, "memberships not read yet: not ready"
+    rt.memberships.caught_up.set()
+    assert await rt.readiness() == {"database": True, "kafka": True, "access": True}

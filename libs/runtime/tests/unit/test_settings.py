@@ -29,8 +29,12 @@ def test_development_may_use_the_built_in_database_url() -> None:
     assert ExampleSettings().database_url.endswith("/example")
 
 
+ISSUER = "https://sso.example.com/realms/crm"
+
+
 def test_outside_development_the_database_url_must_be_given(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXAMPLE_ENVIRONMENT", "production")
+    monkeypatch.setenv("EXAMPLE_OIDC_ISSUER", ISSUER)
     with pytest.raises(ValidationError, match="EXAMPLE_DATABASE_URL must be set"):
         ExampleSettings()
     monkeypatch.setenv("EXAMPLE_DATABASE_URL", "postgresql://app:pw@db/app")
@@ -46,7 +50,8 @@ PRODUCTION_DB = "postgresql://app:s3cret@db:5432/app"
 
 @pytest.mark.parametrize("name", ["development", "staging", "production"])
 def test_the_known_environments_are_accepted(name: str) -> None:
-    assert WithRedis(environment=name, database_url=PRODUCTION_DB, redis_url="redis://:pw@redis:6379/0").environment == name
+    settings = WithRedis(environment=name, database_url=PRODUCTION_DB, redis_url="redis://:pw@redis:6379/0", oidc_issuer=ISSUER)
+    assert settings.environment == name
 
 
 @pytest.mark.parametrize("name", ["prod", "Production", "dev", "test", ""])
@@ -83,8 +88,44 @@ def test_outside_development_a_redis_url_without_password_is_refused_naming_the_
 ) -> None:
     monkeypatch.setenv("EXAMPLE_ENVIRONMENT", "production")
     monkeypatch.setenv("EXAMPLE_DATABASE_URL", PRODUCTION_DB)
+    monkeypatch.setenv("EXAMPLE_OIDC_ISSUER", ISSUER)
     monkeypatch.setenv("EXAMPLE_REDIS_URL", redis_url)
     with pytest.raises(ValidationError, match=r"EXAMPLE_REDIS_URL must carry a password"):
         WithRedis()
     monkeypatch.setenv("EXAMPLE_REDIS_URL", "rediss://default:pw@redis:6380/0")
     assert WithRedis().redis_url == "rediss://default:pw@redis:6380/0"
+
+
+# -- identities (issue 16): the service's own principal and client, and their secrets ------------
+
+
+def test_the_broker_principal_and_the_client_default_to_the_service_name_with_development_secrets() -> None:
+    settings = ExampleSettings()
+    assert (settings.kafka_sasl_username, settings.oidc_client_id) == ("example-svc", "example-svc")
+    assert (settings.kafka_sasl_password, settings.oidc_client_secret) == ("dev-example-kafka", "dev-example-secret")
+
+
+def test_outside_development_there_are_no_development_secrets_and_the_issuer_must_be_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXAMPLE_ENVIRONMENT", "production")
+    monkeypatch.setenv("EXAMPLE_DATABASE_URL", PRODUCTION_DB)
+    with pytest.raises(ValidationError, match="EXAMPLE_OIDC_ISSUER must be set"):
+        ExampleSettings()
+    monkeypatch.setenv("EXAMPLE_OIDC_ISSUER", ISSUER)
+    settings = ExampleSettings()
+    assert (settings.kafka_sasl_password, settings.oidc_client_secret) == ("", ""), "no development default outside development"
+    for name in ("OIDC_CLIENT_SECRET", "KAFKA_SASL_PASSWORD"):
+        with monkeypatch.context() as m:
+            m.setenv(f"EXAMPLE_{name}", "dev-example-secret")
+            with pytest.raises(ValidationError, match=f"EXAMPLE_{name} is a development secret"):
+                ExampleSettings()
+
+
+def test_outside_development_sasl_needs_the_principal_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXAMPLE_ENVIRONMENT", "staging")
+    monkeypatch.setenv("EXAMPLE_DATABASE_URL", PRODUCTION_DB)
+    monkeypatch.setenv("EXAMPLE_OIDC_ISSUER", ISSUER)
+    monkeypatch.setenv("EXAMPLE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ValidationError, match="EXAMPLE_KAFKA_SASL_PASSWORD must be set"):
+        ExampleSettings()
+    monkeypatch.setenv("EXAMPLE_KAFKA_SASL_PASSWORD", "s3cret")
+    assert ExampleSettings().kafka_sasl_password == "s3cret"
