@@ -1,11 +1,13 @@
 """Wiring: settings → runtime, adapters and the services used by the entrypoints."""
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from redis.asyncio import Redis
 
 from crm_contracts.leads import ChannelKind
 from crm_runtime.runtime import ServiceRuntime
+from crm_runtime.service_token import ServiceToken
 from intake_svc.adapters.field_definitions import FieldDefinitionsClient
 from intake_svc.adapters.idempotency import IdempotencyCache
 from intake_svc.adapters.rate_limit import RateLimiter
@@ -14,7 +16,8 @@ from intake_svc.adapters.tables import metadata
 from intake_svc.config import IntakeSettings
 from intake_svc.domain.channels import Channel
 from intake_svc.service_layer import handlers
-from intake_svc.service_layer.edge import EdgeGuard
+from intake_svc.service_layer.channels import Channels
+from intake_svc.service_layer.edge import EdgeGuard, KeyFailures, Network, trusted_networks
 from intake_svc.service_layer.handlers import IntakeService
 from intake_svc.service_layer.imports import ImportService
 
@@ -27,6 +30,9 @@ class Container:
     service: IntakeService
     imports: ImportService
     guard: EdgeGuard
+    channels: Channels
+    failures: KeyFailures
+    trusted_proxies: tuple[Network, ...]
 
 
 def bootstrap(settings: IntakeSettings) -> Container:
@@ -34,8 +40,9 @@ def bootstrap(settings: IntakeSettings) -> Container:
     runtime.subscribe(handlers.SUBSCRIPTIONS, handlers.HANDLERS)
     redis = Redis.from_url(settings.redis_url)
     runtime.add_dependency("redis", redis.ping, redis.aclose)
-    definitions = FieldDefinitionsClient(settings.customer_url, 2.0, settings.field_definitions_ttl_s)
-    runtime.drain_on_stop(definitions.close)
+    definitions = FieldDefinitionsClient(settings.customer_url, 2.0, settings.field_definitions_ttl_s, auth=ServiceToken(settings))
+    runtime.close_on_stop(definitions.close)
+    channels = Channels(runtime.sessions)
     service = IntakeService(
         runtime.sessions, runtime.outbox, IdempotencyCache(redis, settings.idempotency_ttl_s), definitions=definitions.of
     )
@@ -58,10 +65,12 @@ def bootstrap(settings: IntakeSettings) -> Container:
     )
     runtime.drain_on_stop(imports.close)
 
-    async def import_channel(key: str) -> Channel:
-        return await service.channel(key, {ChannelKind.IMPORT})
+    async def import_channel(channel_id: UUID) -> Channel:
+        return await channels.by_id(channel_id, {ChannelKind.IMPORT})
 
     if settings.run_consumers:
         runtime.add_worker("imports", lambda stop: imports.run(stop, import_channel))
-    guard = EdgeGuard(RateLimiter(redis), settings.channel_rate_limit_per_minute, settings.address_rate_limit_per_minute)
-    return Container(settings, runtime, redis, service, imports, guard)
+    limiter = RateLimiter(redis)
+    guard = EdgeGuard(limiter, settings.channel_rate_limit_per_minute, settings.address_rate_limit_per_minute)
+    failures = KeyFailures(limiter, settings.key_failure_limit, settings.key_failure_window_s)
+    return Container(settings, runtime, redis, service, imports, guard, channels, failures, trusted_networks(settings.trusted_proxies))

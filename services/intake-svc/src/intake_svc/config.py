@@ -1,7 +1,10 @@
-from pydantic import Field
+import ipaddress
+
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from crm_runtime.settings import ServiceSettings
+from intake_svc.domain.channel_keys import MAX_GRACE_S
 
 
 class IntakeSettings(ServiceSettings):
@@ -26,3 +29,30 @@ class IntakeSettings(ServiceSettings):
     import_max_attempts: int = Field(default=3, ge=1, description="Failed tries at the same chunk before a job ends `failed`.")
     customer_url: str = "http://127.0.0.1:8003"  # customer-svc: the custom field definitions API and import leads are checked against
     field_definitions_ttl_s: float = 30.0
+    channel_key_grace_s: int = Field(
+        default=24 * 3600,
+        ge=0,
+        le=MAX_GRACE_S,
+        description="How long a channel's previous key keeps working after a rotation unless the rotation says (seconds, at most 30 days).",
+    )
+    key_failure_limit: int = Field(
+        default=30, ge=1, description="Failed channel-key attempts a client address may make per window before it gets 429."
+    )
+    key_failure_window_s: int = Field(default=60, ge=1, description="The window of `key_failure_limit`, in seconds.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or CIDRs of the proxies in front of intake (e.g. the ingress). X-Forwarded-For is read only from them"
+            " (right-most address that is not one of them); empty: never read, the peer's address is the client's."
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is neither an IP address nor a CIDR") from None
+        return value

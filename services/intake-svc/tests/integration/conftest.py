@@ -1,5 +1,9 @@
 """intake-svc against a PostgreSQL database of its own per test (the real migrations) and the
-real Redis, driven through its whole HTTP app in-process; the import worker runs as a task."""
+real Redis, driven through its whole HTTP app in-process; the import worker runs as a task.
+
+Tokens come from a test issuer (`crm_devtools.tokens.TestIssuer`) the service verifies exactly
+as the real one: `intake.http` signs every request as an administrator of the workspace it
+names (default `main`); `intake.edge` sends no token at all, as lead sources do."""
 
 import asyncio
 import os
@@ -15,6 +19,7 @@ from sqlalchemy import text
 
 from crm_contracts.leads import ChannelKind
 from crm_devtools.testdb import migrated_database
+from crm_devtools.tokens import Member, TestIssuer
 from intake_svc.bootstrap import Container, bootstrap
 from intake_svc.config import IntakeSettings
 from intake_svc.domain.channels import Channel
@@ -27,15 +32,27 @@ REDIS_URL = os.environ.get("CRM_TEST_REDIS", "redis://127.0.0.1:6379/15")
 class Intake:
     def __init__(self, container: Container) -> None:
         self.container = container
+        self.issuer = TestIssuer()
+        self.memberships = self.issuer.install(container.runtime)
         self.app = app_for(container)
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://intake", timeout=60)
+        self.http = self.client(auth=Member(self.issuer, self.memberships))
+        self.edge = self.client()
+        self.ids: dict[str, uuid.UUID] = {}  # channel key → channel id, for the channels made by `channel`
         self._worker: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
-    async def channel(self, kind: str, **options: Any) -> str:
-        key = f"{kind}-{uuid.uuid4().hex[:10]}"
-        answer = await self.http.post("/v1/channels", json={"key": key, "kind": kind, "name": key, **options})
+    def client(self, *, auth: httpx.Auth | None = None, peer: str = "127.0.0.1") -> httpx.AsyncClient:
+        """A client of the app; `peer` is the address the app sees the connection come from."""
+        transport = httpx.ASGITransport(app=self.app, client=(peer, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://intake", timeout=60, auth=auth)
+
+    async def channel(self, kind: str, *, workspace: str = "main", **options: Any) -> str:
+        """A new channel (made by an administrator of `workspace`); its key, shown this once."""
+        name = f"{kind}-{uuid.uuid4().hex[:10]}"
+        answer = await self.http.post("/v1/channels", json={"kind": kind, "name": name, **options}, headers={"X-Workspace": workspace})
         assert answer.status_code == 201, answer.text
+        key: str = answer.json()["key"]
+        self.ids[key] = uuid.UUID(answer.json()["id"])
         return key
 
     async def sql(self, statement: str, **params: Any) -> Any:
@@ -49,8 +66,8 @@ class Intake:
         """The import worker, as the service runs it."""
         imports = self.container.imports
 
-        async def channel_of(key: str) -> Channel:
-            return await self.container.service.channel(key, {ChannelKind.IMPORT})
+        async def channel_of(channel_id: uuid.UUID) -> Channel:
+            return await self.container.channels.by_id(channel_id, {ChannelKind.IMPORT})
 
         self._worker = asyncio.create_task(imports.run(self._stop, channel_of))
 
@@ -61,6 +78,7 @@ class Intake:
         await self.container.service.close()
         await self.container.imports.close()
         await self.http.aclose()
+        await self.edge.aclose()
         await self.container.redis.aclose()
         await self.container.runtime.engine.dispose()
 
@@ -84,6 +102,7 @@ def settings(url: str, **overrides: Any) -> IntakeSettings:
         redis_url=REDIS_URL,
         run_consumers=False,
         run_relay=False,
+        run_access_feed=False,
         http_tracing=False,
         customer_url="http://127.0.0.1:9",  # no customer-svc: custom field definitions are not checked
         **overrides,

@@ -43,12 +43,14 @@ async def test_same_body_same_answer_other_body_refused_from_redis_and_from_the_
     assert (await _post(intake, channel, key, reordered)).json()["submission_id"] == submission_id, "the same body in another order"
     _assert_reused(await _post(intake, channel, key, {**body, "last_name": "Cohen"}))
 
-    redis_key = f"intake:idem:{channel}:{key}"
+    redis_key = f"intake:idem:{intake.ids[channel]}:{key}"
     await eventually(lambda: _gone(redis, redis_key), timeout=10, what="the Redis entry to expire")
     _assert_reused(await _post(intake, channel, key, {**body, "last_name": "Cohen"}))  # answered by the database's unique row
     again = await _post(intake, channel, key, body)
     assert again.status_code == 202 and again.json()["submission_id"] == submission_id
-    assert await intake.scalar("SELECT count(*) FROM submissions WHERE channel_key = :c", c=channel) == 1, "the second lead was not stored"
+    assert await intake.scalar("SELECT count(*) FROM submissions WHERE channel_id = :c", c=intake.ids[channel]) == 1, (
+        "the second lead was not stored"
+    )
 
 
 async def test_concurrent_repeats_with_another_body_are_refused(intake: Intake) -> None:
@@ -60,7 +62,7 @@ async def test_concurrent_repeats_with_another_body_are_refused(intake: Intake) 
     refused = [a for a in answers if a.status_code != 202]
     assert len(accepted) == 1, "one submission for the key"
     assert refused and all(a.status_code == 422 for a in refused), [a.text for a in refused]
-    first = await intake.scalar("SELECT lead->>'last_name' FROM submissions WHERE channel_key = :c", c=channel)
+    first = await intake.scalar("SELECT lead->>'last_name' FROM submissions WHERE channel_id = :c", c=intake.ids[channel])
     assert {b["last_name"] for b, a in zip(bodies, answers, strict=True) if a.status_code == 202} == {first}
 
 

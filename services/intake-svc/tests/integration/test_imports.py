@@ -109,7 +109,7 @@ async def test_a_row_postgres_refuses_fails_alone_and_the_chunk_is_stored_row_by
     done = await job(intake, job_id)
     assert done["state"] == "done" and (done["created"], done["failed"]) == (3, 1), done
     assert done["errors"] == [{"row": 3, "field": None, "message": "refused by the database (SQLSTATE 23514)"}]
-    events = await intake.scalar("SELECT count(*) FROM outbox WHERE envelope->'data'->'channel'->>'key' = :c", c=channel)
+    events = await intake.scalar("SELECT count(*) FROM outbox WHERE envelope->'data'->'channel'->>'key' = :c", c=str(intake.ids[channel]))
     assert events == 3, "each stored row has exactly one event"
 
 
@@ -132,7 +132,7 @@ async def test_a_job_whose_channel_is_disabled_ends_failed_with_its_reason(intak
     channel = await intake.channel("import")
     answer = await upload(intake, channel, "leads.csv", csv_bytes([HEADERS, *GOOD]))
     job_id = answer.json()["id"]
-    assert (await intake.http.patch(f"/v1/channels/{channel}", json={"active": False})).status_code == 200
+    assert (await intake.http.patch(f"/v1/channels/{intake.ids[channel]}", json={"active": False})).status_code == 200
     intake.start_imports()
     assert await read_through(intake, job_id) == "failed"
     assert (await job(intake, job_id))["reason"] == "the import channel refuses it: Channel is disabled"

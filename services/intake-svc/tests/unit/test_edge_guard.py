@@ -23,7 +23,7 @@ class FakeLimiter:
 
 
 def channel(kind: ChannelKind, limit: int | None = None) -> Channel:
-    return Channel(uuid.uuid4(), "main", f"{kind.value}-key", kind, "test", "enrich", rate_limit_per_minute=limit)
+    return Channel(uuid.uuid4(), "main", kind, "test", "enrich", rate_limit_per_minute=limit)
 
 
 async def test_channel_limit_applies_and_says_when_to_retry() -> None:

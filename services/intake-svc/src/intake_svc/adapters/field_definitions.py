@@ -7,6 +7,7 @@ from pydantic import BaseModel, ValidationError
 
 from crm_contracts.fields import FieldDefinition
 from crm_runtime.cache import TimedCache
+from crm_runtime.service_token import ServiceToken
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +19,13 @@ class _DefinitionList(BaseModel):
 
 
 class FieldDefinitionsClient:
-    def __init__(self, base_url: str, timeout_s: float, ttl_s: float) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+    """customer-svc's field definitions API, called as intake itself: `auth` is intake's own
+    client-credentials token (`crm_runtime.service_token.ServiceToken`), the workspace is named
+    with `X-Workspace` (a service caller must name it)."""
+
+    def __init__(self, base_url: str, timeout_s: float, ttl_s: float, *, auth: ServiceToken | None = None) -> None:
+        self._auth = auth
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, auth=auth)
         self._cache: TimedCache[str, list[FieldDefinition] | None] = TimedCache(ttl_s)
 
     async def of(self, workspace: str) -> list[FieldDefinition] | None:
@@ -39,3 +45,5 @@ class FieldDefinitionsClient:
 
     async def close(self) -> None:
         await self._client.aclose()
+        if self._auth is not None:
+            await self._auth.aclose()

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.events import Decision
 from intake_svc.adapters.tables import import_file_chunks, import_jobs
+from intake_svc.domain.readers import Reader
 
 _COUNTERS = {
     Decision.CREATE: "created",
@@ -36,8 +37,11 @@ class ImportRepository:
     async def add_chunk(self, job_id: UUID, seq: int, data: bytes) -> None:
         await self._s.execute(insert(import_file_chunks).values(job_id=job_id, seq=seq, data=data))
 
-    async def get(self, job_id: UUID) -> Any:
-        return (await self._s.execute(select(import_jobs).where(import_jobs.c.id == job_id))).first()
+    async def get(self, job_id: UUID, reader: Reader) -> Any:
+        """The job, if `reader` may see it (its workspace's, or its channel's)."""
+        j = import_jobs.c
+        mine = j.workspace == reader.workspace if reader.workspace is not None else j.channel_id == reader.channel_id
+        return (await self._s.execute(select(import_jobs).where(j.id == job_id, mine))).first()
 
     async def chunks(self, job_id: UUID) -> AsyncIterator[bytes]:
         """The stored file, one chunk at a time (never the whole file in memory)."""

@@ -21,6 +21,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -48,6 +49,21 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, 0, tonumber(oldest[2]) + window - now}
 """
 
+# Counts without recording: is there room for one more hit? Same KEYS and ARGV (no member).
+_PEEK = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  return {1, limit - count, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, 0, tonumber(oldest[2]) + window - now}
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class RateDecision:
@@ -57,11 +73,14 @@ class RateDecision:
 
 
 class RateLimiter:
-    """`await limiter.hit("channel:dev-web-key", limit=60, window_s=60)` before taking a request."""
+    """`await limiter.hit("channel:<channel id>", limit=60, window_s=60)` before taking a request.
+
+    Keys are `<kind of limit>:<what is limited>`; only the kind is ever logged."""
 
     def __init__(self, redis: Redis, *, timeout_s: float = 0.25, warn_every_s: float = 10.0) -> None:
         self._redis = redis
         self._script = redis.register_script(_SLIDING_WINDOW)
+        self._peek = redis.register_script(_PEEK)
         self._timeout_s = timeout_s
         self._warn_every_s = warn_every_s
         self._last_warning = -math.inf
@@ -69,15 +88,22 @@ class RateLimiter:
 
     async def hit(self, key: str, limit: int, window_s: float) -> RateDecision:
         """Count one hit on `key`; allowed while fewer than `limit` were allowed in the last `window_s`."""
+        member = f"{time.time_ns()}:{os.urandom(6).hex()}"
+        return await self._run(self._script, key, limit, window_s, member)
+
+    async def peek(self, key: str, limit: int, window_s: float) -> RateDecision:
+        """Would a hit on `key` be allowed now? Records nothing (`remaining` counts this one)."""
+        return await self._run(self._peek, key, limit, window_s)
+
+    async def _run(self, script: Any, key: str, limit: int, window_s: float, *member: str) -> RateDecision:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         if window_s <= 0:
             raise ValueError("window_s must be positive")
         window_us = max(1000, math.ceil(window_s * 1_000_000))
-        member = f"{time.time_ns()}:{os.urandom(6).hex()}"
         try:
             async with asyncio.timeout(self._timeout_s):
-                result = await self._script(keys=[PREFIX + key], args=[limit, window_us, member])
+                result = await script(keys=[PREFIX + key], args=[limit, window_us, *member])
         except (RedisError, OSError, TimeoutError) as exc:
             self._warn(key, exc)
             return RateDecision(allowed=True, remaining=limit - 1, retry_after_s=0)
@@ -93,9 +119,9 @@ class RateLimiter:
             return
         self._last_warning = now
         log.warning(
-            "rate limiter failing open (%d hit(s) let through unchecked since the last warning); key %s: %s: %s",
+            "rate limiter failing open (%d hit(s) let through unchecked since the last warning); %s limit: %s: %s",
             self._failures,
-            key,
+            key.partition(":")[0],  # the kind of limit only: the rest names a client address or channel
             exc.__class__.__name__,
             exc,
         )

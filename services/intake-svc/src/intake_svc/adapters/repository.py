@@ -1,16 +1,19 @@
 """All of intake-svc's queries. Repositories never commit."""
 
 import dataclasses
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.leads import ChannelKind
-from intake_svc.adapters.tables import channels, submissions
-from intake_svc.domain.channels import Channel
+from intake_svc.adapters.tables import channel_keys, channels, submissions
+from intake_svc.domain.channel_keys import KeyInfo
+from intake_svc.domain.channels import Channel, ChannelView, KeyMatch
+from intake_svc.domain.readers import Reader
 from intake_svc.domain.submissions import State
 
 
@@ -18,7 +21,6 @@ def _channel(row: Any) -> Channel:
     return Channel(
         id=row.id,
         workspace=row.workspace,
-        key=row.key,
         kind=ChannelKind(row.kind),
         name=row.name,
         duplicate_policy=row.duplicate_policy,
@@ -39,29 +41,102 @@ def _channel_values(channel: Channel) -> dict[str, Any]:
     return values
 
 
+def _key_info(row: Any) -> KeyInfo:
+    return KeyInfo(hint=row.hint, created_at=row.created_at, created_by=row.created_by, expires_at=row.expires_at)
+
+
+class KeyTaken(Exception):
+    """The key (its hash) already opens a channel."""
+
+
 class ChannelRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def by_key(self, key: str) -> Channel | None:
-        row = (await self._s.execute(select(channels).where(channels.c.key == key))).first()
+    async def by_key_hash(self, hashed: str) -> KeyMatch | None:
+        """The channel whose current or replaced key has this hash (expired or not: the caller
+        compares `expires_at` with the time it checks the key at)."""
+        k = channel_keys.c
+        row = (
+            await self._s.execute(
+                select(channels, k.expires_at.label("key_expires_at"))
+                .join(channel_keys, k.channel_id == channels.c.id)
+                .where(k.hash == hashed)
+            )
+        ).first()
+        return KeyMatch(_channel(row), row.key_expires_at) if row else None
+
+    async def by_id(self, channel_id: UUID, workspace: str | None = None, *, lock: bool = False) -> Channel | None:
+        """The channel, in `workspace` only when one is given (the admin's); locked until the
+        commit with `lock`."""
+        query = select(channels).where(channels.c.id == channel_id)
+        if workspace is not None:
+            query = query.where(channels.c.workspace == workspace)
+        if lock:
+            query = query.with_for_update()
+        row = (await self._s.execute(query)).first()
         return _channel(row) if row else None
 
-    async def list(self, workspace: str) -> list[Channel]:
-        rows = await self._s.execute(select(channels).where(channels.c.workspace == workspace).order_by(channels.c.created_at))
-        return [_channel(r) for r in rows]
-
-    async def add(self, channel: Channel) -> bool:
-        """False when the key is taken."""
-        result = await self._s.execute(
-            pg_insert(channels).values(**_channel_values(channel)).on_conflict_do_nothing(index_elements=["key"]).returning(channels.c.id)
+    async def views(self, workspace: str, channel_id: UUID | None = None) -> list[ChannelView]:
+        """The workspace's channels (or the one `channel_id`) as administrators see them: with
+        who made and changed them and what is known of their keys, oldest channel first."""
+        c = channels.c
+        query = select(channels).where(c.workspace == workspace).order_by(c.created_at, c.id)
+        if channel_id is not None:
+            query = query.where(c.id == channel_id)
+        rows = (await self._s.execute(query)).all()
+        if not rows:
+            return []
+        k = channel_keys.c
+        key_rows = await self._s.execute(
+            select(channel_keys)
+            .where(k.channel_id.in_([r.id for r in rows]))
+            .order_by(k.expires_at.desc().nulls_first(), k.created_at.desc())
         )
-        return result.first() is not None
+        keys: dict[UUID, list[KeyInfo]] = {}
+        for key_row in key_rows:
+            keys.setdefault(key_row.channel_id, []).append(_key_info(key_row))
+        return [ChannelView(_channel(r), tuple(keys.get(r.id, ())), r.created_by, r.updated_by) for r in rows]
 
-    async def save(self, channel: Channel) -> None:
+    async def key_hashes(self, channel_id: UUID) -> list[str]:
+        return list(await self._s.scalars(select(channel_keys.c.hash).where(channel_keys.c.channel_id == channel_id)))
+
+    async def add(self, channel: Channel, hashed: str, hint: str, actor: str) -> None:
+        """Raises `KeyTaken` when the key already opens a channel (the caller's transaction,
+        holding the new channel row, must then roll back)."""
+        await self._s.execute(insert(channels).values(**_channel_values(channel), created_by=actor, updated_by=actor))
+        await self._add_key(channel.id, hashed, hint, actor)
+
+    async def _add_key(self, channel_id: UUID, hashed: str, hint: str, actor: str) -> None:
+        added = await self._s.execute(
+            pg_insert(channel_keys)
+            .values(hash=hashed, channel_id=channel_id, hint=hint, created_by=actor)
+            .on_conflict_do_nothing(index_elements=["hash"])
+            .returning(channel_keys.c.hash)
+        )
+        if added.first() is None:
+            raise KeyTaken()
+
+    async def replace_key(self, channel_id: UUID, hashed: str, hint: str, actor: str, grace: timedelta) -> list[str]:
+        """The new key becomes the current one. The replaced current key keeps working for
+        `grace` (none: it stops now); keys replaced earlier stop now. Returns the hashes of
+        the keys that stopped or will stop. The channel row must be locked by the caller."""
+        k = channel_keys.c
+        mine = k.channel_id == channel_id
+        stopped = list(await self._s.scalars(delete(channel_keys).where(mine, k.expires_at.is_not(None)).returning(k.hash)))
+        current = k.expires_at.is_(None)
+        if grace > timedelta(0):
+            ending = update(channel_keys).where(mine, current).values(expires_at=func.now() + grace).returning(k.hash)
+            stopped += list(await self._s.scalars(ending))
+        else:
+            stopped += list(await self._s.scalars(delete(channel_keys).where(mine, current).returning(k.hash)))
+        await self._add_key(channel_id, hashed, hint, actor)
+        return stopped
+
+    async def save(self, channel: Channel, actor: str) -> None:
         values = _channel_values(channel)
-        del values["id"], values["key"], values["workspace"], values["kind"]
-        await self._s.execute(update(channels).where(channels.c.id == channel.id).values(updated_at=func.now(), **values))
+        del values["id"], values["workspace"], values["kind"]
+        await self._s.execute(update(channels).where(channels.c.id == channel.id).values(updated_at=func.now(), updated_by=actor, **values))
 
 
 class SubmissionRepository:
@@ -77,20 +152,23 @@ class SubmissionRepository:
             return set()
         return set(await self._s.scalars(pg_insert(submissions).on_conflict_do_nothing().returning(submissions.c.id), rows))
 
-    async def ids_of_idempotency_keys(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[UUID, str | None]]:
-        """(channel key, idempotency key) → the submission's id and the fingerprint of its body."""
+    async def ids_of_idempotency_keys(self, keys: list[tuple[UUID, str]]) -> dict[tuple[UUID, str], tuple[UUID, str | None]]:
+        """(channel id, idempotency key) → the submission's id and the fingerprint of its body."""
         if not keys:
             return {}
         s = submissions.c
         rows = await self._s.execute(
-            select(s.channel_key, s.idempotency_key, s.id, s.idempotency_fingerprint).where(
-                tuple_(s.channel_key, s.idempotency_key).in_(keys)
+            select(s.channel_id, s.idempotency_key, s.id, s.idempotency_fingerprint).where(
+                tuple_(s.channel_id, s.idempotency_key).in_(keys)
             )
         )
-        return {(r.channel_key, r.idempotency_key): (r.id, r.idempotency_fingerprint) for r in rows}
+        return {(r.channel_id, r.idempotency_key): (r.id, r.idempotency_fingerprint) for r in rows}
 
-    async def get(self, submission_id: UUID) -> Any:
-        return (await self._s.execute(select(submissions).where(submissions.c.id == submission_id))).first()
+    async def get(self, submission_id: UUID, reader: Reader) -> Any:
+        """The submission, if `reader` may see it (its workspace's, or its channel's)."""
+        s = submissions.c
+        mine = s.workspace == reader.workspace if reader.workspace is not None else s.channel_id == reader.channel_id
+        return (await self._s.execute(select(submissions).where(s.id == submission_id, mine))).first()
 
     async def state_for_update(self, submission_id: UUID) -> tuple[State, UUID | None, str] | None:
         """The submission's state, import job (if any) and workspace, locked until the commit."""

@@ -1,4 +1,18 @@
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint, func
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from crm_runtime.delivery_tables import inbox_table, outbox_table
@@ -10,7 +24,6 @@ channels = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("workspace", String(100), nullable=False),
-    Column("key", String(200), nullable=False, unique=True),
     Column("kind", String(20), nullable=False),
     Column("name", String(200), nullable=False),
     Column("duplicate_policy", String(40), nullable=False),
@@ -23,14 +36,32 @@ channels = Table(
     Column("rate_limit_per_minute", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200)),  # the token subject of who made it / changed it last
+    Column("updated_by", String(200)),
 )
+Index("ix_channels_workspace", channels.c.workspace)
+
+# A channel's keys, as SHA-256 hashes (domain/channel_keys.py): the current one (expires_at
+# null) and, after a rotation, the replaced one until its grace period ends. The hash is the
+# primary key, so a key opens one channel only, whatever the workspace.
+channel_keys = Table(
+    "channel_keys",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("channel_id", UUID(as_uuid=True), ForeignKey("channels.id"), nullable=False),
+    Column("hint", String(8), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200)),
+    Column("expires_at", DateTime(timezone=True)),
+)
+Index("ix_channel_keys_channel", channel_keys.c.channel_id)
 
 submissions = Table(
     "submissions",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("workspace", String(100), nullable=False),
-    Column("channel_key", String(200), nullable=False),
+    Column("channel_id", UUID(as_uuid=True), nullable=False),
     Column("channel_kind", String(20), nullable=False),
     Column("idempotency_key", String(200)),
     Column("idempotency_fingerprint", String(64)),  # sha256 of the first body sent with the key
@@ -44,7 +75,7 @@ submissions = Table(
     Column("row_number", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("channel_key", "idempotency_key", name="uq_submissions_idempotency"),
+    UniqueConstraint("channel_id", "idempotency_key", name="uq_submissions_idempotency"),
 )
 Index("ix_submissions_created_at", submissions.c.created_at)
 Index("ix_submissions_job", submissions.c.job_id, postgresql_where=submissions.c.job_id.isnot(None))
@@ -54,7 +85,7 @@ import_jobs = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("workspace", String(100), nullable=False),
-    Column("channel_key", String(200), nullable=False),
+    Column("channel_id", UUID(as_uuid=True), nullable=False),
     Column("policy", String(20), nullable=False),
     Column("state", String(20), nullable=False),
     Column("filename", String(500), nullable=False),

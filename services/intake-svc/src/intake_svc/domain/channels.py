@@ -1,9 +1,15 @@
-"""Channels: where a lead comes from and what to do when its person is already known."""
+"""Channels: where a lead comes from and what to do when its person is already known.
+
+A channel is known by its id; its key (the credential of its edge paths) is never part of it:
+see `intake_svc.domain.channel_keys`. Events name a channel by its id (`ChannelRef.key`), so
+that nothing downstream holds a credential and a rotation changes nothing there."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 from crm_contracts.leads import ChannelKind, ChannelRef
+from intake_svc.domain.channel_keys import KeyInfo
 
 IDENTIFIERS = ("phone", "email", "national_id")
 POLICIES = {"ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card", "duplicate_lead"}
@@ -23,7 +29,6 @@ DEFAULT_POLICY: dict[ChannelKind, str] = {
 class Channel:
     id: UUID
     workspace: str
-    key: str
     kind: ChannelKind
     name: str
     duplicate_policy: str
@@ -36,8 +41,9 @@ class Channel:
     rate_limit_per_minute: int | None = None
 
     def ref(self, policy: str | None = None) -> ChannelRef:
+        """The channel as events name it: `key` is the channel's id (never its secret key)."""
         return ChannelRef(
-            key=self.key,
+            key=str(self.id),
             kind=self.kind,
             name=self.name,
             duplicate_policy=policy or self.duplicate_policy,
@@ -45,20 +51,67 @@ class Channel:
         )
 
 
+@dataclass(frozen=True)
+class KeyMatch:
+    """The channel a presented key belongs to, and when that key stops working (None: never;
+    a previous key works until the end of its rotation's grace period)."""
+
+    channel: Channel
+    expires_at: datetime | None = None
+
+    def valid_at(self, now: datetime) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    """A channel as its administrators see it."""
+
+    channel: Channel
+    keys: tuple[KeyInfo, ...]  # the current key first, then a replaced one still in its grace period
+    created_by: str | None = None
+    updated_by: str | None = None
+
+    def current_key(self) -> KeyInfo | None:
+        return next((k for k in self.keys if k.expires_at is None), None)
+
+    def previous_key(self, now: datetime) -> KeyInfo | None:
+        """The replaced key still working at `now` (the latest to expire), if any."""
+        return next((k for k in self.keys if k.expires_at is not None and now < k.expires_at), None)
+
+
+# One answer for a key that is unknown, expired, or of another kind of channel: nothing in it
+# tells which, so it cannot be used to find out which keys exist (docs/problems.md).
+INVALID_KEY = "Invalid channel key"
+DISABLED = "Channel is disabled"
+
+
 class ChannelRefused(Exception):
-    """The key is unknown, disabled, or of a kind that cannot take this request."""
+    """The key is unknown, expired, of a kind that cannot take this request (401, all alike),
+    or its channel is disabled (403)."""
 
     def __init__(self, status: int, title: str) -> None:
         super().__init__(title)
         self.status = status
         self.title = title
 
+    @property
+    def bad_key(self) -> bool:
+        """The key itself was refused: a failed attempt, counted against the sender."""
+        return self.status == 401
 
-def check_channel(channel: Channel | None, allowed: set[ChannelKind]) -> Channel:
-    if channel is None:
-        raise ChannelRefused(401, "Unknown channel key")
+
+def check_channel(found: KeyMatch | None, allowed: set[ChannelKind], now: datetime) -> Channel:
+    """The channel a presented key opens for a request taking `allowed` kinds at `now`.
+
+    The kind is checked before `active`: a key of another kind answers like an unknown key
+    even when its channel is disabled."""
+    if found is None or not found.valid_at(now) or found.channel.kind not in allowed:
+        raise ChannelRefused(401, INVALID_KEY)
+    return check_active(found.channel)
+
+
+def check_active(channel: Channel) -> Channel:
     if not channel.active:
-        raise ChannelRefused(403, "Channel is disabled")
-    if channel.kind not in allowed:
-        raise ChannelRefused(403, f"A {channel.kind.value} channel cannot submit here")
+        raise ChannelRefused(403, DISABLED)
     return channel

@@ -7,24 +7,27 @@ from urllib.parse import parse_qsl, urlencode
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from crm_contracts.leads import ChannelKind, Lead
 from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
 from crm_runtime.problems import Problem, found, invalid_request, malformed_json, printable_field, problem_responses
 from intake_svc.domain import signatures
 from intake_svc.domain.capture import LeadRejected, lead_from_form
-from intake_svc.domain.channels import Channel, ChannelRefused
+from intake_svc.domain.channels import Channel
+from intake_svc.domain.readers import Reader
 from intake_svc.domain.validation import validate_lead
+from intake_svc.entrypoints.credentials import KeyCheck, reader, throttled
 from intake_svc.service_layer.edge import EdgeGuard, Throttled
 from intake_svc.service_layer.handlers import IdempotencyKeyReused, IntakeService, LeadNotStored
 
 ChannelKey = Annotated[str | None, Header(alias="X-Channel-Key", max_length=200)]
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-# What the lead routes answer besides 202: channel key missing/unknown (401) or not allowed
-# (403), body too large (413), invalid lead (422), rate limited (429), database away (503).
+# What the lead routes answer besides 202: channel key missing, unknown, expired or of another
+# kind (401, one answer for all), channel disabled (403), body too large (413), invalid lead
+# (422), rate limited or too many failed keys from the address (429), database away (503).
 LEAD_PROBLEMS = problem_responses(401, 403, 413, 422, 429, 503)
 
 
@@ -48,7 +51,7 @@ class Accepted(BaseModel):
 class SubmissionOut(BaseModel):
     id: UUID
     workspace: str
-    channel: str
+    channel: str = Field(description="The id of the channel it came through (a channel's key is never shown).")
     state: str
     decision: str | None
     customer_id: UUID | None
@@ -85,25 +88,16 @@ async def _form_fields(request: Request, body: bytes) -> dict[str, str]:
     return form
 
 
-def build_router(service: IntakeService, guard: EdgeGuard) -> APIRouter:
+def build_router(service: IntakeService, keys: KeyCheck, guard: EdgeGuard) -> APIRouter:
     router = APIRouter(prefix="/v1")
+    read_as = reader(keys)
 
     async def _channel(key: str | None, allowed: set[ChannelKind], request: Request) -> Channel:
-        if not key:
-            raise Problem(401, "Missing channel key", "Send the channel's key in the X-Channel-Key header.", field="X-Channel-Key")
+        channel = await keys.channel(key, allowed, request)
         try:
-            channel = await service.channel(key, allowed)
-        except ChannelRefused as exc:
-            raise Problem(exc.status, exc.title, field="X-Channel-Key") from exc
-        try:
-            await guard.admit(channel, request.client.host if request.client else None)
+            await guard.admit(channel, keys.address(request))
         except Throttled as exc:
-            raise Problem(
-                429,
-                "Too many requests",
-                f"The {exc.scope} rate limit of this channel is used up; retry after {exc.retry_after_s} s.",
-                headers={"Retry-After": str(exc.retry_after_s)},
-            ) from exc
+            raise throttled(exc) from exc
         return channel
 
     async def _accept(channel: Channel, lead: Lead, raw: dict[str, str] | None = None, idempotency_key: str | None = None) -> Accepted:
@@ -188,10 +182,15 @@ def build_router(service: IntakeService, guard: EdgeGuard) -> APIRouter:
         return _accepted(submission_id)
 
     @router.get(
-        "/submissions/{submission_id}", response_model=SubmissionOut, tags=["submissions"], responses=problem_responses(404, 422, 503)
+        "/submissions/{submission_id}",
+        response_model=SubmissionOut,
+        tags=["submissions"],
+        responses=problem_responses(401, 403, 404, 422, 429, 503),
     )
-    async def get_submission(submission_id: UUID) -> SubmissionOut:
-        row = found(await service.submission(submission_id), "Submission not found")
-        return SubmissionOut.model_validate({**row._mapping, "channel": row.channel_key})
+    async def get_submission(submission_id: UUID, who: Annotated[Reader, Depends(read_as)]) -> SubmissionOut:
+        """A submission's state, for a member of its workspace or the key of the channel that made it
+        (see `intake_svc.entrypoints.credentials`); anyone else gets 404."""
+        row = found(await service.submission(submission_id, who), "Submission not found")
+        return SubmissionOut.model_validate({**row._mapping, "channel": str(row.channel_id)})
 
     return router

@@ -6,7 +6,12 @@ from intake_svc.bootstrap import Container, bootstrap
 from intake_svc.config import IntakeSettings
 from intake_svc.entrypoints.api import build_router
 from intake_svc.entrypoints.channels_api import build_channels_router
+from intake_svc.entrypoints.credentials import KeyCheck
 from intake_svc.entrypoints.imports_api import build_imports_router
+
+# The paths lead sources reach with a channel key instead of a bearer token (see
+# `intake_svc.entrypoints.credentials`); every other operation requires a token.
+EDGE_PATHS = ("/v1/leads", "/v1/capture/{channel_key}", "/v1/portal/registrations", "/v1/imports")
 
 
 def build_app(settings: IntakeSettings) -> FastAPI:
@@ -15,10 +20,16 @@ def build_app(settings: IntakeSettings) -> FastAPI:
 
 def app_for(c: Container) -> FastAPI:
     """The HTTP app over a wired container (tests keep the container to reach its parts)."""
+    keys = KeyCheck(c.channels, c.failures, c.trusted_proxies)
     app = create_app(
         c.runtime,
-        [build_router(c.service, c.guard), build_channels_router(c.service), build_imports_router(c.service, c.imports)],
+        [
+            build_router(c.service, keys, c.guard),
+            build_channels_router(c.channels, c.settings.channel_key_grace_s),
+            build_imports_router(keys, c.imports),
+        ],
         title="intake-svc",
+        public=EDGE_PATHS,
     )
     # Lead bodies are small; only spreadsheet uploads may be large.
     app.add_middleware(BodySizeLimit, max_bytes=c.settings.max_body_bytes, overrides={"/v1/imports": c.settings.max_import_bytes})

@@ -1,20 +1,22 @@
-"""Channel administration: `GET|POST /v1/channels`, `GET|PATCH /v1/channels/{key}`."""
+"""Channel administration, for administrators of the workspace: `GET|POST /v1/channels`,
+`GET|PATCH /v1/channels/{channel_id}`, `POST /v1/channels/{channel_id}/rotate-key`."""
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, status
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, UrlConstraints
 
-from crm_contracts.envelope import WORKSPACE_MAX
 from crm_contracts.leads import ChannelKind
-from crm_contracts.text import UNSTORABLE_MESSAGE, StorableStr, unstorable
+from crm_contracts.text import StorableStr
+from crm_runtime.access import AdminDep
 from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
-from intake_svc.domain.channels import DEFAULT_POLICY, IDENTIFIERS, Channel
-from intake_svc.service_layer.handlers import IntakeService
+from intake_svc.domain.channel_keys import KEY_MAX_LENGTH, KEY_MIN_LENGTH, KEY_PATTERN, MAX_GRACE_S
+from intake_svc.domain.channels import DEFAULT_POLICY, IDENTIFIERS, Channel, ChannelView
+from intake_svc.service_layer.channels import Channels, KeyInUse
 
-Workspace = Annotated[str, Header(alias="X-Workspace", min_length=1, max_length=WORKSPACE_MAX)]
 Policy = Literal["ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card", "duplicate_lead"]
 Identifier = Literal["phone", "email", "national_id"]
 REDIRECT_URL_MAX = 2000
@@ -48,9 +50,25 @@ class ChannelOptions(BaseModel):
 
 
 class ChannelIn(ChannelOptions):
-    key: str = Field(min_length=3, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")
+    key: str | None = Field(
+        default=None,
+        min_length=KEY_MIN_LENGTH,
+        max_length=KEY_MAX_LENGTH,
+        pattern=KEY_PATTERN,
+        description="The channel's key, if you choose it (e.g. the documented development keys); by default a random one is made."
+        " Either way it is shown in this answer only: it is stored as a hash.",
+    )
     kind: ChannelKind
     name: StorableStr = Field(min_length=1, max_length=200)
+
+
+class RotateIn(BaseModel):
+    grace_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_GRACE_S,
+        description="How long the replaced key keeps working (0: it stops now; default: the service's `channel_key_grace_s`).",
+    )
 
 
 class ChannelList(BaseModel):
@@ -59,9 +77,8 @@ class ChannelList(BaseModel):
 
 
 class ChannelOut(BaseModel):
-    id: UUID
+    id: UUID = Field(description="What the admin routes, submissions and events name the channel by.")
     workspace: str
-    key: str
     kind: ChannelKind
     name: str
     duplicate_policy: str
@@ -72,13 +89,26 @@ class ChannelOut(BaseModel):
     has_hmac_secret: bool
     honeypot_field: str | None
     rate_limit_per_minute: int | None
+    key_hint: str = Field(description="The last 4 characters of the current key (its only part ever shown again).")
+    key_created_at: datetime | None = Field(description="When the current key was made (at creation or by a rotation).")
+    key_created_by: str | None = Field(description="Who made the current key (null: before this was recorded).")
+    previous_key_hint: str | None = Field(default=None, description="The last 4 characters of the replaced key still working, if any.")
+    previous_key_expires_at: datetime | None = Field(default=None, description="When the replaced key stops working.")
+    created_by: str | None = None
+    updated_by: str | None = None
 
 
-def channel_out(c: Channel) -> ChannelOut:
+class ChannelWithKey(ChannelOut):
+    key: str = Field(description="The channel's key: shown in this answer only, keep it now.")
+
+
+def channel_out(view: ChannelView) -> ChannelOut:
+    c = view.channel
+    current = view.current_key()
+    previous = view.previous_key(datetime.now(UTC))
     return ChannelOut(
         id=c.id,
         workspace=c.workspace,
-        key=c.key,
         kind=c.kind,
         name=c.name,
         duplicate_policy=c.duplicate_policy,
@@ -89,7 +119,18 @@ def channel_out(c: Channel) -> ChannelOut:
         has_hmac_secret=bool(c.hmac_secret),
         honeypot_field=c.honeypot_field,
         rate_limit_per_minute=c.rate_limit_per_minute,
+        key_hint=current.hint if current else "",
+        key_created_at=current.created_at if current else None,
+        key_created_by=current.created_by if current else None,
+        previous_key_hint=previous.hint if previous else None,
+        previous_key_expires_at=previous.expires_at if previous else None,
+        created_by=view.created_by,
+        updated_by=view.updated_by,
     )
+
+
+def with_key(view: ChannelView, key: str) -> ChannelWithKey:
+    return ChannelWithKey(**channel_out(view).model_dump(), key=key)
 
 
 def _changes(options: ChannelOptions) -> dict[str, Any]:
@@ -101,29 +142,27 @@ def _changes(options: ChannelOptions) -> dict[str, Any]:
     return changes
 
 
-def _workspace(workspace: str) -> str:
-    if unstorable(workspace):
-        raise invalid_fields([("X-Workspace", UNSTORABLE_MESSAGE)])
-    return workspace
+CHANNEL_NOT_FOUND = "Channel not found"
 
 
-def build_channels_router(service: IntakeService) -> APIRouter:
+def build_channels_router(channels: Channels, default_grace_s: int) -> APIRouter:
+    """Every route is for administrators of the workspace (`AdminDep`): the workspace is theirs
+    (`X-Workspace` chooses among their own), a channel of another workspace is a 404."""
     router = APIRouter(prefix="/v1/channels", tags=["channels"])
 
     @router.get("", response_model=ChannelList, responses=problem_responses(422, 503))
-    async def list_channels(x_workspace: Workspace = "main") -> ChannelList:
-        return ChannelList(items=[channel_out(c) for c in await service.channels(_workspace(x_workspace))])
+    async def list_channels(admin: AdminDep) -> ChannelList:
+        return ChannelList(items=[channel_out(v) for v in await channels.of_workspace(admin.workspace)])
 
-    @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChannelOut, responses=problem_responses(409, 413, 422, 503))
-    async def create_channel(body: ChannelIn, x_workspace: Workspace = "main") -> ChannelOut:
-        x_workspace = _workspace(x_workspace)
+    @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChannelWithKey, responses=problem_responses(409, 413, 422, 503))
+    async def create_channel(body: ChannelIn, admin: AdminDep) -> ChannelWithKey:
+        """A new channel; the answer carries its key, which is never shown again."""
         changes = {k: v for k, v in _changes(body).items() if v is not None}
-        changes.pop("key"), changes.pop("kind")
+        changes.pop("key", None), changes.pop("kind")
         channel = dataclasses.replace(
             Channel(
                 id=uuid4(),
-                workspace=x_workspace,
-                key=body.key,
+                workspace=admin.workspace,
                 kind=body.kind,
                 name=body.name,
                 duplicate_policy=DEFAULT_POLICY[body.kind],
@@ -131,25 +170,33 @@ def build_channels_router(service: IntakeService) -> APIRouter:
             ),
             **changes,
         )
-        if not await service.add_channel(channel):
-            raise Problem(409, "Channel key already in use", field="key")
-        return channel_out(channel)
+        try:
+            view, key = await channels.add(channel, body.key, admin.actor)
+        except KeyInUse:
+            raise Problem(409, "Channel key already in use", "Choose another key, or leave it out for a random one.", field="key") from None
+        return with_key(view, key)
 
-    @router.get("/{key}", response_model=ChannelOut, responses=problem_responses(404, 422, 503))
-    async def get_channel(key: str, x_workspace: Workspace = "main") -> ChannelOut:
-        x_workspace = _workspace(x_workspace)
-        channel = found(await service.channel_for_admin(x_workspace, key), "Channel not found")
-        return channel_out(channel)
+    @router.get("/{channel_id}", response_model=ChannelOut, responses=problem_responses(404, 422, 503))
+    async def get_channel(channel_id: UUID, admin: AdminDep) -> ChannelOut:
+        return channel_out(found(await channels.view(admin.workspace, channel_id), CHANNEL_NOT_FOUND))
 
-    @router.patch("/{key}", response_model=ChannelOut, responses=problem_responses(404, 413, 422, 503))
-    async def update_channel(key: str, body: ChannelOptions, x_workspace: Workspace = "main") -> ChannelOut:
-        x_workspace = _workspace(x_workspace)
+    @router.patch("/{channel_id}", response_model=ChannelOut, responses=problem_responses(404, 413, 422, 503))
+    async def update_channel(channel_id: UUID, body: ChannelOptions, admin: AdminDep) -> ChannelOut:
+        """Change a channel's options (removing its HMAC secret with `null`, its thank-you page, …)."""
         changes = _changes(body)
         required = ("name", "duplicate_policy", "mapping", "active", "identifiers")
         nulls = [name for name in required if name in changes and changes[name] is None]
         if nulls:
             raise invalid_fields([(name, "may not be null") for name in nulls])
-        channel = found(await service.update_channel(x_workspace, key, changes), "Channel not found")
-        return channel_out(channel)
+        return channel_out(found(await channels.update(admin.workspace, channel_id, changes, admin.actor), CHANNEL_NOT_FOUND))
+
+    @router.post("/{channel_id}/rotate-key", response_model=ChannelWithKey, responses=problem_responses(404, 413, 422, 503))
+    async def rotate_key(channel_id: UUID, admin: AdminDep, body: RotateIn | None = None) -> ChannelWithKey:
+        """A new random key, shown in this answer only. The replaced key keeps working for
+        `grace_seconds` (then it is refused like any unknown key); a key replaced before it
+        stops at once. Who rotated and when is kept with the new key (`key_created_by`, `key_created_at`)."""
+        grace_s = body.grace_seconds if body is not None and body.grace_seconds is not None else default_grace_s
+        rotated = found(await channels.rotate(admin.workspace, channel_id, timedelta(seconds=grace_s), admin.actor), CHANNEL_NOT_FOUND)
+        return with_key(*rotated)
 
     return router

@@ -5,14 +5,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, File, Form, Header, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile, status
 from pydantic import BaseModel, Field
 
 from crm_contracts.leads import ChannelKind
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable
 from crm_runtime.problems import Problem, found, invalid_fields, printable_field, problem_responses
-from intake_svc.domain.channels import ChannelRefused
-from intake_svc.service_layer.handlers import IntakeService
+from intake_svc.domain.readers import Reader
+from intake_svc.entrypoints.credentials import KeyCheck, reader
 from intake_svc.service_layer.imports import ImportRejected, ImportService
 
 # Internal states that the public contract folds into `running`.
@@ -56,8 +56,9 @@ def _job_out(row: Any) -> ImportJobOut:
     return ImportJobOut.model_validate({**row._mapping, "state": _PUBLIC_STATE.get(row.state, row.state), "columns": columns})
 
 
-def build_imports_router(service: IntakeService, imports: ImportService) -> APIRouter:
+def build_imports_router(keys: KeyCheck, imports: ImportService) -> APIRouter:
     router = APIRouter(prefix="/v1/imports", tags=["imports"])
+    read_as = reader(keys)
 
     # 400: a body that is no multipart form (Starlette's "Invalid multipart data", a part without
     # a name, no boundary) is a `bad-request` problem, answered before the channel key is read.
@@ -65,20 +66,16 @@ def build_imports_router(service: IntakeService, imports: ImportService) -> APIR
         "",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=ImportAccepted,
-        responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
+        responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
     )
     async def create_import(
+        request: Request,
         file: Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1255) or XLSX; the first row holds the headers")],
         policy: Annotated[str, Form(description="skip | fill_missing | reset_status")] = "skip",
         mapping: Annotated[str | None, Form(description='JSON object header → field, e.g. {"טלפון": "phone"}')] = None,
         x_channel_key: Annotated[str | None, Header(alias="X-Channel-Key", max_length=200)] = None,
     ) -> ImportAccepted:
-        if not x_channel_key:
-            raise Problem(401, "Missing channel key", field="X-Channel-Key")
-        try:
-            channel = await service.channel(x_channel_key, {ChannelKind.IMPORT})
-        except ChannelRefused as exc:
-            raise Problem(exc.status, exc.title, field="X-Channel-Key") from exc
+        channel = await keys.channel(x_channel_key, {ChannelKind.IMPORT}, request)
         explicit: dict[str, str] | None = None
         if mapping:
             try:
@@ -102,9 +99,11 @@ def build_imports_router(service: IntakeService, imports: ImportService) -> APIR
             raise Problem(exc.status, "Import refused", exc.message, errors=[{"field": exc.field, "message": exc.message}]) from exc
         return ImportAccepted(id=job_id, status_url=f"/v1/imports/{job_id}")
 
-    @router.get("/{job_id}", response_model=ImportJobOut, responses=problem_responses(404, 422, 503))
-    async def get_import(job_id: UUID) -> ImportJobOut:
-        row = found(await imports.job(job_id), "Import not found")
+    @router.get("/{job_id}", response_model=ImportJobOut, responses=problem_responses(401, 403, 404, 422, 429, 503))
+    async def get_import(job_id: UUID, who: Annotated[Reader, Depends(read_as)]) -> ImportJobOut:
+        """An import's progress, for a member of its workspace or the key of the channel that made it
+        (see `intake_svc.entrypoints.credentials`); anyone else gets 404."""
+        row = found(await imports.job(job_id, who), "Import not found")
         return _job_out(row)
 
     return router

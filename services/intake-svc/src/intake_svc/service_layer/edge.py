@@ -1,5 +1,8 @@
-"""Protection of the public edge: rate limits per channel and per client address."""
+"""Protection of the public edge: rate limits per channel and per client address, the limit on
+failed channel-key attempts, and which address a request comes from."""
 
+import ipaddress
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from crm_contracts.leads import ChannelKind
@@ -8,6 +11,9 @@ from intake_svc.domain.channels import Channel
 
 # Channels that browsers and unknown senders reach directly get a per-address limit too.
 PUBLIC_KINDS = {ChannelKind.WEB, ChannelKind.PORTAL}
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,90 @@ class EdgeGuard:
         """
         limit = channel.rate_limit_per_minute or self._channel_per_minute
         if limit:
-            decision = await self._limiter.hit(f"channel:{channel.key}", limit, 60)
+            decision = await self._limiter.hit(f"channel:{channel.id}", limit, 60)
             if not decision.allowed:
                 raise Throttled("channel", decision.retry_after_s)
         if channel.kind in PUBLIC_KINDS and address:
-            decision = await self._limiter.hit(f"ip:{channel.key}:{address}", self._address_per_minute, 60)
+            decision = await self._limiter.hit(f"ip:{channel.id}:{address}", self._address_per_minute, 60)
             if not decision.allowed:
                 raise Throttled("address", decision.retry_after_s)
+
+
+class KeyFailures:
+    """Failed channel-key attempts per client address (shared by every instance, in Redis).
+
+    An address that made `limit` failed attempts within `window_s` is locked out until the
+    oldest of them leaves the window: `check` refuses it before its key is even looked up, so
+    a locked-out sender learns nothing more, not even from a right guess. Like every edge
+    limit this fails open when Redis is away (see `RateLimiter`)."""
+
+    def __init__(self, limiter: RateLimiter, limit: int, window_s: float) -> None:
+        self._limiter = limiter
+        self._limit = limit
+        self._window_s = window_s
+
+    async def check(self, address: str | None) -> None:
+        """Raise `Throttled("key-failures", ...)` when `address` is locked out."""
+        if address:
+            decision = await self._limiter.peek(f"keyfail:{address}", self._limit, self._window_s)
+            if not decision.allowed:
+                raise Throttled("key-failures", decision.retry_after_s)
+
+    async def failed(self, address: str | None) -> None:
+        """Count a failed attempt (at most `limit` are kept: the address is locked out then)."""
+        if address:
+            await self._limiter.hit(f"keyfail:{address}", self._limit, self._window_s)
+
+
+def trusted_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """`trusted_proxies` as networks: each entry an address (`10.0.0.7`) or a CIDR (`10.0.0.0/8`)."""
+    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries)
+
+
+def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]) -> str | None:
+    """The address per-address limits count a request against.
+
+    `peer` is the direct peer (the TCP connection's address). Only when it is one of the
+    `trusted` proxies is `X-Forwarded-For` (every occurrence, in order: `forwarded_for`) read,
+    and then from the right: each trusted proxy appended the address it got the request from,
+    so the right-most address that is not a trusted proxy is the client; what stands left of
+    it was written by the client itself and is never believed. A chain of trusted proxies only
+    gives its left-most address; an entry that is no address ends the walk at the proxy that
+    wrote it. Without trusted proxies (the default) the header is ignored altogether.
+    """
+    peer_address = _address(peer)
+    if peer_address is None or not _trusted(peer_address, trusted):
+        return str(peer_address) if peer_address is not None else peer
+    current = peer_address
+    hops = [hop for header in forwarded_for for hop in header.split(",")]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break
+        current = address
+        if not _trusted(address, trusted):
+            break
+    return str(current)
+
+
+def _trusted(address: Address, trusted: Sequence[Network]) -> bool:
+    return any(address.version == network.version and address in network for network in trusted)
+
+
+def _address(text: str | None) -> Address | None:
+    """An address as written in `X-Forwarded-For` or by the server: `1.2.3.4`, `2001:db8::1`,
+    `[2001:db8::1]:443`, `1.2.3.4:5678`; IPv4-mapped IPv6 addresses as IPv4; None otherwise."""
+    if not text:
+        return None
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

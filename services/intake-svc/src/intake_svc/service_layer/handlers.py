@@ -1,6 +1,5 @@
 """Use cases of intake-svc: one request or message = one unit of work = one commit."""
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,17 +14,17 @@ from crm_contracts.events import CustomerCreated, CustomerEnriched, DecisionMade
 from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable, unstorable
-from crm_runtime.cache import TimedCache
 from crm_runtime.consumer import same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.group_commit import GroupCommit, Refused
 from crm_runtime.outbox import Outbox
 from intake_svc.adapters.idempotency import IdempotencyCache
 from intake_svc.adapters.imports_repository import ImportRepository, outcome_counter
-from intake_svc.adapters.repository import ChannelRepository, SubmissionRepository
+from intake_svc.adapters.repository import SubmissionRepository
 from intake_svc.domain import capture
 from intake_svc.domain.capture import LeadRejected
-from intake_svc.domain.channels import Channel, ChannelRefused, check_channel
+from intake_svc.domain.channels import Channel
+from intake_svc.domain.readers import Reader
 from intake_svc.domain.submissions import State, after_card_applied, after_decision, fingerprint
 from intake_svc.domain.validation import check_custom_fields
 
@@ -60,7 +59,7 @@ def stage_lead(
     row: dict[str, Any] = {
         "id": submission_id,
         "workspace": workspace,
-        "channel_key": channel.key,
+        "channel_id": UUID(channel.key),  # a ChannelRef names its channel by id (Channel.ref)
         "channel_kind": channel.kind.value,
         "idempotency_key": idempotency_key,
         "idempotency_fingerprint": idempotency_fingerprint,
@@ -101,26 +100,13 @@ class IntakeService:
         sessions: async_sessionmaker[AsyncSession],
         outbox: Outbox,
         idempotency: IdempotencyCache,
-        channel_cache_s: float = 5.0,
         definitions: Definitions | None = None,
     ) -> None:
         self._definitions = definitions
         self._sessions = sessions
         self._outbox = outbox
         self._idempotency = idempotency
-        self._channels: TimedCache[str, Channel | None] = TimedCache(channel_cache_s)
         self._commits: GroupCommit[StagedLead, tuple[UUID, str | None]] = GroupCommit("submissions", self._write)
-
-    async def channel(self, key: str, allowed: set[ChannelKind]) -> Channel:
-        """The channel behind `key`; cached for a few seconds, so a burst costs one lookup."""
-        if unstorable(key):
-            raise ChannelRefused(401, "Unknown channel key")  # no channel has such a key; never sent to the database
-
-        async def load() -> Channel | None:
-            async with self._sessions() as session:
-                return await ChannelRepository(session).by_key(key)
-
-        return check_channel(await self._channels.get(key, load), allowed)
 
     async def accept(self, channel: Channel, lead: Lead, *, raw: dict[str, str] | None = None, idempotency_key: str | None = None) -> UUID:
         """Store the submission and stage its event; durable (committed) when this returns.
@@ -135,7 +121,7 @@ class IntakeService:
         if idempotency_key:
             if unstorable(idempotency_key):
                 raise LeadRejected("Idempotency-Key", UNSTORABLE_MESSAGE)
-            cached = await self._idempotency.get(channel.key, idempotency_key)
+            cached = await self._idempotency.get(str(channel.id), idempotency_key)
             if cached:
                 cached_id, cached_print = cached
                 if cached_print is not None and cached_print != body_print:
@@ -153,7 +139,7 @@ class IntakeService:
         if idempotency_key:
             if first is not None and first != body_print:
                 raise IdempotencyKeyReused(idempotency_key)
-            await self._idempotency.remember(channel.key, idempotency_key, str(submission_id), first)
+            await self._idempotency.remember(str(channel.id), idempotency_key, str(submission_id), first)
         return submission_id
 
     async def _write(self, batch: list[StagedLead]) -> list[tuple[UUID, str | None]]:
@@ -166,12 +152,12 @@ class IntakeService:
             repo = SubmissionRepository(session)
             inserted = await repo.add_many_new([s.row for s in batch])
             await self._outbox.stage_many(session, [(topics.LEADS, s.key, s.event) for s in batch if s.submission_id in inserted])
-            repeats = [(s.row["channel_key"], s.row["idempotency_key"]) for s in batch if s.submission_id not in inserted]
+            repeats = [(s.row["channel_id"], s.row["idempotency_key"]) for s in batch if s.submission_id not in inserted]
             earlier = await repo.ids_of_idempotency_keys(repeats)
         return [
             (s.submission_id, s.row["idempotency_fingerprint"])
             if s.submission_id in inserted
-            else earlier[(s.row["channel_key"], s.row["idempotency_key"])]
+            else earlier[(s.row["channel_id"], s.row["idempotency_key"])]
             for s in batch
         ]
 
@@ -184,7 +170,7 @@ class IntakeService:
         row = {
             "id": submission_id,
             "workspace": channel.workspace,
-            "channel_key": channel.key,
+            "channel_id": channel.id,
             "channel_kind": channel.kind.value,
             "state": State.REJECTED.value,
             "decision": "reject",
@@ -196,37 +182,10 @@ class IntakeService:
             await SubmissionRepository(session).add_many_new([row])
         return submission_id
 
-    async def submission(self, submission_id: UUID) -> Any:
+    async def submission(self, submission_id: UUID, reader: Reader) -> Any:
+        """The submission, when `reader` may see it; None otherwise (as for an unknown id)."""
         async with self._sessions() as session:
-            return await SubmissionRepository(session).get(submission_id)
-
-    async def channel_for_admin(self, workspace: str, key: str) -> Channel | None:
-        if unstorable(key):
-            return None
-        async with self._sessions() as session:
-            channel = await ChannelRepository(session).by_key(key)
-        return channel if channel is not None and channel.workspace == workspace else None
-
-    async def update_channel(self, workspace: str, key: str, changes: dict[str, Any]) -> Channel | None:
-        async with self._sessions() as session, session.begin():
-            repo = ChannelRepository(session)
-            channel = None if unstorable(key) else await repo.by_key(key)
-            if channel is None or channel.workspace != workspace:
-                return None
-            channel = dataclasses.replace(channel, **changes)
-            await repo.save(channel)
-        self._channels.forget(key)
-        return channel
-
-    async def add_channel(self, channel: Channel) -> bool:
-        async with self._sessions() as session, session.begin():
-            added = await ChannelRepository(session).add(channel)
-        self._channels.forget(channel.key)
-        return added
-
-    async def channels(self, workspace: str) -> list[Channel]:
-        async with self._sessions() as session:
-            return await ChannelRepository(session).list(workspace)
+            return await SubmissionRepository(session).get(submission_id, reader)
 
 
 async def on_decision(session: AsyncSession, event: Envelope) -> None:

@@ -45,6 +45,7 @@ from intake_svc.adapters.repository import SubmissionRepository
 from intake_svc.domain import imports
 from intake_svc.domain.capture import LeadRejected, lead_from_form
 from intake_svc.domain.channels import Channel, ChannelRefused
+from intake_svc.domain.readers import Reader
 from intake_svc.domain.validation import check_custom_fields, validate_lead
 from intake_svc.service_layer.handlers import Definitions, StagedLead, refused_fields, stage_lead
 
@@ -162,7 +163,7 @@ class ImportService:
                     {
                         "id": job_id,
                         "workspace": channel.workspace,
-                        "channel_key": channel.key,
+                        "channel_id": channel.id,
                         "policy": policy,
                         "state": "queued",
                         "filename": filename,
@@ -184,9 +185,10 @@ class ImportService:
     async def close(self) -> None:
         await self._surveyor.close()
 
-    async def job(self, job_id: uuid.UUID) -> Any:
+    async def job(self, job_id: uuid.UUID, reader: Reader) -> Any:
+        """The job, when `reader` may see it; None otherwise (as for an unknown id)."""
         async with self._sessions() as session:
-            return await ImportRepository(session).get(job_id)
+            return await ImportRepository(session).get(job_id, reader)
 
     async def run(self, stop: asyncio.Event, channel_of: Any) -> None:
         """Worker loop: take a job whose lease is free, process it, repeat."""
@@ -203,7 +205,7 @@ class ImportService:
                     except TimeoutError:
                         pass
                     continue
-                channel = await channel_of(job.channel_key)
+                channel = await channel_of(job.channel_id)
                 await self._process(job, channel, stop)
                 outages = 0
             except asyncio.CancelledError:

@@ -1,0 +1,114 @@
+"""Channels: the key check of the edge paths and the administration of a workspace's channels.
+
+Keys are looked up by their hash (`domain/channel_keys.py`) and cached for a few seconds per
+process, so a burst of leads costs one lookup; a change made through this process is seen at
+once, one made through another instance within `cache_s` (a disabled channel, a rotation's
+end of grace). Whether a cached key has expired is checked at every use, against the clock.
+"""
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_contracts.leads import ChannelKind
+from crm_contracts.text import unstorable
+from crm_runtime.cache import TimedCache
+from intake_svc.adapters.repository import ChannelRepository, KeyTaken
+from intake_svc.domain.channel_keys import key_hash, key_hint, new_key
+from intake_svc.domain.channels import INVALID_KEY, Channel, ChannelRefused, ChannelView, KeyMatch, check_active, check_channel
+
+EVERY_KIND = frozenset(ChannelKind)
+
+
+class KeyInUse(Exception):
+    """An administrator chose a key that already opens a channel."""
+
+
+class Channels:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_s: float = 5.0) -> None:
+        self._sessions = sessions
+        self._by_hash: TimedCache[str, KeyMatch | None] = TimedCache(cache_s)
+
+    # -- the edge ------------------------------------------------------------------------------
+
+    async def by_key(self, key: str, allowed: set[ChannelKind] | frozenset[ChannelKind]) -> Channel:
+        """The channel `key` opens for a request taking `allowed` kinds; `ChannelRefused` when
+        the key is unknown, expired or of another kind (one uniform 401) or the channel is
+        disabled (403)."""
+        if unstorable(key):
+            raise ChannelRefused(401, INVALID_KEY)  # no key holds such a character; never sent to the database
+        hashed = key_hash(key)
+
+        async def load() -> KeyMatch | None:
+            async with self._sessions() as session:
+                return await ChannelRepository(session).by_key_hash(hashed)
+
+        return check_channel(await self._by_hash.get(hashed, load), set(allowed), datetime.now(UTC))
+
+    async def by_id(self, channel_id: UUID, allowed: set[ChannelKind]) -> Channel:
+        """The channel of a job accepted earlier (the import worker): by id, not by key, so a
+        rotation does not stop work already accepted; a disabled channel or one that no
+        longer takes this kind of work refuses it."""
+        async with self._sessions() as session:
+            channel = await ChannelRepository(session).by_id(channel_id)
+        if channel is None or channel.kind not in allowed:
+            raise ChannelRefused(401, INVALID_KEY)
+        return check_active(channel)
+
+    # -- administration (the caller is an administrator of `workspace`) --------------------------
+
+    async def of_workspace(self, workspace: str) -> list[ChannelView]:
+        async with self._sessions() as session:
+            return await ChannelRepository(session).views(workspace)
+
+    async def view(self, workspace: str, channel_id: UUID) -> ChannelView | None:
+        async with self._sessions() as session:
+            found = await ChannelRepository(session).views(workspace, channel_id)
+        return found[0] if found else None
+
+    async def add(self, channel: Channel, key: str | None, actor: str) -> tuple[ChannelView, str]:
+        """Store a new channel with `key` (a new random one when None); returns it and the key,
+        which is shown this once. `KeyInUse` when the key already opens a channel."""
+        key = key or new_key()
+        try:
+            async with self._sessions() as session, session.begin():
+                await ChannelRepository(session).add(channel, key_hash(key), key_hint(key), actor)
+        except KeyTaken:
+            raise KeyInUse() from None
+        self._by_hash.forget(key_hash(key))
+        return await self._view(channel), key
+
+    async def update(self, workspace: str, channel_id: UUID, changes: dict[str, Any], actor: str) -> ChannelView | None:
+        async with self._sessions() as session, session.begin():
+            repo = ChannelRepository(session)
+            channel = await repo.by_id(channel_id, workspace, lock=True)
+            if channel is None:
+                return None
+            channel = dataclasses.replace(channel, **changes)
+            await repo.save(channel, actor)
+            hashes = await repo.key_hashes(channel_id)
+        for hashed in hashes:
+            self._by_hash.forget(hashed)
+        return await self._view(channel)
+
+    async def rotate(self, workspace: str, channel_id: UUID, grace: timedelta, actor: str) -> tuple[ChannelView, str] | None:
+        """A new random key for the channel, shown this once; the replaced one keeps working for
+        `grace` (0: it stops now), and any key replaced before it stops now."""
+        key = new_key()
+        async with self._sessions() as session, session.begin():
+            repo = ChannelRepository(session)
+            channel = await repo.by_id(channel_id, workspace, lock=True)
+            if channel is None:
+                return None
+            stopped = await repo.replace_key(channel_id, key_hash(key), key_hint(key), actor, grace)
+        for hashed in stopped:
+            self._by_hash.forget(hashed)
+        return await self._view(channel), key
+
+    async def _view(self, channel: Channel) -> ChannelView:
+        view = await self.view(channel.workspace, channel.id)
+        assert view is not None, "a channel just written is there"
+        return view
