@@ -1,5 +1,6 @@
 """An allocation database of its own per test (migrated with the real migrations), the HTTP API
-in process (no lifespan: no Kafka needed) and helpers that feed customer events to the handlers
+in process (no lifespan: no Kafka needed) checking tokens of a test issuer (`http` signs as an
+administrator of the workspace a request names) and helpers that feed customer events to the handlers
 the way the consumer does: one transaction per run of events."""
 
 import asyncio
@@ -18,8 +19,9 @@ from allocation_svc.bootstrap import bootstrap
 from allocation_svc.config import AllocationSettings
 from allocation_svc.entrypoints.app import app_for
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import CustomerCreated, CustomerSnapshot
+from crm_contracts.events import CustomerCreated, CustomerSnapshot, Role
 from crm_devtools.testdb import migrated_database
+from crm_devtools.tokens import Member, TestIssuer
 from crm_runtime.consumer import Batched
 from crm_runtime.events import new_event
 
@@ -48,10 +50,21 @@ class Allocation:
         self.settings = AllocationSettings(database_url=url, database_pool_size=pool_size, http_tracing=False)
         self.container = bootstrap(self.settings)
         self.sessions = self.container.runtime.sessions
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app_for(self.container)), base_url="http://allocation-svc")
+        self.issuer = TestIssuer()
+        self.memberships = self.issuer.install(self.container.runtime)
+        transport = httpx.ASGITransport(app=app_for(self.container))
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://allocation-svc", auth=Member(self.issuer, self.memberships))
+        self.anonymous = httpx.AsyncClient(transport=transport, base_url="http://allocation-svc")  # explicit headers only
+
+    def user(self, subject: str, role: Role = Role.MANAGER, workspace: str = "main") -> dict[str, str]:
+        """Headers of a signed-in `subject`, made a member (`role`) of `workspace`."""
+        self.memberships.grant(subject, workspace, role)
+        return self.issuer.headers(subject, workspace=workspace)
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.anonymous.aclose()
+        await self.container.runtime.access.verifier.aclose()
         await self.container.runtime.engine.dispose()
 
     async def consume(self, payloads: list[BaseModel], workspace: str = "main") -> list[Envelope]:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _transfer(allocation: Allocation, **body: Any) -> dict[str, Any]:
-    response = await allocation.http.post("/v1/transfers", json=body, headers={"X-User": "manager"})
+    response = await allocation.http.post("/v1/transfers", json=body, headers=allocation.user("manager"))
     assert response.status_code == 201, response.text
     moved: dict[str, Any] = response.json()
     return moved

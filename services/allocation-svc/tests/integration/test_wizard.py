@@ -16,14 +16,14 @@ pytestmark = pytest.mark.integration
 
 
 async def _preview(allocation: Allocation, **body: Any) -> dict[str, Any]:
-    response = await allocation.http.post("/v1/allocations/preview", json=body, headers={"X-User": "manager"})
+    response = await allocation.http.post("/v1/allocations/preview", json=body, headers=allocation.user("manager"))
     assert response.status_code == 201, response.text
     run: dict[str, Any] = response.json()
     return run
 
 
 async def _apply(allocation: Allocation, preview_id: str) -> dict[str, Any]:
-    response = await allocation.http.post("/v1/allocations/apply", json={"preview_id": preview_id}, headers={"X-User": "manager"})
+    response = await allocation.http.post("/v1/allocations/apply", json={"preview_id": preview_id}, headers=allocation.user("manager"))
     assert response.status_code == 200, response.text
     run: dict[str, Any] = response.json()
     return run

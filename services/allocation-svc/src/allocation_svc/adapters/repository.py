@@ -260,8 +260,9 @@ class AllocationRepository:
         for owner_id, card_ids in sorted(by_owner.items()):
             await self._s.execute(update(cards).where(cards.c.id.in_(sorted(card_ids))).values(owner_id=owner_id))
 
-    async def assignment(self, customer_id: UUID) -> Any:
-        return (await self._s.execute(select(assignments).where(assignments.c.customer_id == customer_id))).first()
+    async def assignment(self, workspace: str, customer_id: UUID) -> Any:
+        query = select(assignments).where(assignments.c.customer_id == customer_id, assignments.c.workspace == workspace)
+        return (await self._s.execute(query)).first()
 
     async def published(self, customer_id: UUID, event_id: str) -> bool:
         """Whether one of this card's owner changes was published as that event."""
@@ -269,8 +270,9 @@ class AllocationRepository:
         query = select(h.seq).where(h.customer_id == customer_id, func.cast(h.event_id, String) == event_id).limit(1)
         return (await self._s.execute(query)).first() is not None
 
-    async def history(self, customer_id: UUID) -> list[Any]:
-        query = select(assignment_history).where(assignment_history.c.customer_id == customer_id).order_by(assignment_history.c.seq)
+    async def history(self, workspace: str, customer_id: UUID) -> list[Any]:
+        h = assignment_history.c
+        query = select(assignment_history).where(h.customer_id == customer_id, h.workspace == workspace).order_by(h.seq)
         return list((await self._s.execute(query)).all())
 
     # --- the unassigned queue ---------------------------------------------------------------
@@ -300,10 +302,14 @@ class AllocationRepository:
         query = query.order_by(queue.c.queued_at, queue.c.customer_id).limit(limit)
         return list((await self._s.execute(query)).all())
 
-    async def queued_among(self, customer_ids: Sequence[UUID]) -> list[Any]:
+    async def queued_among(self, customer_ids: Sequence[UUID], workspace: str | None = None) -> list[Any]:
+        """These cards' places in the queue (of `workspace` only, when given)."""
         if not customer_ids:
             return []
-        return list((await self._s.execute(select(queue).where(queue.c.customer_id.in_(customer_ids)))).all())
+        query = select(queue).where(queue.c.customer_id.in_(customer_ids))
+        if workspace is not None:
+            query = query.where(queue.c.workspace == workspace)
+        return list((await self._s.execute(query)).all())
 
     async def queued_workspaces(self) -> list[str]:
         return list(await self._s.scalars(select(queue.c.workspace).distinct().order_by(queue.c.workspace)))

@@ -15,15 +15,16 @@ class Queries:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def assignment(self, customer_id: UUID) -> dict[str, Any]:
+    async def assignment(self, workspace: str, customer_id: UUID) -> dict[str, Any]:
+        """The owner of a card of `workspace` (a card of another workspace is not there: 404)."""
         async with self._sessions() as session:
             repo = AllocationRepository(session)
-            row = await repo.assignment(customer_id)
+            row = await repo.assignment(workspace, customer_id)
             if row is None:
-                waiting = await repo.queued_among([customer_id])
+                waiting = await repo.queued_among([customer_id], workspace)
                 detail = f"Waiting in the unassigned queue: {waiting[0].reason}" if waiting else "This card has no owner from allocation."
                 raise Problem(404, "No assignment for this customer", detail, queued=bool(waiting))
-            history = await repo.history(customer_id)
+            history = await repo.history(workspace, customer_id)
         return {**row._asdict(), "history": [h._asdict() for h in history]}
 
     async def queue(self, workspace: str, after: tuple[datetime, UUID] | None, limit: int) -> dict[str, Any]:
