@@ -1,19 +1,24 @@
+import sys
 from pathlib import Path
 
 from crm_contracts import topics
 from crm_runtime.cli import main as run
 from customer_svc.config import CustomerSettings
+from customer_svc.entrypoints import cli
 from customer_svc.entrypoints.app import build_app
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
+    settings = CustomerSettings()
+    if sys.argv[1:2] == ["members"]:  # memberships for operators (entrypoints/cli.py); the rest is crm_runtime's
+        sys.exit(cli.main(settings, sys.argv[2:]))
     run(
-        CustomerSettings(),
+        settings,
         build_app,
         SERVICE_ROOT,
-        [topics.CUSTOMER_EVENTS, topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS],
+        [topics.CUSTOMER_EVENTS, topics.ACCESS, topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS],
     )
 
 

@@ -1,12 +1,14 @@
 from dataclasses import dataclass
 
 from crm_runtime.runtime import ServiceRuntime
+from crm_runtime.service_token import ServiceToken
 from customer_svc.adapters.dedup_client import DedupClient, HttpDedupClient
 from customer_svc.adapters.tables import metadata
 from customer_svc.config import CustomerSettings
 from customer_svc.service_layer.cards import CardService
 from customer_svc.service_layer.definitions import FieldDefinitions
 from customer_svc.service_layer.handlers import SUBSCRIPTIONS, CustomerHandlers
+from customer_svc.service_layer.memberships import MembershipService
 from customer_svc.service_layer.merging import MergeService
 from customer_svc.service_layer.numbers import Numbers
 from customer_svc.service_layer.people import PeopleService
@@ -25,6 +27,7 @@ class Container:
     merges: MergeService
     definitions: FieldDefinitions
     saved_filters: SavedFilters
+    memberships: MembershipService
 
 
 def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> Container:
@@ -33,7 +36,10 @@ def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> C
     runtime.subscribe(SUBSCRIPTIONS, CustomerHandlers(runtime.outbox, definitions, Numbers(runtime.sessions)).handlers())
     publisher = Publisher(runtime.outbox)
     region = settings.default_phone_region
-    dedup = dedup or HttpDedupClient(settings.dedup_url, settings.dedup_timeout_s)
+    if dedup is None:
+        client = HttpDedupClient(settings.dedup_url, settings.dedup_timeout_s, ServiceToken(settings))
+        runtime.close_on_stop(client.close)
+        dedup = client
     return Container(
         settings,
         runtime,
@@ -43,4 +49,5 @@ def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> C
         MergeService(runtime.sessions, publisher),
         definitions,
         SavedFilters(runtime.sessions),
+        MembershipService(runtime.sessions, runtime.outbox),
     )

@@ -1,5 +1,9 @@
 """customer-svc against a PostgreSQL database of its own per test (the real migrations), driven
-through its HTTP API in-process and through its consumer handlers the way the consumer calls them."""
+through its HTTP API in-process and through its consumer handlers the way the consumer calls them.
+
+`http` signs every request as `crm_devtools.tokens.TESTER`, an administrator of the workspace the
+request names (`X-Workspace`, `main` unless a request says otherwise); `anonymous` sends only the
+headers a test gives it (access tests use `issuer` and `memberships` directly)."""
 
 import json
 import uuid
@@ -14,12 +18,14 @@ from sqlalchemy import text
 
 from crm_contracts.envelope import Envelope
 from crm_devtools.testdb import migrated_database
+from crm_devtools.tokens import Member, TestIssuer
 from crm_runtime.consumer import Batched, parse_event
 from crm_runtime.events import new_event
 from crm_runtime.http import create_app
 from customer_svc.bootstrap import Container, bootstrap
 from customer_svc.config import CustomerSettings
 from customer_svc.entrypoints.api import build_router
+from customer_svc.entrypoints.members_api import build_members_router
 from customer_svc.service_layer.handlers import CustomerHandlers
 from customer_svc.service_layer.numbers import Numbers
 
@@ -43,8 +49,13 @@ class Customers:
         self.container = container
         self.dedup = dedup
         self.handlers = CustomerHandlers(container.runtime.outbox, container.definitions, Numbers(container.runtime.sessions)).handlers()
-        app = create_app(container.runtime, [build_router(container)], title="customer-svc")
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://customer")
+        self.issuer = TestIssuer()
+        self.memberships = self.issuer.install(container.runtime)
+        app = create_app(container.runtime, [build_router(container), build_members_router(container)], title="customer-svc")
+        transport = httpx.ASGITransport(app=app)
+        member = Member(self.issuer, self.memberships)
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://customer", auth=member, headers={"X-Workspace": "main"})
+        self.anonymous = httpx.AsyncClient(transport=transport, base_url="http://customer")
 
     def consumed(self, payload: BaseModel, workspace: str, subject: str | None) -> Envelope:
         """The event as the consumer hands it to a handler: sent as JSON (NUL and surrogates
@@ -75,6 +86,12 @@ class Customers:
                 for event in events:
                     await handler(session, event)
 
+    async def outbox(self, topic: str) -> list[tuple[str, dict[str, Any]]]:
+        """(key, envelope) of every event staged for `topic`, oldest first."""
+        async with self.container.runtime.sessions() as session:
+            rows = await session.execute(text("SELECT key, envelope FROM outbox WHERE topic = :t ORDER BY seq"), {"t": topic})
+            return [(r.key, r.envelope) for r in rows]
+
     async def events(self, type_: str, customer_id: uuid.UUID | str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT envelope FROM outbox WHERE envelope->>'type' = :t" + (" AND key = :k" if customer_id else "") + " ORDER BY seq"
         async with self.container.runtime.sessions() as session:
@@ -95,4 +112,6 @@ async def customers() -> AsyncIterator[Customers]:
         c = Customers(container, dedup)
         yield c
         await c.http.aclose()
+        await c.anonymous.aclose()
+        await container.runtime.access.verifier.aclose()
         await container.runtime.engine.dispose()

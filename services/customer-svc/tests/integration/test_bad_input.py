@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
+from crm_contracts.events import Role
 from customer_svc.adapters.tables import metadata
 
 from .conftest import Customers
@@ -133,11 +134,20 @@ async def test_a_duplicate_lead_body_with_a_huge_number_is_refused_not_stored(cu
     assert (await customers.http.get("/v1/duplicate-leads")).json()["items"] == []
 
 
-async def test_a_long_user_header_is_refused_and_the_longest_accepted_one_is_stored(customers: Customers) -> None:
-    too_long = await customers.http.post("/v1/customers", json={"last_name": "x"}, headers={"X-User": "u" * 101})
-    assert too_long.status_code == 422, too_long.text
-    longest = await customers.http.post("/v1/customers", json={"last_name": "x"}, headers={"X-User": "u" * 100})
-    assert longest.status_code == 201 and longest.json()["customer"]["created_by"] == "ui:" + "u" * 100
+async def test_the_actor_is_the_token_subject_and_the_longest_member_subject_is_stored(customers: Customers) -> None:
+    longest = "s" * 255  # the longest subject a membership names
+    customers.memberships.grant(longest, "main", Role.SALES_REP)
+    headers = {**customers.issuer.headers(longest, workspace="main"), "X-User": "mallory"}  # X-User means nothing any more
+    created = await customers.http.post("/v1/customers", json={"last_name": "x"}, headers=headers)
+    assert created.status_code == 201 and created.json()["customer"]["created_by"] == "ui:" + longest, created.text
+    saved = await customers.http.post("/v1/saved-filters", json={"name": "mine", "params": {}}, headers=headers)
+    assert saved.status_code == 201, saved.text
+    card = created.json()["customer"]["id"]
+    other = await customers.create({"last_name": "y"})
+    merged = await customers.http.post(f"/v1/customers/{card}/merge", json={"merged_ids": [other["id"]]}, headers=headers)
+    assert merged.status_code == 200, merged.text
+    merges = (await customers.http.get(f"/v1/customers/{card}/merges")).json()["items"]
+    assert [m["actor"] for m in merges] == [longest]
 
 
 async def test_unknown_status_is_a_422_and_a_refused_move_a_409_with_its_rule(customers: Customers) -> None:

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crm_contracts.events import InteractionRecorded
+from crm_contracts.events import InteractionRecorded, Role
+from crm_devtools.tokens import TESTER
 
 from .conftest import Customers
 
@@ -20,7 +21,7 @@ async def test_create_numbers_normalises_and_publishes(customers: Customers) -> 
     second = await customers.create({"last_name": "Levi", "phones": ["+972-52-7654321"]})
     assert (first["number"], second["number"]) == (500_000, 500_001)
     assert first["phones"] == [{"value": "050-1234567", "e164": "+972501234567", "primary": True}]
-    assert first["status"] == "new" and first["card_type"] == "lead" and first["created_by"] == "ui:user"
+    assert first["status"] == "new" and first["card_type"] == "lead" and first["created_by"] == f"ui:{TESTER}"
     assert first["national_id"] == "000000018"
     by_number = (await customers.http.get("/v1/customers/by-number/500001")).json()
     assert by_number["id"] == second["id"]
@@ -190,7 +191,9 @@ async def test_manual_statuses_obey_the_rules_and_timeline_facts_move_forward(cu
     await customers.deliver(fact("call", "no_answer"))
     assert (await customers.http.get(f"/v1/customers/{cid}")).json()["status"] == "follow_up"
     await customers.deliver(fact("call", "answered"))  # a conversation: not_interested becomes possible
-    allowed = await customers.http.post(url, json={"status": "not_interested", "reason": "price"}, headers={"X-User": "noa"})
+    customers.memberships.grant("noa-0001", "main", Role.SALES_REP)
+    noa = customers.issuer.headers("noa-0001", workspace="main")
+    allowed = await customers.http.post(url, json={"status": "not_interested", "reason": "price"}, headers={**noa, "X-User": "mallory"})
     assert allowed.status_code == 200 and allowed.json()["status"] == "not_interested"
     await customers.deliver(fact("call", "no_answer"))  # never backwards / sideways
     assert (await customers.http.get(f"/v1/customers/{cid}")).json()["status"] == "not_interested"
@@ -202,7 +205,7 @@ async def test_manual_statuses_obey_the_rules_and_timeline_facts_move_forward(cu
         ("follow_up", "not_interested", "manual"),
         ("not_interested", "customer", "automatic"),
     ]
-    assert changes[1]["actor"] == "noa" and changes[1]["reason"] == "price"
+    assert changes[1]["actor"] == "noa-0001" and changes[1]["reason"] == "price"  # the token's subject, never a header
 
 
 async def test_convert_keeps_the_card_and_copy_makes_a_new_number_elsewhere(customers: Customers) -> None:
@@ -216,11 +219,12 @@ async def test_convert_keeps_the_card_and_copy_makes_a_new_number_elsewhere(cust
 
     same = await customers.http.post(f"/v1/customers/{card['id']}/copy", json={"workspace": "main"})
     assert same.status_code == 422 and same.json()["errors"][0]["field"] == "workspace"
+    customers.memberships.grant(TESTER, "branch-2", Role.MANAGER)
     copied = await customers.http.post(f"/v1/customers/{card['id']}/copy", json={"workspace": "branch-2"})
     assert copied.status_code == 201
     copy = copied.json()
     assert copy["workspace"] == "branch-2" and copy["number"] == 500_000 and copy["id"] != card["id"]
     assert (copy["first_name"], copy["national_id"], copy["card_type"]) == ("רות", RUTH["national_id"], "customer")
-    assert [c["full_name"] for c in copy["contacts"]] == ["Assistant"] and copy["created_by"] == "copy:main"
+    assert [c["full_name"] for c in copy["contacts"]] == ["Assistant"] and copy["created_by"] == f"copy:{TESTER}"
     event = (await customers.events("crm.customer.created.v1", copy["id"]))[0]
     assert event["channel_kind"] == "copy" and event["copied_from"] == card["id"]

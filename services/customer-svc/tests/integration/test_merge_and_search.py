@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from crm_contracts.events import ContactDatesChanged, Decision, DecisionMade, TimelineEntryRecorded, WebsiteToken
+from crm_contracts.events import ContactDatesChanged, Decision, DecisionMade, Role, TimelineEntryRecorded, WebsiteToken
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 
 from .conftest import Customers
@@ -198,7 +198,9 @@ async def test_decisions_create_once_enrich_without_overwriting_and_renew(custom
 async def test_saved_filters_are_per_person_and_combine_with_what_is_sent(customers: Customers) -> None:
     vip = await customers.create({"last_name": "Vip", "tags": ["vip"], "folder": "leads"})
     await customers.create({"last_name": "Plain", "folder": "leads"})
-    noa = {"X-User": "noa"}
+    for person in ("noa-0001", "yossi-0002"):
+        customers.memberships.grant(person, "main", Role.SALES_REP)
+    noa = customers.issuer.headers("noa-0001", workspace="main")
     saved = await customers.http.post(
         "/v1/saved-filters", json={"name": "My VIPs", "params": {"tag": ["vip"], "folder": "leads"}}, headers=noa
     )
@@ -212,7 +214,9 @@ async def test_saved_filters_are_per_person_and_combine_with_what_is_sent(custom
     assert [c["id"] for c in listed.json()["items"]] == [vip["id"]]
     narrowed = await customers.http.get("/v1/customers", params={"saved_filter": fid, "q": "plain"}, headers=noa)
     assert narrowed.json()["items"] == []
-    others = await customers.http.get("/v1/customers", params={"saved_filter": fid}, headers={"X-User": "yossi"})
+    others = await customers.http.get(
+        "/v1/customers", params={"saved_filter": fid}, headers=customers.issuer.headers("yossi-0002", workspace="main")
+    )
     assert others.status_code == 404
     assert [f["name"] for f in (await customers.http.get("/v1/saved-filters", headers=noa)).json()["items"]] == ["My VIPs"]
     assert (await customers.http.delete(f"/v1/saved-filters/{fid}", headers=noa)).status_code == 204

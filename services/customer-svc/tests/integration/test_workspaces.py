@@ -28,6 +28,7 @@ from .conftest import Customers
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC)
+IN_A = {"X-Workspace": "a"}  # the cards of these tests are of workspace a
 
 
 def _decision(kind: Decision, customer_id: uuid.UUID, lead: Lead | None = None, key: str = "dev-web-key") -> DecisionMade:
@@ -53,7 +54,7 @@ async def _card_of_a(customers: Customers) -> tuple[uuid.UUID, dict[str, Any]]:
 
 
 async def _unchanged(customers: Customers, cid: uuid.UUID, before: dict[str, Any]) -> None:
-    after = (await customers.http.get(f"/v1/customers/{cid}")).json()
+    after = (await customers.http.get(f"/v1/customers/{cid}", headers=IN_A)).json()
     assert {k: v for k, v in after.items() if k != "contacts"} == {k: v for k, v in before.items() if k != "contacts"}
 
 
@@ -66,7 +67,7 @@ async def test_decisions_of_another_workspace_leave_the_card_alone(customers: Cu
     assert await customers.events("crm.customer.enriched.v1") == []
     # The same decisions from the card's own workspace apply.
     await customers.deliver(_decision(Decision.ENRICH, cid), workspace="a")
-    assert (await customers.http.get(f"/v1/customers/{cid}")).json()["tags"] == ["b"]
+    assert (await customers.http.get(f"/v1/customers/{cid}", headers=IN_A)).json()["tags"] == ["b"]
 
 
 async def test_a_mismatching_decision_in_a_batch_fails_alone_when_applied_one_at_a_time(customers: Customers) -> None:
@@ -81,7 +82,7 @@ async def test_a_mismatching_decision_in_a_batch_fails_alone_when_applied_one_at
         else:
             await customers.deliver(payload, workspace=workspace)
     for decided, workspace in ((good[0], "a"), (good[1], "b"), (good[2], "a")):
-        card = (await customers.http.get(f"/v1/customers/{decided.customer_id}")).json()
+        card = (await customers.http.get(f"/v1/customers/{decided.customer_id}", headers={"X-Workspace": workspace})).json()
         assert card["workspace"] == workspace and card["last_name"] == decided.lead.last_name
     await _unchanged(customers, cid, before)
 
@@ -98,7 +99,7 @@ async def test_owner_changes_of_another_workspace_are_refused(customers: Custome
     await _unchanged(customers, cid, before)
     assert await customers.events("crm.customer.owner_assigned.v1") == []
     await customers.deliver(assigned, workspace="a")
-    assert (await customers.http.get(f"/v1/customers/{cid}")).json()["owner_id"] == str(owner)
+    assert (await customers.http.get(f"/v1/customers/{cid}", headers=IN_A)).json()["owner_id"] == str(owner)
 
 
 async def test_timeline_facts_of_another_workspace_are_refused(customers: Customers) -> None:
@@ -111,7 +112,7 @@ async def test_timeline_facts_of_another_workspace_are_refused(customers: Custom
     await _unchanged(customers, cid, before)  # status still `new`: a made-up order moved nothing
     assert await customers.events("crm.customer.status_changed.v1") == []
     await customers.deliver(order, workspace="a")
-    assert (await customers.http.get(f"/v1/customers/{cid}")).json()["status"] == "customer"
+    assert (await customers.http.get(f"/v1/customers/{cid}", headers=IN_A)).json()["status"] == "customer"
 
 
 async def test_timeline_entries_batch_one_mismatch_fails_alone_when_applied_one_at_a_time(customers: Customers) -> None:
@@ -125,7 +126,7 @@ async def test_timeline_entries_batch_one_mismatch_fails_alone_when_applied_one_
         await customers.deliver_batch(entries)
     await customers.deliver(entries[0][0], workspace="a")
     await _refused(customers.deliver(entries[1][0], workspace="b"))
-    assert (await customers.http.get(f"/v1/customers/{other}")).json()["last_event_summary"] == "first"
+    assert (await customers.http.get(f"/v1/customers/{other}", headers=IN_A)).json()["last_event_summary"] == "first"
     await _unchanged(customers, cid, before)
 
 

@@ -8,23 +8,26 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy import BigInteger, Boolean, Column
 from sqlalchemy.dialects.postgresql import JSONB
 
 from crm_contracts.envelope import WORKSPACE_MAX
-from crm_contracts.events import DecisionMade, WebsiteToken
+from crm_contracts.events import DecisionMade, MembershipChanged, WebsiteToken
 from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind, Lead
 from crm_devtools.columns import INTEGER_LIMITS, refused, too_long_for, too_wide_for
 from customer_svc.adapters.tables import contacts as contact_rows
-from customer_svc.adapters.tables import customers, duplicate_leads, field_definitions, merges, relations, saved_filters
+from customer_svc.adapters.tables import customers, duplicate_leads, field_definitions, memberships, merges, relations, saved_filters
 from customer_svc.bootstrap import bootstrap
 from customer_svc.config import CustomerSettings
 from customer_svc.domain.card import FIRST_NUMBER, LAST_NUMBER, card_from_lead
 from customer_svc.domain.edits import apply_changes
 from customer_svc.entrypoints.api import build_router
+from customer_svc.entrypoints.members_api import build_members_router
+from customer_svc.entrypoints.schemas import MembershipIn
 from customer_svc.service_layer.commands import (
     ConvertRequest,
     CopyRequest,
@@ -84,6 +87,7 @@ STORED: dict[type[BaseModel], dict[str, Column[Any] | None]] = {
     NewSavedFilter: {"name": saved_filters.c.name, "params": saved_filters.c.params},
     # The whole definition is one JSONB document (never null); only the key has a column of its own.
     FieldDefinition: {"key": field_definitions.c.key, **{name: None for name in FieldDefinition.model_fields if name != "key"}},
+    MembershipIn: {"role": memberships.c.role, "username": memberships.c.username},
 }
 # Minimal valid bodies, each field then replaced by a value its column cannot hold.
 VALID: dict[type[BaseModel], dict[str, Any]] = {
@@ -98,6 +102,7 @@ VALID: dict[type[BaseModel], dict[str, Any]] = {
     MergeRequest: {"merged_ids": [str(uuid4())]},
     NewSavedFilter: {"name": "mine", "params": {}},
     FieldDefinition: {"key": "budget", "label": "Budget", "kind": "number"},
+    MembershipIn: {"role": "manager"},
 }
 # NOT NULL columns whose request field may be null: the card's lists, cleared to empty.
 NULL_CLEARS = {(CustomerChanges, name) for name in ("phones", "emails", "addresses", "tags")}
@@ -120,7 +125,9 @@ def test_every_field_of_every_request_model_is_mapped() -> None:
 
 
 def _routes() -> list[APIRoute]:
-    return [r for r in build_router(bootstrap(CustomerSettings())).routes if isinstance(r, APIRoute)]
+    container = bootstrap(CustomerSettings())
+    routers = (build_router(container), build_members_router(container))
+    return [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
 
 
 def test_every_request_body_of_the_api_is_a_mapped_model() -> None:
@@ -151,16 +158,26 @@ def test_a_list_sent_as_null_is_stored_empty(name: str) -> None:
     assert isinstance(getattr(customers.c, name).type, JSONB)
 
 
+def _headers(dependant: Dependant) -> list[Any]:
+    """The header parameters of a route and of every dependency it has (the access check's)."""
+    return [*dependant.header_params, *(p for sub in dependant.dependencies for p in _headers(sub))]
+
+
 def test_what_events_and_headers_bring_fits_its_columns() -> None:
     longest_kind = max(len(kind.value) for kind in ChannelKind)
     assert longest_kind + 1 + CHANNEL_KEY_MAX <= c.created_by.type.length  # decisions: `<kind>:<channel key>`
     assert CHANNEL_KEY_MAX <= duplicate_leads.c.channel_key.type.length
     assert max(len(token.value) for token in WebsiteToken) <= c.website_last_token.type.length
     assert WORKSPACE_MAX == c.workspace.type.length == saved_filters.c.workspace.type.length
-    headers = {param.alias: param.field_info for route in _routes() for param in route.dependant.header_params}
-    user_max = max(m.max_length for m in headers["X-User"].metadata if hasattr(m, "max_length"))
-    assert len("ui:") + user_max <= c.created_by.type.length and user_max <= saved_filters.c.owner.type.length
+    headers = {param.alias: param.field_info for route in _routes() for param in _headers(route.dependant)}
+    assert "X-User" not in headers  # the actor is the token's subject
+    # Actors are members' subjects (a membership names at most this many characters).
+    actor_max = max(m.max_length for m in MembershipChanged.model_fields["subject"].metadata if hasattr(m, "max_length"))
+    assert actor_max == memberships.c.subject.type.length == memberships.c.granted_by.type.length
+    assert len("ui:") + actor_max <= c.created_by.type.length and len("copy:") + actor_max <= c.created_by.type.length
+    assert actor_max <= saved_filters.c.owner.type.length and actor_max <= merges.c.actor.type.length
     assert max(m.max_length for m in headers["X-Workspace"].metadata if hasattr(m, "max_length")) <= WORKSPACE_MAX
+    assert memberships.c.workspace.type.length == WORKSPACE_MAX
     assert DecisionMade.model_fields["lead"].annotation is Lead  # the lead mapped above is the one decisions carry
 
 
@@ -178,5 +195,7 @@ def test_path_and_query_parameters_fit_their_columns() -> None:
     assert refused(by_number, "number", FIRST_NUMBER - 1) and refused(by_number, "number", LAST_NUMBER + 1)
     assert not refused(by_number, "number", FIRST_NUMBER) and not refused(by_number, "number", LAST_NUMBER)
     assert LAST_NUMBER < INTEGER_LIMITS[BigInteger] and type(c.number.type) is BigInteger
+    member = "/v1/members/{subject}"
+    assert refused(member, "subject", "s" * (memberships.c.subject.type.length + 1)) and not refused(member, "subject", "s" * 255)
     key = "/v1/field-definitions/{key}"
     assert refused(key, "key", "a" * (field_definitions.c.key.type.length + 1)) and refused(key, "key", "a\x00")

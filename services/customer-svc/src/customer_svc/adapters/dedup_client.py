@@ -4,6 +4,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from crm_runtime.service_token import ServiceToken
+
 
 class DedupUnavailable(Exception):
     pass
@@ -14,8 +16,14 @@ class DedupClient(Protocol):
 
 
 class HttpDedupClient:
-    def __init__(self, base_url: str, timeout_s: float) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+    """Calls dedup-svc as this service: `auth` gives every request this service's own
+    client-credentials token (`crm_runtime.service_token.ServiceToken`); the workspace is named
+    with `X-Workspace`, as a service caller must. No token (issuer unreachable) is a
+    transport error: dedup-svc unavailable."""
+
+    def __init__(self, base_url: str, timeout_s: float, auth: ServiceToken) -> None:
+        self._auth = auth
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, auth=auth)
 
     async def match(self, workspace: str, identity: dict[str, Any]) -> list[dict[str, Any]]:
         """The candidates best first; DedupUnavailable when dedup-svc cannot answer."""
@@ -32,3 +40,4 @@ class HttpDedupClient:
 
     async def close(self) -> None:
         await self._client.aclose()
+        await self._auth.aclose()

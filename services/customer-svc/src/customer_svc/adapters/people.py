@@ -104,8 +104,9 @@ class PeopleRepository:
             )
         )
 
-    async def merge(self, merge_id: UUID, *, for_update: bool = False) -> Any:
-        query = select(merges).where(merges.c.id == merge_id)
+    async def merge(self, merge_id: UUID, workspace: str, *, for_update: bool = False) -> Any:
+        """The merge of `workspace` with that id (one of another workspace is None)."""
+        query = select(merges).where(merges.c.id == merge_id, merges.c.workspace == workspace)
         return (await self._s.execute(query.with_for_update() if for_update else query)).first()
 
     async def later_merges(self, merge_id: UUID, customer_ids: list[UUID]) -> list[UUID]:
@@ -124,9 +125,9 @@ class PeopleRepository:
     async def mark_undone(self, merge_id: UUID) -> None:
         await self._s.execute(update(merges).where(merges.c.id == merge_id).values(undone_at=func.now()))
 
-    async def merges_of(self, customer_id: UUID) -> list[Any]:
+    async def merges_of(self, customer_id: UUID, workspace: str) -> list[Any]:
         m = merges.c
-        query = select(merges).where(or_(m.survivor_id == customer_id, m.merged_ids.contains([str(customer_id)])))
+        query = select(merges).where(m.workspace == workspace, or_(m.survivor_id == customer_id, m.merged_ids.contains([str(customer_id)])))
         return list((await self._s.execute(query.order_by(m.created_at.desc()))).all())
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,13 @@ from customer_svc.domain.search import search_document
 
 _CARD_FIELDS = [f.name for f in dataclasses.fields(Card)]
 SUBSTRING_MIN = 3  # shorter search terms match the start of a word, not anywhere
+
+
+ANY_WORKSPACE = None  # `workspace` of a lookup that is not a caller's (consumers check it themselves)
+
+
+def _in(query: Select[Any], workspace: str | None) -> Select[Any]:
+    return query if workspace is None else query.where(customers.c.workspace == workspace)
 
 
 def card_of(row: Any) -> Card:
@@ -39,19 +46,23 @@ class CustomerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def get(self, customer_id: UUID, *, for_update: bool = False) -> Card | None:
-        query = select(customers).where(customers.c.id == customer_id)
+    async def get(self, customer_id: UUID, workspace: str | None, *, for_update: bool = False) -> Card | None:
+        """The card of `workspace` with that id (a card of another workspace is None), or of any
+        workspace with ANY_WORKSPACE (consumers, which compare the event's workspace themselves)."""
+        query = _in(select(customers).where(customers.c.id == customer_id), workspace)
         row = (await self._s.execute(query.with_for_update() if for_update else query)).first()
         return card_of(row) if row else None
 
-    async def get_many(self, customer_ids: list[UUID], *, for_update: bool = False) -> list[Card]:
-        """The cards in `customer_ids` order (missing ones left out), locked in id order against deadlocks."""
-        query = select(customers).where(customers.c.id.in_(customer_ids)).order_by(customers.c.id)
+    async def get_many(self, customer_ids: list[UUID], workspace: str | None, *, for_update: bool = False) -> list[Card]:
+        """The cards of `workspace` in `customer_ids` order (missing ones and those of other
+        workspaces left out), locked in id order against deadlocks."""
+        query = _in(select(customers).where(customers.c.id.in_(customer_ids)), workspace).order_by(customers.c.id)
         rows = {row.id: card_of(row) for row in await self._s.execute(query.with_for_update() if for_update else query)}
         return [rows[i] for i in customer_ids if i in rows]
 
-    async def row(self, customer_id: UUID) -> Any:
-        return (await self._s.execute(select(customers).where(customers.c.id == customer_id))).first()
+    async def row(self, customer_id: UUID, workspace: str) -> Any:
+        query = select(customers).where(customers.c.id == customer_id, customers.c.workspace == workspace)
+        return (await self._s.execute(query)).first()
 
     async def row_by_number(self, workspace: str, number: int) -> Any:
         return (await self._s.execute(select(customers).where(customers.c.workspace == workspace, customers.c.number == number))).first()

@@ -1,6 +1,7 @@
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -139,7 +140,7 @@ merges = Table(
     Column("survivor_id", UUID(as_uuid=True), nullable=False, index=True),
     Column("merged_ids", JSONB, nullable=False),
     Column("before", JSONB, nullable=False),
-    Column("actor", String(200)),
+    Column("actor", String(255)),  # the token subject
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("undone_at", DateTime(timezone=True)),
 )
@@ -149,11 +150,27 @@ saved_filters = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("workspace", String(100), nullable=False),
-    Column("owner", String(200), nullable=False),
+    Column("owner", String(255), nullable=False),  # the token subject
     Column("name", String(200), nullable=False),
     Column("params", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("workspace", "owner", "name", name="uq_saved_filters_name"),
+)
+
+# Who may act in which workspace (the identity provider's `sub`), with which role. Every change
+# is published on the compacted access topic, which every service reads into its access cache.
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("workspace", String(100), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("username", String(255)),  # for display only (the token's preferred_username)
+    Column("granted_by", String(255), nullable=False),  # the subject who last set it, or `cli`
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("workspace", "subject"),
+    CheckConstraint("role IN ('administrator', 'manager', 'sales_rep', 'read_only')", name="ck_memberships_role"),
 )
 
 outbox = outbox_table(metadata)

@@ -3,11 +3,12 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from crm_contracts.fields import KEY_PATTERN, FieldDefinition
 from crm_contracts.text import storable_problems
+from crm_runtime.access import AdminDep, CallerDep, UserDep, forbidden
 from crm_runtime.pagination import decode_cursor, next_cursor
 from crm_runtime.problems import PROBLEM_JSON, PROBLEM_SCHEMA, found, invalid_fields, problem_responses
 from customer_svc.bootstrap import Container
@@ -53,9 +54,10 @@ from customer_svc.service_layer.commands import (
     StatusChange,
 )
 
-Workspace = Annotated[str, Header(alias="X-Workspace", min_length=1, max_length=100)]
-# 100: it is stored prefixed (`created_by` = `ui:<user>`, String(200)) and as the owner of saved filters.
-User = Annotated[str, Header(alias="X-User", min_length=1, max_length=100, description="Who acts (until sign-in exists).")]
+# Who acts and where comes from the token (crm_runtime.access): `CallerDep` for reads (members of
+# the workspace, and the services in `service_clients` for the reads they need), `UserDep` for
+# what people change, `AdminDep` for the workspace's settings. Every operation by id looks the
+# record up in the caller's workspace: a record of another workspace is a 404, like no record.
 MANUAL = {"not_interested", "frozen", "fictitious", "new", "customer_club"}
 FieldKey = Annotated[str, Path(pattern=KEY_PATTERN, description="The custom field's key.")]
 CustomerNumber = Annotated[int, Path(ge=FIRST_NUMBER, le=LAST_NUMBER, description=f"{FIRST_NUMBER}..{LAST_NUMBER}.")]
@@ -99,8 +101,8 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
     router = APIRouter(prefix="/v1", tags=["customers"])
     queries = app.queries
 
-    async def detail(customer_id: UUID) -> CustomerDetail:
-        return detail_out(found(await queries.get(customer_id), "Customer not found"))
+    async def detail(customer_id: UUID, workspace: str) -> CustomerDetail:
+        return detail_out(found(await queries.get(customer_id, workspace), "Customer not found"))
 
     @router.post(
         "/customers",
@@ -110,14 +112,13 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
     )
     async def create_customer(
         body: NewCustomer,
-        x_workspace: Workspace = "main",
-        x_user: User = "user",
+        caller: UserDep,
         on_duplicate: OnDuplicate = "ask",
         target_customer_id: UUID | None = None,
     ) -> CreateOutcome:
         storable(sent(body))
-        outcome = await app.cards.create(x_workspace, body, on_duplicate, target_customer_id, x_user)
-        card = await detail(outcome.customer_id)
+        outcome = await app.cards.create(caller.workspace, body, on_duplicate, target_customer_id, caller.actor)
+        card = await detail(outcome.customer_id, caller.workspace)
         contact = next((c for c in card.contacts if c.id == outcome.contact_id), None)
         return CreateOutcome(outcome=outcome.kind, customer=card, contact=contact, duplicate_lead_id=outcome.duplicate_lead_id)
 
@@ -125,8 +126,7 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
     async def list_customers(
         request: Request,
         params: Annotated[FilterParams, Query()],
-        x_workspace: Workspace = "main",
-        x_user: User = "user",
+        caller: CallerDep,
         saved_filter: Annotated[UUID | None, Query(description="Start from a saved filter; parameters sent override it.")] = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -135,7 +135,7 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
         fields = {k.removeprefix("field."): v for k, v in request.query_params.items() if k.startswith("field.")}
         storable(sent(params), ("field", fields))
         if saved_filter is not None:
-            saved = SavedFilterParams.model_validate(await app.saved_filters.params(saved_filter, x_workspace, x_user))
+            saved = SavedFilterParams.model_validate(await app.saved_filters.params(saved_filter, caller.workspace, caller.actor))
             params = saved.model_copy(update={name: getattr(params, name) for name in params.model_fields_set})
             fields = {**saved.fields, **fields}
         terms = search_terms(params.q or "")
@@ -156,92 +156,101 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
             active=params.active,
             fields=fields,
         )
-        rows = await queries.page(x_workspace, where, decode_cursor(cursor), limit + 1)
+        rows = await queries.page(caller.workspace, where, decode_cursor(cursor), limit + 1)
         return CustomerPage(items=[row_out(r) for r in rows[:limit]], next_cursor=next_cursor(rows, limit))
 
     @router.get("/saved-filters", response_model=SavedFilterList, tags=["lists"])
-    async def saved_filters(x_workspace: Workspace = "main", x_user: User = "user") -> SavedFilterList:
-        rows = await app.saved_filters.of(x_workspace, x_user)
+    async def saved_filters(caller: UserDep) -> SavedFilterList:
+        """The caller's own saved filters in the workspace."""
+        rows = await app.saved_filters.of(caller.workspace, caller.actor)
         return SavedFilterList(items=[SavedFilterOut.model_validate(r, from_attributes=True) for r in rows])
 
     @router.post("/saved-filters", response_model=SavedFilterOut, status_code=201, tags=["lists"], responses=problem_responses(409))
-    async def save_filter(body: NewSavedFilter, x_workspace: Workspace = "main", x_user: User = "user") -> SavedFilterOut:
+    async def save_filter(body: NewSavedFilter, caller: UserDep) -> SavedFilterOut:
         storable(sent(body))
-        return SavedFilterOut.model_validate(await app.saved_filters.add(x_workspace, x_user, body), from_attributes=True)
+        return SavedFilterOut.model_validate(await app.saved_filters.add(caller.workspace, caller.actor, body), from_attributes=True)
 
     @router.delete("/saved-filters/{filter_id}", status_code=204, tags=["lists"], responses=problem_responses(404))
-    async def delete_filter(filter_id: UUID, x_workspace: Workspace = "main", x_user: User = "user") -> None:
-        await app.saved_filters.delete(filter_id, x_workspace, x_user)
+    async def delete_filter(filter_id: UUID, caller: UserDep) -> None:
+        await app.saved_filters.delete(filter_id, caller.workspace, caller.actor)
 
     @router.get("/customers/by-number/{number}", response_model=CustomerDetail, responses=problem_responses(404))
-    async def by_number(number: CustomerNumber, x_workspace: Workspace = "main") -> CustomerDetail:
-        return detail_out(found(await queries.by_number(x_workspace, number), "Customer not found"))
+    async def by_number(number: CustomerNumber, caller: CallerDep) -> CustomerDetail:
+        return detail_out(found(await queries.by_number(caller.workspace, number), "Customer not found"))
 
     @router.get("/customers/{customer_id}", response_model=CustomerDetail, responses=problem_responses(404))
-    async def get_customer(customer_id: UUID) -> CustomerDetail:
-        return await detail(customer_id)
+    async def get_customer(customer_id: UUID, caller: CallerDep) -> CustomerDetail:
+        """Also for services (timeline-svc), in the workspace they name."""
+        return await detail(customer_id, caller.workspace)
 
     @router.patch("/customers/{customer_id}", response_model=CustomerDetail, responses=problem_responses(404, 409))
-    async def update_customer(customer_id: UUID, body: CustomerChanges) -> CustomerDetail:
+    async def update_customer(customer_id: UUID, body: CustomerChanges, caller: UserDep) -> CustomerDetail:
         storable(sent(body))
-        await app.cards.update(customer_id, body)
-        return await detail(customer_id)
+        await app.cards.update(customer_id, caller.workspace, body, caller.actor)
+        return await detail(customer_id, caller.workspace)
 
     @router.post("/customers/{customer_id}/status", response_model=CustomerDetail, responses=problem_responses(404, 409))
-    async def change_status(customer_id: UUID, body: StatusChange, x_user: User = "user") -> CustomerDetail:
+    async def change_status(customer_id: UUID, body: StatusChange, caller: UserDep) -> CustomerDetail:
         """A refused move is a `409` naming its `rule`; a status that does not exist is a `422`."""
         storable(sent(body))
-        await app.cards.change_status(customer_id, body.status, body.reason, x_user)
-        return await detail(customer_id)
+        await app.cards.change_status(customer_id, caller.workspace, body.status, body.reason, caller.actor)
+        return await detail(customer_id, caller.workspace)
 
     @router.post("/customers/{customer_id}/convert", response_model=CustomerDetail, responses=problem_responses(404, 409))
-    async def convert(customer_id: UUID, body: ConvertRequest | None = None) -> CustomerDetail:
-        await app.cards.convert(customer_id, (body or ConvertRequest()).card_type)
-        return await detail(customer_id)
+    async def convert(customer_id: UUID, caller: UserDep, body: ConvertRequest | None = None) -> CustomerDetail:
+        await app.cards.convert(customer_id, caller.workspace, (body or ConvertRequest()).card_type, caller.actor)
+        return await detail(customer_id, caller.workspace)
 
-    @router.post("/customers/{customer_id}/copy", response_model=CustomerDetail, status_code=201, responses=problem_responses(404, 409))
-    async def copy(customer_id: UUID, body: CopyRequest, x_user: User = "user") -> CustomerDetail:
+    @router.post(
+        "/customers/{customer_id}/copy", response_model=CustomerDetail, status_code=201, responses=problem_responses(403, 404, 409)
+    )
+    async def copy(customer_id: UUID, body: CopyRequest, caller: UserDep) -> CustomerDetail:
+        """Into another workspace the caller is a member of (`403` otherwise); the answer is the copy."""
         storable(sent(body))
-        return await detail(await app.cards.copy(customer_id, body.workspace, x_user))
+        if app.runtime.memberships.role(caller.actor, body.workspace) is None:
+            raise forbidden("You are not a member of the target workspace.")
+        return await detail(await app.cards.copy(customer_id, caller.workspace, body.workspace, caller.actor), body.workspace)
 
     @router.get("/customers/{customer_id}/contacts", response_model=ContactList, responses=problem_responses(404, 409))
-    async def contacts(customer_id: UUID) -> ContactList:
-        return ContactList(items=[contact_out(c) for c in await app.people.contacts(customer_id)])
+    async def contacts(customer_id: UUID, caller: CallerDep) -> ContactList:
+        return ContactList(items=[contact_out(c) for c in await app.people.contacts(customer_id, caller.workspace)])
 
     @router.post("/customers/{customer_id}/contacts", response_model=ContactOut, status_code=201, responses=problem_responses(404, 409))
-    async def add_contact(customer_id: UUID, body: NewContact) -> ContactOut:
+    async def add_contact(customer_id: UUID, body: NewContact, caller: UserDep) -> ContactOut:
         storable(sent(body))
-        return contact_out(await app.people.add_contact(customer_id, body))
+        return contact_out(await app.people.add_contact(customer_id, caller.workspace, body, caller.actor))
 
     @router.post("/customers/{customer_id}/relations", response_model=CustomerDetail, responses=problem_responses(404, 409))
-    async def relate(customer_id: UUID, body: NewRelation) -> CustomerDetail:
-        await app.people.relate(customer_id, body)
-        return await detail(customer_id)
+    async def relate(customer_id: UUID, body: NewRelation, caller: UserDep) -> CustomerDetail:
+        """Both cards must be of the caller's workspace (`404` otherwise)."""
+        await app.people.relate(customer_id, caller.workspace, body, caller.actor)
+        return await detail(customer_id, caller.workspace)
 
     @router.post("/customers/{customer_id}/merge", response_model=MergeDone, responses=problem_responses(404, 409))
-    async def merge(customer_id: UUID, body: MergeRequest, x_user: User = "user") -> MergeDone:
+    async def merge(customer_id: UUID, body: MergeRequest, caller: UserDep) -> MergeDone:
+        """Every card must be of the caller's workspace (`404` naming the `missing` ones otherwise)."""
         storable(sent(body))
-        merge_id = await app.merges.merge(customer_id, body, x_user)
-        return MergeDone(merge_id=merge_id, customer=await detail(customer_id))
+        merge_id = await app.merges.merge(customer_id, caller.workspace, body, caller.actor)
+        return MergeDone(merge_id=merge_id, customer=await detail(customer_id, caller.workspace))
 
-    @router.get("/customers/{customer_id}/merges", response_model=MergeList)
-    async def merges_of(customer_id: UUID) -> MergeList:
-        rows = await app.merges.merges_of(customer_id)
+    @router.get("/customers/{customer_id}/merges", response_model=MergeList, responses=problem_responses(404))
+    async def merges_of(customer_id: UUID, caller: CallerDep) -> MergeList:
+        rows = await app.merges.merges_of(customer_id, caller.workspace)
         return MergeList(items=[MergeOut.model_validate(row, from_attributes=True) for row in rows])
 
     @router.post("/merges/{merge_id}/undo", response_model=UndoDone, responses=problem_responses(404, 409))
-    async def undo(merge_id: UUID, x_user: User = "user") -> UndoDone:
-        survivor, restored = await app.merges.undo(merge_id, x_user)
+    async def undo(merge_id: UUID, caller: UserDep) -> UndoDone:
+        survivor, restored = await app.merges.undo(merge_id, caller.workspace, caller.actor)
         return UndoDone(merge_id=merge_id, survivor_id=survivor, restored_ids=restored)
 
-    @router.get("/duplicate-leads", response_model=DuplicateLeadPage, responses=problem_responses(400))
+    @router.get("/duplicate-leads", response_model=DuplicateLeadPage, responses=problem_responses(400, 404))
     async def duplicate_leads(
-        x_workspace: Workspace = "main",
-        customer_id: UUID | None = None,
+        caller: CallerDep,
+        customer_id: Annotated[UUID | None, Query(description="One card's (`404` for a card not of the workspace).")] = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> DuplicateLeadPage:
-        rows = await queries.duplicate_leads(x_workspace, customer_id, decode_cursor(cursor), limit + 1)
+        rows = await queries.duplicate_leads(caller.workspace, customer_id, decode_cursor(cursor), limit + 1)
         items = [
             DuplicateLeadOut(id=r.submission_id, customer_id=r.customer_id, channel_key=r.channel_key, lead=r.lead, created_at=r.created_at)
             for r in rows[:limit]
@@ -249,22 +258,24 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
         return DuplicateLeadPage(items=items, next_cursor=next_cursor(rows, limit, ident="submission_id"))
 
     @router.get("/field-definitions", response_model=FieldDefinitionList, tags=["settings"])
-    async def field_definitions(x_workspace: Workspace = "main") -> FieldDefinitionList:
-        return FieldDefinitionList(items=await app.definitions.list(x_workspace))
+    async def field_definitions(caller: CallerDep) -> FieldDefinitionList:
+        """Also for services (intake-svc), in the workspace they name."""
+        return FieldDefinitionList(items=await app.definitions.list(caller.workspace))
 
     @router.post("/field-definitions", response_model=FieldDefinition, status_code=201, tags=["settings"], responses=problem_responses(409))
-    async def add_field_definition(body: FieldDefinition, x_workspace: Workspace = "main") -> FieldDefinition:
+    async def add_field_definition(body: FieldDefinition, caller: AdminDep) -> FieldDefinition:
+        """Administrators only."""
         storable(sent(body))
-        return await app.definitions.add(x_workspace, body)
+        return await app.definitions.add(caller.workspace, body)
 
     @router.put("/field-definitions/{key}", response_model=FieldDefinition, tags=["settings"], responses=problem_responses(404))
-    async def replace_field_definition(key: FieldKey, body: FieldDefinition, x_workspace: Workspace = "main") -> FieldDefinition:
-        """The key is the path's (a key in the body is ignored)."""
+    async def replace_field_definition(key: FieldKey, body: FieldDefinition, caller: AdminDep) -> FieldDefinition:
+        """Administrators only. The key is the path's (a key in the body is ignored)."""
         storable(sent(body))
-        return await app.definitions.replace(x_workspace, body.model_copy(update={"key": key}))
+        return await app.definitions.replace(caller.workspace, body.model_copy(update={"key": key}))
 
     @router.get("/statuses", response_model=StatusList, tags=["settings"])
-    async def statuses() -> StatusList:
+    async def statuses(_: CallerDep) -> StatusList:
         return StatusList(items=[StatusOut(key=s, label_he=LABELS_HE[s], manual=s in MANUAL) for s in STATUSES])
 
     return router

@@ -5,8 +5,9 @@ from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from crm_contracts.events import Role
 from crm_contracts.fields import FieldDefinition
 from customer_svc.domain.contacts import Contact
 from customer_svc.service_layer.queries import CardView
@@ -203,3 +204,41 @@ def detail_out(view: CardView) -> CustomerDetail:
             "contacts": [contact_out(c) for c in view.contacts],
         }
     )
+
+
+# --- access: memberships and the signed-in user ---------------------------------------------
+
+
+class MemberOut(BaseModel):
+    workspace: str
+    subject: str = Field(description="The identity provider's `sub` of the user.")
+    role: Role
+    username: str | None = Field(description="For display only; never used to decide access.")
+    granted_by: str = Field(description="Who last granted or changed it: a token subject, or `cli`.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberPage(BaseModel):
+    items: list[MemberOut]
+    next_cursor: str | None
+
+
+class MembershipIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    username: str | None = Field(
+        default=None, min_length=1, max_length=255, description="For display; left as it is when not sent, cleared by `null`."
+    )
+
+
+class WorkspaceRole(BaseModel):
+    workspace: str
+    role: Role
+
+
+class MeOut(BaseModel):
+    subject: str
+    username: str | None = Field(description="The token's `preferred_username`.")
+    workspaces: list[WorkspaceRole] = Field(description="The caller's memberships by workspace name (empty before any is granted).")

@@ -93,9 +93,8 @@ class CardService:
             raise invalid([FieldProblem("target_customer_id", f"is required with on_duplicate={on_duplicate}")])
         async with self._sessions() as session, session.begin():
             repo = CustomerRepository(session)
-            target = live(await repo.get(target_id, for_update=True)) if target_id and on_duplicate != "save_anyway" else None
-            if target is not None and target.workspace != workspace:
-                raise invalid([FieldProblem("target_customer_id", "is a card of another workspace")])
+            # A card of another workspace does not exist for the caller: 404 like an unknown id.
+            target = live(await repo.get(target_id, workspace, for_update=True)) if target_id and on_duplicate != "save_anyway" else None
             if on_duplicate == "duplicate_lead" and target:
                 entry_id = uuid.uuid4()
                 await repo.add_duplicate_lead(entry_id, workspace, target.id, "ui", body.model_dump(mode="json", exclude_none=True))
@@ -106,7 +105,7 @@ class CardService:
                 contact = self._contact_from(body, target)
                 check_contact(contact, target)
                 await PeopleRepository(session).add_contacts([contact])
-                await self._publisher.updated(session, target, ["contacts"])
+                await self._publisher.updated(session, target, ["contacts"], actor)
                 return Outcome("contact", target.id, contact_id=contact.id)
             card.fields = await self._definitions.check(session, workspace, body.fields, card.card_type, whole={})
             card.fields = {k: v for k, v in card.fields.items() if v is not None}
@@ -138,12 +137,12 @@ class CardService:
         return contact
 
     @retry_transient()
-    async def update(self, customer_id: UUID, changes: CustomerChanges) -> None:
+    async def update(self, customer_id: UUID, workspace: str, changes: CustomerChanges, actor: str) -> None:
         sent = changes.model_dump(exclude_unset=True)
         values = sent.pop("fields", None)
         async with self._sessions() as session, session.begin():
             repo = CustomerRepository(session)
-            card = live(await repo.get(customer_id, for_update=True))
+            card = live(await repo.get(customer_id, workspace, for_update=True))
             try:
                 changed = apply_changes(card, sent, self._region)
             except CardInvalid as error:
@@ -156,13 +155,13 @@ class CardService:
                     changed.append("fields")
             if changed:
                 await repo.save(card)
-                await self._publisher.updated(session, card, changed)
+                await self._publisher.updated(session, card, changed, actor)
 
     @retry_transient()
-    async def change_status(self, customer_id: UUID, status: str, reason: str | None, actor: str) -> None:
+    async def change_status(self, customer_id: UUID, workspace: str, status: str, reason: str | None, actor: str) -> None:
         async with self._sessions() as session, session.begin():
             repo = CustomerRepository(session)
-            card = live(await repo.get(customer_id, for_update=True))
+            card = live(await repo.get(customer_id, workspace, for_update=True))
             try:
                 check_manual(card.status, status, conversed=card.last_conversation_at is not None)
             except TransitionRefused as refused:
@@ -175,11 +174,11 @@ class CardService:
             await self._publisher.publish(session, card.workspace, card.id, payload)
 
     @retry_transient()
-    async def convert(self, customer_id: UUID, card_type: str) -> None:
+    async def convert(self, customer_id: UUID, workspace: str, card_type: str, actor: str) -> None:
         """A lead becomes a customer (or another type): the same card, its history and number kept."""
         async with self._sessions() as session, session.begin():
             repo = CustomerRepository(session)
-            card = live(await repo.get(customer_id, for_update=True))
+            card = live(await repo.get(customer_id, workspace, for_update=True))
             if card.card_type != "lead":
                 raise Problem(
                     409, "Not a lead", f"Only a lead can be converted; this card is a {card.card_type}.", rule="only_leads_convert"
@@ -191,15 +190,16 @@ class CardService:
             except CardInvalid as error:
                 raise invalid_card(error) from error
             await repo.save(card)
-            await self._publisher.updated(session, card, ["card_type"])
+            await self._publisher.updated(session, card, ["card_type"], actor)
 
     @retry_transient()
-    async def copy(self, customer_id: UUID, workspace: str, actor: str) -> UUID:
-        """The card as is in another workspace, with a number of that workspace (no duplicate check)."""
+    async def copy(self, customer_id: UUID, source_workspace: str, workspace: str, actor: str) -> UUID:
+        """The card of `source_workspace` as is in `workspace`, with a number of that workspace (no
+        duplicate check). The caller checked that the actor may act in `workspace`."""
         async with self._sessions() as session, session.begin():
             repo = CustomerRepository(session)
             people = PeopleRepository(session)
-            source = live(await repo.get(customer_id))
+            source = live(await repo.get(customer_id, source_workspace))
             if source.workspace == workspace:
                 raise invalid([FieldProblem("workspace", "is the card's own workspace; copy goes to another one")])
             copy = dataclasses.replace(
@@ -207,7 +207,7 @@ class CardService:
                 id=uuid.uuid4(),
                 workspace=workspace,
                 number=(await self._numbers.take(workspace, 1))[0],
-                created_by=f"copy:{source.workspace}",
+                created_by=f"copy:{actor}",  # the channel `copy`, by whom (the event names the source card)
                 created_at=datetime.now(UTC),
                 owner_id=None,  # owners are reps of a workspace; the target's rules assign one
             )

@@ -27,7 +27,7 @@ from crm_contracts.events import (
 from crm_runtime.consumer import Batched, Handler, PoisonMessage, same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
-from customer_svc.adapters.repository import CustomerRepository
+from customer_svc.adapters.repository import ANY_WORKSPACE, CustomerRepository
 from customer_svc.domain.card import Card, card_from_lead, enrich
 from customer_svc.domain.status import automatic_status, is_conversation
 from customer_svc.service_layer.definitions import FieldDefinitions
@@ -132,7 +132,7 @@ class CustomerHandlers:
         customer_id = decided.customer_id
         repo = CustomerRepository(session)
         if decided.decision in (Decision.ENRICH, Decision.RENEW):
-            found = await repo.get(decided.customer_id, for_update=True)
+            found = await repo.get(decided.customer_id, ANY_WORKSPACE, for_update=True)
             if found is None:
                 raise LookupError(f"decision {decided.submission_id} targets unknown customer {decided.customer_id}")
             same_workspace(event, found.workspace)
@@ -205,11 +205,11 @@ class CustomerHandlers:
     async def _card(self, session: AsyncSession, customer_id: UUID) -> Card | None:
         """The card a timeline fact is about, following merges to the surviving card."""
         repo = CustomerRepository(session)
-        card = await repo.get(customer_id, for_update=True)
+        card = await repo.get(customer_id, ANY_WORKSPACE, for_update=True)
         seen = set()
         while card is not None and card.merged_into is not None and card.id not in seen:
             seen.add(card.id)
-            card = await repo.get(card.merged_into, for_update=True)
+            card = await repo.get(card.merged_into, ANY_WORKSPACE, for_update=True)
         return card
 
     async def on_interaction(self, session: AsyncSession, event: Envelope) -> None:

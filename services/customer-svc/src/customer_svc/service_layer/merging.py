@@ -56,21 +56,20 @@ class MergeService:
         self._publisher = publisher
 
     @retry_transient()
-    async def merge(self, survivor_id: UUID, body: MergeRequest, actor: str) -> UUID:
+    async def merge(self, survivor_id: UUID, workspace: str, body: MergeRequest, actor: str) -> UUID:
+        """Every card must be of `workspace`: one of another workspace is missing (404)."""
         merged_ids = list(dict.fromkeys(body.merged_ids))
         if survivor_id in merged_ids:
             raise invalid([FieldProblem("merged_ids", "must not contain the surviving card")])
         async with self._sessions() as session, session.begin():
             repo = CustomerRepository(session)
             people = PeopleRepository(session)
-            cards = await repo.get_many([survivor_id, *merged_ids], for_update=True)
+            cards = await repo.get_many([survivor_id, *merged_ids], workspace, for_update=True)
             if len(cards) != len(merged_ids) + 1:
                 found = {c.id for c in cards}
                 missing = [str(i) for i in [survivor_id, *merged_ids] if i not in found]
                 raise Problem(404, "Customer not found", f"No card {', '.join(missing)}.", missing=missing)
             survivor, others = live(cards[0]), [live(c) for c in cards[1:]]
-            if any(c.workspace != survivor.workspace for c in others):
-                raise invalid([FieldProblem("merged_ids", "every card must be of the survivor's workspace")])
             try:
                 result, _ = merge_cards(survivor, others, body.choices)
             except MergeError as error:
@@ -93,18 +92,22 @@ class MergeService:
             await people.move_contacts(merged_ids, survivor.id)
             await people.replace_relations(ids, rewired)
             payload = CustomerMerged(
-                merge_id=merge_id, survivor_id=survivor.id, merged_ids=merged_ids, survivor=await full_snapshot(session, result)
+                merge_id=merge_id,
+                survivor_id=survivor.id,
+                merged_ids=merged_ids,
+                survivor=await full_snapshot(session, result),
+                actor=actor,
             )
             await self._publisher.publish(session, survivor.workspace, survivor.id, payload)
             return merge_id
 
     @retry_transient()
-    async def undo(self, merge_id: UUID, actor: str) -> tuple[UUID, list[UUID]]:
+    async def undo(self, merge_id: UUID, workspace: str, actor: str) -> tuple[UUID, list[UUID]]:
         """Restore every card of the merge as it was before; (survivor, every restored card)."""
         async with self._sessions() as session, session.begin():
             people = PeopleRepository(session)
             repo = CustomerRepository(session)
-            merge = await people.merge(merge_id, for_update=True)
+            merge = await people.merge(merge_id, workspace, for_update=True)
             if merge is None:
                 raise Problem(404, "Merge not found")
             if merge.undone_at is not None:
@@ -122,7 +125,7 @@ class MergeService:
                     rule="undo_later_merge_first",
                     later_merges=[str(m) for m in later],
                 )
-            await repo.get_many(ids, for_update=True)
+            await repo.get_many(ids, workspace, for_update=True)
             for card in cards:
                 await repo.save(card)
             before_contacts = [Contact(**_typed(c, Contact)) for c in merge.before["contacts"]]
@@ -134,10 +137,13 @@ class MergeService:
             await people.replace_relations(ids, list(dict.fromkeys(restored + kept)))
             await people.mark_undone(merge_id)
             snapshots = [await full_snapshot(session, card) for card in cards]
-            payload = CustomerUnmerged(merge_id=merge_id, survivor_id=merge.survivor_id, restored=snapshots)
+            payload = CustomerUnmerged(merge_id=merge_id, survivor_id=merge.survivor_id, restored=snapshots, actor=actor)
             await self._publisher.publish(session, merge.workspace, merge.survivor_id, payload)
             return merge.survivor_id, ids
 
-    async def merges_of(self, customer_id: UUID) -> list[Any]:
+    async def merges_of(self, customer_id: UUID, workspace: str) -> list[Any]:
+        """The merges a card of `workspace` took part in (404 for a card of another workspace)."""
         async with self._sessions() as session:
-            return await PeopleRepository(session).merges_of(customer_id)
+            if await CustomerRepository(session).get(customer_id, workspace) is None:
+                raise Problem(404, "Customer not found")
+            return await PeopleRepository(session).merges_of(customer_id, workspace)

@@ -33,9 +33,9 @@ class PeopleService:
         self._region = region
 
     @retry_transient()
-    async def add_contact(self, customer_id: UUID, body: NewContact) -> Contact:
+    async def add_contact(self, customer_id: UUID, workspace: str, body: NewContact, actor: str) -> Contact:
         async with self._sessions() as session, session.begin():
-            card = live(await CustomerRepository(session).get(customer_id, for_update=True))
+            card = live(await CustomerRepository(session).get(customer_id, workspace, for_update=True))
             try:
                 id_number = normalise_id_number(body.id_type or "person", body.id_number) if body.id_number else None
             except ValueError as error:
@@ -57,27 +57,25 @@ class PeopleService:
             )
             check_contact(contact, card)
             await PeopleRepository(session).add_contacts([contact])
-            await self._publisher.updated(session, card, ["contacts"])
+            await self._publisher.updated(session, card, ["contacts"], actor)
             return contact
 
-    async def contacts(self, customer_id: UUID) -> list[Contact]:
+    async def contacts(self, customer_id: UUID, workspace: str) -> list[Contact]:
         async with self._sessions() as session:
-            live(await CustomerRepository(session).get(customer_id))
+            live(await CustomerRepository(session).get(customer_id, workspace))
             return await PeopleRepository(session).contacts_of([customer_id])
 
     @retry_transient()
-    async def relate(self, customer_id: UUID, body: NewRelation) -> None:
-        """Link two cards of one workspace; both cards show the link and both get an event."""
+    async def relate(self, customer_id: UUID, workspace: str, body: NewRelation, actor: str) -> None:
+        """Link two cards of the caller's workspace; both cards show the link and both get an event."""
         if body.customer_id == customer_id:
             raise invalid([FieldProblem("customer_id", "a card cannot be related to itself")])
         async with self._sessions() as session, session.begin():
             repo = CustomerRepository(session)
-            cards = await repo.get_many([customer_id, body.customer_id], for_update=True)
-            if len(cards) < 2:
+            cards = await repo.get_many([customer_id, body.customer_id], workspace, for_update=True)
+            if len(cards) < 2:  # a card of another workspace does not exist for the caller
                 raise Problem(404, "Customer not found")
             card, other = (live(c) for c in cards)
-            if card.workspace != other.workspace:
-                raise invalid([FieldProblem("customer_id", "is a card of another workspace")])
             other_first, kind = _LINKS[body.kind]
             link = (other.id, card.id, kind) if other_first else (card.id, other.id, kind)
             people = PeopleRepository(session)
@@ -85,7 +83,7 @@ class PeopleService:
                 raise Problem(409, "Relation refused", "A card cannot be its own ancestor.", rule="parent_cycle")
             if await people.add_relations([link]):
                 for each in (card, other):
-                    await self._publisher.updated(session, each, ["relations"])
+                    await self._publisher.updated(session, each, ["relations"], actor)
 
     async def _would_cycle(self, people: PeopleRepository, parent: UUID, child: UUID) -> bool:
         """True when `child` is already an ancestor of `parent`."""

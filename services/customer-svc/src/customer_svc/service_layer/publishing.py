@@ -40,7 +40,7 @@ class Publisher:
         event = new_event(SOURCE, payload, workspace=workspace, subject=str(customer_id), cause=cause)
         await self._outbox.stage(session, topics.CUSTOMER_EVENTS, str(customer_id), event)
 
-    async def updated(self, session: AsyncSession, card: Card, changed: list[str]) -> None:
-        """`crm.customer.updated.v1` with the card as it is now, links included."""
-        payload = CustomerUpdated(customer_id=card.id, changed_fields=changed, customer=await full_snapshot(session, card))
+    async def updated(self, session: AsyncSession, card: Card, changed: list[str], actor: str) -> None:
+        """`crm.customer.updated.v1` with the card as it is now, links included, and who changed it."""
+        payload = CustomerUpdated(customer_id=card.id, changed_fields=changed, customer=await full_snapshot(session, card), actor=actor)
         await self.publish(session, card.workspace, card.id, payload)

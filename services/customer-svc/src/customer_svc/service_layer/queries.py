@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_runtime.problems import invalid_fields
+from crm_runtime.problems import Problem, invalid_fields
 from customer_svc.adapters.people import PeopleRepository
 from customer_svc.adapters.repository import CustomerRepository
 from customer_svc.domain.contacts import Contact
@@ -43,9 +43,10 @@ class CustomerQueries:
                 (view.broker_ids if b == row.id else view.brokered_ids).append(a if b == row.id else b)
         return view
 
-    async def get(self, customer_id: UUID) -> CardView | None:
+    async def get(self, customer_id: UUID, workspace: str) -> CardView | None:
+        """The card of `workspace` with that id; None for one of another workspace."""
         async with self._sessions() as session:
-            return await self._view(session, await CustomerRepository(session).row(customer_id))
+            return await self._view(session, await CustomerRepository(session).row(customer_id, workspace))
 
     async def by_number(self, workspace: str, number: int) -> CardView | None:
         async with self._sessions() as session:
@@ -62,5 +63,9 @@ class CustomerQueries:
             return await CustomerRepository(session).page(workspace, where, after, limit)
 
     async def duplicate_leads(self, workspace: str, customer_id: UUID | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        """The workspace's duplicate leads (of one of its cards: 404 for a card of another workspace)."""
         async with self._sessions() as session:
-            return await CustomerRepository(session).duplicate_leads(workspace, customer_id, after, limit)
+            repo = CustomerRepository(session)
+            if customer_id is not None and (await repo.workspaces([customer_id])).get(customer_id) != workspace:
+                raise Problem(404, "Customer not found", field="customer_id")
+            return await repo.duplicate_leads(workspace, customer_id, after, limit)

@@ -1,0 +1,64 @@
+"""Workspace memberships as pure rules: who may act in a workspace, with which role.
+
+A workspace always keeps at least one administrator once it has one: a change that would
+remove or demote its last administrator is refused (nobody could grant anything any more).
+"""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from crm_contracts.events import Role
+
+CLI_ACTOR = "cli"  # the actor of changes made with `python -m customer_svc members ...`
+
+
+class LastAdministrator(Exception):
+    """The change would leave the workspace without an administrator."""
+
+    def __init__(self, workspace: str) -> None:
+        super().__init__(f"workspace {workspace} would have no administrator left")
+        self.workspace = workspace
+
+
+@dataclass(frozen=True)
+class Membership:
+    workspace: str
+    subject: str
+    role: Role
+    username: str | None
+    granted_by: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def _keeps_an_administrator(current: Membership | None, new_role: Role | None, administrators: int) -> None:
+    """`administrators`: how many the workspace has now (this membership included)."""
+    if current is not None and current.role is Role.ADMINISTRATOR and new_role is not Role.ADMINISTRATOR and administrators <= 1:
+        raise LastAdministrator(current.workspace)
+
+
+def granted(
+    current: Membership | None,
+    workspace: str,
+    subject: str,
+    role: Role,
+    username: str | None,
+    actor: str,
+    administrators: int,
+    *,
+    keep_username: bool = False,
+) -> Membership | None:
+    """The membership after granting `role` (a new one, or a changed one), or None when nothing
+    changes. `keep_username`: the request did not name one, so the current one stays."""
+    _keeps_an_administrator(current, role, administrators)
+    if current is None:
+        return Membership(workspace, subject, role, username, actor)
+    name = current.username if keep_username else username
+    if current.role is role and current.username == name:
+        return None
+    return replace(current, role=role, username=name, granted_by=actor)
+
+
+def revoked(current: Membership, administrators: int) -> None:
+    """Check that `current` may be removed (LastAdministrator otherwise)."""
+    _keeps_an_administrator(current, None, administrators)
