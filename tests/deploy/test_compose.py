@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from crm_devtools.deploy.plan import KAFKA_VERSION, SERVICES
+from crm_devtools.principals import ADMIN, principals
 
 from .conftest import REPO
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.deploy
 
 def test_the_suite_is_all_there(compose_config: dict[str, Any]) -> None:
     services = compose_config["services"]
-    expected = {"kafka", "postgres", "redis", "otel-collector", "seed"}
+    expected = {"kafka", "kafka-principals", "keycloak", "postgres", "redis", "otel-collector", "seed"}
     for svc in SERVICES:
         expected |= {svc.name, f"{svc.name}-relay", f"{svc.name}-migrate"}
     assert set(services) == expected
@@ -30,7 +31,9 @@ def test_services_start_after_their_migration_and_publish_their_port(compose_con
         for name in (svc.name, f"{svc.name}-relay"):
             assert services[name]["depends_on"][f"{svc.name}-migrate"]["condition"] == "service_completed_successfully"
             assert services[name]["build"]["dockerfile"] == f"services/{svc.name}/Dockerfile"
-        assert [(p["target"], p["published"]) for p in services[svc.name]["ports"]] == [(svc.port, str(svc.port))]
+        assert [(p["target"], p["published"], p["host_ip"]) for p in services[svc.name]["ports"]] == [
+            (svc.port, str(svc.port), "127.0.0.1")
+        ]
         assert "ports" not in services[f"{svc.name}-relay"]
     seeded = services["seed"]["depends_on"]
     assert all(dep["condition"] == "service_healthy" for dep in seeded.values())
@@ -52,3 +55,96 @@ def test_one_relay_and_one_consumer_set_per_service(compose_config: dict[str, An
             for name in (svc.name, f"{svc.name}-relay", f"{svc.name}-migrate")
         }
         assert roles == {svc.name: ("true", "false"), f"{svc.name}-relay": ("false", "true"), f"{svc.name}-migrate": ("false", "false")}
+
+
+# --- issue 16: less surface, sign-in, a closed broker ---------------------------------------------
+
+
+def test_every_published_port_answers_on_the_loopback_only(compose_config: dict[str, Any]) -> None:
+    published = {name: c["ports"] for name, c in compose_config["services"].items() if c.get("ports")}
+    assert set(published) == {"keycloak", *(svc.name for svc in SERVICES)}
+    for name, ports in published.items():
+        assert all(p.get("host_ip") == "127.0.0.1" for p in ports), name
+
+
+def test_metrics_ports_are_not_published(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    for svc in SERVICES:
+        metrics_port = int(services[svc.name]["environment"][svc.env("metrics_port")])
+        assert metrics_port == svc.metrics_port != svc.port
+        assert all(p["target"] != metrics_port for p in services[svc.name]["ports"])
+
+
+def test_keycloak_imports_the_realm_and_fixes_the_issuer_the_services_trust(compose_config: dict[str, Any]) -> None:
+    keycloak = compose_config["services"]["keycloak"]
+    assert keycloak["image"] == "quay.io/keycloak/keycloak:26.7.3"
+    assert keycloak["command"][0] == "start-dev" and "--import-realm" in keycloak["command"]
+    assert any(
+        v["source"].endswith("infra/keycloak/crm-realm.json") and v["target"].startswith("/opt/keycloak/data/import/")
+        for v in keycloak["volumes"]
+    )
+    hostname = next(a.split("=", 1)[1] for a in keycloak["command"] if a.startswith("--hostname="))
+    port = next(a.split("=", 1)[1] for a in keycloak["command"] if a.startswith("--http-port="))
+    assert hostname == f"http://keycloak:{port}"  # the name the services reach it by: tokens carry it in `iss`
+    for name, container in compose_config["services"].items():
+        for svc in SERVICES:
+            if container.get("image", "").startswith(f"crm/{svc.name}:"):
+                env = container["environment"]
+                assert env[svc.env("oidc_issuer")] == f"{hostname}/realms/crm", name
+                assert env[svc.env("oidc_client_secret")] == f"dev-{svc.database}-secret", name  # the realm file's
+                if not name.endswith("-migrate"):
+                    assert container["depends_on"]["keycloak"]["condition"] == "service_healthy"
+
+
+def test_each_service_speaks_to_the_broker_as_its_own_principal(compose_config: dict[str, Any]) -> None:
+    table = {p.name: p for p in principals()}
+    for name, container in compose_config["services"].items():
+        for svc in SERVICES:
+            if container.get("image", "").startswith(f"crm/{svc.name}:"):
+                env = container["environment"]
+                assert env[svc.env("kafka_security_protocol")] == "SASL_PLAINTEXT", name
+                assert env[svc.env("kafka_sasl_mechanism")] == "SCRAM-SHA-512", name
+                assert env[svc.env("kafka_sasl_username")] == svc.name, name
+                assert env[svc.env("kafka_sasl_password")] == table[svc.name].dev_password, name
+
+
+def test_the_broker_is_closed(compose_config: dict[str, Any]) -> None:
+    env = compose_config["services"]["kafka"]["environment"]
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}  # no listener takes anonymous clients
+    assert env["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_ADVERTISED_LISTENERS"].startswith("CLIENT://kafka:9092")
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert env["KAFKA_SUPER_USERS"] == f"User:{ADMIN};User:crm-controller"
+
+
+def _applied_acls(script: str) -> dict[str, set[tuple[str, str, str]]]:
+    """principal -> (resource type, name, operation) as the kafka-principals job's kafka-acls calls add them."""
+    out: dict[str, set[tuple[str, str, str]]] = {}
+    for line in script.splitlines():
+        if "kafka-acls.sh" not in line:
+            continue
+        principal = re.search(r"--allow-principal User:(\S+)", line).group(1)  # type: ignore[union-attr]
+        operations = re.findall(r"--operation (\S+)", line)
+        resources = re.findall(r"--(topic|group) (\S+)", line)
+        out.setdefault(principal, set()).update((kind, name, op) for kind, name in resources for op in operations)
+    return out
+
+
+def test_the_principals_job_gives_every_principal_its_credential_and_exactly_its_acls(compose_config: dict[str, Any]) -> None:
+    job = compose_config["services"]["kafka-principals"]
+    script = job["command"][-1]
+    assert job["depends_on"]["kafka"]["condition"] == "service_healthy"
+    applied = _applied_acls(script)
+    for p in principals():
+        assert f"--entity-name {p.name} --add-config 'SCRAM-SHA-512=[iterations=4096,password={p.dev_password}]'" in script
+        table = {("topic", t, "Write") for t in p.writes} | {("topic", t, "Read") for t in p.reads}
+        table |= {("topic", t, "Create") for t in p.creates} | {("group", g, "Read") for g in p.groups}
+        assert applied[p.name] == table, p.name
+    assert set(applied) == {p.name for p in principals()}
+    for svc in SERVICES:
+        assert (
+            compose_config["services"][f"{svc.name}-migrate"]["depends_on"]["kafka-principals"]["condition"]
+            == "service_completed_successfully"
+        )

@@ -5,7 +5,23 @@ from typing import Any
 import pytest
 
 from crm_contracts import topics
-from crm_devtools.deploy.plan import DLQ_PARTITIONS, KAFKA_BOOTSTRAP, KAFKA_CLUSTER, KAFKA_VERSION, SERVICES, TOPICS, service
+from crm_devtools.deploy.plan import (
+    DLQ_PARTITIONS,
+    INGRESS_NAMESPACE,
+    ISSUER_CIDR,
+    KAFKA_BOOTSTRAP,
+    KAFKA_CA_FILE,
+    KAFKA_CA_SECRET,
+    KAFKA_CLUSTER,
+    KAFKA_PORT,
+    KAFKA_VERSION,
+    MONITORING_NAMESPACE,
+    SERVICES,
+    TOPICS,
+    Service,
+    service,
+)
+from crm_devtools.principals import principals
 
 from .conftest import OVERLAYS, REPO, objects
 
@@ -38,7 +54,12 @@ def test_each_service_runs_api_worker_relay_and_a_migration(rendered: Docs, over
             assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-            assert container["ports"] == [{"name": "http", "containerPort": svc.port}]
+            assert container["ports"] == [
+                {"name": "http", "containerPort": svc.port},
+                {"name": "metrics", "containerPort": svc.metrics_port},
+            ]
+            annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["prometheus.io/port"] == str(svc.metrics_port)  # scraped beside the API, never on it
             assert set(container["resources"]) == {"requests", "limits"}
             assert {"cpu", "memory"} <= set(container["resources"]["requests"]) and "memory" in container["resources"]["limits"]
             assert deployments[name]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
@@ -91,7 +112,11 @@ def test_every_topic_and_its_dead_letter_topic_is_planned(rendered: Docs, overla
     assert set(planned) == {*topics.ALL, *(topics.dead_letter(t) for t in topics.ALL)}
     for plan in TOPICS:
         spec = planned[plan.name]["spec"]
-        assert spec["partitions"] == plan.partitions and spec["config"]["retention.ms"] == plan.retention_ms
+        assert spec["partitions"] == plan.partitions
+        if plan.compacted:
+            assert spec["config"]["cleanup.policy"] == "compact" and "retention.ms" not in spec["config"]
+        else:
+            assert spec["config"]["cleanup.policy"] == "delete" and spec["config"]["retention.ms"] == plan.retention_ms
         assert planned[topics.dead_letter(plan.name)]["spec"]["partitions"] == DLQ_PARTITIONS
     assert {t["metadata"]["labels"]["strimzi.io/cluster"] for t in planned.values()} == {KAFKA_CLUSTER}
     replicas = {t["spec"]["replicas"] for t in planned.values()}
@@ -108,6 +133,7 @@ def test_each_service_reaches_only_its_database_kafka_redis_and_the_apis_it_call
         allowed = [
             {"podSelector": {"matchLabels": {"cnpg.io/cluster": svc.db_cluster}}},
             {"podSelector": {"matchLabels": {"strimzi.io/cluster": KAFKA_CLUSTER}}},
+            {"ipBlock": {"cidr": ISSUER_CIDR}},
         ]
         if svc.uses_redis:
             allowed.append({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "redis"}}})
@@ -125,6 +151,10 @@ def test_prod_uses_external_databases_and_keeps_no_secret_values(rendered: Docs)
     for svc in SERVICES:
         rules = objects(prod, "NetworkPolicy")[svc.name]["spec"]["egress"]
         assert rules[0] == {"to": [{"ipBlock": {"cidr": "192.0.2.0/24"}}], "ports": [{"protocol": "TCP", "port": 5432}]}
+        assert rules[1]["ports"] == [{"protocol": "TCP", "port": KAFKA_PORT}]
+        assert rules[2] == {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+        if svc.uses_redis:
+            assert rules[3]["ports"] == [{"protocol": "TCP", "port": 6379}]
     intake = service("intake-svc")
     env = {e["name"]: e for e in _container(objects(prod, "Deployment")["intake-svc"])["env"]}
     assert env[intake.env("database_url")]["valueFrom"]["secretKeyRef"] == {"name": "intake-db-app", "key": "uri"}
@@ -142,3 +172,154 @@ def _local_kafka_version() -> str:
     pom = (REPO / "infra" / "kafka" / "pom.xml").read_text()
     assert f"<kafka.version>{KAFKA_VERSION}</kafka.version>" in pom, "the local broker and the deployed one differ"
     return KAFKA_VERSION
+
+
+# --- issue 16: a closed broker, sign-in settings, and who may reach which port --------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_kafka_user_has_exactly_the_acls_of_the_principal_table(rendered: Docs, overlay: str) -> None:
+    users = objects(rendered[overlay], "KafkaUser")
+    assert set(users) == {p.name for p in principals()}
+    for p in principals():
+        spec = users[p.name]["spec"]
+        assert users[p.name]["metadata"]["labels"]["strimzi.io/cluster"] == KAFKA_CLUSTER
+        assert spec["authentication"] == {"type": "scram-sha-512"} and spec["authorization"]["type"] == "simple"
+        granted = {
+            (acl["resource"]["type"], acl["resource"]["name"], op)
+            for acl in spec["authorization"]["acls"]
+            for op in acl["operations"]
+            if acl.get("type", "allow") == "allow"
+        }
+        assert all(acl["resource"]["patternType"] == "literal" for acl in spec["authorization"]["acls"])
+        table = {("topic", t, "Write") for t in p.writes}
+        table |= {("topic", t, "Read") for t in p.reads}
+        table |= {("topic", t, "Create") for t in p.creates}
+        table |= {("group", g, "Read") for g in p.groups}
+        assert granted == table, p.name
+
+
+def test_the_gateway_may_only_write_the_interactions_topic(rendered: Docs) -> None:
+    gateway = objects(rendered["prod"], "KafkaUser")["crm-gateway"]["spec"]["authorization"]["acls"]
+    assert [(a["resource"]["name"], a["operations"]) for a in gateway] == [(topics.TIMELINE_INTERACTIONS, ["Write"])]
+
+
+def _env(container: dict[str, Any], config_maps: Docs | dict[str, Any]) -> dict[str, Any]:
+    env: dict[str, Any] = {}
+    for source in container.get("envFrom", []):
+        env.update(config_maps[source["configMapRef"]["name"]]["data"])
+    for entry in container.get("env", []):
+        env[entry["name"]] = entry.get("value", entry.get("valueFrom"))
+    return env
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_reaches_kafka_as_its_own_user_over_tls_and_knows_its_issuer(rendered: Docs, overlay: str) -> None:
+    docs = rendered[overlay]
+    config_maps, users = objects(docs, "ConfigMap"), objects(docs, "KafkaUser")
+    workloads = {**objects(docs, "Deployment"), **objects(docs, "Job")}
+    checked = 0
+    for svc in SERVICES:
+        for workload in workloads.values():
+            if workload["metadata"]["labels"].get("app.kubernetes.io/name") != svc.name:
+                continue
+            pod = workload["spec"]["template"]["spec"]
+            container = _container(workload)
+            env = _env(container, config_maps)
+            assert env[svc.env("kafka_bootstrap_servers")] == KAFKA_BOOTSTRAP and KAFKA_BOOTSTRAP.endswith(f":{KAFKA_PORT}")
+            assert env[svc.env("kafka_security_protocol")] == "SASL_SSL"
+            assert env[svc.env("kafka_sasl_mechanism")] == "SCRAM-SHA-512"
+            username = env[svc.env("kafka_sasl_username")]
+            assert username == svc.name and username in users
+            # The password is the one Strimzi's User Operator wrote for that very user.
+            assert env[svc.env("kafka_sasl_password")] == {"secretKeyRef": {"name": username, "key": "password"}}
+            # The CA file is the cluster CA, mounted from its Secret.
+            assert env[svc.env("kafka_ssl_cafile")] == KAFKA_CA_FILE
+            mount = next(m for m in container["volumeMounts"] if KAFKA_CA_FILE.startswith(m["mountPath"] + "/"))
+            volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+            assert volume["secret"]["secretName"] == KAFKA_CA_SECRET and volume["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+            assert mount["readOnly"] is True
+            # Sign-in: the issuer and audience in the ConfigMap, the client secret from a Secret.
+            assert env[svc.env("oidc_issuer")].startswith("https://") and env[svc.env("oidc_audience")] == "crm-api"
+            assert env[svc.env("oidc_client_id")] == svc.name
+            assert env[svc.env("oidc_client_secret")] == {"secretKeyRef": {"name": f"{svc.name}-oidc", "key": "client-secret"}}
+            assert env[svc.env("metrics_port")] == str(svc.metrics_port)
+            checked += 1
+    assert checked == 4 * len(SERVICES)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_keda_reads_the_lag_as_the_services_own_user(rendered: Docs, overlay: str) -> None:
+    docs = rendered[overlay]
+    auths = objects(docs, "TriggerAuthentication")
+    for svc in SERVICES:
+        for trigger in objects(docs, "ScaledObject")[f"{svc.name}-worker"]["spec"]["triggers"]:
+            assert trigger["metadata"]["sasl"] == "scram_sha512" and trigger["metadata"]["tls"] == "enable"
+            spec = auths[trigger["authenticationRef"]["name"]]["spec"]
+            secrets = {ref["parameter"]: (ref["name"], ref["key"]) for ref in spec["secretTargetRef"]}
+            assert secrets == {"password": (svc.name, "password"), "ca": (KAFKA_CA_SECRET, "ca.crt")}
+            assert spec["env"] == [{"parameter": "username", "name": svc.env("kafka_sasl_username"), "containerName": svc.name}]
+
+
+def test_the_dev_broker_is_closed(rendered: Docs) -> None:
+    kafka = objects(rendered["dev"], "Kafka")[KAFKA_CLUSTER]["spec"]
+    assert kafka["kafka"]["listeners"] == [
+        {"name": "tls", "port": KAFKA_PORT, "type": "internal", "tls": True, "authentication": {"type": "scram-sha-512"}}
+    ]
+    assert kafka["kafka"]["authorization"]["type"] == "simple"
+    assert "userOperator" in kafka["entityOperator"]  # it turns the KafkaUsers into credentials and ACLs
+
+
+def _selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"]
+    if not _matches(selector.get("matchLabels", {}), labels):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def _admitted(docs: list[dict[str, Any]], svc: Service, port: int) -> list[dict[str, Any]]:
+    """Every `from` peer of every policy that lets traffic into the service's API pods on `port`."""
+    labels = {"app.kubernetes.io/name": svc.name, "app.kubernetes.io/component": "api"}
+    peers = []
+    for policy in objects(docs, "NetworkPolicy").values():
+        if not _selects(policy, labels) or "Ingress" not in policy["spec"]["policyTypes"]:
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            assert rule.get("from"), f"{policy['metadata']['name']}: a rule open to any source"
+            if any(p.get("port") == port for p in rule.get("ports", [])) or "ports" not in rule:
+                peers += rule["from"]
+    return peers
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_ingress_and_the_calling_services_reach_an_api_port_and_only_monitoring_its_metrics(rendered: Docs, overlay: str) -> None:
+    docs = rendered[overlay]
+    expected_callers = {"customer-svc": {"intake-svc", "timeline-svc"}, "dedup-svc": {"customer-svc"}}
+    seeded = {"intake-svc", "customer-svc", "allocation-svc"} if overlay == "dev" else set()
+    for svc in SERVICES:
+        assert set(svc.callers) == expected_callers.get(svc.name, set())
+        api = _admitted(docs, svc, svc.port)
+        namespaces = [p["namespaceSelector"]["matchLabels"] for p in api if "namespaceSelector" in p]
+        pods = {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in api if "namespaceSelector" not in p}
+        assert namespaces == [INGRESS_NAMESPACE] and all("podSelector" not in p for p in api if "namespaceSelector" in p)
+        assert pods == set(svc.callers) | ({"crm-seed"} if svc.name in seeded else set())
+        scrapers = _admitted(docs, svc, svc.metrics_port)
+        assert scrapers == [{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE}}]
+        # The default deny covers the service's pods, so nothing else gets in.
+        deny = objects(docs, "NetworkPolicy")["crm-default-deny"]
+        pod_labels = objects(docs, "Deployment")[svc.name]["spec"]["template"]["metadata"]["labels"]
+        assert _selects(deny, pod_labels) and deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_a_service_that_calls_another_may_reach_it_and_is_admitted_by_it(rendered: Docs) -> None:
+    policies = objects(rendered["dev"], "NetworkPolicy")
+    for svc in SERVICES:
+        for peer_name in svc.calls.values():
+            peer = service(peer_name)
+            assert svc.name in peer.callers
+            egress = [rule for rule in policies[svc.name]["spec"]["egress"] if rule["ports"] == [{"protocol": "TCP", "port": peer.port}]]
+            assert egress and egress[0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == peer.name

@@ -15,8 +15,14 @@ from .conftest import OVERLAYS, objects
 pytestmark = pytest.mark.deploy
 
 # What the platform puts in Secrets that the overlays do not render (CloudNativePG's generated
-# `uri`, a production Redis): stand-ins of the same form.
-PLATFORM_SECRETS = {"uri": "postgresql://app:generated-password@{name}-rw:5432/app", "url": "redis://:platform-password@redis:6379/0"}
+# `uri`, a production Redis, a KafkaUser's generated `password`, the issuer's client secret):
+# stand-ins of the same form.
+PLATFORM_SECRETS = {
+    "uri": "postgresql://app:generated-password@{name}-rw:5432/app",
+    "url": "redis://:platform-password@redis:6379/0",
+    "password": "generated-by-the-user-operator",
+    "client-secret": "issued-by-the-platform",
+}
 
 
 def _settings(svc: Service, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -40,6 +40,7 @@ def expected() -> dict[Path, str]:
         K8S_BASE / "kustomization.yaml": to_yaml(kubernetes.base_kustomization()),
         K8S_BASE / "network-defaults.yaml": to_yaml(kubernetes.network_defaults()),
         K8S_BASE / "kafka-topics.yaml": to_yaml(kubernetes.kafka_topics()),
+        K8S_BASE / "kafka-users.yaml": to_yaml(kubernetes.kafka_users()),
     }
     for svc in SERVICES:
         files[Path("services") / svc.name / "Dockerfile"] = images.service_dockerfile(svc)

@@ -6,6 +6,12 @@ Each service runs as three Deployments of one image, told apart by two settings:
   one instance per partition of the busiest topic it reads;
 - `<svc>-relay`: the outbox relay, two replicas of which one holds the publishing lock.
 A Job migrates the schema and creates missing topics first.
+
+Every service reaches the broker as its own Strimzi `KafkaUser` (SCRAM-SHA-512 over TLS, the
+cluster CA mounted from its Secret, ACLs from crm_devtools.principals), verifies tokens of the
+issuer the ConfigMap names (its client secret from `<svc>-oidc`), and is reachable only where
+a NetworkPolicy says: its API port from the ingress controller's namespace and the services
+that call it, its metrics port from the monitoring namespace.
 """
 
 from typing import Any
@@ -16,9 +22,16 @@ from crm_devtools.deploy.plan import (
     APP_UID,
     DLQ_PARTITIONS,
     DLQ_RETENTION,
+    INGRESS_NAMESPACE,
+    ISSUER_CIDR,
+    ISSUER_PORT,
     KAFKA_BOOTSTRAP,
+    KAFKA_CA_DIR,
+    KAFKA_CA_SECRET,
     KAFKA_CLUSTER,
+    KAFKA_PORT,
     MIGRATE_RESOURCES,
+    MONITORING_NAMESPACE,
     RELAY_RESOURCES,
     SERVICES,
     TOPICS,
@@ -28,6 +41,7 @@ from crm_devtools.deploy.plan import (
     service,
 )
 from crm_devtools.deploy.settings_env import secret_settings
+from crm_devtools.principals import Principal, principals
 
 Manifest = dict[str, Any]
 PART_OF = {"app.kubernetes.io/part-of": "crm"}
@@ -71,10 +85,10 @@ def _container(svc: Service, component: str, args: list[str], resources: Resourc
         "env": _env(svc, None if component == "migrate" else component),
         "resources": _resources(resources),
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True}],
     }
     if component != "migrate":
-        container["ports"] = [{"name": "http", "containerPort": svc.port}]
+        container["ports"] = [{"name": "http", "containerPort": svc.port}, {"name": "metrics", "containerPort": svc.metrics_port}]
         container["startupProbe"] = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2, "failureThreshold": 60}
         container["livenessProbe"] = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 3}
         container["readinessProbe"] = {
@@ -100,7 +114,10 @@ def _pod(svc: Service, component: str, args: list[str], resources: Resources) ->
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [_container(svc, component, args, resources)],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {}},
+            {"name": "kafka-ca", "secret": {"secretName": KAFKA_CA_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        ],
     }
     metadata: Manifest = {"labels": labels(svc, component)}
     if component == "migrate":
@@ -116,7 +133,12 @@ def _pod(svc: Service, component: str, args: list[str], resources: Resources) ->
                 "labelSelector": {"matchLabels": selector(svc, component)},
             }
         ]
-        metadata["annotations"] = {"prometheus.io/scrape": "true", "prometheus.io/port": str(svc.port), "prometheus.io/path": "/metrics"}
+        # Scraped on the metrics port (crm_runtime.metrics), never on the API's.
+        metadata["annotations"] = {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(svc.metrics_port),
+            "prometheus.io/path": "/metrics",
+        }
     return {"metadata": metadata, "spec": spec}
 
 
@@ -183,12 +205,16 @@ def worker(svc: Service) -> list[Manifest]:
                 "lagThreshold": str(svc.lag_per_worker),
                 "offsetResetPolicy": "earliest",
                 "allowIdleConsumers": "false",
+                "sasl": "scram_sha512",
+                "tls": "enable",
             },
+            "authenticationRef": {"name": trigger_authentication_name(svc)},
         }
         for topic in svc.subscribes
     ]
     return [
         deployment(svc, "worker", WORKER_RESOURCES),
+        trigger_authentication(svc),
         {
             "apiVersion": "keda.sh/v1alpha1",
             "kind": "ScaledObject",
@@ -205,6 +231,28 @@ def worker(svc: Service) -> list[Manifest]:
         },
         pdb(svc, "worker", {"maxUnavailable": 1}),
     ]
+
+
+def trigger_authentication_name(svc: Service) -> str:
+    return f"{svc.name}-kafka"
+
+
+def trigger_authentication(svc: Service) -> Manifest:
+    """KEDA reads the group's lag as the service's own principal: the KafkaUser's password, the
+    cluster CA, and the user name from the worker's own environment (its ConfigMap)."""
+    password = secret_settings(svc)["kafka_sasl_password"]
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": _meta(trigger_authentication_name(svc), svc, "worker"),
+        "spec": {
+            "secretTargetRef": [
+                {"parameter": "password", "name": password.secret, "key": password.key},
+                {"parameter": "ca", "name": KAFKA_CA_SECRET, "key": "ca.crt"},
+            ],
+            "env": [{"parameter": "username", "name": svc.env("kafka_sasl_username"), "containerName": svc.name}],
+        },
+    }
 
 
 def relay(svc: Service) -> list[Manifest]:
@@ -251,20 +299,36 @@ def database(svc: Service) -> Manifest:
     }
 
 
+def _tcp(port: int) -> list[Manifest]:
+    return [{"protocol": "TCP", "port": port}]
+
+
 def _egress_to(pod_labels: dict[str, str], port: int) -> Manifest:
-    return {"to": [{"podSelector": {"matchLabels": pod_labels}}], "ports": [{"protocol": "TCP", "port": port}]}
+    return {"to": [{"podSelector": {"matchLabels": pod_labels}}], "ports": _tcp(port)}
 
 
 def network_policy(svc: Service) -> Manifest:
-    """The service's pods reach their own database, Kafka, Redis if they use it, and the APIs they call.
+    """Who reaches the service's pods, and what they reach.
 
-    The rule order is part of the overlays' contract: 0 is the database, 1 Kafka, 2 Redis (when used).
+    In: the API port from the ingress controller's namespace and from the pods of the services
+    that call this one (`Service.callers`); the metrics port from the monitoring namespace;
+    nothing else (kubelet probes come from the node). Out: its own database, Kafka, the token
+    issuer, Redis if it uses it, and the APIs it calls.
+
+    The rule order is part of the overlays' contract: egress 0 is the database, 1 Kafka, 2 the
+    issuer, 3 Redis (when used); ingress 0 is the API port, 1 the metrics port.
     """
-    egress = [_egress_to({"cnpg.io/cluster": svc.db_cluster}, 5432), _egress_to({"strimzi.io/cluster": KAFKA_CLUSTER}, 9092)]
+    egress = [
+        _egress_to({"cnpg.io/cluster": svc.db_cluster}, 5432),
+        _egress_to({"strimzi.io/cluster": KAFKA_CLUSTER}, KAFKA_PORT),
+        {"to": [{"ipBlock": {"cidr": ISSUER_CIDR}}], "ports": _tcp(ISSUER_PORT)},
+    ]
     if svc.uses_redis:
         egress.append(_egress_to({"app.kubernetes.io/name": "redis"}, 6379))
     for peer in svc.calls.values():
         egress.append(_egress_to(selector(service(peer), "api"), service(peer).port))
+    api_from: list[Manifest] = [{"namespaceSelector": {"matchLabels": INGRESS_NAMESPACE}}]
+    api_from += [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": caller}}} for caller in svc.callers]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -272,8 +336,10 @@ def network_policy(svc: Service) -> Manifest:
         "spec": {
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": svc.name}},
             "policyTypes": ["Ingress", "Egress"],
-            # The HTTP port is open (API calls, probes, metrics scrapes); nothing else is.
-            "ingress": [{"ports": [{"protocol": "TCP", "port": svc.port}]}],
+            "ingress": [
+                {"from": api_from, "ports": _tcp(svc.port)},
+                {"from": [{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE}}], "ports": _tcp(svc.metrics_port)},
+            ],
             "egress": egress,
         },
     }
@@ -306,7 +372,14 @@ def network_defaults() -> list[Manifest]:
     ]
 
 
-def _topic(name: str, partitions: int, retention_ms: int) -> Manifest:
+def _topic(name: str, partitions: int, retention_ms: int, compacted: bool = False) -> Manifest:
+    # Event streams, not state: every event matters, so delete by age and never compact. The
+    # memberships topic is state: compacted (as `migrate` creates it, crm_runtime.kafka).
+    config: Manifest = (
+        {"cleanup.policy": "compact", "min.compaction.lag.ms": 60000}
+        if compacted
+        else {"cleanup.policy": "delete", "retention.ms": retention_ms}
+    )
     return {
         "apiVersion": "kafka.strimzi.io/v1beta2",
         "kind": "KafkaTopic",
@@ -315,17 +388,41 @@ def _topic(name: str, partitions: int, retention_ms: int) -> Manifest:
             "topicName": name,
             "partitions": partitions,
             "replicas": 3,
-            # Event streams, not state: every event matters, so delete by age and never compact.
-            "config": {"cleanup.policy": "delete", "retention.ms": retention_ms, "min.insync.replicas": 2},
+            "config": {**config, "min.insync.replicas": 2},
         },
     }
+
+
+def _acl(kind: str, name: str, operations: list[str]) -> Manifest:
+    return {"resource": {"type": kind, "name": name, "patternType": "literal"}, "operations": operations}
+
+
+def kafka_user(p: Principal) -> Manifest:
+    """One principal of crm_devtools.principals: SCRAM-SHA-512 (Strimzi writes its password into
+    the Secret of the same name) and exactly the table's ACLs, literal names only."""
+    operations: dict[str, list[str]] = {}
+    for ops, names in (("Write", p.writes), ("Read", p.reads), ("Create", p.creates)):
+        for name in names:
+            operations.setdefault(name, []).append(ops)
+    acls = [_acl("topic", name, ops) for name, ops in operations.items()]
+    acls += [_acl("group", group, ["Read"]) for group in p.groups]
+    return {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "KafkaUser",
+        "metadata": {"name": p.name, "labels": {"strimzi.io/cluster": KAFKA_CLUSTER, **PART_OF}},
+        "spec": {"authentication": {"type": "scram-sha-512"}, "authorization": {"type": "simple", "acls": acls}},
+    }
+
+
+def kafka_users() -> list[Manifest]:
+    return [kafka_user(p) for p in principals()]
 
 
 def kafka_topics() -> list[Manifest]:
     dlq_ms = int(DLQ_RETENTION.total_seconds() * 1000)
     out = []
     for t in TOPICS:
-        out.append(_topic(t.name, t.partitions, t.retention_ms))
+        out.append(_topic(t.name, t.partitions, t.retention_ms, t.compacted))
         out.append(_topic(topics.dead_letter(t.name), DLQ_PARTITIONS, dlq_ms))
     return out
 
@@ -355,5 +452,5 @@ def base_kustomization() -> Manifest:
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": ["network-defaults.yaml", "kafka-topics.yaml", *(s.name for s in SERVICES)],
+        "resources": ["network-defaults.yaml", "kafka-topics.yaml", "kafka-users.yaml", *(s.name for s in SERVICES)],
     }

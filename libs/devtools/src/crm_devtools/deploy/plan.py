@@ -9,7 +9,7 @@ from typing import Any
 
 from allocation_svc.config import AllocationSettings
 from crm_contracts import catalog, topics
-from crm_runtime.settings import ServiceSettings
+from crm_runtime.settings import METRICS_PORT_OFFSET, ServiceSettings
 from customer_svc.config import CustomerSettings
 from dedup_svc.config import DedupSettings
 from intake_svc.config import IntakeSettings
@@ -18,8 +18,27 @@ from timeline_svc.config import TimelineSettings
 KAFKA_VERSION = "3.9.1"  # the version scripts/infra.sh runs; compose and the dev cluster run the same
 KAFKA_METADATA_VERSION = "3.9-IV0"
 KAFKA_CLUSTER = "crm-kafka"  # the Strimzi Kafka resource: its bootstrap Service is <name>-kafka-bootstrap
-KAFKA_BOOTSTRAP = f"{KAFKA_CLUSTER}-kafka-bootstrap:9092"
+# The cluster's only listener: TLS, SCRAM-SHA-512 clients, `authorization: simple` (KafkaUser ACLs).
+KAFKA_PORT = 9093
+KAFKA_LISTENER = "tls"
+KAFKA_BOOTSTRAP = f"{KAFKA_CLUSTER}-kafka-bootstrap:{KAFKA_PORT}"
+# Strimzi writes the cluster CA (key `ca.crt`) into this Secret, and each KafkaUser's password
+# (key `password`) into a Secret named after the user.
+KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"
+KAFKA_CA_DIR = "/etc/crm/kafka-ca"
+KAFKA_CA_FILE = f"{KAFKA_CA_DIR}/ca.crt"
 REDIS_SECRET = "crm-redis"  # key `url`: redis://[:password@]host:6379/0
+# The OpenID Connect issuer a cluster's services trust (overlays set their own) and the Secret
+# holding each service's client secret: `<service>-oidc`, key `client-secret`.
+OIDC_ISSUER = "https://sso.example.com/realms/crm"
+OIDC_SECRET_KEY = "client-secret"
+# Who may reach the pods at all (NetworkPolicies): the ingress controller's namespace on the API
+# ports, the monitoring namespace on the metrics ports (namespaces matched by these labels).
+INGRESS_NAMESPACE = {"kubernetes.io/metadata.name": "ingress-nginx"}
+MONITORING_NAMESPACE = {"kubernetes.io/metadata.name": "monitoring"}
+# Where the issuer is: a documentation range here, the overlays name the real one.
+ISSUER_CIDR = "203.0.113.0/24"
+ISSUER_PORT = 443
 PYTHON_IMAGE = "python:3.11-slim-bookworm"
 APP_UID = 10001
 
@@ -30,6 +49,7 @@ class Topic:
     partitions: int
     retention: timedelta
     why: str
+    compacted: bool = False  # state, not events: the newest record per key is kept, whatever its age
 
     @property
     def retention_ms(self) -> int:
@@ -46,6 +66,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic(topics.ALLOCATION_EVENTS, 12, timedelta(days=7), "one or two events per lead; assignment is serialised per workspace anyway"),
     Topic(topics.TIMELINE_EVENTS, 12, timedelta(days=7), "contact-date facts for customer-svc"),
     Topic(topics.TIMELINE_INTERACTIONS, 12, timedelta(days=7), "calls, mails and messages from gateways"),
+    Topic(topics.ACCESS, 3, timedelta(0), "memberships, read whole by every service into its access cache", compacted=True),
 )
 DLQ_PARTITIONS = 3
 DLQ_RETENTION = timedelta(days=30)  # time to look at a poison message, fix the cause and replay it
@@ -89,6 +110,20 @@ class Service:
     @property
     def port(self) -> int:
         return int(self.default("http_port"))
+
+    @property
+    def metrics_port(self) -> int:
+        """Prometheus' port: a cluster sets it explicitly (the runtime's default rule, HTTP + 1000)."""
+        return self.port + METRICS_PORT_OFFSET
+
+    @property
+    def callers(self) -> tuple[str, ...]:
+        """The services that call this one's API (the only pods besides the ingress that may)."""
+        return tuple(s.name for s in SERVICES if self.name in s.calls.values())
+
+    @property
+    def oidc_secret(self) -> str:
+        return f"{self.name}-oidc"
 
     @property
     def database(self) -> str:

@@ -6,10 +6,14 @@ removed disappears. Settings that come from Secrets, and those whose default is 
 appear as comments.
 """
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from crm_devtools.deploy.plan import KAFKA_BOOTSTRAP, REDIS_SECRET, Service, service
+from pydantic.fields import FieldInfo
+
+from crm_devtools.deploy.plan import KAFKA_BOOTSTRAP, KAFKA_CA_FILE, OIDC_ISSUER, OIDC_SECRET_KEY, REDIS_SECRET, Service, service
 
 
 @dataclass(frozen=True)
@@ -20,7 +24,12 @@ class SecretRef:
 
 def secret_settings(svc: Service) -> dict[str, SecretRef]:
     """Settings read from Secrets (never written into git): field -> where."""
-    refs = {"database_url": SecretRef(svc.db_secret, "uri")}
+    refs = {
+        "database_url": SecretRef(svc.db_secret, "uri"),
+        # Strimzi's User Operator writes the KafkaUser's password into a Secret of the user's name.
+        "kafka_sasl_password": SecretRef(svc.name, "password"),
+        "oidc_client_secret": SecretRef(svc.oidc_secret, OIDC_SECRET_KEY),
+    }
     if svc.uses_redis:
         refs["redis_url"] = SecretRef(REDIS_SECRET, "url")
     return refs
@@ -35,6 +44,16 @@ def cluster_values(svc: Service) -> dict[str, object]:
         "topic_replication_factor": 3,
         "create_topics": False,  # deploy/k8s/base/kafka-topics.yaml: Strimzi creates them
         "group_id": svc.name,
+        # The broker: TLS (the cluster CA mounted from its Secret) and the service's own KafkaUser.
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_sasl_mechanism": "SCRAM-SHA-512",
+        "kafka_sasl_username": svc.name,
+        "kafka_ssl_cafile": KAFKA_CA_FILE,
+        # Sign-in: the overlays name the real issuer; the client secret comes from a Secret.
+        "oidc_issuer": OIDC_ISSUER,
+        "oidc_client_id": svc.name,
+        # Scraped on its own port, which only the monitoring namespace may reach.
+        "metrics_port": svc.metrics_port,
     }
     for setting, peer in svc.calls.items():
         values[setting] = f"http://{peer}:{service(peer).port}"
@@ -44,7 +63,14 @@ def cluster_values(svc: Service) -> dict[str, object]:
 def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | dict | tuple):
+        return json.dumps(value, separators=(",", ":"))  # complex settings are read as JSON
     return str(value)
+
+
+def default(info: FieldInfo) -> Any:
+    """A field's default, made by its factory if it has one."""
+    return info.get_default(call_default_factory=True)
 
 
 def render(svc: Service) -> str:
@@ -65,10 +91,10 @@ def render(svc: Service) -> str:
             lines.append(f"# {key}= from Secret {ref.secret}, key {ref.key}")
         elif name in values:
             lines.append(f"{key}={_text(values[name])}")
-        elif info.default is None:
+        elif default(info) is None:
             lines.append(f"# {key}= unset by default")
         else:
-            lines.append(f"{key}={_text(info.default)}")
+            lines.append(f"{key}={_text(default(info))}")
     return "\n".join(lines) + "\n"
 
 
