@@ -5,16 +5,24 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import httpx
 import pytest
 
-from crm_devtools.e2e import E2ESuite, build_suite
+from crm_devtools import identity
+from crm_devtools.e2e import E2ESuite, Members, build_suite
+
+
+@pytest.fixture(scope="session", autouse=True)
+def issuer() -> str:
+    """The local Keycloak every suite's services verify tokens against (started if not running)."""
+    return identity.start_keycloak()
 
 
 @pytest.fixture(scope="session")
-def make_suite() -> Iterator[Callable[[], E2ESuite]]:
-    """Build fresh, isolated suites; every suite built is stopped at the end of the session."""
+def make_suite(issuer: str) -> Iterator[Callable[..., E2ESuite]]:
+    """Build fresh, isolated suites (`make_suite(members=...)` for other memberships than the
+    demo users' of `main`); every suite built is stopped at the end of the session."""
     built: list[E2ESuite] = []
 
-    def build() -> E2ESuite:
-        suite = build_suite()
+    def build(members: Members | None = None) -> E2ESuite:
+        suite = build_suite(members)
         built.append(suite)
         return suite
 
@@ -24,9 +32,10 @@ def make_suite() -> Iterator[Callable[[], E2ESuite]]:
 
 
 @pytest.fixture(scope="module")
-def suite(make_suite: Callable[[], E2ESuite]) -> Iterator[E2ESuite]:
-    """The five services started and seeded, shared by a module (modules needing more override it)."""
-    suite = make_suite()
+def suite(request: pytest.FixtureRequest, make_suite: Callable[..., E2ESuite]) -> Iterator[E2ESuite]:
+    """The five services started and seeded, shared by a module (modules needing more override it).
+    A module's `MEMBERS` (workspace -> demo user -> role) replaces the default memberships."""
+    suite = make_suite(getattr(request.module, "MEMBERS", None))
     suite.start_all()
     suite.seed()
     yield suite
@@ -35,5 +44,13 @@ def suite(make_suite: Callable[[], E2ESuite]) -> Iterator[E2ESuite]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """A client calling as the demo administrator (`admin`, an administrator of `main`)."""
+    async with httpx.AsyncClient(timeout=30, auth=identity.UserAuth("admin")) as client:
+        yield client
+
+
+@pytest.fixture
+async def anonymous() -> AsyncIterator[httpx.AsyncClient]:
+    """A client without a token: the public edge (channel keys) and the refusals."""
     async with httpx.AsyncClient(timeout=30) as client:
         yield client

@@ -12,14 +12,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from crm_contracts import topics
 from crm_contracts.envelope import CONTENT_TYPE, Envelope
-from crm_contracts.events import CustomerStatusChanged
-from crm_devtools.e2e import KAFKA, E2ESuite, eventually
+from crm_contracts.events import CustomerStatusChanged, Role
+from crm_devtools import identity
+from crm_devtools.e2e import DEMO_MEMBERS, E2ESuite, eventually, kafka_admin
 
 pytestmark = pytest.mark.e2e
 
+# A workspace per test (the suite is shared): the demo administrator sets each up, the manager
+# runs the wizard and the transfers.
+WORKSPACES = ("wiz", "move", "forge")
+MEMBERS = {**DEMO_MEMBERS, **{w: {"admin": Role.ADMINISTRATOR, "manager": Role.MANAGER} for w in WORKSPACES}}
+MANAGER = identity.demo_user("manager")
 
-def headers(workspace: str, user: str = "manager") -> dict[str, str]:
-    return {"X-Workspace": workspace, "X-User": user}
+
+def headers(workspace: str) -> dict[str, str]:
+    return {"X-Workspace": workspace}
 
 
 async def new_cards(http: httpx.AsyncClient, suite: E2ESuite, workspace: str, count: int, tag: str) -> list[str]:
@@ -55,7 +62,7 @@ async def timeline_kinds(http: httpx.AsyncClient, suite: E2ESuite, customer_id: 
 
 
 async def test_wizard_preview_then_apply_gives_every_card_its_planned_owner(suite: E2ESuite, http: httpx.AsyncClient) -> None:
-    workspace = f"wiz-{uuid.uuid4().hex[:8]}"
+    workspace = "wiz"
     ids = await new_cards(http, suite, workspace, 6, "spring-campaign")
     await new_cards(http, suite, workspace, 2, "other")
     avi = await rep(http, suite, workspace, "Avi", weight=1)
@@ -75,7 +82,8 @@ async def test_wizard_preview_then_apply_gives_every_card_its_planned_owner(suit
     plan = {i["customer_id"]: i["rep_id"] for i in run["items"]}
     assert set((await owners(http, suite, ids)).values()) == {None}
 
-    applied = await http.post(f"{suite.url('allocation')}/v1/allocations/apply", json={"preview_id": run["id"]}, headers=headers(workspace))
+    async with suite.client("manager", workspace) as manager:
+        applied = await manager.post(f"{suite.url('allocation')}/v1/allocations/apply", json={"preview_id": run["id"]})
     assert applied.status_code == 200, applied.text
     assert applied.json()["applied"] == 6
 
@@ -87,11 +95,11 @@ async def test_wizard_preview_then_apply_gives_every_card_its_planned_owner(suit
     assigned = [e for e in entries if e["kind"] == "assigned"]
     assert assigned and "allocation run" in assigned[0]["summary"]
     listed = (await http.get(f"{suite.url('allocation')}/v1/allocations", headers=headers(workspace))).json()["items"]
-    assert [r["id"] for r in listed] == [run["id"]] and listed[0]["applied_by"] == "manager"
+    assert [r["id"] for r in listed] == [run["id"]] and listed[0]["applied_by"] == MANAGER.subject
 
 
 async def test_transfer_moves_cards_and_the_timeline_shows_the_reason(suite: E2ESuite, http: httpx.AsyncClient) -> None:
-    workspace = f"move-{uuid.uuid4().hex[:8]}"
+    workspace = "move"
     avi = await rep(http, suite, workspace, "Avi")
     batya = await rep(http, suite, workspace, "Batya")
     rule = await http.post(
@@ -106,11 +114,11 @@ async def test_transfer_moves_cards_and_the_timeline_shows_the_reason(suite: E2E
         return set((await owners(http, suite, ids)).values()) == {avi}
 
     await eventually(all_with_avi, what="automatic assignment to the fixed rep")
-    moved = await http.post(
-        f"{suite.url('allocation')}/v1/transfers",
-        json={"customer_ids": ids[:2], "to_rep_id": batya, "reason": "Avi moved to the north branch"},
-        headers=headers(workspace, "team-lead"),
-    )
+    async with suite.client("manager", workspace) as manager:
+        moved = await manager.post(
+            f"{suite.url('allocation')}/v1/transfers",
+            json={"customer_ids": ids[:2], "to_rep_id": batya, "reason": "Avi moved to the north branch"},
+        )
     assert moved.status_code == 201, moved.text
 
     async def followed() -> bool:
@@ -123,7 +131,7 @@ async def test_transfer_moves_cards_and_the_timeline_shows_the_reason(suite: E2E
 
     transferred = await eventually(shown, what="the transfer on the timeline")
     assert isinstance(transferred, list)
-    assert "Avi moved to the north branch" in transferred[0]["summary"] and "team-lead" in transferred[0]["summary"]
+    assert "Avi moved to the north branch" in transferred[0]["summary"] and MANAGER.subject in transferred[0]["summary"]
     assert "Batya" in transferred[0]["summary"]
     assignment = (await http.get(f"{suite.url('allocation')}/v1/assignments/{ids[0]}")).json()
     assert [h["kind"] for h in assignment["history"]] == ["automatic", "transfer"]
@@ -135,7 +143,7 @@ async def test_a_customer_event_forged_from_another_workspace_is_dead_lettered_a
     """Issue 15: no consumer compared the envelope's workspace with the card's. A status change
     claiming to come from another workspace would have closed the card in allocation's projection
     (the rep's open leads 1 → 0); now allocation-svc (and timeline-svc) dead-letter it with the reason."""
-    workspace = f"forge-{uuid.uuid4().hex[:8]}"
+    workspace = "forge"
     avi = await rep(http, suite, workspace, "Avi")
     rule = await http.post(
         f"{suite.url('allocation')}/v1/rules",
@@ -164,7 +172,8 @@ async def test_a_customer_event_forged_from_another_workspace_is_dead_lettered_a
             mode="json"
         ),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
+    # Only customer-svc's principal (and the operators') may write its topic: forged as crm-admin.
+    producer = AIOKafkaProducer(**kafka_admin(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -178,7 +187,7 @@ async def test_a_customer_event_forged_from_another_workspace_is_dead_lettered_a
 
     dead = AIOKafkaConsumer(
         suite.topic(topics.CUSTOMER_EVENTS) + ".dlq",
-        bootstrap_servers=KAFKA,
+        **kafka_admin(),
         group_id=f"dlq-reader-{uuid.uuid4()}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

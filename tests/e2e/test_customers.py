@@ -7,9 +7,13 @@ from typing import Any
 import httpx
 import pytest
 
-from crm_devtools.e2e import E2ESuite, eventually
+from crm_contracts.events import Role
+from crm_devtools.e2e import DEMO_MEMBERS, E2ESuite, eventually
 
 pytestmark = pytest.mark.e2e
+
+# The suite's memberships: the demo users in `main`, and the administrator in the copy's workspace.
+MEMBERS = {**DEMO_MEMBERS, "branch-e2e": {"admin": Role.ADMINISTRATOR}}
 
 
 def phone() -> str:

@@ -56,7 +56,7 @@ async def decided(http: httpx.AsyncClient, suite: E2ESuite, submission_id: str) 
 
 
 async def test_fifty_submissions_at_once_across_channels_and_two_dedup_instances_make_one_card(suite: E2ESuite) -> None:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with suite.client("admin") as http, httpx.AsyncClient(timeout=30) as edge:
         api = await add_channel(http, suite, "api", "enrich")
         channels = [("dev-web-key", "web"), ("dev-portal-key", "portal"), (api, "api")]
         person = {"first_name": "Shira", "last_name": f"Katz{uuid.uuid4().hex[:4]}"}
@@ -67,7 +67,7 @@ async def test_fifty_submissions_at_once_across_channels_and_two_dedup_instances
             extra = {"emails": [f"shira.{person['last_name']}@example.com"]} if i % 2 else {}
             return {**person, "phones": [SPELLINGS[i % len(SPELLINGS)]], **extra}
 
-        ids = await asyncio.gather(*(submit(http, suite, *channels[i % 3], lead(i)) for i in range(50)))
+        ids = await asyncio.gather(*(submit(edge, suite, *channels[i % 3], lead(i)) for i in range(50)))
         results = [await decided(http, suite, s) for s in ids]
     customers = {r["customer_id"] for r in results}
     assert len(customers) == 1, results
@@ -76,10 +76,10 @@ async def test_fifty_submissions_at_once_across_channels_and_two_dedup_instances
 
 
 async def test_each_channel_policy_for_a_known_person(suite: E2ESuite) -> None:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with suite.client("admin") as http, httpx.AsyncClient(timeout=30) as edge:
         phone = f"052-{uuid.uuid4().int % 10_000_000:07d}"
         who = {"first_name": "Eli", "last_name": "Sasson", "phones": [phone]}
-        first = await decided(http, suite, await submit(http, suite, "dev-api-key", "api", who))
+        first = await decided(http, suite, await submit(edge, suite, "dev-api-key", "api", who))
         assert first["decision"] == "create"
         known = first["customer_id"]
         cases = [
@@ -90,7 +90,7 @@ async def test_each_channel_policy_for_a_known_person(suite: E2ESuite) -> None:
             ("dev-api-key", "api", "create", None),
         ]
         for key, kind, expected, target in cases:
-            result = await decided(http, suite, await submit(http, suite, key, kind, who))
+            result = await decided(http, suite, await submit(edge, suite, key, kind, who))
             assert result["decision"] == expected, (key, result)
             if target:
                 assert result["customer_id"] == target
@@ -101,11 +101,11 @@ async def test_each_channel_policy_for_a_known_person(suite: E2ESuite) -> None:
 
 
 async def test_match_answers_duplicates_and_possible_duplicates(suite: E2ESuite) -> None:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with suite.client("admin") as http, httpx.AsyncClient(timeout=30) as edge:
         phone = f"054-{uuid.uuid4().int % 10_000_000:07d}"
         email = f"ronit.{uuid.uuid4().hex[:6]}@gmail.com"
         who = {"first_name": "רונית", "last_name": "אלמוג", "phones": [phone], "emails": [email]}
-        created = await decided(http, suite, await submit(http, suite, "dev-api-key", "api", who))
+        created = await decided(http, suite, await submit(edge, suite, "dev-api-key", "api", who))
         match = f"{suite.url('dedup')}/v1/match"
 
         exact = (await http.post(match, json={"phones": [phone.replace("-", " ")]})).json()["candidates"]

@@ -195,10 +195,15 @@ async def readiness_while_down(suite: E2ESuite, down: "asyncio.Task[None]") -> l
     return sorted(saw)
 
 
+def admin_client(suite: E2ESuite) -> httpx.AsyncClient:
+    """The public APIs as the demo administrator (the leads themselves need only the channel key)."""
+    return suite.client("admin", limits=httpx.Limits(max_connections=16))
+
+
 async def verify(suite: E2ESuite, flow: Flow, facts: dict[str, object], name: str, problems: list[str] | None = None) -> None:
     """Set equality through the public APIs, dead letters from Kafka, and what the client saw."""
     semaphore = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=16)) as http:
+    async with admin_client(suite) as http:
 
         async def get(url: str, params: dict[str, object] | None = None) -> dict:  # type: ignore[type-arg]
             async with semaphore:

@@ -35,9 +35,9 @@ async def wait_for_owned_cards(suite: E2ESuite, count: int, timeout: float) -> N
     await eventually(owned, timeout=timeout, interval=0.5, what=f"{count} cards with an owner")
 
 
-async def processed_by(url: str) -> float:
+async def processed_by(metrics_url: str) -> float:
     async with httpx.AsyncClient(timeout=5) as http:
-        text = (await http.get(url + "/metrics")).text
+        text = (await http.get(metrics_url)).text
     return sum(float(m) for m in re.findall(r'crm_consumer_messages_total\{outcome="ok",topic="[^"]+"\} ([0-9.e+]+)', text))
 
 
@@ -66,7 +66,7 @@ async def test_two_instances_of_dedup_and_customer_give_one_card_per_lead(scaled
     await eventually(all_done, timeout=60, what="every submission done")
     # Both instances of each scaled service took a share of the partitions.
     for name in ("dedup", "customer"):
-        shares = [await processed_by(scaled.url(name, instance)) for instance in (0, 1)]
+        shares = [await processed_by(scaled.metrics_url(name, instance)) for instance in (0, 1)]
         assert all(share > 0 for share in shares), f"{name}-svc instances processed {shares}"
 
 

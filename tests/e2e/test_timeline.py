@@ -15,9 +15,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from crm_contracts.envelope import CONTENT_TYPE, Envelope
-from crm_devtools.e2e import KAFKA, E2ESuite, eventually
+from crm_contracts.events import Role
+from crm_devtools import principals
+from crm_devtools.e2e import DEMO_MEMBERS, KAFKA, E2ESuite, eventually, kafka_admin
 
 pytestmark = pytest.mark.e2e
+
+# The suite's memberships: the demo users in `main`; the administrator also in the copy's
+# workspace and in the one a forged interaction names.
+MEMBERS = {**DEMO_MEMBERS, "branch-timeline": {"admin": Role.ADMINISTRATOR}, "branch-forged": {"admin": Role.ADMINISTRATOR}}
 
 INBOUND = "crm.timeline.interactions.v1"
 SUBMITTED = "crm.timeline.interaction_submitted.v1"
@@ -50,8 +56,8 @@ async def timeline(http: httpx.AsyncClient, suite: E2ESuite, customer_id: str, *
 
 @pytest.fixture
 async def gateway(suite: E2ESuite) -> AsyncIterator[AIOKafkaProducer]:
-    """A telephony/mail/WhatsApp gateway publishing on the suite's inbound topic."""
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
+    """A telephony/mail/WhatsApp gateway publishing on the suite's inbound topic, as the gateways' principal."""
+    producer = AIOKafkaProducer(**principals.principal_connection(principals.GATEWAY, KAFKA), acks="all", enable_idempotence=True)
     await producer.start()
     yield producer
     await producer.stop()
@@ -112,7 +118,7 @@ async def dead_letters(
     """The inbound topic's dead letters (value, headers), read until `enough` of them are there."""
     dead = AIOKafkaConsumer(
         suite.topic(INBOUND) + ".dlq",
-        bootstrap_servers=KAFKA,
+        **kafka_admin(),
         group_id=f"dlq-reader-{uuid.uuid4()}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

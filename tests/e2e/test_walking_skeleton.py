@@ -7,7 +7,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from crm_devtools.e2e import E2ESuite, eventually
+from crm_devtools.e2e import E2ESuite, eventually, kafka_admin
 
 pytestmark = pytest.mark.e2e
 
@@ -24,15 +24,15 @@ async def test_lead_becomes_an_assigned_card_with_its_timeline_and_public_events
     email = f"dana.{uuid.uuid4().hex[:8]}@example.com"
     events = AIOKafkaConsumer(
         suite.topic("crm.customer.events.v1"),
-        bootstrap_servers="127.0.0.1:9092",
+        **kafka_admin(),
         group_id=f"other-system-{uuid.uuid4()}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
     await events.start()
     try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            answer = await http.post(
+        async with suite.client("admin") as http, httpx.AsyncClient(timeout=10) as edge:
+            answer = await edge.post(
                 f"{suite.url('intake')}/v1/leads",
                 headers={"X-Channel-Key": "dev-api-key"},
                 json={"first_name": "דנה", "last_name": "לוי", "phones": ["050-1234567"], "emails": [email]},
@@ -94,7 +94,7 @@ async def test_lead_becomes_an_assigned_card_with_its_timeline_and_public_events
             )
 
             # The same person through the web channel enriches the card instead of creating one.
-            web = await http.post(
+            web = await edge.post(
                 f"{suite.url('intake')}/v1/capture/dev-web-key",
                 data={"email": email.upper(), "phone": "052-7654321", "name": "Dana Levi", "utm_source": "fb"},
             )
@@ -120,7 +120,7 @@ async def test_lead_becomes_an_assigned_card_with_its_timeline_and_public_events
 
 
 async def test_bad_input_gets_problem_responses_naming_the_field(suite: E2ESuite) -> None:
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10) as http, suite.client("admin") as admin:
         no_key = await http.post(f"{suite.url('intake')}/v1/leads", json={"emails": ["a@b.co"]})
         assert no_key.status_code == 401 and no_key.headers["content-type"].startswith("application/problem+json")
         bad = await http.post(f"{suite.url('intake')}/v1/leads", headers={"X-Channel-Key": "dev-api-key"}, json={"phones": "not-a-list"})
@@ -131,9 +131,10 @@ async def test_bad_input_gets_problem_responses_naming_the_field(suite: E2ESuite
             f"{suite.url('intake')}/v1/leads", headers={"X-Channel-Key": "dev-web-key"}, json={"emails": ["a@b.co"]}
         )
         assert wrong_kind.status_code == 403
-        missing = await http.get(f"{suite.url('customer')}/v1/customers/{uuid.uuid4()}")
+        missing = await admin.get(f"{suite.url('customer')}/v1/customers/{uuid.uuid4()}")
         assert missing.status_code == 404 and missing.json()["title"] == "Customer not found"
         for name in ("intake", "dedup", "customer", "allocation", "timeline"):
             assert (await http.get(suite.url(name) + "/readyz")).status_code == 200
-            assert "crm_http_requests_total" in (await http.get(suite.url(name) + "/metrics")).text
+            assert "crm_http_requests_total" in (await http.get(suite.metrics_url(name))).text
+            assert (await http.get(suite.url(name) + "/metrics")).status_code == 404, "metrics only on the internal port"
             assert (await http.get(suite.url(name) + "/openapi.json")).json()["info"]["title"] == f"{name}-svc"

@@ -1,9 +1,18 @@
-"""The e2e harness: every test suite gets its own databases and topic namespace.
+"""The e2e harness: every test suite gets its own databases, topic namespace and consumer groups.
 
 The services run as separate processes (`python -m <svc> serve`) against the real local
 PostgreSQL, Redis and Kafka, exactly as `scripts/dev up` runs them, only on other ports,
 other databases (`e2e<n>_<service>`) and topics prefixed with a unique namespace so runs
 never see each other's data.
+
+Access is real too. Every service verifies tokens from the local Keycloak (`OIDC_ISSUER`, the
+realm of infra/keycloak/crm-realm.json), and connects to the closed broker as its own principal
+(`crm_devtools.principals`); before `migrate`, the harness (as the super user `crm-admin`) gives
+those principals the ACLs of the table for the suite's topic namespace and group ids. After
+`migrate`, it grants the demo users their memberships of the suite's workspaces with customer-svc's
+`members grant` (`members`, default: `crm_devtools.seed.MEMBERS` in `main`). Tests call the
+APIs as a demo user with `suite.client("rep.dana")` (or `identity.UserAuth`), and use raw Kafka
+clients as `crm-admin` (`kafka_admin()`) or as one principal (`principals.principal_connection`).
 """
 
 import asyncio
@@ -12,24 +21,45 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from crm_contracts.events import Role
 from crm_contracts.topics import DLQ_SUFFIX
-from crm_devtools.seed import seed
+from crm_devtools import identity, principals
+from crm_devtools.seed import MEMBERS, grant_members, seed
 from crm_devtools.suite import REPO, SERVICES, Suite
 
 PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
-KAFKA = os.environ.get("CRM_TEST_KAFKA", "127.0.0.1:9092")
+KAFKA = principals.bootstrap_servers()
 REDIS = os.environ.get("CRM_TEST_REDIS", "redis://127.0.0.1:6379/15")
 LOG_ROOT = REPO / ".local" / "e2e-logs"
+METRICS_OFFSET = 20000  # a process's /metrics port: its HTTP port + this (clear of every suite's HTTP ports)
 _counter = itertools.count()
+T = TypeVar("T")
+
+# The memberships of a suite: workspace -> demo user name -> role.
+Members = Mapping[str, Mapping[str, Role]]
+DEMO_MEMBERS: Members = {"main": dict(MEMBERS)}
+
+
+def kafka_admin() -> dict[str, Any]:
+    """aiokafka keyword arguments of the broker's super user `crm-admin` (raw clients in tests)."""
+    return principals.admin_connection(KAFKA)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` on a loop of its own, in a thread (callers may be inside a running loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def _recreate_databases(names: list[str]) -> None:
@@ -43,24 +73,34 @@ async def _recreate_databases(names: list[str]) -> None:
 
 
 class E2ESuite(Suite):
-    """A suite with its own databases (`<tag>_<service>`), topic namespace and ports."""
+    """A suite with its own databases (`<tag>_<service>`), topic namespace, consumer groups,
+    ports and memberships."""
 
-    def __init__(self, tag: str, port_offset: int) -> None:
+    def __init__(self, tag: str, port_offset: int, members: Members | None = None) -> None:
         self.tag = tag
         self.namespace = f"{tag}."
         self.databases = {name: f"{tag}_{name}" for name in SERVICES}
+        self.members: dict[str, dict[str, Role]] = {w: dict(roles) for w, roles in (DEMO_MEMBERS if members is None else members).items()}
         env: dict[str, str] = {}
         for name, db in self.databases.items():
             prefix = name.upper() + "_"
             env[prefix + "DATABASE_URL"] = PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + db
             env[prefix + "TOPIC_NAMESPACE"] = self.namespace
+            env[prefix + "GROUP_ID"] = self.namespace + f"{name}-svc"  # what the suite's ACLs name
             env[prefix + "KAFKA_BOOTSTRAP_SERVERS"] = KAFKA
             env[prefix + "LOG_LEVEL"] = "WARNING"
         env["INTAKE_REDIS_URL"] = REDIS
         super().__init__(log_dir=LOG_ROOT / tag, env=env, port_offset=port_offset)
 
+    def service_env(self, name: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+        metrics = {f"{name.upper()}_METRICS_PORT": str(port + METRICS_OFFSET if port else 0)}
+        return super().service_env(name, port, {**metrics, **(extra or {})})
+
     def url(self, name: str, instance: int = 0) -> str:
         return f"http://127.0.0.1:{SERVICES[name] + self.port_offset + 10 * instance}"
+
+    def metrics_url(self, name: str, instance: int = 0) -> str:
+        return f"http://127.0.0.1:{SERVICES[name] + self.port_offset + 10 * instance + METRICS_OFFSET}/metrics"
 
     def topic(self, name: str) -> str:
         return self.namespace + name
@@ -75,18 +115,69 @@ class E2ESuite(Suite):
         finally:
             await conn.close()
 
+    # -- access ---------------------------------------------------------------------------
+
+    def apply_acls(self) -> None:
+        """The principal table's ACLs for this suite's topic namespace and group ids (as `crm-admin`)."""
+        bindings = principals.acl_bindings(self.namespace, self.namespace)
+        _run(principals.apply_acls(bindings, **kafka_admin()))
+
+    def grant_members(self, members: Members | None = None) -> None:
+        """Grant memberships with customer-svc's `members grant` (default: the suite's own)."""
+        wanted = self.members if members is None else members
+        grants = [(workspace, username, role) for workspace, roles in wanted.items() for username, role in roles.items()]
+        # Administrators last: seeding waits for the administrator, and the rest was published before.
+        grants.sort(key=lambda g: g[2] is Role.ADMINISTRATOR)
+        grant_members(grants, self.service_env("customer", 0))
+        for workspace, username, role in grants:
+            self.members.setdefault(workspace, {})[username] = role
+
+    async def grant(self, workspace: str, username: str, role: Role, services: tuple[str, ...] = ("customer",)) -> None:
+        """One more membership while the suite runs; returns once `services` know it."""
+        await asyncio.to_thread(self.grant_members, {workspace: {username: role}})
+        async with self.client(username, workspace) as http:
+
+            async def known() -> bool:
+                answers = [await http.get(self.url(name) + _PROBES[name]) for name in services]
+                return all(a.status_code != 403 for a in answers)
+
+            await eventually(known, what=f"{username}'s membership of {workspace} known to {', '.join(services)}")
+
+    async def token(self, username: str) -> str:
+        """A demo user's access token (password grant, cached and renewed before it expires)."""
+        return await identity.TOKENS.aget(username)
+
+    def client(self, username: str = "admin", workspace: str | None = None, **options: Any) -> httpx.AsyncClient:
+        """An HTTP client calling as demo user `username` (in `workspace` when given)."""
+        options.setdefault("timeout", 30)
+        return httpx.AsyncClient(auth=identity.UserAuth(username, workspace), **options)
+
     def seed(self) -> None:
-        seed({name: self.url(name) for name in SERVICES})
+        """The demo data of `main` (channels, fields, reps, a rule) as the demo administrator;
+        the memberships were granted when the suite was built."""
+        seed({name: self.url(name) for name in SERVICES}, env=self.service_env("customer", 0), grant=False)
 
 
-def build_suite() -> E2ESuite:
-    """A fresh suite: databases recreated and migrated, topics created, nothing started."""
+# A by-id or list read of each service: 403 to a caller who is not (yet) known as a member.
+_PROBES = {
+    "intake": f"/v1/submissions/{uuid.UUID(int=0)}",
+    "dedup": "/v1/duplicate-rules",
+    "customer": f"/v1/customers/{uuid.UUID(int=0)}",
+    "allocation": "/v1/reps",
+    "timeline": f"/v1/interactions/{uuid.UUID(int=0)}",
+}
+
+
+def build_suite(members: Members | None = None) -> E2ESuite:
+    """A fresh suite: databases recreated, the broker's ACLs for its namespace applied, databases
+    migrated and topics created (each service as its own principal), memberships granted
+    (`members`, default `DEMO_MEMBERS`); nothing started."""
     n = next(_counter)
-    suite = E2ESuite(f"e2e{uuid.uuid4().hex[:6]}", port_offset=100 + 100 * n)
-    # A thread of its own: callers may be inside a running event loop.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _recreate_databases(list(suite.databases.values()))).result()
+    suite = E2ESuite(f"e2e{uuid.uuid4().hex[:6]}", port_offset=100 + 100 * n, members=members)
+    _run(_recreate_databases(list(suite.databases.values())))
+    suite.apply_acls()
     suite.migrate()
+    suite.grant_members()
     return suite
 
 
@@ -159,7 +250,7 @@ class DeadLetter:
 
 async def dead_letters(namespace: str, timeout: float = 30) -> list[DeadLetter]:
     """Every record on every `<namespace>*.dlq` topic, from the beginning to the current end."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    admin = AIOKafkaAdminClient(**kafka_admin())
     await admin.start()
     try:
         topics = sorted(t for t in await admin.list_topics() if t.startswith(namespace) and t.endswith(DLQ_SUFFIX))
@@ -171,7 +262,7 @@ async def dead_letters(namespace: str, timeout: float = 30) -> list[DeadLetter]:
         raise RuntimeError(f"dead-letter topics of {namespace} not described completely: {described}")
     if not partitions:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_admin(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)

@@ -6,10 +6,15 @@ demo users, their development passwords and the services' development secrets, w
 any OIDC provider, reached through the services' settings.
 """
 
+import asyncio
 import json
 import os
 import subprocess
+import threading
+import time
+from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +93,19 @@ def service_clients(realm: dict[str, Any] | None = None) -> list[ServiceClient]:
     ]
 
 
+@cache
+def _demo_users_by_name() -> dict[str, DemoUser]:
+    return {u.username: u for u in demo_users()}
+
+
+def demo_user(username: str) -> DemoUser:
+    """One demo user of the realm file, by user name (`admin`, `manager`, `rep.dana`, `rep.yossi`)."""
+    try:
+        return _demo_users_by_name()[username]
+    except KeyError:
+        raise KeyError(f"no demo user {username!r} in {REALM_FILE.name}") from None
+
+
 def start_keycloak() -> str:
     """Start Keycloak through the infrastructure script (no-op when it runs); the issuer URL."""
     subprocess.run([str(INFRA_SCRIPT), "start", "keycloak"], check=True)
@@ -122,3 +140,114 @@ def issuer_ready(timeout: float = 3.0) -> bool:
         return httpx.get(f"{issuer_url()}/.well-known/openid-configuration", timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+# -- tokens of the demo users (development realm only) -----------------------------------------
+
+
+class SignInFailed(RuntimeError):
+    """The identity provider refused the password grant (or could not be reached)."""
+
+
+def password_grant(username: str, password: str | None = None, *, scope: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
+    """The token response of the password grant through `crm-dev-cli` for a demo user (its
+    development password unless given): `access_token`, `expires_in`, and with
+    `scope="openid"` an `id_token` too."""
+    data = {
+        "grant_type": "password",
+        "client_id": PASSWORD_CLIENT,
+        "username": username,
+        "password": demo_user(username).password if password is None else password,
+    }
+    if scope:
+        data["scope"] = scope
+    try:
+        answer = httpx.post(token_url(), data=data, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise SignInFailed(f"{token_url()} unreachable ({type(exc).__name__}); scripts/infra.sh start keycloak") from None
+    if answer.status_code != 200:
+        raise SignInFailed(f"password grant for {username} refused: {answer.status_code} {answer.text[:200]}")
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def client_credentials_grant(client_id: str, secret: str, *, timeout: float = 10.0) -> dict[str, Any]:
+    """The token response of the client-credentials grant (a service's own token)."""
+    data = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    answer = httpx.post(token_url(), data=data, timeout=timeout)
+    if answer.status_code != 200:
+        raise SignInFailed(f"client credentials of {client_id} refused: {answer.status_code} {answer.text[:200]}")
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+class UserTokens:
+    """Access tokens of the demo users, one per user, fetched with the password grant and kept
+    until `margin_s` before they expire (the realm's tokens live 5 minutes). Thread-safe;
+    `aget` fetches off the event loop."""
+
+    def __init__(self, margin_s: float = 60.0) -> None:
+        self._margin_s = margin_s
+        self._tokens: dict[str, tuple[str, float]] = {}  # username -> (token, renew at, monotonic)
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def get(self, username: str) -> str:
+        with self._lock:
+            held = self._tokens.get(username)
+            if held is not None and time.monotonic() < held[1]:
+                return held[0]
+            started = time.monotonic()
+            body = password_grant(username)
+            self.fetches += 1
+            lifetime = float(body.get("expires_in", 300))
+            renew_at = started + max(lifetime - self._margin_s, lifetime / 2)
+            self._tokens[username] = (str(body["access_token"]), renew_at)
+            return str(body["access_token"])
+
+    async def aget(self, username: str) -> str:
+        held = self._tokens.get(username)
+        if held is not None and time.monotonic() < held[1]:
+            return held[0]
+        return await asyncio.to_thread(self.get, username)
+
+    def forget(self, username: str | None = None) -> None:
+        with self._lock:
+            if username is None:
+                self._tokens.clear()
+            else:
+                self._tokens.pop(username, None)
+
+
+TOKENS = UserTokens()  # shared by the whole process (tests, seed)
+
+
+def bearer(username: str) -> dict[str, str]:
+    """`Authorization` header of a demo user."""
+    return {"Authorization": f"Bearer {TOKENS.get(username)}"}
+
+
+class UserAuth(httpx.Auth):
+    """An `httpx.Auth` signing every request as a demo user (a cached password-grant token),
+    in `workspace` (`X-Workspace`) when given and the request names none. A request that
+    already carries an `Authorization` header is sent as it is."""
+
+    def __init__(self, username: str, workspace: str | None = None, tokens: UserTokens = TOKENS) -> None:
+        self.username = username
+        self.workspace = workspace
+        self._tokens = tokens
+
+    def _prepare(self, request: httpx.Request, token: str) -> None:
+        request.headers["Authorization"] = f"Bearer {token}"
+        if self.workspace is not None and "x-workspace" not in request.headers:
+            request.headers["X-Workspace"] = self.workspace
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "authorization" not in request.headers:
+            self._prepare(request, self._tokens.get(self.username))
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if "authorization" not in request.headers:
+            self._prepare(request, await self._tokens.aget(self.username))
+        yield request

@@ -1,7 +1,10 @@
 """Run the five services as separate processes, as the local stack and the e2e tests do.
 
-`crm-suite up` migrates, starts every service in the background, waits for `/readyz`,
-seeds the demo workspace and prints the URLs; `crm-suite down` stops them.
+`crm-suite up` starts Keycloak (if it is not running), migrates, starts every service in the
+background, waits for `/readyz`, seeds the demo workspace (the demo users' memberships first)
+and prints the URLs, the issuer, the demo users and how to get a token; `crm-suite down` stops
+the services. Every service verifies tokens from the local issuer and connects to the closed
+broker as its own principal (`crm_devtools.principals.service_env`).
 """
 
 import argparse
@@ -13,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crm_devtools import identity
+from crm_devtools import identity, principals
 from crm_devtools.ready import wait_ready
 
 SERVICES = {"intake": 8001, "dedup": 8002, "customer": 8003, "allocation": 8004, "timeline": 8005}
@@ -73,7 +76,9 @@ class Suite:
 
     def service_env(self, name: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
         prefix = name.upper() + "_"
-        env = {**os.environ, **self.env, f"{prefix}HTTP_PORT": str(port)}
+        # Its own broker principal and the local issuer; what the suite sets wins.
+        own = {**principals.service_env(f"{name}-svc"), f"{prefix}OIDC_ISSUER": identity.issuer_url()}
+        env = {**os.environ, **own, **self.env, f"{prefix}HTTP_PORT": str(port)}
         env.setdefault("CUSTOMER_DEDUP_URL", f"http://127.0.0.1:{SERVICES['dedup'] + self.port_offset}")
         env.setdefault("INTAKE_CUSTOMER_URL", f"http://127.0.0.1:{SERVICES['customer'] + self.port_offset}")
         env.setdefault("TIMELINE_CUSTOMER_URL", f"http://127.0.0.1:{SERVICES['customer'] + self.port_offset}")
@@ -121,6 +126,8 @@ def up(run_dir: Path) -> None:
     from crm_devtools.seed import seed
 
     down(run_dir, quiet=True)
+    print("starting Keycloak (the identity provider) if needed ...", flush=True)
+    identity.start_keycloak()
     suite = Suite(log_dir=run_dir)
     print("migrating databases and creating topics ...", flush=True)
     suite.migrate()
@@ -128,15 +135,19 @@ def up(run_dir: Path) -> None:
     for name, proc in started.items():
         assert proc.process is not None
         _pid_file(run_dir, name).write_text(str(proc.process.pid))
-    seed({name: proc.url for name, proc in started.items()})
+    seed({name: proc.url for name, proc in started.items()}, env=suite.service_env("customer", 0))
     print(f"\nCRM core is up (logs in {run_dir}):")
     for name, proc in started.items():
         print(f"  {name + '-svc':15} {proc.url}   (OpenAPI: {proc.url}/docs)")
-    lead = '{"first_name":"Dana","last_name":"Levi","phones":["050-1234567"],"emails":["dana@example.com"]}'
-    print("\nTry:\n  curl -s -X POST http://127.0.0.1:8001/v1/leads -H 'X-Channel-Key: dev-api-key' \\")
-    print(f"    -H 'Content-Type: application/json' -d '{lead}'")
     print()
     print("\n".join(identity.describe()))
+    customer, intake = started["customer"].url, started["intake"].url
+    lead = '{"first_name":"Dana","last_name":"Levi","phones":["050-1234567"],"emails":["dana@example.com"]}'
+    print("\nTry (a lead needs only its channel key; everything else the token):")
+    print(f"  curl -s -X POST {intake}/v1/leads -H 'X-Channel-Key: dev-api-key' \\")
+    print(f"    -H 'Content-Type: application/json' -d '{lead}'")
+    print(f'  curl -s {customer}/v1/me -H "Authorization: Bearer $TOKEN"')
+    print(f'  curl -s {customer}/v1/customers -H "Authorization: Bearer $TOKEN"')
     if not identity.issuer_ready():
         print(f"  (not answering at {identity.issuer_url()}: scripts/infra.sh start keycloak)")
 
