@@ -23,9 +23,17 @@ class FieldDefinitionsClient:
     client-credentials token (`crm_runtime.service_token.ServiceToken`), the workspace is named
     with `X-Workspace` (a service caller must name it)."""
 
-    def __init__(self, base_url: str, timeout_s: float, ttl_s: float, *, auth: ServiceToken | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        ttl_s: float,
+        *,
+        auth: ServiceToken | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,  # tests
+    ) -> None:
         self._auth = auth
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, auth=auth)
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, auth=auth, transport=transport)
         self._cache: TimedCache[str, list[FieldDefinition] | None] = TimedCache(ttl_s)
 
     async def of(self, workspace: str) -> list[FieldDefinition] | None:

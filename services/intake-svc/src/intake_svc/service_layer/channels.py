@@ -7,6 +7,7 @@ end of grace). Whether a cached key has expired is checked at every use, against
 """
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -31,6 +32,7 @@ class Channels:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_s: float = 5.0) -> None:
         self._sessions = sessions
         self._by_hash: TimedCache[str, KeyMatch | None] = TimedCache(cache_s)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # what "now" is for a key's expiry
 
     # -- the edge ------------------------------------------------------------------------------
 
@@ -46,7 +48,7 @@ class Channels:
             async with self._sessions() as session:
                 return await ChannelRepository(session).by_key_hash(hashed)
 
-        return check_channel(await self._by_hash.get(hashed, load), set(allowed), datetime.now(UTC))
+        return check_channel(await self._by_hash.get(hashed, load), set(allowed), self.clock())
 
     async def by_id(self, channel_id: UUID, allowed: set[ChannelKind]) -> Channel:
         """The channel of a job accepted earlier (the import worker): by id, not by key, so a
