@@ -38,7 +38,7 @@ from crm_contracts import topics
 from crm_contracts.events import Decision, DecisionMade, WebsiteToken
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_runtime.events import new_event
-from crm_runtime.kafka import ensure_topics, make_producer
+from crm_runtime.kafka import connection, ensure_topics, make_producer
 from crm_runtime.migrations import upgrade
 from crm_runtime.outbox import _headers as relay_headers  # the relay's own headers for an envelope
 from customer_svc.__main__ import SERVICE_ROOT
@@ -231,7 +231,7 @@ async def main() -> None:
         result = await run(settings, args.decisions, args.instances, args.timeout)
     finally:
         if not args.keep_topics:
-            admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+            admin = AIOKafkaAdminClient(**connection(settings))
             await admin.start()
             names = [settings.topic(t) for t in SERVICE_TOPICS]
             await admin.delete_topics(names + [topics.dead_letter(t) for t in names])

@@ -20,6 +20,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from benchlib import percentile, save_result
 
+from crm_devtools.principals import admin_connection
+
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
@@ -33,7 +35,7 @@ async def main() -> None:
 
     watcher = AIOKafkaConsumer(
         args.topic_namespace + "crm.allocation.events.v1",
-        bootstrap_servers=args.kafka,
+        **admin_connection(args.kafka),
         group_id=f"bench-{uuid.uuid4()}",
         auto_offset_reset="latest",
         enable_auto_commit=False,

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Local development / test infrastructure: PostgreSQL 15, Redis, Apache Kafka 3.9.1 (KRaft, single node),
-# and on request Keycloak 26.7.3 (OpenID Connect, dev mode) with the `crm` realm.
+# Local development / test infrastructure: PostgreSQL 15, Redis, Apache Kafka 3.9.1 (KRaft, single node,
+# closed: SASL/SCRAM and ACLs), and on request Keycloak 26.7.3 (OpenID Connect, dev mode) with the `crm` realm.
 #
 # Usage: scripts/infra.sh {install|start|stop|status} [keycloak]
-#        scripts/infra.sh {reset|topics [name:partitions ...]|restart-postgres|kill-kafka|start-kafka}
+#        scripts/infra.sh {reset|topics [name:partitions ...]|acls|restart-postgres|kill-kafka|start-kafka}
 #
 #   install   install missing OS packages (postgresql-15, redis-server, openjdk-17-jre-headless,
 #             maven) and fetch the Kafka jars into the state dir. Cheap when all is present.
@@ -18,6 +18,8 @@
 #   reset     stop, then delete all service state (the downloaded Kafka jars and Keycloak
 #             distribution are kept).
 #   topics    create topics `name:partitions` (idempotent); without arguments, list topics.
+#   acls      (re)apply every principal's SCRAM credential and ACLs (crm_devtools.principals) to the
+#             running broker; starting the broker does it by itself whenever the principal table changed.
 #   restart-postgres  fault tests: a fast restart of the running PostgreSQL (`pg_ctl restart -m fast`).
 #   kill-kafka        fault tests: SIGKILL the running broker (no clean shutdown).
 #   start-kafka       start the broker only (after kill-kafka); no-op when it runs.
@@ -28,11 +30,17 @@
 #   CRM_STATE_DIR               state directory (default: <repo>/.local)
 #   CRM_PG_PORT                 PostgreSQL port           (default 5432)
 #   CRM_REDIS_PORT              Redis port                (default 6379)
-#   CRM_KAFKA_PORT              Kafka PLAINTEXT port      (default 9092)
-#   CRM_KAFKA_CONTROLLER_PORT   Kafka KRaft controller    (default 9093)
+#   CRM_KAFKA_PORT              Kafka client port         (default 9092; SASL_PLAINTEXT, SCRAM-SHA-512)
+#   CRM_KAFKA_CONTROLLER_PORT   Kafka KRaft controller    (default 9093; internal: SASL PLAIN, a generated secret)
 #   CRM_KEYCLOAK                1: `start`, `status` and `install` include Keycloak (default 0)
 #   CRM_KEYCLOAK_PORT           Keycloak HTTP port        (default 8180; issuer http://127.0.0.1:PORT/realms/crm)
 # Everything listens on 127.0.0.1 only.
+#
+# The broker is closed: a client proves who it is with SCRAM-SHA-512 (no TLS locally) and may do only
+# what the ACLs of its principal allow (StandardAuthorizer, allow.everyone.if.no.acl.found=false).
+# Principals and ACLs come from libs/devtools/src/crm_devtools/principals.py (one per service, the
+# gateways' `crm-gateway`); the super user is `crm-admin` / `dev-admin-kafka` (operators, test
+# harnesses, `topics`). A data dir formatted before the broker was closed is reformatted once.
 set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,6 +59,12 @@ PG_USER_PASSWORD=crm
 PG_DATABASES=(intake dedup customer allocation timeline)
 
 KAFKA_POM="$REPO_DIR/infra/kafka/pom.xml"
+KAFKA_ADMIN=crm-admin
+KAFKA_ADMIN_PASSWORD=dev-admin-kafka
+VENV_PYTHON="$REPO_DIR/.venv/bin/python"
+# The sources the broker's principal table is derived from: a change re-applies credentials and ACLs.
+KAFKA_ACL_SOURCES=(libs/devtools/src/crm_devtools/principals.py libs/devtools/src/crm_devtools/broker_admin.py
+  libs/contracts/src/crm_contracts/catalog.py libs/contracts/src/crm_contracts/topics.py libs/runtime/src/crm_runtime/dlq.py)
 
 KEYCLOAK_VERSION=26.7.3
 KEYCLOAK_REALM=crm
@@ -82,6 +96,9 @@ init_paths() {
   KAFKA_PID="$KAFKA_DIR/kafka.pid"
   KAFKA_OUT="$KAFKA_LOGS/kafka.out"
   KAFKA_CLUSTER_ID_FILE="$KAFKA_DIR/cluster.id"
+  KAFKA_CONTROLLER_SECRET="$KAFKA_DIR/controller.secret"
+  KAFKA_SASL_MARK="$KAFKA_DATA/.crm-sasl"
+  KAFKA_ACLS_MARK="$KAFKA_DATA/.crm-acls"
   KC_DIR="$STATE_DIR/keycloak"
   KC_HOME="$KC_DIR/keycloak-$KEYCLOAK_VERSION"
   KC_LOGS="$KC_DIR/logs"
@@ -361,21 +378,45 @@ kafka_pid() {
 }
 
 kafka_running_port() {
-  sed -n 's|^advertised.listeners=PLAINTEXT://[^:]*:\([0-9]*\).*|\1|p' "$KAFKA_CONF/server.properties" 2>/dev/null || true
+  sed -n 's|^advertised.listeners=[A-Z_]*://[^:]*:\([0-9]*\).*|\1|p' "$KAFKA_CONF/server.properties" 2>/dev/null || true
+}
+
+# The controller listener's own secret (broker -> controller, PLAIN; nothing else uses it), made once.
+kafka_controller_secret() {
+  if [[ ! -s $KAFKA_CONTROLLER_SECRET ]]; then
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$KAFKA_CONTROLLER_SECRET")
+  fi
+  cat "$KAFKA_CONTROLLER_SECRET"
 }
 
 kafka_write_config() {
   mkdir -p "$KAFKA_CONF" "$KAFKA_DATA" "$KAFKA_LOGS"
-  cat >"$KAFKA_CONF/server.properties" <<EOF
+  local secret
+  secret="$(kafka_controller_secret)"
+  (umask 077 && cat >"$KAFKA_CONF/server.properties" <<EOF
 # Written by scripts/infra.sh on every start; edits are overwritten.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
-inter.broker.listener.name=PLAINTEXT
+# Clients (and the broker itself, as the super user) on CLIENT: SASL/SCRAM-SHA-512, the credentials
+# kept in the cluster metadata.
+listeners=CLIENT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=CLIENT://$HOST:$KAFKA_PORT
+listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+inter.broker.listener.name=CLIENT
+listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_ADMIN" password="$KAFKA_ADMIN_PASSWORD";
+# The controller listener (loopback, broker -> controller only): PLAIN with a generated secret (the
+# SCRAM credentials live in the very metadata the controller serves).
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="crm-controller" password="$secret" user_crm-controller="$secret";
+# Only what an ACL allows (crm_devtools.principals); crm-admin and the controller may do anything.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$KAFKA_ADMIN;User:crm-controller
 log.dirs=$KAFKA_DATA
 num.partitions=6
 default.replication.factor=1
@@ -387,6 +428,14 @@ auto.create.topics.enable=true
 group.initial.rebalance.delay.ms=0
 num.recovery.threads.per.data.dir=1
 log.retention.hours=168
+EOF
+  )
+  # The super user's client settings, for the Java tools (`topics`).
+  cat >"$KAFKA_CONF/admin.properties" <<EOF
+# Written by scripts/infra.sh: the Java tools connect as the super user $KAFKA_ADMIN.
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_ADMIN" password="$KAFKA_ADMIN_PASSWORD";
 EOF
   cat >"$KAFKA_CONF/log4j.properties" <<EOF
 # Written by scripts/infra.sh. WARN and above everywhere, plus the broker's start/stop lines.
@@ -409,7 +458,13 @@ EOF
 }
 
 kafka_format() {
-  [[ -f $KAFKA_DATA/meta.properties ]] && return 0
+  if [[ -f $KAFKA_DATA/meta.properties ]]; then
+    [[ -f $KAFKA_SASL_MARK ]] && return 0
+    # Formatted before the broker was closed: no SCRAM credential of the super user in its metadata,
+    # so nobody could sign in. Development data: start afresh (`migrate` makes the topics again).
+    log "kafka: $KAFKA_DATA predates the SASL listener; reformatting it (its development topics are dropped)"
+    find "$KAFKA_DATA" -mindepth 1 -delete
+  fi
   local fmtlog="$KAFKA_LOGS/storage-format.log" cid
   if [[ ! -s $KAFKA_CLUSTER_ID_FILE ]]; then
     # Same format as `kafka-storage random-uuid` (16 random bytes, base64url, no padding), without a JVM start.
@@ -421,17 +476,51 @@ kafka_format() {
   fi
   cid="$(cat "$KAFKA_CLUSTER_ID_FILE")"
   [[ -n $cid ]] || die "kafka: empty cluster id in $KAFKA_CLUSTER_ID_FILE"
-  log "kafka: formatting storage $KAFKA_DATA (cluster id $cid, log: $fmtlog)"
+  # SCRAM credentials in the first metadata: every principal's when the venv is there to list them
+  # (kafka_access adds any missing once the broker is up), at least the super user's.
+  local scram=()
+  [[ -x $VENV_PYTHON ]] && mapfile -t scram < <("$VENV_PYTHON" -m crm_devtools.principals scram-args 2>/dev/null || true)
+  ((${#scram[@]})) || scram=(--add-scram "SCRAM-SHA-512=[name=$KAFKA_ADMIN,password=$KAFKA_ADMIN_PASSWORD]")
+  log "kafka: formatting storage $KAFKA_DATA (cluster id $cid, $((${#scram[@]} / 2)) SCRAM credentials, log: $fmtlog)"
   java -cp "$(kafka_cp)" -Dlog4j.configuration="file:$KAFKA_CONF/log4j.properties" \
-    kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_CONF/server.properties" >>"$fmtlog" 2>&1 \
+    kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_CONF/server.properties" "${scram[@]}" >>"$fmtlog" 2>&1 \
     || { tail -n 20 "$fmtlog" >&2; die "kafka: storage format failed (see $fmtlog)"; }
+  touch "$KAFKA_SASL_MARK"
+}
+
+kafka_acl_digest() { { (cd "$REPO_DIR" && cat "${KAFKA_ACL_SOURCES[@]}") 2>/dev/null; cat "$KAFKA_CLUSTER_ID_FILE"; } | sha256sum | cut -d' ' -f1; }
+
+# Every principal's SCRAM credential and ACLs on the running broker (idempotent), as the super user.
+# Skipped when already done for the same principal table and data dir, unless the argument is 1.
+kafka_access() {
+  local force="${1:-0}" port digest out t0=$SECONDS
+  port="$(kafka_running_port)"
+  digest="$(kafka_acl_digest)"
+  if [[ $force != 1 && "$(cat "$KAFKA_ACLS_MARK" 2>/dev/null || true)" == "$digest" ]]; then
+    return 0
+  fi
+  if [[ ! -x $VENV_PYTHON ]]; then
+    warn "kafka: no $VENV_PYTHON yet, so no service principal or ACL applied (once it exists: scripts/infra.sh acls)"
+    return 0
+  fi
+  out="$("$VENV_PYTHON" -m crm_devtools.principals apply --bootstrap "$HOST:${port:-$KAFKA_PORT}" 2>&1)" \
+    || { printf '%s\n' "$out" | tail -n 20 >&2; die "kafka: applying principals and ACLs failed"; }
+  echo "$digest" >"$KAFKA_ACLS_MARK"
+  log "kafka: access rules applied in $((SECONDS - t0)) s ($out)"
 }
 
 kafka_start() {
   local pid
   pid="$(kafka_pid)"
+  if [[ -n $pid ]] && ! grep -q '^allow.everyone.if.no.acl.found=false' "$KAFKA_CONF/server.properties" 2>/dev/null; then
+    # Started by an infra.sh of before the broker was closed: restart it closed (once per machine).
+    log "kafka: the running broker (pid $pid) is open to anyone; restarting it with SASL and ACLs"
+    kafka_stop
+    pid=""
+  fi
   if [[ -n $pid ]]; then
     log "kafka: already running (pid $pid, $HOST:$(kafka_running_port))"
+    kafka_access
     return 0
   fi
   compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null || die "kafka: jars missing in $KAFKA_LIBS (run: scripts/infra.sh install)"
@@ -442,7 +531,8 @@ kafka_start() {
   kafka_write_config
   kafka_format
   [[ -f $KAFKA_OUT ]] && mv -f "$KAFKA_OUT" "$KAFKA_OUT.1"
-  log "kafka: starting on $HOST:$KAFKA_PORT (controller $HOST:$KAFKA_CONTROLLER_PORT)"
+  log "kafka: starting on $HOST:$KAFKA_PORT (SASL_PLAINTEXT, SCRAM-SHA-512; controller $HOST:$KAFKA_CONTROLLER_PORT)"
+  local t0=$SECONDS
   # setsid: own session, so the broker survives the calling shell / job control.
   setsid nohup java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
     -Dkafka.logs.dir="$KAFKA_LOGS" -Dlog4j.configuration="file:$KAFKA_CONF/log4j.properties" \
@@ -452,7 +542,8 @@ kafka_start() {
   echo "$pid" >"$KAFKA_PID"
   wait_started "kafka: broker" "$pid" "$KAFKA_OUT" "$KAFKA_PID" 120 "no 'Kafka Server started'" \
     grep -q 'Kafka Server started' "$KAFKA_OUT"
-  log "kafka: ready (bootstrap $HOST:$KAFKA_PORT, pid $pid); logs: $KAFKA_OUT, $KAFKA_LOGS/server.log"
+  log "kafka: ready in $((SECONDS - t0)) s (bootstrap $HOST:$KAFKA_PORT, pid $pid); logs: $KAFKA_OUT, $KAFKA_LOGS/server.log"
+  kafka_access
 }
 
 kafka_stop() {
@@ -697,7 +788,7 @@ cmd_topics() {
   [[ -n $pid ]] || die "kafka is not running (scripts/infra.sh start)"
   port="$(kafka_running_port)"
   local topic_cmd=(java -Dlog4j.configuration="file:$KAFKA_CONF/log4j.properties" -cp "$(kafka_cp)"
-    org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:${port:-$KAFKA_PORT}")
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:${port:-$KAFKA_PORT}" --command-config "$KAFKA_CONF/admin.properties")
   if (($# == 0)); then
     "${topic_cmd[@]}" --list
     return
@@ -720,7 +811,7 @@ main() {
   local cmd="${1:-}"
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
-    install | start | stop | status | reset | topics | restart-postgres | kill-kafka | start-kafka) ;;
+    install | start | stop | status | reset | topics | acls | restart-postgres | kill-kafka | start-kafka) ;;
     -h | --help | help) usage; return 0 ;;
     *) usage >&2; return 2 ;;
   esac
@@ -750,6 +841,11 @@ main() {
     reset) take_lock; take_keycloak_lock; cmd_reset ;;
     status) cmd_status ;;
     topics) cmd_topics "$@" ;;
+    acls)
+      take_lock
+      [[ -n "$(kafka_pid)" ]] || die "kafka is not running (scripts/infra.sh start)"
+      kafka_access 1
+      ;;
     restart-postgres) take_lock; cmd_restart_postgres ;;
     kill-kafka) take_lock; cmd_kill_kafka ;;
     start-kafka) take_lock; kafka_start ;;

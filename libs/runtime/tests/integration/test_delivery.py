@@ -15,6 +15,7 @@ from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.envelope import Envelope
+from crm_devtools.principals import ADMIN, ADMIN_PASSWORD, admin_connection
 from crm_runtime import dlq
 from crm_runtime.consumer import EventConsumer, Handler
 from crm_runtime.db import make_engine, make_session_factory
@@ -45,7 +46,7 @@ class Harness:
         return Envelope(source="/crm/test", type="crm.test.noted.v1", subject=subject, data={"text": text})
 
     async def consume(self, topic: str, count: int, timeout: float = 20) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, group_id=f"reader-{uuid.uuid4()}", auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(topic, **admin_connection(KAFKA), group_id=f"reader-{uuid.uuid4()}", auto_offset_reset="earliest")
         await consumer.start()
         got: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
         try:
@@ -71,6 +72,8 @@ async def harness() -> AsyncIterator[Harness]:
         http_port=0,
         database_url=PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + tag,
         kafka_bootstrap_servers=KAFKA,
+        kafka_sasl_username=ADMIN,  # namespaced topics: no service principal may touch them
+        kafka_sasl_password=ADMIN_PASSWORD,
         topic_namespace=f"{tag}.",
         topic_partitions=3,
         consumer_max_retries=3,
@@ -181,7 +184,7 @@ async def test_only_one_relay_publishes_at_a_time(harness: Harness) -> None:
 
 
 async def _produce(topic: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all")
+    producer = AIOKafkaProducer(**admin_connection(KAFKA), acks="all")
     await producer.start()
     try:
         for v in values:
