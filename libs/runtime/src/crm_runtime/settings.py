@@ -44,7 +44,7 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = 10
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
-        default="PLAINTEXT",
+        default="SASL_PLAINTEXT",
         description="How every Kafka client of the service connects: `SASL_SSL` on a platform broker (Strimzi), `SASL_PLAINTEXT` locally.",
     )
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"

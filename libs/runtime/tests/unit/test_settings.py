@@ -34,6 +34,7 @@ ISSUER = "https://sso.example.com/realms/crm"
 
 def test_outside_development_the_database_url_must_be_given(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXAMPLE_ENVIRONMENT", "production")
+    monkeypatch.setenv("EXAMPLE_KAFKA_SASL_PASSWORD", "s3cret")
     monkeypatch.setenv("EXAMPLE_OIDC_ISSUER", ISSUER)
     with pytest.raises(ValidationError, match="EXAMPLE_DATABASE_URL must be set"):
         ExampleSettings()
@@ -50,7 +51,9 @@ PRODUCTION_DB = "postgresql://app:s3cret@db:5432/app"
 
 @pytest.mark.parametrize("name", ["development", "staging", "production"])
 def test_the_known_environments_are_accepted(name: str) -> None:
-    settings = WithRedis(environment=name, database_url=PRODUCTION_DB, redis_url="redis://:pw@redis:6379/0", oidc_issuer=ISSUER)
+    settings = WithRedis(
+        environment=name, database_url=PRODUCTION_DB, redis_url="redis://:pw@redis:6379/0", oidc_issuer=ISSUER, kafka_sasl_password="s3cret"
+    )
     assert settings.environment == name
 
 
@@ -89,6 +92,7 @@ def test_outside_development_a_redis_url_without_password_is_refused_naming_the_
     monkeypatch.setenv("EXAMPLE_ENVIRONMENT", "production")
     monkeypatch.setenv("EXAMPLE_DATABASE_URL", PRODUCTION_DB)
     monkeypatch.setenv("EXAMPLE_OIDC_ISSUER", ISSUER)
+    monkeypatch.setenv("EXAMPLE_KAFKA_SASL_PASSWORD", "s3cret")
     monkeypatch.setenv("EXAMPLE_REDIS_URL", redis_url)
     with pytest.raises(ValidationError, match=r"EXAMPLE_REDIS_URL must carry a password"):
         WithRedis()
@@ -107,6 +111,7 @@ def test_the_broker_principal_and_the_client_default_to_the_service_name_with_de
 
 def test_outside_development_there_are_no_development_secrets_and_the_issuer_must_be_given(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXAMPLE_ENVIRONMENT", "production")
+    monkeypatch.setenv("EXAMPLE_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")  # no broker password needed: see the next test
     monkeypatch.setenv("EXAMPLE_DATABASE_URL", PRODUCTION_DB)
     with pytest.raises(ValidationError, match="EXAMPLE_OIDC_ISSUER must be set"):
         ExampleSettings()
