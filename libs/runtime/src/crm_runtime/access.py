@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import MembershipChanged, Role
+from crm_contracts.events import TYPE_BY_MODEL, MembershipChanged, Role
 from crm_runtime.auth import Identity, IssuerUnavailable, OidcSettings, TokenRejected, TokenVerifier, bearer_token
 from crm_runtime.backoff import backoff, sleep_or_stop
 from crm_runtime.kafka import connection
@@ -47,6 +47,7 @@ from crm_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+MEMBERSHIP_CHANGED = TYPE_BY_MODEL[MembershipChanged]
 WORKSPACE_HEADER = "X-Workspace"
 CHALLENGE = 'Bearer realm="crm"'
 
@@ -90,7 +91,9 @@ class MembershipFeed:
     group, no commits), then follows it. `memberships.caught_up` is set once every partition
     was read up to the end offsets it had when the feed started. A record that is not a
     membership event is skipped with a warning (a cache cannot dead-letter, and nothing here
-    can be lost: the topic keeps it). Broker outages are waited out by the client."""
+    can be lost: the topic keeps it); an event of another type (the topic will carry roles
+    too) is skipped quietly, even when its data would pass for a membership. Broker outages
+    are waited out by the client."""
 
     def __init__(self, settings: ServiceSettings, memberships: Memberships) -> None:
         self._settings = settings
@@ -163,6 +166,8 @@ class MembershipFeed:
             return  # a tombstone: nothing published one, nothing to do
         try:
             envelope = Envelope.model_validate_json(value)
+            if envelope.type != MEMBERSHIP_CHANGED:
+                return  # another event of the access topic: not this cache's business
             change = MembershipChanged.model_validate(envelope.data)
         except ValidationError:
             log.warning("access feed skipped a record that is not a membership event")

@@ -3,6 +3,7 @@ test-only issuer (crm_devtools.tokens.TestIssuer, verified by the real TokenVeri
 in-memory transport), memberships set directly in the cache. No network, no broker."""
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any, cast
@@ -11,9 +12,20 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 
+from crm_contracts.envelope import Envelope
 from crm_contracts.events import MembershipChanged, Role
 from crm_devtools.tokens import TestIssuer
-from crm_runtime.access import WORKSPACE_HEADER, Access, AdminDep, CallerDep, IdentityDep, Memberships, UserDep
+from crm_runtime.access import (
+    MEMBERSHIP_CHANGED,
+    WORKSPACE_HEADER,
+    Access,
+    AdminDep,
+    CallerDep,
+    IdentityDep,
+    MembershipFeed,
+    Memberships,
+    UserDep,
+)
 from crm_runtime.auth import OidcSettings, TokenVerifier
 from crm_runtime.http import create_app
 from crm_runtime.problems import PROBLEM_JSON, problem_type
@@ -304,6 +316,26 @@ def test_the_view_of_a_subjects_memberships_is_read_only() -> None:
     with pytest.raises(TypeError):
         view["zeta"] = Role.ADMINISTRATOR  # type: ignore[index]
     assert memberships.role(DANA, "zeta") is None
+
+
+def _record(workspace: str, subject: str, role: Role | None, type_: str = MEMBERSHIP_CHANGED) -> bytes:
+    data = MembershipChanged(subject=subject, role=role).model_dump(mode="json")
+    return Envelope(id=uuid.uuid4(), source="/crm/customer-svc", type=type_, workspace=workspace, data=data).model_dump_json().encode()
+
+
+def test_the_feed_applies_membership_records_and_skips_anything_else(caplog: pytest.LogCaptureFixture) -> None:
+    memberships = Memberships()
+    feed = MembershipFeed(_settings(), memberships)
+    feed._apply(_record("main", DANA, Role.SALES_REP))
+    feed._apply(_record("zeta", DANA, Role.ADMINISTRATOR, type_="crm.customer.role_defined.v1"))  # a later event of the topic
+    for garbage in (b"\xff\xfe", b"[]", b'{"type": "crm.customer.membership_changed.v1"}', _record("main", DANA, None)[:-9], None):
+        feed._apply(garbage)
+    bad_data = Envelope(source="/crm/customer-svc", type=MEMBERSHIP_CHANGED, workspace="main", data={"subject": DANA, "role": "owner"})
+    feed._apply(bad_data.model_dump_json().encode())
+    assert dict(memberships.of(DANA)) == {"main": Role.SALES_REP}
+    assert "not a membership event" in caplog.text and DANA not in caplog.text
+    feed._apply(_record("main", DANA, None))
+    assert dict(memberships.of(DANA)) == {}
 
 
 # -- create_app and the OpenAPI document -------------------------------------------------------------
