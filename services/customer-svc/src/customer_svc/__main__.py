@@ -8,18 +8,15 @@ from customer_svc.entrypoints import cli
 from customer_svc.entrypoints.app import build_app
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
+# What `migrate` creates (with dead-letter topics) and `dlq` looks at: published, then consumed.
+TOPICS = [topics.CUSTOMER_EVENTS, topics.ACCESS, topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS]
 
 
 def main() -> None:
     settings = CustomerSettings()
     if sys.argv[1:2] == ["members"]:  # memberships for operators (entrypoints/cli.py); the rest is crm_runtime's
         sys.exit(cli.main(settings, sys.argv[2:]))
-    run(
-        settings,
-        build_app,
-        SERVICE_ROOT,
-        [topics.CUSTOMER_EVENTS, topics.ACCESS, topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS],
-    )
+    run(settings, build_app, SERVICE_ROOT, TOPICS)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ async def test_patch_validates_and_changes_only_what_was_sent(customers: Custome
     unknown = await customers.http.patch(url, json={"colour": "red"})
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "colour"
     updated = await customers.events("crm.customer.updated.v1", card["id"])
-    assert [u["changed_fields"] for u in updated] == [["phones", "tags"], ["addresses"]]
+    assert [(u["changed_fields"], u["actor"]) for u in updated] == [(["phones", "tags"], TESTER), (["addresses"], TESTER)]
 
 
 async def test_custom_fields_are_defined_then_validated_on_every_write(customers: Customers) -> None:

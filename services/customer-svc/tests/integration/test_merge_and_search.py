@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from crm_contracts.events import ContactDatesChanged, Decision, DecisionMade, Role, TimelineEntryRecorded, WebsiteToken
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
+from crm_devtools.tokens import TESTER
 
 from .conftest import Customers
 
@@ -47,7 +48,7 @@ async def test_merge_moves_everything_and_undo_restores_every_card(customers: Cu
     edit_loser = await customers.http.patch(f"/v1/customers/{loser['id']}", json={"first_name": "X"})
     assert edit_loser.status_code == 409 and edit_loser.json()["rule"] == "merged"
     event = (await customers.events("crm.customer.merged.v1", survivor["id"]))[0]
-    assert event["merged_ids"] == [loser["id"]] and event["survivor"]["first_name"] == "Daniel"
+    assert event["merged_ids"] == [loser["id"]] and event["survivor"]["first_name"] == "Daniel" and event["actor"] == TESTER
 
     merge_id = merged.json()["merge_id"]
     undone = await customers.http.post(f"/v1/merges/{merge_id}/undo")
@@ -64,7 +65,7 @@ async def test_merge_moves_everything_and_undo_restores_every_card(customers: Cu
     again = await customers.http.post(f"/v1/merges/{merge_id}/undo")
     assert again.status_code == 409 and again.json()["rule"] == "already_undone"
     unmerged = (await customers.events("crm.customer.unmerged.v1", survivor["id"]))[0]
-    assert {c["id"] for c in unmerged["restored"]} == {survivor["id"], loser["id"]}
+    assert {c["id"] for c in unmerged["restored"]} == {survivor["id"], loser["id"]} and unmerged["actor"] == TESTER
 
 
 async def test_an_earlier_merge_waits_for_the_later_one_to_be_undone(customers: Customers) -> None:

@@ -21,9 +21,9 @@ class HttpDedupClient:
     with `X-Workspace`, as a service caller must. No token (issuer unreachable) is a
     transport error: dedup-svc unavailable."""
 
-    def __init__(self, base_url: str, timeout_s: float, auth: ServiceToken) -> None:
+    def __init__(self, base_url: str, timeout_s: float, auth: ServiceToken, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._auth = auth
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, auth=auth)
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, auth=auth, transport=transport)
 
     async def match(self, workspace: str, identity: dict[str, Any]) -> list[dict[str, Any]]:
         """The candidates best first; DedupUnavailable when dedup-svc cannot answer."""

@@ -29,10 +29,10 @@ def decode_member_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        subject = base64.urlsafe_b64decode(cursor.encode()).decode()
+        subject = base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
     except (ValueError, binascii.Error):
         subject = None
-    if subject is None or unstorable(subject):
+    if not subject or unstorable(subject):
         raise Problem(400, "Invalid cursor", "The cursor is not one this API handed out.", field="cursor")
     return subject
 
