@@ -82,7 +82,7 @@ async def test_web_mapping_raw_fields_no_name_token_and_resubmission_alert(
     assert done["decision"] == "create" and done["raw"] == {"gclid": "abc"}
     created = await card(http, suite, done["customer_id"])
     assert created["last_name"] == "No Name From Web" and created["website_last_token"] == "Hot Lead"
-    assert created["fields"] == {"source": "גוגל"} and created["created_by"] == f"web:{key}"
+    assert created["fields"] == {"source": "גוגל"} and created["created_by"] == f"web:{await suite.channel_id(key)}"
     assert created["phones"][0]["e164"] == "+972543332211"
 
     again = await anonymous.post(f"{suite.url('intake')}/v1/capture/{key}", json={"mail": mail.upper(), "name": "Ruth Cohen"})
@@ -159,7 +159,8 @@ async def test_edge_protection_rate_limit_body_size_and_id_check_digit(
     good_id = await anonymous.post(url, headers={"X-Channel-Key": "dev-api-key"}, json={"last_name": "Id", "national_id": "123456782"})
     assert good_id.status_code == 202
     disabled = await channel(http, suite, "api")
-    await http.patch(f"{suite.url('intake')}/v1/channels/{disabled}", json={"active": False})
+    switched = await http.patch(f"{suite.url('intake')}/v1/channels/{await suite.channel_id(disabled)}", json={"active": False})
+    assert switched.status_code == 200, switched.text
     await asyncio.sleep(5.5)  # the channel cache of the intake process holds a key for 5 s
     assert (await anonymous.post(url, headers={"X-Channel-Key": disabled}, json={"emails": ["a@b.co"]})).status_code == 403
 

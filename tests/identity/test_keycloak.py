@@ -188,3 +188,39 @@ def test_the_console_redirects_only_to_its_own_addresses(http: httpx.Client, dis
     )
     assert response.status_code == 400
     assert "location" not in response.headers
+
+
+# -- the test helpers' tokens (crm_devtools.identity): what the e2e tier and the seed sign in with --
+
+
+def test_user_tokens_are_cached_and_renewed_before_they_expire(issuer: str, jwks: jwt.PyJWKClient) -> None:
+    now = [1000.0]
+    tokens = identity.UserTokens(margin_s=60, monotonic=lambda: now[0])
+    first = tokens.get("rep.dana")
+    assert verified_claims(first, jwks, issuer)["sub"] == identity.demo_user("rep.dana").subject
+    now[0] += ACCESS_TOKEN_SECONDS - 61  # a minute before expiry: still the same token
+    assert tokens.get("rep.dana") == first and tokens.fetches == 1
+    now[0] += 2  # inside the last minute: a new one
+    renewed = tokens.get("rep.dana")
+    assert tokens.fetches == 2 and renewed != first
+    assert verified_claims(renewed, jwks, issuer)["sub"] == identity.demo_user("rep.dana").subject
+    assert tokens.get("admin") != renewed and tokens.fetches == 3, "one token per user"
+
+
+def test_user_auth_signs_requests_as_the_user_in_the_workspace_given(issuer: str) -> None:
+    tokens = identity.UserTokens()
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(204))
+    with httpx.Client(transport=transport, auth=identity.UserAuth("manager", "north", tokens)) as http:
+        http.get("http://svc.test/v1/reps")
+        http.get("http://svc.test/v1/reps", headers={"X-Workspace": "main"})
+        http.get("http://svc.test/v1/reps", headers={"Authorization": "Bearer chosen"})
+    assert [r.headers["x-workspace"] for r in seen] == ["north", "main", "north"]
+    assert seen[0].headers["authorization"] == seen[1].headers["authorization"] == f"Bearer {tokens.get('manager')}"
+    assert seen[2].headers["authorization"] == "Bearer chosen", "an explicit token is sent as it is"
+    assert tokens.fetches == 1
+
+
+def test_a_wrong_password_makes_the_helper_fail_clearly(issuer: str) -> None:
+    with pytest.raises(identity.SignInFailed, match="refused: 40"):
+        identity.password_grant("rep.yossi", "not-his-password")

@@ -143,6 +143,14 @@ class E2ESuite(Suite):
 
             await eventually(known, what=f"{username}'s membership of {workspace} known to {', '.join(services)}")
 
+    async def channel_id(self, name: str, workspace: str = "main") -> str:
+        """The id of the channel named `name` (what submissions, cards and the admin routes name it by)."""
+        async with self.client("admin", workspace) as http:
+            answer = await http.get(self.url("intake") + "/v1/channels")
+        answer.raise_for_status()
+        (found,) = [c["id"] for c in answer.json()["items"] if c["name"] == name]
+        return str(found)
+
     async def token(self, username: str) -> str:
         """A demo user's access token (password grant, cached and renewed before it expires)."""
         return await identity.TOKENS.aget(username)

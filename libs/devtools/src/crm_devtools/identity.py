@@ -12,7 +12,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -186,8 +186,9 @@ class UserTokens:
     until `margin_s` before they expire (the realm's tokens live 5 minutes). Thread-safe;
     `aget` fetches off the event loop."""
 
-    def __init__(self, margin_s: float = 60.0) -> None:
+    def __init__(self, margin_s: float = 60.0, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._margin_s = margin_s
+        self._monotonic = monotonic
         self._tokens: dict[str, tuple[str, float]] = {}  # username -> (token, renew at, monotonic)
         self._lock = threading.Lock()
         self.fetches = 0
@@ -195,9 +196,9 @@ class UserTokens:
     def get(self, username: str) -> str:
         with self._lock:
             held = self._tokens.get(username)
-            if held is not None and time.monotonic() < held[1]:
+            if held is not None and self._monotonic() < held[1]:
                 return held[0]
-            started = time.monotonic()
+            started = self._monotonic()
             body = password_grant(username)
             self.fetches += 1
             lifetime = float(body.get("expires_in", 300))
@@ -207,7 +208,7 @@ class UserTokens:
 
     async def aget(self, username: str) -> str:
         held = self._tokens.get(username)
-        if held is not None and time.monotonic() < held[1]:
+        if held is not None and self._monotonic() < held[1]:
             return held[0]
         return await asyncio.to_thread(self.get, username)
 
@@ -230,24 +231,23 @@ def bearer(username: str) -> dict[str, str]:
 class UserAuth(httpx.Auth):
     """An `httpx.Auth` signing every request as a demo user (a cached password-grant token),
     in `workspace` (`X-Workspace`) when given and the request names none. A request that
-    already carries an `Authorization` header is sent as it is."""
+    already carries an `Authorization` header keeps it."""
 
     def __init__(self, username: str, workspace: str | None = None, tokens: UserTokens = TOKENS) -> None:
         self.username = username
         self.workspace = workspace
         self._tokens = tokens
 
-    def _prepare(self, request: httpx.Request, token: str) -> None:
-        request.headers["Authorization"] = f"Bearer {token}"
+    def _prepare(self, request: httpx.Request, token: str | None) -> None:
+        if token is not None:
+            request.headers["Authorization"] = f"Bearer {token}"
         if self.workspace is not None and "x-workspace" not in request.headers:
             request.headers["X-Workspace"] = self.workspace
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if "authorization" not in request.headers:
-            self._prepare(request, self._tokens.get(self.username))
+        self._prepare(request, None if "authorization" in request.headers else self._tokens.get(self.username))
         yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        if "authorization" not in request.headers:
-            self._prepare(request, await self._tokens.aget(self.username))
+        self._prepare(request, None if "authorization" in request.headers else await self._tokens.aget(self.username))
         yield request
