@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from crm_contracts import topics
+from crm_contracts import catalog, topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import MembershipChanged, Role
 from crm_runtime.problems import Problem
@@ -161,8 +161,10 @@ async def test_refusals_are_problems_and_stage_nothing() -> None:
     assert [(key, data["role"]) for _, key, _, data in h.events()] == [("w/second", "administrator"), ("w/boss", "manager")]
 
 
-def test_migrate_creates_the_access_topic() -> None:
+def test_migrate_creates_the_access_topic_and_every_topic_the_catalog_gives_customer_svc() -> None:
     assert topics.ACCESS in TOPICS and topics.ACCESS in topics.COMPACTED
+    published = [t for t, publisher in catalog.PUBLISHERS.items() if publisher == "customer-svc"]
+    assert sorted(TOPICS) == sorted([*published, *catalog.SUBSCRIBERS["customer-svc"]])  # what its broker principal may create
 
 
 def test_timeline_and_intake_are_the_services_customer_svc_serves() -> None:
