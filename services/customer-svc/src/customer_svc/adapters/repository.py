@@ -64,6 +64,11 @@ class CustomerRepository:
         query = select(customers).where(customers.c.id == customer_id, customers.c.workspace == workspace)
         return (await self._s.execute(query)).first()
 
+    async def exists(self, customer_id: UUID, workspace: str) -> bool:
+        """A card of `workspace` has that id (merged away or not)."""
+        c = customers.c
+        return bool(await self._s.scalar(select(c.id).where(c.id == customer_id, c.workspace == workspace)))
+
     async def row_by_number(self, workspace: str, number: int) -> Any:
         return (await self._s.execute(select(customers).where(customers.c.workspace == workspace, customers.c.number == number))).first()
 

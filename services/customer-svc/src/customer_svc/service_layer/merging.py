@@ -144,6 +144,6 @@ class MergeService:
     async def merges_of(self, customer_id: UUID, workspace: str) -> list[Any]:
         """The merges a card of `workspace` took part in (404 for a card of another workspace)."""
         async with self._sessions() as session:
-            if await CustomerRepository(session).get(customer_id, workspace) is None:
+            if not await CustomerRepository(session).exists(customer_id, workspace):
                 raise Problem(404, "Customer not found")
             return await PeopleRepository(session).merges_of(customer_id, workspace)

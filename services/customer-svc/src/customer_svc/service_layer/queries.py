@@ -66,6 +66,6 @@ class CustomerQueries:
         """The workspace's duplicate leads (of one of its cards: 404 for a card of another workspace)."""
         async with self._sessions() as session:
             repo = CustomerRepository(session)
-            if customer_id is not None and (await repo.workspaces([customer_id])).get(customer_id) != workspace:
+            if customer_id is not None and not await repo.exists(customer_id, workspace):
                 raise Problem(404, "Customer not found", field="customer_id")
             return await repo.duplicate_leads(workspace, customer_id, after, limit)
