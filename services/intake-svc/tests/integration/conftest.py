@@ -35,15 +35,17 @@ class Intake:
         self.issuer = TestIssuer()
         self.memberships = self.issuer.install(container.runtime)
         self.app = app_for(container)
+        # A client address of this test's own: limits per address live in the shared Redis.
+        self.peer = "127.{}.{}.{}".format(*uuid.uuid4().bytes[:3])
         self.http = self.client(auth=Member(self.issuer, self.memberships))
         self.edge = self.client()
         self.ids: dict[str, uuid.UUID] = {}  # channel key → channel id, for the channels made by `channel`
         self._worker: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
-    def client(self, *, auth: httpx.Auth | None = None, peer: str = "127.0.0.1") -> httpx.AsyncClient:
+    def client(self, *, auth: httpx.Auth | None = None, peer: str | None = None) -> httpx.AsyncClient:
         """A client of the app; `peer` is the address the app sees the connection come from."""
-        transport = httpx.ASGITransport(app=self.app, client=(peer, 40000))
+        transport = httpx.ASGITransport(app=self.app, client=(peer or self.peer, 40000))
         return httpx.AsyncClient(transport=transport, base_url="http://intake", timeout=60, auth=auth)
 
     async def channel(self, kind: str, *, workspace: str = "main", **options: Any) -> str:
