@@ -10,10 +10,20 @@ customer-svc) is wired to a real instance of it, also in this process. Resources
 operations need (cards, a merge, a lead, an import, an interaction, channel keys) are created
 through the APIs first and handed to schemathesis as parameters.
 
+Every API requires a bearer token (issue 16). Each served app verifies tokens of a test-only
+issuer (`crm_devtools.tokens.TestIssuer`: its verifier is installed in the app's access check,
+no network) and its membership cache makes the fuzzing user (`TESTER`) an administrator of the
+scratch workspace, so the fuzzer reaches the handlers. Services call each other as themselves:
+a small token endpoint (client credentials, served here like the apps) gives each its own
+token of the same issuer. The memberships topic is not read (`run_access_feed` off).
+
 schemathesis runs as a separate process (`schemathesis run`: examples, coverage, fuzzing and
-stateful phases) against that server, with a scratch workspace in `X-Workspace`, checking
-that no response is a server error or contradicts the document (status code, content type,
-body schema); it writes JSON and JUnit reports that this tier reads.
+stateful phases) against that server, with the fuzzing user's token on every secured operation
+and a scratch workspace in `X-Workspace`, checking that no response is a server error or
+contradicts the document (status code, content type, body schema); it writes JSON and JUnit
+reports that this tier reads. Then every operation is asked with missing, malformed and forged
+tokens (`token_refusals`): a secured one must answer each with a 401 (a signed-in stranger:
+403), a public one anything but a server error.
 
 Budgets are settings, so a bench or a nightly run can raise them:
   CRM_FUZZ_MAX_EXAMPLES   test cases per operation and phase (default 25)
@@ -28,12 +38,14 @@ each test waits for its own service's run and judges it.
 """
 
 import asyncio
+import base64
 import json
 import os
 import random
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -42,11 +54,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from cryptography.hazmat.primitives import serialization
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from crm_contracts.events import Role
 from crm_devtools.testdb import migrated_database
+from crm_devtools.tokens import AUDIENCE, ISSUER, KID, METHODS, TESTER, Operation, TestIssuer, fill_path
+from crm_runtime.access import Access, Memberships
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
@@ -106,15 +124,54 @@ class Served:
         self._socket.close()
 
 
+TOKENS = TestIssuer()
+# The membership cache of every served service app, by its base URL.
+MEMBERSHIPS: dict[str, Memberships] = {}
+
+
 @asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """The app served until the block ends; yields its base URL."""
+    """The app served until the block ends; yields its base URL. A service app verifies the
+    test issuer's tokens (its verifier is made here but first used in the server's loop)."""
+    access: Access | None = getattr(app.state, "access", None)
+    if access is not None:
+        access.verifier = TOKENS.verifier()
     served = Served(app)
     await served.start()
+    if access is not None:
+        MEMBERSHIPS[served.url] = access.memberships
     try:
         yield served.url
     finally:
+        MEMBERSHIPS.pop(served.url, None)
         await served.stop()
+
+
+def token_endpoint() -> FastAPI:
+    """The issuer's side services see: discovery and a client-credentials token endpoint
+    (client_secret_basic, the development secrets `dev-<short>-secret`) minting tokens of
+    `TOKENS` for `service-account-<client>`, as Keycloak names service accounts."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/realms/crm/.well-known/openid-configuration")
+    async def discovery(request: Request) -> dict[str, str]:
+        return {"issuer": ISSUER, "token_endpoint": str(request.url_for("token"))}
+
+    @app.post("/realms/crm/protocol/openid-connect/token", name="token")
+    async def token(request: Request) -> JSONResponse:
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        client, _, secret = base64.b64decode(encoded or "Og==").decode().partition(":") if scheme == "Basic" else ("", "", "")
+        form = (await request.body()).decode()
+        if form != "grant_type=client_credentials" or not client or secret != f"dev-{client.removesuffix('-svc')}-secret":
+            return JSONResponse({"error": "unauthorized_client"}, status_code=401)
+        lifetime = 3600
+        access_token = TOKENS.token(f"service-account-{client}", client_id=client, lifetime_s=lifetime)
+        return JSONResponse({"access_token": access_token, "expires_in": lifetime, "token_type": "Bearer"})
+
+    return app
+
+
+_ISSUER_URL: str | None = None  # the token endpoint's issuer URL while the tier runs
 
 
 _MIGRATING: asyncio.Lock | None = None
@@ -134,8 +191,18 @@ async def database(service: str) -> AsyncIterator[str]:
 
 
 def _common() -> dict[str, Any]:
-    """Settings every service gets here: HTTP only (no consumers, relay or workers), no tracing."""
-    return {"http_tracing": False, "run_consumers": False, "run_relay": False, "database_pool_size": 10, "log_level": "WARNING"}
+    """Settings every service gets here: HTTP only (no consumers, relay, workers or membership
+    feed), no tracing; service tokens from this tier's token endpoint."""
+    assert _ISSUER_URL is not None, "the token endpoint runs while the tier does"
+    return {
+        "http_tracing": False,
+        "run_consumers": False,
+        "run_relay": False,
+        "run_access_feed": False,
+        "oidc_issuer": _ISSUER_URL,
+        "database_pool_size": 10,
+        "log_level": "WARNING",
+    }
 
 
 def _closed_port() -> str:
@@ -232,13 +299,24 @@ async def _post(client: httpx.AsyncClient, path: str, expected: int = 201, **kwa
     return answer.json()
 
 
+def fuzzer_token() -> str:
+    """The fuzzing user's token, valid longer than any run of the tier."""
+    token: str = TOKENS.token(TESTER, lifetime_s=4 * 3600)
+    return token
+
+
+def member_client(url: str, workspace: str) -> httpx.AsyncClient:
+    """A client of `url` signed in as the fuzzing user, acting in `workspace`."""
+    return httpx.AsyncClient(base_url=url, headers={"X-Workspace": workspace, "Authorization": f"Bearer {fuzzer_token()}"}, timeout=30)
+
+
 def _phone(i: int) -> str:
     return f"+97252{uuid.uuid4().int % 10_000_000:07d}"
 
 
 async def seed_cards(url: str, workspace: str, count: int = 6) -> dict[str, list[Any]]:
     """Cards in customer-svc, one of them merged into another (its merge can be undone), a saved filter, a custom field."""
-    async with httpx.AsyncClient(base_url=url, headers={"X-Workspace": workspace}, timeout=30) as client:
+    async with member_client(url, workspace) as client:
         cards = [
             (await _post(client, "/v1/customers", json={"first_name": f"Fuzz{i}", "last_name": f"Card{i}", "phones": [_phone(i)]}))[
                 "customer"
@@ -277,7 +355,7 @@ async def seed_customer(urls: dict[str, str], workspace: str) -> Seed:
 async def seed_timeline(urls: dict[str, str], workspace: str) -> Seed:
     """Cards in customer-svc (timeline-svc confirms unknown cards with it) and an interaction."""
     values = await seed_cards(urls["customer"], workspace)
-    async with httpx.AsyncClient(base_url=urls["timeline"], headers={"X-Workspace": workspace}, timeout=30) as client:
+    async with member_client(urls["timeline"], workspace) as client:
         answer = await client.post("/v1/interactions", json={"customer_id": values["cards"][0], "kind": "note", "body": "fuzz"})
         assert answer.status_code in (200, 201), f"seeding an interaction: {answer.status_code} {answer.text}"
     values["interactions"] = [answer.json()["id"]]
@@ -294,7 +372,7 @@ async def seed_timeline(urls: dict[str, str], workspace: str) -> Seed:
 
 async def seed_allocation(urls: dict[str, str], workspace: str) -> Seed:
     """A rep, a rule and a wizard preview (cards reach allocation-svc only as events)."""
-    async with httpx.AsyncClient(base_url=urls["allocation"], headers={"X-Workspace": workspace}, timeout=30) as client:
+    async with member_client(urls["allocation"], workspace) as client:
         rep = await _post(client, "/v1/reps", json={"name": "Fuzz Rep"})
         rule = await _post(client, "/v1/rules", json={"name": "fuzz rule", "rep_ids": [rep["id"]]})
         preview = await _post(client, "/v1/allocations/preview", json={"rep_ids": [rep["id"]]})
@@ -317,7 +395,7 @@ async def seed_intake(urls: dict[str, str], workspace: str) -> Seed:
     and channels of their own for the administration routes (which may deactivate or sign them)."""
     keys = {kind: f"fuzz-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("api", "portal", "web", "import")}
     admin = [f"fuzz-admin-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("web", "api")]
-    async with httpx.AsyncClient(base_url=urls["intake"], headers={"X-Workspace": workspace}, timeout=30) as client:
+    async with member_client(urls["intake"], workspace) as client:
         for kind, key in [*keys.items(), *zip(("web", "api"), admin, strict=True)]:
             await _post(client, "/v1/channels", json={"key": key, "kind": kind, "name": f"fuzz {kind}"})
         lead = await _post(
@@ -407,7 +485,8 @@ SEEDED = 0.9  # how often a bound parameter takes a seeded value rather than a g
 
 
 def config_file(path: Path, workspace: str, seeded: Seed) -> Path:
-    """The schemathesis configuration: budgets, the scratch workspace, seeded parameters."""
+    """The schemathesis configuration: budgets, the fuzzing user's token on every operation
+    requiring the bearer scheme (public ones go without), the scratch workspace, seeded parameters."""
     # The scratch workspace most of the time; otherwise a generated header (its checks are tried too).
     dictionaries = {"workspace": [workspace], **seeded.dictionaries}
     bindings = {"header.X-Workspace": "workspace", **seeded.bindings}
@@ -417,6 +496,8 @@ def config_file(path: Path, workspace: str, seeded: Seed) -> Path:
         f"workers = {int(os.environ.get('CRM_FUZZ_WORKERS', '1'))}",
         f"request-timeout = {float(os.environ.get('CRM_FUZZ_REQUEST_TIMEOUT_S', '30'))}",
         f"parameters = {_toml(parameters)}",
+        "[auth.openapi.bearer]",
+        f"bearer = {_toml(fuzzer_token())}",
         "[generation]",
         f"max-examples = {max_examples()}",
         'database = "none"',
@@ -480,23 +561,165 @@ async def run_schemathesis(url: str, workspace: str, seeded: Seed, workdir: Path
     return Outcome(report, _junit_failures(reports / "junit.xml"), console)
 
 
+# --- missing, malformed and forged tokens ---------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _jws(header: Any, payload: Any, signature: bytes = b"signature") -> str:
+    return ".".join((_b64(json.dumps(header).encode()), _b64(json.dumps(payload).encode()), _b64(signature)))
+
+
+def bad_credentials(rng: random.Random) -> dict[str, tuple[str | bytes | None, int]]:
+    """`Authorization` values no secured operation may let through, by name, each with the
+    status it must answer: none, other schemes, malformed JWS, forged signatures, refused
+    algorithms, wrong claims (401), a valid token of someone without a membership (403), and
+    random junk (401). `None`: no header at all."""
+    import hashlib
+    import hmac
+
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": [AUDIENCE], "sub": TESTER, "azp": "crm-console", "iat": now, "exp": now + 600}
+
+    def signed(body: dict[str, Any] = claims, **header: Any) -> str:
+        return "Bearer " + jwt.encode(body, TOKENS.key, algorithm="RS256", headers={"kid": KID, **header})
+
+    good = signed().removeprefix("Bearer ")
+    head, payload, signature = good.split(".")
+    public_pem = TOKENS.key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    hs_input = f"{_b64(json.dumps({'alg': 'HS256', 'kid': KID}).encode())}.{payload}"
+    hs256 = f"{hs_input}.{_b64(hmac.new(public_pem, hs_input.encode(), hashlib.sha256).digest())}"
+    refused: dict[str, str | bytes | None] = {
+        "no header": None,
+        "empty header": "",
+        "scheme only": "Bearer",
+        "basic scheme": "Basic " + _b64(f"{TESTER}:secret".encode()),
+        "token without scheme": good,
+        "not a JWS": "Bearer not-a-token",
+        "two segments": f"Bearer {head}.{payload}",
+        "four segments": f"Bearer {good}.{signature}",
+        "spaces inside": f"Bearer {head} .{payload}.{signature}",
+        "latin-1 bytes": b"Bearer \xe9\xe8.\xff.x",
+        "forged signature": f"Bearer {TOKENS.forged(TESTER)}",
+        "tampered payload": f"Bearer {head}.{_b64(json.dumps({**claims, 'sub': 'someone-else'}).encode())}.{signature}",
+        "signature of another token": f"Bearer {head}.{payload}.{signed({**claims, 'jti': 'x'}).rsplit('.', 1)[1]}",
+        "expired": f"Bearer {TOKENS.token(TESTER, lifetime_s=-600)}",
+        "alg none": "Bearer " + _jws({"alg": "none", "kid": KID}, claims, b""),
+        "HS256 keyed with the public key": f"Bearer {hs256}",
+        "unknown kid": signed(kid="rotated-away"),
+        "kid not a string": "Bearer " + _jws({"alg": "RS256", "kid": 7}, claims),
+        "header not an object": f"Bearer {_b64(b'[1, 2]')}.{payload}.{signature}",
+        "header not JSON": f"Bearer {_b64(b'{not json')}.{payload}.{signature}",
+        "payload not JSON": f"Bearer {head}.{_b64(b'nope')}.{signature}",
+        "wrong issuer": signed({**claims, "iss": "https://evil.test/realms/crm"}),
+        "wrong audience": signed({**claims, "aud": ["account"]}),
+        "no subject": signed({k: v for k, v in claims.items() if k != "sub"}),
+        "subject not a string": signed({**claims, "sub": 12345}),
+        "no expiry": signed({k: v for k, v in claims.items() if k != "exp"}),
+        "expiry not a number": signed({**claims, "exp": "tomorrow"}),
+        "expiry past the year 9999": signed({**claims, "exp": 10**12}),
+        "not valid yet": signed({**claims, "nbf": now + 3600}),
+        "issued in the future": signed({**claims, "iat": now + 3600}),
+        "big junk token": "Bearer " + ".".join(_b64(rng.randbytes(3000)) for _ in range(3)),
+    }
+    alphabet = "".join(chr(c) for c in range(0x20, 0x7F))
+    for i in range(12):
+        kind = i % 3
+        if kind == 0:
+            junk = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300))).strip() or "x"
+        elif kind == 1:
+            junk = "Bearer " + ".".join(_b64(rng.randbytes(rng.randint(0, 200))) for _ in range(rng.randint(1, 5)))
+        else:
+            junk = "Bearer " + _jws(
+                {"alg": rng.choice(["RS256", "none", "HS256", "ES256", 1]), "kid": rng.choice([KID, "", None, []])},
+                {
+                    "sub": rng.choice([TESTER, "", None, 0]),
+                    "exp": rng.choice([now + 600, now - 600, "x", None]),
+                    "iss": ISSUER,
+                    "aud": AUDIENCE,
+                },
+                rng.randbytes(rng.randint(0, 256)),
+            )
+        refused[f"junk {i}"] = junk
+    answers: dict[str, tuple[str | bytes | None, int]] = {name: (value, 401) for name, value in refused.items()}
+    answers["signed in, not a member"] = (f"Bearer {TOKENS.token(f'stranger-{uuid.uuid4().hex[:6]}')}", 403)
+    return answers
+
+
+async def token_refusals(url: str, document: dict[str, Any], workspace: str) -> dict[str, list[str]]:
+    """Every operation asked with every `bad_credentials` value: each one a secured operation
+    did not refuse with its status, or any operation answered with a server error. (A
+    signed-in stranger gets 403 from operations acting in a workspace, those declaring
+    `X-Workspace`; the others, such as `GET /v1/me`, need no membership: not a 401 is all.)"""
+    credentials = bad_credentials(random.Random(seed()))
+    wrong: dict[str, list[str]] = {}
+    gate = asyncio.Semaphore(8)
+
+    async def ask(
+        client: httpx.AsyncClient, op: Operation, spec: dict[str, Any], name: str, value: str | bytes | None, expected: int
+    ) -> None:
+        headers = [(b"X-Workspace", workspace.encode())]
+        if value is not None:
+            headers.append((b"Authorization", value if isinstance(value, bytes) else value.encode()))
+        body: dict[str, Any] | None = {} if op.method in ("post", "put", "patch") else None
+        async with gate:
+            answer = await client.request(op.method, op.path, headers=headers, json=body)
+        status = answer.status_code
+        if not spec.get("security"):
+            ok = status < 500
+        elif expected == 403 and not any(p.get("in") == "header" and p.get("name") == "X-Workspace" for p in spec.get("parameters", [])):
+            ok = status < 500 and status != 401
+        else:
+            ok = status == expected
+        if not ok:
+            wrong.setdefault(str(op), []).append(f"{name}: {status} (expected {expected if spec.get('security') else 'no 5xx'})")
+
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        await asyncio.gather(
+            *(
+                ask(client, op, spec, name, value, expected)
+                for op, spec in operations(document)
+                for name, (value, expected) in credentials.items()
+            )
+        )
+    return wrong
+
+
+def operations(document: dict[str, Any]) -> list[tuple[Operation, dict[str, Any]]]:
+    """The document's operations, probes left out, path parameters filled with plausible values."""
+    return [
+        (Operation(method, fill_path(template, op)), op)
+        for template, item in document.get("paths", {}).items()
+        if template not in ("/healthz", "/readyz", "/metrics")
+        for method in METHODS
+        if (op := item.get(method)) is not None
+    ]
+
+
 @dataclass
 class Run:
     service: str
     document: dict[str, Any]  # the service's OpenAPI document as served
     outcome: Outcome
+    token_refusals: dict[str, list[str]]  # operation -> the bad credentials it did not refuse as it must
 
 
 async def fuzz(service: str, workdir: Path) -> Run:
-    """Serve `service` (and what it asks) on fresh databases, seed it, run schemathesis."""
+    """Serve `service` (and what it asks) on fresh databases, seed it, run schemathesis, then
+    ask every operation with bad credentials."""
     workspace = f"fuzz-{uuid.uuid4().hex[:8]}"
     async with SERVICES[service]() as urls:
+        for served in urls.values():
+            MEMBERSHIPS[served].grant(TESTER, workspace, Role.ADMINISTRATOR)
         url = urls[service]
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             document = (await client.get("/openapi.json")).raise_for_status().json()
         seeded = await SEEDS[service](urls, workspace) if service in SEEDS else Seed()
         outcome = await run_schemathesis(url, workspace, seeded, workdir)
-    return Run(service, document, outcome)
+        refused = await token_refusals(url, document, workspace)
+    return Run(service, document, outcome, refused)
 
 
 @pytest.fixture(scope="session")
@@ -515,8 +738,14 @@ async def fuzz_runs(
         async with gate, asyncio.timeout(float(os.environ.get("CRM_FUZZ_TIMEOUT_S", "600"))):
             return await fuzz(service, tmp_path_factory.mktemp(f"fuzz-{service}"))
 
-    tasks = {service: asyncio.create_task(one(service), name=f"fuzz-{service}") for service in dict.fromkeys(selected)}
-    yield tasks
-    for task in tasks.values():
-        task.cancel()
-    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    global _ISSUER_URL
+    async with serve(token_endpoint()) as issuer:
+        _ISSUER_URL = f"{issuer}/realms/crm"
+        tasks = {service: asyncio.create_task(one(service), name=f"fuzz-{service}") for service in dict.fromkeys(selected)}
+        try:
+            yield tasks
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            _ISSUER_URL = None

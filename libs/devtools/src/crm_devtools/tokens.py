@@ -127,6 +127,12 @@ def _sample(name: str, schema: dict[str, Any]) -> str:
     return "sample"
 
 
+def fill_path(template: str, operation: dict[str, Any]) -> str:
+    """`template` with its parameters filled with plausible values (a UUID, a positive integer, text)."""
+    schemas = {p["name"]: p.get("schema", {}) for p in operation.get("parameters", []) if p.get("in") == "path"}
+    return _PARAM.sub(lambda m: _sample(m.group(1), schemas.get(m.group(1), {})), template)
+
+
 def secured_operations(openapi: dict[str, Any], public: Iterable[str] = ()) -> list[Operation]:
     """Every operation of the document except `public` paths and the probes, parameters filled."""
     skip = {"/healthz", "/readyz", "/metrics", *public}
@@ -138,9 +144,7 @@ def secured_operations(openapi: dict[str, Any], public: Iterable[str] = ()) -> l
             op = item.get(method)
             if op is None:
                 continue
-            schemas = {p["name"]: p.get("schema", {}) for p in op.get("parameters", []) if p.get("in") == "path"}
-            path = _PARAM.sub(lambda m, s=schemas: _sample(m.group(1), s.get(m.group(1), {})), template)  # type: ignore[misc]
-            found.append(Operation(method, path))
+            found.append(Operation(method, fill_path(template, op)))
     return found
 
 
