@@ -44,8 +44,9 @@ def suite(request: pytest.FixtureRequest, make_suite: Callable[..., E2ESuite]) -
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """A client calling as the demo administrator (`admin`, an administrator of `main`)."""
-    async with httpx.AsyncClient(timeout=30, auth=identity.UserAuth("admin")) as client:
+    """A client calling as the demo administrator (`admin`, an administrator of `main`), in
+    `main` unless a request names another workspace."""
+    async with httpx.AsyncClient(timeout=30, auth=identity.UserAuth("admin", "main")) as client:
         yield client
 
 

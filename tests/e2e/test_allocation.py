@@ -48,16 +48,20 @@ async def rep(http: httpx.AsyncClient, suite: E2ESuite, workspace: str, name: st
     return str(answer.json()["id"])
 
 
-async def owners(http: httpx.AsyncClient, suite: E2ESuite, ids: list[str]) -> dict[str, str | None]:
+async def owners(http: httpx.AsyncClient, suite: E2ESuite, workspace: str, ids: list[str]) -> dict[str, str | None]:
     found = {}
     for customer_id in ids:
-        answer = await http.get(f"{suite.url('customer')}/v1/customers/{customer_id}")
+        answer = await http.get(f"{suite.url('customer')}/v1/customers/{customer_id}", headers=headers(workspace))
+        assert answer.status_code == 200, answer.text
         found[customer_id] = answer.json()["owner_id"]
     return found
 
 
-async def timeline_kinds(http: httpx.AsyncClient, suite: E2ESuite, customer_id: str) -> list[dict[str, Any]]:
-    answer = await http.get(f"{suite.url('timeline')}/v1/customers/{customer_id}/timeline", params={"limit": 200})
+async def timeline_kinds(http: httpx.AsyncClient, suite: E2ESuite, workspace: str, customer_id: str) -> list[dict[str, Any]]:
+    answer = await http.get(
+        f"{suite.url('timeline')}/v1/customers/{customer_id}/timeline", params={"limit": 200}, headers=headers(workspace)
+    )
+    assert answer.status_code == 200, answer.text
     return answer.json()["items"]  # type: ignore[no-any-return]
 
 
@@ -80,7 +84,7 @@ async def test_wizard_preview_then_apply_gives_every_card_its_planned_owner(suit
     assert {p["name"]: p["count"] for p in run["per_rep"]} == {"Avi": 2, "Batya": 4}
     assert {i["customer_id"] for i in run["items"]} == set(ids)
     plan = {i["customer_id"]: i["rep_id"] for i in run["items"]}
-    assert set((await owners(http, suite, ids)).values()) == {None}
+    assert set((await owners(http, suite, workspace, ids)).values()) == {None}
 
     async with suite.client("manager", workspace) as manager:
         applied = await manager.post(f"{suite.url('allocation')}/v1/allocations/apply", json={"preview_id": run["id"]})
@@ -88,10 +92,10 @@ async def test_wizard_preview_then_apply_gives_every_card_its_planned_owner(suit
     assert applied.json()["applied"] == 6
 
     async def followed() -> bool:
-        return await owners(http, suite, ids) == plan
+        return await owners(http, suite, workspace, ids) == plan
 
     await eventually(followed, what="customer-svc taking the wizard's owners")
-    entries = await timeline_kinds(http, suite, ids[0])
+    entries = await timeline_kinds(http, suite, workspace, ids[0])
     assigned = [e for e in entries if e["kind"] == "assigned"]
     assert assigned and "allocation run" in assigned[0]["summary"]
     listed = (await http.get(f"{suite.url('allocation')}/v1/allocations", headers=headers(workspace))).json()["items"]
@@ -111,7 +115,7 @@ async def test_transfer_moves_cards_and_the_timeline_shows_the_reason(suite: E2E
     ids = await new_cards(http, suite, workspace, 3, "moving")
 
     async def all_with_avi() -> bool:
-        return set((await owners(http, suite, ids)).values()) == {avi}
+        return set((await owners(http, suite, workspace, ids)).values()) == {avi}
 
     await eventually(all_with_avi, what="automatic assignment to the fixed rep")
     async with suite.client("manager", workspace) as manager:
@@ -122,18 +126,18 @@ async def test_transfer_moves_cards_and_the_timeline_shows_the_reason(suite: E2E
     assert moved.status_code == 201, moved.text
 
     async def followed() -> bool:
-        return await owners(http, suite, ids) == {ids[0]: batya, ids[1]: batya, ids[2]: avi}
+        return await owners(http, suite, workspace, ids) == {ids[0]: batya, ids[1]: batya, ids[2]: avi}
 
     await eventually(followed, what="customer-svc following the transfer")
 
     async def shown() -> list[dict[str, Any]]:
-        return [e for e in await timeline_kinds(http, suite, ids[0]) if e["kind"] == "transferred"]
+        return [e for e in await timeline_kinds(http, suite, workspace, ids[0]) if e["kind"] == "transferred"]
 
     transferred = await eventually(shown, what="the transfer on the timeline")
     assert isinstance(transferred, list)
     assert "Avi moved to the north branch" in transferred[0]["summary"] and MANAGER.subject in transferred[0]["summary"]
     assert "Batya" in transferred[0]["summary"]
-    assignment = (await http.get(f"{suite.url('allocation')}/v1/assignments/{ids[0]}")).json()
+    assignment = (await http.get(f"{suite.url('allocation')}/v1/assignments/{ids[0]}", headers=headers(workspace))).json()
     assert [h["kind"] for h in assignment["history"]] == ["automatic", "transfer"]
 
 
@@ -154,7 +158,7 @@ async def test_a_customer_event_forged_from_another_workspace_is_dead_lettered_a
     (cid,) = await new_cards(http, suite, workspace, 1, "forged")
 
     async def with_avi() -> bool:
-        return (await owners(http, suite, [cid]))[cid] == avi
+        return (await owners(http, suite, workspace, [cid]))[cid] == avi
 
     await eventually(with_avi, what="automatic assignment to the fixed rep")
 
@@ -209,4 +213,4 @@ async def test_a_customer_event_forged_from_another_workspace_is_dead_lettered_a
     mismatch = f"workspace mismatch: event workspace branch-forged, record workspace {workspace}".encode()
     assert mismatch in reasons[b"allocation-svc"] and mismatch in reasons[b"timeline-svc"]
     assert await open_leads() == 1, "allocation's projection still has the card open"
-    assert [e for e in await timeline_kinds(http, suite, cid) if e["kind"] == "status_changed"] == []
+    assert [e for e in await timeline_kinds(http, suite, workspace, cid) if e["kind"] == "status_changed"] == []

@@ -30,8 +30,10 @@ async def card(http: httpx.AsyncClient, suite: E2ESuite, customer_id: str) -> di
     return answer.json()  # type: ignore[no-any-return]
 
 
-async def timeline(http: httpx.AsyncClient, suite: E2ESuite, customer_id: str) -> list[dict[str, Any]]:
-    answer = await http.get(f"{suite.url('timeline')}/v1/customers/{customer_id}/timeline", params={"limit": 200})
+async def timeline(http: httpx.AsyncClient, suite: E2ESuite, customer_id: str, workspace: str = "main") -> list[dict[str, Any]]:
+    answer = await http.get(
+        f"{suite.url('timeline')}/v1/customers/{customer_id}/timeline", params={"limit": 200}, headers={"X-Workspace": workspace}
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["items"]  # type: ignore[no-any-return]
 
@@ -102,9 +104,12 @@ async def test_copy_and_convert(suite: E2ESuite, http: httpx.AsyncClient) -> Non
     assert copied.status_code == 201, copied.text
     copy = copied.json()
     assert copy["workspace"] == "branch-e2e" and copy["number"] == 500_000 and copy["card_type"] == "customer"
-    await eventually(lambda: timeline(http, suite, copy["id"]), what="the copy's created entry on its timeline")
+    await eventually(lambda: timeline(http, suite, copy["id"], "branch-e2e"), what="the copy's created entry on its timeline")
     listed = await http.get(f"{suite.url('customer')}/v1/customers", headers={"X-Workspace": "branch-e2e"})
     assert [c["id"] for c in listed.json()["items"]] == [copy["id"]]
+    # Each card exists in its own workspace only.
+    assert (await http.get(f"{suite.url('customer')}/v1/customers/{copy['id']}")).status_code == 404
+    assert (await http.get(f"{suite.url('customer')}/v1/customers/{lead['id']}", headers={"X-Workspace": "branch-e2e"})).status_code == 404
 
 
 async def test_timeline_facts_move_the_status_forward_and_fill_contact_dates(suite: E2ESuite, http: httpx.AsyncClient) -> None:

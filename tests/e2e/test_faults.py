@@ -197,7 +197,7 @@ async def readiness_while_down(suite: E2ESuite, down: "asyncio.Task[None]") -> l
 
 def admin_client(suite: E2ESuite) -> httpx.AsyncClient:
     """The public APIs as the demo administrator (the leads themselves need only the channel key)."""
-    return suite.client("admin", limits=httpx.Limits(max_connections=16))
+    return suite.client("admin", "main", limits=httpx.Limits(max_connections=16))
 
 
 async def verify(suite: E2ESuite, flow: Flow, facts: dict[str, object], name: str, problems: list[str] | None = None) -> None:
