@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
 from crm_runtime.runtime import ServiceRuntime
+from crm_runtime.service_token import ServiceToken
 from timeline_svc.adapters.customer_directory import CustomerDirectory, HttpCustomerDirectory
 from timeline_svc.adapters.tables import metadata
 from timeline_svc.config import TimelineSettings
@@ -19,13 +20,27 @@ class Container:
     directory: CustomerDirectory
 
 
-def bootstrap(settings: TimelineSettings, directory: CustomerDirectory | None = None) -> Container:
+def bootstrap(
+    settings: TimelineSettings, directory: CustomerDirectory | None = None, service_token: ServiceToken | None = None
+) -> Container:
+    """The service's parts. Unless given a `directory`, customer-svc is asked over HTTP with
+    timeline-svc's own client-credentials token (`service_token`, by default one from the
+    settings' issuer); both are closed when the runtime stops."""
     runtime = ServiceRuntime(settings, metadata)
-    directory = directory or HttpCustomerDirectory(settings.customer_url, settings.customer_timeout_s, settings.customer_cache_s)
+    if directory is None:
+        token = service_token or ServiceToken(settings)
+        runtime.close_on_stop(token.aclose)
+        directory = HttpCustomerDirectory(settings.customer_url, settings.customer_timeout_s, settings.customer_cache_s, auth=token)
     runtime.close_on_stop(directory.close)
     interactions = InteractionService(runtime.sessions, runtime.outbox, directory)
     handlers = TimelineHandlers(runtime.outbox, interactions)
     runtime.subscribe(SUBSCRIPTIONS, handlers.handlers())
     return Container(
-        settings, runtime, TimelineQueries(runtime.sessions), interactions, InteractionQueries(runtime.sessions), handlers, directory
+        settings,
+        runtime,
+        TimelineQueries(runtime.sessions, directory),
+        interactions,
+        InteractionQueries(runtime.sessions, directory),
+        handlers,
+        directory,
     )

@@ -1,7 +1,9 @@
 """A timeline database of its own per test (migrated with the real migrations), the HTTP
-API in process (no lifespan: no Kafka needed), a stand-in for customer-svc on a real socket
-(timeline asks it about cards it has not heard of), and helpers that drive the handlers the
-way the consumer does: one transaction per event."""
+API in process (no lifespan: no Kafka needed) checking tokens of a test issuer (`http` signs as
+an administrator of the workspace a request names), a stand-in for customer-svc on a real
+socket (timeline asks it about cards it has not heard of, with its own service token, which the
+stand-in checks), and helpers that drive the handlers the way the consumer does: one
+transaction per event."""
 
 import asyncio
 import socket
@@ -22,10 +24,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import CustomerSnapshot
+from crm_contracts.events import CustomerSnapshot, Role
 from crm_devtools.testdb import migrated_database
+from crm_devtools.tokens import Member, TestIssuer
 from crm_runtime.consumer import Batched
 from crm_runtime.events import new_event
+from crm_runtime.service_token import ServiceToken
 from timeline_svc.bootstrap import bootstrap
 from timeline_svc.config import TimelineSettings
 from timeline_svc.entrypoints.app import app_for
@@ -34,10 +38,23 @@ from timeline_svc.service_layer.interactions import SUBMITTED
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
+ISSUER = TestIssuer()
+SERVICE_TOKEN = ISSUER.token("service-account-timeline-svc", client_id="timeline-svc", lifetime_s=3600)
+
+
+def token_endpoint(request: httpx.Request) -> httpx.Response:
+    """The issuer's discovery document and client-credentials token endpoint, in memory."""
+    if request.url.path.endswith("/.well-known/openid-configuration"):
+        return httpx.Response(200, json={"token_endpoint": "https://issuer.test/token"})
+    if request.url.path == "/token":
+        return httpx.Response(200, json={"access_token": SERVICE_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
+    return httpx.Response(404)
+
+
 class FakeCustomerSvc:
     """customer-svc's `GET /v1/customers/{id}` over real HTTP: 200 with the card's workspace for
-    the cards it was told about (in the asking `X-Workspace`), 404 otherwise; every question is
-    counted."""
+    the cards it was told about (in the asking `X-Workspace`), 404 otherwise, 401 to a question
+    without timeline-svc's token; every question is counted."""
 
     def __init__(self) -> None:
         self.cards: dict[uuid.UUID, str] = {}
@@ -52,6 +69,8 @@ class FakeCustomerSvc:
     async def _customer(self, request: Request) -> JSONResponse:
         workspace, customer_id = request.headers.get("X-Workspace", "main"), request.path_params["customer_id"]
         self.asked.append((workspace, customer_id))
+        if request.headers.get("Authorization") != f"Bearer {SERVICE_TOKEN}":
+            return JSONResponse({"title": "Not signed in", "status": 401}, status_code=401)
         if self.status is not None:
             return JSONResponse({"title": "failing"}, status_code=self.status)
         if self.cards.get(uuid.UUID(customer_id)) != workspace:
@@ -74,14 +93,30 @@ class FakeCustomerSvc:
 class Timeline:
     def __init__(self, url: str, customer_url: str) -> None:
         self.settings = TimelineSettings(database_url=url, database_pool_size=20, http_tracing=False, customer_url=customer_url)
-        self.container = bootstrap(self.settings)
+        self.service_token = ServiceToken(self.settings, http=httpx.AsyncClient(transport=httpx.MockTransport(token_endpoint)))
+        self.container = bootstrap(self.settings, service_token=self.service_token)
         self.sessions = self.container.runtime.sessions
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app_for(self.container)), base_url="http://timeline-svc")
+        self.issuer = ISSUER
+        self.memberships = self.issuer.install(self.container.runtime)
+        transport = httpx.ASGITransport(app=app_for(self.container))
+        # Requests name `main` unless they say otherwise (once the tester is a member of several
+        # workspaces, a request naming none would act in the first by name).
+        member = Member(self.issuer, self.memberships)
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://timeline-svc", auth=member, headers={"X-Workspace": "main"})
+        self.anonymous = httpx.AsyncClient(transport=transport, base_url="http://timeline-svc")  # explicit headers only
         self.customer_svc: FakeCustomerSvc | None = None
+
+    def user(self, subject: str, workspace: str = "main", role: Role = Role.SALES_REP) -> dict[str, str]:
+        """Headers of a signed-in `subject`, made a member (`role`) of `workspace`."""
+        self.memberships.grant(subject, workspace, role)
+        return self.issuer.headers(subject, workspace=workspace)
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.anonymous.aclose()
         await self.container.directory.close()
+        await self.service_token.aclose()
+        await self.container.runtime.access.verifier.aclose()
         await self.container.runtime.engine.dispose()
 
     def exists(self, customer_id: Any, workspace: str = "main") -> None:
@@ -128,14 +163,23 @@ class Timeline:
         headers = {"X-Workspace": workspace} if workspace else {}
         return await self.http.patch(f"/v1/interactions/{interaction_id}", json=body, headers=headers)
 
-    async def timeline(self, customer_id: uuid.UUID) -> list[dict[str, Any]]:
-        response = await self.http.get(f"/v1/customers/{customer_id}/timeline", params={"limit": 200})
+    def _card_exists(self, customer_id: uuid.UUID, workspace: str) -> None:
+        """The card exists in customer-svc (in `workspace` unless it was told otherwise)."""
+        assert self.customer_svc is not None
+        self.customer_svc.cards.setdefault(uuid.UUID(str(customer_id)), workspace)
+
+    async def timeline(self, customer_id: uuid.UUID, workspace: str = "main") -> list[dict[str, Any]]:
+        """The timeline of a card that exists (in customer-svc, if timeline-svc has not heard of it)."""
+        self._card_exists(customer_id, workspace)
+        response = await self.http.get(f"/v1/customers/{customer_id}/timeline", params={"limit": 200}, headers={"X-Workspace": workspace})
         assert response.status_code == 200, response.text
         items: list[dict[str, Any]] = response.json()["items"]
         return items
 
-    async def contact_dates(self, customer_id: uuid.UUID) -> dict[str, Any]:
-        response = await self.http.get(f"/v1/customers/{customer_id}/contact-dates")
+    async def contact_dates(self, customer_id: uuid.UUID, workspace: str = "main") -> dict[str, Any]:
+        """The contact dates of a card that exists (in customer-svc, if timeline-svc has not heard of it)."""
+        self._card_exists(customer_id, workspace)
+        response = await self.http.get(f"/v1/customers/{customer_id}/contact-dates", headers={"X-Workspace": workspace})
         assert response.status_code == 200, response.text
         dates: dict[str, Any] = response.json()
         return dates

@@ -42,10 +42,10 @@ async def test_a_submitted_interaction_is_recorded_like_a_post(timeline: Timelin
     (row,) = await timeline.rows("SELECT * FROM interactions")
     assert (row.workspace, row.customer_id, row.kind, row.outcome, row.external_id) == ("branch-2", cid, "call", "answered", "pbx-100")
     assert (row.occurred_at, row.duration_seconds, row.recording_url) == (T0, 65, "https://pbx.example/rec/100.mp3")
-    (entry,) = await timeline.timeline(cid)
+    (entry,) = await timeline.timeline(cid, "branch-2")
     assert entry["id"] == str(row.id)
     assert entry["summary"] == "Call (inbound, answered, 1:05): asked about delivery"
-    assert await timeline.contact_dates(cid) == {
+    assert await timeline.contact_dates(cid, "branch-2") == {
         "customer_id": str(cid),
         "last_contact_at": "2024-05-01T09:30:00Z",
         "next_contact_at": None,

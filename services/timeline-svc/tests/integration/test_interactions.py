@@ -228,6 +228,9 @@ async def test_status_changes_are_on_the_timeline_once(timeline: Timeline) -> No
 async def test_unknowns(timeline: Timeline) -> None:
     cid = uuid.uuid4()
     assert await timeline.contact_dates(cid) == {"customer_id": str(cid), "last_contact_at": None, "next_contact_at": None}
+    for path in (f"/v1/customers/{uuid.uuid4()}/contact-dates", f"/v1/customers/{uuid.uuid4()}/timeline"):
+        nobody = await timeline.http.get(path)  # no such card, here or in customer-svc
+        assert nobody.status_code == 404 and nobody.headers["content-type"] == "application/problem+json", nobody.text
     missing = await timeline.http.get(f"/v1/interactions/{uuid.uuid4()}")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"

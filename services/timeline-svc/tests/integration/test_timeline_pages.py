@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from timeline_svc.adapters.repository import EntryRepository
+from timeline_svc.adapters.repository import CustomerRepository, EntryRepository
 
 from .conftest import Timeline
 
@@ -31,6 +31,7 @@ async def history(timeline: Timeline, customer_id: uuid.UUID, count: int, seed: 
         for _ in range(count)
     ]
     async with timeline.sessions() as session, session.begin():
+        await CustomerRepository(session).add_many({customer_id: "main"})
         await EntryRepository(session).add_many([r | {"workspace": "main", "summary": r["kind"], "data": {}} for r in rows])
     return sorted(rows, key=lambda r: (r["occurred_at"], r["id"]), reverse=True)
 

@@ -27,10 +27,23 @@ class CustomerDirectory(Protocol):
 class HttpCustomerDirectory:
     """`GET /v1/customers/{id}` with `X-Workspace`: 404 = no such card there. A positive answer
     is remembered for `cache_s` (a card's workspace never changes); a negative one is not, so a
-    card created a moment later is found."""
+    card created a moment later is found.
 
-    def __init__(self, base_url: str, timeout_s: float, cache_s: float, max_entries: int = 10_000) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+    timeline-svc asks as itself: `auth` (its `ServiceToken`) puts its own bearer token on every
+    question; customer-svc lists it among its service clients. A token that cannot be had is an
+    outage like customer-svc being unreachable."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        cache_s: float,
+        max_entries: int = 10_000,
+        *,
+        auth: httpx.Auth | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, auth=auth, transport=transport)
         self._cache_s = cache_s
         self._max_entries = max_entries
         self._confirmed: dict[tuple[str, UUID], float] = {}
@@ -47,6 +60,9 @@ class HttpCustomerDirectory:
             raise CustomerServiceUnavailable(f"customer-svc unreachable: {error.__class__.__name__}") from error
         if answer.status_code == 404:
             return False
+        if answer.status_code in (401, 403):
+            log.warning("customer-svc refused timeline-svc (%d): check credentials and customer-svc's service_clients", answer.status_code)
+            raise CustomerServiceUnavailable(f"customer-svc refused timeline-svc ({answer.status_code})")
         if answer.status_code != 200:
             log.warning("customer-svc answered %d to a card lookup", answer.status_code)
             raise CustomerServiceUnavailable(f"customer-svc answered {answer.status_code}")

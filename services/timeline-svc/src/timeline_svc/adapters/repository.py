@@ -33,6 +33,11 @@ class CustomerRepository:
         rows = await self._s.execute(select(customers.c.id, customers.c.workspace).where(customers.c.id.in_(ids)))
         return {r.id: r.workspace for r in rows}
 
+    async def known_in(self, workspace: str, customer_id: UUID) -> bool:
+        """Whether the card is known here as one of `workspace`'s."""
+        query = select(customers.c.id).where(customers.c.id == customer_id, customers.c.workspace == workspace)
+        return (await self._s.execute(query)).first() is not None
+
     async def add_many(self, known: Mapping[UUID, str]) -> None:
         """Remember cards' workspaces (a card already known keeps the one it has)."""
         if known:
@@ -51,8 +56,11 @@ class EntryRepository:
         inserted = await self._s.scalars(insert(entries).on_conflict_do_nothing().returning(entries.c.id), rows)
         return set(inserted)
 
-    async def page(self, customer_id: UUID, after: tuple[datetime, UUID] | None, limit: int, kinds: list[str] | None) -> list[Any]:
-        """Newest first, keyset-paginated: every page costs about the same however deep it is.
+    async def page(
+        self, workspace: str, customer_id: UUID, after: tuple[datetime, UUID] | None, limit: int, kinds: list[str] | None
+    ) -> list[Any]:
+        """The card's entries of `workspace`, newest first, keyset-paginated: every page costs
+        about the same however deep it is.
 
         The cursor is one row comparison, so it is part of the index condition (an `a < x OR
         (a = x AND id < y)` form would be a filter walking every newer entry). Several kinds
@@ -61,7 +69,7 @@ class EntryRepository:
 
         def of(kind: str | None) -> Select[Any]:
             c = entries.c
-            query = select(entries).where(c.customer_id == customer_id)
+            query = select(entries).where(c.customer_id == customer_id, c.workspace == workspace)
             if kind is not None:
                 query = query.where(c.kind == kind)
             if after is not None:
@@ -89,8 +97,9 @@ class InteractionRepository:
         query = insert(interactions).values(row).on_conflict_do_nothing().returning(*interactions.c)
         return (await self._s.execute(query)).first()
 
-    async def get(self, interaction_id: UUID, *, for_update: bool = False) -> Any | None:
-        query = select(interactions).where(interactions.c.id == interaction_id)
+    async def get(self, workspace: str, interaction_id: UUID, *, for_update: bool = False) -> Any | None:
+        """The interaction, if it is one of `workspace`'s."""
+        query = select(interactions).where(interactions.c.id == interaction_id, interactions.c.workspace == workspace)
         return (await self._s.execute(query.with_for_update() if for_update else query)).first()
 
     async def update(self, interaction_id: UUID, values: dict[str, Any]) -> Any:
@@ -159,6 +168,13 @@ class ContactDatesRepository:
             select(c.customer_id, c.last_contact_at, c.next_contact_at).where(c.customer_id.in_(list(customer_ids)))
         )
         return {r.customer_id: ContactDates(r.last_contact_at, r.next_contact_at) for r in rows}
+
+    async def get(self, workspace: str, customer_id: UUID) -> ContactDates:
+        """The card's dates in `workspace` (none recorded there: both empty)."""
+        c = contact_dates.c
+        query = select(c.last_contact_at, c.next_contact_at).where(c.customer_id == customer_id, c.workspace == workspace)
+        row = (await self._s.execute(query)).first()
+        return ContactDates(row.last_contact_at, row.next_contact_at) if row is not None else ContactDates()
 
     async def save(self, workspace: str, dates: Mapping[UUID, ContactDates]) -> None:
         if not dates:

@@ -1,22 +1,27 @@
-"""timeline-svc HTTP (DESIGN 5.1): interactions, the timeline, contact dates, the follow-up list."""
+"""timeline-svc HTTP (DESIGN 5.1): interactions, the timeline, contact dates, the follow-up list.
 
+Every operation needs a bearer token (`crm_runtime.access`): members of the workspace read,
+and record or change interactions. A card or an interaction of another workspace does not
+exist for the caller: `404` (a `customer_id` in a body: `422` naming it), the same answer as
+an id nobody has."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crm_contracts.text import Moment, StorableStr
+from crm_runtime.access import CallerDep, UserDep
 from crm_runtime.pagination import decode_cursor, next_cursor
 from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
 from timeline_svc.adapters.customer_directory import CustomerServiceUnavailable
 from timeline_svc.domain.interactions import Change, Direction, InteractionKind, NewInteraction, field_errors
 from timeline_svc.service_layer.handlers import TimelineQueries
 from timeline_svc.service_layer.interactions import InteractionQueries, InteractionService, InvalidChange, UnknownCustomer
-
-Workspace = Annotated[str, Header(alias="X-Workspace", min_length=1, max_length=100)]
-
 
 EntryKind = Annotated[str, Query(pattern=r"^[a-z_]{1,40}$")]
 
@@ -120,17 +125,43 @@ class ContactDatesOut(BaseModel):
 NO_CUSTOMER = "no such customer in workspace {workspace}"
 
 
+def _customer_svc_unavailable() -> Problem:
+    return Problem(
+        503,
+        "Service temporarily unavailable",
+        "customer-svc cannot confirm the customer now; retry later.",
+        headers={"Retry-After": "2"},
+    )
+
+
+@contextmanager
+def _customer_of(workspace: str) -> Iterator[None]:
+    """Reads about a card: a card that is not one of `workspace`'s is a `404`, the same for a
+    card of another workspace as for no card at all; customer-svc unreachable is a `503`."""
+    try:
+        yield
+    except UnknownCustomer as exc:
+        raise Problem(404, "Customer not found", f"No such customer in workspace {workspace}.") from exc
+    except CustomerServiceUnavailable as exc:
+        raise _customer_svc_unavailable() from exc
+
+
 def build_router(queries: TimelineQueries, interactions: InteractionService, interaction_queries: InteractionQueries) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["timeline"])
 
-    @router.get("/customers/{customer_id}/timeline", response_model=TimelinePage, responses=problem_responses(400, 422))
+    @router.get("/customers/{customer_id}/timeline", response_model=TimelinePage, responses=problem_responses(400, 404, 422, 503))
     async def timeline(
         customer_id: UUID,
+        caller: CallerDep,
         kind: Annotated[list[EntryKind] | None, Query(max_length=20)] = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> TimelinePage:
-        rows = await queries.page(customer_id, decode_cursor(cursor), limit + 1, kind)
+        """The card's history, newest first. A card of another workspace (or none) is a `404`; a
+        card this service has not heard of yet is confirmed with customer-svc (`503` when it
+        cannot answer)."""
+        with _customer_of(caller.workspace):
+            rows = await queries.page(caller.workspace, customer_id, decode_cursor(cursor), limit + 1, kind)
         items = [EntryOut.model_validate(r, from_attributes=True) for r in rows[:limit]]
         return TimelinePage(items=items, next_cursor=next_cursor(rows, limit, at="occurred_at"))
 
@@ -144,7 +175,7 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
             **problem_responses(422, 503),
         },
     )
-    async def record_interaction(body: InteractionIn, response: Response, x_workspace: Workspace = "main") -> InteractionOut:
+    async def record_interaction(body: InteractionIn, response: Response, caller: UserDep) -> InteractionOut:
         """Record an interaction on a card of the caller's workspace.
 
         A `customer_id` that is not a card of this workspace (no such card, or a card of another
@@ -156,16 +187,11 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         if errors:
             raise invalid_fields(errors)
         try:
-            recorded = await interactions.record(x_workspace, new)
+            recorded = await interactions.record(caller.workspace, new)
         except UnknownCustomer as exc:
-            raise invalid_fields([("customer_id", NO_CUSTOMER.format(workspace=x_workspace))]) from exc
+            raise invalid_fields([("customer_id", NO_CUSTOMER.format(workspace=caller.workspace))]) from exc
         except CustomerServiceUnavailable as exc:
-            raise Problem(
-                503,
-                "Service temporarily unavailable",
-                "customer-svc cannot confirm the customer now; retry later.",
-                headers={"Retry-After": "2"},
-            ) from exc
+            raise _customer_svc_unavailable() from exc
         out = InteractionOut.model_validate(recorded.interaction, from_attributes=True)
         response.headers["Location"] = f"/v1/interactions/{out.id}"
         if not recorded.created:
@@ -173,8 +199,8 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         return out
 
     @router.get("/interactions/{interaction_id}", response_model=InteractionOut, tags=["interactions"], responses=problem_responses(404))
-    async def interaction(interaction_id: UUID, x_workspace: Workspace = "main") -> InteractionOut:
-        row = found(await interaction_queries.get(x_workspace, interaction_id), "Interaction not found")
+    async def interaction(interaction_id: UUID, caller: CallerDep) -> InteractionOut:
+        row = found(await interaction_queries.get(caller.workspace, interaction_id), "Interaction not found")
         return InteractionOut.model_validate(row, from_attributes=True)
 
     @router.patch(
@@ -183,18 +209,18 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         tags=["interactions"],
         responses=problem_responses(404, 422),
     )
-    async def change_interaction(interaction_id: UUID, body: InteractionChangeIn, x_workspace: Workspace = "main") -> InteractionOut:
+    async def change_interaction(interaction_id: UUID, body: InteractionChangeIn, caller: UserDep) -> InteractionOut:
         """Change a reminder or a meeting of the caller's workspace (`422` for a change the
         interaction's kind does not take: only reminders and meetings change)."""
         try:
-            row = await interactions.change(x_workspace, interaction_id, Change(**body.model_dump()))
+            row = await interactions.change(caller.workspace, interaction_id, Change(**body.model_dump()))
         except InvalidChange as exc:
             raise invalid_fields(exc.errors) from exc
         return InteractionOut.model_validate(found(row, "Interaction not found"), from_attributes=True)
 
     @router.get("/reminders", response_model=InteractionPage, tags=["interactions"], responses=problem_responses(400, 422))
     async def reminders(
-        x_workspace: Workspace = "main",
+        caller: CallerDep,
         state: Annotated[Literal["open", "done"], Query(description="Open (not done) or done reminders.")] = "open",
         due_before: Annotated[Moment | None, Query(description="Only reminders due before this time.")] = None,
         owner_id: UUID | None = None,
@@ -204,7 +230,7 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
     ) -> InteractionPage:
         """The follow-up list: reminders oldest due first."""
         rows = await interaction_queries.reminders(
-            x_workspace,
+            caller.workspace,
             done=state == "done",
             due_before=due_before,
             owner_id=owner_id,
@@ -215,9 +241,11 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         items = [InteractionOut.model_validate(r, from_attributes=True) for r in rows[:limit]]
         return InteractionPage(items=items, next_cursor=next_cursor(rows, limit, at="due_at"))
 
-    @router.get("/customers/{customer_id}/contact-dates", response_model=ContactDatesOut, responses=problem_responses(422))
-    async def contact_dates(customer_id: UUID) -> ContactDatesOut:
-        dates = await interaction_queries.contact_dates(customer_id)
+    @router.get("/customers/{customer_id}/contact-dates", response_model=ContactDatesOut, responses=problem_responses(404, 422, 503))
+    async def contact_dates(customer_id: UUID, caller: CallerDep) -> ContactDatesOut:
+        """The card's last and next contact (a card of another workspace, or none: `404`)."""
+        with _customer_of(caller.workspace):
+            dates = await interaction_queries.contact_dates(caller.workspace, customer_id)
         return ContactDatesOut(customer_id=customer_id, last_contact_at=dates.last_contact_at, next_contact_at=dates.next_contact_at)
 
     return router

@@ -13,11 +13,12 @@ from crm_contracts.events import CustomerMerged, CustomerUnmerged, TimelineEntry
 from crm_runtime.consumer import Batched, Handler, same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
+from timeline_svc.adapters.customer_directory import CustomerDirectory
 from timeline_svc.adapters.repository import CustomerRepository, EntryRepository, MergeRepository
 from timeline_svc.domain.entries import cards_of, foreign_workspace, system_entry
 from timeline_svc.service_layer import SOURCE
 from timeline_svc.service_layer.contact_dates import refresh_contact_dates
-from timeline_svc.service_layer.interactions import SUBMITTED, InteractionService
+from timeline_svc.service_layer.interactions import SUBMITTED, InteractionService, ensure_customer
 
 SYSTEM_EVENT_TYPES = (
     "crm.customer.created.v1",
@@ -118,12 +119,18 @@ class TimelineHandlers:
 
 
 class TimelineQueries:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], directory: CustomerDirectory) -> None:
         self._sessions = sessions
+        self._directory = directory
 
-    async def page(self, customer_id: UUID, after: tuple[datetime, UUID] | None, limit: int, kinds: list[str] | None) -> list[Any]:
+    async def page(
+        self, workspace: str, customer_id: UUID, after: tuple[datetime, UUID] | None, limit: int, kinds: list[str] | None
+    ) -> list[Any]:
+        """A page of the timeline of a card of `workspace` (UnknownCustomer for any other card;
+        a card not heard of yet is confirmed with customer-svc)."""
         async with self._sessions() as session:
-            return await EntryRepository(session).page(customer_id, after, limit, kinds)
+            await ensure_customer(session, self._directory, workspace, customer_id)
+            return await EntryRepository(session).page(workspace, customer_id, after, limit, kinds)
 
 
 SUBSCRIPTIONS = [topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS, topics.TIMELINE_INTERACTIONS]

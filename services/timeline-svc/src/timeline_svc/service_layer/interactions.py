@@ -67,6 +67,21 @@ class UnknownCustomer(Exception):
         self.other_workspace = other_workspace
 
 
+async def ensure_customer(session: AsyncSession, directory: CustomerDirectory, workspace: str, customer_id: UUID) -> bool:
+    """The card is one of `workspace`'s: known here as such (False), or not known here yet and
+    confirmed by customer-svc (True: the caller may remember it). UnknownCustomer otherwise (a
+    card of another workspace included); CustomerServiceUnavailable when customer-svc cannot say."""
+    customers = CustomerRepository(session)
+    if await customers.known_in(workspace, customer_id):
+        return False
+    other = (await customers.workspaces([customer_id])).get(customer_id)
+    if other is not None:
+        raise UnknownCustomer(workspace, other)
+    if not await directory.exists(workspace, customer_id):
+        raise UnknownCustomer(workspace)
+    return True
+
+
 class InteractionService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, directory: CustomerDirectory) -> None:
         self._sessions = sessions
@@ -151,14 +166,8 @@ class InteractionService:
         return Recorded(row, True)
 
     async def _check_customer(self, session: AsyncSession, workspace: str, customer_id: UUID) -> None:
-        customers = CustomerRepository(session)
-        known = (await customers.workspaces([customer_id])).get(customer_id)
-        if known is not None and known != workspace:
-            raise UnknownCustomer(workspace, known)
-        if known is None:
-            if not await self._directory.exists(workspace, customer_id):
-                raise UnknownCustomer(workspace)
-            await customers.add_many({customer_id: workspace})
+        if await ensure_customer(session, self._directory, workspace, customer_id):
+            await CustomerRepository(session).add_many({customer_id: workspace})
 
     async def change(self, workspace: str, interaction_id: UUID, change: Change) -> Any | None:
         """Apply a person's change to a reminder or meeting (None: no such interaction in `workspace`).
@@ -168,12 +177,12 @@ class InteractionService:
         A change that changes nothing publishes nothing. Raises InvalidChange."""
         async with self._sessions() as session, session.begin():
             repo = InteractionRepository(session)
-            row = await repo.get(interaction_id)
-            if row is None or row.workspace != workspace:
+            row = await repo.get(workspace, interaction_id)
+            if row is None:
                 return None
             merges = MergeRepository(session)
             await merges.lock_workspaces([row.workspace], shared=True)
-            row = await repo.get(interaction_id)  # no merge moves it from here on
+            row = await repo.get(workspace, interaction_id)  # no merge moves it from here on
             if row is None:  # interactions are never deleted; kept for the type checker
                 return None
             await merges.lock_customer(row.customer_id)  # nor another writer of this customer
@@ -316,17 +325,20 @@ def _entry_data(row: Any) -> dict[str, Any]:
 
 
 class InteractionQueries:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], directory: CustomerDirectory) -> None:
         self._sessions = sessions
+        self._directory = directory
 
     async def get(self, workspace: str, interaction_id: UUID) -> Any | None:
+        """The interaction, if it is one of `workspace`'s."""
         async with self._sessions() as session:
-            row = await InteractionRepository(session).get(interaction_id)
-        return row if row is not None and row.workspace == workspace else None
+            return await InteractionRepository(session).get(workspace, interaction_id)
 
-    async def contact_dates(self, customer_id: UUID) -> ContactDates:
+    async def contact_dates(self, workspace: str, customer_id: UUID) -> ContactDates:
+        """The dates of a card of `workspace` (UnknownCustomer for any other card)."""
         async with self._sessions() as session:
-            return (await ContactDatesRepository(session).get_many([customer_id])).get(customer_id, ContactDates())
+            await ensure_customer(session, self._directory, workspace, customer_id)
+            return await ContactDatesRepository(session).get(workspace, customer_id)
 
     async def reminders(
         self,
