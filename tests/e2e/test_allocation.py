@@ -198,6 +198,7 @@ async def test_a_customer_event_forged_from_another_workspace_is_dead_lettered_a
     )
     await dead.start()
     reasons: dict[bytes, bytes] = {}
+    allocation, timeline = suite.group("allocation").encode(), suite.group("timeline").encode()  # their consumer groups
     try:
 
         async def dead_lettered() -> bool:
@@ -205,12 +206,12 @@ async def test_a_customer_event_forged_from_another_workspace_is_dead_lettered_a
                 for r in records:
                     if json.loads(r.value or b"{}").get("id") == str(forged.id):
                         reasons[dict(r.headers)["dlq-consumer"]] = dict(r.headers)["dlq-error"]
-            return {b"allocation-svc", b"timeline-svc"} <= set(reasons)
+            return {allocation, timeline} <= set(reasons)
 
         await eventually(dead_lettered, what="the forged event dead-lettered by allocation-svc and timeline-svc")
     finally:
         await dead.stop()
     mismatch = f"workspace mismatch: event workspace branch-forged, record workspace {workspace}".encode()
-    assert mismatch in reasons[b"allocation-svc"] and mismatch in reasons[b"timeline-svc"]
+    assert mismatch in reasons[allocation] and mismatch in reasons[timeline]
     assert await open_leads() == 1, "allocation's projection still has the card open"
     assert [e for e in await timeline_kinds(http, suite, workspace, cid) if e["kind"] == "status_changed"] == []

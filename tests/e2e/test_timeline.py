@@ -109,7 +109,7 @@ async def test_an_interaction_on_the_inbound_topic_lands_on_the_timeline_and_mov
     found = await dead_letters(suite, lambda found: len(found) >= 2, "both poison messages on the dead-letter topic")
     assert found[1][0] == b"{not a cloudevent"
     assert json.loads(found[0][0])["data"]["outcome"] == "held"
-    assert b"outcome" in found[0][1]["dlq-error"] and found[0][1]["dlq-consumer"] == b"timeline-svc"
+    assert b"outcome" in found[0][1]["dlq-error"] and found[0][1]["dlq-consumer"] == suite.group("timeline").encode()
 
 
 async def dead_letters(

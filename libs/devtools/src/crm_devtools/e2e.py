@@ -86,7 +86,7 @@ class E2ESuite(Suite):
             prefix = name.upper() + "_"
             env[prefix + "DATABASE_URL"] = PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + db
             env[prefix + "TOPIC_NAMESPACE"] = self.namespace
-            env[prefix + "GROUP_ID"] = self.namespace + f"{name}-svc"  # what the suite's ACLs name
+            env[prefix + "GROUP_ID"] = self.group(name)  # what the suite's ACLs name
             env[prefix + "KAFKA_BOOTSTRAP_SERVERS"] = KAFKA
             env[prefix + "LOG_LEVEL"] = "WARNING"
         env["INTAKE_REDIS_URL"] = REDIS
@@ -104,6 +104,10 @@ class E2ESuite(Suite):
 
     def topic(self, name: str) -> str:
         return self.namespace + name
+
+    def group(self, name: str) -> str:
+        """A service's consumer group in this suite (dead letters name it in `dlq-consumer`)."""
+        return f"{self.namespace}{name}-svc"
 
     async def db(self, name: str) -> asyncpg.Connection:
         return await asyncpg.connect(PG + "/" + self.databases[name])
