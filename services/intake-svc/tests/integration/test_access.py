@@ -232,6 +232,16 @@ async def test_failed_key_attempts_are_limited_per_client_address_read_from_trus
         await direct.aclose()
 
 
+@pytest.mark.parametrize("intake_settings", [{"key_failure_limit": 2}])
+async def test_a_chosen_key_found_in_use_counts_as_a_failed_key_attempt(intake: Intake) -> None:
+    taken = await intake.channel("api", workspace="other")
+    tries = [await intake.http.post("/v1/channels", json={"kind": "api", "name": "x", "key": taken}) for _ in range(3)]
+    assert [t.status_code for t in tries] == [409, 409, 429], [t.text for t in tries]
+    fresh = await intake.http.post("/v1/channels", json={"kind": "api", "name": "x", "key": "fresh-" + uuid.uuid4().hex})
+    assert fresh.status_code == 429, "a locked-out address chooses no key"
+    assert (await intake.http.post("/v1/channels", json={"kind": "api", "name": "x"})).status_code == 201  # a random key reveals nothing
+
+
 @pytest.mark.parametrize("intake_settings", [{"address_rate_limit_per_minute": 2, "trusted_proxies": ["10.9.0.0/16"]}])
 async def test_the_per_address_limit_of_web_channels_counts_the_forwarded_client(intake: Intake) -> None:
     key = await intake.channel("web")

@@ -16,6 +16,7 @@ from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
 from crm_runtime.problems import Problem, found, invalid_request, malformed_json, printable_field, problem_responses
 from intake_svc.domain import signatures
 from intake_svc.domain.capture import LeadRejected, lead_from_form
+from intake_svc.domain.channel_keys import KEY_MAX_LENGTH
 from intake_svc.domain.channels import Channel
 from intake_svc.domain.readers import Reader
 from intake_svc.domain.validation import validate_lead
@@ -23,7 +24,7 @@ from intake_svc.entrypoints.credentials import KeyCheck, reader, throttled
 from intake_svc.service_layer.edge import EdgeGuard, Throttled
 from intake_svc.service_layer.handlers import IdempotencyKeyReused, IntakeService, LeadNotStored
 
-ChannelKey = Annotated[str | None, Header(alias="X-Channel-Key", max_length=200)]
+ChannelKey = Annotated[str | None, Header(alias="X-Channel-Key", max_length=KEY_MAX_LENGTH)]
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # What the lead routes answer besides 202: channel key missing, unknown, expired or of another
 # kind (401, one answer for all), channel disabled (403), body too large (413), invalid lead

@@ -25,7 +25,7 @@ def app_for(c: Container) -> FastAPI:
         c.runtime,
         [
             build_router(c.service, keys, c.guard),
-            build_channels_router(c.channels, c.settings.channel_key_grace_s),
+            build_channels_router(c.channels, keys, c.settings.channel_key_grace_s),
             build_imports_router(keys, c.imports),
         ],
         title="intake-svc",

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, UrlConstraints
 
 from crm_contracts.leads import ChannelKind
@@ -15,6 +15,7 @@ from crm_runtime.access import AdminDep
 from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
 from intake_svc.domain.channel_keys import KEY_MAX_LENGTH, KEY_MIN_LENGTH, KEY_PATTERN, MAX_GRACE_S
 from intake_svc.domain.channels import DEFAULT_POLICY, IDENTIFIERS, Channel, ChannelView
+from intake_svc.entrypoints.credentials import KeyCheck
 from intake_svc.service_layer.channels import Channels, KeyInUse
 
 Policy = Literal["ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card", "duplicate_lead"]
@@ -145,7 +146,7 @@ def _changes(options: ChannelOptions) -> dict[str, Any]:
 CHANNEL_NOT_FOUND = "Channel not found"
 
 
-def build_channels_router(channels: Channels, default_grace_s: int) -> APIRouter:
+def build_channels_router(channels: Channels, keys: KeyCheck, default_grace_s: int) -> APIRouter:
     """Every route is for administrators of the workspace (`AdminDep`): the workspace is theirs
     (`X-Workspace` chooses among their own), a channel of another workspace is a 404."""
     router = APIRouter(prefix="/v1/channels", tags=["channels"])
@@ -154,9 +155,16 @@ def build_channels_router(channels: Channels, default_grace_s: int) -> APIRouter
     async def list_channels(admin: AdminDep) -> ChannelList:
         return ChannelList(items=[channel_out(v) for v in await channels.of_workspace(admin.workspace)])
 
-    @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChannelWithKey, responses=problem_responses(409, 413, 422, 503))
-    async def create_channel(body: ChannelIn, admin: AdminDep) -> ChannelWithKey:
-        """A new channel; the answer carries its key, which is never shown again."""
+    @router.post(
+        "", status_code=status.HTTP_201_CREATED, response_model=ChannelWithKey, responses=problem_responses(409, 413, 422, 429, 503)
+    )
+    async def create_channel(body: ChannelIn, admin: AdminDep, request: Request) -> ChannelWithKey:
+        """A new channel; the answer carries its key, which is never shown again.
+
+        A chosen key already in use (in any workspace) is a 409, which tells that the key
+        exists: it counts as a failed key attempt of the address, like a wrong key at the edge,
+        so this cannot be used to find keys faster than the edge lets anyone try them."""
+        address = await keys.unlocked(request) if body.key is not None else None
         changes = {k: v for k, v in _changes(body).items() if v is not None}
         changes.pop("key", None), changes.pop("kind")
         channel = dataclasses.replace(
@@ -173,6 +181,7 @@ def build_channels_router(channels: Channels, default_grace_s: int) -> APIRouter
         try:
             view, key = await channels.add(channel, body.key, admin.actor)
         except KeyInUse:
+            await keys.failed(address)
             raise Problem(409, "Channel key already in use", "Choose another key, or leave it out for a random one.", field="key") from None
         return with_key(view, key)
 

@@ -84,11 +84,7 @@ class KeyCheck:
     async def channel(self, key: str | None, allowed: set[ChannelKind] | frozenset[ChannelKind], request: Request) -> Channel:
         if not key:
             raise missing_key()
-        address = self.address(request)
-        try:
-            await self._failures.check(address)
-        except Throttled as exc:
-            raise throttled(exc) from None
+        address = await self.unlocked(request)
         try:
             return await self._channels.by_key(key, allowed)
         except ChannelRefused as exc:
@@ -96,6 +92,19 @@ class KeyCheck:
                 await self._failures.failed(address)
                 raise invalid_key() from None
             raise Problem(exc.status, exc.title, field=KEY_HEADER) from None
+
+    async def unlocked(self, request: Request) -> str | None:
+        """The request's client address, unless it is locked out for failed key attempts (429)."""
+        address = self.address(request)
+        try:
+            await self._failures.check(address)
+        except Throttled as exc:
+            raise throttled(exc) from None
+        return address
+
+    async def failed(self, address: str | None) -> None:
+        """Count a failed attempt that is not a key check (an administrator's chosen key in use)."""
+        await self._failures.failed(address)
 
 
 Reading = Callable[..., Awaitable[Reader]]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from crm_contracts.leads import ChannelKind
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable
 from crm_runtime.problems import Problem, found, invalid_fields, printable_field, problem_responses
+from intake_svc.domain.channel_keys import KEY_MAX_LENGTH
 from intake_svc.domain.readers import Reader
 from intake_svc.entrypoints.credentials import KeyCheck, reader
 from intake_svc.service_layer.imports import ImportRejected, ImportService
@@ -73,7 +74,7 @@ def build_imports_router(keys: KeyCheck, imports: ImportService) -> APIRouter:
         file: Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1255) or XLSX; the first row holds the headers")],
         policy: Annotated[str, Form(description="skip | fill_missing | reset_status")] = "skip",
         mapping: Annotated[str | None, Form(description='JSON object header → field, e.g. {"טלפון": "phone"}')] = None,
-        x_channel_key: Annotated[str | None, Header(alias="X-Channel-Key", max_length=200)] = None,
+        x_channel_key: Annotated[str | None, Header(alias="X-Channel-Key", max_length=KEY_MAX_LENGTH)] = None,
     ) -> ImportAccepted:
         channel = await keys.channel(x_channel_key, {ChannelKind.IMPORT}, request)
         explicit: dict[str, str] | None = None
