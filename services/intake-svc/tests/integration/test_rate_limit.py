@@ -122,3 +122,14 @@ async def test_fails_open_when_redis_does_not_answer_in_time(key: str) -> None:
 async def test_nonsense_limits_are_refused(redis: Redis, limit: int, window_s: float) -> None:
     with pytest.raises(ValueError):
         await RateLimiter(redis).hit("x", limit, window_s)
+
+
+async def test_peek_tells_whether_a_hit_would_be_allowed_and_records_nothing(redis: Redis, key: str) -> None:
+    limiter = RateLimiter(redis)
+    assert await limiter.peek(key, limit=2, window_s=60) == RateDecision(True, 2, 0)
+    assert await redis.zcard(PREFIX + key) == 0
+    await limiter.hit(key, limit=2, window_s=60)
+    await limiter.hit(key, limit=2, window_s=60)
+    refused = await limiter.peek(key, limit=2, window_s=60)
+    assert not refused.allowed and 1 <= refused.retry_after_s <= 60
+    assert await redis.zcard(PREFIX + key) == 2

@@ -5,7 +5,7 @@ import pytest
 from crm_contracts.leads import ChannelKind
 from intake_svc.adapters.rate_limit import RateDecision
 from intake_svc.domain.channels import Channel
-from intake_svc.service_layer.edge import EdgeGuard, Throttled
+from intake_svc.service_layer.edge import EdgeGuard, KeyFailures, Throttled
 
 pytestmark = pytest.mark.unit
 
@@ -55,3 +55,24 @@ async def test_api_channel_without_a_limit_costs_no_rate_limit_lookup() -> None:
     for _ in range(5):
         await guard.admit(channel(ChannelKind.API), "1.1.1.1")
     assert limiter.hits == {}
+
+
+class FakeFailureLimiter(FakeLimiter):
+    async def peek(self, key: str, limit: int, window_s: float) -> RateDecision:
+        allowed = self.hits.get(key, 0) < limit
+        return RateDecision(allowed=allowed, remaining=max(0, limit - self.hits.get(key, 0)), retry_after_s=0 if allowed else 9)
+
+
+async def test_an_address_is_locked_out_after_its_failed_key_attempts_and_others_are_not() -> None:
+    limiter = FakeFailureLimiter()
+    failures = KeyFailures(limiter, 2, 60)  # type: ignore[arg-type]
+    for _ in range(2):
+        await failures.check("1.1.1.1")
+        await failures.failed("1.1.1.1")
+    with pytest.raises(Throttled) as locked:
+        await failures.check("1.1.1.1")
+    assert (locked.value.scope, locked.value.retry_after_s) == ("key-failures", 9)
+    await failures.check("2.2.2.2")
+    await failures.check(None)  # no address known: nothing to count against
+    await failures.failed(None)
+    assert set(limiter.hits) == {"keyfail:1.1.1.1"}
