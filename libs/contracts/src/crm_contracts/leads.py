@@ -63,7 +63,12 @@ class Lead(BaseModel):
 class ChannelRef(BaseModel):
     """The channel a lead came through, with the policy dedup must apply."""
 
-    key: str
+    key: str = Field(
+        description=(
+            "The channel's stable reference: its id (a UUID string) since channel keys became secrets stored hashed; "
+            "it stays the same when the key is rotated. (Events before that carried the key itself.)"
+        )
+    )
     kind: ChannelKind
     name: str
     duplicate_policy: str = Field(
