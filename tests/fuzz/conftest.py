@@ -191,8 +191,8 @@ async def database(service: str) -> AsyncIterator[str]:
 
 
 def _common() -> dict[str, Any]:
-    """Settings every service gets here: HTTP only (no consumers, relay, workers or membership
-    feed), no tracing; service tokens from this tier's token endpoint."""
+    """Settings every service gets here: HTTP only (no consumers, relay, workers, membership
+    feed or metrics port), no tracing; service tokens from this tier's token endpoint."""
     assert _ISSUER_URL is not None, "the token endpoint runs while the tier does"
     return {
         "http_tracing": False,
@@ -200,6 +200,7 @@ def _common() -> dict[str, Any]:
         "run_relay": False,
         "run_access_feed": False,
         "oidc_issuer": _ISSUER_URL,
+        "metrics_port": 0,  # no metrics server: the apps share this process, and a dev suite may hold the ports
         "database_pool_size": 10,
         "log_level": "WARNING",
     }
