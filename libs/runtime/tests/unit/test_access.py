@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import MembershipChanged, Role
-from crm_devtools.tokens import TestIssuer
+from crm_devtools.tokens import TestIssuer, refusals
 from crm_runtime.access import (
     MEMBERSHIP_CHANGED,
     WORKSPACE_HEADER,
@@ -383,3 +383,12 @@ def test_the_openapi_document_declares_the_bearer_scheme_and_401_403_on_secured_
     for path, method in [("/v1/open/{key}", "get"), ("/healthz", "get"), ("/readyz", "get")]:
         op = document["paths"][path][method]
         assert "security" not in op and "401" not in op["responses"], path
+
+
+async def test_the_refusal_walk_finds_an_unguarded_operation_and_spares_identity_only_ones() -> None:
+    """crm_devtools.tokens.refusals, which every service's access test runs over its OpenAPI."""
+    app, memberships = _app(ISSUER.verifier(), [_router(), _unguarded_router()], public=("/v1/open/{key}",))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        wrong = await refusals(http, ISSUER, memberships)
+        assert wrong == {"GET /v1/open/sample": ["no token: 200", "forged token: 200", "expired token: 200"]}
+        assert await refusals(http, ISSUER, memberships, public=("/v1/open/{key}",)) == {}, "GET /v1/me needs no membership"
