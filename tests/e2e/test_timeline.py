@@ -263,7 +263,15 @@ async def test_a_copy_starts_its_timeline_with_a_copied_entry(suite: E2ESuite, h
     assert copied.status_code == 201, copied.text
     copy = copied.json()
 
-    entries = await eventually(lambda: timeline(http, suite, copy["id"]), what="the copy's first entry")
+    in_copy = {"X-Workspace": "branch-timeline"}
+    assert (await http.get(f"{suite.url('timeline')}/v1/customers/{copy['id']}/timeline")).status_code == 404, "not in main"
+
+    async def copy_entries() -> list[dict[str, Any]]:
+        answer = await http.get(f"{suite.url('timeline')}/v1/customers/{copy['id']}/timeline", headers=in_copy)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["items"]  # type: ignore[no-any-return]
+
+    entries = await eventually(copy_entries, what="the copy's first entry")
     (entry,) = entries  # type: ignore[misc]
     assert entry["kind"] == "copied"
     assert entry["data"]["copied_from"] == source["id"] and source["id"] in entry["summary"]
