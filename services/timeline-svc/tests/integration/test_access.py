@@ -105,3 +105,20 @@ async def test_only_members_record_and_change_interactions(timeline: Timeline) -
     assert changed.status_code == 403
     read_only = await timeline.anonymous.get(f"/v1/interactions/{reminder['id']}", headers=timeline.user("viewer", role=Role.READ_ONLY))
     assert read_only.status_code == 200 and read_only.json()["done"] is False
+
+
+async def test_who_recorded_and_who_changed_an_interaction_is_the_token_subject(timeline: Timeline) -> None:
+    cid, reminder = await _card_with_history(timeline, "main")
+    assert (reminder["recorded_by"], reminder["changed_by"]) == ("anna", None)
+    changed = await timeline.anonymous.patch(f"/v1/interactions/{reminder['id']}", json={"done": True}, headers=timeline.user("dana"))
+    assert (changed.json()["recorded_by"], changed.json()["changed_by"]) == ("anna", "dana"), changed.text
+    (entry,) = [e for e in await timeline.timeline(cid) if e["kind"] == "reminder"]
+    assert entry["data"]["recorded_by"] == "anna"
+    # X-User is no identity: it is ignored.
+    forged = await timeline.anonymous.patch(
+        f"/v1/interactions/{reminder['id']}", json={"done": False}, headers=timeline.user("yossi") | {"X-User": "anna"}
+    )
+    assert forged.json()["changed_by"] == "yossi"
+    await timeline.submit({"customer_id": str(cid), "kind": "call", "direction": "inbound", "external_id": "pbx-9"})
+    call_id = await timeline.scalar("SELECT id FROM interactions WHERE external_id = 'pbx-9'")
+    assert (await timeline.http.get(f"/v1/interactions/{call_id}")).json()["recorded_by"] is None, "reported by a gateway"

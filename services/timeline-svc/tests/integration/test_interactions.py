@@ -17,6 +17,7 @@ from crm_contracts.events import (
     InteractionRecorded,
     TimelineEntryRecorded,
 )
+from crm_devtools.tokens import TESTER
 from timeline_svc.adapters.tables import metadata
 
 from .conftest import Timeline, card
@@ -73,6 +74,8 @@ async def test_a_call_is_stored_with_its_entry_dates_and_events(timeline: Timeli
         "done_at": None,
         "duration_seconds": 205,
         "recording_url": "https://pbx.example/rec/1.mp3",
+        "recorded_by": TESTER,
+        "changed_by": None,
     }
     assert (await timeline.http.get(f"/v1/interactions/{iid}")).json() == body
 
@@ -88,6 +91,7 @@ async def test_a_call_is_stored_with_its_entry_dates_and_events(timeline: Timeli
         "external_id": "pbx-1",
         "duration_seconds": 205,
         "recording_url": "https://pbx.example/rec/1.mp3",
+        "recorded_by": TESTER,
     }
 
     staged = await timeline.outbox()

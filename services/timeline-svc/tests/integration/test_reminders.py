@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from crm_contracts.events import ContactDatesChanged, InteractionRecorded
+from crm_devtools.tokens import TESTER
 
 from .conftest import Timeline
 
@@ -109,7 +110,8 @@ async def test_marking_a_reminder_done_moves_it_and_the_next_contact(timeline: T
     assert done.status_code == 200, done.text
     body = done.json()
     assert body["done"] is True and before <= datetime.fromisoformat(body["done_at"]) <= datetime.now(UTC)
-    assert body | {"done": False, "done_at": None} == first, "nothing else changed"
+    assert body | {"done": False, "done_at": None, "changed_by": None} == first, "nothing else changed"
+    assert body["changed_by"] == TESTER
     assert [r["summary"] for r in await reminders(timeline, customer_id=str(cid))] == ["send the contract"]
     assert [r["summary"] for r in await reminders(timeline, state="done")] == ["call back"]
     assert (await timeline.contact_dates(cid))["next_contact_at"] == iso(day(4))

@@ -68,6 +68,9 @@ interactions = Table(
     Column("done_at", DateTime(timezone=True)),
     Column("duration_seconds", Integer),
     Column("recording_url", Text),
+    # Who acted (the token subject): recorded it over HTTP (null: reported by a gateway), changed it last.
+    Column("recorded_by", String(255)),
+    Column("changed_by", String(255)),
 )
 Index("ix_interactions_customer_id", interactions.c.customer_id)
 # The follow-up list (`GET /v1/reminders`): open or done reminders, oldest due first, per

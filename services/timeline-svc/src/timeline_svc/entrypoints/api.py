@@ -109,6 +109,8 @@ class InteractionOut(BaseModel):
     done_at: datetime | None = Field(default=None, description="Reminders: when it was marked done.")
     duration_seconds: int | None = None
     recording_url: str | None = None
+    recorded_by: str | None = Field(default=None, description="Who recorded it (the user's subject); null: reported by a gateway.")
+    changed_by: str | None = Field(default=None, description="Who changed it last (the user's subject); null: never changed.")
 
 
 class InteractionPage(BaseModel):
@@ -187,7 +189,7 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         if errors:
             raise invalid_fields(errors)
         try:
-            recorded = await interactions.record(caller.workspace, new)
+            recorded = await interactions.record(caller.workspace, new, caller.actor)
         except UnknownCustomer as exc:
             raise invalid_fields([("customer_id", NO_CUSTOMER.format(workspace=caller.workspace))]) from exc
         except CustomerServiceUnavailable as exc:
@@ -213,7 +215,7 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         """Change a reminder or a meeting of the caller's workspace (`422` for a change the
         interaction's kind does not take: only reminders and meetings change)."""
         try:
-            row = await interactions.change(caller.workspace, interaction_id, Change(**body.model_dump()))
+            row = await interactions.change(caller.workspace, interaction_id, Change(**body.model_dump()), caller.actor)
         except InvalidChange as exc:
             raise invalid_fields(exc.errors) from exc
         return InteractionOut.model_validate(found(row, "Interaction not found"), from_attributes=True)

@@ -88,13 +88,17 @@ class InteractionService:
         self._outbox = outbox
         self._directory = directory
 
-    async def record(self, workspace: str, new: NewInteraction) -> Recorded:
+    async def record(self, workspace: str, new: NewInteraction, actor: str) -> Recorded:
+        """A person (`actor`, the token subject) records an interaction."""
         async with self._sessions() as session, session.begin():
-            return await self.record_in(session, workspace, new)
+            return await self.record_in(session, workspace, new, actor=actor)
 
-    async def record_in(self, session: AsyncSession, workspace: str, new: NewInteraction, cause: Envelope | None = None) -> Recorded:
+    async def record_in(
+        self, session: AsyncSession, workspace: str, new: NewInteraction, cause: Envelope | None = None, actor: str | None = None
+    ) -> Recorded:
         """Store the interaction and its timeline entry, refresh the customer's contact dates
-        and stage the events, in the caller's transaction.
+        and stage the events, in the caller's transaction. `actor`: who recorded it (None: a
+        gateway on the inbound topic).
 
         `external_id` is the idempotency key: a repeat answers the stored interaction and
         changes nothing. An interaction for a merged card lands on the card its rows were
@@ -137,6 +141,7 @@ class InteractionService:
                 "external_id": new.external_id,
                 "duration_seconds": new.duration_seconds,
                 "recording_url": new.recording_url,
+                "recorded_by": actor,
                 **moved,
             }
         )
@@ -169,8 +174,8 @@ class InteractionService:
         if await ensure_customer(session, self._directory, workspace, customer_id):
             await CustomerRepository(session).add_many({customer_id: workspace})
 
-    async def change(self, workspace: str, interaction_id: UUID, change: Change) -> Any | None:
-        """Apply a person's change to a reminder or meeting (None: no such interaction in `workspace`).
+    async def change(self, workspace: str, interaction_id: UUID, change: Change, actor: str) -> Any | None:
+        """Apply a person's (`actor`'s) change to a reminder or meeting (None: no such interaction in `workspace`).
 
         The timeline entry is rewritten to match, the interaction fact is published again
         (a meeting held is a conversation for customer-svc) and the contact dates follow.
@@ -200,7 +205,7 @@ class InteractionService:
                 values |= {"done": bool(after.done), "done_at": now if after.done else None}
             if not values:
                 return row
-            row = await repo.update(interaction_id, values)
+            row = await repo.update(interaction_id, values | {"changed_by": actor})
             summary = describe(after)
             await EntryRepository(session).update(
                 interaction_id, {"occurred_at": row.occurred_at, "summary": summary, "data": _entry_data(row)}
@@ -320,6 +325,7 @@ def _entry_data(row: Any) -> dict[str, Any]:
         "external_id": row.external_id,
         "duration_seconds": row.duration_seconds,
         "recording_url": row.recording_url,
+        "recorded_by": row.recorded_by,
     }
     return {k: v for k, v in data.items() if v is not None}
 
