@@ -145,6 +145,11 @@ async def test_only_administrators_and_managers_change_reps_rules_runs_and_trans
     assert (await a.anonymous.post("/v1/allocations/apply", json={"preview_id": preview_id}, headers=member)).status_code == 403
     applied = await a.anonymous.post("/v1/allocations/apply", json={"preview_id": preview_id}, headers=manager)
     assert applied.status_code == 200 and applied.json()["applied_by"] == "manager", applied.text
+    assert (await a.anonymous.get(f"/v1/reps/{rep['id']}", headers=member)).json()["updated_by"] == "manager"
+    reps = (await a.anonymous.get("/v1/reps", headers=member)).json()["items"]
+    assert {r["name"]: r["updated_by"] for r in reps}["Carmel"] == "manager"
+    rules = (await a.anonymous.get("/v1/rules", headers=member)).json()["items"]
+    assert [(r["name"], r["updated_by"]) for r in rules] == [("all", "manager")]
     history = (await a.anonymous.get(f"/v1/assignments/{owned.id}", headers=member)).json()["history"]
     assert [h["kind"] for h in history][:2] == ["automatic", "transfer"]
     assert history[0]["actor"] is None and {h["actor"] for h in history[1:]} == {"manager"}

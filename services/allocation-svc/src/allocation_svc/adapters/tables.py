@@ -21,6 +21,7 @@ reps = Table(
     Column("away", JSONB, nullable=False, server_default="[]"),  # [{"starts_at", "ends_at", "note"}]
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(255)),  # who added or last changed it (the token subject)
 )
 
 rules = Table(
@@ -40,6 +41,7 @@ rules = Table(
     Column("cursor", BigInteger, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(255)),  # who added or last changed it (the token subject)
 )
 
 # The current owner of each card this service assigned (one row per card: exactly once).
@@ -73,7 +75,7 @@ assignment_history = Table(
     Column("reason", String(2000), nullable=False),
     Column("run_id", UUID(as_uuid=True)),
     Column("transfer_id", UUID(as_uuid=True)),
-    Column("actor", String(200)),
+    Column("actor", String(255)),  # the token subject of whoever acted (OIDC: at most 255)
     Column("assigned_at", DateTime(timezone=True), nullable=False),
     Column("event_id", UUID(as_uuid=True)),  # the event published for it: customer-svc's echo names it as its cause
     Index("ix_assignment_history_owner_at", "owner_id", "assigned_at"),
@@ -131,10 +133,10 @@ runs = Table(
     Column("planned", Integer, nullable=False),
     Column("applied", Integer),
     Column("skipped", Integer),
-    Column("created_by", String(200), nullable=False),
+    Column("created_by", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("applied_at", DateTime(timezone=True)),
-    Column("applied_by", String(200)),
+    Column("applied_by", String(255)),
     Index("ix_runs_workspace_created", "workspace", "created_at"),
 )
 
@@ -157,7 +159,7 @@ transfers = Table(
     Column("from_rep_id", UUID(as_uuid=True)),
     Column("to_rep_id", UUID(as_uuid=True), nullable=False),
     Column("reason", Text, nullable=False),
-    Column("actor", String(200), nullable=False),
+    Column("actor", String(255), nullable=False),
     Column("customer_ids", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_transfers_workspace_created", "workspace", "created_at"),

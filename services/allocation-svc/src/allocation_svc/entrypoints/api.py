@@ -80,7 +80,8 @@ def build_router(c: Container) -> APIRouter:
 
     @router.post("/reps", response_model=RepOut, status_code=status.HTTP_201_CREATED, responses=problem_responses(422))
     async def create_rep(body: RepIn, caller: ManagerDep) -> dict[str, Any]:
-        return await c.admin.add_rep(caller.workspace, {**_rep_values(body), "away": _stored(body).get("away", [])})
+        values = {**_rep_values(body), "away": _stored(body).get("away", []), "updated_by": caller.actor}
+        return await c.admin.add_rep(caller.workspace, values)
 
     @router.get("/reps/{rep_id}", response_model=RepOut, responses=problem_responses(404))
     async def get_rep(rep_id: UUID, caller: CallerDep) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def build_router(c: Container) -> APIRouter:
     @router.patch("/reps/{rep_id}", response_model=RepOut, responses=problem_responses(404, 422))
     async def update_rep(rep_id: UUID, body: RepPatch, caller: ManagerDep) -> dict[str, Any]:
         """Change only the fields sent; `away` replaces the rep's away periods. Waiting leads are offered again."""
-        return await c.admin.update_rep(caller.workspace, rep_id, _rep_values(body))
+        return await c.admin.update_rep(caller.workspace, rep_id, _rep_values(body) | {"updated_by": caller.actor})
 
     @router.get("/rules", response_model=RulePage)
     async def list_rules(caller: CallerDep) -> dict[str, Any]:
@@ -98,7 +99,7 @@ def build_router(c: Container) -> APIRouter:
 
     @router.post("/rules", response_model=RuleOut, status_code=status.HTTP_201_CREATED, responses=problem_responses(422))
     async def create_rule(body: RuleIn, caller: ManagerDep) -> Any:
-        return await c.admin.add_rule(caller.workspace, _rule_values(body))
+        return await c.admin.add_rule(caller.workspace, _rule_values(body) | {"updated_by": caller.actor})
 
     @router.get("/rules/{rule_id}", response_model=RuleOut, responses=problem_responses(404))
     async def get_rule(rule_id: UUID, caller: CallerDep) -> Any:
@@ -106,7 +107,7 @@ def build_router(c: Container) -> APIRouter:
 
     @router.patch("/rules/{rule_id}", response_model=RuleOut, responses=problem_responses(404, 422))
     async def update_rule(rule_id: UUID, body: RulePatch, caller: ManagerDep) -> Any:
-        return await c.admin.update_rule(caller.workspace, rule_id, _rule_values(body))
+        return await c.admin.update_rule(caller.workspace, rule_id, _rule_values(body) | {"updated_by": caller.actor})
 
     @router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404))
     async def delete_rule(rule_id: UUID, caller: ManagerDep) -> Response:

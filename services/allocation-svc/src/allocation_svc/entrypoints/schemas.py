@@ -130,6 +130,7 @@ class RepOut(BaseModel):
     assigned_today: int
     available_now: bool = Field(description="Can take a lead right now: active, not away, under both capacities.")
     unavailable_reason: str | None
+    updated_by: str | None = Field(default=None, description="Who added or last changed the rep (the user's subject).")
 
 
 class RepPage(BaseModel):
@@ -185,6 +186,7 @@ class RulePatch(Patch):
 class RuleOut(RuleIn):
     id: UUID
     cursor: int
+    updated_by: str | None = Field(default=None, description="Who added or last changed the rule (the user's subject).")
 
 
 class RulePage(BaseModel):
