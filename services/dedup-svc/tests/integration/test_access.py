@@ -53,7 +53,7 @@ async def test_match_answers_members_and_listed_services_only(dedup: Dedup, api:
     assert await ask({}) == (401, [])
 
 
-async def test_duplicate_rules_belong_to_their_workspace_and_only_members_change_them(api: Api) -> None:
+async def test_duplicate_rules_belong_to_their_workspace_and_only_members_change_them(dedup: Dedup, api: Api) -> None:
     api.memberships.grant("dana", "a", Role.MANAGER)
     api.memberships.grant("yossi", "b", Role.MANAGER)
     rules = {"allow_duplicates": True, "link_by_national_id": False}
@@ -71,6 +71,8 @@ async def test_duplicate_rules_belong_to_their_workspace_and_only_members_change
         assert answer.status_code == 200, answer.text
         return answer.json()["allow_duplicates"]
 
+    assert await dedup.scalar("SELECT updated_by FROM workspace_settings WHERE workspace = 'a'") == "dana"
+    assert await dedup.scalar("SELECT count(*) FROM workspace_settings WHERE workspace = 'b'") == 0
     assert await allows_duplicates(api.issuer.headers("dana", workspace="a")) is True
     assert await allows_duplicates(api.issuer.headers("yossi", workspace="b")) is False
     assert await allows_duplicates(service) is False

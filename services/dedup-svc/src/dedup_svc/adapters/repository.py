@@ -235,11 +235,12 @@ class IndexRepository:
         ).first()
         return WorkspaceRules(row.allow_duplicates, row.link_by_national_id) if row else WorkspaceRules()
 
-    async def save_rules(self, workspace: str, rules: WorkspaceRules) -> None:
+    async def save_rules(self, workspace: str, rules: WorkspaceRules, actor: str) -> None:
         await self._s.execute(
             text(
-                "INSERT INTO workspace_settings (workspace, allow_duplicates, link_by_national_id) VALUES (:ws, :a, :l)"
-                " ON CONFLICT (workspace) DO UPDATE SET allow_duplicates = :a, link_by_national_id = :l, updated_at = now()"
+                "INSERT INTO workspace_settings (workspace, allow_duplicates, link_by_national_id, updated_by) VALUES (:ws, :a, :l, :by)"
+                " ON CONFLICT (workspace) DO UPDATE"
+                " SET allow_duplicates = :a, link_by_national_id = :l, updated_at = now(), updated_by = :by"
             ),
-            {"ws": workspace, "a": rules.allow_duplicates, "l": rules.link_by_national_id},
+            {"ws": workspace, "a": rules.allow_duplicates, "l": rules.link_by_national_id, "by": actor},
         )

@@ -65,6 +65,7 @@ workspace_settings = Table(
     Column("allow_duplicates", Boolean, nullable=False, server_default=text("false")),
     Column("link_by_national_id", Boolean, nullable=False, server_default=text("false")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(255)),  # who changed them last (the token subject)
 )
 
 outbox = outbox_table(metadata)

@@ -98,7 +98,7 @@ def build_router(matcher: MatchService, region: str) -> APIRouter:
 
     @router.put("/duplicate-rules", response_model=DuplicateRules, tags=["rules"], responses=problem_responses(422))
     async def put_rules(body: DuplicateRules, caller: UserDep) -> DuplicateRules:
-        await matcher.save_rules(caller.workspace, WorkspaceRules(body.allow_duplicates, body.link_by_national_id))
+        await matcher.save_rules(caller.workspace, WorkspaceRules(body.allow_duplicates, body.link_by_national_id), caller.actor)
         return body
 
     return router

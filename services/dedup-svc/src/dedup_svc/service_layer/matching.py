@@ -54,6 +54,7 @@ class MatchService:
         async with self._sessions() as session:
             return await IndexRepository(session).rules(workspace)
 
-    async def save_rules(self, workspace: str, rules: WorkspaceRules) -> None:
+    async def save_rules(self, workspace: str, rules: WorkspaceRules, actor: str) -> None:
+        """`actor` (the token subject) changes the workspace's rules."""
         async with self._sessions.begin() as session:
-            await IndexRepository(session).save_rules(workspace, rules)
+            await IndexRepository(session).save_rules(workspace, rules, actor)
