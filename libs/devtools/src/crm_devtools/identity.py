@@ -49,7 +49,9 @@ def keycloak_port() -> int:
 
 
 def issuer_url() -> str:
-    return f"http://127.0.0.1:{keycloak_port()}/realms/{REALM}"
+    """The development issuer: `CRM_OIDC_ISSUER` (e.g. `http://keycloak:8180/realms/crm` inside
+    compose, exactly as the services' `OIDC_ISSUER`), else the local Keycloak's."""
+    return os.environ.get("CRM_OIDC_ISSUER") or f"http://127.0.0.1:{keycloak_port()}/realms/{REALM}"
 
 
 def token_url() -> str:

@@ -63,15 +63,21 @@ for argv in json.loads(sys.argv[1]):
 """
 
 
-def grant_members(grants: Iterable[tuple[str, str, Role]], env: Mapping[str, str] | None = None) -> None:
-    """`(workspace, demo user name, role)` memberships through customer-svc's `members grant`,
-    run with `env` (customer-svc's settings; default: this process's environment). The serving
-    customer-svc publishes them on the access topic; every service's cache follows."""
+def grant_commands(grants: Iterable[tuple[str, str, Role]]) -> list[list[str]]:
+    """The `members grant` arguments of `(workspace, demo user name, role)` memberships."""
     commands = []
     for workspace, username, role in grants:
         user = identity.demo_user(username)
         options = ["--workspace", workspace, "--subject", user.subject, "--role", role.value, "--username", username]
         commands.append(["members", "grant", *options])
+    return commands
+
+
+def grant_members(grants: Iterable[tuple[str, str, Role]], env: Mapping[str, str] | None = None) -> None:
+    """`(workspace, demo user name, role)` memberships through customer-svc's `members grant`,
+    run with `env` (customer-svc's settings; default: this process's environment). The serving
+    customer-svc publishes them on the access topic; every service's cache follows."""
+    commands = grant_commands(grants)
     if not commands:
         return
     done = subprocess.run(
@@ -158,10 +164,16 @@ def main() -> None:
     """`crm-seed`: the demo workspace for a suite started elsewhere (compose, a dev cluster).
 
     Memberships are granted here only where customer-svc's code is installed (`SEED_GRANT=0`
-    skips it); elsewhere grant them first with `python -m customer_svc members grant` inside
-    customer-svc. The administrator's token comes from the issuer `CRM_KEYCLOAK_PORT` names."""
+    skips it); elsewhere they must be granted with customer-svc's own command inside it, which
+    this prints. The administrator's token comes from the issuer `CRM_OIDC_ISSUER` names (the
+    services' `OIDC_ISSUER`; default the local Keycloak)."""
     urls = {name: os.environ.get(f"SEED_{name.upper()}_URL", f"http://127.0.0.1:{port}") for name, port in APIS.items()}
     for name, url in urls.items():
         wait_ready(name, url, timeout=120, poll_s=1)
+    workspace = os.environ.get("SEED_WORKSPACE", "main")
     grant = os.environ.get("SEED_GRANT", "1") != "0" and importlib.util.find_spec("customer_svc") is not None
-    seed(urls, os.environ.get("SEED_WORKSPACE", "main"), grant=grant)
+    if not grant:
+        print("memberships are not granted here; in customer-svc run:")
+        for command in grant_commands([(workspace, username, role) for username, role in MEMBERS]):
+            print("  python -m customer_svc " + " ".join(command))
+    seed(urls, workspace, grant=grant)
