@@ -48,6 +48,7 @@ ALGORITHM = "RS256"
 MIN_KEY_BITS = 2048
 # Far above any real access token (Keycloak's are 1–2 KB): a bigger header is refused unparsed.
 MAX_TOKEN_CHARS = 16 * 1024
+MAX_SUBJECT_CHARS = 255
 
 Reason = Literal[
     "missing",  # no token at all
@@ -284,7 +285,8 @@ class TokenVerifier:
             raise TokenRejected("malformed") from None
         subject = claims.get("sub")
         exp = claims.get("exp")
-        if not isinstance(subject, str) or not subject or not isinstance(exp, int | float):
+        # OIDC caps `sub` at 255 ASCII characters; it is stored as the actor of changes.
+        if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_CHARS or not isinstance(exp, int | float):
             raise TokenRejected("malformed")
         try:
             expires_at = datetime.fromtimestamp(exp, UTC)

@@ -196,6 +196,7 @@ async def test_optional_claims_absent_and_a_single_audience_string(make_verifier
         ({"sub": None}, "malformed"),
         ({"sub": ""}, "malformed"),
         ({"sub": 42}, "malformed"),
+        ({"sub": "s" * 256}, "malformed"),
         ({"exp": None}, "malformed"),
         ({"exp": "tomorrow"}, "malformed"),
         ({"exp": 10**13}, "malformed"),  # not expired, but no date either
