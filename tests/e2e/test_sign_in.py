@@ -222,3 +222,30 @@ async def test_the_broker_refuses_a_forged_interaction_without_credentials_or_fr
         return await orders(suite, lead_card)
 
     assert await eventually(landed, what="the gateway's order on the timeline") == ["Order: a real order"]
+
+
+async def test_an_administrator_grants_and_removes_a_membership_and_every_service_follows(
+    suite: E2ESuite, lead_card: dict[str, Any]
+) -> None:
+    """`PUT /v1/members/{subject}` in customer-svc, published on the access topic: rep.yossi may
+    then act in `main` in customer-svc and timeline-svc alike; `DELETE` takes it away again."""
+    yossi = identity.demo_user("rep.yossi")
+    card = f"{suite.url('customer')}/v1/customers/{lead_card['id']}"
+    timeline = f"{suite.url('timeline')}/v1/customers/{lead_card['id']}/timeline"
+    async with suite.client("admin", "main") as admin, suite.client("rep.yossi", "main") as in_main:
+        assert (await in_main.get(card)).status_code == 403
+        granted = await admin.put(
+            f"{suite.url('customer')}/v1/members/{yossi.subject}", json={"role": "read_only", "username": "rep.yossi"}
+        )
+        assert granted.status_code == 200, granted.text
+        assert granted.json()["granted_by"] == identity.demo_user("admin").subject
+
+        async def reads(url: str, status: int) -> bool:
+            return (await in_main.get(url)).status_code == status
+
+        await eventually(lambda: reads(card, 200), what="customer-svc knowing rep.yossi in main")
+        await eventually(lambda: reads(timeline, 200), what="timeline-svc knowing rep.yossi in main")
+        removed = await admin.delete(f"{suite.url('customer')}/v1/members/{yossi.subject}")
+        assert removed.status_code == 204, removed.text
+        await eventually(lambda: reads(card, 403), what="customer-svc forgetting rep.yossi in main")
+        await eventually(lambda: reads(timeline, 403), what="timeline-svc forgetting rep.yossi in main")

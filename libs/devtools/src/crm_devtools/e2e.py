@@ -136,17 +136,6 @@ class E2ESuite(Suite):
         for workspace, username, role in grants:
             self.members.setdefault(workspace, {})[username] = role
 
-    async def grant(self, workspace: str, username: str, role: Role, services: tuple[str, ...] = ("customer",)) -> None:
-        """One more membership while the suite runs; returns once `services` know it."""
-        await asyncio.to_thread(self.grant_members, {workspace: {username: role}})
-        async with self.client(username, workspace) as http:
-
-            async def known() -> bool:
-                answers = [await http.get(self.url(name) + _PROBES[name]) for name in services]
-                return all(a.status_code != 403 for a in answers)
-
-            await eventually(known, what=f"{username}'s membership of {workspace} known to {', '.join(services)}")
-
     async def channel_id(self, name: str, workspace: str = "main") -> str:
         """The id of the channel named `name` (what submissions, cards and the admin routes name it by)."""
         async with self.client("admin", workspace) as http:
@@ -168,16 +157,6 @@ class E2ESuite(Suite):
         """The demo data of `main` (channels, fields, reps, a rule) as the demo administrator;
         the memberships were granted when the suite was built."""
         seed({name: self.url(name) for name in SERVICES}, env=self.service_env("customer", 0), grant=False)
-
-
-# A by-id or list read of each service: 403 to a caller who is not (yet) known as a member.
-_PROBES = {
-    "intake": f"/v1/submissions/{uuid.UUID(int=0)}",
-    "dedup": "/v1/duplicate-rules",
-    "customer": f"/v1/customers/{uuid.UUID(int=0)}",
-    "allocation": "/v1/reps",
-    "timeline": f"/v1/interactions/{uuid.UUID(int=0)}",
-}
 
 
 def build_suite(members: Members | None = None) -> E2ESuite:
