@@ -199,8 +199,10 @@ class _Jws(jwt.PyJWS):
         return decoded
 
 
-def _decoder() -> jwt.PyJWT:
-    decoder = jwt.PyJWT()
+def _decoder(options: "jwt.types.Options") -> jwt.PyJWT:
+    # Options given once here, not per call: PyJWT merges per-call options into a new dict on
+    # every decode (measurable at tens of thousands of verifications a second).
+    decoder = jwt.PyJWT(options=options)
     decoder._jws = _Jws(algorithms=[ALGORITHM])
     return decoder
 
@@ -229,7 +231,6 @@ class TokenVerifier:
         self._refresh_due = 0.0  # monotonic time after which the set is refreshed in the background
         self._last_fetch: float | None = None  # monotonic time of the last fetch attempt, good or bad
         self._lock = asyncio.Lock()
-        self._decoder = _decoder()
         self._refresh_task: asyncio.Task[None] | None = None
         self._options: jwt.types.Options = {
             "require": ["exp", "iss", "aud", "sub"],
@@ -241,6 +242,7 @@ class TokenVerifier:
             "verify_aud": True,
             "verify_sub": True,
         }
+        self._decoder = _decoder(self._options)
 
     # -- verification -------------------------------------------------------------------------
 
@@ -265,7 +267,6 @@ class TokenVerifier:
                 audience=s.oidc_audience,
                 issuer=s.oidc_issuer,
                 leeway=s.oidc_clock_skew_s,
-                options=self._options,
             )
         except jwt.InvalidSignatureError:
             raise TokenRejected("signature") from None
