@@ -5,10 +5,13 @@
 Each run:
 1. Recreates allocation-svc's database `allocation_bench` (real migrations) and a topic
    namespace of its own with the topics `allocation-svc migrate` creates (6 partitions).
+   The demo user `admin` is made an administrator of the workspace on the namespace's access
+   topic (as customer-svc publishes memberships; benchlib.grant_on_topic).
 2. Starts `--instances` allocation-svc processes (`python -m allocation_svc serve`, one consumer
    group of their own, relay and queue drainer on) and waits until every one answers /readyz
    and the consumer group is `Stable` with all of them in it (no rebalance during the run).
-3. Over HTTP (`POST /v1/reps`, `POST /v1/rules`): seven reps with weights 1..7, an eighth rep
+3. Over HTTP as `admin` (a token of the local Keycloak, `scripts/infra.sh start keycloak`;
+   `POST /v1/reps`, `POST /v1/rules`): seven reps with weights 1..7, an eighth rep
    (weight 4) away from an hour ago until tomorrow, and one rule naming all eight reps
    (`weighted`, or `round_robin` with `--strategy`).
 4. Waits (up to 5 minutes) for one second in which the box, services idle, has fewer than
@@ -50,11 +53,13 @@ from benchlib import (
     cpu_seconds,
     delete_topics,
     end_offsets,
+    grant_on_topic,
     load_average,
     machine_ticks,
     quiet_box,
     read_topic,
     save_result,
+    signed_in,
     wait_for_group,
     wait_ready,
 )
@@ -75,6 +80,7 @@ DB = "allocation_bench"
 FIRST_PORT = 8096
 WORKSPACE = "main"
 SERVICE_TOPICS = [topics.ALLOCATION_EVENTS, topics.CUSTOMER_EVENTS]  # what `python -m allocation_svc migrate` creates
+RUN_TOPICS = [*SERVICE_TOPICS, topics.ACCESS]  # and the access topic, with the bench user's membership
 REPS = [
     ("Noa Cohen", 1),
     ("Yossi Levi", 2),
@@ -108,6 +114,7 @@ async def prepare(settings: AllocationSettings) -> None:
     await admin(f'CREATE DATABASE "{DB}"')
     await asyncio.to_thread(upgrade, SERVICE_ROOT, database_url())
     await ensure_topics(settings, SERVICE_TOPICS)
+    await grant_on_topic(settings, WORKSPACE)
 
 
 async def set_up_rules(url: str, strategy: str) -> dict[str, Any]:
@@ -115,7 +122,7 @@ async def set_up_rules(url: str, strategy: str) -> dict[str, Any]:
     now = datetime.now(UTC)
     away = [{"starts_at": (now - timedelta(hours=1)).isoformat(), "ends_at": (now + timedelta(days=1)).isoformat(), "note": "bench"}]
     reps: dict[str, dict[str, Any]] = {}
-    async with httpx.AsyncClient(base_url=url, headers={"X-Workspace": WORKSPACE}, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=url, auth=await signed_in(WORKSPACE), timeout=30) as http:
         for name, weight in [*REPS, AWAY_REP]:
             is_away = (name, weight) == AWAY_REP
             body = {
@@ -191,7 +198,7 @@ async def run_once(n: int, instances: int, strategy: str, timeout: float, quiet_
         return {"namespace": namespace, **await measure(settings, n, instances, strategy, timeout, quiet_below)}
     finally:
         if not keep_topics:
-            await delete_topics(settings, SERVICE_TOPICS)
+            await delete_topics(settings, RUN_TOPICS)
 
 
 async def measure(

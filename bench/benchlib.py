@@ -1,6 +1,7 @@
 """What the benchmark scripts share: percentiles, where results are written, the synthetic
 Israeli-style names, e-mail domains and national-ID check digits the data generators draw from,
-and the harness around service processes (ready, consumer group stable, a quiet box, topic cleanup)."""
+the harness around service processes (ready, consumer group stable, a quiet box, topic cleanup)
+and access: the demo administrator's token and membership for the services a run starts."""
 
 import asyncio
 import json
@@ -16,9 +17,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from crm_contracts import topics
+from crm_contracts.events import MembershipChanged, Role
+from crm_devtools.identity import TOKENS, UserAuth, demo_user
 from crm_devtools.principals import admin_env
-from crm_runtime.kafka import connection
+from crm_runtime.events import new_event
+from crm_runtime.kafka import connection, ensure_topics, make_producer
+from crm_runtime.outbox import _headers as relay_headers  # the relay's own headers for an envelope
 from crm_runtime.settings import ServiceSettings
+from customer_svc.domain.memberships import CLI_ACTOR
+from customer_svc.service_layer.memberships import membership_key
+from customer_svc.service_layer.publishing import SOURCE as CUSTOMER_SVC
 
 OUT = Path(__file__).parent / "out"
 
@@ -26,6 +34,43 @@ OUT = Path(__file__).parent / "out"
 # services they build or spawn connect to the (closed) broker as the super user, unless told otherwise.
 for _name, _value in admin_env().items():
     os.environ.setdefault(_name, _value)
+
+
+# The benches' API calls are the demo administrator's (infra/keycloak/crm-realm.json), with a
+# password-grant token of the local Keycloak the services verify (their default issuer).
+BENCH_USER = "admin"
+
+
+async def signed_in(workspace: str, username: str = BENCH_USER) -> UserAuth:
+    """An `httpx.Auth` signing every request as the demo user in `workspace`. The token is
+    fetched here, before anything is timed; `UserAuth` reuses it and renews it when it is
+    about to expire (the realm's tokens live 5 minutes: a run that long has one request pay
+    for a password grant)."""
+    await TOKENS.aget(username)
+    return UserAuth(username, workspace)
+
+
+async def grant_on_topic(settings: ServiceSettings, workspace: str, username: str = BENCH_USER, role: Role = Role.ADMINISTRATOR) -> None:
+    """Make a demo user a member of `workspace` for the services of `settings`' topic namespace,
+    which has no customer-svc of its own: the `MembershipChanged` customer-svc's `members grant`
+    stages and its outbox relay publishes (envelope, key, headers), sent to the namespace's
+    access topic, created here as customer-svc's `migrate` creates it (compacted). Done before
+    the services start, their /readyz (access feed caught up) means they know the member."""
+    await ensure_topics(settings, [topics.ACCESS])
+    subject = demo_user(username).subject
+    change = MembershipChanged(subject=subject, role=role, username=username, actor=CLI_ACTOR)
+    envelope = new_event(CUSTOMER_SVC, change, workspace=workspace, subject=subject).model_dump(mode="json")
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.topic(topics.ACCESS),
+            value=orjson.dumps(envelope),
+            key=membership_key(workspace, subject).encode(),
+            headers=relay_headers(envelope),
+        )
+    finally:
+        await producer.stop()
 
 
 def percentile(values: list[float], p: float) -> float:

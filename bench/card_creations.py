@@ -49,7 +49,8 @@ DB = "customer_bench_create"
 FIRST_PORT = 8094
 WORKSPACE = "main"
 # What `python -m customer_svc migrate` creates (customer_svc.__main__), each with its `.dlq`.
-SERVICE_TOPICS = [topics.CUSTOMER_EVENTS, topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS]
+# The access topic too: without it a customer-svc's access feed never catches up (/readyz 503).
+SERVICE_TOPICS = [topics.CUSTOMER_EVENTS, topics.ACCESS, topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS]
 CHANNEL = ChannelRef(key="landing", kind=ChannelKind.WEB, name="Landing page", duplicate_policy="enrich")
 
 

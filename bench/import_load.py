@@ -40,11 +40,13 @@ async def main() -> None:
     args = parser.parse_args()
     run = uuid.uuid4().hex[:6]
     body = make_csv(args.rows, args.duplicates, run)
+    # The import channel's key: the upload, and the job's status (a key holder reads its own channel's imports).
+    key = {"X-Channel-Key": "dev-import-key"}
     async with httpx.AsyncClient(timeout=600) as http:
         t0 = time.perf_counter()
         answer = await http.post(
             f"{args.intake}/v1/imports",
-            headers={"X-Channel-Key": "dev-import-key"},
+            headers=key,
             files={"file": ("bench.csv", body, "text/csv")},
             data={"policy": args.policy},
         )
@@ -53,7 +55,7 @@ async def main() -> None:
         job_id = answer.json()["id"]
         ingested = None
         while time.perf_counter() - t0 < args.timeout:
-            job = (await http.get(f"{args.intake}/v1/imports/{job_id}")).json()
+            job = (await http.get(f"{args.intake}/v1/imports/{job_id}", headers=key)).raise_for_status().json()
             if ingested is None and job["rows_read"] >= args.rows:
                 ingested = time.perf_counter() - t0
             if job["state"] == "done":

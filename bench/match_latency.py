@@ -7,7 +7,10 @@
    a third of them in Hebrew script, unique phones and e-mails, national IDs for 60 %, birth
    dates for 70 %. Rows are made by the service's own normalisers and blocking keys, then
    COPYed in (`--reuse` keeps a database already filled with the same number of people).
-2. Starts one dedup-svc process on that database (port 8092) and sends a mix of requests:
+2. Starts one dedup-svc process on that database (port 8092; the demo user `admin` made a
+   member of the workspace on the access topic of its namespace, benchlib.grant_on_topic) and
+   sends a mix of requests as `admin` (a token of the local Keycloak, fetched before the
+   warm-up; `scripts/infra.sh start keycloak`):
    an indexed phone in another spelling (30 %), an indexed e-mail in capitals (20 %), the
    name with a one-digit phone typo (20 %), the name with a mistyped e-mail domain (10 %),
    and a new person with a common surname (20 %).
@@ -31,7 +34,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from benchlib import DOMAINS, GIVEN, SURNAMES, SYLLABLES, check_digit, percentile, zipf_weights
+from benchlib import DOMAINS, GIVEN, SURNAMES, SYLLABLES, check_digit, grant_on_topic, percentile, signed_in, zipf_weights
 
 from crm_contracts.leads import Lead
 from crm_runtime.db import make_engine, make_session_factory
@@ -45,6 +48,7 @@ PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
 DB = "dedup_bench"
 PORT = 8092
 WORKSPACE = "main"
+NAMESPACE = "bench."
 
 
 def person(i: int) -> dict[str, Any]:
@@ -105,7 +109,7 @@ def service_env() -> dict[str, str]:
         **os.environ,
         "DEDUP_DATABASE_URL": PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + DB,
         "DEDUP_HTTP_PORT": str(PORT),
-        "DEDUP_TOPIC_NAMESPACE": "bench.",
+        "DEDUP_TOPIC_NAMESPACE": NAMESPACE,
         "DEDUP_LOG_LEVEL": "WARNING",
     }
 
@@ -176,7 +180,8 @@ async def over_http(batch: list[tuple[str, dict[str, Any], uuid.UUID | None]], c
     latencies: dict[str, list[float]] = {}
     hits = total_expected = 0
     semaphore = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", timeout=30, limits=httpx.Limits(max_connections=concurrency)) as http:
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", auth=await signed_in(WORKSPACE), timeout=30, limits=limits) as http:
         for body in batch[:200]:  # warm-up: connections, caches
             await http.post("/v1/match", json=body[1])
 
@@ -226,6 +231,7 @@ async def main() -> None:
     args = parser.parse_args()
     await load(args.people, args.reuse)
     batch = list(queries(args.queries, args.people))
+    await grant_on_topic(DedupSettings(topic_namespace=NAMESPACE), WORKSPACE)
     service = subprocess.Popen([sys.executable, "-m", "dedup_svc", "serve"], env=service_env(), cwd=REPO)  # noqa: ASYNC220
     try:
         async with httpx.AsyncClient() as http:

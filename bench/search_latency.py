@@ -10,7 +10,10 @@
    secondary indexes are dropped for the load and rebuilt from their own definitions after
    it (same indexes, built in one pass). `--reuse` keeps a database that already holds as
    many cards.
-2. Starts one customer-svc process on it (port 8093; no consumers, no relay) and sends each
+2. Starts one customer-svc process on it (port 8093; no consumers, no relay; the demo user
+   `admin` made a member of the workspace on the access topic of its namespace,
+   benchlib.grant_on_topic) and, as `admin` (a token of the local Keycloak fetched before the
+   warm-up; `scripts/infra.sh start keycloak`), sends each
    kind of query one at a time (`--warmup` first, unmeasured), then all of them mixed, 8 at
    a time: partial phones (4–7 digits of the national form; a dashed prefix `054-123`),
    partial Hebrew names (2–4 letters) and full Hebrew "given surname", e-mail prefixes
@@ -47,18 +50,23 @@ from benchlib import (
     busy_cores,
     check_digit,
     cpu_seconds,
+    delete_topics,
+    grant_on_topic,
     machine_ticks,
     percentile,
     save_result,
+    signed_in,
     zipf_weights,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
+from crm_contracts import topics
 from crm_runtime.migrations import upgrade
 from customer_svc.__main__ import SERVICE_ROOT
 from customer_svc.adapters.repository import CustomerRepository, card_values
 from customer_svc.adapters.tables import customers
+from customer_svc.config import CustomerSettings
 from customer_svc.domain.card import FIRST_NUMBER, Card
 from customer_svc.domain.filters import CardFilter
 from customer_svc.domain.search import search_terms
@@ -394,7 +402,7 @@ async def run_http(http: httpx.AsyncClient, batch: list[Query], concurrency: int
             if time.perf_counter() > deadline:
                 return
             t0 = time.perf_counter()
-            answer = await http.get("/v1/customers", params=q.params, headers={"X-Workspace": WORKSPACE})
+            answer = await http.get("/v1/customers", params=q.params)  # signed in, X-Workspace: WORKSPACE
             q.ms = (time.perf_counter() - t0) * 1000
         answer.raise_for_status()
         page = answer.json()
@@ -470,12 +478,15 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     warmups = {kind: [make_query(kind, rng, args.cards) for _ in range(args.warmup)] for kind in KINDS}
     measured = {kind: [make_query(kind, rng, args.cards) for _ in range(args.queries)] for kind in KINDS}
     namespace = f"bench{uuid.uuid4().hex[:8]}."
+    settings = CustomerSettings(topic_namespace=namespace)
+    await grant_on_topic(settings, WORKSPACE)
     service = subprocess.Popen([sys.executable, "-m", "customer_svc", "serve"], env=service_env(namespace))  # noqa: ASYNC220
     result: dict[str, Any] = {}
     try:
         await wait_ready(service)
         limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", timeout=120, limits=limits) as http:
+        auth = await signed_in(WORKSPACE)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", auth=auth, timeout=120, limits=limits) as http:
             serial: dict[str, list[Query]] = {}
             cpu_ms: dict[str, float] = {}  # the service's CPU per measured query
             for kind in KINDS:
@@ -504,6 +515,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         service.terminate()
         service.wait(30)
+        await delete_topics(settings, [topics.ACCESS])
     print("\nreplaying the queries as SQL on one connection …", flush=True)
     sql = await replay_sql(serial)
     result["sql_only"] = sql["by_kind"]

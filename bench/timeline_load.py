@@ -33,8 +33,10 @@ page latency for a customer with 100,000 entries.
    `system_entry` of a real envelope; contact dates through `contact_dates`. 1 % of the
    entries share their `occurred_at` with another (ties broken by id). `--reuse` keeps a
    database that holds as many entries.
-2. Starts one timeline-svc process (no consumer, no relay) and measures client-side, one
-   request at a time: the first page (`limit=50`), a walk of every page by cursor (2,000 pages,
+2. Starts one timeline-svc process (no consumer, no relay; the demo user `admin` made a member
+   of the workspace on the access topic of its namespace, benchlib.grant_on_topic) and
+   measures client-side as `admin` (a token of the local Keycloak fetched before the warm-up;
+   `scripts/infra.sh start keycloak`), one request at a time: the first page (`limit=50`), a walk of every page by cursor (2,000 pages,
    checked: every entry once, newest first), pages at random depths, walks filtered by one
    kind (`call`, `meeting`, `order`), by two kinds (`meeting` + `reminder`), the first page of
    a kind with one entry (`created`), and the first page of small customers. Then the full
@@ -70,12 +72,14 @@ from benchlib import (
     cpu_seconds,
     delete_topics,
     end_offsets,
+    grant_on_topic,
     load_average,
     machine_ticks,
     percentile,
     quiet_box,
     read_topic,
     save_result,
+    signed_in,
     wait_for_group,
     wait_ready,
 )
@@ -117,6 +121,8 @@ WORKSPACE = "main"
 PAGE = 50
 # What `python -m timeline_svc migrate` creates (timeline_svc.__main__), each with its `.dlq`.
 SERVICE_TOPICS = [topics.TIMELINE_EVENTS, topics.TIMELINE_INTERACTIONS, topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS]
+# And customer-svc's access topic: without it a service's access feed never catches up (/readyz 503).
+RUN_TOPICS = [*SERVICE_TOPICS, topics.ACCESS]
 NS = uuid.UUID("3c0b6a52-58f4-4f57-9a51-7d1c62f0b7a1")
 HEAVY = uuid.uuid5(NS, "the customer with the long history")
 OWNERS = [
@@ -267,7 +273,7 @@ async def ingest_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     settings = settings_for(INGEST_DB, namespace)
     print(f"\nrun {run}: namespace {namespace}, {args.instances} instance(s), {settings.topic_partitions} partitions", flush=True)
     await recreate(INGEST_DB)
-    await ensure_topics(settings, SERVICE_TOPICS)
+    await ensure_topics(settings, RUN_TOPICS)
     t_build = time.perf_counter()
     backlog = submissions(n, args.customers, seed=run)
     built = time.perf_counter() - t_build
@@ -349,7 +355,7 @@ async def ingest_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     published = Counter(e.get("type", "?") for _, _, e in await read_topic(settings, settings.topic(topics.TIMELINE_EVENTS)))
     dlq = await end_offsets(settings, [topics.dead_letter(settings.topic(t)) for t in SUBSCRIPTIONS])  # what timeline-svc consumes
     if not args.keep_topics:
-        await delete_topics(settings, SERVICE_TOPICS)
+        await delete_topics(settings, RUN_TOPICS)
     problems = [
         f"{name}: {got} (expected {want})"
         for name, got, want in [
@@ -723,7 +729,7 @@ async def sql_checks(deep: dict[str, tuple[list[str], str | None]]) -> dict[str,
     try:
         for case, (kinds, cursor) in deep.items():
             capture = _Capture()
-            await EntryRepository(capture).page(HEAVY, decode_cursor(cursor), PAGE + 1, kinds or None)  # type: ignore[arg-type]
+            await EntryRepository(capture).page(WORKSPACE, HEAVY, decode_cursor(cursor), PAGE + 1, kinds or None)  # type: ignore[arg-type]
             out[case] = await explain(conn, *compiled_sql(capture.statement))
         capture = _Capture()
         await InteractionRepository(capture).contact_facts([HEAVY])  # type: ignore[arg-type]
@@ -781,6 +787,8 @@ async def pages(args: argparse.Namespace) -> dict[str, Any]:
     smalls = [r[0] for r in await conn.fetch("SELECT DISTINCT customer_id FROM entries WHERE customer_id <> $1 LIMIT 200", HEAVY)]
     await conn.close()
     namespace = f"bench{uuid.uuid4().hex[:8]}."
+    access_settings = settings_for(PAGES_DB, namespace)
+    await grant_on_topic(access_settings, WORKSPACE)
     env = {
         **os.environ,
         "TIMELINE_DATABASE_URL": database_url(PAGES_DB),
@@ -803,7 +811,8 @@ async def pages(args: argparse.Namespace) -> dict[str, Any]:
         result["idle_busy_cores_before"] = idle
         print(f"timeline-svc ready; box: {idle} cores busy (waited {waited} s)", flush=True)
         limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PAGES_PORT}", timeout=60, limits=limits) as http:
+        auth = await signed_in(WORKSPACE)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PAGES_PORT}", auth=auth, timeout=60, limits=limits) as http:
 
             async def measured(case: str, run: Any) -> Any:
                 cpu0 = cpu_seconds(service.pid)
@@ -858,6 +867,7 @@ async def pages(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         service.terminate()
         service.wait(30)
+        await delete_topics(access_settings, [topics.ACCESS])
     table("one request at a time (client-side GET /v1/customers/{id}/timeline?limit=50, ms)", results)
     table("the full walk by depth", depth)
     table(f"the full walk, {args.concurrency} walkers at once ({concurrent['pages_per_s']} pages/s)", {"all pages": concurrent})
