@@ -33,36 +33,42 @@ PREFIX = "intake:rl:"
 # Needs Redis >= 5 (TIME before writes relies on script effects replication).
 # KEYS[1]: the window's sorted set. ARGV: limit, window in microseconds, a unique member.
 # Returns {allowed (0|1), remaining, microseconds until a hit would be allowed}.
-_SLIDING_WINDOW = """
+# The window as it stands now: entries older than the window dropped, `count` left in it.
+_WINDOW = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
+"""
+# Refused: how long until the oldest entry leaves the window.
+_FULL = """
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, 0, tonumber(oldest[2]) + window - now}
+"""
+_SLIDING_WINDOW = (
+    _WINDOW
+    + """
 if count < limit then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
   return {1, limit - count - 1, 0}
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, 0, tonumber(oldest[2]) + window - now}
 """
+    + _FULL
+)
 
 # Counts without recording: is there room for one more hit? Same KEYS and ARGV (no member).
-_PEEK = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
+_PEEK = (
+    _WINDOW
+    + """
 if count < limit then
   return {1, limit - count, 0}
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, 0, tonumber(oldest[2]) + window - now}
 """
+    + _FULL
+)
 
 
 @dataclass(frozen=True, slots=True)
