@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from crm_devtools.deploy.plan import KAFKA_VERSION, SERVICES
+from crm_devtools.identity import demo_users
 from crm_devtools.principals import ADMIN, principals
 
 from .conftest import REPO
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.deploy
 
 def test_the_suite_is_all_there(compose_config: dict[str, Any]) -> None:
     services = compose_config["services"]
-    expected = {"kafka", "kafka-principals", "keycloak", "postgres", "redis", "otel-collector", "seed"}
+    expected = {"kafka", "kafka-principals", "keycloak", "postgres", "redis", "otel-collector", "customer-svc-members", "seed"}
     for svc in SERVICES:
         expected |= {svc.name, f"{svc.name}-relay", f"{svc.name}-migrate"}
     assert set(services) == expected
@@ -36,7 +37,24 @@ def test_services_start_after_their_migration_and_publish_their_port(compose_con
         ]
         assert "ports" not in services[f"{svc.name}-relay"]
     seeded = services["seed"]["depends_on"]
+    assert seeded.pop("customer-svc-members")["condition"] == "service_completed_successfully"
     assert all(dep["condition"] == "service_healthy" for dep in seeded.values())
+
+
+def test_the_demo_memberships_are_granted_in_customer_svc_before_the_seed(compose_config: dict[str, Any]) -> None:
+    """The seed's image has no customer-svc code: the grants run in customer-svc's own image,
+    after its migration, one `members grant` per demo user, and the seed does not grant."""
+    services = compose_config["services"]
+    members = services["customer-svc-members"]
+    assert members["image"].startswith("crm/customer-svc:") and members["restart"] == "no"
+    assert members["depends_on"]["customer-svc-migrate"]["condition"] == "service_completed_successfully"
+    script = " ".join(members["entrypoint"][2:] + members["command"])
+    for user in demo_users():
+        assert f"--subject {user.subject}" in script, user.username
+    assert script.count("customer-svc members grant --workspace main") == len(demo_users())
+    seed = services["seed"]["environment"]
+    assert seed["SEED_GRANT"] == "0"
+    assert seed["CRM_OIDC_ISSUER"] == services["customer-svc"]["environment"]["CUSTOMER_OIDC_ISSUER"]
 
 
 def test_every_database_a_service_uses_is_created(compose_config: dict[str, Any]) -> None:
@@ -92,7 +110,7 @@ def test_keycloak_imports_the_realm_and_fixes_the_issuer_the_services_trust(comp
                 env = container["environment"]
                 assert env[svc.env("oidc_issuer")] == f"{hostname}/realms/crm", name
                 assert env[svc.env("oidc_client_secret")] == f"dev-{svc.database}-secret", name  # the realm file's
-                if not name.endswith("-migrate"):
+                if not name.endswith(("-migrate", "-members")):
                     assert container["depends_on"]["keycloak"]["condition"] == "service_healthy"
 
 

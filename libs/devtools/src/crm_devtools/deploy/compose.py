@@ -21,10 +21,11 @@ http://127.0.0.1:8180 is therefore accepted; a browser sign-in (code flow) needs
 resolve `keycloak` too (`127.0.0.1 keycloak` in /etc/hosts).
 """
 
+import shlex
 from typing import Any
 
 from crm_devtools import seed
-from crm_devtools.deploy.plan import KAFKA_VERSION, SERVICES, Service
+from crm_devtools.deploy.plan import KAFKA_VERSION, SERVICES, Service, service
 from crm_devtools.deploy.settings_env import secret_settings
 from crm_devtools.principals import ADMIN, ADMIN_PASSWORD, Principal, principals
 
@@ -246,13 +247,31 @@ def _service(svc: Service) -> Compose:
     }
 
 
+def _members() -> Compose:
+    """The demo users' memberships of `main`, granted with customer-svc's own command in its
+    image (the seed's image has no customer-svc code); customer-svc's relay publishes them."""
+    svc = service("customer-svc")
+    grants = seed.grant_commands([("main", username, role) for username, role in seed.MEMBERS])
+    script = " && ".join(shlex.join(["customer-svc", *command]) for command in grants)
+    return _container(
+        svc,
+        entrypoint=["sh", "-c"],
+        command=[script],
+        environment=_environment(svc, False, False),
+        depends_on={f"{svc.name}-migrate": DONE},
+        restart="no",
+    )
+
+
 def _seed() -> Compose:
     seeded = [s for s in SERVICES if s.database in seed.APIS]
+    environment = {f"SEED_{s.database.upper()}_URL": f"http://{s.name}:{s.port}" for s in seeded}
     return {
         "image": "crm/devtools:dev",
         "build": {"context": ".", "dockerfile": "libs/devtools/Dockerfile"},
-        "environment": {f"SEED_{s.database.upper()}_URL": f"http://{s.name}:{s.port}" for s in seeded},
-        "depends_on": {s.name: HEALTHY for s in seeded},
+        # Memberships come from `customer-svc-members`; the admin's token from the services' issuer.
+        "environment": {**environment, "SEED_GRANT": "0", "CRM_OIDC_ISSUER": OIDC_ISSUER},
+        "depends_on": {**{s.name: HEALTHY for s in seeded}, "customer-svc-members": DONE, "keycloak": HEALTHY},
         "restart": "no",
     }
 
@@ -261,5 +280,6 @@ def compose() -> Compose:
     services = _infrastructure()
     for svc in SERVICES:
         services.update(_service(svc))
+    services["customer-svc-members"] = _members()
     services["seed"] = _seed()
     return {"name": "crm", "services": services, "volumes": {"kafka-data": {}, "postgres-data": {}}}
