@@ -47,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
 DB = "dedup_bench"
 PORT = 8092
+METRICS_PORT = PORT + 1100  # the default (+1000) would be the broker's port (9092) or its controller's (9093)
 WORKSPACE = "main"
 NAMESPACE = "bench."
 
@@ -109,6 +110,7 @@ def service_env() -> dict[str, str]:
         **os.environ,
         "DEDUP_DATABASE_URL": PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + DB,
         "DEDUP_HTTP_PORT": str(PORT),
+        "DEDUP_METRICS_PORT": str(METRICS_PORT),
         "DEDUP_TOPIC_NAMESPACE": NAMESPACE,
         "DEDUP_LOG_LEVEL": "WARNING",
     }

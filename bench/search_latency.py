@@ -74,6 +74,7 @@ from customer_svc.domain.search import search_terms
 PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
 DB = "customer_bench"
 PORT = 8093
+METRICS_PORT = PORT + 1100  # the default (+1000) would be the broker's port (9092) or its controller's (9093)
 WORKSPACE = "main"
 PAGE = 50  # the API's default page; the repository reads PAGE + 1 rows
 
@@ -191,6 +192,7 @@ def service_env(namespace: str) -> dict[str, str]:
         **os.environ,
         "CUSTOMER_DATABASE_URL": PG.replace("postgresql://", "postgresql+asyncpg://") + "/" + DB,
         "CUSTOMER_HTTP_PORT": str(PORT),
+        "CUSTOMER_METRICS_PORT": str(METRICS_PORT),
         "CUSTOMER_RUN_CONSUMERS": "false",
         "CUSTOMER_RUN_RELAY": "false",
         "CUSTOMER_LOG_LEVEL": "WARNING",
