@@ -511,6 +511,7 @@ def interaction_rows(
         external_id=new.external_id,
         duration_seconds=new.duration_seconds,
         recording_url=new.recording_url,
+        recorded_by=None,  # a gateway's (or the inbound topic's): no signed-in actor
     )
     interaction_row = (
         interaction_id, WORKSPACE, new.customer_id, row.kind, row.direction, row.outcome, new.occurred_at, row.scheduled_at,
