@@ -21,6 +21,7 @@ from crm_devtools.deploy.plan import (
     Service,
     service,
 )
+from crm_devtools.identity import demo_users
 from crm_devtools.principals import principals
 
 from .conftest import OVERLAYS, REPO, objects
@@ -166,6 +167,23 @@ def test_dev_brings_its_own_databases_kafka_and_redis(rendered: Docs) -> None:
     assert objects(dev, "Kafka")[KAFKA_CLUSTER]["spec"]["kafka"]["version"] == _local_kafka_version()
     assert "crm-redis" in objects(dev, "Service") and "crm-redis" in objects(dev, "Secret")
     assert "crm-seed" in objects(dev, "Job")
+
+
+def test_the_dev_seed_grants_the_demo_memberships_in_customer_svc_first(rendered: Docs) -> None:
+    """The seed's image has no customer-svc code: an init container in customer-svc's image
+    grants every demo user's membership, with customer-svc's own settings and database."""
+    dev = rendered["dev"]
+    pod = objects(dev, "Job")["crm-seed"]["spec"]["template"]["spec"]
+    (members,) = pod["initContainers"]
+    assert members["image"].startswith("crm/customer-svc")
+    script = " ".join(members["command"] + members["args"])
+    assert script.count("customer-svc members grant --workspace main") == len(demo_users())
+    assert all(f"--subject {user.subject}" in script for user in demo_users())
+    assert {e["name"] for e in members["env"]} >= {"CUSTOMER_DATABASE_URL"}
+    seed_env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert seed_env["SEED_GRANT"]["value"] == "0"
+    egress = objects(dev, "NetworkPolicy")["crm-seed"]["spec"]["egress"]
+    assert any(t.get("podSelector", {}).get("matchLabels") == {"cnpg.io/cluster": "customer-db"} for rule in egress for t in rule["to"])
 
 
 def _local_kafka_version() -> str:
