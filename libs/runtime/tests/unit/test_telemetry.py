@@ -1,12 +1,20 @@
+from types import SimpleNamespace
+from typing import Any, cast
+
 import pytest
 from opentelemetry import trace
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util.http import parse_excluded_urls
 from pydantic import BaseModel
 
 from crm_contracts.events import TimelineEntryRecorded
 from crm_runtime.events import new_event
+from crm_runtime.http import create_app
+from crm_runtime.runtime import ServiceRuntime
+from crm_runtime.settings import ServiceSettings
 from crm_runtime.telemetry import consuming
 
 pytestmark = pytest.mark.unit
@@ -43,3 +51,17 @@ def test_an_event_made_inside_a_span_carries_its_trace_and_a_consumer_continues_
 
 def test_an_event_made_outside_any_span_carries_no_trace() -> None:
     assert new_event("test-svc", _payload(), workspace="main", subject="c1").traceparent is None
+
+
+def test_paths_carrying_a_secret_get_no_server_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`create_app(untraced=...)`: the instrumentation is told to skip them (intake's capture URL
+    holds the channel key), and OpenTelemetry's own matcher then skips exactly those."""
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(FastAPIInstrumentor, "instrument_app", staticmethod(lambda app, **kwargs: seen.update(kwargs)))
+    settings = ServiceSettings(service_name="t-svc", http_port=0, database_url="postgresql+asyncpg://u:p@db/x", metrics_port=0)
+    runtime = SimpleNamespace(settings=settings, access=None)
+    create_app(cast(ServiceRuntime, runtime), [], title="t", untraced=["v1/capture/"])
+    excluded = parse_excluded_urls(seen["excluded_urls"])
+    assert excluded.url_disabled("http://127.0.0.1:8001/v1/capture/dev-web-key?first_name=Dana")
+    assert not excluded.url_disabled("http://127.0.0.1:8001/v1/leads")
+    assert excluded.url_disabled("http://127.0.0.1:8001/healthz")

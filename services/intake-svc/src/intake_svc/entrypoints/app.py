@@ -30,6 +30,7 @@ def app_for(c: Container) -> FastAPI:
         ],
         title="intake-svc",
         public=EDGE_PATHS,
+        untraced=["v1/capture/"],  # the web channel's key is in the path
     )
     # Lead bodies are small; only spreadsheet uploads may be large.
     app.add_middleware(BodySizeLimit, max_bytes=c.settings.max_body_bytes, overrides={"/v1/imports": c.settings.max_import_bytes})
