@@ -74,7 +74,11 @@ async def ensure_customer(session: AsyncSession, directory: CustomerDirectory, w
     customers = CustomerRepository(session)
     if await customers.known_in(workspace, customer_id):
         return False
+    # Read again: the consumer may have committed the card between the two reads (each sees
+    # what is committed when it runs), and then it is known here, in this very workspace.
     other = (await customers.workspaces([customer_id])).get(customer_id)
+    if other == workspace:
+        return False
     if other is not None:
         raise UnknownCustomer(workspace, other)
     if not await directory.exists(workspace, customer_id):
