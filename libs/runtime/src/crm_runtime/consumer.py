@@ -29,6 +29,9 @@ Delivery guarantee:
 - Logs name messages by coordinates (topic/partition@offset) and carry the event's
   correlation id (`crm_runtime.logs.correlation_id`), never message values.
 - Stopping mid-way leaves the unfinished partitions uncommitted: they are redelivered.
+- An offset commit still pending after `COMMIT_TIMEOUT_S` (the client lost its coordinator
+  for good, seen once after a broker kill) ends the client with `CommitStalled`; the service's
+  supervisor starts a new one, which is redelivered what was not committed.
 """
 
 import asyncio
@@ -83,6 +86,17 @@ class Batched:
 PROCESSED = Counter("crm_consumer_messages_total", "Messages handled", ["topic", "outcome"])
 LAG = Gauge("crm_consumer_lag", "Messages behind the partition end", ["topic", "partition"])
 OUTAGE_RETRIES = Counter("crm_consumer_outage_retries_total", "Tries put off because a dependency was unavailable", ["topic"])
+
+
+# An offset commit takes milliseconds; one still pending after this means the client has lost
+# its group coordinator for good (the supervisor then starts a fresh client: the inbox makes
+# the redelivery of what was not committed harmless).
+COMMIT_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0  # a wedged client may not stop cleanly either: abandon it after this
+
+
+class CommitStalled(TimeoutError):
+    """The consumer client stopped making progress on a commit: restart it (an outage, not a bug)."""
 
 
 class PoisonMessage(Exception):
@@ -235,18 +249,28 @@ class EventConsumer:
                 if pending and now - last_commit >= self._settings.consumer_commit_interval_ms / 1000:
                     await self._commit(consumer, pending)
                     pending, last_commit = {}, now
+        except CommitStalled:
+            pending = {}  # this client cannot commit: the next one is redelivered the rest
+            raise
         finally:
             self.ready.clear()
             try:
                 await self._commit(consumer, pending)
             finally:
-                await consumer.stop()
+                try:
+                    await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT_S)
+                except TimeoutError:
+                    log.warning("consumer client did not stop within %.0f s; abandoning it", STOP_TIMEOUT_S)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
             return
         try:
-            await consumer.commit(offsets)
+            await asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_S)
+        except TimeoutError:
+            # Seen once after the broker was killed mid-commit: the client never found its
+            # coordinator again and the loop waited here for good. Start a new client instead.
+            raise CommitStalled(f"an offset commit did not finish within {COMMIT_TIMEOUT_S:.0f} s") from None
         except (CommitFailedError, KafkaError) as exc:
             # A rebalance took the partitions away (or the broker is away); whoever owns them
             # next redelivers and the inbox turns the repeats into no-ops.
