@@ -546,22 +546,28 @@ kafka_start() {
   kafka_access
 }
 
+# Wait up to 30 s for a process told to stop (SIGTERM) to exit, then SIGKILL it (its process
+# group too, for a launcher script such as kc.sh that leads one).
+wait_stopped() {
+  local name=$1 pid=$2 deadline=$((SECONDS + 30))
+  while pid_alive "$pid"; do
+    if ((SECONDS >= deadline)); then
+      warn "$name: still running after 30 s, sending SIGKILL"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+      break
+    fi
+    sleep 0.2
+  done
+}
+
 kafka_stop() {
   local pid
   pid="$(kafka_pid)"
   if [[ -z $pid ]]; then log "kafka: not running"; rm -f "$KAFKA_PID"; return 0; fi
   log "kafka: stopping (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + 30))
-  while pid_alive "$pid"; do
-    if ((SECONDS >= deadline)); then
-      warn "kafka: still running after 30 s, sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-      break
-    fi
-    sleep 0.5
-  done
+  wait_stopped kafka "$pid"
   rm -f "$KAFKA_PID"
 }
 
@@ -687,16 +693,7 @@ keycloak_stop() {
   log "keycloak: stopping (pid $pid)"
   # kc.sh forwards SIGTERM to its JVM; the group signal also reaches a JVM left without its script.
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + 30))
-  while pid_alive "$pid"; do
-    if ((SECONDS >= deadline)); then
-      warn "keycloak: still running after 30 s, sending SIGKILL"
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-      break
-    fi
-    sleep 0.2
-  done
+  wait_stopped keycloak "$pid"
   rm -f "$KC_PID"
 }
 

@@ -254,7 +254,7 @@ def access_of(request: Request) -> Access:
     return access
 
 
-async def authenticated(request: Request, _: object = None) -> Identity:
+async def authenticated(request: Request) -> Identity:
     """The verified identity of the request (401 otherwise); verified once per request."""
     known: Identity | None = getattr(request.state, "identity", None)
     if known is None:
@@ -308,7 +308,7 @@ UserDep = Annotated[Caller, Depends(_CallerGuard(_not_a_member))]
 AdminDep = Annotated[Caller, Depends(_CallerGuard(_not_an_administrator))]
 
 
-def caller_guard(refusal: Callable[[Caller], str | None]) -> object:
+def caller_guard(refusal: Callable[[Caller], str | None]) -> "_CallerGuard":
     """A dependency like `CallerDep` that also refuses (403, with the returned reason) the callers
     `refusal` names: e.g. `Annotated[Caller, Depends(caller_guard(not_a_manager))]`."""
     return _CallerGuard(refusal)

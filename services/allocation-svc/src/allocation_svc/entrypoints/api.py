@@ -31,22 +31,22 @@ from allocation_svc.entrypoints.schemas import (
     TransferPage,
 )
 from crm_contracts.events import Role
-from crm_runtime.access import Caller, CallerDep, UserDep, forbidden
+from crm_runtime.access import Caller, CallerDep, caller_guard
 from crm_runtime.pagination import decode_cursor
 from crm_runtime.problems import problem_responses
 
 MANAGING = frozenset({Role.ADMINISTRATOR, Role.MANAGER})
 
 
-async def managing(caller: UserDep) -> Caller:
-    """An administrator or a manager of the workspace (a service caller, a sales rep or a
-    read-only member: `403`)."""
-    if caller.role not in MANAGING:
-        raise forbidden("Only an administrator or a manager of the workspace may do this.")
-    return caller
+def _not_managing(caller: Caller) -> str | None:
+    """An administrator or a manager of the workspace passes; a service caller, a sales rep or
+    a read-only member is refused (`403`)."""
+    if caller.role is None:
+        return "Only a signed-in member of the workspace may do this."
+    return None if caller.role in MANAGING else "Only an administrator or a manager of the workspace may do this."
 
 
-ManagerDep = Annotated[Caller, Depends(managing)]
+ManagerDep = Annotated[Caller, Depends(caller_guard(_not_managing))]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=500)]
 

@@ -26,7 +26,7 @@ from fastapi import Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from crm_contracts.leads import ChannelKind
-from crm_runtime.access import WORKSPACE_HEADER, access_of, authenticated, unauthenticated
+from crm_runtime.access import BEARER_DESCRIPTION, WORKSPACE_HEADER, access_of, authenticated, unauthenticated
 from crm_runtime.problems import Problem
 from intake_svc.domain.channels import INVALID_KEY, Channel, ChannelRefused
 from intake_svc.domain.readers import Reader
@@ -37,11 +37,7 @@ KEY_HEADER = "X-Channel-Key"
 INVALID_KEY_DETAIL = "The channel key is not valid for this request."
 
 # The same scheme (name and description) as crm_runtime.access's, so the document has one.
-BEARER = HTTPBearer(
-    auto_error=False,
-    scheme_name="bearer",
-    description="An OpenID Connect access token (RS256) from the CRM's issuer, for the `crm-api` audience.",
-)
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", description=BEARER_DESCRIPTION)
 CHANNEL_KEY = APIKeyHeader(
     name=KEY_HEADER,
     scheme_name="channelKey",
@@ -129,7 +125,7 @@ def reader(keys: KeyCheck) -> Reading:
         ] = None,
     ) -> Reader:
         if request.headers.get("authorization") is not None:
-            caller = access_of(request).caller(await authenticated(request, None), x_workspace)
+            caller = access_of(request).caller(await authenticated(request), x_workspace)
             return Reader(workspace=caller.workspace)
         if key:
             channel = await keys.channel(key, EVERY_KIND, request)
