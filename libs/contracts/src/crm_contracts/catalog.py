@@ -12,6 +12,7 @@ PUBLISHERS: Final[dict[str, str]] = {
     topics.TIMELINE_EVENTS: "timeline-svc",
     topics.TIMELINE_INTERACTIONS: "gateways (telephony, mail, WhatsApp)",
     topics.ACCESS: "customer-svc",
+    **{topics.audit(service): f"{service}-svc" for service in topics.AUDITED},
 }
 
 # Read whole, from the beginning, by every instance of every service (no consumer group): the
@@ -21,7 +22,19 @@ CACHED_BY_EVERY_SERVICE: Final[tuple[str, ...]] = (topics.ACCESS,)
 SUBSCRIBERS: Final[dict[str, tuple[str, ...]]] = {
     "intake-svc": (topics.DECISIONS, topics.CUSTOMER_EVENTS),
     "dedup-svc": (topics.LEADS, topics.CUSTOMER_EVENTS),
-    "customer-svc": (topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS),
+    "customer-svc": (
+        topics.DECISIONS,
+        topics.ALLOCATION_EVENTS,
+        topics.TIMELINE_EVENTS,
+        *(topics.audit(service) for service in topics.AUDITED),  # it keeps the audit log
+    ),
     "allocation-svc": (topics.CUSTOMER_EVENTS,),
     "timeline-svc": (topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS, topics.TIMELINE_INTERACTIONS),
 }
+
+
+def ensured(service: str) -> list[str]:
+    """The topics a service's `migrate` creates (with their dead-letter topics) and its `dlq`
+    command looks at: what it publishes, then what it consumes."""
+    published = [t for t, publisher in PUBLISHERS.items() if publisher == service]
+    return list(dict.fromkeys([*published, *SUBSCRIBERS[service]]))

@@ -13,6 +13,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from crm_contracts import topics
 from crm_contracts.leads import Address, Affiliate, ChannelRef, Lead
+from crm_contracts.permissions import Role as Role  # re-exported: memberships travel in events
+from crm_contracts.permissions import RolePermissions
 
 
 class Decision(StrEnum):
@@ -124,6 +126,9 @@ class CustomerSnapshot(BaseModel):
     broker: Affiliate | None = None
     parent_ids: list[UUID] = Field(default_factory=list)
     child_ids: list[UUID] = Field(default_factory=list)
+    team_member_ids: list[UUID] = Field(
+        default_factory=list, description="Reps working the card beside its owner (seed 002 'עובדים'): it is `own` for them too."
+    )
 
 
 class CustomerCreated(BaseModel):
@@ -178,8 +183,29 @@ class CustomerUnmerged(BaseModel):
 
 
 class CustomerDeleted(BaseModel):
+    """A card deleted (soft: an administrator can restore it; until then it is absent from every
+    list, search and lookup)."""
+
     customer_id: UUID
     workspace: str
+    actor: str | None = Field(default=None, description="Who acted: the token subject.")
+
+
+class CustomerRestored(BaseModel):
+    """A deleted card restored by an administrator: back as it was."""
+
+    customer_id: UUID
+    customer: CustomerSnapshot
+    actor: str | None = Field(default=None, description="Who acted: the token subject.")
+
+
+class CustomerErased(BaseModel):
+    """A person erased for good (a privacy request): every service removes what it keeps of
+    this card's personal data (identity keys, submissions' leads, timeline bodies, duplicate
+    leads). What remains is that it happened: the card id, and the audit log's record."""
+
+    customer_id: UUID
+    actor: str | None = Field(default=None, description="Who acted: the token subject.")
 
 
 class DuplicateLeadRecorded(BaseModel):
@@ -228,6 +254,15 @@ class LeadTransferred(BaseModel):
     reason: str
     actor: str
     transferred_at: datetime
+
+
+class RepChanged(BaseModel):
+    """A rep as it now stands (created, changed, or deleted): what other services need of it
+    to decide a `team` scope (the rep's team) and to name it."""
+
+    rep_id: UUID
+    team: str | None = None
+    deleted: bool = False
 
 
 class LeadQueued(BaseModel):
@@ -318,15 +353,6 @@ class InteractionSubmitted(BaseModel):
     recording_url: str | None = Field(default=None, max_length=2000, description="Calls only: where the recording is kept.")
 
 
-class Role(StrEnum):
-    """A member's role in a workspace (what each may do is the next step: roles and permissions)."""
-
-    ADMINISTRATOR = "administrator"
-    MANAGER = "manager"
-    SALES_REP = "sales_rep"
-    READ_ONLY = "read_only"
-
-
 class MembershipChanged(BaseModel):
     """A user's membership of the envelope's workspace, as it now stands: `role` null = removed.
 
@@ -337,6 +363,68 @@ class MembershipChanged(BaseModel):
     role: Role | None
     username: str | None = Field(default=None, max_length=255, description="For display only; never used to decide access.")
     actor: str | None = Field(default=None, max_length=255, description="Who granted or removed it (token subject or `cli`).")
+    rep_id: UUID | None = Field(
+        default=None, description="The rep (allocation-svc) who carries this user's leads: their `own` cards are this rep's."
+    )
+
+
+class RoleChanged(BaseModel):
+    """What a role of the envelope's workspace may see and do, as it now stands (the whole
+    role, not a diff). Keyed `<workspace>/role/<role>` on the compacted access topic; a
+    workspace whose role was never changed uses `crm_contracts.permissions.default_roles()`."""
+
+    role: Role
+    permissions: RolePermissions
+    actor: str | None = Field(default=None, max_length=255, description="Who changed it (token subject or `cli`).")
+
+
+class AuditRecorded(BaseModel):
+    """One line of the audit log (DESIGN 4.9): a change, merge, transfer, export, card opened,
+    permission change or refusal, staged in the same transaction as what it records. Each
+    service publishes its own on `crm.<service>.audit.v1`; customer-svc keeps them all
+    (append-only) and answers `GET /v1/audit`."""
+
+    service: str = Field(description="The service that acted or refused (`customer-svc`).")
+    actor: str = Field(max_length=255, description="Token subject, `cli`, or the service/channel that acted (`api:<channel>`).")
+    action: str = Field(max_length=100, description="What was done or tried: `customer.update`, `customer.open`, `customers.export`, ….")
+    outcome: str = Field(description="`done` or `refused`.")
+    target_type: str | None = Field(default=None, max_length=50, description="`customer`, `role`, `membership`, `rep`, `channel`, ….")
+    target_id: str | None = Field(default=None, max_length=255)
+    permission: str | None = Field(default=None, max_length=100, description="The permission it rests on (`actions.merge`).")
+    before: dict[str, Any] | None = Field(default=None, description="Edits: the changed fields' values before.")
+    after: dict[str, Any] | None = Field(default=None, description="Edits: the changed fields' values after.")
+    detail: dict[str, Any] | None = Field(default=None, description="Anything else worth keeping (counts, filters, reasons).")
+    at: datetime
+
+
+# One type per publishing service (each type travels on exactly one topic: its service's).
+class IntakeAuditRecorded(AuditRecorded):
+    """An audit line of intake-svc (`crm.intake.audit.v1`)."""
+
+
+class DedupAuditRecorded(AuditRecorded):
+    """An audit line of dedup-svc (`crm.dedup.audit.v1`)."""
+
+
+class CustomerAuditRecorded(AuditRecorded):
+    """An audit line of customer-svc (`crm.customer.audit.v1`)."""
+
+
+class AllocationAuditRecorded(AuditRecorded):
+    """An audit line of allocation-svc (`crm.allocation.audit.v1`)."""
+
+
+class TimelineAuditRecorded(AuditRecorded):
+    """An audit line of timeline-svc (`crm.timeline.audit.v1`)."""
+
+
+AUDIT_MODELS: Final[dict[str, type[AuditRecorded]]] = {
+    "intake": IntakeAuditRecorded,
+    "dedup": DedupAuditRecorded,
+    "customer": CustomerAuditRecorded,
+    "allocation": AllocationAuditRecorded,
+    "timeline": TimelineAuditRecorded,
+}
 
 
 EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
@@ -359,6 +447,11 @@ EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
     "crm.timeline.contact_dates_changed.v1": ContactDatesChanged,
     "crm.timeline.interaction_submitted.v1": InteractionSubmitted,
     "crm.customer.membership_changed.v1": MembershipChanged,
+    "crm.customer.role_changed.v1": RoleChanged,
+    "crm.customer.restored.v1": CustomerRestored,
+    "crm.customer.erased.v1": CustomerErased,
+    "crm.allocation.rep_changed.v1": RepChanged,
+    **{f"crm.{service}.audit_recorded.v1": model for service, model in AUDIT_MODELS.items()},
 }
 
 TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
@@ -374,11 +467,14 @@ TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
         "crm.customer.unmerged.v1",
         "crm.customer.deleted.v1",
         "crm.customer.duplicate_lead_recorded.v1",
+        "crm.customer.restored.v1",
+        "crm.customer.erased.v1",
     ),
     topics.ALLOCATION_EVENTS: (
         "crm.allocation.lead_assigned.v1",
         "crm.allocation.lead_transferred.v1",
         "crm.allocation.lead_queued.v1",
+        "crm.allocation.rep_changed.v1",
     ),
     topics.TIMELINE_EVENTS: (
         "crm.timeline.entry_recorded.v1",
@@ -386,7 +482,8 @@ TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
         "crm.timeline.contact_dates_changed.v1",
     ),
     topics.TIMELINE_INTERACTIONS: ("crm.timeline.interaction_submitted.v1",),
-    topics.ACCESS: ("crm.customer.membership_changed.v1",),
+    topics.ACCESS: ("crm.customer.membership_changed.v1", "crm.customer.role_changed.v1"),
+    **{topics.audit(service): (f"crm.{service}.audit_recorded.v1",) for service in topics.AUDITED},
 }
 
 TYPE_BY_MODEL: Final[dict[type[BaseModel], str]] = {model: name for name, model in EVENT_TYPES.items()}

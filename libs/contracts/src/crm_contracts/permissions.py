@@ -14,8 +14,8 @@ A role is a set of permissions:
   `crm_contracts.text.field_path` (`national_id`, `fields.colour` for a custom field, `fields`
   for every custom field at once); the most specific listed path wins, else `field_default`.
 
-Nothing here is published yet (no event carries a role; the schema snapshot is unchanged):
-this is issue 17's groundwork, not used by any service yet.
+customer-svc owns them and publishes each workspace's roles (`RoleChanged`) on the compacted
+access topic; every service caches them (`crm_runtime.access`).
 """
 
 import re
@@ -24,12 +24,20 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from crm_contracts.events import Role
 from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
 
 # A field path as roles name it: keys joined by dots (no list indexes: a list is one field).
 FIELD_PATH_PATTERN: Final = r"^[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62}){0,3}$"
 CUSTOM_FIELDS: Final = "fields"  # the card's key holding custom field values: `fields.<key>`
+
+
+class Role(StrEnum):
+    """A member's role in a workspace; what each may do is its `RolePermissions`."""
+
+    ADMINISTRATOR = "administrator"
+    MANAGER = "manager"
+    SALES_REP = "sales_rep"
+    READ_ONLY = "read_only"
 
 
 class Section(StrEnum):

@@ -12,6 +12,15 @@ TIMELINE_INTERACTIONS: Final = "crm.timeline.interactions.v1"
 # service instance into its access cache (no consumer group). Owned by customer-svc.
 ACCESS: Final = "crm.customer.access.v1"
 
+# The audit log (DESIGN 4.9): each service publishes its own audit lines; customer-svc keeps them.
+AUDITED: Final = ("intake", "dedup", "customer", "allocation", "timeline")
+
+
+def audit(service: str) -> str:
+    """The audit topic of a service, by its short name (`customer`) or its name (`customer-svc`)."""
+    return f"crm.{service.removesuffix('-svc')}.audit.v1"
+
+
 ALL: Final = (
     LEADS,
     DECISIONS,
@@ -20,6 +29,7 @@ ALL: Final = (
     TIMELINE_EVENTS,
     TIMELINE_INTERACTIONS,
     ACCESS,
+    *(audit(service) for service in AUDITED),
 )
 # Topics kept compacted (latest value per key) instead of deleted after retention.
 COMPACTED: Final = (ACCESS,)

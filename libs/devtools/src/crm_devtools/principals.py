@@ -67,7 +67,7 @@ def published(service: str) -> tuple[str, ...]:
 
 def ensured(service: str) -> tuple[str, ...]:
     """The topics `migrate` creates (with their dead-letter topics): published and consumed."""
-    return tuple(dict.fromkeys([*published(service), *catalog.SUBSCRIBERS[service]]))
+    return tuple(catalog.ensured(service))
 
 
 def service_principal(service: str) -> Principal:

@@ -26,10 +26,11 @@ build an app with an operation that depends on none of them (its OpenAPI `securi
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Annotated
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import Depends, Header, Request
@@ -38,7 +39,8 @@ from pydantic import ValidationError
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import TYPE_BY_MODEL, MembershipChanged, Role
+from crm_contracts.events import TYPE_BY_MODEL, MembershipChanged, Role, RoleChanged
+from crm_contracts.permissions import Action, RolePermissions, Section, default_roles
 from crm_runtime.auth import Identity, IssuerUnavailable, OidcSettings, TokenRejected, TokenVerifier, bearer_token
 from crm_runtime.backoff import backoff, sleep_or_stop
 from crm_runtime.kafka import connection
@@ -48,6 +50,11 @@ from crm_runtime.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 MEMBERSHIP_CHANGED = TYPE_BY_MODEL[MembershipChanged]
+ROLE_CHANGED = TYPE_BY_MODEL[RoleChanged]
+DEFAULT_ROLES: Mapping[Role, RolePermissions] = MappingProxyType(default_roles())
+# A service caller acts for the system (a consumer's lookup, intake's field definitions): it
+# reaches every card and field; what it may change is decided by the routes it is allowed on.
+SERVICE_PERMISSIONS = DEFAULT_ROLES[Role.ADMINISTRATOR]
 WORKSPACE_HEADER = "X-Workspace"
 CHALLENGE = 'Bearer realm="crm"'
 
@@ -59,31 +66,59 @@ def oidc_settings(settings: ServiceSettings) -> OidcSettings:
 # -- the access cache ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One user's membership of one workspace: the role, and the rep who carries their leads."""
+
+    role: Role
+    rep_id: UUID | None = None
+
+
 class Memberships:
-    """subject → {workspace: role}: the latest membership event per (workspace, subject)."""
+    """The access cache: subject → {workspace: Member}, and each workspace's roles (the latest
+    `RoleChanged` per (workspace, role); a role never changed is `DEFAULT_ROLES`')."""
 
     def __init__(self) -> None:
-        self._by_subject: dict[str, dict[str, Role]] = {}
+        self._by_subject: dict[str, dict[str, Member]] = {}
+        self._roles: dict[str, dict[Role, RolePermissions]] = {}
         self.caught_up = asyncio.Event()  # the topic was read up to its end as of the start
 
     def apply(self, workspace: str, change: MembershipChanged) -> None:
-        roles = self._by_subject.setdefault(change.subject, {})
+        members = self._by_subject.setdefault(change.subject, {})
         if change.role is None:
-            roles.pop(workspace, None)
-            if not roles:
+            members.pop(workspace, None)
+            if not members:
                 del self._by_subject[change.subject]
         else:
-            roles[workspace] = change.role
+            members[workspace] = Member(change.role, change.rep_id)
 
-    def grant(self, subject: str, workspace: str, role: Role) -> None:
+    def apply_role(self, workspace: str, change: RoleChanged) -> None:
+        self._roles.setdefault(workspace, {})[change.role] = change.permissions
+
+    def grant(self, subject: str, workspace: str, role: Role, rep_id: UUID | None = None) -> None:
         """Set a membership directly (tests and tools; services learn them from the feed)."""
-        self.apply(workspace, MembershipChanged(subject=subject, role=role))
+        self.apply(workspace, MembershipChanged(subject=subject, role=role, rep_id=rep_id))
+
+    def set_role(self, workspace: str, role: Role, permissions: RolePermissions) -> None:
+        """Set a role's permissions directly (tests and tools; services learn them from the feed)."""
+        self.apply_role(workspace, RoleChanged(role=role, permissions=permissions))
 
     def of(self, subject: str) -> Mapping[str, Role]:
-        return MappingProxyType(self._by_subject.get(subject, {}))
+        return MappingProxyType({ws: m.role for ws, m in self._by_subject.get(subject, {}).items()})
 
     def role(self, subject: str, workspace: str) -> Role | None:
+        member = self._by_subject.get(subject, {}).get(workspace)
+        return member.role if member else None
+
+    def member(self, subject: str, workspace: str) -> Member | None:
         return self._by_subject.get(subject, {}).get(workspace)
+
+    def workspaces(self, subject: str) -> Mapping[str, Member]:
+        return MappingProxyType(self._by_subject.get(subject, {}))
+
+    def permissions(self, workspace: str, role: Role) -> RolePermissions:
+        """What `role` may in `workspace`: as last changed there, else the default."""
+        return self._roles.get(workspace, {}).get(role) or DEFAULT_ROLES[role]
 
 
 class MembershipFeed:
@@ -166,13 +201,13 @@ class MembershipFeed:
             return  # a tombstone: nothing published one, nothing to do
         try:
             envelope = Envelope.model_validate_json(value)
-            if envelope.type != MEMBERSHIP_CHANGED:
-                return  # another event of the access topic: not this cache's business
-            change = MembershipChanged.model_validate(envelope.data)
+            if envelope.type == MEMBERSHIP_CHANGED:
+                self._memberships.apply(envelope.workspace, MembershipChanged.model_validate(envelope.data))
+            elif envelope.type == ROLE_CHANGED:
+                self._memberships.apply_role(envelope.workspace, RoleChanged.model_validate(envelope.data))
+            # another event of the access topic: not this cache's business
         except ValidationError:
-            log.warning("access feed skipped a record that is not a membership event")
-            return
-        self._memberships.apply(envelope.workspace, change)
+            log.warning("access feed skipped a record that is not a membership or role event")
 
 
 # -- callers -----------------------------------------------------------------------------------
@@ -180,12 +215,16 @@ class MembershipFeed:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """A verified caller acting in one workspace. `role` is None for a service caller."""
+    """A verified caller acting in one workspace. `role` is None for a service caller.
+    `permissions`: the role's in this workspace (a service's: `SERVICE_PERMISSIONS`);
+    `rep_id`: the rep the member is linked to (their `own` cards), if any."""
 
     identity: Identity
     workspace: str
     role: Role | None
     service: str | None = None  # the client id of a service caller
+    permissions: RolePermissions = field(default=SERVICE_PERMISSIONS)
+    rep_id: UUID | None = None
 
     @property
     def actor(self) -> str:
@@ -207,8 +246,15 @@ def unauthenticated(reason: str) -> Problem:
     )
 
 
-def forbidden(detail: str) -> Problem:
-    return Problem(403, "Forbidden", detail)
+def forbidden(detail: str, *, permission: str | None = None) -> Problem:
+    """A 403; `permission` names the permission refused (`actions.merge`, `fields.national_id`)."""
+    if permission is None:
+        return Problem(403, "Forbidden", detail)
+    return Problem(403, "Forbidden", detail, permission=permission)
+
+
+# Told of every refusal a guard makes (the audit log records refusals): set by the service.
+RefusalHook = Callable[["Caller", str, str], Awaitable[None]]  # (caller, permission, reason)
 
 
 class Access:
@@ -218,6 +264,17 @@ class Access:
         self.verifier = verifier
         self.memberships = memberships
         self.service_clients = frozenset(settings.service_clients)
+        self.on_refusal: RefusalHook | None = None  # the service's audit of refusals
+
+    async def refuse(self, caller: "Caller", permission: str, reason: str) -> Problem:
+        """The 403 for a refused permission, after telling `on_refusal` (the audit log).
+        A failing hook never turns the refusal into something else."""
+        if self.on_refusal is not None:
+            try:
+                await self.on_refusal(caller, permission, reason)
+            except Exception as exc:  # noqa: BLE001 - the audit of a refusal must not change the answer
+                log.warning("refusal not audited (%s)", type(exc).__name__)
+        return forbidden(reason, permission=permission)
 
     async def identity(self, authorization: str | None) -> Identity:
         try:
@@ -234,15 +291,15 @@ class Access:
             if not workspace:
                 raise Problem(400, "Workspace required", f"A service caller names its workspace with {WORKSPACE_HEADER}.")
             return Caller(identity, workspace, None, service=identity.client_id)
-        roles = self.memberships.of(identity.subject)
-        if not roles:
+        members = self.memberships.workspaces(identity.subject)
+        if not members:
             raise forbidden("You are not a member of any workspace.")
         if workspace is None:
-            workspace = min(roles)
-        role = roles.get(workspace)
-        if role is None:
+            workspace = min(members)
+        member = members.get(workspace)
+        if member is None:
             raise forbidden(f"You are not a member of the workspace named by {WORKSPACE_HEADER}.")
-        return Caller(identity, workspace, role)
+        return Caller(identity, workspace, member.role, None, self.memberships.permissions(workspace, member.role), member.rep_id)
 
 
 BEARER_DESCRIPTION = "An OpenID Connect access token (RS256) from the CRM's issuer, for the `crm-api` audience."
@@ -288,9 +345,10 @@ class _CallerGuard(HTTPBearer):
             str | None, Header(alias=WORKSPACE_HEADER, min_length=1, max_length=100, description=WORKSPACE_DESCRIPTION)
         ] = None,
     ) -> Caller:
-        caller = access_of(request).caller(await authenticated(request), x_workspace)
+        access = access_of(request)
+        caller = access.caller(await authenticated(request), x_workspace)
         if self._refusal is not None and (reason := self._refusal(caller)) is not None:
-            raise forbidden(reason)
+            raise await access.refuse(caller, "role", reason)
         return caller
 
 
@@ -306,6 +364,45 @@ IdentityDep = Annotated[Identity, Depends(_IdentityGuard())]
 CallerDep = Annotated[Caller, Depends(_CallerGuard())]
 UserDep = Annotated[Caller, Depends(_CallerGuard(_not_a_member))]
 AdminDep = Annotated[Caller, Depends(_CallerGuard(_not_an_administrator))]
+
+
+class _PermissionGuard(_CallerGuard):
+    """`CallerDep` that also needs an action (and its section, when given) of the caller's role."""
+
+    def __init__(self, action: Action | None, section: Section | None) -> None:
+        super().__init__()
+        self._action = action
+        self._section = section
+
+    async def __call__(  # type: ignore[override]
+        self,
+        request: Request,
+        x_workspace: Annotated[
+            str | None, Header(alias=WORKSPACE_HEADER, min_length=1, max_length=100, description=WORKSPACE_DESCRIPTION)
+        ] = None,
+    ) -> Caller:
+        access = access_of(request)
+        caller = access.caller(await authenticated(request), x_workspace)
+        refused = refusal(caller, self._action, self._section)
+        if refused is not None:
+            raise await access.refuse(caller, *refused)
+        return caller
+
+
+def refusal(caller: Caller, action: Action | None, section: Section | None = None) -> tuple[str, str] | None:
+    """(permission, reason) when the caller's role lacks `section` or `action`; None when allowed."""
+    if section is not None and section not in caller.permissions.sections:
+        return f"sections.{section}", f"Your role does not show the {section} section."
+    if action is not None and action not in caller.permissions.actions:
+        return f"actions.{action}", f"Your role does not allow {action.replace('_', ' ')} (permission actions.{action})."
+    return None
+
+
+def permitted(action: Action | None = None, section: Section | None = None) -> "_PermissionGuard":
+    """A dependency like `CallerDep` that refuses (403 naming the permission, audited) a caller
+    whose role lacks `action` or `section`: `Annotated[Caller, Depends(permitted(Action.MERGE))]`.
+    Service callers hold `SERVICE_PERMISSIONS` (everything)."""
+    return _PermissionGuard(action, section)
 
 
 def caller_guard(refusal: Callable[[Caller], str | None]) -> "_CallerGuard":

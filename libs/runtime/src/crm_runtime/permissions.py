@@ -9,8 +9,9 @@ no I/O, each answer a decision with its reason (what the audit log and a 403 can
   such as `fields.<key>` included), `refused_fields(perms, changes)` (the paths a write touches
   that the role may not change, in `crm_contracts.text.field_path` notation).
 
-Issue 17 groundwork: no service or route uses this yet. Reasons never hold personal data (no
-ids, no names): they may be logged.
+The routes' guards are `crm_runtime.access.permitted`; the SQL form of the scope and the
+response-shape helpers are `crm_runtime.scope`. Reasons never hold personal data (no ids, no
+names): they may be logged.
 """
 
 import re

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import MetaData, text
 
 from crm_runtime.access import Access, MembershipFeed, Memberships, oidc_settings
+from crm_runtime.audit import AuditTrail
 from crm_runtime.auth import TokenVerifier
 from crm_runtime.backoff import backoff, sleep_or_stop
 from crm_runtime.consumer import Batched, EventConsumer, Handler
@@ -50,6 +51,8 @@ class ServiceRuntime:
         self._workers: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
         self.memberships = Memberships()
         self.access = Access(settings, TokenVerifier(oidc_settings(settings)), self.memberships)
+        self.audit = AuditTrail(settings, self.outbox, self.sessions)
+        self.access.on_refusal = self.audit.refused  # every refusal a guard makes is audited
 
     def drain_on_stop(self, drain: Callable[[], Awaitable[object]]) -> None:
         """Run `drain` first on shutdown, while the database and Kafka are still open."""

@@ -13,10 +13,12 @@ import pytest
 from fastapi import APIRouter, FastAPI
 
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import MembershipChanged, Role
+from crm_contracts.events import MembershipChanged, Role, RoleChanged
+from crm_contracts.permissions import Action, FieldAccess, RolePermissions, Scope, default_roles
 from crm_devtools.tokens import TestIssuer, refusals
 from crm_runtime.access import (
     MEMBERSHIP_CHANGED,
+    ROLE_CHANGED,
     WORKSPACE_HEADER,
     Access,
     AdminDep,
@@ -333,9 +335,29 @@ def test_the_feed_applies_membership_records_and_skips_anything_else(caplog: pyt
     bad_data = Envelope(source="/crm/customer-svc", type=MEMBERSHIP_CHANGED, workspace="main", data={"subject": DANA, "role": "owner"})
     feed._apply(bad_data.model_dump_json().encode())
     assert dict(memberships.of(DANA)) == {"main": Role.SALES_REP}
-    assert "not a membership event" in caplog.text and DANA not in caplog.text
+    assert "not a membership or role event" in caplog.text and DANA not in caplog.text
     feed._apply(_record("main", DANA, None))
     assert dict(memberships.of(DANA)) == {}
+
+
+def test_the_feed_applies_role_changes_per_workspace_and_falls_back_to_the_defaults() -> None:
+    memberships = Memberships()
+    feed = MembershipFeed(_settings(), memberships)
+    narrowed = RolePermissions(actions=frozenset({Action.SEARCH}), scope=Scope.OWN, fields={"national_id": FieldAccess.HIDDEN})
+    change = RoleChanged(role=Role.SALES_REP, permissions=narrowed, actor="admin")
+    feed._apply(
+        Envelope(source="/crm/customer-svc", type=ROLE_CHANGED, workspace="main", data=change.model_dump(mode="json"))
+        .model_dump_json()
+        .encode()
+    )
+    assert memberships.permissions("main", Role.SALES_REP) == narrowed
+    assert memberships.permissions("other", Role.SALES_REP) == default_roles()[Role.SALES_REP]
+    assert memberships.permissions("main", Role.MANAGER) == default_roles()[Role.MANAGER]
+    bad = Envelope(
+        source="/crm/customer-svc", type=ROLE_CHANGED, workspace="main", data={"role": "sales_rep", "permissions": {"scope": "x"}}
+    )
+    feed._apply(bad.model_dump_json().encode())
+    assert memberships.permissions("main", Role.SALES_REP) == narrowed  # a bad record changes nothing
 
 
 # -- create_app and the OpenAPI document -------------------------------------------------------------

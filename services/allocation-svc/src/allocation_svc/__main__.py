@@ -2,14 +2,14 @@ from pathlib import Path
 
 from allocation_svc.config import AllocationSettings
 from allocation_svc.entrypoints.app import build_app
-from crm_contracts import topics
+from crm_contracts import catalog
 from crm_runtime.cli import main as run
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
-    run(AllocationSettings(), build_app, SERVICE_ROOT, [topics.ALLOCATION_EVENTS, topics.CUSTOMER_EVENTS])
+    run(AllocationSettings(), build_app, SERVICE_ROOT, catalog.ensured("allocation-svc"))
 
 
 if __name__ == "__main__":

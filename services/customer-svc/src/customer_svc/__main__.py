@@ -1,7 +1,7 @@
 import sys
 from pathlib import Path
 
-from crm_contracts import topics
+from crm_contracts import catalog
 from crm_runtime.cli import main as run
 from customer_svc.config import CustomerSettings
 from customer_svc.entrypoints import cli
@@ -9,7 +9,7 @@ from customer_svc.entrypoints.app import build_app
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 # What `migrate` creates (with dead-letter topics) and `dlq` looks at: published, then consumed.
-TOPICS = [topics.CUSTOMER_EVENTS, topics.ACCESS, topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS]
+TOPICS = catalog.ensured("customer-svc")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from crm_contracts import topics
+from crm_contracts import catalog
 from crm_runtime.cli import main as run
 from dedup_svc.config import DedupSettings
 from dedup_svc.entrypoints.app import build_app
@@ -9,7 +9,7 @@ SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
-    run(DedupSettings(), build_app, SERVICE_ROOT, [topics.DECISIONS, topics.LEADS, topics.CUSTOMER_EVENTS])
+    run(DedupSettings(), build_app, SERVICE_ROOT, catalog.ensured("dedup-svc"))
 
 
 if __name__ == "__main__":
