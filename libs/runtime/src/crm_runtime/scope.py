@@ -19,7 +19,7 @@ answers a write touching read-only or hidden fields with a `403` naming them.
 
 from typing import Any
 
-from sqlalchemy import Boolean, Column, ColumnElement, MetaData, String, Table, Uuid, and_, false, or_, select, true
+from sqlalchemy import Boolean, Column, ColumnElement, Index, MetaData, String, Table, Uuid, and_, false, or_, select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,7 @@ def rep_teams_table(metadata: MetaData) -> Table:
         Column("workspace", String(100), nullable=False),
         Column("team", String(200)),
         Column("deleted", Boolean, nullable=False, server_default=false()),
+        Index("ix_rep_teams_workspace_team", "workspace", "team"),
     )
 
 

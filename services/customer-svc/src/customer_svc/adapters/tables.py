@@ -15,9 +15,10 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from crm_runtime.delivery_tables import inbox_table, outbox_table
+from crm_runtime.scope import rep_teams_table
 
 metadata = MetaData()
 
@@ -60,11 +61,18 @@ customers = Table(
     Column("last_event_at", DateTime(timezone=True)),
     # Folded names, ID digits, every phone form and the e-mails (domain.search); trigram-indexed.
     Column("search_doc", Text, nullable=False, server_default=""),
+    # Reps working the card beside its owner (seed 002 "עובדים"): the card is `own` for them too.
+    Column("team_member_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
+    Column("deleted_at", DateTime(timezone=True)),  # soft-deleted: absent everywhere until restored
+    Column("deleted_by", String(255)),
+    Column("erased_at", DateTime(timezone=True)),  # a privacy erasure: personal data removed for good
     UniqueConstraint("workspace", "number", name="uq_customers_workspace_number"),
 )
 Index("ix_customers_workspace_created", customers.c.workspace, customers.c.created_at, customers.c.id)
 Index("ix_customers_search_doc", customers.c.search_doc, postgresql_using="gin", postgresql_ops={"search_doc": "gin_trgm_ops"})
 Index("ix_customers_owner", customers.c.owner_id)
+Index("ix_customers_team_members", customers.c.team_member_ids, postgresql_using="gin")
+Index("ix_customers_workspace_owner_created", customers.c.workspace, customers.c.owner_id, customers.c.created_at, customers.c.id)
 Index("ix_customers_tags", customers.c.tags, postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"})
 Index("ix_customers_fields", customers.c.fields, postgresql_using="gin", postgresql_ops={"fields": "jsonb_path_ops"})
 
@@ -175,3 +183,5 @@ memberships = Table(
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+
+rep_teams = rep_teams_table(metadata)  # rep → team, from allocation-svc's RepChanged (the `team` scope)
