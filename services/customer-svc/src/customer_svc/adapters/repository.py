@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -150,13 +150,13 @@ class CustomerRepository:
             query = query.where(or_(d.created_at < after[0], and_(d.created_at == after[0], d.submission_id < after[1])))
         return list((await self._s.execute(query.order_by(d.created_at.desc(), d.submission_id.desc()).limit(limit))).all())
 
-    async def page(self, workspace: str, where: CardFilter, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
-        """Newest first, keyset-paginated on (created_at, id); merged-away cards are left out."""
+    def list_query(self, workspace: str, where: CardFilter, scope_condition: ColumnElement[bool]) -> Select[Any]:
+        """The cards of `workspace` a list shows for `where`, within `scope_condition` (the
+        caller's `crm_runtime.scope.condition`): merged-away and deleted cards left out; no order,
+        no limit (the page adds its keyset, an export streams it). Search terms: set
+        `plan_cache_mode` first (`custom_plan_for`) when `where.terms` is not empty."""
         c = customers.c
-        query = select(customers).where(c.workspace == workspace, c.merged_into.is_(None))
-        if where.terms:
-            # A plan made for these very terms: a generic plan cannot tell a rare term from a common one.
-            await self._s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        query = select(customers).where(c.workspace == workspace, c.merged_into.is_(None), c.deleted_at.is_(None), scope_condition)
         for term in where.terms:
             if len(term) < SUBSTRING_MIN:  # too short for the trigram index: the start of a word
                 query = query.where(or_(c.search_doc.startswith(term, autoescape=True), c.search_doc.contains(" " + term, autoescape=True)))
@@ -186,6 +186,26 @@ class CustomerRepository:
             query = query.where(c.active.is_(where.active))
         for key, value in where.fields.items():
             query = query.where(c.fields.contains({key: value}))
+        return query
+
+    async def custom_plan_for(self, where: CardFilter) -> None:
+        """A plan made for these very terms: a generic plan cannot tell a rare term from a common one."""
+        if where.terms:
+            await self._s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+    async def page(
+        self,
+        workspace: str,
+        where: CardFilter,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+        scope_condition: ColumnElement[bool] | None = None,
+    ) -> list[Any]:
+        """Newest first, keyset-paginated on (created_at, id); merged-away and deleted cards and
+        those outside `scope_condition` are left out."""
+        c = customers.c
+        query = self.list_query(workspace, where, true() if scope_condition is None else scope_condition)
+        await self.custom_plan_for(where)
         if after is not None:
             query = query.where(or_(c.created_at < after[0], and_(c.created_at == after[0], c.id < after[1])))
         return list((await self._s.execute(query.order_by(c.created_at.desc(), c.id.desc()).limit(limit))).all())
