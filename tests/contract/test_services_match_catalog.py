@@ -24,8 +24,9 @@ def test_each_service_subscribes_to_what_the_catalog_says(service: str) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_published_topic_has_its_service_as_publisher(service: str) -> None:
     published = [topic for topic, publisher in catalog.PUBLISHERS.items() if publisher == f"{service}-svc"]
-    # One events topic each; customer-svc, the owner of memberships, also the access topic.
-    expected = 2 if service == "customer" else 1
+    # One events topic and one audit topic each; customer-svc, the owner of memberships, also the access topic.
+    expected = 3 if service == "customer" else 2
+    assert topics.audit(service) in published, "every service publishes its audit lines"
     assert len(published) == expected, f"{service}-svc publishes {expected} topic(s)"
     assert all(topic.startswith(f"crm.{service}.") for topic in published), "named after their owner"
     assert all(TOPIC_TYPES[topic] for topic in published), "each carries at least one event type"

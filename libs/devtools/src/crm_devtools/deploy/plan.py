@@ -66,7 +66,13 @@ TOPICS: tuple[Topic, ...] = (
     Topic(topics.ALLOCATION_EVENTS, 12, timedelta(days=7), "one or two events per lead; assignment is serialised per workspace anyway"),
     Topic(topics.TIMELINE_EVENTS, 12, timedelta(days=7), "contact-date facts for customer-svc"),
     Topic(topics.TIMELINE_INTERACTIONS, 12, timedelta(days=7), "calls, mails and messages from gateways"),
-    Topic(topics.ACCESS, 3, timedelta(0), "memberships, read whole by every service into its access cache", compacted=True),
+    Topic(topics.ACCESS, 3, timedelta(0), "memberships and roles, read whole by every service into its access cache", compacted=True),
+    # The audit log's lines: customer-svc keeps them for good in its audit_log table; the topics
+    # keep them long enough for other systems (a SIEM) to read them at their own pace.
+    *(
+        Topic(topics.audit(s), 6, timedelta(days=30), f"{s}-svc's audit lines, kept by customer-svc's audit log")
+        for s in topics.AUDITED
+    ),
 )
 DLQ_PARTITIONS = 3
 DLQ_RETENTION = timedelta(days=30)  # time to look at a poison message, fix the cause and replay it
