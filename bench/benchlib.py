@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import orjson
@@ -50,15 +51,18 @@ async def signed_in(workspace: str, username: str = BENCH_USER) -> UserAuth:
     return UserAuth(username, workspace)
 
 
-async def grant_on_topic(settings: ServiceSettings, workspace: str, username: str = BENCH_USER, role: Role = Role.ADMINISTRATOR) -> None:
+async def grant_on_topic(
+    settings: ServiceSettings, workspace: str, username: str = BENCH_USER, role: Role = Role.ADMINISTRATOR, rep_id: UUID | None = None
+) -> None:
     """Make a demo user a member of `workspace` for the services of `settings`' topic namespace,
     which has no customer-svc of its own: the `MembershipChanged` customer-svc's `members grant`
     stages and its outbox relay publishes (envelope, key, headers), sent to the namespace's
     access topic, created here as customer-svc's `migrate` creates it (compacted). Done before
-    the services start, their /readyz (access feed caught up) means they know the member."""
+    the services start, their /readyz (access feed caught up) means they know the member.
+    `rep_id` links the member to a rep (their `own` cards are that rep's)."""
     await ensure_topics(settings, [topics.ACCESS])
     subject = demo_user(username).subject
-    change = MembershipChanged(subject=subject, role=role, username=username, actor=CLI_ACTOR)
+    change = MembershipChanged(subject=subject, role=role, username=username, actor=CLI_ACTOR, rep_id=rep_id)
     envelope = new_event(CUSTOMER_SVC, change, workspace=workspace, subject=subject).model_dump(mode="json")
     producer = make_producer(settings)
     await producer.start()
