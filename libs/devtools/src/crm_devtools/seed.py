@@ -47,7 +47,9 @@ FIELDS: list[dict[str, object]] = [
     {"key": "budget", "label": "Budget", "label_he": "תקציב", "kind": "number"},
     {"key": "interest", "label": "Interest", "label_he": "תחום עניין", "kind": "multi_select", "options": ["cars", "homes", "loans"]},
 ]
-REPS = [("Noa Cohen", "North"), ("Yossi Levi", "Center"), ("Maya Mizrahi", "South")]
+REPS = [("Noa Cohen", "North"), ("Yossi Levi", "Center"), ("Maya Mizrahi", "South"), ("Dana Amir", "Center")]
+# The demo sales reps' users carry these reps' leads: their `own` cards (issue 17's record scope).
+REP_LINKS = {"rep.dana": "Dana Amir", "rep.yossi": "Yossi Levi"}
 
 # Several `members grant` commands in one interpreter: a customer-svc start costs about 2 s of CPU.
 _GRANT_SCRIPT = """
@@ -127,6 +129,16 @@ def _created(answer: httpx.Response) -> None:
         answer.raise_for_status()
 
 
+def link_reps(http: httpx.Client, urls: Mapping[str, str]) -> None:
+    """Link the demo sales reps' users to their reps (`PUT /v1/members/{subject}` with `rep_id`)."""
+    reps = {r["name"]: r["id"] for r in http.get(urls["allocation"] + "/v1/reps").raise_for_status().json()["items"]}
+    roles = dict(MEMBERS)
+    for username, rep_name in REP_LINKS.items():
+        user = identity.demo_user(username)
+        body = {"role": roles[username].value, "username": username, "rep_id": reps[rep_name]}
+        http.put(urls["customer"] + f"/v1/members/{user.subject}", json=body).raise_for_status()
+
+
 def seed(urls: Mapping[str, str], workspace: str = "main", *, env: Mapping[str, str] | None = None, grant: bool = True) -> None:
     """Seed `workspace`: the demo users' memberships (with customer-svc's environment `env`,
     unless `grant` is off), then channels, custom fields, reps and a rule as the demo
@@ -147,6 +159,7 @@ def seed(urls: Mapping[str, str], workspace: str = "main", *, env: Mapping[str, 
         for rep_name, branch in REPS:
             if rep_name not in reps:
                 http.post(urls["allocation"] + "/v1/reps", json={"name": rep_name, "branch": branch, "team": "Sales"}).raise_for_status()
+        link_reps(http, urls)
         if not http.get(urls["allocation"] + "/v1/rules").raise_for_status().json()["items"]:
             http.post(
                 urls["allocation"] + "/v1/rules", json={"name": "Everyone in turn", "strategy": "round_robin", "position": 100}
@@ -155,7 +168,8 @@ def seed(urls: Mapping[str, str], workspace: str = "main", *, env: Mapping[str, 
     channels = ", ".join(k for _, _, k, _ in CHANNELS)
     members = ", ".join(f"{u} ({r.value})" for u, r in MEMBERS)
     print(
-        f"demo workspace '{workspace}' seeded: members {members}; channels {channels}; {len(REPS)} reps; "
+        f"demo workspace '{workspace}' seeded: members {members}; channels {channels}; {len(REPS)} reps "
+        f"({', '.join(f'{u} is {r}' for u, r in REP_LINKS.items())}); "
         f"round-robin rule; custom fields {fields}"
     )
 
