@@ -39,9 +39,9 @@ def bootstrap(settings: AllocationSettings) -> Container:
     return Container(
         settings,
         runtime,
-        Admin(sessions, drainer, clock),
-        Wizard(sessions, outbox, clock, timedelta(minutes=settings.preview_ttl_minutes)),
-        Transfers(sessions, outbox, clock),
+        Admin(sessions, drainer, clock, outbox, runtime.audit),
+        Wizard(sessions, outbox, clock, timedelta(minutes=settings.preview_ttl_minutes), runtime.audit),
+        Transfers(sessions, outbox, clock, runtime.audit),
         Queries(sessions),
         drainer,
         handlers,

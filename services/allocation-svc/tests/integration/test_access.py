@@ -1,8 +1,8 @@
 """Who may do what in allocation-svc: every operation needs a valid token and a workspace the
 caller belongs to; a record of another workspace does not exist for the caller (`404`, the same
 answer as an id nobody has, and nothing changes); reps, rules, allocation runs and transfers
-are changed by administrators and managers only, read by every member; the acting person
-recorded is the token's subject."""
+are changed with the role's permissions only (the defaults: administrators and managers), a
+refusal names the permission; the acting person recorded is the token's subject."""
 
 import json
 import uuid
@@ -123,15 +123,31 @@ async def test_only_administrators_and_managers_change_reps_rules_runs_and_trans
         ("POST", "/v1/transfers", {"customer_ids": [str(owned.id)], "to_rep_id": spare["id"], "reason": "cover"}),
         ("DELETE", f"/v1/rules/{rule['id']}", None),
     ]
+    permissions = {
+        "/v1/reps": "actions.manage_reps",
+        f"/v1/reps/{rep['id']}": "actions.manage_reps",
+        "/v1/rules": "actions.manage_rules",
+        f"/v1/rules/{rule['id']}": "actions.manage_rules",
+        "/v1/allocations/preview": "actions.run_allocation_wizard",
+        "/v1/transfers": "actions.transfer",
+    }
     for method, path, body in writes:
         refused = await a.anonymous.request(method, path, json=body, headers=member)
         assert refused.status_code == 403, (method, path, refused.text)
+        # Neither default role shows the allocation section: the section is what is named first.
+        assert refused.json()["permission"] in (permissions[path], "sections.allocation"), refused.text
     assert (await a.owners())[owned.id] == uuid.UUID(rep["id"])
-    assert [r["name"] for r in (await a.anonymous.get("/v1/rules", headers=member)).json()["items"]] == ["to Avi"]
-    for path in ("/v1/reps", f"/v1/reps/{rep['id']}", f"/v1/rules/{rule['id']}", f"/v1/assignments/{owned.id}", "/v1/queue"):
+    # Reps are read by every member (owners' names are shown in every section); the rest of
+    # allocation needs its section, which neither role shows.
+    for path in ("/v1/reps", f"/v1/reps/{rep['id']}"):
         assert (await a.anonymous.get(path, headers=member)).status_code == 200, path
-    assert (await a.anonymous.get("/v1/allocations", headers=member)).status_code == 200
-    assert (await a.anonymous.get("/v1/transfers", headers=member)).status_code == 200
+    for path in ("/v1/rules", f"/v1/rules/{rule['id']}", "/v1/queue", "/v1/allocations", "/v1/transfers"):
+        hidden = await a.anonymous.get(path, headers=member)
+        assert hidden.status_code == 403 and hidden.json()["permission"] in ("sections.allocation", "actions.run_allocation_wizard"), path
+    # A card's assignment follows the card's scope: every card for read-only, own cards for a
+    # sales rep (this one has no rep linked: none).
+    assignment = await a.anonymous.get(f"/v1/assignments/{owned.id}", headers=member)
+    assert assignment.status_code == (200 if role is Role.READ_ONLY else 404), assignment.text
 
     preview_id = None
     for method, path, body in writes:
@@ -148,9 +164,9 @@ async def test_only_administrators_and_managers_change_reps_rules_runs_and_trans
     assert (await a.anonymous.get(f"/v1/reps/{rep['id']}", headers=member)).json()["updated_by"] == "manager"
     reps = (await a.anonymous.get("/v1/reps", headers=member)).json()["items"]
     assert {r["name"]: r["updated_by"] for r in reps}["Carmel"] == "manager"
-    rules = (await a.anonymous.get("/v1/rules", headers=member)).json()["items"]
+    rules = (await a.anonymous.get("/v1/rules", headers=manager)).json()["items"]
     assert [(r["name"], r["updated_by"]) for r in rules] == [("all", "manager")]
-    history = (await a.anonymous.get(f"/v1/assignments/{owned.id}", headers=member)).json()["history"]
+    history = (await a.anonymous.get(f"/v1/assignments/{owned.id}", headers=manager)).json()["history"]
     assert [h["kind"] for h in history][:2] == ["automatic", "transfer"]
     assert history[0]["actor"] is None and {h["actor"] for h in history[1:]} == {"manager"}
 

@@ -6,14 +6,40 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, String, Table, delete, func, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Select, String, Table, and_, delete, exists, func, select, text, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allocation_svc.adapters.tables import assignment_history, assignments, cards, queue, reps, rules, run_items, runs, transfers
-from allocation_svc.domain.cards import OPEN_STATUSES, CardView
+from allocation_svc.adapters.tables import (
+    assignment_history,
+    assignments,
+    cards,
+    queue,
+    rep_teams,
+    reps,
+    rules,
+    run_items,
+    runs,
+    transfers,
+)
+from allocation_svc.domain.cards import ERASED_VALUES, OPEN_STATUSES, CardView
 from allocation_svc.domain.reps import RepState
 from allocation_svc.domain.rules import Criteria, RuleSpec
+from crm_contracts.events import RepChanged
+from crm_contracts.permissions import Scope
+from crm_runtime import scope
+from crm_runtime.access import Caller
+
+EVERY_CARD: ColumnElement[bool] = true()
+
+
+def reach(caller: Caller) -> ColumnElement[bool]:
+    """The projected cards `caller` reaches (the role's scope and folders, crm_runtime.scope)."""
+    return scope.condition(caller, owner=cards.c.owner_id, team_members=cards.c.team_member_ids, folder=cards.c.folder, reps=rep_teams)
+
+
+def reaches_every_card(caller: Caller) -> bool:
+    return caller.permissions.scope is Scope.ALL and caller.permissions.folders is None
 
 
 def rule_spec(row: Any) -> RuleSpec:
@@ -102,18 +128,37 @@ class AllocationRepository:
 
     # --- reps ---------------------------------------------------------------------------
 
-    async def rep_rows(self, workspace: str) -> list[Any]:
-        query = select(reps).where(reps.c.workspace == workspace).order_by(reps.c.created_at, reps.c.id)
-        return list((await self._s.execute(query)).all())
+    async def rep_rows(self, workspace: str, *, include_deleted: bool = False) -> list[Any]:
+        """The workspace's reps (deleted ones only with `include_deleted`: names of past owners)."""
+        query = select(reps).where(reps.c.workspace == workspace)
+        if not include_deleted:
+            query = query.where(reps.c.deleted_at.is_(None))
+        return list((await self._s.execute(query.order_by(reps.c.created_at, reps.c.id))).all())
 
-    async def rep_row(self, workspace: str, rep_id: UUID) -> Any:
-        return (await self._s.execute(select(reps).where(reps.c.id == rep_id, reps.c.workspace == workspace))).first()
+    async def rep_row(self, workspace: str, rep_id: UUID, *, for_update: bool = False) -> Any:
+        """A rep that is not deleted."""
+        query = select(reps).where(reps.c.id == rep_id, reps.c.workspace == workspace, reps.c.deleted_at.is_(None))
+        return (await self._s.execute(query.with_for_update() if for_update else query)).first()
+
+    async def delete_rep(self, workspace: str, rep_id: UUID, actor: str) -> Any:
+        """Soft: the rep leaves lists, rules and the wizard and takes no lead; past assignments keep it."""
+        query = (
+            update(reps)
+            .where(reps.c.id == rep_id, reps.c.workspace == workspace, reps.c.deleted_at.is_(None))
+            .values(deleted_at=func.now(), available=False, updated_at=func.now(), updated_by=actor)
+        )
+        return (await self._s.execute(query.returning(reps))).first()
+
+    async def rep_changed(self, workspace: str, change: RepChanged) -> None:
+        """This service's own copy of the rep's team (what the `team` scope reads)."""
+        await scope.apply_rep_changed(self._s, rep_teams, workspace, change)
 
     async def add_rep(self, values: dict[str, Any]) -> Any:
         return (await self._s.execute(insert(reps).values(**values).returning(reps))).one()
 
     async def update_rep(self, workspace: str, rep_id: UUID, values: dict[str, Any]) -> Any:
-        query = update(reps).where(reps.c.id == rep_id, reps.c.workspace == workspace).values(**values, updated_at=func.now())
+        live = and_(reps.c.id == rep_id, reps.c.workspace == workspace, reps.c.deleted_at.is_(None))
+        query = update(reps).where(live).values(**values, updated_at=func.now())
         return (await self._s.execute(query.returning(reps))).first()
 
     async def loads(self, workspace: str, rep_ids: Sequence[UUID], day_start: datetime) -> dict[UUID, tuple[int, int]]:
@@ -186,16 +231,22 @@ class AllocationRepository:
     async def set_hidden(self, card_ids: Iterable[UUID], hidden: bool) -> None:
         await self._s.execute(update(cards).where(cards.c.id.in_(list(card_ids))).values(hidden=hidden))
 
-    async def cards_by_id(self, card_ids: Sequence[UUID]) -> dict[UUID, CardView]:
+    async def erase_card(self, card_id: UUID) -> None:
+        """The person's data leaves the projection; the card stays hidden for good."""
+        await self._s.execute(update(cards).where(cards.c.id == card_id).values(**ERASED_VALUES))
+
+    async def cards_by_id(self, card_ids: Sequence[UUID], reached: ColumnElement[bool] = EVERY_CARD) -> dict[UUID, CardView]:
         if not card_ids:
             return {}
-        rows = await self._s.execute(select(cards).where(cards.c.id.in_(card_ids), ~cards.c.hidden))
+        rows = await self._s.execute(select(cards).where(cards.c.id.in_(card_ids), ~cards.c.hidden, reached))
         return {r.id: card_view(r) for r in rows}
 
-    async def select_cards(self, workspace: str, where: CardFilter, limit: int) -> list[CardView]:
+    async def select_cards(
+        self, workspace: str, where: CardFilter, limit: int, reached: ColumnElement[bool] = EVERY_CARD
+    ) -> list[CardView]:
         """Live cards matching the filter, oldest first (the wizard deals them in this order)."""
         c = cards.c
-        query = select(cards).where(c.workspace == workspace, ~c.hidden)
+        query = select(cards).where(c.workspace == workspace, ~c.hidden, reached)
         if where.statuses:
             query = query.where(c.status.in_(list(where.statuses)))
         if where.folder is not None:
@@ -217,8 +268,10 @@ class AllocationRepository:
         rows = await self._s.execute(query.order_by(c.created_at, c.id).limit(limit))
         return [card_view(r) for r in rows]
 
-    async def owned_cards(self, workspace: str, owner_id: UUID, open_only: bool) -> list[CardView]:
-        query = select(cards).where(cards.c.workspace == workspace, cards.c.owner_id == owner_id, ~cards.c.hidden)
+    async def owned_cards(
+        self, workspace: str, owner_id: UUID, open_only: bool, reached: ColumnElement[bool] = EVERY_CARD
+    ) -> list[CardView]:
+        query = select(cards).where(cards.c.workspace == workspace, cards.c.owner_id == owner_id, ~cards.c.hidden, reached)
         if open_only:
             query = query.where(cards.c.status.in_(OPEN_STATUSES))
         return [card_view(r) for r in await self._s.execute(query.order_by(cards.c.created_at, cards.c.id))]
@@ -260,6 +313,11 @@ class AllocationRepository:
         for owner_id, card_ids in sorted(by_owner.items()):
             await self._s.execute(update(cards).where(cards.c.id.in_(sorted(card_ids))).values(owner_id=owner_id))
 
+    async def card_reached(self, workspace: str, customer_id: UUID, reached: ColumnElement[bool]) -> bool:
+        """Whether the projection holds this live card of `workspace` within `reached`."""
+        query = select(cards.c.id).where(cards.c.id == customer_id, cards.c.workspace == workspace, ~cards.c.hidden, reached)
+        return (await self._s.execute(query)).first() is not None
+
     async def assignment(self, workspace: str, customer_id: UUID) -> Any:
         query = select(assignments).where(assignments.c.customer_id == customer_id, assignments.c.workspace == workspace)
         return (await self._s.execute(query)).first()
@@ -294,9 +352,14 @@ class AllocationRepository:
         if ids:
             await self._s.execute(delete(queue).where(queue.c.customer_id.in_(ids)))
 
-    async def queued(self, workspace: str, limit: int, after: tuple[datetime, UUID] | None = None) -> list[Any]:
-        """Waiting leads, oldest first, after the keyset ``(queued_at, customer_id)``."""
+    async def queued(
+        self, workspace: str, limit: int, after: tuple[datetime, UUID] | None = None, reached: ColumnElement[bool] | None = None
+    ) -> list[Any]:
+        """Waiting leads, oldest first, after the keyset ``(queued_at, customer_id)`` (only the
+        cards within `reached`, when given)."""
         query = select(queue).where(queue.c.workspace == workspace)
+        if reached is not None:
+            query = query.where(exists().where(cards.c.id == queue.c.customer_id, reached))
         if after is not None:
             query = query.where(tuple_(queue.c.queued_at, queue.c.customer_id) > tuple_(*after))
         query = query.order_by(queue.c.queued_at, queue.c.customer_id).limit(limit)
@@ -332,11 +395,27 @@ class AllocationRepository:
         query = select(run_items).where(run_items.c.run_id == run_id).order_by(run_items.c.position)
         return list((await self._s.execute(query)).all())
 
-    async def list_runs(self, workspace: str, state: str | None, before: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+    async def list_runs(
+        self,
+        workspace: str,
+        state: str | None,
+        before: tuple[datetime, UUID] | None,
+        limit: int,
+        reached: ColumnElement[bool] | None = None,
+    ) -> list[Any]:
+        """Newest first; with `reached`, only runs that dealt at least one card within it."""
         query = select(runs).where(runs.c.workspace == workspace)
         if state is not None:
             query = query.where(runs.c.state == state)
+        if reached is not None:
+            query = query.where(exists().where(run_items.c.run_id == runs.c.id, cards.c.id == run_items.c.customer_id, reached))
         return await self._newest_first(query, runs, before, limit)
+
+    async def cards_reached(self, card_ids: Sequence[UUID], reached: ColumnElement[bool]) -> set[UUID]:
+        """Those of these cards within `reached`."""
+        if not card_ids:
+            return set()
+        return set(await self._s.scalars(select(cards.c.id).where(cards.c.id.in_(sorted(set(card_ids))), reached)))
 
     async def finish_run(self, run_id: UUID, values: dict[str, Any], outcomes: dict[int, str]) -> None:
         await self._s.execute(update(runs).where(runs.c.id == run_id).values(**values))
@@ -352,8 +431,14 @@ class AllocationRepository:
     async def add_transfer(self, values: dict[str, Any]) -> None:
         await self._s.execute(insert(transfers).values(**values))
 
-    async def list_transfers(self, workspace: str, before: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+    async def list_transfers(
+        self, workspace: str, before: tuple[datetime, UUID] | None, limit: int, reached: ColumnElement[bool] | None = None
+    ) -> list[Any]:
+        """Newest first; with `reached`, only transfers that moved at least one card within it."""
         query = select(transfers).where(transfers.c.workspace == workspace)
+        if reached is not None:
+            moved = transfers.c.customer_ids.contains(func.jsonb_build_array(func.cast(cards.c.id, String)))
+            query = query.where(exists().where(cards.c.workspace == workspace, moved, reached))
         return await self._newest_first(query, transfers, before, limit)
 
     async def _newest_first(self, query: Select[Any], table: Table, before: tuple[datetime, UUID] | None, limit: int) -> list[Any]:

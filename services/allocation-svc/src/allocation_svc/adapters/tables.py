@@ -1,7 +1,8 @@
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, Identity, Index, Integer, MetaData, String, Table, Text, func
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from crm_runtime.delivery_tables import inbox_table, outbox_table
+from crm_runtime.scope import rep_teams_table
 
 metadata = MetaData()
 
@@ -22,7 +23,13 @@ reps = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_by", String(255)),  # who added or last changed it (the token subject)
+    # Deleted softly: gone from lists, rules and the wizard, kept as the owner of past assignments.
+    Column("deleted_at", DateTime(timezone=True)),
 )
+
+# rep → team as published in RepChanged (the `team` scope's table, crm_runtime.scope), kept in
+# the transaction of each rep change.
+rep_teams = rep_teams_table(metadata)
 
 rules = Table(
     "rules",
@@ -113,10 +120,12 @@ cards = Table(
     Column("affiliate_name", String(200)),
     Column("affiliate_account", String(100)),
     Column("owner_id", UUID(as_uuid=True)),
+    Column("team_member_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),  # count as own (scope)
     Column("hidden", Boolean, nullable=False, server_default="false"),  # merged away or deleted
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_cards_workspace_created", "workspace", "created_at"),
     Index("ix_cards_owner", "owner_id"),
+    Index("ix_cards_team_members", "team_member_ids", postgresql_using="gin"),
     Index("ix_cards_tags", "tags", postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}),
 )
 

@@ -33,7 +33,21 @@ def card_values(snapshot: Mapping[str, Any]) -> dict[str, Any]:
         "fields": dict(snapshot.get("fields") or {}),
         "affiliate_name": broker.get("name"),
         "affiliate_account": broker.get("account_number"),
+        "team_member_ids": [UUID(str(member)) for member in snapshot.get("team_member_ids") or []],
     }
+
+
+# What an erased card keeps in the projection: its id, workspace, number, type, status and owner
+# (the assignment history's ids); the person's data goes (DESIGN 4.9, privacy erasure).
+ERASED_VALUES: dict[str, Any] = {
+    "name": "",
+    "branch": None,
+    "tags": [],
+    "fields": {},
+    "affiliate_name": None,
+    "affiliate_account": None,
+    "hidden": True,
+}
 
 
 @dataclass(frozen=True)

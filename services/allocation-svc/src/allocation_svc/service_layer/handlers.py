@@ -14,8 +14,10 @@ from crm_contracts.events import (
     CustomerCreated,
     CustomerDeleted,
     CustomerEnriched,
+    CustomerErased,
     CustomerMerged,
     CustomerOwnerAssigned,
+    CustomerRestored,
     CustomerStatusChanged,
     CustomerUnmerged,
     CustomerUpdated,
@@ -39,6 +41,8 @@ class AllocationHandlers:
             "crm.customer.merged.v1": self.on_merged,
             "crm.customer.unmerged.v1": self.on_unmerged,
             "crm.customer.deleted.v1": self.on_deleted,
+            "crm.customer.restored.v1": self.on_restored,
+            "crm.customer.erased.v1": self.on_erased,
         }
 
     async def on_created(self, session: AsyncSession, events: list[Envelope]) -> None:
@@ -131,6 +135,22 @@ class AllocationHandlers:
         repo = await locked(session, event, {deleted.customer_id: deleted.workspace})
         await repo.set_hidden([deleted.customer_id], True)
         await repo.dequeue([deleted.customer_id])
+
+    async def on_restored(self, session: AsyncSession, event: Envelope) -> None:
+        """A deleted card back as it was: visible again (its owner and history were kept)."""
+        restored = CustomerRestored.model_validate(event.data)
+        repo = await locked(session, event, {restored.customer_id: restored.customer.workspace})
+        values = card_values(restored.customer.model_dump(mode="json"))
+        await repo.update_card(restored.customer_id, {**values, "owner_id": restored.customer.owner_id, "hidden": False})
+
+    async def on_erased(self, session: AsyncSession, event: Envelope) -> None:
+        """A person erased for good: the projection forgets their data (name, custom fields, tags,
+        branch, affiliate) and hides the card for good; ids, owners and the assignment history
+        stay (they name reps and rules, not the person)."""
+        erased = CustomerErased.model_validate(event.data)
+        repo = await locked(session, event, {erased.customer_id: None})
+        await repo.erase_card(erased.customer_id)
+        await repo.dequeue([erased.customer_id])
 
 
 async def locked(session: AsyncSession, event: Envelope, cards: dict[UUID, str | None]) -> AllocationRepository:

@@ -7,12 +7,14 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from allocation_svc.adapters.repository import AllocationRepository, CardFilter
+from allocation_svc.adapters.repository import AllocationRepository, CardFilter, reach, reaches_every_card
 from allocation_svc.domain.reps import is_available, why_not
 from allocation_svc.domain.wizard import plan
 from allocation_svc.service_layer.clock import Clock
 from allocation_svc.service_layer.owners import OwnerChange, record_owner_changes
 from crm_contracts.events import LeadAssigned
+from crm_runtime.access import Caller
+from crm_runtime.audit import AuditTrail
 from crm_runtime.db import retry_transient
 from crm_runtime.outbox import Outbox
 from crm_runtime.pagination import decode_cursor, next_cursor
@@ -20,14 +22,19 @@ from crm_runtime.problems import Problem, invalid_fields
 
 
 class Wizard:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock, preview_ttl: timedelta) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock, preview_ttl: timedelta, audit: AuditTrail
+    ) -> None:
         self._sessions = sessions
         self._outbox = outbox
+        self._audit = audit
         self._clock = clock
         self._ttl = preview_ttl
 
-    async def preview(self, workspace: str, request: dict[str, Any], actor: str) -> dict[str, Any]:
-        """Select the cards, deal them to the chosen reps and store the plan as a previewed run."""
+    async def preview(self, caller: Caller, request: dict[str, Any]) -> dict[str, Any]:
+        """Select the cards (within the caller's scope), deal them to the chosen reps and store
+        the plan as a previewed run."""
+        workspace, actor = caller.workspace, caller.actor
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
             repo = AllocationRepository(session)
@@ -57,7 +64,9 @@ class Wizard:
                         )
                     ]
                 )
-            selected = await repo.select_cards(workspace, _card_filter(request.get("filter") or {}), request.get("limit", 10_000))
+            selected = await repo.select_cards(
+                workspace, _card_filter(request.get("filter") or {}), request.get("limit", 10_000), reach(caller)
+            )
             usable_counts = {k: v for k, v in counts.items() if k in {r.id for r in reps}} if counts is not None else None
             try:
                 pairs = plan([c.id for c in selected], reps, request.get("distribution", "evenly"), usable_counts)
@@ -87,11 +96,13 @@ class Wizard:
                 for i, (card, rep) in enumerate(pairs)
             ]
             await repo.add_run(run, items)
-        return await self.get(workspace, run_id, with_items=True)
+        return await self.get(caller, run_id, with_items=True)
 
     @retry_transient()
-    async def apply(self, workspace: str, run_id: UUID, actor: str) -> dict[str, Any]:
-        """Perform a previewed run exactly: cards merged away or deleted since are skipped, never re-dealt."""
+    async def apply(self, caller: Caller, run_id: UUID) -> dict[str, Any]:
+        """Perform a previewed run exactly: cards merged away or deleted since (or outside the
+        caller's scope) are skipped, never re-dealt. Audited (`allocation.apply`) with the counts."""
+        workspace, actor = caller.workspace, caller.actor
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
             repo = AllocationRepository(session)
@@ -109,8 +120,8 @@ class Wizard:
             if now - run.created_at > self._ttl:
                 raise Problem(409, "Preview expired", f"Previews are kept for {self._ttl}; preview again.", rule="preview_expired")
             items = await repo.run_items(run_id)
-            live = await repo.cards_by_id([i.customer_id for i in items])
-            names = {r.id: r.name for r in await repo.rep_rows(workspace)}
+            live = await repo.cards_by_id([i.customer_id for i in items], reach(caller))
+            names = {r.id: r.name for r in await repo.rep_rows(workspace, include_deleted=True)}
             mode = run.request.get("distribution", "evenly")
             outcomes: dict[int, str] = {}
             changes = []
@@ -151,20 +162,36 @@ class Wizard:
             applied = sum(1 for o in outcomes.values() if o == "applied")
             done = {"state": "applied", "applied": applied, "skipped": len(items) - applied, "applied_at": now, "applied_by": actor}
             await repo.finish_run(run_id, done, outcomes)
-        return await self.get(workspace, run_id, with_items=True)
+            await self._audit.stage_for(
+                session,
+                caller,
+                "allocation.apply",
+                target_type="allocation_run",
+                target_id=run_id,
+                detail={"applied": applied, "skipped": len(items) - applied, "distribution": mode},
+            )
+        return await self.get(caller, run_id, with_items=True)
 
-    async def get(self, workspace: str, run_id: UUID, with_items: bool) -> dict[str, Any]:
+    async def get(self, caller: Caller, run_id: UUID, with_items: bool) -> dict[str, Any]:
+        """A run; for a role short of every card, only runs that dealt one of its cards, and
+        only those cards' items."""
+        workspace = caller.workspace
+        every = reaches_every_card(caller)
         async with self._sessions() as session:
             repo = AllocationRepository(session)
             run = await repo.run(workspace, run_id)
-            if run is None:
+            items = await repo.run_items(run_id) if run is not None and (with_items or not every) else None
+            if items is not None and not every:
+                reached = await repo.cards_reached([i.customer_id for i in items], reach(caller))
+                items = [i for i in items if i.customer_id in reached]
+            if run is None or (not every and not items):
                 raise Problem(404, "No such allocation run", f"Workspace {workspace} has no allocation run {run_id}.")
-            items = await repo.run_items(run_id) if with_items else None
-        return self._view(run, items)
+        return self._view(run, items if with_items else None)
 
-    async def runs(self, workspace: str, state: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
+    async def runs(self, caller: Caller, state: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
+        reached = None if reaches_every_card(caller) else reach(caller)
         async with self._sessions() as session:
-            rows = await AllocationRepository(session).list_runs(workspace, state, decode_cursor(cursor), limit)
+            rows = await AllocationRepository(session).list_runs(caller.workspace, state, decode_cursor(cursor), limit, reached)
         return {"items": [self._view(r, None) for r in rows[:limit]], "next_cursor": next_cursor(rows, limit)}
 
     def _view(self, run: Any, items: list[Any] | None) -> dict[str, Any]:
