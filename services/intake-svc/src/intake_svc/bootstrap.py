@@ -18,6 +18,7 @@ from intake_svc.domain.channels import Channel
 from intake_svc.service_layer import handlers
 from intake_svc.service_layer.channels import Channels
 from intake_svc.service_layer.edge import EdgeGuard, KeyFailures, Network, trusted_networks
+from intake_svc.service_layer.erasure import ERASED, Erasure
 from intake_svc.service_layer.handlers import IntakeService
 from intake_svc.service_layer.imports import ImportService
 
@@ -37,15 +38,14 @@ class Container:
 
 def bootstrap(settings: IntakeSettings) -> Container:
     runtime = ServiceRuntime(settings, metadata)
-    runtime.subscribe(handlers.SUBSCRIPTIONS, handlers.HANDLERS)
     redis = Redis.from_url(settings.redis_url)
     runtime.add_dependency("redis", redis.ping, redis.aclose)
+    idempotency = IdempotencyCache(redis, settings.idempotency_ttl_s)
+    runtime.subscribe(handlers.SUBSCRIPTIONS, {**handlers.HANDLERS, ERASED: Erasure(idempotency).on_erased})
     definitions = FieldDefinitionsClient(settings.customer_url, 2.0, settings.field_definitions_ttl_s, auth=ServiceToken(settings))
     runtime.close_on_stop(definitions.close)
-    channels = Channels(runtime.sessions)
-    service = IntakeService(
-        runtime.sessions, runtime.outbox, IdempotencyCache(redis, settings.idempotency_ttl_s), definitions=definitions.of
-    )
+    channels = Channels(runtime.sessions, runtime.audit)
+    service = IntakeService(runtime.sessions, runtime.outbox, idempotency, definitions=definitions.of)
     runtime.drain_on_stop(service.close)
     imports = ImportService(
         runtime.sessions,

@@ -1,5 +1,5 @@
-"""Who may do what at intake (issue 16, item 6): the channel admin is for administrators of the
-workspace; channel keys are kept hashed, shown once, rotated with a grace period; a bad key of
+"""Who may do what at intake (issue 16, item 6; the roles of issue 17 in test_permissions.py): the
+channel admin is for administrators of the workspace; channel keys are kept hashed, shown once, rotated with a grace period; a bad key of
 any sort gets one uniform 401, and too many of them from one address a 429 (the address taken
 from X-Forwarded-For only behind a trusted proxy); a submission or import is read with its
 channel's key or as a member of its workspace, and is a 404 to anyone else."""
@@ -279,8 +279,8 @@ async def test_a_submission_or_import_is_read_with_its_channels_key_or_as_a_memb
         return (await intake.edge.get(path, headers=headers)).status_code
 
     assert await read({"X-Channel-Key": mine}) == 200
-    assert await read(_member(intake, Role.SALES_REP)) == 200
-    assert await read(_member(intake, Role.READ_ONLY)) == 200
+    assert await read(_member(intake, Role.MANAGER)) == 200
+    assert await read(_member(intake, Role.ADMINISTRATOR)) == 200
     assert await read({"X-Channel-Key": neighbour}) == 404  # another channel of the same workspace
     assert await read({"X-Channel-Key": foreign}) == 404
     assert await read(_member(intake, Role.ADMINISTRATOR, workspace="other")) == 404
@@ -288,7 +288,7 @@ async def test_a_submission_or_import_is_read_with_its_channels_key_or_as_a_memb
     assert await read({"X-Channel-Key": "unknown-" + uuid.uuid4().hex}) == 401
     both = {**_member(intake, Role.ADMINISTRATOR, workspace="other"), "X-Channel-Key": mine}
     assert await read(both) == 404, "a token, when sent, is the credential"
-    other_member = _member(intake, Role.SALES_REP)
+    other_member = _member(intake, Role.MANAGER)
     assert await read({**other_member, "X-Workspace": "other"}) == 403
     disabled = await intake.http.patch(f"/v1/channels/{intake.ids[mine]}", json={"active": False})
     assert disabled.status_code == 200

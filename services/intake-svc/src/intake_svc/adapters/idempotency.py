@@ -26,3 +26,9 @@ class IdempotencyCache:
     async def remember(self, channel_key: str, idempotency_key: str, submission_id: str, fingerprint: str | None) -> None:
         value = f"{submission_id} {fingerprint}" if fingerprint else submission_id
         await self._redis.set(self._key(channel_key, idempotency_key), value, ex=self._ttl, nx=True)
+
+    async def forget(self, entries: list[tuple[str, str]]) -> None:
+        """Drop the answers of (channel key, idempotency key) pairs (their card was erased: the
+        entry holds its body's fingerprint). The database's unique key still answers repeats."""
+        if entries:
+            await self._redis.delete(*(self._key(channel, key) for channel, key in entries))

@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, case, func, literal, literal_column, or_, select, update
+from sqlalchemy import and_, case, delete, func, literal, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +42,13 @@ class ImportRepository:
         j = import_jobs.c
         mine = j.workspace == reader.workspace if reader.workspace is not None else j.channel_id == reader.channel_id
         return (await self._s.execute(select(import_jobs).where(j.id == job_id, mine))).first()
+
+    async def drop_files(self, job_ids: list[UUID]) -> None:
+        """Delete the stored files of the jobs that are done reading them (queued and running
+        jobs keep theirs: they drop it when their reading ends)."""
+        j = import_jobs.c
+        done = select(j.id).where(j.id.in_(job_ids), j.state.not_in(["queued", "running"]))
+        await self._s.execute(delete(import_file_chunks).where(import_file_chunks.c.job_id.in_(done)))
 
     async def chunks(self, job_id: UUID) -> AsyncIterator[bytes]:
         """The stored file, one chunk at a time (never the whole file in memory)."""
@@ -122,16 +129,26 @@ class ImportRepository:
                 .returning(j.state)
             )
         ).scalar()
+        if failed == "failed":
+            await self._drop_file(job_id)
         return bool(failed == "failed")
 
     async def finish_reading(self, job_id: UUID, owner: str) -> None:
+        """The whole file is read: the job waits for its rows' decisions, and its stored file
+        (every row's personal data) is deleted, no longer needed."""
         j = import_jobs.c
-        await self._s.execute(
+        finished = await self._s.execute(
             update(import_jobs)
             .where(j.id == job_id, j.lease_owner == owner)
             .values(lease_owner=None, lease_until=None, state="reading_done", updated_at=func.now())
+            .returning(j.id)
         )
+        if finished.first() is not None:
+            await self._drop_file(job_id)
         await self._finish_if_complete(job_id)
+
+    async def _drop_file(self, job_id: UUID) -> None:
+        await self._s.execute(delete(import_file_chunks).where(import_file_chunks.c.job_id == job_id))
 
     async def count_outcome(self, job_id: UUID, counter: str) -> None:
         j = import_jobs.c

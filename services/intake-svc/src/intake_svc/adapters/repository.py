@@ -5,12 +5,12 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, case, delete, exists, func, insert, literal_column, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.leads import ChannelKind
-from intake_svc.adapters.tables import channel_keys, channels, submissions
+from intake_svc.adapters.tables import channel_keys, channels, erased_customers, submissions
 from intake_svc.domain.channel_keys import KeyInfo
 from intake_svc.domain.channels import Channel, ChannelView, KeyMatch
 from intake_svc.domain.readers import Reader
@@ -139,9 +139,34 @@ class ChannelRepository:
         await self._s.execute(update(channels).where(channels.c.id == channel.id).values(updated_at=func.now(), updated_by=actor, **values))
 
 
+# What a submission keeps of the lead's personal data, and what an erasure leaves there: the
+# lead, the form's leftover fields, the errors (they may quote a reason about the person) and
+# the body's fingerprint (a hash of the personal data: a guess could be checked against it).
+_BLANK: dict[str, ColumnElement[Any]] = {
+    "lead": literal_column("'{}'::jsonb"),
+    "raw": literal_column("'{}'::jsonb"),
+    "errors": literal_column("'[]'::jsonb"),
+    "idempotency_fingerprint": literal_column("NULL"),
+}
+
+
 class SubmissionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
+
+    async def erase_customer(self, workspace: str, customer_id: UUID) -> list[Any]:
+        """Remember the card as erased and blank the lead data of its submissions in `workspace`
+        (ids, channel, state, decision, links and times stay). Returns the blanked rows'
+        `channel_id`, `idempotency_key` and `job_id`. Idempotent."""
+        await self._s.execute(pg_insert(erased_customers).values(customer_id=customer_id, workspace=workspace).on_conflict_do_nothing())
+        s = submissions.c
+        blanked = (
+            update(submissions)
+            .where(s.workspace == workspace, s.customer_id == customer_id)
+            .values(**_BLANK, erased_at=func.coalesce(s.erased_at, func.now()), updated_at=func.now())
+            .returning(s.channel_id, s.idempotency_key, s.job_id)
+        )
+        return list(await self._s.execute(blanked))
 
     async def add_many_new(self, rows: list[dict[str, Any]]) -> set[UUID]:
         """Insert rows not there yet (same id, or same channel + idempotency key); returns the inserted ids.
@@ -177,4 +202,11 @@ class SubmissionRepository:
         return (State(row.state), row.job_id, row.workspace) if row else None
 
     async def update(self, submission_id: UUID, **values: Any) -> None:
-        await self._s.execute(update(submissions).where(submissions.c.id == submission_id).values(updated_at=func.now(), **values))
+        """Set `values`; linking the submission to a card erased already (its event came first)
+        blanks its lead data in the same statement."""
+        s = submissions.c
+        if values.get("customer_id") is not None:
+            erased = exists().where(erased_customers.c.customer_id == values["customer_id"], erased_customers.c.workspace == s.workspace)
+            values.update({name: case((erased, blank), else_=s[name]) for name, blank in _BLANK.items()})
+            values["erased_at"] = case((erased, func.coalesce(s.erased_at, func.now())), else_=s.erased_at)
+        await self._s.execute(update(submissions).where(s.id == submission_id).values(updated_at=func.now(), **values))

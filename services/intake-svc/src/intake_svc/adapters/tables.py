@@ -75,10 +75,21 @@ submissions = Table(
     Column("row_number", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("erased_at", DateTime(timezone=True)),  # its lead data blanked: its card was erased (CustomerErased)
     UniqueConstraint("channel_id", "idempotency_key", name="uq_submissions_idempotency"),
 )
 Index("ix_submissions_created_at", submissions.c.created_at)
 Index("ix_submissions_job", submissions.c.job_id, postgresql_where=submissions.c.job_id.isnot(None))
+Index("ix_submissions_customer", submissions.c.customer_id, postgresql_where=submissions.c.customer_id.isnot(None))
+
+# Cards erased for good (privacy requests): a submission linked to one later is blanked too.
+erased_customers = Table(
+    "erased_customers",
+    metadata,
+    Column("customer_id", UUID(as_uuid=True), primary_key=True),
+    Column("workspace", String(100), nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
 
 import_jobs = Table(
     "import_jobs",

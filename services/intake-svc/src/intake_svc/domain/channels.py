@@ -6,6 +6,7 @@ that nothing downstream holds a credential and a rotation changes nothing there.
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from crm_contracts.leads import ChannelKind, ChannelRef
@@ -49,6 +50,23 @@ class Channel:
             duplicate_policy=policy or self.duplicate_policy,
             identifiers=list(self.identifiers),
         )
+
+
+def audited(channel: Channel) -> dict[str, Any]:
+    """A channel's settings as the audit log shows them (JSON values): never its key, a key's
+    hash or hint, nor its HMAC secret (only whether it has one)."""
+    return {
+        "kind": channel.kind.value,
+        "name": channel.name,
+        "duplicate_policy": channel.duplicate_policy,
+        "mapping": dict(channel.mapping),
+        "active": channel.active,
+        "identifiers": list(channel.identifiers),
+        "redirect_url": channel.redirect_url,
+        "has_hmac_secret": bool(channel.hmac_secret),
+        "honeypot_field": channel.honeypot_field,
+        "rate_limit_per_minute": channel.rate_limit_per_minute,
+    }
 
 
 @dataclass(frozen=True)

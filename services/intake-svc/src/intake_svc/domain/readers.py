@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from uuid import UUID
 
+from crm_contracts.permissions import RolePermissions, Scope
+
 
 @dataclass(frozen=True)
 class Reader:
@@ -16,3 +18,10 @@ class Reader:
     def __post_init__(self) -> None:
         if (self.workspace is None) == (self.channel_id is None):
             raise ValueError("a reader is either a workspace's member or a channel's key holder")
+
+
+def reaches_every_card(permissions: RolePermissions) -> bool:
+    """Whether a role reaches every card of its workspace (scope `all`, every folder): intake
+    knows no card's owner, team members or folder, so what names a card (a submission) is shown
+    only to such roles."""
+    return permissions.scope is Scope.ALL and permissions.folders is None

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from crm_contracts.leads import ChannelKind, Lead
+from crm_contracts.permissions import Action, Section
 from crm_contracts.text import UNSTORABLE_MESSAGE, unstorable
 from crm_runtime.problems import Problem, found, invalid_request, malformed_json, printable_field, problem_responses
 from intake_svc.domain import signatures
@@ -30,6 +31,7 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # kind (401, one answer for all), channel disabled (403), body too large (413), invalid lead
 # (422), rate limited or too many failed keys from the address (429), database away (503).
 LEAD_PROBLEMS = problem_responses(401, 403, 413, 422, 429, 503)
+SUBMISSION_NOT_FOUND = "Submission not found"
 
 
 def lead_rejected(exc: LeadRejected) -> Problem:
@@ -91,7 +93,7 @@ async def _form_fields(request: Request, body: bytes) -> dict[str, str]:
 
 def build_router(service: IntakeService, keys: KeyCheck, guard: EdgeGuard) -> APIRouter:
     router = APIRouter(prefix="/v1")
-    read_as = reader(keys)
+    read_as = reader(keys, Section.CUSTOMERS, Action.OPEN_CARD, every_card=True, not_found=SUBMISSION_NOT_FOUND)
 
     async def _channel(key: str | None, allowed: set[ChannelKind], request: Request) -> Channel:
         channel = await keys.channel(key, allowed, request)
@@ -189,9 +191,10 @@ def build_router(service: IntakeService, keys: KeyCheck, guard: EdgeGuard) -> AP
         responses=problem_responses(401, 403, 404, 422, 429, 503),
     )
     async def get_submission(submission_id: UUID, who: Annotated[Reader, Depends(read_as)]) -> SubmissionOut:
-        """A submission's state, for a member of its workspace or the key of the channel that made it
-        (see `intake_svc.entrypoints.credentials`); anyone else gets 404."""
-        row = found(await service.submission(submission_id, who), "Submission not found")
+        """A submission's state, for the key of the channel that made it, or a member of its
+        workspace whose role shows customers, may open a card and reaches every card (see
+        `intake_svc.entrypoints.credentials`); anyone else gets 403 or 404."""
+        row = found(await service.submission(submission_id, who), SUBMISSION_NOT_FOUND)
         return SubmissionOut.model_validate({**row._mapping, "channel": str(row.channel_id)})
 
     return router

@@ -1,17 +1,24 @@
-"""Channel administration, for administrators of the workspace: `GET|POST /v1/channels`,
-`GET|PATCH /v1/channels/{channel_id}`, `POST /v1/channels/{channel_id}/rotate-key`."""
+"""Channel administration: `GET|POST /v1/channels`, `GET|PATCH /v1/channels/{channel_id}`,
+`POST /v1/channels/{channel_id}/rotate-key`.
+
+Reading the channels needs the role's `channels` section (`sections.channels`); changing them
+(create, update, rotate a key) needs `actions.manage_channels` too. The defaults give both to
+administrators only: the section holds the lead sources' settings, and a manager's or rep's
+request is a `403` naming the permission, recorded in the audit log. Every change is audited
+in its own transaction (`intake_svc.service_layer.channels`)."""
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, UrlConstraints
 
 from crm_contracts.leads import ChannelKind
+from crm_contracts.permissions import Action, Section
 from crm_contracts.text import StorableStr
-from crm_runtime.access import AdminDep
+from crm_runtime.access import Caller, UserDep, access_of, refusal
 from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
 from intake_svc.domain.channel_keys import KEY_MAX_LENGTH, KEY_MIN_LENGTH, KEY_PATTERN, MAX_GRACE_S
 from intake_svc.domain.channels import DEFAULT_POLICY, IDENTIFIERS, Channel, ChannelView
@@ -146,19 +153,44 @@ def _changes(options: ChannelOptions) -> dict[str, Any]:
 CHANNEL_NOT_FOUND = "Channel not found"
 
 
+async def _refuse(request: Request, caller: Caller, *checks: tuple[str, str] | None) -> Caller:
+    for refused in checks:
+        if refused is not None:
+            raise await access_of(request).refuse(caller, *refused)
+    return caller
+
+
+async def _channel_reader(request: Request, caller: UserDep) -> Caller:
+    """A member whose role shows the channels section (`sections.channels`). Services are
+    refused (`UserDep`): lead sources are configured by people."""
+    return await _refuse(request, caller, refusal(caller, None, Section.CHANNELS))
+
+
+async def _channel_manager(request: Request, caller: UserDep) -> Caller:
+    """A member whose role may manage channels (`actions.manage_channels`, named first: it is
+    what a change asks for) and shows their section (`sections.channels`)."""
+    return await _refuse(request, caller, refusal(caller, Action.MANAGE_CHANNELS), refusal(caller, None, Section.CHANNELS))
+
+
+ChannelsReaderDep = Annotated[Caller, Depends(_channel_reader)]
+
+
+ChannelsManagerDep = Annotated[Caller, Depends(_channel_manager)]
+
+
 def build_channels_router(channels: Channels, keys: KeyCheck, default_grace_s: int) -> APIRouter:
-    """Every route is for administrators of the workspace (`AdminDep`): the workspace is theirs
-    (`X-Workspace` chooses among their own), a channel of another workspace is a 404."""
+    """Reads need the channels section, changes `actions.manage_channels` too; the workspace is
+    the caller's (`X-Workspace` chooses among their own), a channel of another workspace is a 404."""
     router = APIRouter(prefix="/v1/channels", tags=["channels"])
 
     @router.get("", response_model=ChannelList, responses=problem_responses(422, 503))
-    async def list_channels(admin: AdminDep) -> ChannelList:
+    async def list_channels(admin: ChannelsReaderDep) -> ChannelList:
         return ChannelList(items=[channel_out(v) for v in await channels.of_workspace(admin.workspace)])
 
     @router.post(
         "", status_code=status.HTTP_201_CREATED, response_model=ChannelWithKey, responses=problem_responses(409, 413, 422, 429, 503)
     )
-    async def create_channel(body: ChannelIn, admin: AdminDep, request: Request) -> ChannelWithKey:
+    async def create_channel(body: ChannelIn, admin: ChannelsManagerDep, request: Request) -> ChannelWithKey:
         """A new channel; the answer carries its key, which is never shown again.
 
         A chosen key already in use (in any workspace) is a 409, which tells that the key
@@ -179,33 +211,33 @@ def build_channels_router(channels: Channels, keys: KeyCheck, default_grace_s: i
             **changes,
         )
         try:
-            view, key = await channels.add(channel, body.key, admin.actor)
+            view, key = await channels.add(channel, body.key, admin)
         except KeyInUse:
             await keys.failed(address)
             raise Problem(409, "Channel key already in use", "Choose another key, or leave it out for a random one.", field="key") from None
         return with_key(view, key)
 
     @router.get("/{channel_id}", response_model=ChannelOut, responses=problem_responses(404, 422, 503))
-    async def get_channel(channel_id: UUID, admin: AdminDep) -> ChannelOut:
+    async def get_channel(channel_id: UUID, admin: ChannelsReaderDep) -> ChannelOut:
         return channel_out(found(await channels.view(admin.workspace, channel_id), CHANNEL_NOT_FOUND))
 
     @router.patch("/{channel_id}", response_model=ChannelOut, responses=problem_responses(404, 413, 422, 503))
-    async def update_channel(channel_id: UUID, body: ChannelOptions, admin: AdminDep) -> ChannelOut:
+    async def update_channel(channel_id: UUID, body: ChannelOptions, admin: ChannelsManagerDep) -> ChannelOut:
         """Change a channel's options (removing its HMAC secret with `null`, its thank-you page, …)."""
         changes = _changes(body)
         required = ("name", "duplicate_policy", "mapping", "active", "identifiers")
         nulls = [name for name in required if name in changes and changes[name] is None]
         if nulls:
             raise invalid_fields([(name, "may not be null") for name in nulls])
-        return channel_out(found(await channels.update(admin.workspace, channel_id, changes, admin.actor), CHANNEL_NOT_FOUND))
+        return channel_out(found(await channels.update(admin.workspace, channel_id, changes, admin), CHANNEL_NOT_FOUND))
 
     @router.post("/{channel_id}/rotate-key", response_model=ChannelWithKey, responses=problem_responses(404, 413, 422, 503))
-    async def rotate_key(channel_id: UUID, admin: AdminDep, body: RotateIn | None = None) -> ChannelWithKey:
+    async def rotate_key(channel_id: UUID, admin: ChannelsManagerDep, body: RotateIn | None = None) -> ChannelWithKey:
         """A new random key, shown in this answer only. The replaced key keeps working for
         `grace_seconds` (then it is refused like any unknown key); a key replaced before it
         stops at once. Who rotated and when is kept with the new key (`key_created_by`, `key_created_at`)."""
         grace_s = body.grace_seconds if body is not None and body.grace_seconds is not None else default_grace_s
-        rotated = found(await channels.rotate(admin.workspace, channel_id, timedelta(seconds=grace_s), admin.actor), CHANNEL_NOT_FOUND)
+        rotated = found(await channels.rotate(admin.workspace, channel_id, timedelta(seconds=grace_s), admin), CHANNEL_NOT_FOUND)
         return with_key(*rotated)
 
     return router

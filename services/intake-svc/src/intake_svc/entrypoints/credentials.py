@@ -6,8 +6,16 @@
   uniform `401` (`invalid_key`), the same bytes whichever it was, and counts as a failed attempt
   of the client address; an address with too many failed attempts gets `429` before its key is
   even looked up. A disabled channel's key gets `403`.
-- **The channel admin** is for administrators of the workspace (`AdminDep`).
+- **The channel admin** is for members whose role shows the channels section and, to change
+  them, may manage channels (`intake_svc.entrypoints.channels_api`).
 - **Status reads** (`GET /v1/submissions/{id}`, `GET /v1/imports/{id}`) take either (`reader`).
+  A key holder reads what its channel sent, whatever the roles. A signed-in member needs the
+  permissions of the read (issue 17): an import's progress the `imports` section; a submission
+  (it names a card and carries the lead's leftover fields) the `customers` section and
+  `actions.open_card`, and a role reaching every card (scope `all`, no folder list): intake
+  does not know a card's owner, team or folder, so for a narrower role a submission is a `404`,
+  as for an unknown id (no existence oracle). A refused permission is a `403` naming it,
+  audited. Services act for the system (`SERVICE_PERMISSIONS`).
 
 Why the status reads are not declared public: their dependency declares both credentials as
 OpenAPI security schemes (`bearer` OR `channelKey`), so `create_app` sees them as secured and the
@@ -26,10 +34,11 @@ from fastapi import Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from crm_contracts.leads import ChannelKind
-from crm_runtime.access import BEARER_DESCRIPTION, WORKSPACE_HEADER, access_of, authenticated, unauthenticated
+from crm_contracts.permissions import Action, Section
+from crm_runtime.access import BEARER_DESCRIPTION, WORKSPACE_HEADER, access_of, authenticated, refusal, unauthenticated
 from crm_runtime.problems import Problem
 from intake_svc.domain.channels import INVALID_KEY, Channel, ChannelRefused
-from intake_svc.domain.readers import Reader
+from intake_svc.domain.readers import Reader, reaches_every_card
 from intake_svc.service_layer.channels import EVERY_KIND, Channels
 from intake_svc.service_layer.edge import KeyFailures, Network, Throttled, client_address
 
@@ -106,9 +115,13 @@ class KeyCheck:
 Reading = Callable[..., Awaitable[Reader]]
 
 
-def reader(keys: KeyCheck) -> Reading:
+def reader(
+    keys: KeyCheck, section: Section, action: Action | None = None, *, every_card: bool = False, not_found: str = "Not found"
+) -> Reading:
     """The dependency of the status reads: a member or service of the workspace (bearer token,
-    optional `X-Workspace` among the caller's own), or the holder of a channel's key."""
+    optional `X-Workspace` among the caller's own) whose role has `section` and `action` (else a
+    403 naming the permission) and, with `every_card`, reaches every card (else a 404 titled
+    `not_found`); or the holder of a channel's key."""
 
     async def read_as(
         request: Request,
@@ -125,7 +138,13 @@ def reader(keys: KeyCheck) -> Reading:
         ] = None,
     ) -> Reader:
         if request.headers.get("authorization") is not None:
-            caller = access_of(request).caller(await authenticated(request), x_workspace)
+            access = access_of(request)
+            caller = access.caller(await authenticated(request), x_workspace)
+            refused = refusal(caller, action, section)
+            if refused is not None:
+                raise await access.refuse(caller, *refused)
+            if every_card and not reaches_every_card(caller.permissions):
+                raise Problem(404, not_found)
             return Reader(workspace=caller.workspace)
         if key:
             channel = await keys.channel(key, EVERY_KIND, request)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile,
 from pydantic import BaseModel, Field
 
 from crm_contracts.leads import ChannelKind
+from crm_contracts.permissions import Section
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable
 from crm_runtime.problems import Problem, found, invalid_fields, printable_field, problem_responses
 from intake_svc.domain.channel_keys import KEY_MAX_LENGTH
@@ -59,7 +60,7 @@ def _job_out(row: Any) -> ImportJobOut:
 
 def build_imports_router(keys: KeyCheck, imports: ImportService) -> APIRouter:
     router = APIRouter(prefix="/v1/imports", tags=["imports"])
-    read_as = reader(keys)
+    read_as = reader(keys, Section.IMPORTS)
 
     # 400: a body that is no multipart form (Starlette's "Invalid multipart data", a part without
     # a name, no boundary) is a `bad-request` problem, answered before the channel key is read.
@@ -102,8 +103,9 @@ def build_imports_router(keys: KeyCheck, imports: ImportService) -> APIRouter:
 
     @router.get("/{job_id}", response_model=ImportJobOut, responses=problem_responses(401, 403, 404, 422, 429, 503))
     async def get_import(job_id: UUID, who: Annotated[Reader, Depends(read_as)]) -> ImportJobOut:
-        """An import's progress, for a member of its workspace or the key of the channel that made it
-        (see `intake_svc.entrypoints.credentials`); anyone else gets 404."""
+        """An import's progress, for the key of the channel that made it, or a member of its
+        workspace whose role shows the imports section (see `intake_svc.entrypoints.credentials`);
+        anyone else gets 403 or 404."""
         row = found(await imports.job(job_id, who), "Import not found")
         return _job_out(row)
 

@@ -4,6 +4,10 @@ Keys are looked up by their hash (`domain/channel_keys.py`) and cached for a few
 process, so a burst of leads costs one lookup; a change made through this process is seen at
 once, one made through another instance within `cache_s` (a disabled channel, a rotation's
 end of grace). Whether a cached key has expired is checked at every use, against the clock.
+
+Every change is audited in its own transaction (`channel.create`, `channel.update`,
+`channel.rotate_key`, with the settings before/after as `domain.channels.audited` shows them:
+never a key, a key's hash or an HMAC secret).
 """
 
 import dataclasses
@@ -16,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts.leads import ChannelKind
 from crm_contracts.text import unstorable
+from crm_runtime.access import Caller
+from crm_runtime.audit import AuditTrail, changes
 from crm_runtime.cache import TimedCache
 from intake_svc.adapters.repository import ChannelRepository, KeyTaken
 from intake_svc.domain.channel_keys import key_hash, key_hint, new_key
-from intake_svc.domain.channels import INVALID_KEY, Channel, ChannelRefused, ChannelView, KeyMatch, check_active, check_channel
+from intake_svc.domain.channels import INVALID_KEY, Channel, ChannelRefused, ChannelView, KeyMatch, audited, check_active, check_channel
 
 EVERY_KIND = frozenset(ChannelKind)
 
@@ -29,8 +35,9 @@ class KeyInUse(Exception):
 
 
 class Channels:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_s: float = 5.0) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], audit: AuditTrail, cache_s: float = 5.0) -> None:
         self._sessions = sessions
+        self._audit = audit
         self._by_hash: TimedCache[str, KeyMatch | None] = TimedCache(cache_s)
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # what "now" is for a key's expiry
 
@@ -60,7 +67,7 @@ class Channels:
             raise ChannelRefused(401, INVALID_KEY)
         return check_active(channel)
 
-    # -- administration (the caller is an administrator of `workspace`) --------------------------
+    # -- administration (the caller may manage the channels of `workspace`) ---------------------
 
     async def of_workspace(self, workspace: str) -> list[ChannelView]:
         async with self._sessions() as session:
@@ -71,32 +78,46 @@ class Channels:
             found = await ChannelRepository(session).views(workspace, channel_id)
         return found[0] if found else None
 
-    async def add(self, channel: Channel, key: str | None, actor: str) -> tuple[ChannelView, str]:
+    async def add(self, channel: Channel, key: str | None, caller: Caller) -> tuple[ChannelView, str]:
         """Store a new channel with `key` (a new random one when None); returns it and the key,
         which is shown this once. `KeyInUse` when the key already opens a channel."""
+        chosen = key is not None
         key = key or new_key()
         try:
             async with self._sessions() as session, session.begin():
-                await ChannelRepository(session).add(channel, key_hash(key), key_hint(key), actor)
+                await ChannelRepository(session).add(channel, key_hash(key), key_hint(key), caller.actor)
+                await self._audit.stage_for(
+                    session,
+                    caller,
+                    "channel.create",
+                    target_type="channel",
+                    target_id=channel.id,
+                    after=audited(channel),
+                    detail={"key_chosen": chosen},
+                )
         except KeyTaken:
             raise KeyInUse() from None
         self._by_hash.forget(key_hash(key))
         return await self._view(channel), key
 
-    async def update(self, workspace: str, channel_id: UUID, changes: dict[str, Any], actor: str) -> ChannelView | None:
+    async def update(self, workspace: str, channel_id: UUID, changed: dict[str, Any], caller: Caller) -> ChannelView | None:
         async with self._sessions() as session, session.begin():
             repo = ChannelRepository(session)
-            channel = await repo.by_id(channel_id, workspace, lock=True)
-            if channel is None:
+            before = await repo.by_id(channel_id, workspace, lock=True)
+            if before is None:
                 return None
-            channel = dataclasses.replace(channel, **changes)
-            await repo.save(channel, actor)
+            channel = dataclasses.replace(before, **changed)
+            await repo.save(channel, caller.actor)
+            old, new = changes(audited(before), audited(channel))
+            await self._audit.stage_for(
+                session, caller, "channel.update", target_type="channel", target_id=channel_id, before=old, after=new
+            )
             hashes = await repo.key_hashes(channel_id)
         for hashed in hashes:
             self._by_hash.forget(hashed)
         return await self._view(channel)
 
-    async def rotate(self, workspace: str, channel_id: UUID, grace: timedelta, actor: str) -> tuple[ChannelView, str] | None:
+    async def rotate(self, workspace: str, channel_id: UUID, grace: timedelta, caller: Caller) -> tuple[ChannelView, str] | None:
         """A new random key for the channel, shown this once; the replaced one keeps working for
         `grace` (0: it stops now), and any key replaced before it stops now."""
         key = new_key()
@@ -105,7 +126,15 @@ class Channels:
             channel = await repo.by_id(channel_id, workspace, lock=True)
             if channel is None:
                 return None
-            stopped = await repo.replace_key(channel_id, key_hash(key), key_hint(key), actor, grace)
+            stopped = await repo.replace_key(channel_id, key_hash(key), key_hint(key), caller.actor, grace)
+            await self._audit.stage_for(
+                session,
+                caller,
+                "channel.rotate_key",
+                target_type="channel",
+                target_id=channel_id,
+                detail={"grace_seconds": int(grace.total_seconds())},
+            )
         for hashed in stopped:
             self._by_hash.forget(hashed)
         return await self._view(channel), key
