@@ -1,11 +1,13 @@
 """Wiring: settings → runtime, adapters and the services used by the entrypoints."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
 from redis.asyncio import Redis
 
 from crm_contracts.leads import ChannelKind
+from crm_runtime.consumer import Batched, Handler
 from crm_runtime.runtime import ServiceRuntime
 from crm_runtime.service_token import ServiceToken
 from intake_svc.adapters.field_definitions import FieldDefinitionsClient
@@ -34,6 +36,7 @@ class Container:
     channels: Channels
     failures: KeyFailures
     trusted_proxies: tuple[Network, ...]
+    handlers: Mapping[str, Handler | Batched]  # what the consumer runs, by event type
 
 
 def bootstrap(settings: IntakeSettings) -> Container:
@@ -41,7 +44,8 @@ def bootstrap(settings: IntakeSettings) -> Container:
     redis = Redis.from_url(settings.redis_url)
     runtime.add_dependency("redis", redis.ping, redis.aclose)
     idempotency = IdempotencyCache(redis, settings.idempotency_ttl_s)
-    runtime.subscribe(handlers.SUBSCRIPTIONS, {**handlers.HANDLERS, ERASED: Erasure(idempotency).on_erased})
+    consumed: dict[str, Handler | Batched] = {**handlers.HANDLERS, ERASED: Erasure(idempotency).on_erased}
+    runtime.subscribe(handlers.SUBSCRIPTIONS, consumed)
     definitions = FieldDefinitionsClient(settings.customer_url, 2.0, settings.field_definitions_ttl_s, auth=ServiceToken(settings))
     runtime.close_on_stop(definitions.close)
     channels = Channels(runtime.sessions, runtime.audit)
@@ -73,4 +77,6 @@ def bootstrap(settings: IntakeSettings) -> Container:
     limiter = RateLimiter(redis)
     guard = EdgeGuard(limiter, settings.channel_rate_limit_per_minute, settings.address_rate_limit_per_minute)
     failures = KeyFailures(limiter, settings.key_failure_limit, settings.key_failure_window_s)
-    return Container(settings, runtime, redis, service, imports, guard, channels, failures, trusted_networks(settings.trusted_proxies))
+    return Container(
+        settings, runtime, redis, service, imports, guard, channels, failures, trusted_networks(settings.trusted_proxies), consumed
+    )
