@@ -44,7 +44,7 @@ class AuditTrail:
         self._short = settings.short_name
         self._service = settings.service_name
         self._model = AUDIT_MODELS.get(self._short)  # None: not one of the suite's services (a test app)
-        self._topic = settings.topic(topics.audit(self._short))
+        self._topic = topics.audit(self._short)  # the outbox puts it under the namespace
         self._outbox = outbox
         self._sessions = sessions
 

@@ -5,6 +5,7 @@ from crm_runtime.service_token import ServiceToken
 from customer_svc.adapters.dedup_client import DedupClient, HttpDedupClient
 from customer_svc.adapters.tables import metadata
 from customer_svc.config import CustomerSettings
+from customer_svc.service_layer.audit_log import AuditLog
 from customer_svc.service_layer.cards import CardService
 from customer_svc.service_layer.definitions import FieldDefinitions
 from customer_svc.service_layer.handlers import SUBSCRIPTIONS, CustomerHandlers
@@ -14,6 +15,7 @@ from customer_svc.service_layer.numbers import Numbers
 from customer_svc.service_layer.people import PeopleService
 from customer_svc.service_layer.publishing import Publisher
 from customer_svc.service_layer.queries import CustomerQueries
+from customer_svc.service_layer.roles import RoleService
 from customer_svc.service_layer.saved_filters import SavedFilters
 
 
@@ -28,12 +30,16 @@ class Container:
     definitions: FieldDefinitions
     saved_filters: SavedFilters
     memberships: MembershipService
+    roles: RoleService
+    audit_log: AuditLog
 
 
 def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> Container:
     runtime = ServiceRuntime(settings, metadata)
-    definitions = FieldDefinitions(runtime.sessions, settings.field_definitions_ttl_s)
-    runtime.subscribe(SUBSCRIPTIONS, CustomerHandlers(runtime.outbox, definitions, Numbers(runtime.sessions)).handlers())
+    definitions = FieldDefinitions(runtime.sessions, settings.field_definitions_ttl_s, runtime.audit)
+    audit_log = AuditLog(runtime.sessions)
+    handlers = CustomerHandlers(runtime.outbox, definitions, Numbers(runtime.sessions)).handlers()
+    runtime.subscribe(SUBSCRIPTIONS, {**handlers, **audit_log.handlers()})
     publisher = Publisher(runtime.outbox)
     region = settings.default_phone_region
     if dedup is None:
@@ -49,5 +55,7 @@ def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> C
         MergeService(runtime.sessions, publisher),
         definitions,
         SavedFilters(runtime.sessions),
-        MembershipService(runtime.sessions, runtime.outbox),
+        MembershipService(runtime.sessions, runtime.outbox, runtime.audit),
+        RoleService(runtime.sessions, runtime.outbox, runtime.audit),
+        audit_log,
     )

@@ -24,6 +24,7 @@ from crm_runtime.events import new_event
 from crm_runtime.http import create_app
 from customer_svc.bootstrap import Container, bootstrap
 from customer_svc.config import CustomerSettings
+from customer_svc.entrypoints.admin_api import build_admin_router
 from customer_svc.entrypoints.api import build_router
 from customer_svc.entrypoints.members_api import build_members_router
 from customer_svc.service_layer.handlers import CustomerHandlers
@@ -48,10 +49,12 @@ class Customers:
     def __init__(self, container: Container, dedup: ScriptedDedup) -> None:
         self.container = container
         self.dedup = dedup
-        self.handlers = CustomerHandlers(container.runtime.outbox, container.definitions, Numbers(container.runtime.sessions)).handlers()
+        handlers = CustomerHandlers(container.runtime.outbox, container.definitions, Numbers(container.runtime.sessions)).handlers()
+        self.handlers = {**handlers, **container.audit_log.handlers()}
         self.issuer = TestIssuer()
         self.memberships = self.issuer.install(container.runtime)
-        app = create_app(container.runtime, [build_router(container), build_members_router(container)], title="customer-svc")
+        routers = [build_router(container), build_members_router(container), build_admin_router(container)]
+        app = create_app(container.runtime, routers, title="customer-svc")
         transport = httpx.ASGITransport(app=app)
         member = Member(self.issuer, self.memberships)
         self.http = httpx.AsyncClient(transport=transport, base_url="http://customer", auth=member, headers={"X-Workspace": "main"})

@@ -72,10 +72,10 @@ async def test_grant_change_list_and_remove_each_stage_a_membership_event(custom
     assert [m["subject"] for m in (await customers.http.get("/v1/members", headers={"X-Workspace": "b"})).json()["items"]] == ["dana-0001"]
 
     assert await _access_events(customers) == [
-        ("main/dana-0001", "main", {"subject": "dana-0001", "role": "sales_rep", "username": "rep.dana", "actor": TESTER}),
-        ("main/dana-0001", "main", {"subject": "dana-0001", "role": "manager", "username": "rep.dana", "actor": TESTER}),
-        ("b/dana-0001", "b", {"subject": "dana-0001", "role": "read_only", "username": None, "actor": TESTER}),
-        ("main/dana-0001", "main", {"subject": "dana-0001", "role": None, "username": None, "actor": TESTER}),
+        ("main/dana-0001", "main", {"subject": "dana-0001", "role": "sales_rep", "username": "rep.dana", "actor": TESTER, "rep_id": None}),
+        ("main/dana-0001", "main", {"subject": "dana-0001", "role": "manager", "username": "rep.dana", "actor": TESTER, "rep_id": None}),
+        ("b/dana-0001", "b", {"subject": "dana-0001", "role": "read_only", "username": None, "actor": TESTER, "rep_id": None}),
+        ("main/dana-0001", "main", {"subject": "dana-0001", "role": None, "username": None, "actor": TESTER, "rep_id": None}),
     ]
 
 
@@ -239,9 +239,9 @@ async def test_the_cli_grants_lists_and_revokes_like_the_api(customers: Customer
     status, _, err = await _run(customers, "revoke", "--workspace", "w", "--subject", "rep-0001")
     assert status == 1 and "Not a member" in err
     assert await _access_events(customers) == [
-        ("w/admin-0001", "w", {"subject": "admin-0001", "role": "administrator", "username": "admin", "actor": "cli"}),
-        ("w/rep-0001", "w", {"subject": "rep-0001", "role": "sales_rep", "username": None, "actor": "cli"}),
-        ("w/rep-0001", "w", {"subject": "rep-0001", "role": None, "username": None, "actor": "cli"}),
+        ("w/admin-0001", "w", {"subject": "admin-0001", "role": "administrator", "username": "admin", "actor": "cli", "rep_id": None}),
+        ("w/rep-0001", "w", {"subject": "rep-0001", "role": "sales_rep", "username": None, "actor": "cli", "rep_id": None}),
+        ("w/rep-0001", "w", {"subject": "rep-0001", "role": None, "username": None, "actor": "cli", "rep_id": None}),
     ]
     # The API sees what the CLI wrote.
     listed = (await customers.http.get("/v1/members", headers={"X-Workspace": "w"})).json()["items"]

@@ -18,13 +18,24 @@ from crm_contracts.envelope import WORKSPACE_MAX
 from crm_contracts.events import DecisionMade, MembershipChanged, WebsiteToken
 from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind, Lead
+from crm_contracts.permissions import RolePermissions
 from crm_devtools.columns import INTEGER_LIMITS, refused, too_long_for, too_wide_for
 from customer_svc.adapters.tables import contacts as contact_rows
-from customer_svc.adapters.tables import customers, duplicate_leads, field_definitions, memberships, merges, relations, saved_filters
+from customer_svc.adapters.tables import (
+    customers,
+    duplicate_leads,
+    field_definitions,
+    memberships,
+    merges,
+    relations,
+    saved_filters,
+    workspaces,
+)
 from customer_svc.bootstrap import bootstrap
 from customer_svc.config import CustomerSettings
 from customer_svc.domain.card import FIRST_NUMBER, LAST_NUMBER, card_from_lead
 from customer_svc.domain.edits import apply_changes
+from customer_svc.entrypoints.admin_api import WorkspaceIn, build_admin_router
 from customer_svc.entrypoints.api import build_router
 from customer_svc.entrypoints.members_api import build_members_router
 from customer_svc.entrypoints.schemas import MembershipIn
@@ -87,7 +98,10 @@ STORED: dict[type[BaseModel], dict[str, Column[Any] | None]] = {
     NewSavedFilter: {"name": saved_filters.c.name, "params": saved_filters.c.params},
     # The whole definition is one JSONB document (never null); only the key has a column of its own.
     FieldDefinition: {"key": field_definitions.c.key, **{name: None for name in FieldDefinition.model_fields if name != "key"}},
-    MembershipIn: {"role": memberships.c.role, "username": memberships.c.username},
+    MembershipIn: {"role": memberships.c.role, "username": memberships.c.username, "rep_id": memberships.c.rep_id},
+    # A role's permissions are one JSONB document (never null).
+    RolePermissions: {name: None for name in RolePermissions.model_fields},
+    WorkspaceIn: {"name": workspaces.c.name, "display_name": workspaces.c.display_name},
 }
 # Minimal valid bodies, each field then replaced by a value its column cannot hold.
 VALID: dict[type[BaseModel], dict[str, Any]] = {
@@ -103,6 +117,8 @@ VALID: dict[type[BaseModel], dict[str, Any]] = {
     NewSavedFilter: {"name": "mine", "params": {}},
     FieldDefinition: {"key": "budget", "label": "Budget", "kind": "number"},
     MembershipIn: {"role": "manager"},
+    RolePermissions: {},
+    WorkspaceIn: {"name": "branch-2"},
 }
 # NOT NULL columns whose request field may be null: the card's lists, cleared to empty.
 NULL_CLEARS = {(CustomerChanges, name) for name in ("phones", "emails", "addresses", "tags")}
@@ -126,7 +142,7 @@ def test_every_field_of_every_request_model_is_mapped() -> None:
 
 def _routes() -> list[APIRoute]:
     container = bootstrap(CustomerSettings())
-    routers = (build_router(container), build_members_router(container))
+    routers = (build_router(container), build_members_router(container), build_admin_router(container))
     return [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
 
 

@@ -5,8 +5,10 @@ client calling as this service (its own token, the workspace named)."""
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -20,6 +22,7 @@ from customer_svc.__main__ import TOPICS
 from customer_svc.adapters.dedup_client import DedupUnavailable, HttpDedupClient
 from customer_svc.config import CustomerSettings
 from customer_svc.domain.memberships import LastAdministrator, Membership, granted, revoked
+from customer_svc.service_layer.handlers import SUBSCRIPTIONS
 from customer_svc.service_layer.memberships import MembershipService, membership_key
 
 pytestmark = pytest.mark.unit
@@ -112,6 +115,13 @@ class FakeOutbox:
         session.staged.append((topic, key, event))
 
 
+class FakeAudit:
+    """The audit trail: the lines staged in the unit of work, as (workspace, actor, action, line)."""
+
+    async def stage(self, session: FakeSession, workspace: str, actor: str, action: str, **line: Any) -> None:
+        session.staged.append(("audit", action, Envelope(source="test", type="audit", workspace=workspace, data={"actor": actor, **line})))
+
+
 class Harness:
     def __init__(self, *rows: Membership) -> None:
         self.repo = FakeRepository({(m.workspace, m.subject): m for m in rows})
@@ -121,10 +131,13 @@ class Harness:
         async def sessions() -> AsyncIterator[FakeSession]:
             yield FakeSession(self.published)
 
-        self.service = MembershipService(sessions, FakeOutbox(), lambda _session: self.repo)  # type: ignore[arg-type]
+        self.service = MembershipService(sessions, FakeOutbox(), FakeAudit(), lambda _session: self.repo)  # type: ignore[arg-type]
 
     def events(self) -> list[tuple[str, str, str, dict[str, Any]]]:
-        return [(topic, key, e.workspace, e.data) for topic, key, e in self.published]
+        return [(topic, key, e.workspace, e.data) for topic, key, e in self.published if topic != "audit"]
+
+    def audited(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(action, e.data) for topic, action, e in self.published if topic == "audit"]
 
 
 async def test_each_change_stages_one_event_keyed_by_membership_with_the_actor() -> None:
@@ -134,11 +147,16 @@ async def test_each_change_stages_one_event_keyed_by_membership_with_the_actor()
     await h.service.put("w", "dana", R, None, "admin-2", keep_username=True)
     await h.service.remove("w", "dana", "cli")
     assert h.events() == [
-        (topics.ACCESS, "w/dana", "w", {"subject": "dana", "role": "manager", "username": "rep.dana", "actor": "admin-1"}),
-        (topics.ACCESS, "w/dana", "w", {"subject": "dana", "role": "read_only", "username": "rep.dana", "actor": "admin-2"}),
-        (topics.ACCESS, "w/dana", "w", {"subject": "dana", "role": None, "username": None, "actor": "cli"}),
+        (topics.ACCESS, "w/dana", "w", {"subject": "dana", "role": "manager", "username": "rep.dana", "actor": "admin-1", "rep_id": None}),
+        (
+            topics.ACCESS,
+            "w/dana",
+            "w",
+            {"subject": "dana", "role": "read_only", "username": "rep.dana", "actor": "admin-2", "rep_id": None},
+        ),
+        (topics.ACCESS, "w/dana", "w", {"subject": "dana", "role": None, "username": None, "actor": "cli", "rep_id": None}),
     ]
-    assert [MembershipChanged.model_validate(e.data).role for _, _, e in h.published] == [M, R, None]
+    assert [MembershipChanged.model_validate(e.data).role for t, _, e in h.published if t != "audit"] == [M, R, None]
     assert h.repo.locked == ["w"] * 4  # every change holds the workspace's lock while it decides
     assert membership_key("w", "dana") == "w/dana"
 
@@ -154,7 +172,7 @@ async def test_refusals_are_problems_and_stage_nothing() -> None:
     with pytest.raises(Problem) as missing:
         await h.service.remove("w", "nobody", "boss")
     assert missing.value.status == 404
-    assert h.published == [] and h.repo.rows[("w", "boss")].role is A
+    assert h.published == [] and h.repo.rows[("w", "boss")].role is A  # no event, no audit line
     # An administrator of another workspace does not count for this one.
     await h.service.put("w", "second", A, None, "boss")
     await h.service.put("w", "boss", M, None, "boss")
@@ -163,8 +181,9 @@ async def test_refusals_are_problems_and_stage_nothing() -> None:
 
 def test_migrate_creates_the_access_topic_and_every_topic_the_catalog_gives_customer_svc() -> None:
     assert topics.ACCESS in TOPICS and topics.ACCESS in topics.COMPACTED
-    published = [t for t, publisher in catalog.PUBLISHERS.items() if publisher == "customer-svc"]
-    assert sorted(TOPICS) == sorted([*published, *catalog.SUBSCRIBERS["customer-svc"]])  # what its broker principal may create
+    assert TOPICS == catalog.ensured("customer-svc")  # what its broker principal may create
+    # It keeps the audit log: every service's audit topic is created and consumed.
+    assert {topics.audit(s) for s in topics.AUDITED} <= set(TOPICS) and set(SUBSCRIPTIONS) == set(catalog.SUBSCRIBERS["customer-svc"])
 
 
 def test_timeline_and_intake_are_the_services_customer_svc_serves() -> None:
@@ -200,3 +219,57 @@ async def test_the_dedup_client_sends_the_services_own_token_and_the_workspace()
     with pytest.raises(DedupUnavailable):  # refused: the manual create answers 503, as for an unreachable dedup-svc
         await client.match("main", {})
     await client.close()
+
+
+# --- the rep link and the audit lines ---------------------------------------------------------------
+
+REP, OTHER_REP = UUID("00000000-0000-4000-8000-000000000001"), UUID("00000000-0000-4000-8000-000000000002")
+
+
+def test_a_grant_links_keeps_or_unlinks_the_rep() -> None:
+    assert granted(None, "w", "s", M, None, "a", 0, rep_id=REP, keep_rep=False) == Membership("w", "s", M, None, "a", rep_id=REP)
+    linked = Membership("w", "s", M, "user", "someone", rep_id=REP)
+    assert granted(linked, "w", "s", M, "user", "a", 0) is None  # not named: kept, nothing changes
+    assert granted(linked, "w", "s", M, "user", "a", 0, rep_id=OTHER_REP, keep_rep=False) == replace(
+        linked, rep_id=OTHER_REP, granted_by="a"
+    )
+    assert granted(linked, "w", "s", M, "user", "a", 0, rep_id=None, keep_rep=False) == replace(linked, rep_id=None, granted_by="a")
+    assert granted(linked, "w", "s", R, "user", "a", 0).rep_id == REP  # type: ignore[union-attr]
+
+
+async def test_the_rep_travels_in_the_event_and_every_change_is_audited_with_before_and_after() -> None:
+    h = Harness()
+    await h.service.put("w", "dana", M, None, "admin-1", rep_id=REP, keep_rep=False)
+    await h.service.put("w", "dana", Role.SALES_REP, None, "admin-1", keep_username=True)  # the rep stays
+    await h.service.put("w", "dana", Role.SALES_REP, None, "admin-1", keep_username=True)  # nothing: no line either
+    await h.service.put("w", "dana", Role.SALES_REP, None, "admin-2", keep_username=True, rep_id=None, keep_rep=False)
+    await h.service.remove("w", "dana", "cli")
+    assert [(e[3]["role"], e[3]["rep_id"]) for e in h.events()] == [
+        ("manager", str(REP)),
+        ("sales_rep", str(REP)),
+        ("sales_rep", None),
+        (None, None),
+    ]
+    line = {"target_type": "membership", "target_id": "dana", "permission": "actions.manage_roles"}
+    assert h.audited() == [
+        ("membership.grant", {"actor": "admin-1", **line, "before": None, "after": {"role": "manager", "rep_id": str(REP)}}),
+        (
+            "membership.grant",
+            {
+                "actor": "admin-1",
+                **line,
+                "before": {"role": "manager", "rep_id": str(REP)},
+                "after": {"role": "sales_rep", "rep_id": str(REP)},
+            },
+        ),
+        (
+            "membership.grant",
+            {
+                "actor": "admin-2",
+                **line,
+                "before": {"role": "sales_rep", "rep_id": str(REP)},
+                "after": {"role": "sales_rep", "rep_id": None},
+            },
+        ),
+        ("membership.revoke", {"actor": "cli", **line, "before": {"role": "sales_rep", "rep_id": None}, "after": None}),
+    ]

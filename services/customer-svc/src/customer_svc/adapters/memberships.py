@@ -1,5 +1,6 @@
 """Queries over workspace memberships. Repositories never commit."""
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
@@ -7,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.events import Role
-from customer_svc.adapters.tables import memberships
+from customer_svc.adapters.tables import memberships, workspaces
 from customer_svc.domain.memberships import Membership
 
 
@@ -20,6 +21,7 @@ def membership_of(row: Any) -> Membership:
         granted_by=row.granted_by,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        rep_id=row.rep_id,
     )
 
 
@@ -52,17 +54,46 @@ class MembershipRepository:
             "role": membership.role.value,
             "username": membership.username,
             "granted_by": membership.granted_by,
+            "rep_id": membership.rep_id,
         }
         statement = (
             insert(memberships)
             .values(**values)
             .on_conflict_do_update(
                 index_elements=[m.workspace, m.subject],
-                set_={"role": values["role"], "username": values["username"], "granted_by": values["granted_by"], "updated_at": func.now()},
+                set_={**{k: values[k] for k in ("role", "username", "granted_by", "rep_id")}, "updated_at": func.now()},
             )
             .returning(memberships)
         )
         return membership_of((await self._s.execute(statement)).one())
+
+    async def any_in(self, workspace: str) -> bool:
+        """Whether the workspace has any member (a workspace without a row may exist by them)."""
+        m = memberships.c
+        return bool(await self._s.scalar(select(select(memberships).where(m.workspace == workspace).exists())))
+
+    async def of_subject(self, subject: str) -> list[tuple[Membership, str | None, datetime | None]]:
+        """The subject's memberships by workspace, with the workspace's display name and creation
+        time when it was created through the API (None for older ones, e.g. `main`)."""
+        w = workspaces.c
+        query = (
+            select(memberships, w.display_name, w.created_at.label("workspace_created_at"))
+            .outerjoin(workspaces, w.name == memberships.c.workspace)
+            .where(memberships.c.subject == subject)
+            .order_by(memberships.c.workspace)
+        )
+        return [(membership_of(row), row.display_name, row.workspace_created_at) for row in await self._s.execute(query)]
+
+    async def create_workspace(self, name: str, display_name: str | None, actor: str) -> datetime | None:
+        """Insert the workspace; its creation time, or None when the name is taken."""
+        statement = (
+            insert(workspaces)
+            .values(name=name, display_name=display_name, created_by=actor)
+            .on_conflict_do_nothing()
+            .returning(workspaces.c.created_at)
+        )
+        created: datetime | None = await self._s.scalar(statement)
+        return created
 
     async def remove(self, workspace: str, subject: str) -> bool:
         m = memberships.c

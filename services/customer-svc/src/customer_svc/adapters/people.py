@@ -79,6 +79,18 @@ class PeopleRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def definition(self, workspace: str, key: str, *, for_update: bool = False) -> FieldDefinition | None:
+        f = field_definitions.c
+        query = select(f.definition).where(f.workspace == workspace, f.key == key)
+        found = await self._s.scalar(query.with_for_update() if for_update else query)
+        return None if found is None else FieldDefinition.model_validate(found)
+
+    async def delete_definition(self, workspace: str, key: str) -> FieldDefinition | None:
+        """The deleted definition, or None when there was none. Values on cards are left as they are."""
+        f = field_definitions.c
+        found = await self._s.scalar(delete(field_definitions).where(f.workspace == workspace, f.key == key).returning(f.definition))
+        return None if found is None else FieldDefinition.model_validate(found)
+
     async def replace_definition(self, workspace: str, definition: FieldDefinition) -> bool:
         f = field_definitions.c
         result = await self._s.execute(

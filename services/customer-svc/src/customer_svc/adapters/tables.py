@@ -177,6 +177,7 @@ memberships = Table(
     Column("granted_by", String(255), nullable=False),  # the subject who last set it, or `cli`
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("rep_id", UUID(as_uuid=True)),  # the rep (allocation-svc) who carries this user's leads: their `own` cards
     PrimaryKeyConstraint("workspace", "subject"),
     CheckConstraint("role IN ('administrator', 'manager', 'sales_rep', 'read_only')", name="ck_memberships_role"),
 )
@@ -185,3 +186,65 @@ outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 
 rep_teams = rep_teams_table(metadata)  # rep → team, from allocation-svc's RepChanged (the `team` scope)
+
+# -- roles, workspaces and the audit log (issue 17) ---------------------------------------------
+
+ROLE_NAMES = "'administrator', 'manager', 'sales_rep', 'read_only'"
+
+# A role's permissions as an administrator set them; a role without a row has the defaults
+# (`crm_contracts.permissions.default_roles`). Published as RoleChanged on the access topic.
+roles = Table(
+    "roles",
+    metadata,
+    Column("workspace", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("permissions", JSONB, nullable=False),  # RolePermissions as JSON
+    Column("updated_by", String(255), nullable=False),  # token subject or `cli`
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("workspace", "role"),
+    CheckConstraint(f"role IN ({ROLE_NAMES})", name="ck_roles_role"),
+)
+
+# Workspaces created through the API. Older ones (`main`) exist by their memberships alone.
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("display_name", String(200)),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every service's audit lines (their audit topics), append-only: a trigger refuses UPDATE and
+# DELETE unless the transaction set `crm.audit_erasure` to `on` (a privacy erasure blanking
+# the values of one target's lines). `id` is the event id: a redelivery inserts nothing.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("workspace", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("service", String(50), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("target_type", String(50)),
+    Column("target_id", String(255)),
+    Column("permission", String(100)),
+    Column("before", JSONB(none_as_null=True)),
+    Column("after", JSONB(none_as_null=True)),
+    Column("detail", JSONB(none_as_null=True)),
+)
+# Newest first within a workspace, alone or with one selective filter (keyset on (at, id)).
+Index("ix_audit_log_workspace_at", audit_log.c.workspace, audit_log.c.at, audit_log.c.id)
+Index("ix_audit_log_actor", audit_log.c.workspace, audit_log.c.actor, audit_log.c.at, audit_log.c.id)
+Index("ix_audit_log_action", audit_log.c.workspace, audit_log.c.action, audit_log.c.at, audit_log.c.id)
+Index("ix_audit_log_target", audit_log.c.workspace, audit_log.c.target_id, audit_log.c.at, audit_log.c.id)
+Index("ix_audit_log_service", audit_log.c.workspace, audit_log.c.service, audit_log.c.at, audit_log.c.id)
+Index(
+    "ix_audit_log_refused",
+    audit_log.c.workspace,
+    audit_log.c.at,
+    audit_log.c.id,
+    postgresql_where=audit_log.c.outcome == "refused",
+)

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from crm_contracts.fields import KEY_PATTERN, FieldDefinition
 from crm_contracts.text import storable_problems
-from crm_runtime.access import AdminDep, CallerDep, UserDep, forbidden
+from crm_runtime.access import CallerDep, UserDep, forbidden
 from crm_runtime.pagination import decode_cursor, next_cursor
 from crm_runtime.problems import PROBLEM_JSON, PROBLEM_SCHEMA, found, invalid_fields, problem_responses
 from customer_svc.bootstrap import Container
@@ -16,6 +16,7 @@ from customer_svc.domain.card import FIRST_NUMBER, LAST_NUMBER
 from customer_svc.domain.filters import CardFilter
 from customer_svc.domain.search import search_terms
 from customer_svc.domain.status import LABELS_HE, STATUSES
+from customer_svc.entrypoints.guards import ManageCustomFieldsDep
 from customer_svc.entrypoints.schemas import (
     ContactList,
     ContactOut,
@@ -263,16 +264,22 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
         return FieldDefinitionList(items=await app.definitions.list(caller.workspace))
 
     @router.post("/field-definitions", response_model=FieldDefinition, status_code=201, tags=["settings"], responses=problem_responses(409))
-    async def add_field_definition(body: FieldDefinition, caller: AdminDep) -> FieldDefinition:
-        """Administrators only."""
+    async def add_field_definition(body: FieldDefinition, caller: ManageCustomFieldsDep) -> FieldDefinition:
+        """Needs `actions.manage_custom_fields`; audited."""
         storable(sent(body))
-        return await app.definitions.add(caller.workspace, body)
+        return await app.definitions.add(caller, body)
 
     @router.put("/field-definitions/{key}", response_model=FieldDefinition, tags=["settings"], responses=problem_responses(404))
-    async def replace_field_definition(key: FieldKey, body: FieldDefinition, caller: AdminDep) -> FieldDefinition:
-        """Administrators only. The key is the path's (a key in the body is ignored)."""
+    async def replace_field_definition(key: FieldKey, body: FieldDefinition, caller: ManageCustomFieldsDep) -> FieldDefinition:
+        """Needs `actions.manage_custom_fields`; audited. The key is the path's (a key in the body is ignored)."""
         storable(sent(body))
-        return await app.definitions.replace(caller.workspace, body.model_copy(update={"key": key}))
+        return await app.definitions.replace(caller, body.model_copy(update={"key": key}))
+
+    @router.delete("/field-definitions/{key}", status_code=204, tags=["settings"], responses=problem_responses(404))
+    async def delete_field_definition(key: FieldKey, caller: ManageCustomFieldsDep) -> None:
+        """Needs `actions.manage_custom_fields`; audited. The values cards hold under the key stay
+        as they are, no longer defined: no write accepts them until the key is defined again."""
+        await app.definitions.delete(caller, key)
 
     @router.get("/statuses", response_model=StatusList, tags=["settings"])
     async def statuses(_: CallerDep) -> StatusList:

@@ -217,6 +217,7 @@ class MemberOut(BaseModel):
     granted_by: str = Field(description="Who last granted or changed it: a token subject, or `cli`.")
     created_at: datetime
     updated_at: datetime
+    rep_id: UUID | None = Field(description="The rep (allocation-svc) who carries this user's leads: their `own` cards.")
 
 
 class MemberPage(BaseModel):
@@ -230,6 +231,9 @@ class MembershipIn(BaseModel):
     role: Role
     username: str | None = Field(
         default=None, min_length=1, max_length=255, description="For display; left as it is when not sent, cleared by `null`."
+    )
+    rep_id: UUID | None = Field(
+        default=None, description="The rep (allocation-svc) who carries this user's leads; left as it is when not sent, unlinked by `null`."
     )
 
 

@@ -1,11 +1,19 @@
-"""Custom field definitions per workspace, and the check of values on every write path."""
+"""Custom field definitions per workspace, and the check of values on every write path.
+
+Each change is audited in its transaction (`field_definition.create|replace|delete`). Deleting
+a definition leaves the values cards hold under its key as they are (nothing is rewritten and
+no card event is sent; a definition added again with that key finds them): they are no longer
+defined, so no write path accepts them until a definition with that key exists again."""
 
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts.fields import FieldDefinition, FieldError, check_fields, missing_mandatory
+from crm_contracts.permissions import Action
 from crm_contracts.text import OUT_OF_RANGE_MESSAGE, find_out_of_range
+from crm_runtime.access import Caller
+from crm_runtime.audit import AuditTrail, changes
 from crm_runtime.cache import TimedCache
 from crm_runtime.problems import Problem, invalid_fields
 from customer_svc.adapters.people import PeopleRepository
@@ -21,9 +29,10 @@ def check_values(definitions: list[FieldDefinition], values: dict[str, Any], car
 
 
 class FieldDefinitions:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl_s: float) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl_s: float, audit: AuditTrail) -> None:
         self._sessions = sessions
         self._cache: TimedCache[str, list[FieldDefinition]] = TimedCache(ttl_s)
+        self._audit = audit
 
     async def of(self, session: AsyncSession, workspace: str) -> list[FieldDefinition]:
         async def load() -> list[FieldDefinition]:
@@ -35,19 +44,47 @@ class FieldDefinitions:
         async with self._sessions() as session:
             return await PeopleRepository(session).definitions(workspace)
 
-    async def add(self, workspace: str, definition: FieldDefinition) -> FieldDefinition:
+    async def _audited(
+        self, session: AsyncSession, caller: Caller, verb: str, key: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        await self._audit.stage_for(
+            session,
+            caller,
+            f"field_definition.{verb}",
+            target_type="field_definition",
+            target_id=key,
+            permission=f"actions.{Action.MANAGE_CUSTOM_FIELDS}",
+            before=before,
+            after=after,
+        )
+
+    async def add(self, caller: Caller, definition: FieldDefinition) -> FieldDefinition:
         async with self._sessions() as session, session.begin():
-            if not await PeopleRepository(session).add_definition(workspace, definition):
+            if not await PeopleRepository(session).add_definition(caller.workspace, definition):
                 raise Problem(409, "Field exists", f"A custom field `{definition.key}` exists in this workspace.", field="key")
-        self._cache.forget(workspace)
+            await self._audited(session, caller, "create", definition.key, None, definition.model_dump(mode="json"))
+        self._cache.forget(caller.workspace)
         return definition
 
-    async def replace(self, workspace: str, definition: FieldDefinition) -> FieldDefinition:
+    async def replace(self, caller: Caller, definition: FieldDefinition) -> FieldDefinition:
         async with self._sessions() as session, session.begin():
-            if not await PeopleRepository(session).replace_definition(workspace, definition):
+            repo = PeopleRepository(session)
+            current = await repo.definition(caller.workspace, definition.key, for_update=True)
+            if current is None or not await repo.replace_definition(caller.workspace, definition):
                 raise Problem(404, "No such custom field")
-        self._cache.forget(workspace)
+            before, after = changes(current.model_dump(mode="json"), definition.model_dump(mode="json"))
+            await self._audited(session, caller, "replace", definition.key, before, after)
+        self._cache.forget(caller.workspace)
         return definition
+
+    async def delete(self, caller: Caller, key: str) -> None:
+        """404 when there is no such definition. The cards' values under the key stay (module doc)."""
+        async with self._sessions() as session, session.begin():
+            deleted = await PeopleRepository(session).delete_definition(caller.workspace, key)
+            if deleted is None:
+                raise Problem(404, "No such custom field")
+            await self._audited(session, caller, "delete", key, deleted.model_dump(mode="json"), None)
+        self._cache.forget(caller.workspace)
 
     async def check(
         self, session: AsyncSession, workspace: str, values: dict[str, Any], card_type: str, *, whole: dict[str, Any] | None = None

@@ -30,6 +30,7 @@ from crm_runtime.outbox import Outbox
 from customer_svc.adapters.repository import ANY_WORKSPACE, CustomerRepository
 from customer_svc.domain.card import Card, card_from_lead, enrich
 from customer_svc.domain.status import automatic_status, is_conversation
+from customer_svc.service_layer.audit_log import AUDIT_TOPICS
 from customer_svc.service_layer.definitions import FieldDefinitions
 from customer_svc.service_layer.numbers import Numbers
 from customer_svc.service_layer.publishing import SOURCE, Publisher, snapshot
@@ -264,4 +265,5 @@ class CustomerHandlers:
             log.warning("contact dates for unknown customer %s ignored", dates.customer_id)
 
 
-SUBSCRIPTIONS = [topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS]
+# The audit topics' lines are kept by `audit_log.AuditLog` (its handlers are registered beside these).
+SUBSCRIPTIONS = [topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS, *AUDIT_TOPICS]

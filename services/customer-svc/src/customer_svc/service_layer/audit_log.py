@@ -1,0 +1,68 @@
+"""The audit log's keeper (DESIGN 4.9): every service stages its audit lines in the transaction
+of what they record (`crm_runtime.audit`) on its own topic `crm.<service>.audit.v1`;
+customer-svc consumes the five topics into one append-only table and answers `GET /v1/audit`.
+
+A line's `service` is the one whose topic (and event type) carried it: only that service's
+principal may write there, so a line cannot claim another service. A redelivered line (same
+event id) is kept once."""
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_contracts import topics
+from crm_contracts.envelope import Envelope
+from crm_contracts.events import AUDIT_MODELS
+from crm_runtime.consumer import Batched, BatchHandler, Handler, PoisonMessage
+from customer_svc.adapters.audit_log import AuditFilter, AuditLine, AuditLogRepository
+
+AUDIT_TOPICS = [topics.audit(service) for service in topics.AUDITED]
+OUTCOME_MAX = 20  # audit_log.outcome
+
+
+def audit_type(service: str) -> str:
+    """The event type of a service's audit lines, by its short name (`customer`)."""
+    return f"crm.{service}.audit_recorded.v1"
+
+
+def line_from(event: Envelope, service: str) -> AuditLine:
+    """The stored line of an audit event of `service` (short name); PoisonMessage when it cannot be kept."""
+    line = AUDIT_MODELS[service].model_validate(event.data)
+    if len(line.outcome) > OUTCOME_MAX:
+        raise PoisonMessage(f"data.outcome is longer than {OUTCOME_MAX} characters")
+    return AuditLine(
+        id=event.id,
+        workspace=event.workspace,
+        at=line.at,
+        service=f"{service}-svc",
+        actor=line.actor,
+        action=line.action,
+        outcome=line.outcome,
+        target_type=line.target_type,
+        target_id=line.target_id,
+        permission=line.permission,
+        before=line.before,
+        after=line.after,
+        detail=line.detail,
+    )
+
+
+class AuditLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    def handlers(self) -> dict[str, Handler | Batched]:
+        """One batched handler per audited service's line type."""
+        return {audit_type(service): Batched(self._keeper(service)) for service in topics.AUDITED}
+
+    @staticmethod
+    def _keeper(service: str) -> BatchHandler:
+        async def keep(session: AsyncSession, events: list[Envelope]) -> None:
+            await AuditLogRepository(session).add([line_from(event, service) for event in events])
+
+        return keep
+
+    async def page(self, workspace: str, where: AuditFilter, after: tuple[datetime, UUID] | None, limit: int) -> list[AuditLine]:
+        async with self._sessions() as session:
+            return await AuditLogRepository(session).page(workspace, where, after, limit)
