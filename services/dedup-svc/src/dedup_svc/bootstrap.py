@@ -17,4 +17,4 @@ class Container:
 def bootstrap(settings: DedupSettings) -> Container:
     runtime = ServiceRuntime(settings, metadata)
     runtime.subscribe(SUBSCRIPTIONS, DedupHandlers(runtime.outbox, settings.default_phone_region).handlers())
-    return Container(settings, runtime, MatchService(runtime.engine, runtime.sessions))
+    return Container(settings, runtime, MatchService(runtime.engine, runtime.sessions, runtime.audit))

@@ -19,13 +19,16 @@ from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_devtools.testdb import migrated_database
 from crm_devtools.tokens import Member, TestIssuer
 from crm_runtime.access import Memberships
+from crm_runtime.audit import AuditTrail
 from crm_runtime.consumer import parse_event
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
+from dedup_svc.adapters.repository import IndexRepository
 from dedup_svc.adapters.tables import outbox
 from dedup_svc.bootstrap import bootstrap
 from dedup_svc.config import DedupSettings
+from dedup_svc.domain.decide import WorkspaceRules
 from dedup_svc.entrypoints.app import app_for
 from dedup_svc.service_layer.handlers import DedupHandlers
 from dedup_svc.service_layer.matching import MatchService
@@ -48,7 +51,7 @@ class Dedup:
         self.engine = make_engine(self.settings)
         self.sessions = make_session_factory(self.engine)
         self.handlers = DedupHandlers(Outbox(outbox, self.settings), "IL")
-        self.matcher = MatchService(self.engine, self.sessions)
+        self.matcher = MatchService(self.engine, self.sessions, AuditTrail(self.settings, Outbox(outbox, self.settings), self.sessions))
 
     async def lead(
         self, lead: Lead, kind: ChannelKind = ChannelKind.WEB, policy: str | None = None, workspace: str = "main"
@@ -78,6 +81,11 @@ class Dedup:
         """`event` as the consumer hands it to a handler: sent as JSON (NUL and surrogates
         escaped), then parsed and checked against the store rule as the consumer does."""
         return parse_event(json.dumps(event.model_dump(mode="json")).encode(), self.handlers.handlers())
+
+    async def set_rules(self, workspace: str, rules: WorkspaceRules) -> None:
+        """A workspace's duplicate rules, set directly (test setup: the API is `PUT /v1/duplicate-rules`)."""
+        async with self.sessions.begin() as session:
+            await IndexRepository(session).save_rules(workspace, rules, "tester")
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.sessions() as session:

@@ -159,7 +159,7 @@ async def test_updates_merges_unmerges_and_deletes_keep_the_index_current(dedup:
 
 
 async def test_workspace_allowing_duplicates_creates_every_time_and_flags_the_others(dedup: Dedup) -> None:
-    await dedup.matcher.save_rules("open", WorkspaceRules(allow_duplicates=True), "tester")
+    await dedup.set_rules("open", WorkspaceRules(allow_duplicates=True))
     first = await dedup.lead(Lead(phones=["050-2223333"]), workspace="open")
     second = await dedup.lead(Lead(phones=["050-2223333"]), workspace="open")
     assert first.decision is second.decision is Decision.CREATE and first.customer_id != second.customer_id
@@ -167,7 +167,7 @@ async def test_workspace_allowing_duplicates_creates_every_time_and_flags_the_ot
 
 
 async def test_trading_workspace_one_card_per_account_linked_by_national_id(dedup: Dedup) -> None:
-    await dedup.matcher.save_rules("trade", WorkspaceRules(link_by_national_id=True), "tester")
+    await dedup.set_rules("trade", WorkspaceRules(link_by_national_id=True))
     person = {"first_name": "Avi", "last_name": "Golan", "national_id": "000000018", "birth_date": date(1980, 1, 2)}
     one = await dedup.lead(Lead(**person, account_number="ACC-1"), workspace="trade")
     two = await dedup.lead(Lead(**person, account_number="ACC-2"), workspace="trade")
@@ -180,7 +180,7 @@ async def test_trading_workspace_one_card_per_account_linked_by_national_id(dedu
 
 
 async def test_concurrent_trading_submissions_of_one_account_make_one_card(dedup: Dedup) -> None:
-    await dedup.matcher.save_rules("trade", WorkspaceRules(link_by_national_id=True), "tester")
+    await dedup.set_rules("trade", WorkspaceRules(link_by_national_id=True))
     lead = Lead(last_name="Golan", national_id="000000018", account_number="ACC-9")
     decisions = await asyncio.gather(*(dedup.lead(lead, workspace="trade") for _ in range(10)))
     assert len({d.customer_id for d in decisions}) == 1

@@ -18,6 +18,9 @@ _PEOPLE_COLUMNS = (
     "customer_id, workspace, number, status, active, display_name, given_name, surname, company, phones, emails,"
     " national_id, birth_date, street, city, postcode, account"
 )
+# What the record scope needs of a card: set from the card's own snapshots only (`Person.from_card`).
+_SCOPE_COLUMNS = ("owner_id", "team_member_ids", "folder")
+_RETURNED = _PEOPLE_COLUMNS + ", " + ", ".join(_SCOPE_COLUMNS)
 _SCALARS = ("display_name", "given_name", "surname", "company", "national_id", "birth_date", "street", "city", "postcode", "account")
 
 
@@ -34,6 +37,10 @@ class Person:
     account: str
     record: Record
     holds_claim: bool = False  # holds the claim of one of the identifiers it was found by
+    owner_id: UUID | None = None  # the rep owning the card
+    team_member_ids: tuple[UUID, ...] = ()  # the reps working it beside its owner
+    folder: str | None = None
+    from_card: bool = False  # built from the card's snapshot: its owner, team members and folder are known
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> "Person":
@@ -59,7 +66,14 @@ class Person:
             row["account"],
             record,
             bool(row.get("claimed")),
+            _uuid(row["owner_id"]),
+            tuple(UUID(str(member)) for member in row["team_member_ids"] or ()),
+            row["folder"],
         )
+
+
+def _uuid(value: Any) -> UUID | None:
+    return None if value is None else UUID(str(value))  # asyncpg's own UUID type, as the standard one
 
 
 def _upsert_sql(union: bool) -> str:
@@ -72,11 +86,14 @@ def _upsert_sql(union: bool) -> str:
         scalars = [f"{c} = EXCLUDED.{c}" for c in (*_SCALARS, "phones", "emails", "number")]
         lists = []
         rest = ["status = COALESCE(:status, people.status)"]
-    sets = ", ".join([*scalars, *lists, *rest, "active = EXCLUDED.active", "updated_at = now()"])
+    # A lead's person (not from the card) leaves the card's owner, team members and folder as they are.
+    scope = [f"{c} = CASE WHEN :from_card THEN EXCLUDED.{c} ELSE people.{c} END" for c in _SCOPE_COLUMNS]
+    sets = ", ".join([*scalars, *lists, *rest, *scope, "active = EXCLUDED.active", "updated_at = now()"])
     return (
-        f"INSERT INTO people ({_PEOPLE_COLUMNS}) VALUES (:customer_id, :workspace, :number, COALESCE(:status, 'new'), :active,"
-        " :display_name, :given_name, :surname, :company, :phones, :emails, :national_id, :birth_date, :street, :city, :postcode, :account)"
-        f" ON CONFLICT (customer_id) DO UPDATE SET {sets} WHERE people.workspace = EXCLUDED.workspace RETURNING {_PEOPLE_COLUMNS}"
+        f"INSERT INTO people ({_PEOPLE_COLUMNS}, {', '.join(_SCOPE_COLUMNS)}) VALUES (:customer_id, :workspace, :number,"
+        " COALESCE(:status, 'new'), :active, :display_name, :given_name, :surname, :company, :phones, :emails, :national_id,"
+        " :birth_date, :street, :city, :postcode, :account, :owner_id, CAST(:team_member_ids AS uuid[]), :folder)"
+        f" ON CONFLICT (customer_id) DO UPDATE SET {sets} WHERE people.workspace = EXCLUDED.workspace RETURNING {_RETURNED}"
     )
 
 
@@ -92,7 +109,7 @@ _CANDIDATES = f"""
         SELECT b.customer_id, false FROM unnest($4::text[], $5::int[]) AS k(key, cap)
         CROSS JOIN LATERAL (SELECT customer_id FROM block_keys WHERE workspace = $1 AND key = k.key LIMIT k.cap) b
     )
-    SELECT {_PEOPLE_COLUMNS}, h.claimed FROM people
+    SELECT {_RETURNED}, h.claimed FROM people
     JOIN (SELECT customer_id, bool_or(claimed) AS claimed FROM hits GROUP BY customer_id) h USING (customer_id)
 """
 
@@ -179,6 +196,10 @@ class IndexRepository:
                     "city": r.city,
                     "postcode": r.postcode,
                     "account": person.account,
+                    "owner_id": person.owner_id,
+                    "team_member_ids": list(person.team_member_ids),
+                    "folder": person.folder,
+                    "from_card": person.from_card,
                 },
             )
         ).first()
@@ -221,8 +242,28 @@ class IndexRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def set_owner(self, customer_id: UUID, workspace: str, owner_id: UUID) -> bool:
+        """False when no card of `workspace` has that id (a card of another workspace is left as it is)."""
+        result = await self._s.execute(
+            text("UPDATE people SET owner_id = :owner, updated_at = now() WHERE customer_id = :id AND workspace = :ws"),
+            {"id": customer_id, "ws": workspace, "owner": owner_id},
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def mark_erased(self, workspace: str, customer_id: UUID) -> None:
+        """Remember that the card was erased for good (idempotent)."""
+        await self._s.execute(
+            text("INSERT INTO erased_customers (customer_id, workspace) VALUES (:id, :ws) ON CONFLICT DO NOTHING"),
+            {"id": customer_id, "ws": workspace},
+        )
+
+    async def erased(self, customer_id: UUID) -> bool:
+        found = await self._s.execute(text("SELECT 1 FROM erased_customers WHERE customer_id = :id"), {"id": customer_id})
+        return found.first() is not None
+
     async def forget(self, customer_ids: Sequence[UUID]) -> None:
-        """Drop cards from the index (deleted, or merged into another)."""
+        """Drop cards from the index (deleted, erased, or merged into another): their identity
+        keys and claims, blocking keys and record."""
         ids = {"ids": list(customer_ids)}
         for table in ("identities", "block_keys", "people"):
             await self._s.execute(text(f"DELETE FROM {table} WHERE customer_id = ANY(:ids)"), ids)

@@ -44,6 +44,19 @@ people = Table(
     Column("postcode", String(20), nullable=False, server_default=""),
     Column("account", String(100), nullable=False, server_default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # What the record scope needs (crm_runtime.permissions.CardView), from the card's snapshots.
+    Column("owner_id", UUID(as_uuid=True)),
+    Column("team_member_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
+    Column("folder", String(200)),
+)
+
+# Cards erased for good (CustomerErased): never indexed again, whatever event comes later.
+erased_customers = Table(
+    "erased_customers",
+    metadata,
+    Column("customer_id", UUID(as_uuid=True), primary_key=True),
+    Column("workspace", String(100), nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Fuzzy blocking keys (domain.blocking) → cards; read with a cap per key.

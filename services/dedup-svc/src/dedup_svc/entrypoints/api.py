@@ -1,25 +1,52 @@
 """dedup-svc HTTP: `POST /v1/match` (DESIGN 5.2) and the workspace's duplicate rules.
 
-Every operation needs a bearer token. `POST /v1/match` tells whose phone, e-mail or ID is
-whose, so it answers only members of the workspace and the services listed in
-`service_clients` (customer-svc asks it before a manual create); the rules are read by
-members and services and changed by members (`crm_runtime.access`)."""
+Every operation needs a bearer token (`crm_runtime.access`). Roles (issue 17):
+
+- `POST /v1/match` tells whose phone, e-mail or ID is whose: it answers members whose role
+  shows the customers section and may search (`actions.search`), and the services listed in
+  `service_clients` (customer-svc asks it before a manual create, and shapes the duplicate
+  dialog for its caller). Each candidate is shown as the member's role allows
+  (`dedup_svc.domain.visibility`): a card out of the member's scope only as its existence
+  (id, number, owner, score, which identifiers matched; never a value or a name). A match
+  changes nothing and opens no card: it is not audited (a refused one is, as every refusal).
+- The duplicate rules are read by members and services; changing them needs
+  `actions.manage_rules` and the administration section, members only, and is audited
+  (`duplicate_rules.update`, before/after) in the change's transaction.
+
+Nothing else here is changed by people: the identity index follows leads and customer events."""
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
+from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from crm_contracts.events import PossibleDuplicate
 from crm_contracts.leads import Address, Lead
+from crm_contracts.permissions import Action, Section
 from crm_contracts.text import storable_problems
-from crm_runtime.access import CallerDep, UserDep
+from crm_runtime.access import Caller, CallerDep, UserDep, access_of, permitted, refusal
+from crm_runtime.permissions import CardView, UserView
 from crm_runtime.problems import invalid_fields, problem_responses
 from dedup_svc.domain import normalise
 from dedup_svc.domain.decide import WorkspaceRules
 from dedup_svc.domain.records import from_lead
+from dedup_svc.domain.visibility import shown
 from dedup_svc.service_layer.matching import MatchService, possible_duplicate
+
+SearchDep = Annotated[Caller, Depends(permitted(Action.SEARCH, Section.CUSTOMERS))]
+
+
+async def _rules_manager(request: Request, caller: UserDep) -> Caller:
+    """A member whose role may manage rules (`actions.manage_rules`) and shows the
+    administration section; else a 403 naming the permission, audited."""
+    for refused in (refusal(caller, Action.MANAGE_RULES), refusal(caller, None, Section.ADMINISTRATION)):
+        if refused is not None:
+            raise await access_of(request).refuse(caller, *refused)
+    return caller
+
+
+RulesManagerDep = Annotated[Caller, Depends(_rules_manager)]
 
 
 class MatchRequest(BaseModel):
@@ -46,13 +73,30 @@ class MatchRequest(BaseModel):
         return self
 
 
-class MatchCandidate(PossibleDuplicate):
-    """A candidate as decisions carry it, plus what the duplicate dialog shows."""
+class MatchedOn(BaseModel):
+    """Why a candidate matched: which identifier, how well, and the candidate's value (absent
+    when the card is out of the caller's scope or the role hides that field)."""
 
+    identifier: str = Field(description="`email`, `phone`, `national_id`, `name`, `birth_date` or `address`.")
+    value: str | None = None
+    match: str | None = Field(default=None, description="`exact`, `typo` (one edit away), `similar` or `different`.")
+    score: float | None = Field(default=None, ge=0, le=1, description="Similarity of this field.")
+
+
+class MatchCandidate(BaseModel):
+    """A card the person may be, as the caller may see it. A card out of the caller's scope
+    (`in_scope: false`) shows only that it exists: id, number, owner, score, level and which
+    identifiers matched (no values, no name, no status). Fields the role hides are absent."""
+
+    customer_id: UUID
+    score: float = Field(ge=0, le=1)
     level: Literal["duplicate", "possible_duplicate"] = Field(description="`duplicate`: an identifier matched exactly.")
     number: int | None = None
-    name: str = ""
-    status: str = ""
+    owner_id: UUID | None = Field(default=None, description="The rep owning the card, as dedup-svc last learnt it.")
+    name: str | None = None
+    status: str | None = None
+    matched_on: list[MatchedOn] = Field(default_factory=list)
+    in_scope: bool = Field(default=True, description="Whether the caller's role reaches the card (may open it).")
 
 
 class MatchResponse(BaseModel):
@@ -69,23 +113,32 @@ class DuplicateRules(BaseModel):
 def build_router(matcher: MatchService, region: str) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
-    @router.post("/match", response_model=MatchResponse, tags=["match"], responses=problem_responses(422))
-    async def match(body: MatchRequest, caller: CallerDep) -> MatchResponse:
-        """The known cards of the caller's workspace this person may be (members of the
-        workspace and listed services only)."""
+    @router.post("/match", response_model=MatchResponse, response_model_exclude_none=True, tags=["match"], responses=problem_responses(422))
+    async def match(body: MatchRequest, caller: SearchDep) -> MatchResponse:
+        """The known cards of the caller's workspace this person may be (members whose role
+        may search customers, and listed services), each as the caller's role may see it."""
         problems = storable_problems(body.model_dump(mode="python"))  # names and identifiers reach SQL as parameters
         if problems:
             raise invalid_fields(problems)
         lead = Lead.model_validate(body.model_dump(exclude={"account_number"}))
         found = await matcher.match(caller.workspace, from_lead(lead, region), (body.account_number or "").strip())
+        user = UserView(caller.rep_id)
         return MatchResponse(
             candidates=[
-                MatchCandidate(
-                    **possible_duplicate(c).model_dump(),
-                    level="duplicate" if c.exact else "possible_duplicate",
-                    number=p.number,
-                    name=p.display_name,
-                    status=p.status,
+                MatchCandidate.model_validate(
+                    shown(
+                        caller.permissions,
+                        user,
+                        CardView(p.owner_id, frozenset(p.team_member_ids), None, p.folder),
+                        {
+                            **possible_duplicate(c).model_dump(),
+                            "level": "duplicate" if c.exact else "possible_duplicate",
+                            "number": p.number,
+                            "owner_id": p.owner_id,
+                            "name": p.display_name,
+                            "status": p.status,
+                        },
+                    )
                 )
                 for c, p in found
             ]
@@ -97,8 +150,9 @@ def build_router(matcher: MatchService, region: str) -> APIRouter:
         return DuplicateRules(allow_duplicates=rules.allow_duplicates, link_by_national_id=rules.link_by_national_id)
 
     @router.put("/duplicate-rules", response_model=DuplicateRules, tags=["rules"], responses=problem_responses(422))
-    async def put_rules(body: DuplicateRules, caller: UserDep) -> DuplicateRules:
-        await matcher.save_rules(caller.workspace, WorkspaceRules(body.allow_duplicates, body.link_by_national_id), caller.actor)
+    async def put_rules(body: DuplicateRules, caller: RulesManagerDep) -> DuplicateRules:
+        """Change the workspace's duplicate rules (members who may manage rules; audited)."""
+        await matcher.save_rules(caller, WorkspaceRules(body.allow_duplicates, body.link_by_national_id))
         return body
 
     return router

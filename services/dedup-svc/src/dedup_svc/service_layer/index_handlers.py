@@ -1,4 +1,10 @@
-"""Keeping the identity index current from customer events, whatever channel made the card."""
+"""Keeping the identity index current from customer events, whatever channel made the card.
+
+Deletion and erasure (issue 17): a deleted card (soft: an administrator can restore it) is
+dropped from the index (no lead is matched to a card nobody sees) and indexed again from the
+`CustomerRestored` snapshot. An erased card (a privacy request) is dropped too, its identity
+keys and claims with it, and remembered as erased: no later or replayed event of it (a
+restore, an update, a dead letter sent again) indexes it again, so it is never matched."""
 
 from uuid import UUID
 
@@ -9,7 +15,10 @@ from crm_contracts.events import (
     CustomerCreated,
     CustomerDeleted,
     CustomerEnriched,
+    CustomerErased,
     CustomerMerged,
+    CustomerOwnerAssigned,
+    CustomerRestored,
     CustomerSnapshot,
     CustomerStatusChanged,
     CustomerUnmerged,
@@ -42,6 +51,9 @@ class IndexHandlers:
             "crm.customer.merged.v1": self.on_merged,
             "crm.customer.unmerged.v1": self.on_unmerged,
             "crm.customer.deleted.v1": self.on_deleted,
+            "crm.customer.restored.v1": self.on_restored,
+            "crm.customer.erased.v1": self.on_erased,
+            "crm.customer.owner_assigned.v1": self.on_owner_assigned,
         }
 
     async def index(self, repo: IndexRepository, event: Envelope, card: CustomerSnapshot, *, replace: bool) -> None:
@@ -53,6 +65,8 @@ class IndexHandlers:
             raise PoisonMessage(f"customer number out of range 0..{NUMBER_MAX}")
         if len(card.account_number or "") > ACCOUNT_MAX:
             raise PoisonMessage(f"account_number longer than {ACCOUNT_MAX} characters")
+        if await repo.erased(card.id):
+            return  # erased for good: never indexed again
         record = from_card(card, self._region)
         keys = exact_keys(record, card.account_number)
         if replace:
@@ -67,6 +81,10 @@ class IndexHandlers:
             display_name(card.first_name, card.last_name, card.company_name),
             card.account_number or "",
             record,
+            owner_id=card.owner_id,
+            team_member_ids=tuple(card.team_member_ids),
+            folder=card.folder,
+            from_card=True,
         )
         if not await repo.index_person(person, union=not replace, status=card.status):
             await check_cards(repo, event, card.id)  # the card is indexed in another workspace: refused
@@ -111,3 +129,24 @@ class IndexHandlers:
         repo = IndexRepository(session)
         await check_cards(repo, event, deleted.customer_id)
         await repo.forget([deleted.customer_id])
+
+    async def on_restored(self, session: AsyncSession, event: Envelope) -> None:
+        """A deleted card is back: index it again as it is now (the deletion dropped it)."""
+        card = CustomerRestored.model_validate(event.data).customer
+        await self.index(IndexRepository(session), event, card, replace=True)
+
+    async def on_erased(self, session: AsyncSession, event: Envelope) -> None:
+        """Remove the card's identity keys, claims, blocking keys and record, and remember it as
+        erased (idempotent)."""
+        erased = CustomerErased.model_validate(event.data)
+        repo = IndexRepository(session)
+        await check_cards(repo, event, erased.customer_id)
+        await repo.mark_erased(event.workspace, erased.customer_id)
+        await repo.forget([erased.customer_id])
+
+    async def on_owner_assigned(self, session: AsyncSession, event: Envelope) -> None:
+        """The card's owner (the record scope of `POST /v1/match`); a card not indexed is left."""
+        assigned = CustomerOwnerAssigned.model_validate(event.data)
+        repo = IndexRepository(session)
+        if not await repo.set_owner(assigned.customer_id, event.workspace, assigned.owner_id):
+            await check_cards(repo, event, assigned.customer_id)

@@ -1,9 +1,13 @@
 """Finding and scoring the cards a record may be: shared by lead decisions and `POST /v1/match`."""
 
+import dataclasses
+
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_contracts.events import MatchReason, PossibleDuplicate
+from crm_runtime.access import Caller
+from crm_runtime.audit import AuditTrail, changes
 from dedup_svc.adapters.repository import IndexRepository, Person, driver, fetch_candidates
 from dedup_svc.domain.blocking import block_caps
 from dedup_svc.domain.decide import Candidate, WorkspaceRules, rank
@@ -40,9 +44,10 @@ async def find_candidates(db: asyncpg.Connection, workspace: str, record: Record
 class MatchService:
     """`POST /v1/match`: the candidates a lead would be raised against, best first."""
 
-    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], audit: AuditTrail) -> None:
         self._engine = engine
         self._sessions = sessions
+        self._audit = audit
 
     async def match(self, workspace: str, record: Record, account: str = "") -> list[tuple[Candidate, Person]]:
         async with self._engine.connect() as conn:
@@ -54,7 +59,14 @@ class MatchService:
         async with self._sessions() as session:
             return await IndexRepository(session).rules(workspace)
 
-    async def save_rules(self, workspace: str, rules: WorkspaceRules, actor: str) -> None:
-        """`actor` (the token subject) changes the workspace's rules."""
+    async def save_rules(self, caller: Caller, rules: WorkspaceRules) -> None:
+        """`caller` changes its workspace's rules; audited (`duplicate_rules.update`) in the
+        same transaction, with the rules before and after."""
         async with self._sessions.begin() as session:
-            await IndexRepository(session).save_rules(workspace, rules, actor)
+            repo = IndexRepository(session)
+            before = await repo.rules(caller.workspace)
+            await repo.save_rules(caller.workspace, rules, caller.actor)
+            old, new = changes(dataclasses.asdict(before), dataclasses.asdict(rules))
+            await self._audit.stage_for(
+                session, caller, "duplicate_rules.update", target_type="workspace", target_id=caller.workspace, before=old, after=new
+            )
