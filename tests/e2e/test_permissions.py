@@ -482,7 +482,8 @@ async def test_an_erased_person_is_removed_from_every_service_and_the_audit_keep
             return any(c["customer_id"] == card_id for c in answer.json()["candidates"])
 
         await eventually(matched, what="dedup-svc indexing the card")
-        erased = await admin.post(customer(suite, f"/customers/{card_id}/erase"))
+        confirm = {"reason": f"privacy request {RUN}", "confirm_number": made.json()["customer"]["number"]}
+        erased = await admin.post(customer(suite, f"/customers/{card_id}/erase"), json=confirm)
         assert erased.status_code in (200, 202, 204), erased.text
 
         assert_problem(await admin.get(customer(suite, f"/customers/{card_id}")), 404)

@@ -29,6 +29,7 @@ KIND_BY_STATUS = {
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",
+    410: "gone",
     413: "too-large",
     415: "unsupported-media-type",
     422: "invalid-fields",

@@ -5,11 +5,13 @@ from customer_svc.bootstrap import bootstrap
 from customer_svc.config import CustomerSettings
 from customer_svc.entrypoints.admin_api import build_admin_router
 from customer_svc.entrypoints.api import build_router
+from customer_svc.entrypoints.export_api import build_export_router
+from customer_svc.entrypoints.lifecycle_api import build_lifecycle_router
 from customer_svc.entrypoints.members_api import build_members_router
 
 
 def build_app(settings: CustomerSettings) -> FastAPI:
     container = bootstrap(settings)
-    return create_app(
-        container.runtime, [build_router(container), build_members_router(container), build_admin_router(container)], title="customer-svc"
-    )
+    # Export and lifecycle first: `/customers/export` and `/customers/deleted` are not card ids.
+    routers = [build_export_router(container), build_lifecycle_router(container), build_router(container)]
+    return create_app(container.runtime, [*routers, build_members_router(container), build_admin_router(container)], title="customer-svc")
