@@ -38,6 +38,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 from benchlib import (
     busy_cores,
     cpu_seconds,
@@ -51,13 +52,18 @@ from benchlib import (
     signed_in,
 )
 from search_latency import COLUMNS as CARD_ROW_COLUMNS
-from search_latency import PG, card, customer_id, make_query
+from search_latency import PG, card, card_filter, customer_id, make_query
 from search_latency import rows as card_rows
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from crm_contracts import topics
 from crm_contracts.events import Role
+from crm_contracts.permissions import default_roles
+from crm_runtime.access import Caller
+from crm_runtime.auth import Identity
 from crm_runtime.migrations import upgrade
 from customer_svc.__main__ import SERVICE_ROOT
+from customer_svc.adapters import repository
 from customer_svc.adapters.tables import customers
 from customer_svc.config import CustomerSettings
 from customer_svc.domain.card import FIRST_NUMBER
@@ -295,12 +301,12 @@ def summary(batch: list[Request]) -> dict[str, Any]:
 
 
 def table(results: dict[str, dict[str, dict[str, Any]]]) -> None:
-    print(f"\n  {'caller':<22} {'request':<22} {'n':>4} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}  items  full%  expected%  outside")
+    print(f"\n  {'caller':<27} {'request':<22} {'n':>4} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}  items  full%  expected%  outside")
     for who, by_kind in results.items():
         for kind, r in by_kind.items():
             expected = "" if r["expected_in_first_page_pct"] is None else f"{r['expected_in_first_page_pct']:.1f}"
             print(
-                f"  {who:<22} {kind:<22} {r['n']:>4} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['max_ms']:>7.1f}"
+                f"  {who:<27} {kind:<22} {r['n']:>4} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['max_ms']:>7.1f}"
                 f"  {r['mean_items']:>5.1f}  {r['full_pages_pct']:>5.1f}  {expected:>9}  {r['rows_outside_scope']:>7}"
             )
 
@@ -319,6 +325,43 @@ async def wait_ready(service: subprocess.Popen[bytes]) -> None:
     raise SystemExit("customer-svc did not become ready")
 
 
+def bench_caller(username: str, role: Role, rep: uuid.UUID | None) -> Caller:
+    """The caller customer-svc makes of the user's token and membership (for the SQL it runs)."""
+    identity = Identity(subject=username, issuer="bench", audience=(), expires_at=datetime.now(UTC), client_id=None)
+    return Caller(identity=identity, workspace=WORKSPACE, role=role, permissions=default_roles()[role], rep_id=rep)
+
+
+class _Capture:
+    """Stands in for the session: keeps the page's statement (the repository's own SQL)."""
+
+    statement: Any = None
+
+    async def execute(self, statement: Any) -> Any:
+        if getattr(statement, "is_select", False):
+            self.statement = statement
+        return self
+
+    def all(self) -> list[Any]:
+        return []
+
+
+async def explain(r: Request, caller: Caller) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the page customer-svc reads for `r` as `caller`, planned for its
+    values (the repository asks for custom plans when it searches)."""
+    capture = _Capture()
+    scope_condition = repository.reach(caller) if hasattr(repository, "reach") else None
+    await repository.CustomerRepository(capture).page(WORKSPACE, card_filter(r.params), None, 51, scope_condition)  # type: ignore[arg-type]
+    compiled = capture.statement.compile(dialect=asyncpg_dialect.dialect(), compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    args = [values[name] for name in compiled.positiontup]
+    args = [orjson.dumps(a).decode() if isinstance(a, dict) else a for a in args]  # arrays stay lists (uuid[], text[])
+    conn = await asyncpg.connect(PG + "/" + DB)
+    try:
+        return [row[0] for row in await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + str(compiled), *args)]
+    finally:
+        await conn.close()
+
+
 async def measure(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
     warm_lists, warm_searches = requests(layout, args.warmup, seed=1)
     namespace = f"bench{uuid.uuid4().hex[:8]}."
@@ -327,11 +370,16 @@ async def measure(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
     await grant_on_topic(settings, WORKSPACE, REP_USER, Role.SALES_REP, rep_id=BENCH_REP)
     service = subprocess.Popen([sys.executable, "-m", "customer_svc", "serve"], env=service_env(namespace))  # noqa: ASYNC220
     callers = {f"sales rep ({REP_USER}, own)": (REP_USER, layout.reachable()), f"administrator ({ADMIN_USER})": (ADMIN_USER, None)}
+    as_caller = {
+        REP_USER: bench_caller(REP_USER, Role.SALES_REP, BENCH_REP),
+        ADMIN_USER: bench_caller(ADMIN_USER, Role.ADMINISTRATOR, None),
+    }
+    slowest: dict[str, tuple[str, Request]] = {}
     results: dict[str, dict[str, dict[str, Any]]] = {}
     extra: dict[str, Any] = {}
     try:
         await wait_ready(service)
-        busy, waited = await quiet_box(0.8)
+        busy, waited = await quiet_box(args.quiet_below, args.patience)
         extra["quiet_box"] = {"busy_cores": busy, "waited_s": waited}
         for who, (username, reachable) in callers.items():
             lists, searches = requests(layout, args.requests, seed=2)  # the same requests for both callers
@@ -354,11 +402,22 @@ async def measure(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
                 "search (rep's cards)": summary([r for r in searches if r.kind == "search (rep's cards)"]),
             }
             print(f"  {who}: {done} requests in {extra[who]['seconds']} s", flush=True)
+            slowest[who] = (username, max(searches, key=lambda r: r.ms))
     finally:
         service.terminate()
         service.wait(30)
         await delete_topics(settings, [topics.ACCESS])
     table(results)
+    plans: dict[str, Any] = {}
+    for who, (username, r) in slowest.items():
+        try:
+            plan = await explain(r, as_caller[username])
+        except Exception as exc:  # noqa: BLE001 - the repository's signature moved: timings still stand
+            plan = [f"no plan: {type(exc).__name__}: {exc}"]
+        plans[who] = {"query": r.params, "label": r.label, "http_ms": round(r.ms, 1), "plan": plan}
+        print(f"\n=== {who}: the slowest search {r.params} ({r.label}), {r.ms:.1f} ms over HTTP")
+        print("\n".join(plan))
+    extra["explain"] = plans
     rep = results[next(iter(callers))]
     outside = sum(r["rows_outside_scope"] for r in rep.values())
     if outside:
@@ -375,6 +434,8 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="measured plain lists and searches per caller (each)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured lists and searches per caller (each) first")
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--quiet-below", type=float, default=0.8, help="busy cores under which the box counts as quiet")
+    parser.add_argument("--patience", type=float, default=300, help="seconds to wait for a quiet box before measuring anyway")
     args = parser.parse_args()
     layout = Layout(args.cards, args.reps, args.own, args.team)
     before = load_average()
