@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from crm_contracts import topics
+from crm_contracts.events import CustomerAuditRecorded
 from crm_contracts.permissions import Action, FieldAccess, Role
 from crm_devtools.tokens import TESTER, Member
 from crm_runtime.auth import Identity
@@ -301,8 +302,11 @@ async def test_an_erasure_removes_the_persons_data_for_good(h: Harness) -> None:
     ).status_code == 201
     async with h.c.container.runtime.sessions() as session, session.begin():
         await CustomerRepository(session).add_duplicate_lead(uuid.uuid4(), "main", uuid.UUID(cid), "web", {"last_name": "כהן"})
-    patched = await h.admin.patch(f"/v1/customers/{cid}", json={"branch": "תל אביב"})
-    assert patched.status_code == 200
+    for branch in ("תל אביב", "חיפה"):
+        assert (await h.admin.patch(f"/v1/customers/{cid}", json={"branch": branch, "last_name": f"כהן {branch}"})).status_code == 200
+    edits = [line for line in await h.audit("customer.update") if line["target_id"] == cid]
+    assert len(edits) == 2 and "כהן" in str(edits)
+    await h.c.deliver(CustomerAuditRecorded.model_validate(edits[0]))  # kept before the erasure
 
     wrong = await h.admin.post(f"/v1/customers/{cid}/erase", json={"reason": "privacy request #7", "confirm_number": made["number"] + 1})
     assert wrong.status_code == 422 and [e["field"] for e in wrong.json()["errors"]] == ["confirm_number"]
@@ -328,6 +332,12 @@ async def test_an_erasure_removes_the_persons_data_for_good(h: Harness) -> None:
     erase_line = (await h.audit("customer.erase"))[0]
     assert erase_line["target_id"] == cid and erase_line["detail"]["reason"] == "privacy request #7"
     assert "כהן" not in str(erase_line) and "050" not in str(erase_line)
+
+    assert done.json()["audit_lines"] == 1
+    await h.c.deliver(CustomerAuditRecorded.model_validate(edits[1]))  # staged before the erasure, kept after it
+    async with h.c.container.runtime.sessions() as session:
+        kept = (await session.execute(text("SELECT before, after, detail FROM audit_log WHERE target_id = :i"), {"i": cid})).all()
+    assert [(line.before, line.after, line.detail["redacted"]) for line in kept] == [(None, None, True), (None, None, True)]
 
     assert (await h.admin.get(f"/v1/customers/{cid}")).status_code == 404
     assert (await h.admin.post(f"/v1/customers/{cid}/restore")).status_code == 410

@@ -100,6 +100,20 @@ class LifecycleRepository:
             )
         )
 
+    async def erased_among(self, workspace: str, customer_ids: list[UUID]) -> set[UUID]:
+        """Which of the cards of `workspace` are erased, read under a share lock (in id order):
+        an erasure in progress is waited for, and one starting waits for this transaction."""
+        if not customer_ids:
+            return set()
+        c = customers.c
+        query = (
+            select(c.id, c.erased_at)
+            .where(c.id.in_(sorted(set(customer_ids))), c.workspace == workspace)
+            .order_by(c.id)
+            .with_for_update(read=True)
+        )
+        return {row.id for row in await self._s.execute(query) if row.erased_at is not None}
+
     async def delete_contacts(self, customer_ids: list[UUID]) -> int:
         result = await self._s.execute(delete(contacts).where(contacts.c.customer_id.in_(customer_ids)))
         return int(getattr(result, "rowcount", 0))

@@ -16,6 +16,7 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.events import AUDIT_MODELS
 from crm_runtime.consumer import Batched, BatchHandler, Handler, PoisonMessage
 from customer_svc.adapters.audit_log import AuditFilter, AuditLine, AuditLogRepository
+from customer_svc.service_layer.lifecycle import without_erased_values
 
 AUDIT_TOPICS = [topics.audit(service) for service in topics.AUDITED]
 OUTCOME_MAX = 20  # audit_log.outcome
@@ -59,7 +60,7 @@ class AuditLog:
     @staticmethod
     def _keeper(service: str) -> BatchHandler:
         async def keep(session: AsyncSession, events: list[Envelope]) -> None:
-            await AuditLogRepository(session).add([line_from(event, service) for event in events])
+            await AuditLogRepository(session).add(await without_erased_values(session, [line_from(event, service) for event in events]))
 
         return keep
 

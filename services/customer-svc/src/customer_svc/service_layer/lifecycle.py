@@ -17,6 +17,7 @@ privacy request), each in one transaction with its events and its audit line.
   `404` to anyone else, like a card outside their scope.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,13 +30,44 @@ from crm_runtime.access import Caller
 from crm_runtime.audit import AuditTrail
 from crm_runtime.db import retry_transient
 from crm_runtime.problems import Problem, invalid_fields
-from customer_svc.adapters.audit_log import AuditLogRepository
+from customer_svc.adapters.audit_log import AuditLine, AuditLogRepository
 from customer_svc.adapters.export import reach
 from customer_svc.adapters.lifecycle import LifecycleRepository
 from customer_svc.adapters.repository import CustomerRepository
 from customer_svc.service_layer.publishing import Publisher, full_snapshot
 
 NOT_FOUND = "Customer not found"
+
+
+def _card_id(line: AuditLine) -> UUID | None:
+    if line.target_type != "customer" or line.target_id is None:
+        return None
+    try:
+        return UUID(line.target_id)
+    except ValueError:
+        return None
+
+
+async def without_erased_values(session: AsyncSession, lines: list[AuditLine]) -> list[AuditLine]:
+    """The audit keeper's check: a line about a card erased before it arrived (staged before the
+    erasure, kept after it) loses its recorded values as `AuditLogRepository.redact_target`
+    blanks those already kept. The cards are read under a share lock, so an erasure and the
+    keeper never miss each other's lines."""
+    by_workspace: dict[str, list[UUID]] = {}
+    for line in lines:
+        card_id = _card_id(line)
+        if card_id is not None and (line.before is not None or line.after is not None):
+            by_workspace.setdefault(line.workspace, []).append(card_id)
+    if not by_workspace:
+        return lines
+    repo = LifecycleRepository(session)
+    erased = {(ws, i) for ws, ids in sorted(by_workspace.items()) for i in await repo.erased_among(ws, ids)}
+    return [
+        dataclasses.replace(line, before=None, after=None, detail={**(line.detail or {}), "redacted": True})
+        if (line.workspace, _card_id(line)) in erased
+        else line
+        for line in lines
+    ]
 
 
 def _missing() -> Problem:
