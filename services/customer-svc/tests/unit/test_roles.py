@@ -14,7 +14,7 @@ import pytest
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import AUDIT_MODELS, Role, RoleChanged
-from crm_contracts.permissions import Action, RolePermissions, Scope, Section, default_roles
+from crm_contracts.permissions import Action, FieldAccess, RolePermissions, Scope, Section, default_roles
 from crm_runtime.consumer import PoisonMessage
 from crm_runtime.events import new_event
 from crm_runtime.problems import Problem
@@ -40,7 +40,12 @@ def _without(permissions: RolePermissions, **update: Any) -> RolePermissions:
         (_without(ADMIN, scope=Scope.TEAM), ["scope all"]),
         (RolePermissions(), ["sections.administration", "actions.manage_roles", "scope all"]),
         # Everything else may go: fields hidden, folders limited, other actions removed.
-        (_without(ADMIN, actions=frozenset({Action.MANAGE_ROLES}), folders=frozenset({"vip"}), fields={"national_id": "hidden"}), []),
+        (
+            _without(
+                ADMIN, actions=frozenset({Action.MANAGE_ROLES}), folders=frozenset({"vip"}), fields={"national_id": FieldAccess.HIDDEN}
+            ),
+            [],
+        ),
     ],
 )
 def test_the_administrator_role_keeps_what_role_management_needs(permissions: RolePermissions, missing: list[str]) -> None:
@@ -136,7 +141,7 @@ class Harness:
 async def test_a_role_change_stages_its_event_and_its_audit_line_together() -> None:
     h = Harness()
     rep = default_roles()[Role.SALES_REP]
-    narrower = rep.model_copy(update={"actions": rep.actions - {Action.CREATE}, "fields": {"national_id": "hidden"}})
+    narrower = rep.model_copy(update={"actions": rep.actions - {Action.CREATE}, "fields": {"national_id": FieldAccess.HIDDEN}})
     stored = await h.service.put("w", Role.SALES_REP, narrower, "admin-1")
     assert (stored.permissions, stored.updated_by, stored.is_default) == (narrower, "admin-1", False)
     assert await h.service.put("w", Role.SALES_REP, narrower, "admin-2") == stored  # nothing changes: nothing staged
