@@ -18,6 +18,7 @@ from sqlalchemy import text
 from crm_contracts.events import CustomerCreated, CustomerOwnerAssigned, CustomerUpdated, Role
 from crm_contracts.leads import Lead
 from crm_contracts.permissions import Action, FieldAccess, default_roles
+from crm_runtime.consumer import PoisonMessage
 
 from .conftest import Api, Dedup, card
 
@@ -167,3 +168,22 @@ async def test_the_duplicate_rules_change_with_manage_rules_only_and_each_change
         (subject(manager), {}, {}, "main"),
     ]
     assert [line["permission"] for line in await audit_lines(dedup, actor=subject(rep))] == ["actions.manage_rules"]
+
+
+async def test_a_role_hiding_every_field_learns_only_ids_scores_and_how_cards_matched(dedup: Dedup, api: Api) -> None:
+    await create(dedup, phones=["050-1234567"], owner_id=DANA_REP, number=500_009, status="not_interested", **PERSON)
+    blind = default_roles()[Role.READ_ONLY].model_copy(update={"field_default": FieldAccess.HIDDEN})
+    api.memberships.set_role("main", Role.READ_ONLY, blind)
+    (found,), text = await candidates(api, member(api, Role.READ_ONLY), ASKED)
+    assert set(found) == {"customer_id", "score", "level", "matched_on", "in_scope"} and found["in_scope"] is True
+    assert all(set(r) <= {"identifier", "match", "score"} for r in found["matched_on"])
+    for value in ("Yael", "Mizrahi", "1234567", "1980", "500009", "not_interested", str(DANA_REP)):
+        assert value not in text, value
+
+
+async def test_an_owner_assignment_from_another_workspace_is_refused(dedup: Dedup) -> None:
+    c = card(last_name="Cohen", phones=["050-7654321"], workspace="a")
+    await dedup.customer_event(CustomerCreated(customer=c, channel_kind="ui"), c.id, workspace="a")
+    with pytest.raises(PoisonMessage, match="workspace mismatch"):
+        await dedup.customer_event(CustomerOwnerAssigned(customer_id=c.id, owner_id=DANA_REP), c.id, workspace="b")
+    assert await dedup.scalar("SELECT owner_id FROM people WHERE customer_id = :id", id=c.id) is None
