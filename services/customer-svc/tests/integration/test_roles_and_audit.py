@@ -225,6 +225,8 @@ async def test_a_user_creates_a_workspace_and_becomes_its_administrator(customer
     assert (await customers.http.put(f"/v1/members/{TESTER}", json={"role": "administrator"})).status_code == 200
     taken = await customers.anonymous.post("/v1/workspaces", json={"name": "main"}, headers=newcomer)
     assert taken.status_code == 409
+    service = customers.issuer.headers("service-account-intake", client_id="intake-svc")
+    assert (await customers.anonymous.post("/v1/workspaces", json={"name": "by-a-service"}, headers=service)).status_code == 403
     # An older workspace (no row) still lists, by its membership.
     listed = (await customers.anonymous.get("/v1/workspaces", headers=customers.issuer.headers(TESTER))).json()["items"]
     assert [(w["name"], w["role"], w["created_at"]) for w in listed] == [("main", "administrator", None)]

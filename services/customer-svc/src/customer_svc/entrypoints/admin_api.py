@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Annotated, Any, Final
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crm_contracts.events import Role
 from crm_contracts.permissions import RolePermissions
 from crm_contracts.text import storable_problems
-from crm_runtime.access import CallerDep, IdentityDep
+from crm_runtime.access import CallerDep, IdentityDep, access_of, forbidden
 from crm_runtime.pagination import decode_cursor, encode_cursor
 from crm_runtime.problems import invalid_fields, problem_responses
 from customer_svc.adapters.audit_log import AuditFilter, AuditLine
@@ -155,10 +155,12 @@ def build_admin_router(app: Container) -> APIRouter:
         return role_out(await app.roles.reset(caller.workspace, role, caller.actor))
 
     @router.post("/workspaces", response_model=WorkspaceOut, status_code=201, tags=["access"], responses=problem_responses(409))
-    async def create_workspace(body: WorkspaceIn, identity: IdentityDep) -> WorkspaceOut:
+    async def create_workspace(request: Request, body: WorkspaceIn, identity: IdentityDep) -> WorkspaceOut:
         """A new workspace; the signed-in user becomes its administrator (usable with
         `X-Workspace` within moments, once the access topic carried it). `409` when the name
-        is taken."""
+        is taken. People only: a service is refused."""
+        if identity.client_id is not None and identity.client_id in access_of(request).service_clients:
+            raise forbidden("Only a signed-in person may create a workspace.")
         problems = storable_problems(body.model_dump(mode="python", exclude_unset=True), ())
         if problems:
             raise invalid_fields(problems)
