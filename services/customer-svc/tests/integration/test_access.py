@@ -130,6 +130,11 @@ async def test_copy_goes_only_into_a_workspace_the_caller_is_a_member_of(custome
     assert len(await customers.events("crm.customer.created.v1")) == created
     customers.memberships.grant(TESTER, "elsewhere", Role.READ_ONLY)
     assert (await customers.http.get("/v1/customers", headers={"X-Workspace": "elsewhere"})).json()["items"] == []
+    # A member whose role there may not create cards: refused, naming the permission (issue 17).
+    read_only = await customers.http.post(f"/v1/customers/{card['id']}/copy", json={"workspace": "elsewhere"})
+    assert read_only.status_code == 403 and read_only.json()["permission"] == "actions.create", read_only.text
+    assert len(await customers.events("crm.customer.created.v1")) == created
+    customers.memberships.grant(TESTER, "elsewhere", Role.MANAGER)
     copied = await customers.http.post(f"/v1/customers/{card['id']}/copy", json={"workspace": "elsewhere"})
     assert copied.status_code == 201 and copied.json()["workspace"] == "elsewhere"
 
@@ -170,7 +175,7 @@ async def test_services_read_what_their_peers_call_and_nothing_else(customers: C
 
 
 async def test_field_definitions_are_written_by_administrators_and_read_by_every_member(customers: Customers) -> None:
-    customers.memberships.grant("rep-0001", "main", Role.SALES_REP)
+    customers.memberships.grant("rep-0001", "main", Role.SALES_REP, rep_id=uuid.uuid4())  # its rep works the cards it types in
     rep = customers.issuer.headers("rep-0001", workspace="main")
     definition = {"key": "budget", "label": "Budget", "kind": "number"}
     assert (await customers.anonymous.post("/v1/field-definitions", json=definition, headers=rep)).status_code == 403

@@ -191,7 +191,7 @@ async def test_manual_statuses_obey_the_rules_and_timeline_facts_move_forward(cu
     await customers.deliver(fact("call", "no_answer"))
     assert (await customers.http.get(f"/v1/customers/{cid}")).json()["status"] == "follow_up"
     await customers.deliver(fact("call", "answered"))  # a conversation: not_interested becomes possible
-    customers.memberships.grant("noa-0001", "main", Role.SALES_REP)
+    customers.memberships.grant("noa-0001", "main", Role.MANAGER)  # a manager reaches every card (scope: test_scope)
     noa = customers.issuer.headers("noa-0001", workspace="main")
     allowed = await customers.http.post(url, json={"status": "not_interested", "reason": "price"}, headers={**noa, "X-User": "mallory"})
     assert allowed.status_code == 200 and allowed.json()["status"] == "not_interested"

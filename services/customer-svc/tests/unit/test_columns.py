@@ -49,6 +49,7 @@ from customer_svc.service_layer.commands import (
     NewRelation,
     NewSavedFilter,
     StatusChange,
+    TeamChange,
 )
 from customer_svc.service_layer.handlers import CHANNEL_KEY_MAX
 
@@ -95,6 +96,7 @@ STORED: dict[type[BaseModel], dict[str, Column[Any] | None]] = {
     CopyRequest: {"workspace": c.workspace},
     NewRelation: {"kind": relations.c.kind, "customer_id": relations.c.to_id},
     MergeRequest: {"merged_ids": merges.c.merged_ids, "choices": None},
+    TeamChange: {"team_member_ids": c.team_member_ids},
     NewSavedFilter: {"name": saved_filters.c.name, "params": saved_filters.c.params},
     # The whole definition is one JSONB document (never null); only the key has a column of its own.
     FieldDefinition: {"key": field_definitions.c.key, **{name: None for name in FieldDefinition.model_fields if name != "key"}},
@@ -114,6 +116,7 @@ VALID: dict[type[BaseModel], dict[str, Any]] = {
     CopyRequest: {"workspace": "other"},
     NewRelation: {"kind": "parent", "customer_id": str(uuid4())},
     MergeRequest: {"merged_ids": [str(uuid4())]},
+    TeamChange: {"team_member_ids": []},
     NewSavedFilter: {"name": "mine", "params": {}},
     FieldDefinition: {"key": "budget", "label": "Budget", "kind": "number"},
     MembershipIn: {"role": "manager"},

@@ -9,7 +9,9 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customer_svc.adapters.tables import customer_numbers, customers, duplicate_leads
+from crm_runtime import scope
+from crm_runtime.access import Caller
+from customer_svc.adapters.tables import customer_numbers, customers, duplicate_leads, rep_teams
 from customer_svc.domain.card import FIRST_NUMBER, Card
 from customer_svc.domain.filters import CardFilter
 from customer_svc.domain.search import search_document
@@ -19,10 +21,29 @@ SUBSTRING_MIN = 3  # shorter search terms match the start of a word, not anywher
 
 
 ANY_WORKSPACE = None  # `workspace` of a lookup that is not a caller's (consumers check it themselves)
+Reach = ColumnElement[bool]  # the cards a caller reaches (`reach(caller)`); None: a consumer's lookup
 
 
-def _in(query: Select[Any], workspace: str | None) -> Select[Any]:
-    return query if workspace is None else query.where(customers.c.workspace == workspace)
+def reach(caller: Caller) -> Reach:
+    """The SQL condition of the cards `caller` reaches (scope and folders, `crm_runtime.scope`),
+    deleted cards left out: what every caller's lookup, list and count adds."""
+    c = customers.c
+    condition = scope.condition(caller, owner=c.owner_id, team_members=c.team_member_ids, folder=c.folder, reps=rep_teams)
+    return and_(c.deleted_at.is_(None), condition)
+
+
+def not_deleted() -> Reach:
+    """Every card of the workspace that is not deleted (what the duplicate dialog may name)."""
+    return customers.c.deleted_at.is_(None)
+
+
+def _in(query: Select[Any], workspace: str | None, within: Reach | None = None) -> Select[Any]:
+    query = query if workspace is None else query.where(customers.c.workspace == workspace)
+    return query if within is None else query.where(within)
+
+
+def _locked(query: Select[Any], for_update: bool) -> Select[Any]:
+    return query.with_for_update(of=customers) if for_update else query
 
 
 def card_of(row: Any) -> Card:
@@ -46,31 +67,50 @@ class CustomerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def get(self, customer_id: UUID, workspace: str | None, *, for_update: bool = False) -> Card | None:
+    async def get(self, customer_id: UUID, workspace: str | None, *, for_update: bool = False, within: Reach | None = None) -> Card | None:
         """The card of `workspace` with that id (a card of another workspace is None), or of any
-        workspace with ANY_WORKSPACE (consumers, which compare the event's workspace themselves)."""
-        query = _in(select(customers).where(customers.c.id == customer_id), workspace)
-        row = (await self._s.execute(query.with_for_update() if for_update else query)).first()
+        workspace with ANY_WORKSPACE (consumers, which compare the event's workspace themselves);
+        `within` (a caller's `reach`): one outside it is None too."""
+        query = _in(select(customers).where(customers.c.id == customer_id), workspace, within)
+        row = (await self._s.execute(_locked(query, for_update))).first()
         return card_of(row) if row else None
 
-    async def get_many(self, customer_ids: list[UUID], workspace: str | None, *, for_update: bool = False) -> list[Card]:
-        """The cards of `workspace` in `customer_ids` order (missing ones and those of other
-        workspaces left out), locked in id order against deadlocks."""
-        query = _in(select(customers).where(customers.c.id.in_(customer_ids)), workspace).order_by(customers.c.id)
-        rows = {row.id: card_of(row) for row in await self._s.execute(query.with_for_update() if for_update else query)}
+    async def get_many(
+        self, customer_ids: list[UUID], workspace: str | None, *, for_update: bool = False, within: Reach | None = None
+    ) -> list[Card]:
+        """The cards of `workspace` (and `within`) in `customer_ids` order (missing ones, those of
+        other workspaces and those out of reach left out), locked in id order against deadlocks."""
+        query = _in(select(customers).where(customers.c.id.in_(customer_ids)), workspace, within).order_by(customers.c.id)
+        rows = {row.id: card_of(row) for row in await self._s.execute(_locked(query, for_update))}
         return [rows[i] for i in customer_ids if i in rows]
 
-    async def row(self, customer_id: UUID, workspace: str) -> Any:
-        query = select(customers).where(customers.c.id == customer_id, customers.c.workspace == workspace)
+    async def row(self, customer_id: UUID, workspace: str, within: Reach | None = None) -> Any:
+        query = _in(select(customers).where(customers.c.id == customer_id), workspace, within)
         return (await self._s.execute(query)).first()
 
-    async def exists(self, customer_id: UUID, workspace: str) -> bool:
-        """A card of `workspace` has that id (merged away or not)."""
+    async def exists(self, customer_id: UUID, workspace: str, within: Reach | None = None) -> bool:
+        """A card of `workspace` (and `within`) has that id (merged away or not)."""
         c = customers.c
-        return bool(await self._s.scalar(select(c.id).where(c.id == customer_id, c.workspace == workspace)))
+        return bool(await self._s.scalar(_in(select(c.id).where(c.id == customer_id), workspace, within)))
 
-    async def row_by_number(self, workspace: str, number: int) -> Any:
-        return (await self._s.execute(select(customers).where(customers.c.workspace == workspace, customers.c.number == number))).first()
+    async def row_by_number(self, workspace: str, number: int, within: Reach | None = None) -> Any:
+        return (await self._s.execute(_in(select(customers).where(customers.c.number == number), workspace, within))).first()
+
+    async def reachable(self, customer_ids: list[UUID], workspace: str, within: Reach) -> dict[UUID, tuple[int, UUID | None, bool]]:
+        """(number, owner, within reach) of each live card of `workspace` in `customer_ids` (the
+        duplicate dialog's candidates: one out of reach shows only its number and owner)."""
+        if not customer_ids:
+            return {}
+        c = customers.c
+        query = select(c.id, c.number, c.owner_id, within.label("reached")).where(
+            c.id.in_(customer_ids), c.workspace == workspace, c.deleted_at.is_(None)
+        )
+        return {row.id: (row.number, row.owner_id, bool(row.reached)) for row in await self._s.execute(query)}
+
+    async def set_team(self, customer_id: UUID, team_member_ids: list[UUID]) -> None:
+        await self._s.execute(
+            update(customers).where(customers.c.id == customer_id).values(team_member_ids=team_member_ids, updated_at=func.now())
+        )
 
     async def next_numbers(self, workspace: str, count: int) -> list[int]:
         """Atomically the next `count` customer numbers of `workspace` (row lock until commit)."""
@@ -141,9 +181,16 @@ class CustomerRepository:
             .on_conflict_do_nothing()
         )
 
-    async def duplicate_leads(self, workspace: str, customer_id: UUID | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+    async def duplicate_leads(
+        self, workspace: str, customer_id: UUID | None, after: tuple[datetime, UUID] | None, limit: int, within: Reach | None = None
+    ) -> list[Any]:
+        """Newest first; `within`: only those of cards the caller reaches (in SQL, so a page is full)."""
         d = duplicate_leads.c
         query = select(duplicate_leads).where(d.workspace == workspace)
+        if within is not None:
+            query = query.where(
+                select(customers.c.id).where(customers.c.id == d.customer_id, customers.c.workspace == workspace, within).exists()
+            )
         if customer_id:
             query = query.where(d.customer_id == customer_id)
         if after is not None:

@@ -55,6 +55,7 @@ class Card:
     next_contact_at: datetime | None = None
     last_conversation_at: datetime | None = None
     unknown_fields: dict[str, Any] = field(default_factory=dict)  # custom values a channel sent that no definition accepts
+    team_member_ids: list[UUID] = field(default_factory=list)  # reps working the card beside its owner (seed 002 "עובדים")
 
 
 def _phones(raw: list[str], e164: list[str | None]) -> list[dict[str, Any]]:

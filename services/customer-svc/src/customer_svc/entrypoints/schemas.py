@@ -24,8 +24,15 @@ class EmailOut(BaseModel):
     primary: bool
 
 
+def _only_id_required(schema: dict[str, Any]) -> None:
+    schema["required"] = [name for name in schema.get("required", []) if name == "id"]
+
+
 class CustomerOut(BaseModel):
-    """A list row and the core of the card."""
+    """A list row and the core of the card. A field the caller's role hides is absent (custom
+    fields one by one inside `fields`); `id` is always there."""
+
+    model_config = ConfigDict(json_schema_extra=_only_id_required)
 
     id: UUID
     workspace: str
@@ -60,9 +67,14 @@ class CustomerOut(BaseModel):
     last_event_summary: str | None
     last_event_at: datetime | None
     merged_into: UUID | None
+    team_member_ids: list[UUID] = Field(description='Reps working the card beside its owner (seed 002 "עובדים"): it is their own too.')
 
 
 class ContactOut(BaseModel):
+    """A contact; a field the caller's role hides (`contacts.<field>`) is absent."""
+
+    model_config = ConfigDict(json_schema_extra=_only_id_required)
+
     id: UUID
     customer_id: UUID
     full_name: str
@@ -174,15 +186,22 @@ class MergeList(BaseModel):
 
 
 class DuplicateCandidate(BaseModel):
-    """A known card the new one may be (dedup-svc's `POST /v1/match`)."""
+    """A known card the new one may be (dedup-svc's `POST /v1/match`). A card the caller does not
+    reach (`in_scope: false`) shows only its id, number, owner, score and which identifiers
+    matched (no values): the caller may still keep the lead on it (`duplicate_lead`) or save
+    anyway, but not add to it or link to it. Fields the role hides are absent."""
 
     customer_id: UUID
     score: float
     level: str = Field(description="`duplicate` (an identifier matched exactly) or `possible_duplicate`.")
     number: int | None = None
+    owner_id: UUID | None = None
     name: str = ""
     status: str = ""
-    matched_on: list[dict[str, Any]] = Field(default_factory=list, description="`{identifier, value, match, score}` per reason.")
+    matched_on: list[dict[str, Any]] = Field(
+        default_factory=list, description="`{identifier, value, match, score}` per reason (no `value` out of reach or hidden)."
+    )
+    in_scope: bool = Field(default=True, description="Whether the caller reaches the card (may open it).")
 
 
 def row_out(row: Any) -> CustomerOut:

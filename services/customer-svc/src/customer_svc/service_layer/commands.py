@@ -145,3 +145,21 @@ class SavedFilterParams(FilterParams):
 class NewSavedFilter(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     params: SavedFilterParams
+
+
+TEAM_MAX = 50
+
+
+class TeamChange(BaseModel):
+    """The card's team members (seed 002 "עובדים"): reps working it beside its owner."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team_member_ids: list[UUID] = Field(max_length=TEAM_MAX, description=f"Rep ids, unique, at most {TEAM_MAX}; [] clears.")
+
+    @field_validator("team_member_ids")
+    @classmethod
+    def _unique(cls, value: list[UUID]) -> list[UUID]:
+        if len(set(value)) != len(value):
+            raise ValueError("each rep appears once")
+        return value

@@ -22,12 +22,15 @@ from crm_contracts.events import (
     InteractionRecorded,
     LeadAssigned,
     LeadTransferred,
+    RepChanged,
     TimelineEntryRecorded,
 )
 from crm_runtime.consumer import Batched, Handler, PoisonMessage, same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
+from crm_runtime.scope import apply_rep_changed
 from customer_svc.adapters.repository import ANY_WORKSPACE, CustomerRepository
+from customer_svc.adapters.tables import rep_teams
 from customer_svc.domain.card import Card, card_from_lead, enrich
 from customer_svc.domain.status import automatic_status, is_conversation
 from customer_svc.service_layer.audit_log import AUDIT_TOPICS
@@ -51,6 +54,7 @@ class CustomerHandlers:
             "crm.dedup.decision.made.v1": Batched(self.on_decisions),
             "crm.allocation.lead_assigned.v1": self.on_lead_assigned,
             "crm.allocation.lead_transferred.v1": self.on_lead_transferred,
+            "crm.allocation.rep_changed.v1": self.on_rep_changed,
             "crm.timeline.interaction_recorded.v1": self.on_interaction,
             "crm.timeline.contact_dates_changed.v1": self.on_contact_dates,
             "crm.timeline.entry_recorded.v1": Batched(self.on_entries),
@@ -181,6 +185,11 @@ class CustomerHandlers:
                 submission_id=decided.submission_id,
             )
             await self._publisher.publish(session, event.workspace, customer_id, alert, cause=event)
+
+    async def on_rep_changed(self, session: AsyncSession, event: Envelope) -> None:
+        """A rep's team as allocation-svc last published it (the `team` scope reads `rep_teams`)."""
+        change = RepChanged.model_validate(event.data)
+        await apply_rep_changed(session, rep_teams, event.workspace, change)
 
     async def on_lead_assigned(self, session: AsyncSession, event: Envelope) -> None:
         assigned = LeadAssigned.model_validate(event.data)

@@ -10,17 +10,19 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts.events import CustomerMerged, CustomerUnmerged
+from crm_runtime.access import Caller
+from crm_runtime.audit import AuditTrail, changes
 from crm_runtime.db import retry_transient
 from crm_runtime.problems import Problem
 from customer_svc.adapters.people import PeopleRepository
-from customer_svc.adapters.repository import CustomerRepository
+from customer_svc.adapters.repository import CustomerRepository, reach
 from customer_svc.domain.card import Card
 from customer_svc.domain.contacts import Contact
 from customer_svc.domain.edits import FieldProblem
 from customer_svc.domain.merge import MergeError, merge_cards
 from customer_svc.service_layer.commands import MergeRequest
 from customer_svc.service_layer.guards import invalid, live
-from customer_svc.service_layer.publishing import Publisher, full_snapshot
+from customer_svc.service_layer.publishing import Publisher, audit_view, full_snapshot
 
 Link = tuple[UUID, UUID, str]
 
@@ -42,6 +44,8 @@ def _rewire(links: list[Link], merged: set[UUID], survivor: UUID) -> list[Link]:
 def _typed(values: dict[str, Any], model: Any) -> dict[str, Any]:
     """A dataclass's values from their JSON form: strings back to UUIDs, dates and datetimes."""
     out = {f.name: values.get(f.name) for f in dataclasses.fields(model)}
+    if "team_member_ids" in out:  # a list of UUIDs (merges kept before it existed: none)
+        out["team_member_ids"] = [UUID(str(i)) for i in out["team_member_ids"] or []]
     for f in dataclasses.fields(model):
         value = out[f.name]
         kinds = [k for k in (get_args(f.type) or (f.type,)) if k in (UUID, datetime, date)]
@@ -51,20 +55,23 @@ def _typed(values: dict[str, Any], model: Any) -> dict[str, Any]:
 
 
 class MergeService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], publisher: Publisher) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], publisher: Publisher, audit: AuditTrail) -> None:
+        self._audit = audit
         self._sessions = sessions
         self._publisher = publisher
 
     @retry_transient()
-    async def merge(self, survivor_id: UUID, workspace: str, body: MergeRequest, actor: str) -> UUID:
-        """Every card must be of `workspace`: one of another workspace is missing (404)."""
+    async def merge(self, survivor_id: UUID, caller: Caller, body: MergeRequest) -> UUID:
+        """Every card must be one the caller reaches: one of another workspace or out of reach is
+        missing (404)."""
+        actor = caller.actor
         merged_ids = list(dict.fromkeys(body.merged_ids))
         if survivor_id in merged_ids:
             raise invalid([FieldProblem("merged_ids", "must not contain the surviving card")])
         async with self._sessions() as session, session.begin():
             repo = CustomerRepository(session)
             people = PeopleRepository(session)
-            cards = await repo.get_many([survivor_id, *merged_ids], workspace, for_update=True)
+            cards = await repo.get_many([survivor_id, *merged_ids], caller.workspace, for_update=True, within=reach(caller))
             if len(cards) != len(merged_ids) + 1:
                 found = {c.id for c in cards}
                 missing = [str(i) for i in [survivor_id, *merged_ids] if i not in found]
@@ -74,6 +81,9 @@ class MergeService:
                 result, _ = merge_cards(survivor, others, body.choices)
             except MergeError as error:
                 raise invalid([FieldProblem(f"choices.{error.field}", str(error))]) from error
+            # The survivor's team: every merged card's team members and owners (the reps working them).
+            team = [r for c in cards for r in (*c.team_member_ids, c.owner_id) if r is not None and r != result.owner_id]
+            result.team_member_ids = list(dict.fromkeys(team))[:50]
             ids = [c.id for c in cards]
             contacts = await people.contacts_of(ids)
             links = await people.relations_of(ids)
@@ -99,16 +109,23 @@ class MergeService:
                 actor=actor,
             )
             await self._publisher.publish(session, survivor.workspace, survivor.id, payload)
+            old, new = changes(audit_view(survivor), audit_view(result))
+            detail = {"merge_id": str(merge_id), "merged_ids": [str(i) for i in merged_ids]}
+            await self._audit.stage_for(
+                session, caller, "customer.merge", target_type="customer", target_id=survivor.id, before=old, after=new, detail=detail
+            )
             return merge_id
 
     @retry_transient()
-    async def undo(self, merge_id: UUID, workspace: str, actor: str) -> tuple[UUID, list[UUID]]:
-        """Restore every card of the merge as it was before; (survivor, every restored card)."""
+    async def undo(self, merge_id: UUID, caller: Caller) -> tuple[UUID, list[UUID]]:
+        """Restore every card of the merge as it was before; (survivor, every restored card). The
+        survivor must be a card the caller reaches (404 otherwise, like an unknown merge)."""
+        workspace, actor = caller.workspace, caller.actor
         async with self._sessions() as session, session.begin():
             people = PeopleRepository(session)
             repo = CustomerRepository(session)
             merge = await people.merge(merge_id, workspace, for_update=True)
-            if merge is None:
+            if merge is None or not await repo.exists(merge.survivor_id, workspace, reach(caller)):
                 raise Problem(404, "Merge not found")
             if merge.undone_at is not None:
                 raise Problem(
@@ -139,11 +156,14 @@ class MergeService:
             snapshots = [await full_snapshot(session, card) for card in cards]
             payload = CustomerUnmerged(merge_id=merge_id, survivor_id=merge.survivor_id, restored=snapshots, actor=actor)
             await self._publisher.publish(session, merge.workspace, merge.survivor_id, payload)
+            detail = {"merge_id": str(merge_id), "restored_ids": [str(i) for i in ids]}
+            await self._audit.stage_for(session, caller, "merge.undo", target_type="customer", target_id=merge.survivor_id, detail=detail)
             return merge.survivor_id, ids
 
-    async def merges_of(self, customer_id: UUID, workspace: str) -> list[Any]:
-        """The merges a card of `workspace` took part in (404 for a card of another workspace)."""
+    async def merges_of(self, customer_id: UUID, caller: Caller) -> list[Any]:
+        """The merges a card the caller reaches took part in (404 for a card of another workspace
+        or out of reach)."""
         async with self._sessions() as session:
-            if not await CustomerRepository(session).exists(customer_id, workspace):
+            if not await CustomerRepository(session).exists(customer_id, caller.workspace, reach(caller)):
                 raise Problem(404, "Customer not found")
-            return await PeopleRepository(session).merges_of(customer_id, workspace)
+            return await PeopleRepository(session).merges_of(customer_id, caller.workspace)

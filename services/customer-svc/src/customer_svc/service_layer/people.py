@@ -5,10 +5,13 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_runtime.access import Access, Caller
+from crm_runtime.audit import AuditTrail
 from crm_runtime.db import retry_transient
 from crm_runtime.problems import Problem
+from crm_runtime.scope import refuse_unwritable
 from customer_svc.adapters.people import PeopleRepository
-from customer_svc.adapters.repository import CustomerRepository
+from customer_svc.adapters.repository import CustomerRepository, reach
 from customer_svc.domain.card import Card
 from customer_svc.domain.contacts import Contact, contact_errors, normalise_id_number
 from customer_svc.domain.edits import FieldProblem, email_entries, phone_entries
@@ -27,15 +30,21 @@ def check_contact(contact: Contact, card: Card) -> None:
 
 
 class PeopleService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], publisher: Publisher, region: str) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], publisher: Publisher, region: str, access: Access, audit: AuditTrail
+    ) -> None:
+        self._access = access
+        self._audit = audit
         self._sessions = sessions
         self._publisher = publisher
         self._region = region
 
     @retry_transient()
-    async def add_contact(self, customer_id: UUID, workspace: str, body: NewContact, actor: str) -> Contact:
+    async def add_contact(self, customer_id: UUID, caller: Caller, body: NewContact) -> Contact:
+        """On a card the caller reaches (404 otherwise); the role must let it change `contacts`."""
+        await refuse_unwritable(self._access, caller, {"contacts": body.model_dump(mode="json", exclude_unset=True)})
         async with self._sessions() as session, session.begin():
-            card = live(await CustomerRepository(session).get(customer_id, workspace, for_update=True))
+            card = live(await CustomerRepository(session).get(customer_id, caller.workspace, for_update=True, within=reach(caller)))
             try:
                 id_number = normalise_id_number(body.id_type or "person", body.id_number) if body.id_number else None
             except ValueError as error:
@@ -57,23 +66,26 @@ class PeopleService:
             )
             check_contact(contact, card)
             await PeopleRepository(session).add_contacts([contact])
-            await self._publisher.updated(session, card, ["contacts"], actor)
+            await self._publisher.updated(session, card, ["contacts"], caller.actor)
+            await self._audit.stage_for(
+                session, caller, "contact.create", target_type="customer", target_id=card.id, detail={"contact_id": str(contact.id)}
+            )
             return contact
 
-    async def contacts(self, customer_id: UUID, workspace: str) -> list[Contact]:
+    async def contacts(self, customer_id: UUID, caller: Caller) -> list[Contact]:
         async with self._sessions() as session:
-            live(await CustomerRepository(session).get(customer_id, workspace))
+            live(await CustomerRepository(session).get(customer_id, caller.workspace, within=reach(caller)))
             return await PeopleRepository(session).contacts_of([customer_id])
 
     @retry_transient()
-    async def relate(self, customer_id: UUID, workspace: str, body: NewRelation, actor: str) -> None:
-        """Link two cards of the caller's workspace; both cards show the link and both get an event."""
+    async def relate(self, customer_id: UUID, caller: Caller, body: NewRelation) -> None:
+        """Link two cards the caller reaches; both cards show the link and both get an event."""
         if body.customer_id == customer_id:
             raise invalid([FieldProblem("customer_id", "a card cannot be related to itself")])
         async with self._sessions() as session, session.begin():
             repo = CustomerRepository(session)
-            cards = await repo.get_many([customer_id, body.customer_id], workspace, for_update=True)
-            if len(cards) < 2:  # a card of another workspace does not exist for the caller
+            cards = await repo.get_many([customer_id, body.customer_id], caller.workspace, for_update=True, within=reach(caller))
+            if len(cards) < 2:  # a card of another workspace, or out of reach, does not exist for the caller
                 raise Problem(404, "Customer not found")
             card, other = (live(c) for c in cards)
             other_first, kind = _LINKS[body.kind]
@@ -83,7 +95,9 @@ class PeopleService:
                 raise Problem(409, "Relation refused", "A card cannot be its own ancestor.", rule="parent_cycle")
             if await people.add_relations([link]):
                 for each in (card, other):
-                    await self._publisher.updated(session, each, ["relations"], actor)
+                    await self._publisher.updated(session, each, ["relations"], caller.actor)
+                detail = {"from_id": str(link[0]), "to_id": str(link[1]), "kind": kind}
+                await self._audit.stage_for(session, caller, "relation.create", target_type="customer", target_id=card.id, detail=detail)
 
     async def _would_cycle(self, people: PeopleRepository, parent: UUID, child: UUID) -> bool:
         """True when `child` is already an ancestor of `parent`."""

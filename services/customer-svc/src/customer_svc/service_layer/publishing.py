@@ -1,8 +1,10 @@
 """Customer events as other systems see them, staged in the outbox of the caller's unit of work."""
 
+import dataclasses
 from typing import Any
 from uuid import UUID
 
+import orjson
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +17,39 @@ from customer_svc.adapters.people import PeopleRepository
 from customer_svc.domain.card import Card
 
 SOURCE = "customer-svc"
+
+
+# What an audit line of a card holds: the fields a person edits (values before/after an edit).
+_AUDITED = (
+    "card_type",
+    "active",
+    "status",
+    "first_name",
+    "last_name",
+    "company_name",
+    "id_type",
+    "national_id",
+    "branch",
+    "phones",
+    "emails",
+    "addresses",
+    "fields",
+    "tags",
+    "folder",
+    "owner_id",
+    "broker",
+    "birth_date",
+    "account_number",
+    "avatar",
+    "team_member_ids",
+)
+
+
+def audit_view(card: Card) -> dict[str, Any]:
+    """The card's audited fields as JSON values (`crm_runtime.audit.changes` compares two)."""
+    values = dataclasses.asdict(card)
+    shown: dict[str, Any] = orjson.loads(orjson.dumps({k: values[k] for k in _AUDITED}, default=str))
+    return shown
 
 
 def snapshot(card: Card, parent_ids: list[UUID] | None = None, child_ids: list[UUID] | None = None) -> CustomerSnapshot:

@@ -8,9 +8,10 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_runtime.access import Caller
 from crm_runtime.problems import Problem, invalid_fields
 from customer_svc.adapters.people import PeopleRepository
-from customer_svc.adapters.repository import CustomerRepository
+from customer_svc.adapters.repository import CustomerRepository, not_deleted, reach
 from customer_svc.domain.contacts import Contact
 from customer_svc.domain.filters import CardFilter
 from customer_svc.service_layer.definitions import FieldDefinitions, check_values
@@ -43,16 +44,29 @@ class CustomerQueries:
                 (view.broker_ids if b == row.id else view.brokered_ids).append(a if b == row.id else b)
         return view
 
-    async def get(self, customer_id: UUID, workspace: str) -> CardView | None:
-        """The card of `workspace` with that id; None for one of another workspace."""
+    async def get(self, customer_id: UUID, caller: Caller) -> CardView | None:
+        """The card of the caller's workspace with that id, within its reach; None otherwise (a
+        card of another workspace, out of scope or deleted: like no card)."""
         async with self._sessions() as session:
-            return await self._view(session, await CustomerRepository(session).row(customer_id, workspace))
+            return await self._view(session, await CustomerRepository(session).row(customer_id, caller.workspace, reach(caller)))
 
-    async def by_number(self, workspace: str, number: int) -> CardView | None:
+    async def known(self, customer_id: UUID, workspace: str) -> dict[str, Any]:
+        """What anyone of the workspace may know of a card they do not reach (the duplicate
+        dialog's rule, seed 002): its id, number and owner."""
         async with self._sessions() as session:
-            return await self._view(session, await CustomerRepository(session).row_by_number(workspace, number))
+            row = await CustomerRepository(session).row(customer_id, workspace, not_deleted())
+        if row is None:
+            raise Problem(404, "Customer not found")
+        return {"id": str(row.id), "number": row.number, "owner_id": row.owner_id and str(row.owner_id)}
 
-    async def page(self, workspace: str, where: CardFilter, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+    async def by_number(self, caller: Caller, number: int) -> CardView | None:
+        async with self._sessions() as session:
+            return await self._view(session, await CustomerRepository(session).row_by_number(caller.workspace, number, reach(caller)))
+
+    async def page(self, caller: Caller, where: CardFilter, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        """A page of the cards the caller reaches (filtered in SQL: a page is never short of
+        cards another rep holds)."""
+        workspace = caller.workspace
         async with self._sessions() as session:
             if where.fields:
                 any_type = [d.model_copy(update={"card_types": None}) for d in await self._definitions.of(session, workspace)]
@@ -60,12 +74,14 @@ class CustomerQueries:
                 if errors:
                     raise invalid_fields([(e.field.replace("fields.", "field."), e.message) for e in errors])
                 where = dataclasses.replace(where, fields={**where.fields, **clean})
-            return await CustomerRepository(session).page(workspace, where, after, limit)
+            return await CustomerRepository(session).page(workspace, where, after, limit, reach(caller))
 
-    async def duplicate_leads(self, workspace: str, customer_id: UUID | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
-        """The workspace's duplicate leads (of one of its cards: 404 for a card of another workspace)."""
+    async def duplicate_leads(self, caller: Caller, customer_id: UUID | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        """The duplicate leads of the cards the caller reaches (of one card: 404 for one out of
+        reach or of another workspace)."""
         async with self._sessions() as session:
             repo = CustomerRepository(session)
-            if customer_id is not None and not await repo.exists(customer_id, workspace):
+            within = reach(caller)
+            if customer_id is not None and not await repo.exists(customer_id, caller.workspace, within):
                 raise Problem(404, "Customer not found", field="customer_id")
-            return await repo.duplicate_leads(workspace, customer_id, after, limit)
+            return await repo.duplicate_leads(caller.workspace, customer_id, after, limit, within)
