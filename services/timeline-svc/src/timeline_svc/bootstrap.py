@@ -32,7 +32,7 @@ def bootstrap(
         runtime.close_on_stop(token.aclose)
         directory = HttpCustomerDirectory(settings.customer_url, settings.customer_timeout_s, settings.customer_cache_s, auth=token)
     runtime.close_on_stop(directory.close)
-    interactions = InteractionService(runtime.sessions, runtime.outbox, directory)
+    interactions = InteractionService(runtime.sessions, runtime.outbox, directory, runtime.audit)
     handlers = TimelineHandlers(runtime.outbox, interactions)
     runtime.subscribe(SUBSCRIPTIONS, handlers.handlers())
     return Container(

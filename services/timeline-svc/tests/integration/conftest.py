@@ -36,6 +36,7 @@ from timeline_svc.entrypoints.app import app_for
 from timeline_svc.service_layer.interactions import SUBMITTED
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
+AUDIT = "crm.timeline.audit_recorded.v1"
 
 
 ISSUER = TestIssuer()
@@ -58,6 +59,7 @@ class FakeCustomerSvc:
 
     def __init__(self) -> None:
         self.cards: dict[uuid.UUID, str] = {}
+        self.access: dict[uuid.UUID, dict[str, Any]] = {}  # a card's owner_id, team_member_ids, folder (JSON)
         self.asked: list[tuple[str, str]] = []
         self.status: int | None = None  # answer this status to everything (e.g. 500)
         self._server: uvicorn.Server | None = None
@@ -75,7 +77,7 @@ class FakeCustomerSvc:
             return JSONResponse({"title": "failing"}, status_code=self.status)
         if self.cards.get(uuid.UUID(customer_id)) != workspace:
             return JSONResponse({"title": "Customer not found", "status": 404}, status_code=404)
-        return JSONResponse({"id": customer_id, "workspace": workspace})
+        return JSONResponse({"id": customer_id, "workspace": workspace, **self.access.get(uuid.UUID(customer_id), {})})
 
     async def start(self) -> None:
         app = Starlette(routes=[Route("/v1/customers/{customer_id}", self._customer)])
@@ -106,9 +108,10 @@ class Timeline:
         self.anonymous = httpx.AsyncClient(transport=transport, base_url="http://timeline-svc")  # explicit headers only
         self.customer_svc: FakeCustomerSvc | None = None
 
-    def user(self, subject: str, workspace: str = "main", role: Role = Role.SALES_REP) -> dict[str, str]:
-        """Headers of a signed-in `subject`, made a member (`role`) of `workspace`."""
-        self.memberships.grant(subject, workspace, role)
+    def user(self, subject: str, workspace: str = "main", role: Role = Role.MANAGER, rep_id: uuid.UUID | None = None) -> dict[str, str]:
+        """Headers of a signed-in `subject`, made a member (`role`, linked to the rep `rep_id`) of
+        `workspace` (a manager reaches every card: tests not about scope use one)."""
+        self.memberships.grant(subject, workspace, role, rep_id=rep_id)
         return self.issuer.headers(subject, workspace=workspace)
 
     async def close(self) -> None:
@@ -185,10 +188,13 @@ class Timeline:
         return dates
 
     async def outbox(self, event_type: str | None = None) -> list[dict[str, Any]]:
-        """Staged events in staging order: {topic, key, envelope}."""
+        """Staged events in staging order: {topic, key, envelope}; the audit lines only when asked
+        for by type (`AUDIT`)."""
         sql = "SELECT topic, key, envelope FROM outbox"
         if event_type:
             sql += " WHERE envelope->>'type' = :t"
+        else:
+            sql += f" WHERE envelope->>'type' <> '{AUDIT}'"
         async with self.sessions() as session:
             rows = await session.execute(text(sql + " ORDER BY seq"), {"t": event_type})
         return [dict(r._mapping) for r in rows]

@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from timeline_svc.adapters.customer_directory import CardAccess
 from timeline_svc.service_layer import interactions
 from timeline_svc.service_layer.interactions import UnknownCustomer, ensure_customer
 
@@ -33,9 +34,9 @@ class Directory:
     def __init__(self) -> None:
         self.asked = 0
 
-    async def exists(self, workspace: str, customer_id: UUID) -> bool:
+    async def find(self, workspace: str, customer_id: UUID) -> CardAccess | None:
         self.asked += 1
-        return False  # would make it a 404 if asked
+        return None  # would make it a 404 if asked
 
     async def close(self) -> None:
         pass
@@ -44,7 +45,7 @@ class Directory:
 async def test_a_card_committed_between_the_reads_in_this_workspace_is_known(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(interactions, "CustomerRepository", Racing)
     directory = Directory()
-    assert await ensure_customer(cast(AsyncSession, None), directory, "main", uuid4()) is False
+    assert await ensure_customer(cast(AsyncSession, None), directory, "main", uuid4()) is None
     assert directory.asked == 0
 
 

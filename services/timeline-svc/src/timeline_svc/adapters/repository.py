@@ -6,12 +6,28 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, Tuple, delete, func, literal, select, text, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, Tuple, and_, delete, exists, func, literal, or_, select, text, tuple_, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from timeline_svc.adapters.tables import contact_dates, customers, entries, interactions, merges, moves
+from crm_contracts.events import RepChanged
+from crm_runtime import scope
+from crm_runtime.access import Caller
+from timeline_svc.adapters.customer_directory import CardAccess
+from timeline_svc.adapters.tables import contact_dates, customers, entries, interactions, merges, moves, rep_teams
 from timeline_svc.domain.contact_dates import ContactDates, ContactFact
+from timeline_svc.domain.entries import ERASED_DATA_KEYS, ERASED_SUMMARY
+
+
+def reach(caller: Caller) -> ColumnElement[bool]:
+    """The known cards `caller` reaches: not deleted, within the role's scope and folders
+    (crm_runtime.scope over the card's owner, team members and folder kept here)."""
+    c = customers.c
+    return ~c.deleted & scope.condition(caller, owner=c.owner_id, team_members=c.team_member_ids, folder=c.folder, reps=rep_teams)
+
+
+def access_values(access: CardAccess) -> dict[str, Any]:
+    return {"owner_id": access.owner_id, "team_member_ids": list(access.team_member_ids), "folder": access.folder}
 
 
 def _key(after: tuple[datetime, UUID], at: ColumnElement[Any], ident: ColumnElement[Any]) -> Tuple:
@@ -43,6 +59,38 @@ class CustomerRepository:
         if known:
             rows = [{"id": cid, "workspace": workspace} for cid, workspace in sorted(known.items())]
             await self._s.execute(insert(customers).on_conflict_do_nothing(), rows)
+
+    async def remember(self, customer_id: UUID, workspace: str, access: CardAccess) -> None:
+        """A card confirmed by customer-svc, with its access attributes (a card known meanwhile
+        keeps what its events said)."""
+        row = {"id": customer_id, "workspace": workspace, **access_values(access)}
+        await self._s.execute(insert(customers).values(**row).on_conflict_do_nothing())
+
+    async def set_access(self, workspace: str, customer_id: UUID, values: dict[str, Any]) -> None:
+        """The card's access attributes (`owner_id`, `team_member_ids`, `folder`, `deleted`,
+        `erased`) as now; a card known in another workspace is never changed."""
+        if values.get("deleted") is False:  # restored: an erased card stays gone
+            values = {**values, "deleted": customers.c.erased}
+        query = customers.update().where(customers.c.id == customer_id, customers.c.workspace == workspace)
+        await self._s.execute(query.values(**values))
+
+    async def upsert_access(self, workspace: str, customer_id: UUID, values: dict[str, Any]) -> None:
+        """`set_access` from a snapshot of the card: a card not known yet is known from now on (in
+        `workspace`: the caller checked it is the card's)."""
+        statement = insert(customers).values(id=customer_id, workspace=workspace, **values)
+        if values.get("deleted") is False:  # restored: an erased card stays gone
+            values = {**values, "deleted": customers.c.erased}
+        await self._s.execute(
+            statement.on_conflict_do_update(index_elements=[customers.c.id], set_=values, where=customers.c.workspace == workspace)
+        )
+
+    async def reached(self, workspace: str, customer_id: UUID, reached: ColumnElement[bool]) -> bool:
+        """Whether the known card of `workspace` is within `reached` (see `reach`)."""
+        query = select(customers.c.id).where(customers.c.id == customer_id, customers.c.workspace == workspace, reached)
+        return (await self._s.execute(query)).first() is not None
+
+    async def rep_changed(self, workspace: str, change: RepChanged) -> None:
+        await scope.apply_rep_changed(self._s, rep_teams, workspace, change)
 
 
 class EntryRepository:
@@ -84,6 +132,16 @@ class EntryRepository:
             query = select(merged).order_by(merged.c.occurred_at.desc(), merged.c.id.desc()).limit(limit)
         return list((await self._s.execute(query)).all())
 
+    async def erase(self, customer_id: UUID) -> None:
+        """A person erased: the card's entries keep their kind and time, not the summaries (which
+        name the person and quote what was said) nor the data's free text and external ids."""
+        c = entries.c
+        data: ColumnElement[Any] = c.data
+        for key in ERASED_DATA_KEYS:
+            data = data.op("-")(key)
+        of_card = or_(c.customer_id == customer_id, c.original_customer_id == customer_id)
+        await self._s.execute(entries.update().where(of_card).values(summary=ERASED_SUMMARY, data=data))
+
     async def update(self, entry_id: UUID, values: dict[str, Any]) -> None:
         await self._s.execute(entries.update().where(entries.c.id == entry_id).values(**values))
 
@@ -116,10 +174,19 @@ class InteractionRepository:
         customer_id: UUID | None,
         after: tuple[datetime, UUID] | None,
         limit: int,
+        reached: ColumnElement[bool] | None = None,
+        mine: UUID | None = None,
     ) -> list[Any]:
-        """The follow-up list: reminders oldest due first (keyset on `(due_at, id)`)."""
+        """The follow-up list: reminders oldest due first (keyset on `(due_at, id)`); with
+        `reached`, only the reminders of cards within it, or assigned to `mine` (a rep's own)."""
         c = interactions.c
         query = select(interactions).where(c.kind == "reminder", c.workspace == workspace, c.done == done)
+        if reached is not None:
+            card_reached: ColumnElement[bool] = exists().where(customers.c.id == c.customer_id, reached)
+            if mine is not None:
+                live = exists().where(customers.c.id == c.customer_id, ~customers.c.deleted)
+                card_reached = or_(card_reached, and_(c.owner_id == mine, live))
+            query = query.where(card_reached)
         if due_before is not None:
             query = query.where(c.due_at < due_before)
         if owner_id is not None:
@@ -129,6 +196,13 @@ class InteractionRepository:
         if after is not None:
             query = query.where(tuple_(c.due_at, c.id) > _key(after, c.due_at, c.id))
         return list((await self._s.execute(query.order_by(c.due_at, c.id).limit(limit))).all())
+
+    async def erase(self, customer_id: UUID) -> None:
+        """A person erased: their interactions keep kind, direction, outcome and dates (the
+        counts and contact dates), not what was said, the recording or the external id."""
+        c = interactions.c
+        of_card = or_(c.customer_id == customer_id, c.original_customer_id == customer_id)
+        await self._s.execute(interactions.update().where(of_card).values(summary=None, body=None, recording_url=None, external_id=None))
 
     async def by_external_id(self, workspace: str, external_id: str) -> Any | None:
         c = interactions.c

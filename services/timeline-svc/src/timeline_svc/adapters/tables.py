@@ -15,9 +15,10 @@ from sqlalchemy import (
     false,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from crm_runtime.delivery_tables import inbox_table, outbox_table
+from crm_runtime.scope import rep_teams_table
 
 metadata = MetaData()
 
@@ -140,14 +141,26 @@ moves = Table(
 Index("ix_moves_item", moves.c.item, moves.c.item_id)
 
 # The workspace of every card this service knows (from its `created` event, or confirmed by
-# customer-svc): an event or an interaction is applied only in its card's workspace.
+# customer-svc): an event or an interaction is applied only in its card's workspace. With the
+# card's access attributes (the record scope: owner, team members, folder; deleted or erased),
+# kept from customer events (or customer-svc's answer, for a card confirmed there first).
 customers = Table(
     "customers",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("workspace", String(100), nullable=False),
     Column("known_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("owner_id", UUID(as_uuid=True)),
+    Column("team_member_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
+    Column("folder", String(200)),
+    Column("deleted", Boolean, nullable=False, server_default=false()),  # soft-deleted (or erased): absent everywhere
+    Column("erased", Boolean, nullable=False, server_default=false()),  # its personal data removed for good
+    Index("ix_customers_workspace_owner", "workspace", "owner_id"),
+    Index("ix_customers_team_members", "team_member_ids", postgresql_using="gin"),
 )
+
+# rep → team, from allocation-svc's RepChanged (the `team` scope, crm_runtime.scope).
+rep_teams = rep_teams_table(metadata)
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

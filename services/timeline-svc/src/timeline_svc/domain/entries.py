@@ -8,6 +8,11 @@ from crm_contracts.envelope import Envelope
 
 _NAMESPACE = UUID("6f1e9f0a-4a55-4c1e-9d36-6c1f3b2f1a10")
 
+# A person erased (privacy request): what their entries keep is the kind and the time.
+ERASED_SUMMARY = "(erased)"
+# The entries' data that may hold the person's data or free text (names are in summaries).
+ERASED_DATA_KEYS = ("reason", "external_id", "recording_url", "filled_fields")
+
 
 @dataclass(frozen=True)
 class Entry:

@@ -1,9 +1,16 @@
 """timeline-svc HTTP (DESIGN 5.1): interactions, the timeline, contact dates, the follow-up list.
 
-Every operation needs a bearer token (`crm_runtime.access`): members of the workspace read,
-and record or change interactions. A card or an interaction of another workspace does not
-exist for the caller: `404` (a `customer_id` in a body: `422` naming it), the same answer as
-an id nobody has."""
+Every operation needs a bearer token (`crm_runtime.access`) and the caller's role (DESIGN 4.9):
+reads need `sections.timeline`; recording or changing an interaction is working the card:
+`actions.edit` + `sections.timeline` (a refusal: `403` naming the permission, audited).
+
+A card follows the role's record scope (own / team / all, and folders) from this service's
+projection of each card's owner, team members and folder (customer events; for a card not
+heard of yet, customer-svc's answer, which carries them). A card or an interaction of another
+workspace, deleted, or outside the caller's scope does not exist for the caller: `404` (a
+`customer_id` in a body: `422` naming it), the same answer as an id nobody has. The follow-up
+list holds the reminders of the cards in scope, and a rep's own reminders. A role may hide an
+interaction's content fields (`interactions.body`, ...; `timeline_svc.service_layer.visibility`)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,17 +18,22 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from crm_contracts.permissions import Action, Section
 from crm_contracts.text import Moment, StorableStr
-from crm_runtime.access import CallerDep, UserDep
+from crm_runtime.access import Caller, permitted
 from crm_runtime.pagination import decode_cursor, next_cursor
 from crm_runtime.problems import Problem, found, invalid_fields, problem_responses
 from timeline_svc.adapters.customer_directory import CustomerServiceUnavailable
 from timeline_svc.domain.interactions import Change, Direction, InteractionKind, NewInteraction, field_errors
 from timeline_svc.service_layer.handlers import TimelineQueries
 from timeline_svc.service_layer.interactions import InteractionQueries, InteractionService, InvalidChange, UnknownCustomer
+from timeline_svc.service_layer.visibility import entry_visible, interaction_visible
+
+TimelineDep = Annotated[Caller, Depends(permitted(None, Section.TIMELINE))]
+EditDep = Annotated[Caller, Depends(permitted(Action.EDIT, Section.TIMELINE))]
 
 EntryKind = Annotated[str, Query(pattern=r"^[a-z_]{1,40}$")]
 
@@ -127,6 +139,11 @@ class ContactDatesOut(BaseModel):
 NO_CUSTOMER = "no such customer in workspace {workspace}"
 
 
+def _interaction_out(caller: Caller, row: Any) -> InteractionOut:
+    """The interaction as the caller's role may see it (hidden content fields null)."""
+    return InteractionOut.model_validate(interaction_visible(caller.permissions, dict(row._mapping)))
+
+
 def _customer_svc_unavailable() -> Problem:
     return Problem(
         503,
@@ -154,17 +171,17 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
     @router.get("/customers/{customer_id}/timeline", response_model=TimelinePage, responses=problem_responses(400, 404, 422, 503))
     async def timeline(
         customer_id: UUID,
-        caller: CallerDep,
+        caller: TimelineDep,
         kind: Annotated[list[EntryKind] | None, Query(max_length=20)] = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> TimelinePage:
-        """The card's history, newest first. A card of another workspace (or none) is a `404`; a
-        card this service has not heard of yet is confirmed with customer-svc (`503` when it
-        cannot answer)."""
+        """The card's history, newest first. A card of another workspace, deleted, outside the
+        caller's scope (or none) is a `404`; a card this service has not heard of yet is
+        confirmed with customer-svc (`503` when it cannot answer)."""
         with _customer_of(caller.workspace):
-            rows = await queries.page(caller.workspace, customer_id, decode_cursor(cursor), limit + 1, kind)
-        items = [EntryOut.model_validate(r, from_attributes=True) for r in rows[:limit]]
+            rows = await queries.page(caller, customer_id, decode_cursor(cursor), limit + 1, kind)
+        items = [EntryOut.model_validate(entry_visible(caller.permissions, dict(r._mapping))) for r in rows[:limit]]
         return TimelinePage(items=items, next_cursor=next_cursor(rows, limit, at="occurred_at"))
 
     @router.post(
@@ -177,11 +194,12 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
             **problem_responses(422, 503),
         },
     )
-    async def record_interaction(body: InteractionIn, response: Response, caller: UserDep) -> InteractionOut:
-        """Record an interaction on a card of the caller's workspace.
+    async def record_interaction(body: InteractionIn, response: Response, caller: EditDep) -> InteractionOut:
+        """Record an interaction on a card of the caller's workspace within their record scope.
 
-        A `customer_id` that is not a card of this workspace (no such card, or a card of another
-        workspace) is a `422` naming `customer_id`: nothing is stored. A card this service has not
+        A `customer_id` that is not such a card (no such card, a card of another workspace,
+        deleted, or outside the caller's scope) is a `422` naming `customer_id`, the same answer
+        for each: nothing is stored. A card this service has not
         heard of yet (created a moment ago) is confirmed with customer-svc first; when customer-svc
         cannot answer, `503` with `Retry-After`."""
         new = NewInteraction(**body.model_dump())
@@ -189,21 +207,22 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         if errors:
             raise invalid_fields(errors)
         try:
-            recorded = await interactions.record(caller.workspace, new, caller.actor)
+            recorded = await interactions.record(caller, new)
         except UnknownCustomer as exc:
             raise invalid_fields([("customer_id", NO_CUSTOMER.format(workspace=caller.workspace))]) from exc
         except CustomerServiceUnavailable as exc:
             raise _customer_svc_unavailable() from exc
-        out = InteractionOut.model_validate(recorded.interaction, from_attributes=True)
+        out = _interaction_out(caller, recorded.interaction)
         response.headers["Location"] = f"/v1/interactions/{out.id}"
         if not recorded.created:
             response.status_code = 200
         return out
 
     @router.get("/interactions/{interaction_id}", response_model=InteractionOut, tags=["interactions"], responses=problem_responses(404))
-    async def interaction(interaction_id: UUID, caller: CallerDep) -> InteractionOut:
-        row = found(await interaction_queries.get(caller.workspace, interaction_id), "Interaction not found")
-        return InteractionOut.model_validate(row, from_attributes=True)
+    async def interaction(interaction_id: UUID, caller: TimelineDep) -> InteractionOut:
+        """An interaction on a card within the caller's scope (any other: `404`)."""
+        row = found(await interaction_queries.get(caller, interaction_id), "Interaction not found")
+        return _interaction_out(caller, row)
 
     @router.patch(
         "/interactions/{interaction_id}",
@@ -211,18 +230,18 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         tags=["interactions"],
         responses=problem_responses(404, 422),
     )
-    async def change_interaction(interaction_id: UUID, body: InteractionChangeIn, caller: UserDep) -> InteractionOut:
-        """Change a reminder or a meeting of the caller's workspace (`422` for a change the
-        interaction's kind does not take: only reminders and meetings change)."""
+    async def change_interaction(interaction_id: UUID, body: InteractionChangeIn, caller: EditDep) -> InteractionOut:
+        """Change a reminder or a meeting on a card within the caller's scope (`404` otherwise;
+        `422` for a change the interaction's kind does not take: only reminders and meetings change)."""
         try:
-            row = await interactions.change(caller.workspace, interaction_id, Change(**body.model_dump()), caller.actor)
+            row = await interactions.change(caller, interaction_id, Change(**body.model_dump()))
         except InvalidChange as exc:
             raise invalid_fields(exc.errors) from exc
-        return InteractionOut.model_validate(found(row, "Interaction not found"), from_attributes=True)
+        return _interaction_out(caller, found(row, "Interaction not found"))
 
     @router.get("/reminders", response_model=InteractionPage, tags=["interactions"], responses=problem_responses(400, 422))
     async def reminders(
-        caller: CallerDep,
+        caller: TimelineDep,
         state: Annotated[Literal["open", "done"], Query(description="Open (not done) or done reminders.")] = "open",
         due_before: Annotated[Moment | None, Query(description="Only reminders due before this time.")] = None,
         owner_id: UUID | None = None,
@@ -230,9 +249,10 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> InteractionPage:
-        """The follow-up list: reminders oldest due first."""
+        """The follow-up list: reminders oldest due first, of the cards within the caller's scope
+        (and a rep's own reminders, assigned to their rep)."""
         rows = await interaction_queries.reminders(
-            caller.workspace,
+            caller,
             done=state == "done",
             due_before=due_before,
             owner_id=owner_id,
@@ -240,14 +260,15 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
             after=decode_cursor(cursor),
             limit=limit + 1,
         )
-        items = [InteractionOut.model_validate(r, from_attributes=True) for r in rows[:limit]]
+        items = [_interaction_out(caller, r) for r in rows[:limit]]
         return InteractionPage(items=items, next_cursor=next_cursor(rows, limit, at="due_at"))
 
     @router.get("/customers/{customer_id}/contact-dates", response_model=ContactDatesOut, responses=problem_responses(404, 422, 503))
-    async def contact_dates(customer_id: UUID, caller: CallerDep) -> ContactDatesOut:
-        """The card's last and next contact (a card of another workspace, or none: `404`)."""
+    async def contact_dates(customer_id: UUID, caller: TimelineDep) -> ContactDatesOut:
+        """The card's last and next contact (a card of another workspace, deleted, outside the
+        caller's scope, or none: `404`)."""
         with _customer_of(caller.workspace):
-            dates = await interaction_queries.contact_dates(caller.workspace, customer_id)
+            dates = await interaction_queries.contact_dates(caller, customer_id)
         return ContactDatesOut(customer_id=customer_id, last_contact_at=dates.last_contact_at, next_contact_at=dates.next_contact_at)
 
     return router

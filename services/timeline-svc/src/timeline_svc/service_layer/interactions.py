@@ -8,22 +8,26 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import InteractionRecorded, InteractionSubmitted, TimelineEntryRecorded
 from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, find_unstorable
+from crm_runtime.access import Caller
+from crm_runtime.audit import AuditTrail, changes
 from crm_runtime.consumer import PoisonMessage, same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
-from timeline_svc.adapters.customer_directory import CustomerDirectory
+from timeline_svc.adapters.customer_directory import CardAccess, CustomerDirectory
 from timeline_svc.adapters.repository import (
     ContactDatesRepository,
     CustomerRepository,
     EntryRepository,
     InteractionRepository,
     MergeRepository,
+    reach,
 )
 from timeline_svc.domain.contact_dates import ContactDates
 from timeline_svc.domain.interactions import (
@@ -67,38 +71,73 @@ class UnknownCustomer(Exception):
         self.other_workspace = other_workspace
 
 
-async def ensure_customer(session: AsyncSession, directory: CustomerDirectory, workspace: str, customer_id: UUID) -> bool:
-    """The card is one of `workspace`'s: known here as such (False), or not known here yet and
-    confirmed by customer-svc (True: the caller may remember it). UnknownCustomer otherwise (a
-    card of another workspace included); CustomerServiceUnavailable when customer-svc cannot say."""
+async def ensure_customer(session: AsyncSession, directory: CustomerDirectory, workspace: str, customer_id: UUID) -> CardAccess | None:
+    """The card is one of `workspace`'s: known here as such (None), or not known here yet and
+    confirmed by customer-svc (its access attributes: the caller may remember it). UnknownCustomer
+    otherwise (a card of another workspace included); CustomerServiceUnavailable when customer-svc
+    cannot say."""
     customers = CustomerRepository(session)
     if await customers.known_in(workspace, customer_id):
-        return False
+        return None
     # Read again: the consumer may have committed the card between the two reads (each sees
     # what is committed when it runs), and then it is known here, in this very workspace.
     other = (await customers.workspaces([customer_id])).get(customer_id)
     if other == workspace:
-        return False
+        return None
     if other is not None:
         raise UnknownCustomer(workspace, other)
-    if not await directory.exists(workspace, customer_id):
+    access = await directory.find(workspace, customer_id)
+    if access is None:
         raise UnknownCustomer(workspace)
-    return True
+    return access
+
+
+async def ensure_reached(session: AsyncSession, directory: CustomerDirectory, caller: Caller, customer_id: UUID) -> None:
+    """The card is one of the caller's workspace's (as `ensure_customer`), not deleted, and within
+    the caller's record scope; UnknownCustomer otherwise (the same answer as no card at all). A
+    card confirmed by customer-svc is remembered in the session with the access attributes
+    customer-svc answered (a read's session never commits it; a write's does)."""
+    access = await ensure_customer(session, directory, caller.workspace, customer_id)
+    customers = CustomerRepository(session)
+    if access is not None:
+        await customers.remember(customer_id, caller.workspace, access)
+    if not await customers.reached(caller.workspace, customer_id, reach(caller)):
+        raise UnknownCustomer(caller.workspace)
 
 
 class InteractionService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, directory: CustomerDirectory) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, directory: CustomerDirectory, audit: AuditTrail) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self._directory = directory
+        self._audit = audit
 
-    async def record(self, workspace: str, new: NewInteraction, actor: str) -> Recorded:
-        """A person (`actor`, the token subject) records an interaction."""
+    async def record(self, caller: Caller, new: NewInteraction) -> Recorded:
+        """A person records an interaction on a card within their record scope (UnknownCustomer
+        for any other card, as for no card); audited (`interaction.create`) in the transaction."""
         async with self._sessions() as session, session.begin():
-            return await self.record_in(session, workspace, new, actor=actor)
+            recorded = await self.record_in(session, caller.workspace, new, actor=caller.actor, caller=caller)
+            if recorded.created:
+                row = recorded.interaction
+                await self._audit.stage_for(
+                    session,
+                    caller,
+                    "interaction.create",
+                    target_type="customer",
+                    target_id=row.customer_id,
+                    after=_audited(row),
+                    detail={"interaction_id": str(row.id)},
+                )
+            return recorded
 
     async def record_in(
-        self, session: AsyncSession, workspace: str, new: NewInteraction, cause: Envelope | None = None, actor: str | None = None
+        self,
+        session: AsyncSession,
+        workspace: str,
+        new: NewInteraction,
+        cause: Envelope | None = None,
+        actor: str | None = None,
+        caller: Caller | None = None,
     ) -> Recorded:
         """Store the interaction and its timeline entry, refresh the customer's contact dates
         and stage the events, in the caller's transaction. `actor`: who recorded it (None: a
@@ -110,14 +149,20 @@ class InteractionService:
 
         The customer must exist in `workspace` (UnknownCustomer otherwise); a card this service
         has not heard of yet is confirmed with customer-svc (CustomerServiceUnavailable when it
-        cannot answer: an outage, not a verdict).
+        cannot answer: an outage, not a verdict). `caller`: a person's request, whose record scope
+        the card must be within (a repeat of an external id included).
         """
         repo = InteractionRepository(session)
         if new.external_id is not None:
             stored = await repo.by_external_id(workspace, new.external_id)
             if stored is not None:
+                if caller is not None and not await CustomerRepository(session).reached(workspace, stored.customer_id, reach(caller)):
+                    raise UnknownCustomer(workspace)
                 return Recorded(stored, False)
-        await self._check_customer(session, workspace, new.customer_id)
+        if caller is not None:
+            await ensure_reached(session, self._directory, caller, new.customer_id)
+        else:
+            await self._check_customer(session, workspace, new.customer_id)
         merges = MergeRepository(session)
         await merges.lock_workspaces([workspace], shared=True)
         hops = await merges.chain(new.customer_id)
@@ -175,19 +220,24 @@ class InteractionService:
         return Recorded(row, True)
 
     async def _check_customer(self, session: AsyncSession, workspace: str, customer_id: UUID) -> None:
-        if await ensure_customer(session, self._directory, workspace, customer_id):
-            await CustomerRepository(session).add_many({customer_id: workspace})
+        access = await ensure_customer(session, self._directory, workspace, customer_id)
+        if access is not None:
+            await CustomerRepository(session).remember(customer_id, workspace, access)
 
-    async def change(self, workspace: str, interaction_id: UUID, change: Change, actor: str) -> Any | None:
-        """Apply a person's (`actor`'s) change to a reminder or meeting (None: no such interaction in `workspace`).
+    async def change(self, caller: Caller, interaction_id: UUID, change: Change) -> Any | None:
+        """Apply a person's change to a reminder or meeting (None: no such interaction in the
+        caller's workspace, or its card is outside the caller's record scope).
 
         The timeline entry is rewritten to match, the interaction fact is published again
         (a meeting held is a conversation for customer-svc) and the contact dates follow.
-        A change that changes nothing publishes nothing. Raises InvalidChange."""
+        A change that changes nothing publishes nothing. Audited in the transaction
+        (`reminder.done`, `reminder.reopen`, else `interaction.update`, with before/after).
+        Raises InvalidChange."""
+        workspace, actor = caller.workspace, caller.actor
         async with self._sessions() as session, session.begin():
             repo = InteractionRepository(session)
             row = await repo.get(workspace, interaction_id)
-            if row is None:
+            if row is None or not await CustomerRepository(session).reached(workspace, row.customer_id, reach(caller)):
                 return None
             merges = MergeRepository(session)
             await merges.lock_workspaces([row.workspace], shared=True)
@@ -209,7 +259,22 @@ class InteractionService:
                 values |= {"done": bool(after.done), "done_at": now if after.done else None}
             if not values:
                 return row
+            before = _audited(row)
             row = await repo.update(interaction_id, values | {"changed_by": actor})
+            old, new = changes(before, _audited(row))
+            action = "interaction.update"
+            if row.kind == InteractionKind.REMINDER and "done" in values:
+                action = "reminder.done" if row.done else "reminder.reopen"
+            await self._audit.stage_for(
+                session,
+                caller,
+                action,
+                target_type="customer",
+                target_id=row.customer_id,
+                before=old,
+                after=new,
+                detail={"interaction_id": str(row.id)},
+            )
             summary = describe(after)
             await EntryRepository(session).update(
                 interaction_id, {"occurred_at": row.occurred_at, "summary": summary, "data": _entry_data(row)}
@@ -317,6 +382,16 @@ def _as_new(row: Any) -> NewInteraction:
     )
 
 
+# What the audit log keeps of an interaction: its facts, not what was said (summary, body), the
+# recording or the external id (the audit log is read by administrators; the content is the card's).
+_AUDITED = ("kind", "direction", "outcome", "occurred_at", "scheduled_at", "due_at", "done", "owner_id", "duration_seconds")
+
+
+def _audited(row: Any) -> dict[str, Any]:
+    values: dict[str, Any] = to_jsonable_python({name: getattr(row, name) for name in _AUDITED})
+    return values
+
+
 def _entry_data(row: Any) -> dict[str, Any]:
     data = {
         "interaction_id": str(row.id),
@@ -339,20 +414,23 @@ class InteractionQueries:
         self._sessions = sessions
         self._directory = directory
 
-    async def get(self, workspace: str, interaction_id: UUID) -> Any | None:
-        """The interaction, if it is one of `workspace`'s."""
+    async def get(self, caller: Caller, interaction_id: UUID) -> Any | None:
+        """The interaction, if it is one of the caller's workspace's on a card within their scope."""
         async with self._sessions() as session:
-            return await InteractionRepository(session).get(workspace, interaction_id)
+            row = await InteractionRepository(session).get(caller.workspace, interaction_id)
+            if row is None or not await CustomerRepository(session).reached(caller.workspace, row.customer_id, reach(caller)):
+                return None
+            return row
 
-    async def contact_dates(self, workspace: str, customer_id: UUID) -> ContactDates:
-        """The dates of a card of `workspace` (UnknownCustomer for any other card)."""
+    async def contact_dates(self, caller: Caller, customer_id: UUID) -> ContactDates:
+        """The dates of a card of the caller's workspace within their scope (UnknownCustomer for any other card)."""
         async with self._sessions() as session:
-            await ensure_customer(session, self._directory, workspace, customer_id)
-            return await ContactDatesRepository(session).get(workspace, customer_id)
+            await ensure_reached(session, self._directory, caller, customer_id)
+            return await ContactDatesRepository(session).get(caller.workspace, customer_id)
 
     async def reminders(
         self,
-        workspace: str,
+        caller: Caller,
         *,
         done: bool,
         due_before: datetime | None,
@@ -361,7 +439,17 @@ class InteractionQueries:
         after: tuple[datetime, UUID] | None,
         limit: int,
     ) -> list[Any]:
+        """Reminders of cards within the caller's scope (not deleted), and a rep's own reminders
+        (assigned to their rep) on any live card."""
         async with self._sessions() as session:
             return await InteractionRepository(session).reminders(
-                workspace, done=done, due_before=due_before, owner_id=owner_id, customer_id=customer_id, after=after, limit=limit
+                caller.workspace,
+                done=done,
+                due_before=due_before,
+                owner_id=owner_id,
+                customer_id=customer_id,
+                after=after,
+                limit=limit,
+                reached=reach(caller),
+                mine=caller.rep_id,
             )
