@@ -306,8 +306,21 @@ async def test_the_rep_is_refused_merge_and_export_naming_the_permission(suite: 
         assert assert_problem(deleted, 403)["permission"] == "actions.delete"
         assert (await dana.get(customer(suite, f"/customers/{world.id('dana2')}"))).json()["merged_into"] is None
 
-        for permission in ("actions.merge", "actions.export", "actions.delete"):
+        # Hidden sections are absent in every service, and roles are the administrators'.
+        rules = await dana.get(f"{suite.url('allocation')}/v1/rules")  # (reps' names are shown to everyone)
+        assert assert_problem(rules, 403)["permission"] == "sections.allocation"
+        channels = await dana.get(f"{suite.url('intake')}/v1/channels")
+        assert assert_problem(channels, 403)["permission"] == "sections.channels"
+        role = await dana.put(customer(suite, "/roles/sales_rep"), json=default_permissions(Role.ADMINISTRATOR))
+        assert assert_problem(role, 403)["permission"] == "sections.administration"  # her role does not show the section
+        assert (await dana.get(customer(suite, "/roles/sales_rep"))).json()["permissions"]["scope"] == "own", "she may read her role"
+
+        for permission in ("actions.merge", "actions.export", "actions.delete", "sections.administration"):
             await audited(admin, suite, f"the refusal of {permission}", actor=DANA.subject, outcome="refused", permission=permission)
+        for service, permission in (("allocation-svc", "sections.allocation"), ("intake-svc", "sections.channels")):
+            await audited(
+                admin, suite, f"{service}'s refusal", actor=DANA.subject, outcome="refused", permission=permission, service=service
+            )
         audit_refused = assert_problem(await dana.get(customer(suite, "/audit")), 403)
         assert audit_refused["permission"].startswith(("sections.", "actions.")), audit_refused
 
@@ -320,6 +333,9 @@ async def test_the_manager_sees_every_card_and_with_a_team_scope_the_team(suite:
     north = {world.id("dana"), world.id("dana2"), world.id("yossi")}
     async with suite.client("manager", WORKSPACE) as manager, suite.client("admin", WORKSPACE) as admin:
         assert await ids_listed(manager, suite) == everyone  # the default manager role: scope all
+        assert assert_problem(await manager.get(f"{suite.url('intake')}/v1/channels"), 403)["permission"] == "sections.channels"
+        refused = await manager.put(customer(suite, "/roles/manager"), json=default_permissions(Role.ADMINISTRATOR))
+        assert assert_problem(refused, 403)["permission"] == "actions.manage_roles"
         assert (await manager.get(customer(suite, f"/customers/{world.id('yossi')}"))).status_code == 200
 
         await put_member(admin, suite, MANAGER, Role.MANAGER, world.reps["manager"])
@@ -353,6 +369,65 @@ async def test_the_manager_sees_every_card_and_with_a_team_scope_the_team(suite:
             if (line.get("after") or {}).get("scope") == "team"
         ]
         assert change["before"]["scope"] == "all" and change["outcome"] == "done"
+
+
+async def test_a_team_member_on_another_reps_card_works_it_as_her_own(suite: E2ESuite, world: World) -> None:
+    other = world.id("yossi")
+    url = customer(suite, f"/customers/{other}")
+    timeline = f"{suite.url('timeline')}/v1/customers/{other}/timeline"
+    async with suite.client("rep.dana", WORKSPACE) as dana, suite.client("admin", WORKSPACE) as admin:
+        assert_problem(await dana.get(url), 404)
+        team = await admin.put(url + "/team", json={"team_member_ids": [world.reps["dana"]]})
+        assert team.status_code == 200, team.text
+        assert team.json()["team_member_ids"] == [world.reps["dana"]]
+        try:
+            assert (await dana.get(url)).status_code == 200
+            assert await ids_listed(dana, suite) == {world.id("dana"), world.id("dana2"), other}
+
+            async def on_her_timeline() -> bool:
+                return bool((await dana.get(timeline)).status_code == 200)
+
+            await eventually(on_her_timeline, timeout=PROPAGATION_S, what="timeline-svc following the card's team members")
+            edited = await dana.patch(url, json={"first_name": "Yael"})
+            assert edited.status_code == 200, edited.text
+        finally:
+            cleared = await admin.put(url + "/team", json={"team_member_ids": []})
+            assert cleared.status_code == 200, cleared.text
+        assert_problem(await dana.get(url), 404)
+
+        async def off_her_timeline() -> bool:
+            return bool((await dana.get(timeline)).status_code == 404)
+
+        await eventually(off_her_timeline, timeout=PROPAGATION_S, what="timeline-svc following the team's removal")
+        lines = await audited(admin, suite, "the card's team", action="customer.team", actor=ADMIN.subject, target_id=other)
+        assert any(world.reps["dana"] in str(line["after"]) for line in lines), lines
+
+
+async def test_a_role_limited_to_a_folder_reaches_only_that_folders_cards(suite: E2ESuite, world: World) -> None:
+    folder = f"vip-{RUN}"
+    own_url = customer(suite, f"/customers/{world.id('dana')}")
+    async with suite.client("rep.dana", WORKSPACE) as dana, suite.client("admin", WORKSPACE) as admin:
+        filed = await admin.patch(own_url, json={"folder": folder})
+        assert filed.status_code == 200, filed.text
+        rep_role = default_permissions(Role.SALES_REP)
+        await put_role(admin, suite, Role.SALES_REP, {**rep_role, "folders": [folder], "unfiled": False})
+        try:
+
+            async def folder_only() -> bool:
+                return await ids_listed(dana, suite) == {world.id("dana")}
+
+            await eventually(folder_only, timeout=PROPAGATION_S, what="rep.dana reaching only the folder's cards")
+            assert_problem(await dana.get(customer(suite, f"/customers/{world.id('dana2')}")), 404)
+            assert (await dana.get(own_url)).status_code == 200
+        finally:
+            await put_role(admin, suite, Role.SALES_REP, rep_role)
+            unfiled = await admin.patch(own_url, json={"folder": None})
+            assert unfiled.status_code == 200, unfiled.text
+
+        async def both_again() -> bool:
+            return await ids_listed(dana, suite) == {world.id("dana"), world.id("dana2")}
+
+        await eventually(both_again, timeout=PROPAGATION_S, what="the default sales rep role back")
 
 
 # -- the administrator -------------------------------------------------------------------------
