@@ -217,6 +217,12 @@ async def test_hidden_fields_never_leave_and_unwritable_fields_are_refused_by_na
     assert (await customers.http.get(f"/v1/customers/{card['id']}")).json()["last_name"] == RUTH["last_name"]
     # Filtering on a hidden field tells its values: refused too.
     assert (await customers.http.get("/v1/customers", params={"field.budget": "7"}, headers=dana)).status_code == 403
+    # Contacts read-only: the dialog's "add as a contact" is a write to them.
+    customers.memberships.set_role("main", Role.SALES_REP, _rep_role(fields={"contacts": FieldAccess.READ_ONLY}))
+    params = {"on_duplicate": "add_as_contact", "target_customer_id": card["id"]}
+    as_contact = await customers.http.post("/v1/customers", json={"last_name": "Aide"}, params=params, headers=dana)
+    assert as_contact.status_code == 403 and as_contact.json()["fields"] == ["contacts.full_name"], as_contact.text
+    assert [c["full_name"] for c in (await customers.http.get(f"/v1/customers/{card['id']}")).json()["contacts"]] == ["Aide"]
 
 
 async def test_the_duplicate_dialog_shows_another_reps_card_without_its_personal_data(customers: Customers) -> None:
@@ -272,6 +278,7 @@ async def test_the_duplicate_dialog_shows_another_reps_card_without_its_personal
     )
     assert kept.status_code == 201, kept.text
     assert kept.json()["customer"] == {"id": theirs["id"], "number": theirs["number"], "owner_id": str(YOSSI), "in_scope": False}
+    assert kept.json()["outcome"] == "duplicate_lead" and kept.json()["duplicate_lead_id"]
     assert (await customers.http.get("/v1/duplicate-leads", headers=dana)).json()["items"] == []  # not hers to browse
     table = (await customers.http.get("/v1/duplicate-leads")).json()["items"]
     assert [d["customer_id"] for d in table] == [theirs["id"]]

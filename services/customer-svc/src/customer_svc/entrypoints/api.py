@@ -227,15 +227,9 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
         outcome = await app.cards.create(caller, body, on_duplicate, target_customer_id)
         view = await queries.get(outcome.customer_id, caller)
         if view is None:  # kept on a card out of reach (a duplicate lead), or made out of reach (folders)
-            known = await queries.known(outcome.customer_id, caller.workspace)
-            return _json(
-                {
-                    "outcome": outcome.kind,
-                    "customer": {**known, "in_scope": False},
-                    "duplicate_lead_id": outcome.duplicate_lead_id and str(outcome.duplicate_lead_id),
-                },
-                201,
-            )
+            known = {**await queries.known(outcome.customer_id, caller.workspace), "in_scope": False}
+            lead_id = None if outcome.duplicate_lead_id is None else str(outcome.duplicate_lead_id)
+            return _json({"outcome": outcome.kind, "customer": known, "contact": None, "duplicate_lead_id": lead_id}, 201)
         card = detail_out(view)
         contact = next((c for c in card.contacts if c.id == outcome.contact_id), None)
         answer = CreateOutcome(outcome=outcome.kind, customer=card, contact=contact, duplicate_lead_id=outcome.duplicate_lead_id)

@@ -46,7 +46,6 @@ class Outcome:
     customer_id: UUID
     contact_id: UUID | None = None
     duplicate_lead_id: UUID | None = None
-    in_scope: bool = True  # a duplicate lead kept on a card the caller does not reach: False
 
 
 # What a dedup reason's identifier shows of the card (its value is dropped when the role hides them).
@@ -92,6 +91,13 @@ def dialog_candidate(caller: Caller, candidate: dict[str, Any], known: tuple[int
         if _hidden(caller, name):
             shown.pop(name, None)
     return shown
+
+
+def _uuid(value: Any) -> UUID | None:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
 
 
 def _written(body: NewCustomer) -> dict[str, Any]:
@@ -149,21 +155,10 @@ class CardService:
             raise Problem(503, "Duplicate check unavailable", str(error)) from error
         if not candidates:
             return
-        ids = []
-        for c in candidates:
-            try:
-                ids.append(UUID(str(c.get("customer_id"))))
-            except ValueError:
-                continue
+        keys = [_uuid(c.get("customer_id")) for c in candidates]
         async with self._sessions() as session:
-            known = await CustomerRepository(session).reachable(ids, caller.workspace, reach(caller))
-        shown = []
-        for c in candidates:
-            try:
-                key: UUID | None = UUID(str(c.get("customer_id")))
-            except ValueError:
-                key = None
-            shown.append(dialog_candidate(caller, c, known.get(key) if key else None))
+            known = await CustomerRepository(session).reachable([k for k in keys if k], caller.workspace, reach(caller))
+        shown = [dialog_candidate(caller, c, known.get(k) if k else None) for c, k in zip(candidates, keys, strict=True)]
         raise Problem(
             409,
             "Possible duplicates",
@@ -180,6 +175,8 @@ class CardService:
         it must be within reach (404 otherwise)."""
         workspace, actor = caller.workspace, caller.actor
         await refuse_unwritable(self._access, caller, _written(body))
+        if on_duplicate == "add_as_contact":  # the person typed becomes a contact of the card
+            await refuse_unwritable(self._access, caller, {"contacts": {"full_name": body.last_name or body.company_name}})
         card = self._validated_card(workspace, body, actor)
         if caller.rep_id is not None:
             # The member's rep works the card they typed in (it is `own` for them) until allocation names its owner.
@@ -192,11 +189,10 @@ class CardService:
             repo = CustomerRepository(session)
             within = reach(caller)
             target: Card | None = None
-            in_scope = True
             if target_id and on_duplicate == "duplicate_lead":
-                # A card of another workspace (or deleted) does not exist for the caller: 404 like an unknown id.
+                # Any live card of the workspace (the dialog names cards out of reach too); one of
+                # another workspace, or deleted, does not exist for the caller: 404 like an unknown id.
                 target = live(await repo.get(target_id, workspace, for_update=True, within=not_deleted()))
-                in_scope = await repo.exists(target.id, workspace, within)
             elif target_id and on_duplicate != "save_anyway":
                 target = live(await repo.get(target_id, workspace, for_update=True, within=within))
             if on_duplicate == "duplicate_lead" and target:
@@ -212,7 +208,7 @@ class CardService:
                     target_id=target.id,
                     detail={"duplicate_lead_id": str(entry_id)},
                 )
-                return Outcome("duplicate_lead", target.id, duplicate_lead_id=entry_id, in_scope=in_scope)
+                return Outcome("duplicate_lead", target.id, duplicate_lead_id=entry_id)
             if on_duplicate == "add_as_contact" and target:
                 contact = self._contact_from(body, target)
                 check_contact(contact, target)
