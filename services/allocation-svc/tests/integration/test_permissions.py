@@ -8,8 +8,11 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, text
 
+from allocation_svc.adapters.tables import metadata
 from crm_contracts.events import CustomerErased, CustomerSnapshot, CustomerUpdated, Role
 from crm_contracts.permissions import Action, RolePermissions, Scope, Section
 
@@ -240,3 +243,11 @@ async def test_an_erased_person_leaves_the_projection_and_their_card_is_not_foun
         row = (await session.execute(text("SELECT name, tags, fields, branch, hidden FROM cards WHERE id = :i"), {"i": erased.id})).one()
     assert (row.name, row.tags, row.fields, row.branch, row.hidden) == ("", [], {}, None, True)
     assert (await a.http.get(f"/v1/assignments/{erased.id}")).status_code == 404
+
+
+async def test_the_migrations_build_exactly_the_tables_the_code_uses(allocation: Allocation) -> None:
+    def diff(conn: Connection) -> list[Any]:
+        return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata))
+
+    async with allocation.container.runtime.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
