@@ -34,7 +34,8 @@ def _rep_role(**changes: Any) -> RolePermissions:
 
 def member(customers: Customers, subject: str, role: Role, rep_id: uuid.UUID | None = None, workspace: str = "main") -> dict[str, str]:
     customers.memberships.grant(subject, workspace, role, rep_id=rep_id)
-    return customers.issuer.headers(subject, workspace=workspace)
+    headers: dict[str, str] = customers.issuer.headers(subject, workspace=workspace)
+    return headers
 
 
 async def seed(customers: Customers, owners: list[uuid.UUID | None], *, name: str = "Other", folder: str | None = None) -> list[Card]:
@@ -304,6 +305,8 @@ async def test_every_change_is_audited_in_the_outbox_with_before_and_after(custo
     await customers.http.patch(f"/v1/customers/{cid}", json={"first_name": "Ruthie", "tags": ["vip"]})
     await customers.http.post(f"/v1/customers/{cid}/status", json={"status": "fictitious"})
     await customers.http.put(f"/v1/customers/{cid}/team", json={"team_member_ids": [str(DANA)]})
+    updated = (await customers.events("crm.customer.updated.v1", cid))[-1]
+    assert updated["changed_fields"] == ["team_member_ids"] and updated["customer"]["team_member_ids"] == [str(DANA)]
     other = await customers.create({"last_name": "Other"})
     merged = await customers.http.post(f"/v1/customers/{cid}/merge", json={"merged_ids": [other["id"]]})
     await customers.http.post(f"/v1/merges/{merged.json()['merge_id']}/undo")
