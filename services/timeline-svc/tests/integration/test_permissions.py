@@ -21,6 +21,7 @@ from crm_contracts.events import (
     Role,
 )
 from crm_contracts.permissions import Action, FieldAccess, RolePermissions, Scope, Section
+from crm_runtime.consumer import PoisonMessage
 
 from .conftest import AUDIT, Timeline, card
 
@@ -255,6 +256,10 @@ async def test_an_erased_person_leaves_no_words_behind(timeline: Timeline) -> No
     assert [r.kind for r in entries] == ["call", "created"] and {r.summary for r in entries} == {"(erased)"}
     assert "Levi" not in str([tuple(r) for r in entries]) and "pbx" not in str([tuple(r) for r in entries])
     assert await reads(t, cid, t.user("admin", role=Role.ADMINISTRATOR)) == [404, 404]
+    # A gateway's late message about the erased person is refused (dead-lettered), not stored.
+    with pytest.raises(PoisonMessage):
+        await t.submit({"customer_id": str(cid), "kind": "call", "direction": "inbound", "summary": "late", "external_id": "gw-late"})
+    assert len(await t.rows("SELECT id FROM interactions WHERE customer_id = :c", c=cid)) == 1
     # A late `restored` never brings an erased card back.
     await t.consume(CustomerRestored(customer_id=cid, customer=card(cid, 600_070)), cid)
     assert await reads(t, cid, t.user("admin", role=Role.ADMINISTRATOR)) == [404, 404]

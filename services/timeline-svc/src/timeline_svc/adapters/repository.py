@@ -89,6 +89,11 @@ class CustomerRepository:
         query = select(customers.c.id).where(customers.c.id == customer_id, customers.c.workspace == workspace, reached)
         return (await self._s.execute(query)).first() is not None
 
+    async def erased(self, customer_id: UUID) -> bool:
+        """Whether the card's person was erased (nothing about them is recorded any more)."""
+        query = select(customers.c.id).where(customers.c.id == customer_id, customers.c.erased)
+        return (await self._s.execute(query)).first() is not None
+
     async def rep_changed(self, workspace: str, change: RepChanged) -> None:
         await scope.apply_rep_changed(self._s, rep_teams, workspace, change)
 

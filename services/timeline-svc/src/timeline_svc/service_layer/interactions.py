@@ -163,6 +163,8 @@ class InteractionService:
             await ensure_reached(session, self._directory, caller, new.customer_id)
         else:
             await self._check_customer(session, workspace, new.customer_id)
+            if await CustomerRepository(session).erased(new.customer_id):  # a gateway's late message
+                raise UnknownCustomer(workspace)
         merges = MergeRepository(session)
         await merges.lock_workspaces([workspace], shared=True)
         hops = await merges.chain(new.customer_id)
