@@ -202,6 +202,10 @@ async def test_hidden_fields_never_leave_and_unwritable_fields_are_refused_by_na
     assert shown["contacts"][0]["full_name"] == "Aide" and "phones" not in shown["contacts"][0]
     row = (await customers.http.get("/v1/customers", headers=dana)).json()["items"][0]
     assert row["id"] == card["id"] and "national_id" not in row and "budget" not in row["fields"]
+    # A search matching only a hidden field finds nothing (it would tell the value); visible ones still find it.
+    assert (await customers.http.get("/v1/customers", params={"q": RUTH["national_id"]}, headers=dana)).json()["items"] == []
+    assert [r["id"] for r in (await customers.http.get("/v1/customers", params={"q": "כהן"}, headers=dana)).json()["items"]] == [card["id"]]
+    assert [r["id"] for r in (await customers.http.get("/v1/customers", params={"q": RUTH["national_id"]})).json()["items"]] == [card["id"]]
     # Writes touching a read-only or hidden field: a 403 naming each, nothing changed.
     for body, fields in (
         ({"last_name": "Forged", "first_name": "ok"}, ["last_name"]),

@@ -60,6 +60,7 @@ from customer_svc.service_layer.commands import (
     StatusChange,
     TeamChange,
 )
+from customer_svc.service_layer.queries import visible_match
 
 # Who acts and where comes from the token (crm_runtime.access); what they may do from their role
 # (issue 17, `crm_contracts.permissions`): every card route needs the customers section and its
@@ -277,7 +278,10 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
             fields=fields,
         )
         rows = await queries.page(caller, where, decode_cursor(cursor), limit + 1)
-        return _json({"items": [_row(caller, row_out(r)) for r in rows[:limit]], "next_cursor": next_cursor(rows, limit)})
+        page = rows[:limit]
+        if (matches := visible_match(caller, terms)) is not None:
+            page = [r for r in page if matches(r)]  # found only through a hidden field: left out (the cursor goes on)
+        return _json({"items": [_row(caller, row_out(r)) for r in page], "next_cursor": next_cursor(rows, limit)})
 
     @router.get("/saved-filters", response_model=SavedFilterList, tags=["lists"])
     async def saved_filters(caller: FiltersDep) -> SavedFilterList:

@@ -1,6 +1,7 @@
 """The read side: a card with its links and contacts, lists and search, the duplicate-lead table."""
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -8,13 +9,49 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_contracts.permissions import FieldAccess
 from crm_runtime.access import Caller
+from crm_runtime.permissions import field_access
 from crm_runtime.problems import Problem, invalid_fields
 from customer_svc.adapters.people import PeopleRepository
 from customer_svc.adapters.repository import CustomerRepository, not_deleted, reach
 from customer_svc.domain.contacts import Contact
 from customer_svc.domain.filters import CardFilter
+from customer_svc.domain.search import search_document
 from customer_svc.service_layer.definitions import FieldDefinitions, check_values
+
+# The card fields the search document is made of (domain.search.search_document).
+SEARCHED = ("first_name", "last_name", "company_name", "national_id", "phones", "emails")
+SUBSTRING_MIN = 3  # as the repository's search: shorter terms match the start of a word
+
+
+def _term_in(document: str, term: str) -> bool:
+    if len(term) < SUBSTRING_MIN:
+        return document.startswith(term) or (" " + term) in document
+    return term in document
+
+
+def visible_match(caller: Caller, terms: list[str]) -> Callable[[Any], bool] | None:
+    """When the caller's role hides a field the search document holds (a national id, phones
+    ...), a row found only through it would tell the hidden value: the predicate keeping the
+    rows every term finds in their visible fields. None when nothing searched is hidden."""
+    hidden = {name for name in SEARCHED if field_access(caller.permissions, name) is FieldAccess.HIDDEN}
+    if not terms or not hidden:
+        return None
+
+    def matches(row: Any) -> bool:
+        shown = {name: None if name in hidden else getattr(row, name) for name in SEARCHED}
+        document = search_document(
+            first_name=shown["first_name"],
+            last_name=shown["last_name"],
+            company_name=shown["company_name"],
+            national_id=shown["national_id"],
+            phones=shown["phones"] or [],
+            emails=shown["emails"] or [],
+        )
+        return all(_term_in(document, term) for term in terms)
+
+    return matches
 
 
 @dataclass
