@@ -103,6 +103,10 @@ async def test_team_scope_follows_rep_changed_and_folders_limit_a_role(customers
     customers.memberships.set_role("main", Role.MANAGER, default_roles()[Role.MANAGER].model_copy(update={"scope": Scope.TEAM}))
     lead = member(customers, "lead-0001", Role.MANAGER, DANA)
     assert set(await every_page(customers, lead)) == {str(c.id) for c in north}
+    # A teammate's card is hers to work (a locked lookup through the team condition).
+    edited = await customers.http.patch(f"/v1/customers/{north[1].id}", json={"first_name": "Team"}, headers=lead)
+    assert edited.status_code == 200 and edited.json()["first_name"] == "Team", edited.text
+    assert (await customers.http.patch(f"/v1/customers/{south[0].id}", json={"first_name": "X"}, headers=lead)).status_code == 404
     # Yossi leaves the team: his card leaves the team's view (redelivery changes nothing more).
     for _ in range(2):
         await customers.deliver(RepChanged(rep_id=YOSSI, team="south", deleted=False), subject=YOSSI)
