@@ -69,10 +69,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic(topics.ACCESS, 3, timedelta(0), "memberships and roles, read whole by every service into its access cache", compacted=True),
     # The audit log's lines: customer-svc keeps them for good in its audit_log table; the topics
     # keep them long enough for other systems (a SIEM) to read them at their own pace.
-    *(
-        Topic(topics.audit(s), 6, timedelta(days=30), f"{s}-svc's audit lines, kept by customer-svc's audit log")
-        for s in topics.AUDITED
-    ),
+    *(Topic(topics.audit(s), 6, timedelta(days=30), f"{s}-svc's audit lines, kept by customer-svc's audit log") for s in topics.AUDITED),
 )
 DLQ_PARTITIONS = 3
 DLQ_RETENTION = timedelta(days=30)  # time to look at a poison message, fix the cause and replay it
