@@ -146,6 +146,25 @@ async def test_a_reps_export_holds_only_own_cards_and_no_hidden_field(h: Harness
     assert {"national_id", "fields.colour", "fields.secret"} <= set(everything[0])
 
 
+async def test_an_export_never_tells_a_hidden_fields_value_through_its_filters_or_search(h: Harness) -> None:
+    """As the list: a filter on a hidden field is a 403 naming it, and a card found only through
+    a hidden field (here the national id) is left out of the file."""
+    assert (await h.admin.post("/v1/field-definitions", json={"key": "secret", "label": "Secret", "kind": "text"})).status_code == 201
+    await h.cards(card(500_030, REP_A, national_id="123456782", fields={"secret": "s"}), card(500_031, REP_A, last_name="Levi"))
+    rep = h.memberships.permissions("main", Role.SALES_REP)
+    hidden = {"national_id": FieldAccess.HIDDEN, "fields.secret": FieldAccess.HIDDEN}
+    h.memberships.set_role("main", Role.SALES_REP, rep.model_copy(update={"actions": rep.actions | {Action.EXPORT}, "fields": hidden}))
+    async with h.client(subject=DANA) as dana:
+        refused = await dana.get("/v1/customers/export", params={"field.secret": "s"})
+        assert refused.status_code == 403 and refused.json()["fields"] == ["fields.secret"]
+        by_id = read_csv((await dana.get("/v1/customers/export", params={"q": "123456782"})).content)
+        by_name = read_csv((await dana.get("/v1/customers/export", params={"q": "levi"})).content)
+    assert by_id == []  # the card holds that id, but the rep cannot see it: nothing tells it
+    assert [int(r["number"]) for r in by_name] == [500_031]
+    everything = read_csv((await h.admin.get("/v1/customers/export", params={"q": "123456782"})).content)
+    assert [int(r["number"]) for r in everything] == [500_030]
+
+
 async def test_formula_cells_are_neutralised_in_csv_and_xlsx(h: Harness) -> None:
     evil = card(
         500_000,

@@ -9,19 +9,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from crm_contracts.fields import KEY_PATTERN, FieldDefinition
-from crm_contracts.permissions import Action, FieldAccess, Section
+from crm_contracts.permissions import Action, Section
 from crm_contracts.text import storable_problems
 from crm_runtime.access import Caller, CallerDep, forbidden, permitted, refusal
 from crm_runtime.pagination import decode_cursor, next_cursor
-from crm_runtime.permissions import field_access
 from crm_runtime.problems import PROBLEM_JSON, PROBLEM_SCHEMA, found, invalid_fields, problem_responses
 from crm_runtime.scope import visible_to
 from customer_svc.bootstrap import Container
 from customer_svc.domain.card import FIRST_NUMBER, LAST_NUMBER
-from customer_svc.domain.filters import CardFilter
-from customer_svc.domain.search import search_terms
 from customer_svc.domain.status import LABELS_HE, STATUSES
 from customer_svc.entrypoints.guards import ManageCustomFieldsDep
+from customer_svc.entrypoints.listing import hidden, list_filter
 from customer_svc.entrypoints.schemas import (
     ContactList,
     ContactOut,
@@ -56,7 +54,6 @@ from customer_svc.service_layer.commands import (
     NewRelation,
     NewSavedFilter,
     OnDuplicate,
-    SavedFilterParams,
     StatusChange,
     TeamChange,
 )
@@ -97,25 +94,6 @@ ConvertDep = Annotated[Caller, Depends(_member(Action.CONVERT))]
 CopyDep = Annotated[Caller, Depends(_member(Action.COPY_TO_WORKSPACE))]
 FiltersDep = Annotated[Caller, Depends(_member(Action.PERSONAL_FILTERS))]
 
-# The card fields each list filter reads (a filter on a hidden field is refused).
-_FILTERED = {
-    "status": "status",
-    "card_type": "card_type",
-    "tag": "tags",
-    "folder": "folder",
-    "owner_id": "owner_id",
-    "unassigned": "owner_id",
-    "branch": "branch",
-    "source": "created_by",
-    "created_from": "created_at",
-    "created_to": "created_at",
-    "active": "active",
-}
-
-
-def _hidden(caller: Caller, path: str) -> bool:
-    return field_access(caller.permissions, path) is FieldAccess.HIDDEN
-
 
 def _contact(caller: Caller, contact: dict[str, Any]) -> dict[str, Any]:
     """A contact as the caller may see it (`contacts.<field>` paths)."""
@@ -132,7 +110,7 @@ def _card(caller: Caller, card: CustomerDetail) -> dict[str, Any]:
     data = card.model_dump(mode="json")
     contacts = data.pop("contacts")
     shown = visible_to(caller, data)
-    if not _hidden(caller, "contacts"):
+    if not hidden(caller, "contacts"):
         shown["contacts"] = [_contact(caller, c) for c in contacts]
     return shown
 
@@ -197,17 +175,6 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
             await audit.record(caller, "customer.open", target_type="customer", target_id=card.id)
         return _json(_card(caller, card))
 
-    async def refuse_hidden_filters(caller: Caller, params: FilterParams, fields: dict[str, str]) -> None:
-        paths = [_FILTERED[name] for name in sorted(params.model_fields_set) if name in _FILTERED]
-        paths += [f"fields.{key}" for key in fields]
-        hidden = sorted({p for p in paths if _hidden(caller, p)})
-        if hidden:
-            problem = await app.runtime.access.refuse(
-                caller, f"fields.{hidden[0]}", "Your role may not filter on " + ", ".join(hidden) + "."
-            )
-            problem.extra["fields"] = hidden
-            raise problem
-
     @router.post(
         "/customers",
         response_model=CreateOutcome,
@@ -237,7 +204,7 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
         data = answer.model_dump(mode="json")
         data["customer"] = _card(caller, card)
         if contact is not None:
-            data["contact"] = None if _hidden(caller, "contacts") else _contact(caller, contact.model_dump(mode="json"))
+            data["contact"] = None if hidden(caller, "contacts") else _contact(caller, contact.model_dump(mode="json"))
         return _json(data, 201)
 
     @router.get("/customers", response_model=CustomerPage, responses=problem_responses(400, 403, 404))
@@ -252,34 +219,12 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
         """Also `field.<key>=<value>` per custom field (a multi select: the card has the value).
         Only the cards the caller reaches (scope and folders, in SQL), without hidden fields;
         filtering on a hidden field is a `403` naming it."""
-        fields = {k.removeprefix("field."): v for k, v in request.query_params.items() if k.startswith("field.")}
-        storable(sent(params), ("field", fields))
-        if saved_filter is not None:
-            saved = SavedFilterParams.model_validate(await app.saved_filters.params(saved_filter, caller.workspace, caller.actor))
-            params = saved.model_copy(update={name: getattr(params, name) for name in params.model_fields_set})
-            fields = {**saved.fields, **fields}
-        await refuse_hidden_filters(caller, params, fields)
-        terms = search_terms(params.q or "")
-        if params.q and params.q.strip() and not terms:
+        where, params, _, nothing = await list_filter(request, params, caller, saved_filter, app.saved_filters, app.runtime.access)
+        if nothing:
             return CustomerPage(items=[], next_cursor=None)  # nothing searchable typed: nothing matches
-        where = CardFilter(
-            terms=terms,
-            statuses=params.status,
-            card_types=params.card_type,
-            tags=params.tag,
-            folder=params.folder,
-            owner_id=params.owner_id,
-            unassigned=params.unassigned,
-            branch=params.branch,
-            source=params.source,
-            created_from=params.created_from,
-            created_to=params.created_to,
-            active=params.active,
-            fields=fields,
-        )
         rows = await queries.page(caller, where, decode_cursor(cursor), limit + 1)
         page = rows[:limit]
-        if (matches := visible_match(caller, terms)) is not None:
+        if (matches := visible_match(caller, where.terms)) is not None:
             page = [r for r in page if matches(r)]  # found only through a hidden field: left out (the cursor goes on)
         return _json({"items": [_row(caller, row_out(r)) for r in page], "next_cursor": next_cursor(rows, limit)})
 
@@ -362,7 +307,7 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
     async def contacts(customer_id: UUID, caller: OpenDep) -> Any:
         """The contacts' fields the role hides (`contacts.<field>`) are absent; none when it hides `contacts`."""
         items = await app.people.contacts(customer_id, caller)  # a card out of reach: 404
-        if _hidden(caller, "contacts"):
+        if hidden(caller, "contacts"):
             items = []
         return _json({"items": [_contact(caller, contact_out(c).model_dump(mode="json")) for c in items], "next_cursor": None})
 

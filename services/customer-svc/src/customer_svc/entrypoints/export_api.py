@@ -9,14 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from crm_contracts.permissions import Action, Section
-from crm_contracts.text import storable_problems
 from crm_runtime.access import Caller, permitted
-from crm_runtime.problems import invalid_fields, problem_responses
+from crm_runtime.problems import problem_responses
 from customer_svc.bootstrap import Container
 from customer_svc.domain.export import file_name
-from customer_svc.domain.filters import CardFilter
-from customer_svc.domain.search import search_terms
-from customer_svc.service_layer.commands import FilterParams, SavedFilterParams
+from customer_svc.entrypoints.listing import list_filter
+from customer_svc.service_layer.commands import FilterParams
 from customer_svc.service_layer.export import Exporter
 
 ExportDep = Annotated[Caller, Depends(permitted(Action.EXPORT, Section.CUSTOMERS))]
@@ -52,31 +50,7 @@ def build_export_router(app: Container) -> APIRouter:
         scope, with the columns the caller's role does not hide; needs `actions.export`.
         Cells a spreadsheet would evaluate (starting with `=`, `+`, `-`, `@`, tab, CR) get a
         leading `'`. Streamed; audited as `customers.export`."""
-        fields = {k.removeprefix("field."): v for k, v in request.query_params.items() if k.startswith("field.")}
-        problems = storable_problems(params.model_dump(mode="python", exclude_unset=True), ()) + storable_problems(fields, ("field",))
-        if problems:
-            raise invalid_fields(problems)
-        if saved_filter is not None:
-            saved = SavedFilterParams.model_validate(await app.saved_filters.params(saved_filter, caller.workspace, caller.actor))
-            params = saved.model_copy(update={name: getattr(params, name) for name in params.model_fields_set})
-            fields = {**saved.fields, **fields}
-        terms = search_terms(params.q or "")
-        where = CardFilter(
-            terms=terms,
-            statuses=params.status,
-            card_types=params.card_type,
-            tags=params.tag,
-            folder=params.folder,
-            owner_id=params.owner_id,
-            unassigned=params.unassigned,
-            branch=params.branch,
-            source=params.source,
-            created_from=params.created_from,
-            created_to=params.created_to,
-            active=params.active,
-            fields=fields,
-        )
-        nothing = bool(params.q and params.q.strip() and not terms)  # nothing searchable typed: nothing matches
+        where, params, fields, nothing = await list_filter(request, params, caller, saved_filter, app.saved_filters, app.runtime.access)
         audit: dict[str, Any] = {
             "format": fmt,
             "filters": {**params.model_dump(mode="json", exclude_defaults=True), **({"fields": fields} if fields else {})},

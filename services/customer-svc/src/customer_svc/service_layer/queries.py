@@ -1,7 +1,7 @@
 """The read side: a card with its links and contacts, lists and search, the duplicate-lead table."""
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,7 +40,8 @@ def visible_match(caller: Caller, terms: list[str]) -> Callable[[Any], bool] | N
         return None
 
     def matches(row: Any) -> bool:
-        shown = {name: None if name in hidden else getattr(row, name) for name in SEARCHED}
+        values = row if isinstance(row, Mapping) else row._mapping  # a row mapping (export) or a row (list)
+        shown = {name: None if name in hidden else values[name] for name in SEARCHED}
         document = search_document(
             first_name=shown["first_name"],
             last_name=shown["last_name"],
