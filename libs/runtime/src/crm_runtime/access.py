@@ -334,7 +334,10 @@ class _IdentityGuard(HTTPBearer):
 
 
 class _CallerGuard(HTTPBearer):
-    def __init__(self, refusal: Callable[[Caller], str | None] | None = None) -> None:
+    """A member of the chosen workspace (or a service), refused (403, audited) when `refusal`
+    names a reason: a plain reason (permission `role`), or a (permission, reason) pair."""
+
+    def __init__(self, refusal: Callable[[Caller], str | tuple[str, str] | None] | None = None) -> None:
         super().__init__(auto_error=False, scheme_name="bearer", description=BEARER_DESCRIPTION)
         self._refusal = refusal
 
@@ -347,8 +350,9 @@ class _CallerGuard(HTTPBearer):
     ) -> Caller:
         access = access_of(request)
         caller = access.caller(await authenticated(request), x_workspace)
-        if self._refusal is not None and (reason := self._refusal(caller)) is not None:
-            raise await access.refuse(caller, "role", reason)
+        if self._refusal is not None and (refused := self._refusal(caller)) is not None:
+            permission, reason = ("role", refused) if isinstance(refused, str) else refused
+            raise await access.refuse(caller, permission, reason)
         return caller
 
 
@@ -366,29 +370,6 @@ UserDep = Annotated[Caller, Depends(_CallerGuard(_not_a_member))]
 AdminDep = Annotated[Caller, Depends(_CallerGuard(_not_an_administrator))]
 
 
-class _PermissionGuard(_CallerGuard):
-    """`CallerDep` that also needs an action (and its section, when given) of the caller's role."""
-
-    def __init__(self, action: Action | None, section: Section | None) -> None:
-        super().__init__()
-        self._action = action
-        self._section = section
-
-    async def __call__(  # type: ignore[override]
-        self,
-        request: Request,
-        x_workspace: Annotated[
-            str | None, Header(alias=WORKSPACE_HEADER, min_length=1, max_length=100, description=WORKSPACE_DESCRIPTION)
-        ] = None,
-    ) -> Caller:
-        access = access_of(request)
-        caller = access.caller(await authenticated(request), x_workspace)
-        refused = refusal(caller, self._action, self._section)
-        if refused is not None:
-            raise await access.refuse(caller, *refused)
-        return caller
-
-
 def refusal(caller: Caller, action: Action | None, section: Section | None = None) -> tuple[str, str] | None:
     """(permission, reason) when the caller's role lacks `section` or `action`; None when allowed."""
     if section is not None and section not in caller.permissions.sections:
@@ -398,11 +379,11 @@ def refusal(caller: Caller, action: Action | None, section: Section | None = Non
     return None
 
 
-def permitted(action: Action | None = None, section: Section | None = None) -> "_PermissionGuard":
+def permitted(action: Action | None = None, section: Section | None = None) -> "_CallerGuard":
     """A dependency like `CallerDep` that refuses (403 naming the permission, audited) a caller
     whose role lacks `action` or `section`: `Annotated[Caller, Depends(permitted(Action.MERGE))]`.
     Service callers hold `SERVICE_PERMISSIONS` (everything)."""
-    return _PermissionGuard(action, section)
+    return _CallerGuard(lambda caller: refusal(caller, action, section))
 
 
 def caller_guard(refusal: Callable[[Caller], str | None]) -> "_CallerGuard":
