@@ -31,6 +31,18 @@ FIELD_PATH_PATTERN: Final = r"^[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62}){0,3}
 CUSTOM_FIELDS: Final = "fields"  # the card's key holding custom field values: `fields.<key>`
 
 
+# The card fields behind each kind of match reason (`crm_contracts.events.MatchReason.identifier`):
+# a reason's value is shown only to a role that sees them (dedup's match, customer-svc's dialog).
+MATCH_REASON_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "phone": ("phones",),
+    "email": ("emails",),
+    "national_id": ("national_id",),
+    "name": ("first_name", "last_name", "company_name"),
+    "birth_date": ("birth_date",),
+    "address": ("addresses",),
+}
+
+
 class Role(StrEnum):
     """A member's role in a workspace; what each may do is its `RolePermissions`."""
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts.events import CustomerCreated, CustomerStatusChanged, DuplicateLeadRecorded
 from crm_contracts.leads import Lead
-from crm_contracts.permissions import FieldAccess
+from crm_contracts.permissions import MATCH_REASON_FIELDS, FieldAccess
 from crm_runtime.access import Access, Caller
 from crm_runtime.audit import AuditTrail, changes
 from crm_runtime.db import retry_transient
@@ -48,17 +48,6 @@ class Outcome:
     duplicate_lead_id: UUID | None = None
 
 
-# What a dedup reason's identifier shows of the card (its value is dropped when the role hides them).
-_REASON_FIELDS = {
-    "phone": ("phones",),
-    "email": ("emails",),
-    "national_id": ("national_id",),
-    "name": ("first_name", "last_name", "company_name"),
-    "birth_date": ("birth_date",),
-    "address": ("addresses",),
-}
-
-
 def _hidden(caller: Caller, *paths: str) -> bool:
     return any(field_access(caller.permissions, p) is FieldAccess.HIDDEN for p in paths)
 
@@ -82,10 +71,10 @@ def dialog_candidate(caller: Caller, candidate: dict[str, Any], known: tuple[int
         }
     shown: dict[str, Any] = {**candidate, "number": number, "owner_id": owner, "in_scope": True}
     shown["matched_on"] = [
-        {k: v for k, v in r.items() if k != "value"} if _hidden(caller, *_REASON_FIELDS.get(str(r.get("identifier")), ())) else r
+        {k: v for k, v in r.items() if k != "value"} if _hidden(caller, *MATCH_REASON_FIELDS.get(str(r.get("identifier")), ())) else r
         for r in reasons
     ]
-    if _hidden(caller, *_REASON_FIELDS["name"]):
+    if _hidden(caller, *MATCH_REASON_FIELDS["name"]):
         shown.pop("name", None)
     for name in ("number", "owner_id", "status"):
         if _hidden(caller, name):

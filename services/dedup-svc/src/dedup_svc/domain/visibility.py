@@ -17,18 +17,10 @@ for a rep whose duplicate belongs to someone else). Pure.
 
 from typing import Any, Final
 
-from crm_contracts.permissions import FieldAccess, RolePermissions
+from crm_contracts.permissions import MATCH_REASON_FIELDS, FieldAccess, RolePermissions
 from crm_runtime.permissions import CardView, UserView, field_access, record_visible
 
-# The card fields behind each kind of match reason (`MatchReason.identifier`).
-REASON_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    "phone": ("phones",),
-    "email": ("emails",),
-    "national_id": ("national_id",),
-    "name": ("first_name", "last_name", "company_name"),
-    "birth_date": ("birth_date",),
-    "address": ("addresses",),
-}
+REASON_FIELDS: Final = MATCH_REASON_FIELDS
 NAME_FIELDS: Final = REASON_FIELDS["name"]
 EXISTENCE: Final = ("customer_id", "number", "owner_id", "score", "level")  # what any member may learn of a card
 REASON_SHAPE: Final = ("identifier", "match", "score")  # a reason without its value
