@@ -12,16 +12,19 @@
    already holds this layout.
 2. Starts one customer-svc process on it (port 8091; no consumers, no relay). On the access
    topic of its namespace (benchlib.grant_on_topic) the demo user `admin` is an administrator
-   of the workspace and `rep.dana` a sales rep linked to the bench rep (`rep_id`), so her
-   scope is `own`: the bench rep's cards and those she is a team member on.
+   of the workspace, `rep.dana` a sales rep linked to the bench rep (`rep_id`: scope `own`,
+   the bench rep's cards and those she is a team member on) and `rep.yossi` a sales rep
+   linked to another rep with an average book (`--average-rep`, about 3,750 cards of 1,000,000).
 3. As each of them (tokens of the local Keycloak fetched before timing; `scripts/infra.sh
    start keycloak`), one request at a time after a warm-up: the plain list (`GET
    /v1/customers`, the newest 50) and searches (`?q=`): half cut from random cards of the
    whole base (phone digits, Hebrew partials and full names, e-mail prefixes, as
    search_latency makes them), half cut from the bench rep's own cards (phone digits, a
-   surname, an e-mail prefix). Both users send the very same requests.
-4. Checks the rep's answers: every row is a card she reaches (else the figures mean nothing:
-   the service does not filter by scope yet), and the cards her queries were cut from are found.
+   surname, an e-mail prefix). Every caller sends the very same requests.
+4. Checks the reps' answers: every row is a card they reach (its owner or a team member is
+   their rep; else the figures mean nothing), and the cards rep.dana's queries were cut from
+   are found. Prints EXPLAIN (ANALYZE, BUFFERS) of each caller's slowest list and search, as
+   customer-svc's repository builds them for that caller.
 """
 
 import argparse
@@ -73,6 +76,7 @@ PORT = 8091
 METRICS_PORT = PORT + 1100  # clear of the broker's 9092 / controller's 9093 (see search_latency)
 WORKSPACE = "main"
 REP_USER = "rep.dana"  # the demo sales rep, linked to the bench rep
+AVERAGE_USER = "rep.yossi"  # the other demo sales rep, linked to a rep with an average book (`--average-rep`)
 ADMIN_USER = "admin"
 SEED = 0x5C0BE
 
@@ -270,8 +274,9 @@ def requests(layout: Layout, count: int, seed: int) -> tuple[list[Request], list
     return lists, searches
 
 
-async def send(http: httpx.AsyncClient, batch: list[Request], reachable: set[uuid.UUID] | None) -> None:
-    """One at a time; `reachable`: the cards the caller may see (None: every card)."""
+async def send(http: httpx.AsyncClient, batch: list[Request], rep: uuid.UUID | None) -> None:
+    """One at a time; `rep`: the rep whose cards the caller reaches (scope `own`; None: every card),
+    checked on every row (its owner or a team member)."""
     for r in batch:
         t0 = time.perf_counter()
         answer = await http.get("/v1/customers", params=r.params)
@@ -281,7 +286,8 @@ async def send(http: httpx.AsyncClient, batch: list[Request], reachable: set[uui
         ids = [uuid.UUID(item["id"]) for item in page["items"]]
         r.items, r.full = len(ids), page["next_cursor"] is not None
         r.found = r.expected in ids
-        r.outside = 0 if reachable is None else sum(i not in reachable for i in ids)
+        if rep is not None:
+            r.outside = sum(str(rep) != item["owner_id"] and str(rep) not in item.get("team_member_ids", []) for item in page["items"])
 
 
 def summary(batch: list[Request]) -> dict[str, Any]:
@@ -362,66 +368,83 @@ async def explain(r: Request, caller: Caller) -> list[str]:
         await conn.close()
 
 
+@dataclass(frozen=True)
+class Who:
+    label: str
+    username: str
+    role: Role
+    rep: uuid.UUID | None
+
+
+async def cards_of(rep: uuid.UUID) -> int:
+    conn = await asyncpg.connect(PG + "/" + DB)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM customers WHERE owner_id = $1 OR team_member_ids @> ARRAY[$1::uuid]", rep))
+    finally:
+        await conn.close()
+
+
 async def measure(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
     warm_lists, warm_searches = requests(layout, args.warmup, seed=1)
+    average = rep_id(args.average_rep)
+    callers = [
+        Who(f"sales rep ({REP_USER}, {await cards_of(BENCH_REP):,} cards)", REP_USER, Role.SALES_REP, BENCH_REP),
+        Who(f"sales rep ({AVERAGE_USER}, {await cards_of(average):,} cards)", AVERAGE_USER, Role.SALES_REP, average),
+        Who(f"administrator ({ADMIN_USER})", ADMIN_USER, Role.ADMINISTRATOR, None),
+    ]
     namespace = f"bench{uuid.uuid4().hex[:8]}."
     settings = CustomerSettings(topic_namespace=namespace)
-    await grant_on_topic(settings, WORKSPACE, ADMIN_USER, Role.ADMINISTRATOR)
-    await grant_on_topic(settings, WORKSPACE, REP_USER, Role.SALES_REP, rep_id=BENCH_REP)
+    for who in callers:
+        await grant_on_topic(settings, WORKSPACE, who.username, who.role, rep_id=who.rep)
     service = subprocess.Popen([sys.executable, "-m", "customer_svc", "serve"], env=service_env(namespace))  # noqa: ASYNC220
-    callers = {f"sales rep ({REP_USER}, own)": (REP_USER, layout.reachable()), f"administrator ({ADMIN_USER})": (ADMIN_USER, None)}
-    as_caller = {
-        REP_USER: bench_caller(REP_USER, Role.SALES_REP, BENCH_REP),
-        ADMIN_USER: bench_caller(ADMIN_USER, Role.ADMINISTRATOR, None),
-    }
-    slowest: dict[str, tuple[str, Request]] = {}
+    slowest: dict[str, tuple[Who, Request]] = {}
     results: dict[str, dict[str, dict[str, Any]]] = {}
     extra: dict[str, Any] = {}
     try:
         await wait_ready(service)
         busy, waited = await quiet_box(args.quiet_below, args.patience)
         extra["quiet_box"] = {"busy_cores": busy, "waited_s": waited}
-        for who, (username, reachable) in callers.items():
-            lists, searches = requests(layout, args.requests, seed=2)  # the same requests for both callers
-            auth = await signed_in(WORKSPACE, username)
+        for who in callers:
+            lists, searches = requests(layout, args.requests, seed=2)  # the same requests for every caller
+            auth = await signed_in(WORKSPACE, who.username)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", auth=auth, timeout=120) as http:
-                await send(http, warm_lists + warm_searches, reachable)
+                await send(http, warm_lists + warm_searches, who.rep)
                 t0, cpu0, ticks0 = time.perf_counter(), cpu_seconds(service.pid), machine_ticks()
-                await send(http, lists, reachable)
-                await send(http, searches, reachable)
+                await send(http, lists, who.rep)
+                await send(http, searches, who.rep)
                 done = len(lists) + len(searches)
-                extra[who] = {
+                extra[who.label] = {
                     "seconds": round(time.perf_counter() - t0, 1),
                     "service_cpu_ms_per_request": round(1000 * (cpu_seconds(service.pid) - cpu0) / done, 2),
                     "machine_busy_cores": busy_cores(ticks0),
                 }
-            results[who] = {
+            results[who.label] = {
                 "list": summary(lists),
                 "search (all)": summary(searches),
                 "search (any card)": summary([r for r in searches if r.kind == "search (any card)"]),
                 "search (rep's cards)": summary([r for r in searches if r.kind == "search (rep's cards)"]),
             }
-            print(f"  {who}: {done} requests in {extra[who]['seconds']} s", flush=True)
-            slowest[who] = (username, max(searches, key=lambda r: r.ms))
+            print(f"  {who.label}: {done} requests in {extra[who.label]['seconds']} s", flush=True)
+            slowest[who.label + ", list"] = (who, max(lists, key=lambda r: r.ms))
+            slowest[who.label + ", search"] = (who, max(searches, key=lambda r: r.ms))
     finally:
         service.terminate()
         service.wait(30)
         await delete_topics(settings, [topics.ACCESS])
     table(results)
     plans: dict[str, Any] = {}
-    for who, (username, r) in slowest.items():
+    for label, (who, r) in slowest.items():
         try:
-            plan = await explain(r, as_caller[username])
+            plan = await explain(r, bench_caller(who.username, who.role, who.rep))
         except Exception as exc:  # noqa: BLE001 - the repository's signature moved: timings still stand
             plan = [f"no plan: {type(exc).__name__}: {exc}"]
-        plans[who] = {"query": r.params, "label": r.label, "http_ms": round(r.ms, 1), "plan": plan}
-        print(f"\n=== {who}: the slowest search {r.params} ({r.label}), {r.ms:.1f} ms over HTTP")
+        plans[label] = {"query": r.params, "label": r.label, "http_ms": round(r.ms, 1), "plan": plan}
+        print(f"\n=== {label}: the slowest {r.params or 'plain list'} ({r.label}), {r.ms:.1f} ms over HTTP")
         print("\n".join(plan))
     extra["explain"] = plans
-    rep = results[next(iter(callers))]
-    outside = sum(r["rows_outside_scope"] for r in rep.values())
+    outside = sum(r["rows_outside_scope"] for who in callers if who.rep for r in results[who.label].values())
     if outside:
-        print(f"\n!! the rep was shown {outside} rows outside her scope: customer-svc does not filter by scope; her figures are void")
+        print(f"\n!! the reps were shown {outside} rows outside their scope: customer-svc does not filter by scope; their figures are void")
     return {"results": results, "runs": extra, "rep_rows_outside_scope": outside}
 
 
@@ -433,6 +456,7 @@ async def main() -> None:
     parser.add_argument("--team", type=int, default=10, help="cards of other reps the bench rep is a team member on")
     parser.add_argument("--requests", type=int, default=200, help="measured plain lists and searches per caller (each)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured lists and searches per caller (each) first")
+    parser.add_argument("--average-rep", type=int, default=7, help="the rep (1..reps-1) rep.yossi is linked to: an average book")
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--quiet-below", type=float, default=0.8, help="busy cores under which the box counts as quiet")
     parser.add_argument("--patience", type=float, default=300, help="seconds to wait for a quiet box before measuring anyway")
