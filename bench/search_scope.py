@@ -355,8 +355,8 @@ async def explain(r: Request, caller: Caller) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) of the page customer-svc reads for `r` as `caller`, planned for its
     values (the repository asks for custom plans when it searches)."""
     capture = _Capture()
-    scope_condition = repository.reach(caller) if hasattr(repository, "reach") else None
-    await repository.CustomerRepository(capture).page(WORKSPACE, card_filter(r.params), None, 51, scope_condition)  # type: ignore[arg-type]
+    within, alternatives = repository.reach_branches(caller)  # as service_layer.queries.page asks for a page
+    await repository.CustomerRepository(capture).page(WORKSPACE, card_filter(r.params), None, 51, within, alternatives)  # type: ignore[arg-type]
     compiled = capture.statement.compile(dialect=asyncpg_dialect.dialect(), compile_kwargs={"render_postcompile": True})
     values = compiled.construct_params()
     args = [values[name] for name in compiled.positiontup]

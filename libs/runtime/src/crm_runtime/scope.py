@@ -70,28 +70,29 @@ def condition(
     an array-of-uuid column (or None when the table has none); `folder`: the folder column (or
     None: the table cannot tell, so a role listing folders reaches nothing there but `all`-folder
     roles are unaffected); `reps`: the `rep_teams` table (needed for the `team` scope)."""
+    alternatives = branches(caller, owner=owner, team_members=team_members, reps=reps)
+    reach = true() if alternatives is None else or_(false(), *alternatives)
+    return and_(reach, folders(caller, folder))
+
+
+def branches(caller: Caller, *, owner: Any, team_members: Any | None = None, reps: Table | None = None) -> list[ColumnElement[bool]] | None:
+    """The scope as alternatives a card must meet one of (`own`: owned by the caller's rep; the
+    rep among its team members; `team`: owned by a rep of the rep's team), or None for every
+    card. A list can run one indexed, ordered and limited query per alternative and merge them,
+    where one `OR` would make PostgreSQL scan newest-first through everyone's cards (it cannot
+    tell a rep with 100 cards from one with 10,000: bench/RESULTS.md, issue 17)."""
     scope = filter_of(caller)
-    parts: list[ColumnElement[bool]] = []
-    if scope.kind != "all":
-        parts.append(_reach(scope, caller.workspace, owner, team_members, reps))
-    if scope.folders is not None:
-        if folder is None:
-            parts.append(false())
-        else:
-            listed = folder.in_(sorted(scope.folders)) if scope.folders else false()
-            parts.append(or_(listed, folder.is_(None)) if scope.unfiled else listed)
-    return and_(true(), *parts)
-
-
-def _reach(scope: ScopeFilter, workspace: str, owner: Any, team_members: Any | None, reps: Table | None) -> ColumnElement[bool]:
+    if scope.kind == "all":
+        return None
     if scope.rep_id is None:
-        return false()
+        return []
     own: list[ColumnElement[bool]] = [owner == scope.rep_id]
     if team_members is not None:
         own.append(team_members.contains([scope.rep_id]))
     if scope.kind == "team":
         if reps is None:
             raise ValueError("the team scope needs the rep_teams table")
+        workspace = caller.workspace
         team = (
             scope.team
             if scope.team is not None
@@ -99,7 +100,18 @@ def _reach(scope: ScopeFilter, workspace: str, owner: Any, team_members: Any | N
         )
         mates = select(reps.c.rep_id).where(reps.c.workspace == workspace, reps.c.team == team, reps.c.deleted.is_(False))
         own.append(owner.in_(mates))
-    return or_(*own)
+    return own
+
+
+def folders(caller: Caller, folder: Any | None) -> ColumnElement[bool]:
+    """The role's folders as a condition (true when the role reaches every folder)."""
+    scope = filter_of(caller)
+    if scope.folders is None:
+        return true()
+    if folder is None:
+        return false()
+    listed = folder.in_(sorted(scope.folders)) if scope.folders else false()
+    return or_(listed, folder.is_(None)) if scope.unfiled else listed
 
 
 # -- fields ------------------------------------------------------------------------------------

@@ -84,6 +84,8 @@ async def test_a_rep_pages_and_searches_only_their_own_cards_the_manager_all_of_
     # A team member on another rep's card: it is Dana's own too.
     assert (await customers.http.put(f"/v1/customers/{shared.id}/team", json={"team_member_ids": [str(DANA)]})).status_code == 200
     assert set(await every_page(customers, dana)) == {str(c.id) for c in [*mine, shared]}
+    # Owned and team-member cards come from one query each, merged: still newest first across pages.
+    assert await every_page(customers, dana, limit=3) == [str(shared.id), *(str(c.id) for c in mine)]
     # Search: every "Cohen" matches, only hers come back, in full pages.
     found = await every_page(customers, dana, limit=4, q="cohen")
     assert sorted(found) == sorted(str(c.id) for c in [*mine, shared])

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, text, true, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, text, true, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,14 @@ def reach(caller: Caller) -> Reach:
     c = customers.c
     condition = scope.condition(caller, owner=c.owner_id, team_members=c.team_member_ids, folder=c.folder, reps=rep_teams)
     return and_(c.deleted_at.is_(None), condition)
+
+
+def reach_branches(caller: Caller) -> tuple[Reach, list[Reach] | None]:
+    """`reach` split for a list: (deleted cards and the role's folders left out, the scope's
+    alternatives or None for every card), so `page` can run one indexed query per alternative."""
+    c = customers.c
+    alternatives = scope.branches(caller, owner=c.owner_id, team_members=c.team_member_ids, reps=rep_teams)
+    return and_(c.deleted_at.is_(None), scope.folders(caller, c.folder)), alternatives
 
 
 def not_deleted() -> Reach:
@@ -247,12 +255,26 @@ class CustomerRepository:
         after: tuple[datetime, UUID] | None,
         limit: int,
         scope_condition: ColumnElement[bool] | None = None,
+        alternatives: list[ColumnElement[bool]] | None = None,
     ) -> list[Any]:
         """Newest first, keyset-paginated on (created_at, id); merged-away and deleted cards and
-        those outside `scope_condition` are left out."""
+        those outside `scope_condition` are left out, and, when `alternatives` are given (a
+        scope's `reach_branches`), those meeting none of them. Each alternative is its own
+        ordered, limited query on its index (a rep's own cards, those they are a team member
+        on, their team's); the page is the newest `limit` of their union."""
         c = customers.c
         query = self.list_query(workspace, where, true() if scope_condition is None else scope_condition)
         await self.custom_plan_for(where)
         if after is not None:
             query = query.where(or_(c.created_at < after[0], and_(c.created_at == after[0], c.id < after[1])))
+        newest = (c.created_at.desc(), c.id.desc())
+        if alternatives is not None and not alternatives:
+            return []  # the scope reaches no card (a rep-scoped member with no rep linked)
+        if alternatives is not None and len(alternatives) == 1:
+            query = query.where(alternatives[0])
+        elif alternatives is not None:
+            keys = query.with_only_columns(c.created_at, c.id)
+            picks = union(*(keys.where(alternative).order_by(*newest).limit(limit) for alternative in alternatives)).subquery()
+            chosen = select(picks.c.id).order_by(picks.c.created_at.desc(), picks.c.id.desc()).limit(limit).subquery()
+            query = select(customers).join(chosen, c.id == chosen.c.id)
         return list((await self._s.execute(query.order_by(c.created_at.desc(), c.id.desc()).limit(limit))).all())

@@ -14,7 +14,7 @@ from crm_runtime.access import Caller
 from crm_runtime.permissions import field_access
 from crm_runtime.problems import Problem, invalid_fields
 from customer_svc.adapters.people import PeopleRepository
-from customer_svc.adapters.repository import CustomerRepository, not_deleted, reach
+from customer_svc.adapters.repository import CustomerRepository, not_deleted, reach, reach_branches
 from customer_svc.domain.contacts import Contact
 from customer_svc.domain.filters import CardFilter
 from customer_svc.domain.search import search_document
@@ -112,7 +112,8 @@ class CustomerQueries:
                 if errors:
                     raise invalid_fields([(e.field.replace("fields.", "field."), e.message) for e in errors])
                 where = dataclasses.replace(where, fields={**where.fields, **clean})
-            return await CustomerRepository(session).page(workspace, where, after, limit, reach(caller))
+            within, alternatives = reach_branches(caller)
+            return await CustomerRepository(session).page(workspace, where, after, limit, within, alternatives)
 
     async def duplicate_leads(self, caller: Caller, customer_id: UUID | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
         """The duplicate leads of the cards the caller reaches (of one card: 404 for one out of
