@@ -40,7 +40,8 @@ SECURED = {
 @pytest.fixture(scope="module")
 async def lead_card(suite: E2ESuite) -> dict[str, Any]:
     """A lead posted with the API channel's key (no token), carded by the pipeline (its submission
-    followed as the administrator); the card read as rep.dana."""
+    followed as the administrator); the card read as rep.dana, once the administrator put her
+    rep (the seed links her user to it) on the card's team: a sales rep reaches her own cards."""
     phone = f"054-{uuid.uuid4().int % 10_000_000:07d}"
     async with httpx.AsyncClient(timeout=30) as anonymous, suite.client("rep.dana") as dana, suite.client("admin") as admin:
         posted = await anonymous.post(
@@ -57,6 +58,11 @@ async def lead_card(suite: E2ESuite) -> dict[str, Any]:
             return answer.json()["customer_id"] if answer.json()["state"] == "done" else None
 
         customer_id = await eventually(carded, timeout=60, what="the lead to become a card")
+        members = (await admin.get(f"{suite.url('customer')}/v1/members", params={"limit": 200})).json()["items"]
+        rep_id = next(m["rep_id"] for m in members if m["subject"] == identity.demo_user("rep.dana").subject)
+        assert rep_id, "the seed links rep.dana to her rep"
+        team = await admin.put(f"{suite.url('customer')}/v1/customers/{customer_id}/team", json={"team_member_ids": [rep_id]})
+        assert team.status_code == 200, team.text
         answer = await dana.get(f"{suite.url('customer')}/v1/customers/{customer_id}")
         assert answer.status_code == 200, answer.text
     card: dict[str, Any] = answer.json()

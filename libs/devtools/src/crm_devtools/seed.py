@@ -130,13 +130,18 @@ def _created(answer: httpx.Response) -> None:
 
 
 def link_reps(http: httpx.Client, urls: Mapping[str, str]) -> None:
-    """Link the demo sales reps' users to their reps (`PUT /v1/members/{subject}` with `rep_id`)."""
+    """Link the demo sales reps' users that are members of the workspace to their reps
+    (`PUT /v1/members/{subject}` with `rep_id`, their role kept); a user who is not a member
+    stays one of none (a suite may keep one outside the workspace on purpose)."""
     reps = {r["name"]: r["id"] for r in http.get(urls["allocation"] + "/v1/reps").raise_for_status().json()["items"]}
-    roles = dict(MEMBERS)
+    members = {
+        m["subject"]: m for m in http.get(urls["customer"] + "/v1/members", params={"limit": 200}).raise_for_status().json()["items"]
+    }
     for username, rep_name in REP_LINKS.items():
-        user = identity.demo_user(username)
-        body = {"role": roles[username].value, "username": username, "rep_id": reps[rep_name]}
-        http.put(urls["customer"] + f"/v1/members/{user.subject}", json=body).raise_for_status()
+        member = members.get(identity.demo_user(username).subject)
+        if member is not None and member.get("rep_id") != reps[rep_name]:
+            body = {"role": member["role"], "rep_id": reps[rep_name]}
+            http.put(urls["customer"] + f"/v1/members/{member['subject']}", json=body).raise_for_status()
 
 
 def seed(urls: Mapping[str, str], workspace: str = "main", *, env: Mapping[str, str] | None = None, grant: bool = True) -> None:

@@ -81,10 +81,11 @@ def build_lifecycle_router(app: Container) -> APIRouter:
         rows = await lifecycle.deleted(caller, decode_cursor(cursor), limit + 1)
         return DeletedPage(items=[_deleted_out(caller, r) for r in rows[:limit]], next_cursor=next_cursor(rows, limit, at="deleted_at"))
 
-    @router.delete("/customers/{customer_id}", status_code=204, responses=problem_responses(403, 404, 409))
+    @router.delete("/customers/{customer_id}", status_code=204, responses=problem_responses(403, 404, 409, 410))
     async def delete_customer(customer_id: UUID, caller: DeleteDep) -> None:
         """Soft delete (`actions.delete`): the card is absent everywhere until an administrator
-        restores it. A card outside the caller's scope, or already deleted, is a 404."""
+        restores it. A card outside the caller's scope, or already deleted, is a 404; an erased
+        one is a 410 to an administrator."""
         await lifecycle.delete(caller, customer_id)
 
     @router.post("/customers/{customer_id}/restore", response_model=RestoredOut, responses=problem_responses(403, 404, 409, 410))
