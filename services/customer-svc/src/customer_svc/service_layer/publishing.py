@@ -15,34 +15,14 @@ from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
 from customer_svc.adapters.people import PeopleRepository
 from customer_svc.domain.card import Card
+from customer_svc.domain.edits import EDITABLE
 
 SOURCE = "customer-svc"
 
 
-# What an audit line of a card holds: the fields a person edits (values before/after an edit).
-_AUDITED = (
-    "card_type",
-    "active",
-    "status",
-    "first_name",
-    "last_name",
-    "company_name",
-    "id_type",
-    "national_id",
-    "branch",
-    "phones",
-    "emails",
-    "addresses",
-    "fields",
-    "tags",
-    "folder",
-    "owner_id",
-    "broker",
-    "birth_date",
-    "account_number",
-    "avatar",
-    "team_member_ids",
-)
+# What an audit line of a card holds: the fields a person edits, and those a status change,
+# custom field values, an owner or team change move (values before/after).
+_AUDITED = (*EDITABLE, "status", "fields", "owner_id", "team_member_ids")
 
 
 def audit_view(card: Card) -> dict[str, Any]:
