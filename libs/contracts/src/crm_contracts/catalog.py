@@ -19,6 +19,10 @@ PUBLISHERS: Final[dict[str, str]] = {
 # access cache each service keeps of workspace memberships.
 CACHED_BY_EVERY_SERVICE: Final[tuple[str, ...]] = (topics.ACCESS,)
 
+# Read by the console without a consumer group (every instance from the end, nothing committed):
+# what it pushes live to the pages its users have open.
+WATCHED_BY_CONSOLE: Final[tuple[str, ...]] = (topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS)
+
 SUBSCRIBERS: Final[dict[str, tuple[str, ...]]] = {
     "intake-svc": (topics.DECISIONS, topics.CUSTOMER_EVENTS),
     "dedup-svc": (topics.LEADS, topics.CUSTOMER_EVENTS),

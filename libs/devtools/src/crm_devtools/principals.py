@@ -45,6 +45,7 @@ from crm_runtime.dlq import REPLAY_GROUP_SUFFIX
 ADMIN = "crm-admin"
 ADMIN_PASSWORD = "dev-admin-kafka"
 GATEWAY = "crm-gateway"
+CONSOLE = "console"
 SERVICES = ("intake-svc", "dedup-svc", "customer-svc", "allocation-svc", "timeline-svc")
 
 
@@ -85,7 +86,9 @@ def service_principal(service: str) -> Principal:
 def principals() -> list[Principal]:
     """Every principal but the super user, services first."""
     gateway = Principal(GATEWAY, writes=(topics.TIMELINE_INTERACTIONS,), reads=(), creates=(), groups=())
-    return [*(service_principal(s) for s in SERVICES), gateway]
+    # The console only reads (no group, nothing committed): the public topics it pushes live.
+    console = Principal(CONSOLE, writes=(), reads=catalog.WATCHED_BY_CONSOLE, creates=(), groups=())
+    return [*(service_principal(s) for s in SERVICES), console, gateway]
 
 
 # ---------------------------------------------------------------------------- on the broker

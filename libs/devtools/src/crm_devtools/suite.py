@@ -20,6 +20,7 @@ from crm_devtools import identity, principals
 from crm_devtools.ready import wait_ready
 
 SERVICES = {"intake": 8001, "dedup": 8002, "customer": 8003, "allocation": 8004, "timeline": 8005}
+CONSOLE_PORT = 8000  # the address the identity provider's `crm-console` client redirects to
 REPO = Path(__file__).resolve().parents[4]
 
 
@@ -30,6 +31,7 @@ class ServiceProcess:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    module: str = ""  # `python -m <module> serve`; default `<name>_svc`
 
     @property
     def url(self) -> str:
@@ -38,7 +40,11 @@ class ServiceProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"{self.name}_svc", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, "-m", self.module or f"{self.name}_svc", "serve"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def kill(self) -> None:
@@ -62,7 +68,7 @@ class ServiceProcess:
                 return f"{self.name}-svc exited with {self.process.returncode}; see {self.log_path}"
             return None
 
-        wait_ready(f"{self.name}-svc (log {self.log_path})", self.url, timeout, exited)
+        wait_ready(f"{self.name} (log {self.log_path})", self.url, timeout, exited)
 
 
 @dataclass
@@ -97,6 +103,33 @@ class Suite:
         self.processes.append(proc)
         return proc
 
+    def console_env(self, port: int) -> dict[str, str]:
+        """The console's environment: the suite's services, topic namespace and broker, its own
+        principal, the local issuer, and the htmx files fetched by scripts/console-assets.sh."""
+        env = {**os.environ, **principals.service_env("console"), "CONSOLE_OIDC_ISSUER": identity.issuer_url()}
+        for name, base in SERVICES.items():
+            env[f"CONSOLE_{name.upper()}_URL"] = f"http://127.0.0.1:{base + self.port_offset}"
+        namespace = self.env.get("CUSTOMER_TOPIC_NAMESPACE")
+        if namespace:
+            env["CONSOLE_TOPIC_NAMESPACE"] = namespace
+        if "CUSTOMER_KAFKA_BOOTSTRAP_SERVERS" in self.env:
+            env["CONSOLE_KAFKA_BOOTSTRAP_SERVERS"] = self.env["CUSTOMER_KAFKA_BOOTSTRAP_SERVERS"]
+        if "INTAKE_REDIS_URL" in self.env:
+            env["CONSOLE_REDIS_URL"] = self.env["INTAKE_REDIS_URL"]
+        env["CONSOLE_ASSETS_DIR"] = console_assets()
+        env["CONSOLE_HTTP_PORT"] = str(port)
+        env["CONSOLE_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        env["CONSOLE_METRICS_PORT"] = "0"
+        return env
+
+    def start_console(self, port: int = CONSOLE_PORT) -> ServiceProcess:
+        """The web console on `port` (one the identity provider redirects to: 8000, or 8090 for tests)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        proc = ServiceProcess("console", port, self.console_env(port), self.log_dir / "console.log", module="crm_console")
+        proc.start()
+        self.processes.append(proc)
+        return proc
+
     def start_all(self) -> dict[str, ServiceProcess]:
         started = {name: self.start(name) for name in SERVICES}
         for proc in started.values():
@@ -118,6 +151,13 @@ class Suite:
         self.processes.clear()
 
 
+def console_assets() -> str:
+    """The folder holding htmx and its SSE extension (scripts/console-assets.sh fetches them once)."""
+    script = REPO / "scripts" / "console-assets.sh"
+    done = subprocess.run(["bash", str(script)], check=True, capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
 def _pid_file(run_dir: Path, name: str) -> Path:
     return run_dir / f"{name}.pid"
 
@@ -136,7 +176,12 @@ def up(run_dir: Path) -> None:
         assert proc.process is not None
         _pid_file(run_dir, name).write_text(str(proc.process.pid))
     seed({name: proc.url for name, proc in started.items()}, env=suite.service_env("customer", 0))
+    console = suite.start_console()
+    console.wait_ready()
+    assert console.process is not None
+    _pid_file(run_dir, "console").write_text(str(console.process.pid))
     print(f"\nCRM core is up (logs in {run_dir}):")
+    print(f"  {'console':15} {console.url}   (the web console: sign in with a demo user below)")
     for name, proc in started.items():
         print(f"  {name + '-svc':15} {proc.url}   (OpenAPI: {proc.url}/docs)")
     print()
@@ -153,7 +198,7 @@ def up(run_dir: Path) -> None:
 
 
 def down(run_dir: Path, quiet: bool = False) -> None:
-    for name in SERVICES:
+    for name in ["console", *SERVICES]:
         pid_file = _pid_file(run_dir, name)
         if not pid_file.exists():
             continue
@@ -167,7 +212,7 @@ def down(run_dir: Path, quiet: bool = False) -> None:
             pass
         pid_file.unlink()
         if not quiet:
-            print(f"stopped {name}-svc")
+            print(f"stopped {name if name == 'console' else name + '-svc'}")
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ what scripts/infra.sh and docker-compose.yml use), and every Redis URL (a settin
 `redis_url` or ending in `_redis_url`) must carry a password. Each refusal names the setting.
 """
 
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -29,6 +29,9 @@ def _has_credentials(url: str, user: str, password: str) -> bool:
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
+    # A process without a database of its own (the console) says so: its `database_url` is
+    # empty and the database rules below do not apply to it.
+    owns_database: ClassVar[bool] = True
 
     service_name: str
     environment: str = Field(
@@ -181,10 +184,12 @@ class ServiceSettings(BaseSettings):
             return self
         where = f"when {self.env_name('environment')} is {self.environment!r}"
         database = self.env_name("database_url")
-        if "database_url" not in self.model_fields_set:
+        if self.owns_database and "database_url" not in self.model_fields_set:
             raise ValueError(f"{database} must be set {where}")
         default = type(self).model_fields["database_url"].default
-        if self.database_url == self._asyncpg_driver(str(default)) or _has_credentials(self.database_url, *DEVELOPMENT_CREDENTIALS):
+        if self.owns_database and (
+            self.database_url == self._asyncpg_driver(str(default)) or _has_credentials(self.database_url, *DEVELOPMENT_CREDENTIALS)
+        ):
             raise ValueError(f"{database} carries the development credentials; give the database's own {where}")
         for name in ("oidc_client_secret", "kafka_sasl_password"):
             secret = getattr(self, name)

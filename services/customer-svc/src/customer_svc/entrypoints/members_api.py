@@ -49,11 +49,20 @@ def build_members_router(app: Container) -> APIRouter:
     @router.get("/me", response_model=MeOut, tags=["access"])
     async def me(identity: IdentityDep) -> MeOut:
         """The signed-in user and their workspaces (from the access cache), by name."""
-        roles = app.runtime.memberships.of(identity.subject)
+        memberships = app.runtime.memberships
+        members = memberships.workspaces(identity.subject)
         return MeOut(
             subject=identity.subject,
             username=identity.preferred_username,
-            workspaces=[WorkspaceRole(workspace=w, role=roles[w]) for w in sorted(roles)],
+            workspaces=[
+                WorkspaceRole(
+                    workspace=w,
+                    role=members[w].role,
+                    rep_id=members[w].rep_id,
+                    permissions=memberships.permissions(w, members[w].role),
+                )
+                for w in sorted(members)
+            ],
         )
 
     @router.get("/members", response_model=MemberPage, tags=["access"], responses=problem_responses(400))

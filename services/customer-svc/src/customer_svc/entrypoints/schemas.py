@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crm_contracts.events import Role
 from crm_contracts.fields import FieldDefinition
+from crm_contracts.permissions import RolePermissions
 from customer_svc.domain.contacts import Contact
 from customer_svc.service_layer.queries import CardView
 
@@ -259,6 +260,10 @@ class MembershipIn(BaseModel):
 class WorkspaceRole(BaseModel):
     workspace: str
     role: Role
+    rep_id: UUID | None = Field(default=None, description="The allocation rep this user is, in this workspace.")
+    permissions: RolePermissions | None = Field(
+        default=None, description="What the role may see and do here (the console renders only what it allows)."
+    )
 
 
 class MeOut(BaseModel):

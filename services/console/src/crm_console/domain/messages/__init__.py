@@ -1,0 +1,1 @@
+"""The console's texts, one module per screen: `MESSAGES = {key: (English, Hebrew)}`."""
