@@ -164,7 +164,9 @@ def build_suite(members: Members | None = None) -> E2ESuite:
     migrated and topics created (each service as its own principal), memberships granted
     (`members`, default `DEMO_MEMBERS`); nothing started."""
     n = next(_counter)
-    suite = E2ESuite(f"e2e{uuid.uuid4().hex[:6]}", port_offset=100 + 100 * n, members=members)
+    # CRM_E2E_PORT_BASE: the first suite's port offset (several test processes at once each take their own).
+    base = int(os.environ.get("CRM_E2E_PORT_BASE", "100"))
+    suite = E2ESuite(f"e2e{uuid.uuid4().hex[:6]}", port_offset=base + 100 * n, members=members)
     _run(_recreate_databases(list(suite.databases.values())))
     suite.apply_acls()
     suite.migrate()

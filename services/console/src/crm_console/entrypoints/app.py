@@ -26,6 +26,17 @@ VENDOR_FILES = {"htmx.min.js", "sse.js", "axe.min.js"}
 LIVE_TOPICS = {topics.TIMELINE_EVENTS: "timeline", topics.CUSTOMER_EVENTS: "card", topics.ALLOCATION_EVENTS: "owner"}
 
 
+# The console's own CSS and JavaScript: the shared file, then each screen's (static/screens/<screen>.css|js),
+# served as one file each so a page loads two of ours.
+BUNDLED = ("console.css", "console.js")
+
+
+def bundle(name: str) -> bytes:
+    stem, suffix = name.rsplit(".", 1)
+    parts = [STATIC / name, *sorted((STATIC / "screens").glob(f"*.{suffix}"))]
+    return b"\n".join(part.read_bytes() for part in parts if part.is_file())
+
+
 def page_routers() -> list[APIRouter]:
     found = []
     for info in sorted(pkgutil.iter_modules(pages.__path__), key=lambda m: m.name):
@@ -85,8 +96,13 @@ def app_for(app_parts: Container) -> FastAPI:
             {"status": "ready" if all(checks.values()) else "not ready", "checks": checks}, 200 if all(checks.values()) else 503
         )
 
+    bundles = {name: bundle(name) for name in BUNDLED}
+
     @app.get("/static/{name}")
     async def static(name: str) -> Response:
+        if name in bundles:
+            media = "text/css" if name.endswith(".css") else "text/javascript"
+            return Response(bundles[name], media_type=media, headers={"Cache-Control": "public, max-age=3600"})
         folder = app_parts.assets_dir if name in VENDOR_FILES else STATIC
         path = folder / name
         if "/" in name or name.startswith(".") or not path.is_file():
