@@ -88,6 +88,12 @@ def check_manual(current: str, target: str, *, conversed: bool) -> None:
         raise TransitionRefused(rule)
 
 
+def allowed_manual(current: str, *, conversed: bool) -> tuple[str, ...]:
+    """The statuses a person may move a card from `current` to now, in STATUSES order (what a
+    status picker offers); every other target is refused by `check_manual` with its rule."""
+    return tuple(target for target in STATUSES if _manual_rule(current, target, conversed) is None)
+
+
 def automatic_target(kind: str, outcome: str | None) -> str | None:
     """The status an interaction of `kind` with `outcome` points a card to, or None when it points nowhere."""
     if kind == "call":

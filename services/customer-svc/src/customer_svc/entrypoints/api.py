@@ -37,6 +37,8 @@ from customer_svc.entrypoints.schemas import (
     SavedFilterOut,
     StatusList,
     StatusOut,
+    TransitionList,
+    TransitionOut,
     UndoDone,
     contact_out,
     detail_out,
@@ -272,6 +274,16 @@ def build_router(app: Container) -> APIRouter:  # noqa: C901 - one route table
         storable(sent(body))
         await app.cards.change_status(customer_id, caller, body.status, body.reason)
         return await card_answer(customer_id, caller)
+
+    @router.get("/customers/{customer_id}/transitions", response_model=TransitionList, responses=problem_responses(403, 404))
+    async def transitions(customer_id: UUID, caller: OpenDep) -> TransitionList:
+        """The statuses the caller may move the card to now, by the rules of `POST .../status`
+        (what a status picker offers; any other target is a `409` naming its rule). Empty when
+        the caller's role may not change statuses, and for a merged card."""
+        moves = found(await queries.transitions(customer_id, caller), "Customer not found")
+        may = caller.role is not None and refusal(caller, Action.CHANGE_STATUS, Section.CUSTOMERS) is None
+        items = [TransitionOut(status=s, label_he=LABELS_HE[s]) for s in moves.allowed] if may else []
+        return TransitionList(current=moves.current, items=items)
 
     @router.post("/customers/{customer_id}/convert", response_model=CustomerDetail, responses=problem_responses(403, 404, 409))
     async def convert(customer_id: UUID, caller: ConvertDep, body: ConvertRequest | None = None) -> Any:

@@ -158,6 +158,20 @@ class StatusOut(BaseModel):
     manual: bool
 
 
+class TransitionOut(BaseModel):
+    status: str
+    label_he: str
+
+
+class TransitionList(BaseModel):
+    """The manual status moves the caller may make on a card now (seed 000's status rules with
+    the card's facts); empty when the caller's role may not change statuses."""
+
+    current: str = Field(description="The card's status now.")
+    items: list[TransitionOut]
+    next_cursor: str | None = None
+
+
 # Lists without paging still have the shape of every list (DESIGN 5.1): `next_cursor` is null.
 
 

@@ -18,6 +18,7 @@ from customer_svc.adapters.repository import CustomerRepository, not_deleted, re
 from customer_svc.domain.contacts import Contact
 from customer_svc.domain.filters import CardFilter
 from customer_svc.domain.search import search_document
+from customer_svc.domain.status import allowed_manual
 from customer_svc.service_layer.definitions import FieldDefinitions, check_values
 
 # The card fields the search document is made of (domain.search.search_document).
@@ -65,6 +66,14 @@ class CardView:
     contacts: list[Contact] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Transitions:
+    """A card's status now and the manual moves the rules allow from it (none for a merged card)."""
+
+    current: str
+    allowed: tuple[str, ...]
+
+
 class CustomerQueries:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], definitions: FieldDefinitions) -> None:
         self._sessions = sessions
@@ -87,6 +96,17 @@ class CustomerQueries:
         card of another workspace, out of scope or deleted: like no card)."""
         async with self._sessions() as session:
             return await self._view(session, await CustomerRepository(session).row(customer_id, caller.workspace, reach(caller)))
+
+    async def transitions(self, customer_id: UUID, caller: Caller) -> Transitions | None:
+        """The status moves a person may ask for on the card now (`domain.status.allowed_manual`
+        with the card's facts); None for a card out of the caller's reach."""
+        async with self._sessions() as session:
+            row = await CustomerRepository(session).row(customer_id, caller.workspace, reach(caller))
+        if row is None:
+            return None
+        if row.merged_into is not None:
+            return Transitions(row.status, ())
+        return Transitions(row.status, allowed_manual(row.status, conversed=row.last_conversation_at is not None))
 
     async def known(self, customer_id: UUID, workspace: str) -> dict[str, Any]:
         """What anyone of the workspace may know of a card they do not reach (the duplicate
