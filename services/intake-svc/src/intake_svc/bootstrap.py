@@ -66,6 +66,7 @@ def bootstrap(settings: IntakeSettings) -> Container:
             max_compression_ratio=settings.import_max_compression_ratio,
         ),
         max_attempts=settings.import_max_attempts,
+        audit=runtime.audit,
     )
     runtime.drain_on_stop(imports.close)
 

@@ -43,6 +43,13 @@ class ImportRepository:
         mine = j.workspace == reader.workspace if reader.workspace is not None else j.channel_id == reader.channel_id
         return (await self._s.execute(select(import_jobs).where(j.id == job_id, mine))).first()
 
+    async def recent(self, reader: Reader, limit: int) -> list[Any]:
+        """The newest jobs `reader` may see (its workspace's, or its channel's)."""
+        j = import_jobs.c
+        mine = j.workspace == reader.workspace if reader.workspace is not None else j.channel_id == reader.channel_id
+        query = select(import_jobs).where(mine).order_by(j.created_at.desc(), j.id.desc()).limit(limit)
+        return list((await self._s.execute(query)).all())
+
     async def drop_files(self, job_ids: list[UUID]) -> None:
         """Delete the stored files of the jobs that are done reading them (queued and running
         jobs keep theirs: they drop it when their reading ends)."""

@@ -115,11 +115,14 @@ import_jobs = Table(
     Column("ignored_columns", JSONB, nullable=False, server_default="[]"),  # headers no lead field takes
     Column("attempts", Integer, nullable=False, server_default="0"),  # failed tries since the last progress
     Column("reason", Text),  # why a failed job failed
+    Column("created_by", String(255)),  # the signed-in member who uploaded it (null: a channel key's upload)
     Column("lease_owner", String(100)),
     Column("lease_until", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+Index("ix_import_jobs_workspace_created", import_jobs.c.workspace, import_jobs.c.created_at)
 
 # The uploaded file, in chunks: a job survives a restart and any instance can resume it.
 import_file_chunks = Table(

@@ -26,7 +26,7 @@ def app_for(c: Container) -> FastAPI:
         [
             build_router(c.service, keys, c.guard),
             build_channels_router(c.channels, keys, c.settings.channel_key_grace_s),
-            build_imports_router(keys, c.imports),
+            build_imports_router(keys, c.imports, c.channels),
         ],
         title="intake-svc",
         public=EDGE_PATHS,

@@ -1,20 +1,32 @@
-"""Spreadsheet imports: `POST /v1/imports` (multipart) and `GET /v1/imports/{id}`."""
+"""Spreadsheet imports: `POST /v1/imports` (multipart), `GET /v1/imports` and `GET /v1/imports/{id}`.
+
+An upload comes with a channel key (`X-Channel-Key`, the edge: unchanged whatever else is
+sent) or, without a key, with a signed-in member's bearer token (the console, which holds no
+key: keys are shown once). A member needs the `imports` section and `actions.create` (an import
+makes cards; else a `403` naming the permission, audited) and names an import channel of the
+workspace (`channel_id`, or none when the workspace has exactly one active import channel;
+otherwise a `422` naming `channel_id`). The job is that channel's, with the member as
+`created_by`, audited as `import.create`.
+"""
 
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile, status
 from pydantic import BaseModel, Field
 
 from crm_contracts.leads import ChannelKind
-from crm_contracts.permissions import Section
+from crm_contracts.permissions import Action, Section
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable
+from crm_runtime.access import WORKSPACE_HEADER, Caller, access_of, authenticated, refusal
 from crm_runtime.problems import Problem, found, invalid_fields, printable_field, problem_responses
 from intake_svc.domain.channel_keys import KEY_MAX_LENGTH
+from intake_svc.domain.channels import Channel, ChannelRefused
 from intake_svc.domain.readers import Reader
 from intake_svc.entrypoints.credentials import KeyCheck, reader
+from intake_svc.service_layer.channels import Channels, NoImportChannel
 from intake_svc.service_layer.imports import ImportRejected, ImportService
 
 # Internal states that the public contract folds into `running`.
@@ -48,6 +60,8 @@ class ImportJobOut(BaseModel):
     errors: list[ImportError_]
     ignored_columns: list[str] = Field(description="Headers of columns no lead field takes (their cells are kept as raw attributes).")
     reason: str | None = Field(default=None, description="Why a `failed` job failed (or the last failed attempt of a running one).")
+    channel_id: UUID = Field(description="The import channel the job is recorded under.")
+    created_by: str | None = Field(default=None, description="The member who uploaded the file (null: a channel key's upload).")
     created_at: datetime
     updated_at: datetime
 
@@ -58,7 +72,36 @@ def _job_out(row: Any) -> ImportJobOut:
     return ImportJobOut.model_validate({**row._mapping, "state": _PUBLIC_STATE.get(row.state, row.state), "columns": columns})
 
 
-def build_imports_router(keys: KeyCheck, imports: ImportService) -> APIRouter:
+class ImportList(BaseModel):
+    items: list[ImportJobOut]
+
+
+async def _member(request: Request, workspace: str | None) -> Caller:
+    """The signed-in member uploading, whose role may import (else a 403 naming the permission)."""
+    access = access_of(request)
+    caller = access.caller(await authenticated(request), workspace)
+    refused = refusal(caller, Action.CREATE, Section.IMPORTS)
+    if refused is not None:
+        raise await access.refuse(caller, *refused)
+    return caller
+
+
+async def _members_channel(channels: Channels, caller: Caller, channel_id: str | None) -> Channel:
+    chosen: UUID | None = None
+    if channel_id:
+        try:
+            chosen = UUID(channel_id)
+        except ValueError:
+            raise invalid_fields([("channel_id", "not a channel id (a UUID)")]) from None
+    try:
+        return await channels.import_channel(caller.workspace, chosen)
+    except NoImportChannel as exc:
+        raise invalid_fields([("channel_id", str(exc))]) from None
+    except ChannelRefused as exc:
+        raise Problem(exc.status, exc.title, field="channel_id") from None
+
+
+def build_imports_router(keys: KeyCheck, imports: ImportService, channels: Channels) -> APIRouter:
     router = APIRouter(prefix="/v1/imports", tags=["imports"])
     read_as = reader(keys, Section.IMPORTS)
 
@@ -75,9 +118,27 @@ def build_imports_router(keys: KeyCheck, imports: ImportService) -> APIRouter:
         file: Annotated[UploadFile, File(description="CSV (UTF-8 or Windows-1255) or XLSX; the first row holds the headers")],
         policy: Annotated[str, Form(description="skip | fill_missing | reset_status")] = "skip",
         mapping: Annotated[str | None, Form(description='JSON object header → field, e.g. {"טלפון": "phone"}')] = None,
+        channel_id: Annotated[
+            str | None,
+            Form(
+                max_length=100,
+                description="With a bearer token: the workspace's import channel to record the job under"
+                " (default: its only active import channel).",
+            ),
+        ] = None,
         x_channel_key: Annotated[str | None, Header(alias="X-Channel-Key", max_length=KEY_MAX_LENGTH)] = None,
+        x_workspace: Annotated[
+            str | None, Header(alias=WORKSPACE_HEADER, min_length=1, max_length=100, description="With a bearer token: the workspace.")
+        ] = None,
     ) -> ImportAccepted:
-        channel = await keys.channel(x_channel_key, {ChannelKind.IMPORT}, request)
+        """With `X-Channel-Key` (the edge), the key's channel; without it, a member's bearer
+        token (see the module's documentation)."""
+        member: Caller | None = None
+        if x_channel_key is None and request.headers.get("authorization") is not None:
+            member = await _member(request, x_workspace)
+            channel = await _members_channel(channels, member, channel_id)
+        else:
+            channel = await keys.channel(x_channel_key, {ChannelKind.IMPORT}, request)
         explicit: dict[str, str] | None = None
         if mapping:
             try:
@@ -96,10 +157,16 @@ def build_imports_router(keys: KeyCheck, imports: ImportService) -> APIRouter:
             if bad := list(find_unstorable(explicit, ("mapping",))):
                 raise invalid_fields([(printable_field(field), UNSTORABLE_MESSAGE) for field in bad])
         try:
-            job_id = await imports.create(channel, policy, file, explicit)
+            job_id = await imports.create(channel, policy, file, explicit, member)
         except ImportRejected as exc:
             raise Problem(exc.status, "Import refused", exc.message, errors=[{"field": exc.field, "message": exc.message}]) from exc
         return ImportAccepted(id=job_id, status_url=f"/v1/imports/{job_id}")
+
+    @router.get("", response_model=ImportList, responses=problem_responses(401, 403, 422, 429, 503))
+    async def list_imports(who: Annotated[Reader, Depends(read_as)], limit: Annotated[int, Query(ge=1, le=100)] = 20) -> ImportList:
+        """The newest imports, for a member of the workspace whose role shows the imports section
+        (every import of the workspace) or the key of an import channel (its own)."""
+        return ImportList(items=[_job_out(row) for row in await imports.recent(who, limit)])
 
     @router.get("/{job_id}", response_model=ImportJobOut, responses=problem_responses(401, 403, 404, 422, 429, 503))
     async def get_import(job_id: UUID, who: Annotated[Reader, Depends(read_as)]) -> ImportJobOut:

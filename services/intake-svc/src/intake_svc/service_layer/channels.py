@@ -34,6 +34,10 @@ class KeyInUse(Exception):
     """An administrator chose a key that already opens a channel."""
 
 
+class NoImportChannel(Exception):
+    """A member's upload names no import channel of the workspace (or none can be chosen)."""
+
+
 class Channels:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], audit: AuditTrail, cache_s: float = 5.0) -> None:
         self._sessions = sessions
@@ -66,6 +70,25 @@ class Channels:
         if channel is None or channel.kind not in allowed:
             raise ChannelRefused(401, INVALID_KEY)
         return check_active(channel)
+
+    async def import_channel(self, workspace: str, channel_id: UUID | None) -> Channel:
+        """The import channel a signed-in member's upload goes through: `channel_id` of
+        `workspace`, or, when none is named, the workspace's only active import channel.
+        `NoImportChannel` when it is unknown, of another workspace or kind, or not the only one;
+        `ChannelRefused` (403) when it is disabled."""
+        async with self._sessions() as session:
+            repo = ChannelRepository(session)
+            if channel_id is not None:
+                channel = await repo.by_id(channel_id, workspace)
+                if channel is None or channel.kind is not ChannelKind.IMPORT:
+                    raise NoImportChannel("no import channel of this workspace has this id")
+                return check_active(channel)
+            found = [v.channel for v in await repo.views(workspace) if v.channel.kind is ChannelKind.IMPORT and v.channel.active]
+        if len(found) != 1:
+            raise NoImportChannel(
+                "the workspace has no active import channel" if not found else "the workspace has several import channels: name one"
+            )
+        return found[0]
 
     # -- administration (the caller may manage the channels of `workspace`) ---------------------
 

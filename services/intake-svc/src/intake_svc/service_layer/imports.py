@@ -35,6 +35,8 @@ from crm_contracts import topics
 from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelRef, Lead
 from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, unstorable
+from crm_runtime.access import Caller
+from crm_runtime.audit import AuditTrail
 from crm_runtime.db import is_outage
 from crm_runtime.group_commit import refuses_data, sqlstate
 from crm_runtime.outbox import Outbox
@@ -108,7 +110,9 @@ class ImportService:
         definitions: Definitions | None = None,
         limits: spreadsheets.Limits | None = None,
         max_attempts: int = 3,
+        audit: AuditTrail | None = None,
     ) -> None:
+        self._audit = audit
         self._definitions = definitions
         self._limits = limits or spreadsheets.Limits()
         self._surveyor = spreadsheets.Surveyor()
@@ -121,7 +125,12 @@ class ImportService:
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.wakeup = asyncio.Event()
 
-    async def create(self, channel: Channel, policy: str, upload: UploadFile, mapping: dict[str, str] | None) -> uuid.UUID:
+    async def create(
+        self, channel: Channel, policy: str, upload: UploadFile, mapping: dict[str, str] | None, caller: Caller | None = None
+    ) -> uuid.UUID:
+        """A job for the uploaded file, through `channel`. `caller`: the signed-in member who
+        uploaded it (recorded on the job as `created_by`, and audited as `import.create` in the
+        job's transaction); None for a channel key's upload."""
         if policy not in POLICIES:
             raise ImportRejected(422, "policy", f"policy must be one of {', '.join(POLICIES)}")
         filename = printable_field(upload.filename or "upload")[:500]
@@ -172,8 +181,18 @@ class ImportService:
                         "columns": {str(k): v for k, v in columns.items()},
                         "ignored_columns": ignored,
                         "rows_total": survey.rows_total,
+                        "created_by": caller.actor if caller is not None else None,
                     }
                 )
+                if caller is not None and self._audit is not None:
+                    await self._audit.stage_for(
+                        session,
+                        caller,
+                        "import.create",
+                        target_type="import",
+                        target_id=job_id,
+                        detail={"channel_id": str(channel.id), "policy": policy, "rows_total": survey.rows_total},
+                    )
                 with path.open("rb") as stored:  # noqa: ASYNC230 - read in threads below
                     seq = 0
                     while data := await asyncio.to_thread(stored.read, CHUNK_BYTES):
@@ -184,6 +203,11 @@ class ImportService:
 
     async def close(self) -> None:
         await self._surveyor.close()
+
+    async def recent(self, reader: Reader, limit: int) -> list[Any]:
+        """The newest jobs `reader` may see, newest first."""
+        async with self._sessions() as session:
+            return await ImportRepository(session).recent(reader, limit)
 
     async def job(self, job_id: uuid.UUID, reader: Reader) -> Any:
         """The job, when `reader` may see it; None otherwise (as for an unknown id)."""
