@@ -2,11 +2,13 @@
 
 Each service runs as two containers of its image: `<svc>` (API and consumers) and
 `<svc>-relay` (the outbox relay), after a one-shot `<svc>-migrate`; `seed` then fills the
-demo workspace. `docker compose --profile telemetry up` adds an OpenTelemetry collector
-(set OTLP_TRACES_ENDPOINT=http://otel-collector:4318/v1/traces to send it traces).
+demo workspace. The console (no database, nothing to migrate) runs as one container once the
+services answer, on http://127.0.0.1:8000, the address the demo realm registers for it.
+`docker compose --profile telemetry up` adds an OpenTelemetry collector (set
+OTLP_TRACES_ENDPOINT=http://otel-collector:4318/v1/traces to send it traces).
 
-Less surface: only the service APIs and Keycloak are published, on 127.0.0.1 alone; the
-metrics ports, the broker, PostgreSQL and Redis stay inside the compose network.
+Less surface: only the service APIs, the console and Keycloak are published, on 127.0.0.1
+alone; the metrics ports, the broker, PostgreSQL and Redis stay inside the compose network.
 
 The broker is closed as a cluster's is: clients speak SASL/SCRAM-SHA-512 on kafka:9092, each
 service as its own principal (crm_devtools.principals, development passwords), with only the
@@ -58,7 +60,7 @@ def principal(name: str) -> Principal:
 
 def postgres_init() -> str:
     lines = ["-- One database per service (run once, by the postgres image, on an empty volume).", "-- Written by `crm-deploy-files`."]
-    lines += [f"CREATE DATABASE {s.database} OWNER {PG_USER};" for s in SERVICES]
+    lines += [f"CREATE DATABASE {s.database} OWNER {PG_USER};" for s in SERVICES if s.owns_database]
     return "\n".join(lines) + "\n"
 
 
@@ -198,7 +200,7 @@ def _secrets(svc: Service) -> dict[str, str]:
     return {setting: values[setting] for setting in secret_settings(svc)}
 
 
-def _environment(svc: Service, run_consumers: bool, run_relay: bool) -> dict[str, str]:
+def _environment(svc: Service, run_consumers: bool = False, run_relay: bool = False) -> dict[str, str]:
     env = {
         **_secrets(svc),
         "environment": "development",
@@ -206,12 +208,15 @@ def _environment(svc: Service, run_consumers: bool, run_relay: bool) -> dict[str
         "kafka_security_protocol": "SASL_PLAINTEXT",
         "kafka_sasl_username": principal(svc.name).name,
         "oidc_issuer": OIDC_ISSUER,
-        "topic_replication_factor": "1",
-        "create_topics": "true",
-        "otlp_traces_endpoint": "${OTLP_TRACES_ENDPOINT:-}",
-        "run_consumers": str(run_consumers).lower(),
-        "run_relay": str(run_relay).lower(),
     }
+    if svc.owns_database:  # topics it creates; the console has none
+        env |= {"topic_replication_factor": "1", "create_topics": "true"}
+    env["otlp_traces_endpoint"] = "${OTLP_TRACES_ENDPOINT:-}"
+    if svc.owns_database:  # the roles of one image; the console has one
+        env |= {"run_consumers": str(run_consumers).lower(), "run_relay": str(run_relay).lower()}
+    if svc.public_url:
+        # Opened from the host, plain HTTP (development: the session cookie is not `Secure`).
+        env["public_url"] = f"http://{LOCAL}:{svc.port}"
     return {svc.env(k): v for k, v in env.items()}
 
 
@@ -224,7 +229,20 @@ def _container(svc: Service, **extra: Any) -> Compose:
     }
 
 
+def _web(svc: Service) -> Compose:
+    """A front end without a database (the console): one container, once the APIs it calls answer
+    (their migrations have created the topics it reads) and its principal has its ACLs."""
+    ready = {**{peer: HEALTHY for peer in svc.calls.values()}, "kafka-principals": DONE, "keycloak": HEALTHY}
+    if svc.uses_redis:
+        ready["redis"] = HEALTHY
+    return {
+        svc.name: _container(svc, environment=_environment(svc), ports=[published(svc.port)], depends_on=ready, restart="unless-stopped")
+    }
+
+
 def _service(svc: Service) -> Compose:
+    if not svc.owns_database:
+        return _web(svc)
     migrated = {f"{svc.name}-migrate": DONE, "kafka": HEALTHY, "keycloak": HEALTHY}
     if svc.uses_redis:
         migrated["redis"] = HEALTHY

@@ -7,6 +7,9 @@ Each service runs as three Deployments of one image, told apart by two settings:
 - `<svc>-relay`: the outbox relay, two replicas of which one holds the publishing lock.
 A Job migrates the schema and creates missing topics first.
 
+The console has no database and no consumer group: it runs the API role only (its Deployment,
+Service, HPA and PDB), behind an Ingress, the one address people open in a browser.
+
 Every service reaches the broker as its own Strimzi `KafkaUser` (SCRAM-SHA-512 over TLS, the
 cluster CA mounted from its Secret, ACLs from crm_devtools.principals), verifies tokens of the
 issuer the ConfigMap names (its client secret from `<svc>-oidc`), and is reachable only where
@@ -20,8 +23,10 @@ from crm_contracts import topics
 from crm_devtools.deploy.plan import (
     API_RESOURCES,
     APP_UID,
+    CONSOLE_TLS_SECRET,
     DLQ_PARTITIONS,
     DLQ_RETENTION,
+    INGRESS_CLASS,
     INGRESS_NAMESPACE,
     ISSUER_CIDR,
     ISSUER_PORT,
@@ -69,7 +74,7 @@ def _env(svc: Service, component: str | None) -> list[Manifest]:
         {"name": svc.env(setting), "valueFrom": {"secretKeyRef": {"name": ref.secret, "key": ref.key}}}
         for setting, ref in secret_settings(svc).items()
     ]
-    if component is not None:
+    if component is not None and svc.owns_database:  # the roles of one image; the console has one role
         consumers, relay = ROLES[component]
         env.append({"name": svc.env("run_consumers"), "value": str(consumers).lower()})
         env.append({"name": svc.env("run_relay"), "value": str(relay).lower()})
@@ -88,7 +93,9 @@ def _container(svc: Service, component: str, args: list[str], resources: Resourc
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True}],
     }
     if component != "migrate":
-        container["ports"] = [{"name": "http", "containerPort": svc.port}, {"name": "metrics", "containerPort": svc.metrics_port}]
+        container["ports"] = [{"name": "http", "containerPort": svc.port}]
+        if svc.metrics:
+            container["ports"].append({"name": "metrics", "containerPort": svc.metrics_port})
         container["startupProbe"] = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2, "failureThreshold": 60}
         container["livenessProbe"] = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 3}
         container["readinessProbe"] = {
@@ -133,12 +140,13 @@ def _pod(svc: Service, component: str, args: list[str], resources: Resources) ->
                 "labelSelector": {"matchLabels": selector(svc, component)},
             }
         ]
-        # Scraped on the metrics port (crm_runtime.metrics), never on the API's.
-        metadata["annotations"] = {
-            "prometheus.io/scrape": "true",
-            "prometheus.io/port": str(svc.metrics_port),
-            "prometheus.io/path": "/metrics",
-        }
+        if svc.metrics:
+            # Scraped on the metrics port (crm_runtime.metrics), never on the API's.
+            metadata["annotations"] = {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(svc.metrics_port),
+                "prometheus.io/path": "/metrics",
+            }
     return {"metadata": metadata, "spec": spec}
 
 
@@ -299,6 +307,30 @@ def database(svc: Service) -> Manifest:
     }
 
 
+def ingress(svc: Service) -> Manifest:
+    """Where people open a web front end: its host over HTTPS (the session cookie is `Secure`), every
+    path to its Service. Server-sent events (`/live`) go out unbuffered as they happen; the console
+    sends a comment every 15 s, well inside the controller's read timeout."""
+    assert svc.public_host is not None
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _meta(svc.name, svc, "api", annotations={"nginx.ingress.kubernetes.io/proxy-buffering": "off"}),
+        "spec": {
+            "ingressClassName": INGRESS_CLASS,
+            "tls": [{"hosts": [svc.public_host], "secretName": CONSOLE_TLS_SECRET}],
+            "rules": [
+                {
+                    "host": svc.public_host,
+                    "http": {
+                        "paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": svc.name, "port": {"name": "http"}}}}]
+                    },
+                }
+            ],
+        },
+    }
+
+
 def _tcp(port: int) -> list[Manifest]:
     return [{"protocol": "TCP", "port": port}]
 
@@ -311,15 +343,16 @@ def network_policy(svc: Service) -> Manifest:
     """Who reaches the service's pods, and what they reach.
 
     In: the API port from the ingress controller's namespace and from the pods of the services
-    that call this one (`Service.callers`); the metrics port from the monitoring namespace;
-    nothing else (kubelet probes come from the node). Out: its own database, Kafka, the token
-    issuer, Redis if it uses it, and the APIs it calls.
+    that call this one (`Service.callers`, the console among them); the metrics port from the
+    monitoring namespace; nothing else (kubelet probes come from the node). Out: its own
+    database, Kafka, the token issuer, Redis if it uses it, and the APIs it calls.
 
     The rule order is part of the overlays' contract: egress 0 is the database, 1 Kafka, 2 the
-    issuer, 3 Redis (when used); ingress 0 is the API port, 1 the metrics port.
+    issuer, 3 Redis (when used); ingress 0 is the API port, 1 the metrics port. Without a
+    database (the console) every egress rule moves up one: 0 Kafka, 1 the issuer, 2 Redis.
     """
-    egress = [
-        _egress_to({"cnpg.io/cluster": svc.db_cluster}, 5432),
+    egress = [_egress_to({"cnpg.io/cluster": svc.db_cluster}, 5432)] if svc.owns_database else []
+    egress += [
         _egress_to({"strimzi.io/cluster": KAFKA_CLUSTER}, KAFKA_PORT),
         {"to": [{"ipBlock": {"cidr": ISSUER_CIDR}}], "ports": _tcp(ISSUER_PORT)},
     ]
@@ -329,6 +362,9 @@ def network_policy(svc: Service) -> Manifest:
         egress.append(_egress_to(selector(service(peer), "api"), service(peer).port))
     api_from: list[Manifest] = [{"namespaceSelector": {"matchLabels": INGRESS_NAMESPACE}}]
     api_from += [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": caller}}} for caller in svc.callers]
+    ingress_rules: list[Manifest] = [{"from": api_from, "ports": _tcp(svc.port)}]
+    if svc.metrics:
+        ingress_rules.append({"from": [{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE}}], "ports": _tcp(svc.metrics_port)})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -336,10 +372,7 @@ def network_policy(svc: Service) -> Manifest:
         "spec": {
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": svc.name}},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [
-                {"from": api_from, "ports": _tcp(svc.port)},
-                {"from": [{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE}}], "ports": _tcp(svc.metrics_port)},
-            ],
+            "ingress": ingress_rules,
             "egress": egress,
         },
     }
@@ -428,15 +461,19 @@ def kafka_topics() -> list[Manifest]:
 
 
 def service_files(svc: Service) -> dict[str, list[Manifest] | Manifest]:
-    return {
-        "serviceaccount.yaml": service_account(svc),
-        "api.yaml": api(svc),
-        "worker.yaml": worker(svc),
-        "relay.yaml": relay(svc),
-        "migrate.yaml": migrate_job(svc),
-        "database.yaml": database(svc),
-        "networkpolicy.yaml": network_policy(svc),
-    }
+    files: dict[str, list[Manifest] | Manifest] = {"serviceaccount.yaml": service_account(svc), "api.yaml": api(svc)}
+    if "worker" in svc.roles:
+        files["worker.yaml"] = worker(svc)
+    if "relay" in svc.roles:
+        files["relay.yaml"] = relay(svc)
+    if "migrate" in svc.roles:
+        files["migrate.yaml"] = migrate_job(svc)
+    if svc.owns_database:
+        files["database.yaml"] = database(svc)
+    if svc.public_host:
+        files["ingress.yaml"] = ingress(svc)
+    files["networkpolicy.yaml"] = network_policy(svc)
+    return files
 
 
 def service_kustomization(svc: Service) -> Manifest:

@@ -8,6 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from allocation_svc.config import AllocationSettings
+from crm_console.bootstrap import HTMX_SSE_VERSION, HTMX_VERSION
+from crm_console.config import ConsoleSettings
 from crm_contracts import catalog, topics
 from crm_runtime.settings import METRICS_PORT_OFFSET, ServiceSettings
 from customer_svc.config import CustomerSettings
@@ -41,6 +43,17 @@ ISSUER_CIDR = "203.0.113.0/24"
 ISSUER_PORT = 443
 PYTHON_IMAGE = "python:3.11-slim-bookworm"
 APP_UID = 10001
+# The console's browser code (htmx 2 and its SSE extension) comes from the npm registry at the
+# versions scripts/console-assets.sh pins, fetched in a build stage of its image on this Node.
+NODE_IMAGE = "node:24-bookworm-slim"
+CONSOLE_NPM_PACKAGES = (f"htmx.org@{HTMX_VERSION}", f"htmx-ext-sse@{HTMX_SSE_VERSION}")
+CONSOLE_ASSETS_DIR = "/app/assets"  # in the image: htmx.min.js and sse.js, nothing else
+# Where people open the console: the Ingress host (TLS from Secret CONSOLE_TLS_SECRET, written by
+# the platform or cert-manager). Overlays set their own; the issuer must list
+# <public url>/auth/callback as a redirect URI and <public url>/ as a post-logout redirect URI.
+CONSOLE_HOST = "crm.example.com"
+CONSOLE_TLS_SECRET = "console-tls"
+INGRESS_CLASS = "nginx"
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,12 @@ class Service:
     uses_redis: bool = False
     # Lag per worker instance that KEDA aims for; about ten seconds of one instance's work.
     lag_per_worker: int = 2000
+    # Serves Prometheus' /metrics on its own port (crm_runtime.metrics); without, `METRICS_PORT=0`.
+    metrics: bool = True
+    # Has a confidential OIDC client of its own (client credentials, secret `<name>-oidc`).
+    oidc_client: bool = True
+    # People open it in a browser: the Ingress host it is published at (None: an API only).
+    public_host: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -116,8 +135,28 @@ class Service:
 
     @property
     def metrics_port(self) -> int:
-        """Prometheus' port: a cluster sets it explicitly (the runtime's default rule, HTTP + 1000)."""
-        return self.port + METRICS_PORT_OFFSET
+        """Prometheus' port: a cluster sets it explicitly (the runtime's default rule, HTTP + 1000; 0: none)."""
+        return self.port + METRICS_PORT_OFFSET if self.metrics else 0
+
+    @property
+    def owns_database(self) -> bool:
+        """A database of its own (and so an outbox, a relay and a `migrate` step)."""
+        return bool(self.settings.owns_database)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """What it runs as on a cluster: the API always; a worker if it consumes a topic with a
+        group; the outbox relay and the migration if it owns a database."""
+        roles = ["api"]
+        if self.subscribes:
+            roles.append("worker")
+        if self.owns_database:
+            roles += ["relay", "migrate"]
+        return tuple(roles)
+
+    @property
+    def public_url(self) -> str | None:
+        return f"https://{self.public_host}" if self.public_host else None
 
     @property
     def callers(self) -> tuple[str, ...]:
@@ -125,8 +164,8 @@ class Service:
         return tuple(s.name for s in SERVICES if self.name in s.calls.values())
 
     @property
-    def oidc_secret(self) -> str:
-        return f"{self.name}-oidc"
+    def oidc_secret(self) -> str | None:
+        return f"{self.name}-oidc" if self.oidc_client else None
 
     @property
     def database(self) -> str:
@@ -143,7 +182,8 @@ class Service:
 
     @property
     def subscribes(self) -> tuple[str, ...]:
-        return catalog.SUBSCRIBERS[self.name]
+        """The topics it consumes with its consumer group (the console reads without one)."""
+        return catalog.SUBSCRIBERS.get(self.name, ())
 
     @property
     def max_workers(self) -> int:
@@ -159,8 +199,30 @@ SERVICES: tuple[Service, ...] = (
     Service("customer-svc", CustomerSettings, calls={"dedup_url": "dedup-svc"}, lag_per_worker=1000),
     Service("allocation-svc", AllocationSettings),
     Service("timeline-svc", TimelineSettings, calls={"customer_url": "customer-svc"}, lag_per_worker=1000),
+    # The web console: an API role only (no database, nothing to migrate, no consumer group: each
+    # instance reads the public topics of catalog.WATCHED_BY_CONSOLE from their end as principal
+    # `console`), sessions in Redis, every service's API behind it, published through the Ingress.
+    # It signs people in as the issuer's public client (PKCE), so it has no client secret, and it
+    # serves no /metrics.
+    Service(
+        "console",
+        ConsoleSettings,
+        calls={
+            f"{name.removesuffix('-svc')}_url": name
+            for name in ("intake-svc", "dedup-svc", "customer-svc", "allocation-svc", "timeline-svc")
+        },
+        uses_redis=True,
+        metrics=False,
+        oidc_client=False,
+        public_host=CONSOLE_HOST,
+    ),
 )
 
 
 def service(name: str) -> Service:
     return next(s for s in SERVICES if s.name == name)
+
+
+def with_role(role: str) -> tuple[Service, ...]:
+    """The services that run `role` (`api`, `worker`, `relay`, `migrate`)."""
+    return tuple(s for s in SERVICES if role in s.roles)

@@ -13,7 +13,16 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from crm_devtools.deploy.plan import KAFKA_BOOTSTRAP, KAFKA_CA_FILE, OIDC_ISSUER, OIDC_SECRET_KEY, REDIS_SECRET, Service, service
+from crm_devtools.deploy.plan import (
+    CONSOLE_ASSETS_DIR,
+    KAFKA_BOOTSTRAP,
+    KAFKA_CA_FILE,
+    OIDC_ISSUER,
+    OIDC_SECRET_KEY,
+    REDIS_SECRET,
+    Service,
+    service,
+)
 
 
 @dataclass(frozen=True)
@@ -24,12 +33,13 @@ class SecretRef:
 
 def secret_settings(svc: Service) -> dict[str, SecretRef]:
     """Settings read from Secrets (never written into git): field -> where."""
-    refs = {
-        "database_url": SecretRef(svc.db_secret, "uri"),
-        # Strimzi's User Operator writes the KafkaUser's password into a Secret of the user's name.
-        "kafka_sasl_password": SecretRef(svc.name, "password"),
-        "oidc_client_secret": SecretRef(svc.oidc_secret, OIDC_SECRET_KEY),
-    }
+    refs: dict[str, SecretRef] = {}
+    if svc.owns_database:
+        refs["database_url"] = SecretRef(svc.db_secret, "uri")
+    # Strimzi's User Operator writes the KafkaUser's password into a Secret of the user's name.
+    refs["kafka_sasl_password"] = SecretRef(svc.name, "password")
+    if svc.oidc_secret is not None:
+        refs["oidc_client_secret"] = SecretRef(svc.oidc_secret, OIDC_SECRET_KEY)
     if svc.uses_redis:
         refs["redis_url"] = SecretRef(REDIS_SECRET, "url")
     return refs
@@ -41,20 +51,30 @@ def cluster_values(svc: Service) -> dict[str, object]:
         "environment": "production",
         "http_host": "0.0.0.0",
         "kafka_bootstrap_servers": KAFKA_BOOTSTRAP,
-        "topic_replication_factor": 3,
-        "create_topics": False,  # deploy/k8s/base/kafka-topics.yaml: Strimzi creates them
-        "group_id": svc.name,
-        # The broker: TLS (the cluster CA mounted from its Secret) and the service's own KafkaUser.
-        "kafka_security_protocol": "SASL_SSL",
-        "kafka_sasl_mechanism": "SCRAM-SHA-512",
-        "kafka_sasl_username": svc.name,
-        "kafka_ssl_cafile": KAFKA_CA_FILE,
-        # Sign-in: the overlays name the real issuer; the client secret comes from a Secret.
-        "oidc_issuer": OIDC_ISSUER,
-        "oidc_client_id": svc.name,
-        # Scraped on its own port, which only the monitoring namespace may reach.
-        "metrics_port": svc.metrics_port,
     }
+    if svc.owns_database:  # topics and a consumer group are a service's; the console has neither
+        values["topic_replication_factor"] = 3
+        values["create_topics"] = False  # deploy/k8s/base/kafka-topics.yaml: Strimzi creates them
+        values["group_id"] = svc.name
+    values.update(
+        {
+            # The broker: TLS (the cluster CA mounted from its Secret) and the service's own KafkaUser.
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_mechanism": "SCRAM-SHA-512",
+            "kafka_sasl_username": svc.name,
+            "kafka_ssl_cafile": KAFKA_CA_FILE,
+            # Sign-in: the overlays name the real issuer; the client secret comes from a Secret.
+            "oidc_issuer": OIDC_ISSUER,
+        }
+    )
+    if svc.oidc_client:
+        values["oidc_client_id"] = svc.name
+    # Scraped on its own port, which only the monitoring namespace may reach (0: no /metrics at all).
+    values["metrics_port"] = svc.metrics_port
+    if svc.public_url:  # the address people open (the Ingress host); sign-in redirects are built from it
+        values["public_url"] = svc.public_url
+    if "assets_dir" in svc.settings.model_fields:
+        values["assets_dir"] = CONSOLE_ASSETS_DIR  # where the image put htmx (services/console/Dockerfile)
     for setting, peer in svc.calls.items():
         values[setting] = f"http://{peer}:{service(peer).port}"
     return values
