@@ -22,14 +22,16 @@ from crm_devtools.e2e import LOG_ROOT, build_suite
 from crm_devtools.suite import SERVICES, Suite
 
 pytestmark = pytest.mark.browser
+DEV_REDIS = "redis://127.0.0.1:6379/3"  # ConsoleSettings.redis_url's default
 
 
 class Stack:
     """The services' and the console's addresses, and API clients as demo users (test data)."""
 
-    def __init__(self, urls: dict[str, str], console: str) -> None:
+    def __init__(self, urls: dict[str, str], console: str, redis_url: str) -> None:
         self.urls = urls
         self.console = console
+        self.redis_url = redis_url  # where this console keeps its sessions
 
     def url(self, service: str) -> str:
         return self.urls[service]
@@ -54,7 +56,7 @@ def stack() -> Iterator[Stack]:
     console = suite.start_console(port)
     try:
         console.wait_ready()
-        yield Stack(urls, console.url)
+        yield Stack(urls, console.url, suite.console_env(port).get("CONSOLE_REDIS_URL", DEV_REDIS))
     finally:
         suite.stop_all()
 
