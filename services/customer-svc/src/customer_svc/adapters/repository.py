@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, text, true, union, update
+from sqlalchemy import ColumnElement, Select, String, and_, bindparam, case, cast, func, or_, select, text, true, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from crm_runtime import scope
 from crm_runtime.access import Caller
 from customer_svc.adapters.tables import customer_numbers, customers, duplicate_leads, rep_teams
 from customer_svc.domain.card import FIRST_NUMBER, Card
+from customer_svc.domain.counts import PERSONAL_SOURCES, Count, CountBy
 from customer_svc.domain.filters import CardFilter
 from customer_svc.domain.search import search_document
 
@@ -217,6 +218,8 @@ class CustomerRepository:
                 query = query.where(or_(c.search_doc.startswith(term, autoescape=True), c.search_doc.contains(" " + term, autoescape=True)))
             else:
                 query = query.where(c.search_doc.contains(term, autoescape=True))
+        if where.ids:
+            query = query.where(c.id.in_(where.ids))
         if where.statuses:
             query = query.where(c.status.in_(where.statuses))
         if where.card_types:
@@ -242,6 +245,43 @@ class CustomerRepository:
         for key, value in where.fields.items():
             query = query.where(c.fields.contains({key: value}))
         return query
+
+    async def counts(self, workspace: str, where: CardFilter, scope_condition: ColumnElement[bool], by: CountBy) -> list[Count]:
+        """How many of the cards the list shows for `where` within `scope_condition` fall in each
+        group of `by`, largest first (one grouped query)."""
+        c = customers.c
+        kind: Any = None
+        label: Any = None
+        key: Any
+        if by is CountBy.STATUS:
+            key = c.status
+        elif by is CountBy.OWNER:
+            key = cast(c.owner_id, String)
+        elif by is CountBy.CHANNEL:
+            kind = func.split_part(c.created_by, ":", 1)
+            key = case((kind.in_(PERSONAL_SOURCES), kind), else_=func.nullif(func.split_part(c.created_by, ":", 2), ""))
+        else:
+            key = func.coalesce(c.broker["account_number"].astext, c.broker["name"].astext)
+            label = func.max(c.broker["name"].astext)
+        columns = [key.label("key"), func.count().label("n")]
+        grouped = [key]
+        if kind is not None:
+            columns.append(kind.label("kind"))
+            grouped.append(kind)
+        if label is not None:
+            columns.append(label.label("label"))
+        await self.custom_plan_for(where)
+        query = self.list_query(workspace, where, scope_condition).with_only_columns(*columns).group_by(*grouped)
+        rows = (await self._s.execute(query.order_by(func.count().desc(), key.asc().nulls_last()))).all()
+        return [
+            Count(
+                key=row.key,
+                count=int(row.n),
+                kind=row.kind if kind is not None else None,
+                label=row.label if label is not None else None,
+            )
+            for row in rows
+        ]
 
     async def custom_plan_for(self, where: CardFilter) -> None:
         """A plan made for these very terms: a generic plan cannot tell a rare term from a common one."""

@@ -3,6 +3,7 @@ from fastapi import FastAPI
 from crm_runtime.http import create_app
 from customer_svc.bootstrap import bootstrap
 from customer_svc.config import CustomerSettings
+from customer_svc.entrypoints import counts_api
 from customer_svc.entrypoints.admin_api import build_admin_router
 from customer_svc.entrypoints.api import build_router
 from customer_svc.entrypoints.export_api import build_export_router
@@ -12,6 +13,9 @@ from customer_svc.entrypoints.members_api import build_members_router
 
 def build_app(settings: CustomerSettings) -> FastAPI:
     container = bootstrap(settings)
-    # Export and lifecycle first: `/customers/export` and `/customers/deleted` are not card ids.
-    routers = [build_export_router(container), build_lifecycle_router(container), build_router(container)]
-    return create_app(container.runtime, [*routers, build_members_router(container), build_admin_router(container)], title="customer-svc")
+    # Counts, export and lifecycle first: `/customers/counts`, `/customers/export` and
+    # `/customers/deleted` are not card ids.
+    routers = [counts_api.router, build_export_router(container), build_lifecycle_router(container), build_router(container)]
+    app = create_app(container.runtime, [*routers, build_members_router(container), build_admin_router(container)], title="customer-svc")
+    app.state.container = container  # for the module-level routers' `ContainerDep`
+    return app

@@ -16,6 +16,7 @@ from crm_runtime.problems import Problem, invalid_fields
 from customer_svc.adapters.people import PeopleRepository
 from customer_svc.adapters.repository import CustomerRepository, not_deleted, reach, reach_branches
 from customer_svc.domain.contacts import Contact
+from customer_svc.domain.counts import Count, CountBy
 from customer_svc.domain.filters import CardFilter
 from customer_svc.domain.search import search_document
 from customer_svc.domain.status import allowed_manual
@@ -121,17 +122,30 @@ class CustomerQueries:
         async with self._sessions() as session:
             return await self._view(session, await CustomerRepository(session).row_by_number(caller.workspace, number, reach(caller)))
 
+    async def _checked(self, session: AsyncSession, workspace: str, where: CardFilter) -> CardFilter:
+        """`where` with its custom field values checked against the definitions (a 422 naming
+        `field.<key>`) and stored as the cards keep them."""
+        if not where.fields:
+            return where
+        any_type = [d.model_copy(update={"card_types": None}) for d in await self._definitions.of(session, workspace)]
+        clean, errors = check_values(any_type, where.fields, "lead")
+        if errors:
+            raise invalid_fields([(e.field.replace("fields.", "field."), e.message) for e in errors])
+        return dataclasses.replace(where, fields={**where.fields, **clean})
+
+    async def counts(self, caller: Caller, where: CardFilter, by: CountBy) -> list[Count]:
+        """How many of the cards the caller reaches (the list's scope condition, in SQL) and
+        `where` keeps fall in each group of `by`."""
+        async with self._sessions() as session:
+            where = await self._checked(session, caller.workspace, where)
+            return await CustomerRepository(session).counts(caller.workspace, where, reach(caller), by)
+
     async def page(self, caller: Caller, where: CardFilter, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
         """A page of the cards the caller reaches (filtered in SQL: a page is never short of
         cards another rep holds)."""
         workspace = caller.workspace
         async with self._sessions() as session:
-            if where.fields:
-                any_type = [d.model_copy(update={"card_types": None}) for d in await self._definitions.of(session, workspace)]
-                clean, errors = check_values(any_type, where.fields, "lead")
-                if errors:
-                    raise invalid_fields([(e.field.replace("fields.", "field."), e.message) for e in errors])
-                where = dataclasses.replace(where, fields={**where.fields, **clean})
+            where = await self._checked(session, workspace, where)
             within, alternatives = reach_branches(caller)
             return await CustomerRepository(session).page(workspace, where, after, limit, within, alternatives)
 
