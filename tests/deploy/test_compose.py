@@ -2,10 +2,11 @@
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from crm_devtools.deploy.plan import KAFKA_VERSION, SERVICES
+from crm_devtools.deploy.plan import KAFKA_VERSION, SERVICES, service, with_role
 from crm_devtools.identity import demo_users
 from crm_devtools.principals import ADMIN, principals
 
@@ -18,7 +19,9 @@ def test_the_suite_is_all_there(compose_config: dict[str, Any]) -> None:
     services = compose_config["services"]
     expected = {"kafka", "kafka-principals", "keycloak", "postgres", "redis", "otel-collector", "customer-svc-members", "seed"}
     for svc in SERVICES:
-        expected |= {svc.name, f"{svc.name}-relay", f"{svc.name}-migrate"}
+        expected.add(svc.name)
+        if svc.owns_database:  # the console has neither a relay nor a migration
+            expected |= {f"{svc.name}-relay", f"{svc.name}-migrate"}
     assert set(services) == expected
     assert services["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
     assert services["otel-collector"]["profiles"] == ["telemetry"]
@@ -26,7 +29,7 @@ def test_the_suite_is_all_there(compose_config: dict[str, Any]) -> None:
 
 def test_services_start_after_their_migration_and_publish_their_port(compose_config: dict[str, Any]) -> None:
     services = compose_config["services"]
-    for svc in SERVICES:
+    for svc in with_role("migrate"):
         migrate = services[f"{svc.name}-migrate"]
         assert migrate["command"] == ["migrate"] and migrate["restart"] == "no"
         for name in (svc.name, f"{svc.name}-relay"):
@@ -59,7 +62,8 @@ def test_the_demo_memberships_are_granted_in_customer_svc_before_the_seed(compos
 
 def test_every_database_a_service_uses_is_created(compose_config: dict[str, Any]) -> None:
     created = set(re.findall(r"CREATE DATABASE (\w+)", (REPO / "deploy" / "compose" / "postgres-init.sql").read_text()))
-    for svc in SERVICES:
+    assert created == {svc.database for svc in SERVICES if svc.owns_database}  # none for the console
+    for svc in with_role("migrate"):
         url = compose_config["services"][svc.name]["environment"][svc.env("database_url")]
         host, database = re.fullmatch(r"postgresql\+asyncpg://\w+:\w+@(\w+):5432/(\w+)", url).groups()  # type: ignore[union-attr]
         assert host == "postgres" and database in created
@@ -67,7 +71,7 @@ def test_every_database_a_service_uses_is_created(compose_config: dict[str, Any]
 
 def test_one_relay_and_one_consumer_set_per_service(compose_config: dict[str, Any]) -> None:
     services = compose_config["services"]
-    for svc in SERVICES:
+    for svc in with_role("relay"):
         roles = {
             name: (services[name]["environment"][svc.env("run_consumers")], services[name]["environment"][svc.env("run_relay")])
             for name in (svc.name, f"{svc.name}-relay", f"{svc.name}-migrate")
@@ -109,7 +113,8 @@ def test_keycloak_imports_the_realm_and_fixes_the_issuer_the_services_trust(comp
             if container.get("image", "").startswith(f"crm/{svc.name}:"):
                 env = container["environment"]
                 assert env[svc.env("oidc_issuer")] == f"{hostname}/realms/crm", name
-                assert env[svc.env("oidc_client_secret")] == f"dev-{svc.database}-secret", name  # the realm file's
+                if svc.oidc_client:
+                    assert env[svc.env("oidc_client_secret")] == f"dev-{svc.database}-secret", name  # the realm file's
                 if not name.endswith(("-migrate", "-members")):
                     assert container["depends_on"]["keycloak"]["condition"] == "service_healthy"
 
@@ -161,8 +166,43 @@ def test_the_principals_job_gives_every_principal_its_credential_and_exactly_its
         table |= {("topic", t, "Create") for t in p.creates} | {("group", g, "Read") for g in p.groups}
         assert applied[p.name] == table, p.name
     assert set(applied) == {p.name for p in principals()}
-    for svc in SERVICES:
+    for svc in with_role("migrate"):
         assert (
             compose_config["services"][f"{svc.name}-migrate"]["depends_on"]["kafka-principals"]["condition"]
             == "service_completed_successfully"
         )
+
+
+# --- issue 18: the web console ---------------------------------------------------------------------
+
+
+def test_the_console_starts_once_the_apis_answer_and_is_opened_where_the_realm_expects_it(compose_config: dict[str, Any]) -> None:
+    """One container (no migration, no relay, no database), after the five APIs are healthy (their
+    migrations created the topics it reads) and its principal has its ACLs; people open it on the
+    loopback at the address the demo realm registers as the `crm-console` client's redirect."""
+    console = service("console")
+    services = compose_config["services"]
+    container = services["console"]
+    env = container["environment"]
+    assert container["build"]["dockerfile"] == "services/console/Dockerfile" and container["restart"] == "unless-stopped"
+    depends = container["depends_on"]
+    assert {name for name, dep in depends.items() if dep["condition"] == "service_healthy"} == {
+        *(s.name for s in with_role("migrate")),
+        "keycloak",
+        "redis",
+    }
+    assert depends["kafka-principals"]["condition"] == "service_completed_successfully"
+    for setting, peer in console.calls.items():
+        url = urlsplit(env[console.env(setting)])
+        assert (url.hostname, url.port) == (peer, service(peer).port) and peer in services
+    assert env[console.env("redis_url")].startswith("redis://redis:6379/")
+    assert env[console.env("database_url")] == ""  # it owns none
+    # Opened from the host over plain HTTP: development, so the session cookie is not `Secure`.
+    assert env[console.env("environment")] == "development"
+    assert env[console.env("public_url")] == "http://127.0.0.1:8000"
+    assert [(p["target"], p["published"], p["host_ip"]) for p in container["ports"]] == [(8000, "8000", "127.0.0.1")]
+    realm = (REPO / "infra" / "keycloak" / "crm-realm.json").read_text()
+    assert '"http://127.0.0.1:8000/*"' in realm
+    # No /metrics server, no topics of its own, no consumer group.
+    assert env[console.env("metrics_port")] == "0"
+    assert console.env("group_id") not in env or env[console.env("group_id")] == ""

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from crm_devtools.deploy.plan import APP_UID, SERVICES, Service
+from crm_console import bootstrap as console_bootstrap
+from crm_devtools.deploy import settings_env
+from crm_devtools.deploy.plan import APP_UID, SERVICES, Service, service, with_role
 
 from .conftest import REPO
 
@@ -62,7 +64,12 @@ def _ignored(path: str) -> bool:
     return ignored
 
 
-@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+def test_every_service_has_an_image() -> None:
+    assert all((REPO / "services" / svc.name / "Dockerfile").is_file() for svc in SERVICES)
+    assert {svc.name for svc in SERVICES} == {*(s.name for s in with_role("migrate")), "console"}
+
+
+@pytest.mark.parametrize("svc", with_role("migrate"), ids=lambda s: s.name)
 def test_service_image(svc: Service) -> None:
     build, final = stages(REPO / "services" / svc.name / "Dockerfile")
     # Multi-stage: the final stage only copies the built virtualenv, and builds nothing.
@@ -102,3 +109,63 @@ def test_seed_image() -> None:
     assert final.all("USER") == [f"{APP_UID}:{APP_UID}"]
     scripts = tomllib.loads((REPO / "libs" / "devtools" / "pyproject.toml").read_text())["project"]["scripts"]
     assert final.all("CMD") == ['["crm-seed"]'] and "crm-seed" in scripts
+
+
+# --- issue 18: the console's image -----------------------------------------------------------------
+
+
+def _pins(text: str) -> dict[str, str]:
+    """package -> version of every `name@version` in a text (an npm install line)."""
+    return dict(re.findall(r"\b(htmx\.org|htmx-ext-sse|axe-core)@([0-9][\w.-]*)", text))
+
+
+def test_console_image_fetches_htmx_at_build_time_and_keeps_only_the_two_files() -> None:
+    console = service("console")
+    build, assets, final = stages(REPO / "services" / "console" / "Dockerfile")
+    assert (build.name, assets.name, final.name) == ("build", "assets", None) and final.base == build.base
+    assert assets.base == "${NODE_IMAGE}"
+    # The same pinned npm install as scripts/console-assets.sh (minus the tests' axe-core), at the
+    # versions the console's code says it is written for.
+    (install,) = [run for run in assets.all("RUN") if "npm install" in run]
+    script = (REPO / "scripts" / "console-assets.sh").read_text()
+    script_pins = dict(re.findall(r"^(HTMX_VERSION|HTMX_SSE_VERSION)=(\S+)", script, flags=re.M))
+    assert (
+        _pins(install)
+        == {
+            "htmx.org": script_pins["HTMX_VERSION"],
+            "htmx-ext-sse": script_pins["HTMX_SSE_VERSION"],
+        }
+        == {"htmx.org": console_bootstrap.HTMX_VERSION, "htmx-ext-sse": console_bootstrap.HTMX_SSE_VERSION}
+    )
+    for flag in ("--ignore-scripts", "--no-save", "--no-package-lock"):
+        assert flag in install and flag in script
+    # The final stage: the virtualenv, htmx.min.js and sse.js from the assets stage, nothing else;
+    # no build tools, no Node, no alembic (nothing to migrate).
+    assert "--from=build /opt/venv /opt/venv" in final.all("COPY")
+    (copied,) = [c for c in final.all("COPY") if c.startswith("--from=assets")]
+    *sources, target = copied.split()[1:]
+    assert sorted(source.rsplit("/", 1)[1] for source in sources) == ["htmx.min.js", "sse.js"]
+    assert not [run for run in final.all("RUN") if BUILD_TOOLS.search(run) or "npm" in run]
+    assert not [c for c in final.all("COPY") if "alembic" in c or "migrations" in c]
+    env = " ".join(final.all("ENV"))
+    assets_dir = re.search(r"CONSOLE_ASSETS_DIR=(\S+)", env).group(1)  # type: ignore[union-attr]
+    assert target.rstrip("/") == assets_dir
+    # The cluster's and compose's settings (config.env) point at the same folder, or the ConfigMap
+    # would override the image's variable with the development default.
+    values, _ = settings_env.parse((REPO / "deploy" / "k8s" / "base" / "console" / "config.env").read_text())
+    assert values[console.env("assets_dir")] == assets_dir
+    # Listens on all interfaces on 8000, reports readiness (sessions store + live feed), runs as a plain user.
+    assert final.all("USER") == [f"{APP_UID}:{APP_UID}"]
+    assert final.all("EXPOSE") == [str(console.port)] and console.port == 8000
+    assert "CONSOLE_HTTP_HOST=0.0.0.0" in env and f"CONSOLE_HTTP_PORT={console.port}" in env
+    assert f"http://127.0.0.1:{console.port}/readyz" in final.all("HEALTHCHECK")[0]
+    scripts = tomllib.loads((REPO / "services" / "console" / "pyproject.toml").read_text())["project"]["scripts"]
+    assert final.all("ENTRYPOINT") == ['["console"]'] and "console" in scripts
+    assert final.all("CMD") == ['["serve"]']
+    for args in build.all("COPY"):
+        source = args.split()[0]
+        assert (REPO / source).exists() and not _ignored(source), source
+    # Its templates and static files ship in the package (package data), not beside it.
+    package_data = tomllib.loads((REPO / "services" / "console" / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert {"templates/**/*.html", "static/*"} <= set(package_data["crm_console"])
+    assert not _ignored("services/console/src/crm_console/templates/base.html")

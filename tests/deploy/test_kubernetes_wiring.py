@@ -1,10 +1,12 @@
 """What the schemas cannot see: names that must point at each other, and the plan's promises."""
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from crm_contracts import topics
+from crm_contracts import catalog, topics
+from crm_devtools.deploy.kubernetes import deployment_name
 from crm_devtools.deploy.plan import (
     DLQ_PARTITIONS,
     INGRESS_NAMESPACE,
@@ -20,6 +22,7 @@ from crm_devtools.deploy.plan import (
     TOPICS,
     Service,
     service,
+    with_role,
 )
 from crm_devtools.identity import demo_users
 from crm_devtools.principals import principals
@@ -45,27 +48,32 @@ def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 def test_each_service_runs_api_worker_relay_and_a_migration(rendered: Docs, overlay: str) -> None:
     deployments = objects(rendered[overlay], "Deployment")
     jobs = objects(rendered[overlay], "Job")
+    flags = {"api": ("false", "false"), "worker": ("true", "false"), "relay": ("false", "true")}
+    assert [s.name for s in SERVICES if s.roles != ("api", "worker", "relay", "migrate")] == ["console"]
     for svc in SERVICES:
-        roles = {svc.name: ("false", "false"), f"{svc.name}-worker": ("true", "false"), f"{svc.name}-relay": ("false", "true")}
-        for name, (consumers, relay) in roles.items():
+        for role in (r for r in svc.roles if r != "migrate"):
+            name = deployment_name(svc, role)
             container = _container(deployments[name])
             env = {e["name"]: e.get("value") for e in container["env"]}
-            assert (env[svc.env("run_consumers")], env[svc.env("run_relay")]) == (consumers, relay), name
+            if svc.owns_database:
+                assert (env[svc.env("run_consumers")], env[svc.env("run_relay")]) == flags[role], name
             assert container["args"] == ["serve"]
             assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-            assert container["ports"] == [
-                {"name": "http", "containerPort": svc.port},
-                {"name": "metrics", "containerPort": svc.metrics_port},
-            ]
-            annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
-            assert annotations["prometheus.io/port"] == str(svc.metrics_port)  # scraped beside the API, never on it
+            metrics = [{"name": "metrics", "containerPort": svc.metrics_port}] if svc.metrics else []
+            assert container["ports"] == [{"name": "http", "containerPort": svc.port}, *metrics]
+            annotations = deployments[name]["spec"]["template"]["metadata"].get("annotations", {})
+            if svc.metrics:
+                assert annotations["prometheus.io/port"] == str(svc.metrics_port)  # scraped beside the API, never on it
+            else:
+                assert not any(key.startswith("prometheus.io/") for key in annotations)  # nothing to scrape
             assert set(container["resources"]) == {"requests", "limits"}
             assert {"cpu", "memory"} <= set(container["resources"]["requests"]) and "memory" in container["resources"]["limits"]
             assert deployments[name]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
-        migrate = _container(jobs[f"{svc.name}-migrate"])
-        assert migrate["args"] == ["migrate"] and migrate["image"] == _container(deployments[svc.name])["image"]
+        if "migrate" in svc.roles:
+            migrate = _container(jobs[f"{svc.name}-migrate"])
+            assert migrate["args"] == ["migrate"] and migrate["image"] == _container(deployments[svc.name])["image"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -90,12 +98,12 @@ def test_references_resolve(rendered: Docs, overlay: str) -> None:
     for svc in SERVICES:
         # Each HTTP service autoscales on CPU, each consumer deployment on its lag.
         assert objects(docs, "HorizontalPodAutoscaler")[svc.name]["spec"]["scaleTargetRef"]["name"] == svc.name
-        assert f"{svc.name}-worker" in objects(docs, "ScaledObject")
+        assert (f"{svc.name}-worker" in objects(docs, "ScaledObject")) == ("worker" in svc.roles)
 
 
 def test_workers_scale_on_their_own_groups_lag_up_to_the_partitions(rendered: Docs) -> None:
     partitions = {t.name: t.partitions for t in TOPICS}
-    for svc in SERVICES:
+    for svc in with_role("worker"):
         scaled = objects(rendered["prod"], "ScaledObject")[f"{svc.name}-worker"]["spec"]
         read = {t["metadata"]["topic"] for t in scaled["triggers"]}
         assert read == set(svc.subscribes)
@@ -131,8 +139,8 @@ def _egress_targets(policy: dict[str, Any]) -> list[dict[str, Any]]:
 def test_each_service_reaches_only_its_database_kafka_redis_and_the_apis_it_calls(rendered: Docs) -> None:
     policies = objects(rendered["dev"], "NetworkPolicy")
     for svc in SERVICES:
-        allowed = [
-            {"podSelector": {"matchLabels": {"cnpg.io/cluster": svc.db_cluster}}},
+        allowed = [{"podSelector": {"matchLabels": {"cnpg.io/cluster": svc.db_cluster}}}] if svc.owns_database else []
+        allowed += [
             {"podSelector": {"matchLabels": {"strimzi.io/cluster": KAFKA_CLUSTER}}},
             {"ipBlock": {"cidr": ISSUER_CIDR}},
         ]
@@ -149,13 +157,18 @@ def test_each_service_reaches_only_its_database_kafka_redis_and_the_apis_it_call
 def test_prod_uses_external_databases_and_keeps_no_secret_values(rendered: Docs) -> None:
     prod = rendered["prod"]
     assert objects(prod, "Cluster") == {} and objects(prod, "Secret") == {}
-    for svc in SERVICES:
+    for svc in with_role("migrate"):
         rules = objects(prod, "NetworkPolicy")[svc.name]["spec"]["egress"]
         assert rules[0] == {"to": [{"ipBlock": {"cidr": "192.0.2.0/24"}}], "ports": [{"protocol": "TCP", "port": 5432}]}
         assert rules[1]["ports"] == [{"protocol": "TCP", "port": KAFKA_PORT}]
         assert rules[2] == {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]}
         if svc.uses_redis:
             assert rules[3]["ports"] == [{"protocol": "TCP", "port": 6379}]
+    # The console has no database: Kafka, the issuer and Redis are its rules 0, 1 and 2.
+    rules = objects(prod, "NetworkPolicy")["console"]["spec"]["egress"]
+    assert rules[0]["ports"] == [{"protocol": "TCP", "port": KAFKA_PORT}]
+    assert rules[1] == {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+    assert rules[2] == {"to": [{"ipBlock": {"cidr": "198.51.100.0/24"}}], "ports": [{"protocol": "TCP", "port": 6379}]}
     intake = service("intake-svc")
     env = {e["name"]: e for e in _container(objects(prod, "Deployment")["intake-svc"])["env"]}
     assert env[intake.env("database_url")]["valueFrom"]["secretKeyRef"] == {"name": "intake-db-app", "key": "uri"}
@@ -163,7 +176,7 @@ def test_prod_uses_external_databases_and_keeps_no_secret_values(rendered: Docs)
 
 def test_dev_brings_its_own_databases_kafka_and_redis(rendered: Docs) -> None:
     dev = rendered["dev"]
-    assert set(objects(dev, "Cluster")) == {s.db_cluster for s in SERVICES}
+    assert set(objects(dev, "Cluster")) == {s.db_cluster for s in with_role("migrate")}
     assert objects(dev, "Kafka")[KAFKA_CLUSTER]["spec"]["kafka"]["version"] == _local_kafka_version()
     assert "crm-redis" in objects(dev, "Service") and "crm-redis" in objects(dev, "Secret")
     assert "crm-seed" in objects(dev, "Job")
@@ -259,18 +272,21 @@ def test_every_container_reaches_kafka_as_its_own_user_over_tls_and_knows_its_is
             assert mount["readOnly"] is True
             # Sign-in: the issuer and audience in the ConfigMap, the client secret from a Secret.
             assert env[svc.env("oidc_issuer")].startswith("https://") and env[svc.env("oidc_audience")] == "crm-api"
-            assert env[svc.env("oidc_client_id")] == svc.name
-            assert env[svc.env("oidc_client_secret")] == {"secretKeyRef": {"name": f"{svc.name}-oidc", "key": "client-secret"}}
+            if svc.oidc_client:
+                assert env[svc.env("oidc_client_id")] == svc.name
+                assert env[svc.env("oidc_client_secret")] == {"secretKeyRef": {"name": f"{svc.name}-oidc", "key": "client-secret"}}
+            else:  # the console signs people in as the issuer's public client: no secret to hold
+                assert not isinstance(env.get(svc.env("oidc_client_secret")), dict)
             assert env[svc.env("metrics_port")] == str(svc.metrics_port)
             checked += 1
-    assert checked == 4 * len(SERVICES)
+    assert checked == sum(len(svc.roles) for svc in SERVICES)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_keda_reads_the_lag_as_the_services_own_user(rendered: Docs, overlay: str) -> None:
     docs = rendered[overlay]
     auths = objects(docs, "TriggerAuthentication")
-    for svc in SERVICES:
+    for svc in with_role("worker"):
         for trigger in objects(docs, "ScaledObject")[f"{svc.name}-worker"]["spec"]["triggers"]:
             assert trigger["metadata"]["sasl"] == "scram_sha512" and trigger["metadata"]["tls"] == "enable"
             spec = auths[trigger["authenticationRef"]["name"]]["spec"]
@@ -316,17 +332,19 @@ def _admitted(docs: list[dict[str, Any]], svc: Service, port: int) -> list[dict[
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_only_the_ingress_and_the_calling_services_reach_an_api_port_and_only_monitoring_its_metrics(rendered: Docs, overlay: str) -> None:
     docs = rendered[overlay]
-    expected_callers = {"customer-svc": {"intake-svc", "timeline-svc"}, "dedup-svc": {"customer-svc"}}
+    # The console calls every service's API with the signed-in person's token.
+    expected_callers = {"customer-svc": {"intake-svc", "timeline-svc", "console"}, "dedup-svc": {"customer-svc", "console"}}
     seeded = {"intake-svc", "customer-svc", "allocation-svc"} if overlay == "dev" else set()
     for svc in SERVICES:
-        assert set(svc.callers) == expected_callers.get(svc.name, set())
+        default = set() if svc.name == "console" else {"console"}
+        assert set(svc.callers) == expected_callers.get(svc.name, default)
         api = _admitted(docs, svc, svc.port)
         namespaces = [p["namespaceSelector"]["matchLabels"] for p in api if "namespaceSelector" in p]
         pods = {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in api if "namespaceSelector" not in p}
         assert namespaces == [INGRESS_NAMESPACE] and all("podSelector" not in p for p in api if "namespaceSelector" in p)
         assert pods == set(svc.callers) | ({"crm-seed"} if svc.name in seeded else set())
         scrapers = _admitted(docs, svc, svc.metrics_port)
-        assert scrapers == [{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE}}]
+        assert scrapers == ([{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE}}] if svc.metrics else [])
         # The default deny covers the service's pods, so nothing else gets in.
         deny = objects(docs, "NetworkPolicy")["crm-default-deny"]
         pod_labels = objects(docs, "Deployment")[svc.name]["spec"]["template"]["metadata"]["labels"]
@@ -341,3 +359,83 @@ def test_a_service_that_calls_another_may_reach_it_and_is_admitted_by_it(rendere
             assert svc.name in peer.callers
             egress = [rule for rule in policies[svc.name]["spec"]["egress"] if rule["ports"] == [{"protocol": "TCP", "port": peer.port}]]
             assert egress and egress[0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == peer.name
+
+
+# --- issue 18: the web console ---------------------------------------------------------------------
+
+
+def _console_config(docs: list[dict[str, Any]]) -> dict[str, str]:
+    config: dict[str, str] = next(c for name, c in objects(docs, "ConfigMap").items() if name.startswith("console-config"))["data"]
+    return config
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_runs_one_stateless_role_and_reads_the_services_inside_the_cluster(rendered: Docs, overlay: str) -> None:
+    """An API role only: no database, no migration Job, no worker or relay, nothing for KEDA; it
+    calls the five APIs at their in-cluster Service addresses, may reach them (and they admit it),
+    keeps its sessions in Redis (a Secret), and reads the broker as its own read-only user."""
+    docs = rendered[overlay]
+    console = service("console")
+    assert console.roles == ("api",) and not console.owns_database
+    labelled = [d for d in docs if d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "console"]
+    assert {d["kind"] for d in labelled} == {
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ConfigMap",
+        *(["Ingress"] if overlay != "dev" else []),
+    }
+    config = _console_config(docs)
+    services = objects(docs, "Service")
+    assert set(console.calls.values()) == {s.name for s in with_role("migrate")}
+    for setting, peer in console.calls.items():
+        url = urlsplit(config[console.env(setting)])
+        assert url.scheme == "http" and url.hostname == peer and url.path in ("", "/")
+        assert {"name": "http", "port": url.port, "targetPort": "http"} in services[peer]["spec"]["ports"]
+    env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in _container(objects(docs, "Deployment")["console"])["env"]}
+    assert env == {
+        console.env("kafka_sasl_password"): {"name": "console", "key": "password"},
+        console.env("redis_url"): {"name": "crm-redis", "key": "url"},
+    }
+    assert config[console.env("metrics_port")] == "0" and config[console.env("database_url")] == ""
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_user_only_reads_the_public_topics_without_a_group(rendered: Docs, overlay: str) -> None:
+    acls = objects(rendered[overlay], "KafkaUser")["console"]["spec"]["authorization"]["acls"]
+    assert [(a["resource"]["type"], a["resource"]["name"], a["operations"]) for a in acls] == [
+        ("topic", t, ["Read"]) for t in catalog.WATCHED_BY_CONSOLE
+    ]
+    assert set(catalog.WATCHED_BY_CONSOLE) == {topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS}
+
+
+def test_people_reach_the_console_over_https_at_its_public_url_and_nothing_else_is_published(rendered: Docs) -> None:
+    """The Ingress is the one way in for people: the host of CONSOLE_PUBLIC_URL (https, the sign-in
+    redirects are built from it), TLS for that host, every path to the console's Service."""
+    for overlay in ("base", "prod"):
+        docs = rendered[overlay]
+        ingresses = objects(docs, "Ingress")
+        assert set(ingresses) == {"console"}, overlay
+        spec = ingresses["console"]["spec"]
+        public = urlsplit(_console_config(docs)["CONSOLE_PUBLIC_URL"])
+        assert public.scheme == "https" and public.path in ("", "/")
+        (rule,) = spec["rules"]
+        assert rule["host"] == public.hostname
+        assert spec["tls"] == [{"hosts": [public.hostname], "secretName": "console-tls"}]
+        (path,) = rule["http"]["paths"]
+        assert (path["path"], path["pathType"]) == ("/", "Prefix")
+        backend = path["backend"]["service"]
+        port = next(p for p in objects(docs, "Service")[backend["name"]]["spec"]["ports"] if p["name"] == backend["port"]["name"])
+        assert backend["name"] == "console" and port["port"] == service("console").port
+        # Live pushes (server-sent events) leave the controller as they happen.
+        assert ingresses["console"]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+        # The ingress controller's namespace is the only one admitted on the console's port.
+        api = _admitted(docs, service("console"), service("console").port)
+        assert api == [{"namespaceSelector": {"matchLabels": INGRESS_NAMESPACE}}]
+    # A dev namespace has no public host: people port-forward to the address the demo realm registers.
+    assert objects(rendered["dev"], "Ingress") == {}
+    assert _console_config(rendered["dev"])["CONSOLE_PUBLIC_URL"] == "http://127.0.0.1:8000"
+    assert '"http://127.0.0.1:8000/*"' in (REPO / "infra" / "keycloak" / "crm-realm.json").read_text()

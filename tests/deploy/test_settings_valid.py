@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from crm_devtools.deploy.plan import SERVICES, Service
+from crm_devtools.deploy import settings_env
+from crm_devtools.deploy.plan import SERVICES, Service, service
 
-from .conftest import OVERLAYS, objects
+from .conftest import OVERLAYS, REPO, objects
 
 pytestmark = pytest.mark.deploy
 
@@ -51,6 +52,7 @@ def test_kubernetes_containers_start_with_valid_settings(
     config_maps, secrets = objects(docs, "ConfigMap"), objects(docs, "Secret")
     workloads = {**objects(docs, "Deployment"), **objects(docs, "Job")}
     environments = set()
+    console_cookies = set()
     for svc in SERVICES:
         for workload in workloads.values():
             if workload["metadata"]["labels"].get("app.kubernetes.io/name") != svc.name:
@@ -62,8 +64,14 @@ def test_kubernetes_containers_start_with_valid_settings(
                 for entry in container.get("env", []):
                     ref = entry.get("valueFrom", {}).get("secretKeyRef")
                     env[entry["name"]] = _secret_value(secrets, ref) if ref else entry["value"]
-                environments.add(_settings(svc, env, monkeypatch).environment)
+                settings = _settings(svc, env, monkeypatch)
+                environments.add(settings.environment)
+                if svc.name == "console":
+                    console_cookies.add(settings.cookie_secure)
     assert environments == {"development" if overlay == "dev" else "production"}
+    # The session cookie is `Secure` wherever people reach the console over HTTPS (the Ingress);
+    # only the port-forwarded dev namespace serves it over plain HTTP.
+    assert console_cookies == {overlay != "dev"}
 
 
 def test_compose_containers_start_with_valid_settings(compose_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,4 +79,24 @@ def test_compose_containers_start_with_valid_settings(compose_config: dict[str, 
         for container in compose_config["services"].values():
             if container.get("image", "").startswith(f"crm/{svc.name}:"):
                 env = {k: str(v) for k, v in (container.get("environment") or {}).items() if v is not None}
-                assert _settings(svc, env, monkeypatch).environment == "development"
+                settings = _settings(svc, env, monkeypatch)
+                assert settings.environment == "development"
+                if svc.name == "console":  # opened on http://127.0.0.1:8000: a `Secure` cookie would never come back
+                    assert settings.cookie_secure is False and settings.public_url.startswith("http://")
+
+
+def test_the_console_refuses_the_production_settings_without_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the ConfigMap alone gives the console in production is not enough: its Redis URL and
+    broker password come from Secrets, and starting without them fails, naming the variable."""
+    console = service("console")
+    values, _ = settings_env.parse((REPO / "deploy" / "k8s" / "base" / "console" / "config.env").read_text())
+    with pytest.raises(ValueError, match=console.env("kafka_sasl_password")):
+        _settings(console, values, monkeypatch)
+    with pytest.raises(ValueError, match=console.env("redis_url")):
+        _settings(console, {**values, console.env("kafka_sasl_password"): "generated"}, monkeypatch)
+    settings = _settings(
+        console,
+        {**values, console.env("kafka_sasl_password"): "generated", console.env("redis_url"): PLATFORM_SECRETS["url"]},
+        monkeypatch,
+    )
+    assert settings.cookie_secure is True and settings.public_url.startswith("https://")
