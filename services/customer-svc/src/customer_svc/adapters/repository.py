@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, String, and_, bindparam, case, cast, func, or_, select, text, true, union, update
+from sqlalchemy import ColumnElement, Select, String, and_, bindparam, case, cast, delete, func, or_, select, text, true, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -205,6 +205,21 @@ class CustomerRepository:
         if after is not None:
             query = query.where(or_(d.created_at < after[0], and_(d.created_at == after[0], d.submission_id < after[1])))
         return list((await self._s.execute(query.order_by(d.created_at.desc(), d.submission_id.desc()).limit(limit))).all())
+
+    async def duplicate_lead(self, lead_id: UUID, workspace: str, within: Reach | None = None, *, for_update: bool = False) -> Any:
+        """One duplicate lead of `workspace`, of a card `within` reach (None otherwise); locked with `for_update`."""
+        d = duplicate_leads.c
+        query = select(duplicate_leads).where(d.submission_id == lead_id, d.workspace == workspace)
+        if within is not None:
+            query = query.where(
+                select(customers.c.id).where(customers.c.id == d.customer_id, customers.c.workspace == workspace, within).exists()
+            )
+        return (await self._s.execute(query.with_for_update(of=duplicate_leads) if for_update else query)).first()
+
+    async def delete_duplicate_lead(self, lead_id: UUID, workspace: str) -> bool:
+        d = duplicate_leads.c
+        result = await self._s.execute(delete(duplicate_leads).where(d.submission_id == lead_id, d.workspace == workspace))
+        return bool(getattr(result, "rowcount", 0))
 
     def list_query(self, workspace: str, where: CardFilter, scope_condition: ColumnElement[bool]) -> Select[Any]:
         """The cards of `workspace` a list shows for `where`, within `scope_condition` (the

@@ -9,6 +9,7 @@ from uuid import UUID
 @dataclass(frozen=True)
 class CardFilter:
     terms: list[str] = field(default_factory=list)  # every term a substring of the search document
+    ids: list[UUID] = field(default_factory=list)  # only these cards
     statuses: list[str] = field(default_factory=list)
     card_types: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)  # every tag present

@@ -69,6 +69,7 @@ async def list_filter(
     terms = search_terms(params.q or "")
     where = CardFilter(
         terms=terms,
+        ids=params.id,
         statuses=params.status,
         card_types=params.card_type,
         tags=params.tag,

@@ -121,6 +121,9 @@ class FilterParams(BaseModel):
     """What a list is narrowed by (DESIGN 4.8); a saved filter stores exactly these."""
 
     q: str | None = Field(default=None, max_length=200, description="Name, ID, phone in any spelling or e-mail; partial.")
+    id: list[UUID] = Field(
+        default_factory=list, max_length=50, description="Only these cards (a page re-reading the rows it shows; not audited as opened)."
+    )
     status: list[Annotated[str, Field(max_length=30)]] = Field(default_factory=list, max_length=20)
     card_type: list[Annotated[str, Field(max_length=30)]] = Field(default_factory=list, max_length=20)
     tag: list[Annotated[str, Field(max_length=200)]] = Field(
