@@ -8,6 +8,7 @@ from customer_svc.config import CustomerSettings
 from customer_svc.service_layer.audit_log import AuditLog
 from customer_svc.service_layer.cards import CardService
 from customer_svc.service_layer.definitions import FieldDefinitions
+from customer_svc.service_layer.duplicate_leads import DuplicateLeadService
 from customer_svc.service_layer.handlers import SUBSCRIPTIONS, CustomerHandlers
 from customer_svc.service_layer.memberships import MembershipService
 from customer_svc.service_layer.merging import MergeService
@@ -32,6 +33,7 @@ class Container:
     memberships: MembershipService
     roles: RoleService
     audit_log: AuditLog
+    duplicate_leads: DuplicateLeadService
 
 
 def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> Container:
@@ -46,11 +48,12 @@ def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> C
         client = HttpDedupClient(settings.dedup_url, settings.dedup_timeout_s, ServiceToken(settings))
         runtime.close_on_stop(client.close)
         dedup = client
+    cards = CardService(runtime.sessions, publisher, dedup, definitions, region, runtime.access, runtime.audit)
     return Container(
         settings,
         runtime,
         CustomerQueries(runtime.sessions, definitions),
-        CardService(runtime.sessions, publisher, dedup, definitions, region, runtime.access, runtime.audit),
+        cards,
         PeopleService(runtime.sessions, publisher, region, runtime.access, runtime.audit),
         MergeService(runtime.sessions, publisher, runtime.audit),
         definitions,
@@ -58,4 +61,5 @@ def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> C
         MembershipService(runtime.sessions, runtime.outbox, runtime.audit),
         RoleService(runtime.sessions, runtime.outbox, runtime.audit),
         audit_log,
+        DuplicateLeadService(runtime.sessions, cards, publisher, definitions, region, runtime.access, runtime.audit),
     )
