@@ -1,0 +1,136 @@
+"""Screen 9, administration (`/admin`): the tabs each role may open, and what every sub-page
+shares. One module per resource (`admin_channels`, `admin_fields`, `admin_allocation`,
+`admin_roles`, `admin_members`, `admin_audit`); a tab the role does not allow is absent from
+the sub-navigation and its address is a refusal naming the permission, never a page.
+
+What each tab needs follows the services' own guards: channels the `channels` section (changes
+`manage_channels`); custom fields `manage_custom_fields`; reps and rules the `allocation`
+section and `manage_reps` / `manage_rules`; roles, members and the audit log `manage_roles`
+(each with the `administration` section)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from crm_console.adapters.services import ApiProblem
+from crm_console.entrypoints.web import Viewer, ViewerDep, form_errors, render
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Tab:
+    name: str
+    href: str
+    label: str
+    permission: str
+    allowed: Callable[[Viewer], bool]
+
+
+def _admin(viewer: Viewer, action: str) -> bool:
+    return viewer.sees("administration") and viewer.can(action)
+
+
+TABS: tuple[Tab, ...] = (
+    Tab("channels", "/admin/channels", "admin.tab.channels", "sections.channels", lambda v: v.sees("channels")),
+    Tab("fields", "/admin/fields", "admin.tab.fields", "actions.manage_custom_fields", lambda v: _admin(v, "manage_custom_fields")),
+    Tab(
+        "allocation",
+        "/admin/reps",
+        "admin.tab.allocation",
+        "actions.manage_reps",
+        lambda v: v.sees("administration") and v.sees("allocation") and (v.can("manage_reps") or v.can("manage_rules")),
+    ),
+    Tab("roles", "/admin/roles", "admin.tab.roles", "actions.manage_roles", lambda v: _admin(v, "manage_roles")),
+    Tab("members", "/admin/members", "admin.tab.members", "actions.manage_roles", lambda v: _admin(v, "manage_roles")),
+    Tab("audit", "/admin/audit", "admin.tab.audit", "actions.manage_roles", lambda v: _admin(v, "manage_roles")),
+)
+BY_NAME = {tab.name: tab for tab in TABS}
+
+
+def tabs_of(viewer: Viewer) -> list[Tab]:
+    return [tab for tab in TABS if tab.allowed(viewer)]
+
+
+def require(viewer: Viewer, name: str) -> Tab:
+    """The tab, when the viewer's role allows it; else the refused state (403 naming the permission)."""
+    tab = BY_NAME[name]
+    if not tab.allowed(viewer):
+        raise ApiProblem(403, "forbidden", "Forbidden", body={"permission": tab.permission})
+    return tab
+
+
+def page(
+    request: Request,
+    viewer: Viewer,
+    tab: str,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A sub-page in the administration frame (title, sub-navigation, the current tab marked)."""
+    return render(
+        request,
+        template,
+        {"tabs": tabs_of(viewer), "tab": tab, "errors": {}, "form_error": None, "notice": None, **context},
+        viewer=viewer,
+        status=status,
+        headers=headers,
+    )
+
+
+def refusal(problem: ApiProblem) -> tuple[dict[str, str], str | None]:
+    """A refused form: field -> message key, and a message for the form itself (a conflict, a
+    rule of the service, or a refusal naming no field of the form). 403/404 stay refusals."""
+    if problem.status in (403, 404):
+        raise problem
+    errors = form_errors(problem)
+    general = errors.pop("", None)
+    if problem.status == 409:
+        rule = problem.body.get("rule")
+        return errors, f"admin.rule.{rule}" if isinstance(rule, str) and rule in KNOWN_RULES else "admin.error.conflict"
+    return errors, "error.form" if general or not errors else None
+
+
+KNOWN_RULES = frozenset({"administrator_lockout", "last_administrator"})
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def texts(form: FormData, name: str) -> list[str]:
+    return [v.strip() for v in form.getlist(name) if isinstance(v, str) and v.strip()]
+
+
+def lines(value: str) -> list[str]:
+    """One item per line (or comma), blanks dropped, order kept, no repeats."""
+    items = [part.strip() for line in value.splitlines() for part in line.split(",")]
+    return list(dict.fromkeys(item for item in items if item))
+
+
+def optional_int(form: FormData, name: str, errors: dict[str, str]) -> int | None:
+    raw = text(form, name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        errors[name] = "admin.error.whole_number"
+        return None
+
+
+@router.get("/admin")
+async def admin_home(viewer: ViewerDep) -> Response:
+    """The first tab the role allows; none: the refused state."""
+    allowed = tabs_of(viewer)
+    if not allowed:
+        raise ApiProblem(403, "forbidden", "Forbidden", body={"permission": "sections.administration"})
+    return RedirectResponse(allowed[0].href, status_code=303)

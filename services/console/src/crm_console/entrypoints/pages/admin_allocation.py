@@ -1,0 +1,326 @@
+"""Administration › reps and rules (allocation-svc `/v1/reps`, `/v1/rules`): the reps with
+their team, availability, capacity and weight (add, edit, delete softly), and the allocation
+rules in the order they are tried, with their strategy (add, edit, delete)."""
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from crm_console.adapters.services import ApiProblem
+from crm_console.entrypoints.pages.admin import lines, optional_int, page, refusal, require, text, texts
+from crm_console.entrypoints.web import Viewer, ViewerDep, gather
+from crm_contracts.leads import ChannelKind
+
+router = APIRouter()
+
+STRATEGIES = ("round_robin", "weighted", "least_loaded", "fixed")
+CHANNEL_KINDS = tuple(kind.value for kind in ChannelKind)
+
+
+# ------------------------------------------------------------------------------------ reps
+
+
+def rep_form(rep: dict[str, Any] | None = None) -> dict[str, Any]:
+    rep = rep or {}
+
+    def number(name: str) -> str:
+        return "" if rep.get(name) is None else str(rep[name])
+
+    return {
+        "name": rep.get("name", ""),
+        "team": rep.get("team") or "",
+        "branch": rep.get("branch") or "",
+        "skills": ", ".join(rep.get("skills") or []),
+        "weight": number("weight") or "1",
+        "capacity": number("capacity"),
+        "daily_capacity": number("daily_capacity"),
+        "available": rep.get("available", True),
+    }
+
+
+def rep_typed(form: FormData) -> dict[str, Any]:
+    names = ("name", "team", "branch", "skills", "weight", "capacity", "daily_capacity")
+    return {**{name: text(form, name) for name in names}, "available": text(form, "available") == "true"}
+
+
+def rep_body(form: FormData, errors: dict[str, str], *, patch: bool) -> dict[str, Any]:
+    """A new rep leaves out what is empty; an edit sends every field, empty ones as null
+    (no team, no branch, no limit)."""
+    body: dict[str, Any] = {"name": text(form, "name"), "available": text(form, "available") == "true"}
+    body["skills"] = lines(text(form, "skills"))
+    for name in ("team", "branch"):
+        if text(form, name) or patch:
+            body[name] = text(form, name) or None
+    for name in ("weight", "capacity", "daily_capacity"):
+        value = optional_int(form, name, errors)
+        if value is not None or (patch and name != "weight"):
+            body[name] = value
+    return body
+
+
+async def reps_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    form_error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    listed = await viewer.backend.get("allocation", "/v1/reps")
+    return page(
+        request,
+        viewer,
+        "allocation",
+        "pages/admin_reps.html",
+        {
+            "reps": listed.get("items", []),
+            "values": values or rep_form(),
+            "errors": errors or {},
+            "form_error": form_error,
+            "notice": notice,
+            "sub": "reps",
+        },
+        status=status,
+    )
+
+
+def rep_page(
+    request: Request,
+    viewer: Viewer,
+    rep_id: UUID,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    form_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return page(
+        request,
+        viewer,
+        "allocation",
+        "pages/admin_rep.html",
+        {"rep_id": str(rep_id), "values": values, "errors": errors or {}, "form_error": form_error, "sub": "reps"},
+        status=status,
+    )
+
+
+@router.get("/admin/reps")
+async def admin_reps(request: Request, viewer: ViewerDep) -> Response:
+    require(viewer, "allocation")
+    return await reps_page(request, viewer, notice="state.saved" if request.query_params.get("saved") else None)
+
+
+@router.post("/admin/reps")
+async def admin_rep_create(request: Request, viewer: ViewerDep) -> Response:
+    require(viewer, "allocation")
+    form = await request.form()
+    errors: dict[str, str] = {}
+    body = rep_body(form, errors, patch=False)
+    if errors:
+        return await reps_page(request, viewer, values=rep_typed(form), errors=errors, form_error="error.form", status=422)
+    try:
+        await viewer.backend.post("allocation", "/v1/reps", json=body)
+    except ApiProblem as problem:
+        found, general = refusal(problem)
+        return await reps_page(request, viewer, values=rep_typed(form), errors=found, form_error=general, status=problem.status)
+    return RedirectResponse("/admin/reps?saved=1", status_code=303)
+
+
+@router.get("/admin/reps/{rep_id}")
+async def admin_rep(request: Request, rep_id: UUID, viewer: ViewerDep) -> Response:
+    require(viewer, "allocation")
+    rep = await viewer.backend.get("allocation", f"/v1/reps/{rep_id}")
+    return rep_page(request, viewer, rep_id, rep_form(rep))
+
+
+@router.post("/admin/reps/{rep_id}")
+async def admin_rep_save(request: Request, rep_id: UUID, viewer: ViewerDep) -> Response:
+    require(viewer, "allocation")
+    form = await request.form()
+    errors: dict[str, str] = {}
+    body = rep_body(form, errors, patch=True)
+    if errors:
+        return rep_page(request, viewer, rep_id, rep_typed(form), errors, "error.form", status=422)
+    try:
+        await viewer.backend.patch("allocation", f"/v1/reps/{rep_id}", json=body)
+    except ApiProblem as problem:
+        found, general = refusal(problem)
+        return rep_page(request, viewer, rep_id, rep_typed(form), found, general, status=problem.status)
+    return RedirectResponse("/admin/reps?saved=1", status_code=303)
+
+
+@router.post("/admin/reps/{rep_id}/delete")
+async def admin_rep_delete(rep_id: UUID, viewer: ViewerDep) -> Response:
+    require(viewer, "allocation")
+    await viewer.backend.delete("allocation", f"/v1/reps/{rep_id}")
+    return RedirectResponse("/admin/reps?saved=1", status_code=303)
+
+
+# ----------------------------------------------------------------------------------- rules
+
+
+def rule_form(rule: dict[str, Any] | None = None) -> dict[str, Any]:
+    rule = rule or {}
+    criteria = rule.get("criteria") or {}
+    return {
+        "name": rule.get("name", ""),
+        "position": str(rule.get("position", 100)),
+        "strategy": rule.get("strategy", "round_robin"),
+        "fixed_rep_id": str(rule.get("fixed_rep_id") or ""),
+        "rep_ids": [str(r) for r in rule.get("rep_ids") or []],
+        "channel_kinds": list(criteria.get("channel_kinds") or []),
+        "branches": ", ".join(criteria.get("branches") or []),
+        "tags_any": ", ".join(criteria.get("tags_any") or []),
+        "required_skills": ", ".join(rule.get("required_skills") or []),
+        "active": rule.get("active", True),
+    }
+
+
+def rule_typed(form: FormData) -> dict[str, Any]:
+    names = ("name", "position", "strategy", "fixed_rep_id", "branches", "tags_any", "required_skills")
+    return {
+        **{name: text(form, name) for name in names},
+        "rep_ids": texts(form, "rep_ids"),
+        "channel_kinds": texts(form, "channel_kinds"),
+        "active": text(form, "active") == "true",
+    }
+
+
+def rule_body(form: FormData, errors: dict[str, str], criteria: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The rule to send; the criteria this form does not edit are kept as they are."""
+    kept = dict(criteria or {})
+    kept.update(channel_kinds=texts(form, "channel_kinds"), branches=lines(text(form, "branches")), tags_any=lines(text(form, "tags_any")))
+    body: dict[str, Any] = {
+        "name": text(form, "name"),
+        "strategy": text(form, "strategy"),
+        "criteria": kept,
+        "rep_ids": texts(form, "rep_ids"),
+        "fixed_rep_id": text(form, "fixed_rep_id") or None,
+        "required_skills": lines(text(form, "required_skills")),
+        "active": text(form, "active") == "true",
+    }
+    position = optional_int(form, "position", errors)
+    if position is not None:
+        body["position"] = position
+    if body["strategy"] == "fixed" and body["fixed_rep_id"] is None:
+        errors["fixed_rep_id"] = "admin.rules.error.fixed_rep"
+    return body
+
+
+async def rules_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    form_error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    rules, reps = await gather(viewer.backend.get("allocation", "/v1/rules"), viewer.backend.get("allocation", "/v1/reps"))
+    return page(
+        request,
+        viewer,
+        "allocation",
+        "pages/admin_rules.html",
+        {
+            "rules": rules.get("items", []),
+            "reps": reps.get("items", []),
+            "rep_names": {r["id"]: r["name"] for r in reps.get("items", [])},
+            "values": values or rule_form(),
+            "errors": errors or {},
+            "form_error": form_error,
+            "notice": notice,
+            "editing": None,
+            "strategies": STRATEGIES,
+            "channel_kinds": CHANNEL_KINDS,
+            "sub": "rules",
+        },
+        status=status,
+    )
+
+
+async def rule_page(
+    request: Request,
+    viewer: Viewer,
+    rule_id: UUID,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    form_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    reps = await viewer.backend.get("allocation", "/v1/reps")
+    return page(
+        request,
+        viewer,
+        "allocation",
+        "pages/admin_rule.html",
+        {
+            "editing": str(rule_id),
+            "reps": reps.get("items", []),
+            "values": values,
+            "errors": errors or {},
+            "form_error": form_error,
+            "strategies": STRATEGIES,
+            "channel_kinds": CHANNEL_KINDS,
+            "sub": "rules",
+        },
+        status=status,
+    )
+
+
+@router.get("/admin/rules")
+async def admin_rules(request: Request, viewer: ViewerDep) -> Response:
+    require(viewer, "allocation")
+    return await rules_page(request, viewer, notice="state.saved" if request.query_params.get("saved") else None)
+
+
+@router.post("/admin/rules")
+async def admin_rule_create(request: Request, viewer: ViewerDep) -> Response:
+    require(viewer, "allocation")
+    form = await request.form()
+    errors: dict[str, str] = {}
+    body = rule_body(form, errors)
+    if errors:
+        return await rules_page(request, viewer, values=rule_typed(form), errors=errors, form_error="error.form", status=422)
+    try:
+        await viewer.backend.post("allocation", "/v1/rules", json=body)
+    except ApiProblem as problem:
+        found, general = refusal(problem)
+        return await rules_page(request, viewer, values=rule_typed(form), errors=found, form_error=general, status=problem.status)
+    return RedirectResponse("/admin/rules?saved=1", status_code=303)
+
+
+@router.get("/admin/rules/{rule_id}")
+async def admin_rule(request: Request, rule_id: UUID, viewer: ViewerDep) -> Response:
+    require(viewer, "allocation")
+    rule = await viewer.backend.get("allocation", f"/v1/rules/{rule_id}")
+    return await rule_page(request, viewer, rule_id, rule_form(rule))
+
+
+@router.post("/admin/rules/{rule_id}")
+async def admin_rule_save(request: Request, rule_id: UUID, viewer: ViewerDep) -> Response:
+    require(viewer, "allocation")
+    form = await request.form()
+    current = await viewer.backend.get("allocation", f"/v1/rules/{rule_id}")
+    errors: dict[str, str] = {}
+    body = rule_body(form, errors, current.get("criteria"))
+    if errors:
+        return await rule_page(request, viewer, rule_id, rule_typed(form), errors, "error.form", status=422)
+    try:
+        await viewer.backend.patch("allocation", f"/v1/rules/{rule_id}", json=body)
+    except ApiProblem as problem:
+        found, general = refusal(problem)
+        return await rule_page(request, viewer, rule_id, rule_typed(form), found, general, status=problem.status)
+    return RedirectResponse("/admin/rules?saved=1", status_code=303)
+
+
+@router.post("/admin/rules/{rule_id}/delete")
+async def admin_rule_delete(rule_id: UUID, viewer: ViewerDep) -> Response:
+    require(viewer, "allocation")
+    await viewer.backend.delete("allocation", f"/v1/rules/{rule_id}")
+    return RedirectResponse("/admin/rules?saved=1", status_code=303)

@@ -1,0 +1,137 @@
+"""Administration › channels (intake-svc `/v1/channels`): the lead sources, a new channel, a
+new key. A key is in the one answer that makes it (create, rotate): the console renders it
+once, in a marked box with a copy button, and keeps it nowhere (the page is `no-store`)."""
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from crm_console.adapters.services import ApiProblem
+from crm_console.entrypoints.pages.admin import optional_int, page, refusal, require, text, texts
+from crm_console.entrypoints.web import Viewer, ViewerDep
+from crm_contracts.leads import ChannelKind
+
+router = APIRouter()
+
+KINDS = tuple(kind.value for kind in ChannelKind)
+POLICIES = ("ask", "skip", "enrich", "fill_missing", "reset_status", "create_always", "no_new_card", "duplicate_lead")
+IDENTIFIERS = ("phone", "email", "national_id")
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def blank_form() -> dict[str, Any]:
+    return {
+        "kind": "web",
+        "name": "",
+        "duplicate_policy": "",
+        "identifiers": list(IDENTIFIERS),
+        "mapping": "",
+        "redirect_url": "",
+        "honeypot_field": "",
+        "rate_limit_per_minute": "",
+    }
+
+
+def parse_mapping(value: str, errors: dict[str, str]) -> dict[str, str]:
+    """`from = to` per line (`tel = phone`); a line without `=` is refused naming `mapping`."""
+    mapping: dict[str, str] = {}
+    for line in value.splitlines():
+        if not line.strip():
+            continue
+        source, sep, target = line.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            errors["mapping"] = "admin.channels.error.mapping"
+            continue
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def channel_body(form: FormData, errors: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": text(form, "kind"), "name": text(form, "name")}
+    if text(form, "duplicate_policy"):
+        body["duplicate_policy"] = text(form, "duplicate_policy")
+    body["identifiers"] = texts(form, "identifiers")
+    mapping = parse_mapping(str(form.get("mapping") or ""), errors)
+    if mapping:
+        body["mapping"] = mapping
+    for name in ("redirect_url", "honeypot_field", "hmac_secret"):
+        if text(form, name):
+            body[name] = text(form, name)
+    rate = optional_int(form, "rate_limit_per_minute", errors)
+    if rate is not None:
+        body["rate_limit_per_minute"] = rate
+    return body
+
+
+async def channels_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    form_error: str | None = None,
+    new_key: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    listed = await viewer.backend.get("intake", "/v1/channels")
+    return page(
+        request,
+        viewer,
+        "channels",
+        "pages/admin_channels.html",
+        {
+            "channels": listed.get("items", []),
+            "values": values or blank_form(),
+            "errors": errors or {},
+            "form_error": form_error,
+            "new_key": new_key,
+            "kinds": KINDS,
+            "policies": POLICIES,
+            "identifiers": IDENTIFIERS,
+        },
+        status=status,
+        headers=NO_STORE,
+    )
+
+
+@router.get("/admin/channels")
+async def admin_channels(request: Request, viewer: ViewerDep) -> Response:
+    require(viewer, "channels")
+    return await channels_page(request, viewer)
+
+
+@router.post("/admin/channels")
+async def admin_channel_create(request: Request, viewer: ViewerDep) -> Response:
+    require(viewer, "channels")
+    form = await request.form()
+    values = {**blank_form(), **{k: text(form, k) for k in blank_form() if k not in ("identifiers", "mapping")}}
+    values["identifiers"] = texts(form, "identifiers")
+    values["mapping"] = str(form.get("mapping") or "")
+    errors: dict[str, str] = {}
+    body = channel_body(form, errors)
+    if errors:
+        return await channels_page(request, viewer, values=values, errors=errors, form_error="error.form", status=422)
+    try:
+        created = await viewer.backend.post("intake", "/v1/channels", json=body)
+    except ApiProblem as problem:
+        found, general = refusal(problem)
+        return await channels_page(request, viewer, values=values, errors=found, form_error=general, status=problem.status)
+    return await channels_page(request, viewer, new_key={"name": created.get("name", ""), "key": created.get("key", "")}, status=201)
+
+
+@router.post("/admin/channels/{channel_id}/rotate")
+async def admin_channel_rotate(request: Request, channel_id: UUID, viewer: ViewerDep) -> Response:
+    require(viewer, "channels")
+    rotated = await viewer.backend.post("intake", f"/v1/channels/{channel_id}/rotate-key", json={})
+    return await channels_page(request, viewer, new_key={"name": rotated.get("name", ""), "key": rotated.get("key", "")})
+
+
+@router.post("/admin/channels/{channel_id}/active")
+async def admin_channel_active(request: Request, channel_id: UUID, viewer: ViewerDep) -> Response:
+    require(viewer, "channels")
+    form = await request.form()
+    await viewer.backend.patch("intake", f"/v1/channels/{channel_id}", json={"active": text(form, "active") == "true"})
+    return RedirectResponse("/admin/channels", status_code=303)

@@ -1,0 +1,182 @@
+"""Administration › custom fields (customer-svc `/v1/field-definitions`): the workspace's
+custom field definitions by kind, with their English and Hebrew labels, mandatory mark, card
+types and a select's options; add, edit (the whole definition, `PUT`) and delete."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from crm_console.adapters.services import ApiProblem
+from crm_console.entrypoints.pages.admin import lines, optional_int, page, refusal, require, text, texts
+from crm_console.entrypoints.web import Viewer, ViewerDep
+from crm_contracts.fields import CARD_TYPES, KEY_PATTERN, FieldKind
+
+router = APIRouter()
+
+KINDS = tuple(kind.value for kind in FieldKind)
+SELECTS = (FieldKind.SINGLE_SELECT.value, FieldKind.MULTI_SELECT.value)
+Key = Annotated[str, Path(pattern=KEY_PATTERN)]
+
+
+def blank_form() -> dict[str, Any]:
+    return {"key": "", "label": "", "label_he": "", "kind": "text", "options": "", "mandatory": False, "card_types": [], "max_length": ""}
+
+
+def form_of(definition: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key": definition.get("key", ""),
+        "label": definition.get("label", ""),
+        "label_he": definition.get("label_he") or "",
+        "kind": definition.get("kind", "text"),
+        "options": "\n".join(definition.get("options") or []),
+        "mandatory": bool(definition.get("mandatory")),
+        "card_types": list(definition.get("card_types") or []),
+        "max_length": str(definition.get("max_length") or ""),
+    }
+
+
+def typed(form: FormData) -> dict[str, Any]:
+    """What the person typed, kept as they typed it (re-shown on a refusal)."""
+    return {
+        "key": text(form, "key"),
+        "label": text(form, "label"),
+        "label_he": text(form, "label_he"),
+        "kind": text(form, "kind"),
+        "options": str(form.get("options") or ""),
+        "mandatory": text(form, "mandatory") == "true",
+        "card_types": texts(form, "card_types"),
+        "max_length": text(form, "max_length"),
+    }
+
+
+def definition_body(form: FormData, errors: dict[str, str]) -> dict[str, Any]:
+    """The definition to send. A select needs options; other kinds take none (left out)."""
+    kind = text(form, "kind")
+    body: dict[str, Any] = {
+        "key": text(form, "key"),
+        "label": text(form, "label"),
+        "kind": kind,
+        "mandatory": text(form, "mandatory") == "true",
+    }
+    body["label_he"] = text(form, "label_he") or None
+    options = lines(str(form.get("options") or ""))
+    if kind in SELECTS:
+        if not options:
+            errors["options"] = "admin.fields.error.options"
+        body["options"] = options
+    card_types = texts(form, "card_types")
+    body["card_types"] = card_types or None
+    longest = optional_int(form, "max_length", errors)
+    if longest is not None:
+        body["max_length"] = longest
+    return body
+
+
+async def fields_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    form_error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    listed = await viewer.backend.get("customer", "/v1/field-definitions")
+    return page(
+        request,
+        viewer,
+        "fields",
+        "pages/admin_fields.html",
+        {
+            "definitions": listed.get("items", []),
+            "values": values or blank_form(),
+            "errors": errors or {},
+            "form_error": form_error,
+            "notice": notice,
+            "editing": None,
+            "kinds": KINDS,
+            "card_types": CARD_TYPES,
+        },
+        status=status,
+    )
+
+
+def edit_page(
+    request: Request,
+    viewer: Viewer,
+    key: str,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    form_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return page(
+        request,
+        viewer,
+        "fields",
+        "pages/admin_field.html",
+        {"editing": key, "values": values, "errors": errors or {}, "form_error": form_error, "kinds": KINDS, "card_types": CARD_TYPES},
+        status=status,
+    )
+
+
+@router.get("/admin/fields")
+async def admin_fields(request: Request, viewer: ViewerDep) -> Response:
+    require(viewer, "fields")
+    saved = request.query_params.get("saved")
+    return await fields_page(request, viewer, notice="state.saved" if saved else None)
+
+
+@router.post("/admin/fields")
+async def admin_field_create(request: Request, viewer: ViewerDep) -> Response:
+    require(viewer, "fields")
+    form = await request.form()
+    errors: dict[str, str] = {}
+    body = definition_body(form, errors)
+    if errors:
+        return await fields_page(request, viewer, values=typed(form), errors=errors, form_error="error.form", status=422)
+    try:
+        await viewer.backend.post("customer", "/v1/field-definitions", json=body)
+    except ApiProblem as problem:
+        found, general = refusal(problem)
+        if problem.status == 409:
+            found, general = {"key": "admin.fields.error.key_taken"}, None
+        return await fields_page(request, viewer, values=typed(form), errors=found, form_error=general, status=problem.status)
+    return RedirectResponse("/admin/fields?saved=1", status_code=303)
+
+
+@router.get("/admin/fields/{key}")
+async def admin_field(request: Request, key: Key, viewer: ViewerDep) -> Response:
+    require(viewer, "fields")
+    listed = await viewer.backend.get("customer", "/v1/field-definitions")
+    for definition in listed.get("items", []):
+        if definition.get("key") == key:
+            return edit_page(request, viewer, key, form_of(definition))
+    raise ApiProblem(404, "not-found", "Not found")
+
+
+@router.post("/admin/fields/{key}")
+async def admin_field_save(request: Request, key: Key, viewer: ViewerDep) -> Response:
+    require(viewer, "fields")
+    form = await request.form()
+    errors: dict[str, str] = {}
+    body = definition_body(form, errors) | {"key": key}
+    values = typed(form) | {"key": key}
+    if errors:
+        return edit_page(request, viewer, key, values, errors, "error.form", status=422)
+    try:
+        await viewer.backend.put("customer", f"/v1/field-definitions/{key}", json=body)
+    except ApiProblem as problem:
+        found, general = refusal(problem)
+        return edit_page(request, viewer, key, values, found, general, status=problem.status)
+    return RedirectResponse("/admin/fields?saved=1", status_code=303)
+
+
+@router.post("/admin/fields/{key}/delete")
+async def admin_field_delete(key: Key, viewer: ViewerDep) -> Response:
+    require(viewer, "fields")
+    await viewer.backend.delete("customer", f"/v1/field-definitions/{key}")
+    return RedirectResponse("/admin/fields?saved=1", status_code=303)
