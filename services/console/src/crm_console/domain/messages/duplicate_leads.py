@@ -3,7 +3,8 @@
 MESSAGES: dict[str, tuple[str, str]] = {
     "dl.title": ("Duplicate leads", "לידים כפולים"),
     "dl.intro": (
-        "Leads kept because a card with the same identifying details exists. Promote one to a card of its own, merge it into the found card, or dismiss it.",
+        "Leads kept because a card with the same identifying details exists. "
+        "Promote one to a card of its own, merge it into the found card, or dismiss it.",
         "לידים שנשמרו משום שקיים כרטיס עם אותם פרטי זיהוי. ניתן להפוך ליד לכרטיס עצמאי, למזג אותו לכרטיס שנמצא, או לבטל אותו.",
     ),
     "dl.col.lead": ("Lead", "ליד"),
