@@ -240,6 +240,10 @@ def due_passed(reminder: dict[str, Any]) -> bool:
 # ------------------------------------------------------------------------------- loading
 
 
+class NotListed(Exception):
+    """The card did not come back from the list re-read (out of reach meanwhile): the header stays."""
+
+
 async def _nothing() -> None:
     return None
 
@@ -313,7 +317,7 @@ async def header_context(viewer: Viewer, customer_id: UUID, card: dict[str, Any]
         )
         card = next((r for r in body.get("items", []) if str(r.get("id")) == str(customer_id)), None)
         if card is None:
-            raise ApiProblem(404, "not-found", "Customer not found")
+            raise NotListed()
     else:
         reps = await _reps(viewer)
     return {
@@ -380,7 +384,11 @@ async def profile(request: Request, viewer: ViewerDep, customer_id: UUID) -> Res
 
 @router.get("/customers/{customer_id:uuid}/header", response_class=HTMLResponse)
 async def header(request: Request, viewer: ViewerDep, customer_id: UUID) -> Response:
-    return render(request, "partials/customer_header.html", {"profile": await header_context(viewer, customer_id)}, viewer=viewer)
+    try:
+        context = await header_context(viewer, customer_id)
+    except NotListed:
+        return Response(status_code=204)  # nothing to swap: the header stays as it is
+    return render(request, "partials/customer_header.html", {"profile": context}, viewer=viewer)
 
 
 @router.get("/customers/{customer_id:uuid}/timeline", response_class=HTMLResponse)
@@ -423,7 +431,10 @@ async def rename(
             errors = {str(f): "error.forbidden_field" for f in named} or errors
         if not errors:
             errors = {"": "error.conflict" if problem.status == 409 else "error.form"}
-        context = await header_context(viewer, customer_id)
+        try:
+            context = await header_context(viewer, customer_id)
+        except NotListed:
+            context = await header_context(viewer, customer_id, await viewer.backend.get("customer", f"/v1/customers/{customer_id}"))
         context.update(name_errors=errors, name_values={k: v or "" for k, v in typed.items()}, name_open=True)
         return render(request, "partials/customer_header.html", {"profile": context}, viewer=viewer, status=problem.status)
     context = await header_context(viewer, customer_id, card)
