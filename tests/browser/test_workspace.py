@@ -118,7 +118,7 @@ async def test_dana_sees_only_her_leads_selects_one_without_a_page_load_and_sees
     await row.locator("a").click()
     await expect(page).to_have_url(re.compile(rf"/customers/{mine['id']}$"))
     await expect(page.locator("#profile-name")).to_contain_text(f"Mine {unique}")
-    await expect(page.locator(f'#profile a[href^="tel:"]')).to_have_count(1)
+    await expect(page.locator('#profile a[href^="tel:"]')).to_have_count(1)
     await expect(page.locator(f'#profile a[href="mailto:ws.{unique}.1@example.com"]')).to_be_visible()
     assert await page.evaluate("window.__stayed === true"), "the page was loaded again"
     await expect(row).to_have_class(re.compile("selected"))
