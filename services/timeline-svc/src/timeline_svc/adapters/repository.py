@@ -202,6 +202,40 @@ class InteractionRepository:
             query = query.where(tuple_(c.due_at, c.id) > _key(after, c.due_at, c.id))
         return list((await self._s.execute(query.order_by(c.due_at, c.id).limit(limit))).all())
 
+    async def meetings(
+        self,
+        workspace: str,
+        *,
+        outcome: str,
+        scheduled_before: datetime | None,
+        owner_id: UUID | None,
+        customer_id: UUID | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+        reached: ColumnElement[bool] | None = None,
+        mine: UUID | None = None,
+    ) -> list[Any]:
+        """The follow-up list's meetings with this outcome, soonest first (keyset on
+        `(scheduled_at, id)`); with `reached`, only those of cards within it, or assigned to
+        `mine` (a rep's own). A meeting with no time is left out."""
+        c = interactions.c
+        query = select(interactions).where(c.kind == "meeting", c.workspace == workspace, c.outcome == outcome, c.scheduled_at.isnot(None))
+        if reached is not None:
+            card_reached: ColumnElement[bool] = exists().where(customers.c.id == c.customer_id, reached)
+            if mine is not None:
+                live = exists().where(customers.c.id == c.customer_id, ~customers.c.deleted)
+                card_reached = or_(card_reached, and_(c.owner_id == mine, live))
+            query = query.where(card_reached)
+        if scheduled_before is not None:
+            query = query.where(c.scheduled_at < scheduled_before)
+        if owner_id is not None:
+            query = query.where(c.owner_id == owner_id)
+        if customer_id is not None:
+            query = query.where(c.customer_id == customer_id)
+        if after is not None:
+            query = query.where(tuple_(c.scheduled_at, c.id) > _key(after, c.scheduled_at, c.id))
+        return list((await self._s.execute(query.order_by(c.scheduled_at, c.id).limit(limit))).all())
+
     async def erase(self, customer_id: UUID) -> None:
         """A person erased: their interactions keep kind, direction, outcome and dates (the
         counts and contact dates), not what was said, the recording or the external id."""

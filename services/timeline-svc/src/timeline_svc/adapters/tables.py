@@ -93,6 +93,24 @@ Index(
     interactions.c.id,
     postgresql_where=_REMINDER,
 )
+# The follow-up list's meetings (`GET /v1/meetings`): by outcome, soonest first, per workspace or per owner.
+_MEETING = interactions.c.kind == "meeting"
+Index(
+    "ix_interactions_meetings",
+    interactions.c.workspace,
+    interactions.c.outcome,
+    interactions.c.scheduled_at,
+    interactions.c.id,
+    postgresql_where=_MEETING,
+)
+Index(
+    "ix_interactions_owner_meetings",
+    interactions.c.owner_id,
+    interactions.c.outcome,
+    interactions.c.scheduled_at,
+    interactions.c.id,
+    postgresql_where=_MEETING,
+)
 Index(
     "ux_interactions_external_id",
     interactions.c.workspace,

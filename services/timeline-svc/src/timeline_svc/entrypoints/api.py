@@ -3,6 +3,7 @@
 Every operation needs a bearer token (`crm_runtime.access`) and the caller's role (DESIGN 4.9):
 reads need `sections.timeline`; recording or changing an interaction is working the card:
 `actions.edit` + `sections.timeline` (a refusal: `403` naming the permission, audited).
+The follow-up list is `GET /v1/reminders` and `GET /v1/meetings` (scheduled meetings, soonest first).
 
 A card follows the role's record scope (own / team / all, and folders) from this service's
 projection of each card's owner, team members and folder (customer events; for a card not
@@ -262,6 +263,30 @@ def build_router(queries: TimelineQueries, interactions: InteractionService, int
         )
         items = [_interaction_out(caller, r) for r in rows[:limit]]
         return InteractionPage(items=items, next_cursor=next_cursor(rows, limit, at="due_at"))
+
+    @router.get("/meetings", response_model=InteractionPage, tags=["interactions"], responses=problem_responses(400, 422))
+    async def meetings(
+        caller: TimelineDep,
+        state: Annotated[Literal["scheduled", "held", "cancelled"], Query(description="The meetings' outcome.")] = "scheduled",
+        scheduled_before: Annotated[Moment | None, Query(description="Only meetings scheduled before this time.")] = None,
+        owner_id: UUID | None = None,
+        customer_id: UUID | None = None,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> InteractionPage:
+        """The follow-up list's meetings: soonest scheduled first, of the cards within the
+        caller's scope (and a rep's own meetings, assigned to their rep)."""
+        rows = await interaction_queries.meetings(
+            caller,
+            outcome=state,
+            scheduled_before=scheduled_before,
+            owner_id=owner_id,
+            customer_id=customer_id,
+            after=decode_cursor(cursor),
+            limit=limit + 1,
+        )
+        items = [_interaction_out(caller, r) for r in rows[:limit]]
+        return InteractionPage(items=items, next_cursor=next_cursor(rows, limit, at="scheduled_at"))
 
     @router.get("/customers/{customer_id}/contact-dates", response_model=ContactDatesOut, responses=problem_responses(404, 422, 503))
     async def contact_dates(customer_id: UUID, caller: TimelineDep) -> ContactDatesOut:

@@ -455,3 +455,29 @@ class InteractionQueries:
                 reached=reach(caller),
                 mine=caller.rep_id,
             )
+
+    async def meetings(
+        self,
+        caller: Caller,
+        *,
+        outcome: str,
+        scheduled_before: datetime | None,
+        owner_id: UUID | None,
+        customer_id: UUID | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[Any]:
+        """Meetings of cards within the caller's scope (not deleted), and a rep's own meetings
+        (assigned to their rep) on any live card."""
+        async with self._sessions() as session:
+            return await InteractionRepository(session).meetings(
+                caller.workspace,
+                outcome=outcome,
+                scheduled_before=scheduled_before,
+                owner_id=owner_id,
+                customer_id=customer_id,
+                after=after,
+                limit=limit,
+                reached=reach(caller),
+                mine=caller.rep_id,
+            )
