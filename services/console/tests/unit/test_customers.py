@@ -317,3 +317,26 @@ def test_the_profile_calls_its_apis_concurrently_and_no_timeline_for_a_role_with
     assert (
         services.sent("timeline", "GET", f"/v1/customers/{CID}/timeline") == [] and services.sent("timeline", "GET", "/v1/reminders") == []
     )
+
+
+def test_a_live_header_reread_of_a_card_no_longer_listed_leaves_the_header_as_it_is(console, services):
+    serve(services)
+    services.on("customer", "GET", "/v1/customers", {"items": [], "next_cursor": None})
+    answer = console().get(f"/customers/{CID}/header", headers=HTMX)
+    assert answer.status_code == 204 and answer.text == ""
+
+
+def test_the_selected_profile_renames_the_tab_and_lands_in_the_stable_centre(console, services):
+    serve(services)
+    client = console()
+    partial = client.get(f"/customers/{CID}/profile", headers=HTMX).text
+    assert partial.lstrip().startswith("<title>Ruth Cohen · Acme Ltd. · Customers and leads")
+    rows = client.get("/customers").text
+    assert 'id="centre"' in rows and 'hx-target="#centre" hx-swap="innerHTML"' in rows
+    assert 'id="list-area"' in rows and 'hx-target="#list-area"' in rows
+
+
+def test_a_list_unavailable_shows_the_calm_state_inside_the_list_area(console, services):
+    services.on("customer", "GET", "/v1/customers", Unavailable("customer"))
+    answer = console().get("/customers/list", params={"q": "x"}, headers=HTMX)
+    assert answer.status_code == 503 and "briefly unavailable" in answer.text and "/customers/list?q=x" in answer.text
