@@ -377,3 +377,21 @@ def test_every_admin_text_is_translated(console, backends, language):
     for href in [*TABS.values(), "/admin/rules", "/admin/roles/sales_rep", "/admin/fields/budget"]:
         html = client.get(href).text
         assert not re.findall(r">\s*admin\.[a-z_.]+", html), href
+
+
+def test_a_user_name_in_the_actor_filter_means_that_members_subject(console, backends):
+    client = console(role=Role.ADMINISTRATOR)
+    client.get("/admin/audit", params={"actor": "rep.dana"})
+    (sent,) = backends.sent("customer", "GET", "/v1/audit")
+    assert sent["params"]["actor"] == "sub-dana"
+
+
+def test_an_indexed_refusal_is_shown_next_to_its_input_with_a_summary(console, backends):
+    client = console(role=Role.ADMINISTRATOR, language="he")
+    backends.refuse(
+        "intake", "POST", "/v1/channels", 422,
+        {"type": "https://crm.example/problems/invalid-fields", "errors": [{"field": "identifiers[0]", "message": "Input should be 'phone'"}]},
+    )  # fmt: skip
+    answer = client.post("/admin/channels", data={"kind": "web", "name": "Landing", "identifiers": ["phone"]})
+    assert answer.status_code == 422
+    assert 'id="e-identifiers"' in answer.text and "יש שדות הדורשים תיקון" in answer.text

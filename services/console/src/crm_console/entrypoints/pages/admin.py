@@ -8,6 +8,7 @@ What each tab needs follows the services' own guards: channels the `channels` se
 section and `manage_reps` / `manage_rules`; roles, members and the audit log `manage_roles`
 (each with the `administration` section)."""
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -86,18 +87,22 @@ def page(
 
 
 def refusal(problem: ApiProblem) -> tuple[dict[str, str], str | None]:
-    """A refused form: field -> message key, and a message for the form itself (a conflict, a
-    rule of the service, or a refusal naming no field of the form). 403/404 stay refusals."""
+    """A refused form: field -> message key (by the form's input names: `identifiers[1]` and
+    `mapping.tel` are the `identifiers` and `mapping` inputs), and a message for the form itself
+    (a conflict or rule of the service; else "some fields need attention"). 403/404 stay refusals."""
     if problem.status in (403, 404):
         raise problem
-    errors = form_errors(problem)
-    general = errors.pop("", None)
+    errors: dict[str, str] = {}
+    for name, key in form_errors(problem).items():
+        errors.setdefault(_INPUT.sub("", name), key)
+    errors.pop("", None)
     if problem.status == 409:
         rule = problem.body.get("rule")
         return errors, f"admin.rule.{rule}" if isinstance(rule, str) and rule in KNOWN_RULES else "admin.error.conflict"
-    return errors, "error.form" if general or not errors else None
+    return errors, "error.form"
 
 
+_INPUT = re.compile(r"[\[.].*")
 KNOWN_RULES = frozenset({"administrator_lockout", "last_administrator"})
 
 

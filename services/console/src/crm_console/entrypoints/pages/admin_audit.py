@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from crm_console.adapters.services import ApiProblem
 from crm_console.entrypoints.pages.admin import page, refusal, require
-from crm_console.entrypoints.web import ViewerDep, gather
+from crm_console.entrypoints.web import ViewerDep
 
 router = APIRouter()
 
@@ -63,25 +63,25 @@ async def admin_audit(request: Request, viewer: ViewerDep) -> Response:
     query = {name: value for name, value in request.query_params.items() if name in (*FILTERS, *WINDOW, "cursor")}
     errors: dict[str, str] = {}
     params = audit_params(query, viewer.t.zone, errors)
+    members = await viewer.backend.get("customer", "/v1/members", params={"limit": 200})
+    names = {m["subject"]: m.get("username") or m["subject"] for m in members.get("items", [])}
+    if "actor" in params:
+        # A user name typed in the actor box means that member (the log records subjects).
+        subjects = {name: subject for subject, name in names.items()}
+        params["actor"] = subjects.get(params["actor"], params["actor"])
     items: list[dict[str, Any]] = []
     following: str | None = None
     form_error: str | None = None
     status = 200
-    members: dict[str, Any] = {"items": []}
     if errors:
         form_error, status = "error.form", 422
-        members = await viewer.backend.get("customer", "/v1/members", params={"limit": 200})
     else:
         try:
-            found, members = await gather(
-                viewer.backend.get("customer", "/v1/audit", params=params),
-                viewer.backend.get("customer", "/v1/members", params={"limit": 200}),
-            )
+            found = await viewer.backend.get("customer", "/v1/audit", params=params)
             items, following = found.get("items", []), found.get("next_cursor")
         except ApiProblem as problem:
             errors, form_error = refusal(problem)
             status = problem.status
-    names = {m["subject"]: m.get("username") or m["subject"] for m in members.get("items", [])}
     more = None
     if following:
         kept = {name: value for name, value in query.items() if name != "cursor" and value}

@@ -192,8 +192,7 @@ async def admin_role_save(request: Request, role: RoleName, viewer: ViewerDep) -
             await viewer.backend.put("customer", f"/v1/roles/{role.value}", json=body)
             return RedirectResponse(f"/admin/roles/{role.value}?done=saved", status_code=303)
         except ApiProblem as problem:
-            named, general = refusal(problem)
-            errors = {re.sub(r"[\[.].*", "", name): key for name, key in named.items()}
+            errors, general = refusal(problem)
             status = problem.status
     else:
         general, status = "error.form", 422
