@@ -107,7 +107,7 @@ def test_the_list_in_hebrew_has_hebrew_day_headers_and_a_hebrew_later_date(conso
 
 def test_done_posts_a_patch_with_done_true_and_answers_the_list(console, timeline):
     timeline.on("timeline", "PATCH", f"/v1/interactions/{R1}", {"id": R1, "done": True})
-    answer = dana(timeline, console).post(f"/follow-up/reminders/{R1}/done", data={"who": "mine"}, headers=HX)
+    answer = dana(timeline, console).post(f"/follow-up/items/{R1}/done", data={"who": "mine"}, headers=HX)
     assert answer.status_code == 200 and "Marked done." in answer.text
     assert timeline.sent("timeline", "PATCH", f"/v1/interactions/{R1}")[0]["json"] == {"done": True}
 
@@ -115,10 +115,10 @@ def test_done_posts_a_patch_with_done_true_and_answers_the_list(console, timelin
 def test_move_posts_the_new_due_time_in_the_workspaces_zone(console, timeline):
     timeline.on("timeline", "PATCH", f"/v1/interactions/{R2}", {"id": R2})
     client = dana(timeline, console)
-    answer = client.post(f"/follow-up/reminders/{R2}/move", data={"due_at": "2026-12-09T08:30"}, headers=HX)
+    answer = client.post(f"/follow-up/items/{R2}/move", data={"due_at": "2026-12-09T08:30"}, headers=HX)
     assert answer.status_code == 200 and "Moved." in answer.text
     assert timeline.sent("timeline", "PATCH", f"/v1/interactions/{R2}")[0]["json"] == {"due_at": "2026-12-09T08:30:00+02:00"}
-    refused = client.post(f"/follow-up/reminders/{R2}/move", data={"due_at": "soon"}, headers=HX)
+    refused = client.post(f"/follow-up/items/{R2}/move", data={"due_at": "soon"}, headers=HX)
     assert refused.status_code == 422 and f'id="e-move-{R2}"' in refused.text
     assert len(timeline.sent("timeline", "PATCH", f"/v1/interactions/{R2}")) == 1
 
@@ -127,7 +127,7 @@ def test_a_read_only_role_sees_the_list_without_done_move_or_the_call_form(conso
     page = console(role=Role.READ_ONLY).get("/follow-up")
     assert page.status_code == 200 and "today one" in page.text
     assert "/done" not in page.text and "/move" not in page.text and 'hx-post="/follow-up/call"' not in page.text
-    assert console(role=Role.READ_ONLY).post(f"/follow-up/reminders/{R1}/done", headers=HX).status_code == 403
+    assert console(role=Role.READ_ONLY).post(f"/follow-up/items/{R1}/done", headers=HX).status_code == 403
 
 
 def test_logging_a_call_by_card_number_posts_the_call_and_then_rereads_the_status(console, timeline):
@@ -177,3 +177,32 @@ def test_the_row_call_button_opens_the_form_for_that_card_with_access_keys(conso
 def test_a_local_date_time_is_read_in_the_workspaces_zone():
     assert from_local_input("2026-07-01T09:00", ZONE) == datetime(2026, 7, 1, 9, 0, tzinfo=ZONE)
     assert from_local_input("tomorrow", ZONE) is None
+
+
+def test_my_scheduled_meetings_join_the_days_and_done_marks_them_held_move_reschedules(console, timeline):
+    meeting_at = datetime.now(UTC) + timedelta(days=1)
+    meeting = {
+        "id": R4.replace("4", "9"),
+        "customer_id": CARD,
+        "kind": "meeting",
+        "outcome": "scheduled",
+        "scheduled_at": meeting_at.isoformat(),
+        "summary": "demo at the office",
+    }
+    timeline.on("timeline", "GET", "/v1/meetings", {"items": [meeting], "next_cursor": None})
+    timeline.on("timeline", "PATCH", f"/v1/interactions/{meeting['id']}", {"id": meeting["id"]})
+    client = dana(timeline, console)
+    page = client.get("/follow-up")
+    assert timeline.sent("timeline", "GET", "/v1/meetings")[-1]["params"] == {"limit": 100, "owner_id": DANA, "state": "scheduled"}
+    assert f'data-reminder="{meeting["id"]}" data-kind="meeting"' in page.text and ">Meeting<" in page.text
+    client.post(f"/follow-up/items/{meeting['id']}/done", data={"kind": "meeting"}, headers=HX)
+    client.post(f"/follow-up/items/{meeting['id']}/move", data={"kind": "meeting", "due_at": "2026-12-10T11:00"}, headers=HX)
+    assert [c["json"] for c in timeline.sent("timeline", "PATCH", f"/v1/interactions/{meeting['id']}")] == [
+        {"outcome": "held"},
+        {"scheduled_at": "2026-12-10T11:00:00+02:00"},
+    ]
+
+
+def test_a_timeline_service_without_the_meetings_list_still_shows_the_reminders(console, timeline):
+    page = dana(timeline, console).get("/follow-up")  # the fake answers 404 for /v1/meetings
+    assert page.status_code == 200 and "today one" in page.text

@@ -31,12 +31,12 @@ def _moment(value: Any) -> datetime | None:
 
 
 def by_day(reminders: Iterable[Mapping[str, Any]], now: datetime, zone: ZoneInfo) -> list[Day]:
-    """Reminders (oldest due first) in day groups: due before now is overdue; the rest by the day
-    they fall on. Empty groups are left out."""
+    """Reminders and meetings (soonest first; their time in `at`, else `due_at`) in day groups:
+    before now is overdue; the rest by the day they fall on. Empty groups are left out."""
     today = now.astimezone(zone).date()
     groups: dict[tuple[str, date | None], Day] = {}
     for item in reminders:
-        due = _moment(item.get("due_at"))
+        due = _moment(item.get("at") or item.get("due_at"))
         if due is None:
             continue
         if due < now:

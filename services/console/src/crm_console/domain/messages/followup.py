@@ -2,15 +2,18 @@
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "followup.title": ("Follow-up", "מעקב"),
-    "followup.intro": ("Your reminders by day, and the calls you make.", "התזכורות שלך לפי יום, והשיחות שאת/ה מבצע/ת."),
+    "followup.intro": (
+        "Your reminders and meetings by day, and the calls you make.",
+        "התזכורות והפגישות שלך לפי יום, והשיחות שאת/ה מבצע/ת.",
+    ),
     "followup.mine": ("Mine", "שלי"),
     "followup.all": ("Everything I can see", "כל מה שמותר לי לראות"),
     "followup.which": ("Whose reminders", "תזכורות של"),
     "followup.overdue": ("Overdue", "באיחור"),
     "followup.today": ("Today", "היום"),
     "followup.tomorrow": ("Tomorrow", "מחר"),
-    "followup.empty": ("No open reminders. Well done.", "אין תזכורות פתוחות. כל הכבוד."),
-    "followup.reminder": ("Reminders", "תזכורות"),
+    "followup.empty": ("No open reminders or meetings. Well done.", "אין תזכורות או פגישות פתוחות. כל הכבוד."),
+    "followup.reminder": ("Reminders and meetings", "תזכורות ופגישות"),
     "followup.no_summary": ("(no text)", "(ללא תוכן)"),
     "followup.customer": ("Customer", "לקוח"),
     "followup.customer_n": ("Card {n}", "כרטיס {n}"),
@@ -46,5 +49,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "followup.call.timeline": ("Latest on the card", "אחרונים בכרטיס"),
     "followup.call.no_card": ("No card with this number that you may work.", "אין כרטיס במספר הזה שמותר לך לטפל בו."),
     "followup.call.pick_outcome": ("Choose the outcome.", "בחרו את תוצאת השיחה."),
+    "followup.kind.reminder": ("Reminder", "תזכורת"),
+    "followup.kind.meeting": ("Meeting", "פגישה"),
     "followup.more": ("More reminders", "תזכורות נוספות"),
 }

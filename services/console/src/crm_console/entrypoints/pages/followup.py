@@ -1,5 +1,5 @@
 """Screen 6, the follow-up list (seed 003: "רשימות Follow Up", reminders, logging calls): the
-person's open reminders by day with done and move in one click, and a compact form that logs a
+person's open reminders and scheduled meetings by day with done and move in one click, and a compact form that logs a
 call with its outcome; the card's status then moves by itself (timeline-svc and customer-svc do
 that), and the screen re-reads the card until it shows the new status.
 
@@ -43,12 +43,28 @@ async def _card(viewer: Viewer, customer_id: str) -> dict[str, Any] | None:
     return card if isinstance(card, dict) else None
 
 
+async def _meetings(viewer: Viewer, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Scheduled meetings; a timeline-svc without the meetings list (older) gives none."""
+    try:
+        page = await viewer.backend.get("timeline", "/v1/meetings", params={**params, "state": "scheduled"})
+    except ApiProblem as problem:
+        if problem.status in (404, 405):
+            return []
+        raise
+    items: list[dict[str, Any]] = page.get("items", []) if isinstance(page, dict) else []
+    return items
+
+
 async def _list_context(viewer: Viewer, who: str, errors: dict[str, str] | None = None, flash: str | None = None) -> dict[str, Any]:
-    params: dict[str, Any] = {"state": "open", "limit": LIMIT}
+    params: dict[str, Any] = {"limit": LIMIT}
     if who == "mine" and viewer.rep_id:
         params["owner_id"] = viewer.rep_id
-    page = await viewer.backend.get("timeline", "/v1/reminders", params=params)
-    items: list[dict[str, Any]] = page.get("items", []) if isinstance(page, dict) else []
+    page, meetings = await gather(
+        viewer.backend.get("timeline", "/v1/reminders", params={**params, "state": "open"}), _meetings(viewer, params)
+    )
+    reminders: list[dict[str, Any]] = page.get("items", []) if isinstance(page, dict) else []
+    items = [{**i, "at": i.get("due_at")} for i in reminders] + [{**m, "at": m.get("scheduled_at")} for m in meetings]
+    items.sort(key=lambda i: str(i["at"] or ""))
     ids = list(dict.fromkeys(str(i["customer_id"]) for i in items))
     cards = dict(zip(ids, await gather(*(_card(viewer, i) for i in ids)), strict=True))
     zone = viewer.t.zone
@@ -56,14 +72,9 @@ async def _list_context(viewer: Viewer, who: str, errors: dict[str, str] | None 
     rows = []
     for item in items:
         card = cards.get(str(item["customer_id"]))
-        due = datetime.fromisoformat(item["due_at"]) if isinstance(item.get("due_at"), str) else now
+        at = _moment(item.get("at")) or now
         rows.append(
-            {
-                **item,
-                "card": card,
-                "name": card_name(card) if card else "",
-                "move_to": local_input(max(due, now) + timedelta(days=1), zone),
-            }
+            {**item, "card": card, "name": card_name(card) if card else "", "move_to": local_input(max(at, now) + timedelta(days=1), zone)}
         )
     return {
         "days": by_day(rows, now, zone),
@@ -73,6 +84,15 @@ async def _list_context(viewer: Viewer, who: str, errors: dict[str, str] | None 
         "more": bool(page.get("next_cursor")) if isinstance(page, dict) else False,
         "can_edit": viewer.can("edit"),
     }
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _call_context(
@@ -114,16 +134,18 @@ def _after_change(request: Request, viewer: Viewer, template_context: dict[str, 
     return render(request, "pages/followup.html", context, viewer=viewer, status=status)
 
 
-@router.post("/follow-up/reminders/{interaction_id}/done")
+@router.post("/follow-up/items/{interaction_id}/done")
 async def reminder_done(request: Request, interaction_id: UUID, viewer: ViewerDep) -> HTMLResponse:
     _require(viewer, edit=True)
     form = await _form(request)
-    await viewer.backend.patch("timeline", f"/v1/interactions/{interaction_id}", json={"done": True})
+    meeting = form.get("kind") == "meeting"
+    change = {"outcome": "held"} if meeting else {"done": True}
+    await viewer.backend.patch("timeline", f"/v1/interactions/{interaction_id}", json=change)
     context = await _list_context(viewer, _who(viewer, form.get("who", "mine")), flash="followup.marked_done")
     return _after_change(request, viewer, context)
 
 
-@router.post("/follow-up/reminders/{interaction_id}/move")
+@router.post("/follow-up/items/{interaction_id}/move")
 async def reminder_move(request: Request, interaction_id: UUID, viewer: ViewerDep) -> HTMLResponse:
     _require(viewer, edit=True)
     form = await _form(request)
@@ -133,7 +155,8 @@ async def reminder_move(request: Request, interaction_id: UUID, viewer: ViewerDe
         errors = {str(interaction_id): "error.required" if not form.get("due_at") else "error.invalid"}
         return _after_change(request, viewer, await _list_context(viewer, who, errors), status=422)
     try:
-        await viewer.backend.patch("timeline", f"/v1/interactions/{interaction_id}", json={"due_at": moment.isoformat()})
+        field = "scheduled_at" if form.get("kind") == "meeting" else "due_at"
+        await viewer.backend.patch("timeline", f"/v1/interactions/{interaction_id}", json={field: moment.isoformat()})
     except ApiProblem as problem:
         if problem.status != 422:
             raise
