@@ -301,3 +301,21 @@ def test_opened_without_htmx_it_is_a_page_and_a_transitions_route_missing_is_a_c
 def test_an_id_that_is_not_a_uuid_is_not_a_route(console, services):
     stock(services)
     assert console(role=Role.MANAGER).get("/customers/not-a-uuid/tools").status_code == 404
+
+
+def test_a_card_merged_into_another_offers_no_tool_but_the_way_to_the_surviving_card(console, services):
+    stock(services, merged_into=OTHER)
+    html = htmx(console(role=Role.MANAGER)).get(BASE).text
+    assert sections(html) == set() and "<form" not in html
+    assert f'href="/customers/{OTHER}"' in html and "This card was merged into another card." in html
+
+
+def test_a_field_the_role_may_not_change_is_named_next_to_it_and_the_typed_value_kept(console, services):
+    stock(services)
+    services.refuse(
+        "customer", "PATCH", f"/v1/customers/{CID}", 403, {"type": "about:blank", "status": 403, "permission": "fields.tags", "fields": ["tags"]}
+    )
+    answer = htmx(console(role=Role.SALES_REP, language="he")).post(f"{BASE}/folder", data={"folder": "Leads", "tags": "VIP, חם"})
+    error = answer.text.split('id="tl-folder-tags-e">', 1)[1].split("</p>", 1)[0]
+    assert error == "התפקיד שלך אינו מאפשר לשנות שדה זה."
+    assert 'value="VIP, חם"' in answer.text and "HX-Trigger" not in answer.headers

@@ -65,6 +65,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "tools.copy.to": ("Workspace", "סביבת עבודה"),
     "tools.copy.button": ("Copy", "העתקה"),
     "tools.copy.done": ("Copied to {workspace} as card {number}.", "הועתק אל {workspace} ככרטיס {number}."),
+    "tools.merged.open": ("Open the card it was merged into", "פתיחת הכרטיס שאליו מוזג"),
     "tools.merge.title": ("Merge", "מיזוג"),
     "tools.merge.open": ("Merge another card into this one", "מיזוג כרטיס אחר לתוך כרטיס זה"),
     "tools.merge.find": ("Find the card", "חיפוש הכרטיס"),

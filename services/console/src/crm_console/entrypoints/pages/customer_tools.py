@@ -102,6 +102,11 @@ def refused(outcome: Outcome, problem: ApiProblem, fields: dict[str, str] | None
     """The refusal as the form shows it: each API field under the form's input name (`fields`
     maps API field -> input), the rest as one alert."""
     errors: dict[str, str] = {}
+    named = problem.body.get("fields") if problem.status == 403 else None
+    for path in named if isinstance(named, list) else []:  # fields the role may not change
+        name = (fields or {}).get(str(path))
+        if name:
+            errors.setdefault(name, "error.forbidden_field")
     for api_field, key in form_errors(problem).items():
         head = re.split(r"[.\[]", api_field, maxsplit=1)[0]
         name = (fields or {}).get(api_field) or (fields or {}).get(head)
