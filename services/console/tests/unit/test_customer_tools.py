@@ -313,7 +313,11 @@ def test_a_card_merged_into_another_offers_no_tool_but_the_way_to_the_surviving_
 def test_a_field_the_role_may_not_change_is_named_next_to_it_and_the_typed_value_kept(console, services):
     stock(services)
     services.refuse(
-        "customer", "PATCH", f"/v1/customers/{CID}", 403, {"type": "about:blank", "status": 403, "permission": "fields.tags", "fields": ["tags"]}
+        "customer",
+        "PATCH",
+        f"/v1/customers/{CID}",
+        403,
+        {"type": "about:blank", "status": 403, "permission": "fields.tags", "fields": ["tags"]},
     )
     answer = htmx(console(role=Role.SALES_REP, language="he")).post(f"{BASE}/folder", data={"folder": "Leads", "tags": "VIP, חם"})
     error = answer.text.split('id="tl-folder-tags-e">', 1)[1].split("</p>", 1)[0]
