@@ -70,7 +70,7 @@ def _header_params(dependant: Dependant) -> list[ModelField]:
 def test_request_headers_are_bounded_by_their_columns() -> None:
     routes = [
         r
-        for router in (build_router(None, None, None), build_channels_router(None, None, 0), build_imports_router(None, None))  # type: ignore[arg-type]
+        for router in (build_router(None, None, None), build_channels_router(None, None, 0), build_imports_router(None, None, None))  # type: ignore[arg-type]
         for r in router.routes
         if isinstance(r, APIRoute)
     ]
