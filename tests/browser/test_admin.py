@@ -153,3 +153,41 @@ async def test_every_administration_page_is_accessible_in_hebrew_and_english_and
     await expect(tabs).to_have_text(["Custom fields", "Reps and rules"])
     await manager.goto(f"{stack.console}/admin/roles")
     await expect(manager.get_by_text("Not available to your role")).to_be_visible()
+
+
+async def test_a_new_channels_key_is_shown_once_in_a_marked_box_and_a_refused_form_keeps_what_was_typed(stack, signed_in, unique):
+    admin = await signed_in("admin", language="he", viewport=chromium.PHONE, next_path="/admin/channels")
+    await admin.goto(f"{stack.console}/admin/channels")
+    name = f"Landing {unique}"
+    await admin.locator("#f-name").fill(name)
+    await admin.locator("#f-redirect_url").fill("not a web address")
+    await admin.locator("#f-mapping").fill("tel = phone\nsrc = fields.source")
+    await admin.locator("form[action='/admin/channels'] button[type=submit]").click()
+
+    # Refused: the error next to the address, everything typed still there, no key.
+    await expect(admin.locator("#e-redirect_url")).to_have_text("הערך הזה נדחה.")
+    await expect(admin.locator("#f-name")).to_have_value(name)
+    await expect(admin.locator("#f-mapping")).to_have_value("tel = phone\nsrc = fields.source")
+    await expect(admin.locator(".key-box")).to_have_count(0)
+
+    await admin.locator("#f-redirect_url").fill("")
+    await admin.locator("form[action='/admin/channels'] button[type=submit]").click()
+    box = admin.locator(".key-box")
+    await expect(box).to_be_visible()
+    await expect(box).to_contain_text("מוצג פעם אחת בלבד")
+    key = await admin.locator("#new-key").input_value()
+    assert len(key) >= 16
+    await box.get_by_role("button", name="העתקה").click()
+    await expect(box.locator(".copy-status")).to_have_text("הועתק.")
+    await assert_accessible(admin, "the key box")
+
+    # Never again: the list shows only the key's last characters.
+    await admin.goto(f"{stack.console}/admin/channels")
+    await expect(admin.locator(".key-box")).to_have_count(0)
+    assert key not in await admin.content()
+    row = admin.locator("tr", has_text=name)
+    await expect(row).to_contain_text(key[-4:])
+
+    # The channel of this run stops taking leads.
+    await row.locator("form[action$='/active'] button").click()
+    await expect(admin.locator("tr", has_text=name)).to_contain_text("לא")
