@@ -15,3 +15,13 @@
     });
   }, true);
 })();
+// Search: empty wizard fields stay out of the request and of the pushed address.
+document.addEventListener("htmx:configRequest", function (e) {
+  var elt = e.detail && e.detail.elt;
+  if (!elt || !elt.closest || !elt.closest("#search-form")) return;
+  var data = e.detail.formData;
+  if (!data) return;
+  Array.from(new Set(data.keys())).forEach(function (key) {
+    if (data.getAll(key).every(function (v) { return v === ""; })) data.delete(key);
+  });
+});
