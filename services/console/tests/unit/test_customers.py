@@ -332,7 +332,7 @@ def test_the_selected_profile_renames_the_tab_and_lands_in_the_stable_centre(con
     partial = client.get(f"/customers/{CID}/profile", headers=HTMX).text
     assert partial.lstrip().startswith("<title>Ruth Cohen · Acme Ltd. · Customers and leads")
     rows = client.get("/customers").text
-    assert 'id="centre"' in rows and 'hx-target="#centre" hx-swap="innerHTML"' in rows
+    assert 'id="centre"' in rows and 'hx-target="#centre" hx-swap="innerHTML show:#profile:top"' in rows
     assert 'id="list-area"' in rows and 'hx-target="#list-area"' in rows
 
 
