@@ -203,3 +203,17 @@ def test_the_preview_body_and_refused_fields_map_back_to_the_wizard():
         and wizard_field("rep_ids[1]") == "rep_ids"
     )
     assert step_of(["tags"]) == "filter" and step_of(["counts"]) == "reps"
+
+
+def test_a_runs_detail_lists_each_card_with_its_rep_and_previous_owner(console, allocation):
+    allocation.on(
+        "allocation",
+        "GET",
+        f"/v1/allocations/{RUN}",
+        run("applied") | {"items": [{"customer_id": CARD, "rep_id": DANA, "previous_owner_id": YOSSI}]},
+    )
+    detail = console(role=Role.MANAGER).get(f"/allocation/runs/{RUN}", headers=HX)
+    assert detail.status_code == 200 and "<html" not in detail.text
+    assert "<bdi>Acme Ltd</bdi>" in detail.text and "<bdi>Dana Amir</bdi>" in detail.text and "<bdi>Yossi Levi</bdi>" in detail.text
+    page = console(role=Role.MANAGER).get(f"/allocation/runs/{RUN}")
+    assert "<html" in page.text

@@ -152,7 +152,7 @@ def test_logging_a_call_by_card_number_posts_the_call_and_then_rereads_the_statu
         {"items": [{"kind": "call", "summary": "Call (outbound, no answer)", "occurred_at": "2026-12-07T04:00:00Z"}]},
     )
     waiting = client.get(f"/follow-up/card/{CARD}/status?before=new&n=1", headers=HX)
-    assert 'hx-trigger="every 1s"' in waiting.text
+    assert 'hx-trigger="every 1s, sse:card-' in waiting.text
     timeline.on("customer", "GET", f"/v1/customers/{CARD}", {"id": CARD, "number": 500123, "status": "follow_up"})
     moved = client.get(f"/follow-up/card/{CARD}/status?before=new&n=2", headers=HX)
     assert "hx-trigger" not in moved.text and "New → Follow-up" in moved.text and "Call (outbound, no answer)" in moved.text
@@ -206,3 +206,11 @@ def test_my_scheduled_meetings_join_the_days_and_done_marks_them_held_move_resch
 def test_a_timeline_service_without_the_meetings_list_still_shows_the_reminders(console, timeline):
     page = dana(timeline, console).get("/follow-up")  # the fake answers 404 for /v1/meetings
     assert page.status_code == 200 and "today one" in page.text
+
+
+def test_without_htmx_a_logged_call_answers_the_whole_page(console, timeline):
+    timeline.on("customer", "GET", "/v1/customers/by-number/500123", {"id": CARD, "number": 500123, "last_name": "Barak", "status": "new"})
+    timeline.on("timeline", "POST", "/v1/interactions", {"id": R1})
+    answer = dana(timeline, console).post("/follow-up/call", data={"number": "500123", "outcome": "busy"})
+    assert answer.status_code == 200 and "<html" in answer.text and "today one" in answer.text
+    assert f"/follow-up/card/{CARD}/status?before=new" in answer.text

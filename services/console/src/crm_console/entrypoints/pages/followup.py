@@ -217,7 +217,7 @@ async def log_call(request: Request, viewer: ViewerDep) -> HTMLResponse:
     if values["outcome"] not in OUTCOMES:
         errors["outcome"] = "followup.call.pick_outcome"
     if errors or card is None:
-        return _call_answer(request, viewer, values, errors, card)
+        return await _call_answer(request, viewer, values, errors, card)
     body: dict[str, Any] = {"customer_id": card["id"], "kind": "call", "direction": values["direction"], "outcome": values["outcome"]}
     if values["summary"]:
         body["summary"] = values["summary"]
@@ -229,16 +229,26 @@ async def log_call(request: Request, viewer: ViewerDep) -> HTMLResponse:
         for api_field, key in form_errors(problem).items():
             name = "number" if api_field == "customer_id" else api_field
             errors[name if name in values else "summary"] = "followup.call.no_card" if name == "number" else key
-        return _call_answer(request, viewer, values, errors, card)
+        return await _call_answer(request, viewer, values, errors, card)
     logged = {"customer_id": card["id"], "name": card_name(card), "before": card.get("status", ""), "outcome": values["outcome"]}
     context = _call_context(viewer) | {"logged": logged}
-    return render(request, "partials/followup_call.html", context, viewer=viewer, status=201 if is_htmx(request) else 200)
+    if not is_htmx(request):
+        return await _call_page(request, viewer, context)
+    return render(request, "partials/followup_call.html", context, viewer=viewer, status=201)
 
 
-def _call_answer(
+async def _call_page(request: Request, viewer: Viewer, call_context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    """Without htmx: the whole page around the call form's answer."""
+    context = await _list_context(viewer, _who(viewer, "mine")) | call_context | {"has_rep": bool(viewer.rep_id)}
+    return render(request, "pages/followup.html", context, viewer=viewer, status=status)
+
+
+async def _call_answer(
     request: Request, viewer: Viewer, values: dict[str, Any], errors: dict[str, str], card: dict[str, Any] | None
 ) -> HTMLResponse:
     context = _call_context(viewer, values, errors, card if values["customer_id"] else None) | {"logged": None}
+    if not is_htmx(request):
+        return await _call_page(request, viewer, context, status=422)
     return render(request, "partials/followup_call.html", context, viewer=viewer, status=422)
 
 
