@@ -134,6 +134,8 @@ async def test_every_administration_page_is_accessible_in_hebrew_and_english_and
             await assert_accessible(admin, f"{path} ({language})")
         await admin.goto(f"{stack.console}/admin/roles")
         await chromium.screenshot(admin, f"admin-{language}")
+        await admin.goto(f"{stack.console}/admin/audit")
+        await chromium.screenshot(admin, f"admin-audit-{language}")
     await admin.goto(f"{stack.console}/admin/roles/sales_rep")
     await chromium.screenshot(admin, "admin-role-he")
 
@@ -180,6 +182,7 @@ async def test_a_new_channels_key_is_shown_once_in_a_marked_box_and_a_refused_fo
     await box.get_by_role("button", name="העתקה").click()
     await expect(box.locator(".copy-status")).to_have_text("הועתק.")
     await assert_accessible(admin, "the key box")
+    await chromium.screenshot(admin, "admin-channel-key-he")
 
     # Never again: the list shows only the key's last characters.
     await admin.goto(f"{stack.console}/admin/channels")
