@@ -53,6 +53,14 @@ async def test_a_named_channel_is_used_and_an_unknown_or_foreign_one_is_a_422_na
     foreign = await intake.channel("import", workspace="other")
     api = await intake.channel("api")
     _, headers = member(intake, Role.ADMINISTRATOR)
+    # What a member may choose from (a manager too: no channels section, no keys' hints).
+    _, manager = member(intake, Role.MANAGER)
+    offered = await intake.edge.get("/v1/imports/channels", headers=manager)
+    assert offered.status_code == 200, offered.text
+    assert offered.json()["items"] == [
+        {"id": str(intake.ids[first]), "name": offered.json()["items"][0]["name"]},
+        {"id": str(intake.ids[second]), "name": offered.json()["items"][1]["name"]},
+    ]
 
     # Two import channels: one must be named.
     unnamed = await intake.edge.post("/v1/imports", headers=headers, **form())
@@ -91,6 +99,8 @@ async def test_a_role_without_the_imports_section_or_create_is_refused_naming_th
     assert [line["permission"] for line in await audit_lines(intake, actor=rep)] == ["sections.imports"]
     listed = await intake.edge.get("/v1/imports", headers=rep_headers)
     assert (listed.status_code, listed.json()["permission"]) == (403, "sections.imports")
+    offered = await intake.edge.get("/v1/imports/channels", headers=rep_headers)
+    assert (offered.status_code, offered.json()["permission"]) == (403, "sections.imports")
 
     # The section without `actions.create`: looking at imports, not making cards.
     viewer = default_roles()[Role.READ_ONLY]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from crm_contracts.leads import ChannelKind
 from crm_contracts.permissions import Action, Section
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable
-from crm_runtime.access import WORKSPACE_HEADER, Caller, access_of, authenticated, refusal
+from crm_runtime.access import WORKSPACE_HEADER, Caller, UserDep, access_of, authenticated, refusal
 from crm_runtime.problems import Problem, found, invalid_fields, printable_field, problem_responses
 from intake_svc.domain.channel_keys import KEY_MAX_LENGTH
 from intake_svc.domain.channels import Channel, ChannelRefused
@@ -74,6 +74,23 @@ def _job_out(row: Any) -> ImportJobOut:
 
 class ImportList(BaseModel):
     items: list[ImportJobOut]
+
+
+class ImportChannel(BaseModel):
+    id: UUID
+    name: str
+
+
+class ImportChannelList(BaseModel):
+    items: list[ImportChannel] = Field(description="The workspace's active import channels, oldest first.")
+
+
+async def _imports_viewer(request: Request, caller: UserDep) -> Caller:
+    """A member whose role shows the imports section (else a 403 naming it, audited)."""
+    refused = refusal(caller, None, Section.IMPORTS)
+    if refused is not None:
+        raise await access_of(request).refuse(caller, *refused)
+    return caller
 
 
 async def _member(request: Request, workspace: str | None) -> Caller:
@@ -161,6 +178,14 @@ def build_imports_router(keys: KeyCheck, imports: ImportService, channels: Chann
         except ImportRejected as exc:
             raise Problem(exc.status, "Import refused", exc.message, errors=[{"field": exc.field, "message": exc.message}]) from exc
         return ImportAccepted(id=job_id, status_url=f"/v1/imports/{job_id}")
+
+    @router.get("/channels", response_model=ImportChannelList, responses=problem_responses(403))
+    async def import_channels(caller: Annotated[Caller, Depends(_imports_viewer)]) -> ImportChannelList:
+        """The import channels an upload by a member may name (`channel_id`): their id and name
+        only, for roles with the imports section (the channels section, with the keys' hints and
+        settings, is the administrators')."""
+        found = await channels.import_channels(caller.workspace)
+        return ImportChannelList(items=[ImportChannel(id=c.id, name=c.name) for c in found])
 
     @router.get("", response_model=ImportList, responses=problem_responses(401, 403, 422, 429, 503))
     async def list_imports(who: Annotated[Reader, Depends(read_as)], limit: Annotated[int, Query(ge=1, le=100)] = 20) -> ImportList:

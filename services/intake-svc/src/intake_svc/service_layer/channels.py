@@ -71,19 +71,24 @@ class Channels:
             raise ChannelRefused(401, INVALID_KEY)
         return check_active(channel)
 
+    async def import_channels(self, workspace: str) -> list[Channel]:
+        """The workspace's active import channels, oldest first (what a member's upload may name)."""
+        async with self._sessions() as session:
+            views = await ChannelRepository(session).views(workspace)
+        return [v.channel for v in views if v.channel.kind is ChannelKind.IMPORT and v.channel.active]
+
     async def import_channel(self, workspace: str, channel_id: UUID | None) -> Channel:
         """The import channel a signed-in member's upload goes through: `channel_id` of
         `workspace`, or, when none is named, the workspace's only active import channel.
         `NoImportChannel` when it is unknown, of another workspace or kind, or not the only one;
         `ChannelRefused` (403) when it is disabled."""
-        async with self._sessions() as session:
-            repo = ChannelRepository(session)
-            if channel_id is not None:
-                channel = await repo.by_id(channel_id, workspace)
-                if channel is None or channel.kind is not ChannelKind.IMPORT:
-                    raise NoImportChannel("no import channel of this workspace has this id")
-                return check_active(channel)
-            found = [v.channel for v in await repo.views(workspace) if v.channel.kind is ChannelKind.IMPORT and v.channel.active]
+        if channel_id is not None:
+            async with self._sessions() as session:
+                channel = await ChannelRepository(session).by_id(channel_id, workspace)
+            if channel is None or channel.kind is not ChannelKind.IMPORT:
+                raise NoImportChannel("no import channel of this workspace has this id")
+            return check_active(channel)
+        found = await self.import_channels(workspace)
         if len(found) != 1:
             raise NoImportChannel(
                 "the workspace has no active import channel" if not found else "the workspace has several import channels: name one"
