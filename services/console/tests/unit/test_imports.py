@@ -114,15 +114,33 @@ def test_a_refused_upload_shows_the_error_next_to_its_field(console, intake):
     assert len(intake.sent("intake", "POST", "/v1/imports")) == 2
 
 
-def test_several_import_channels_are_offered_to_an_administrator(console, intake):
+A, B = "a0000000-0000-4000-8000-000000000001", "a0000000-0000-4000-8000-000000000002"
+
+
+def test_several_import_channels_are_offered_and_the_chosen_one_is_sent(console, intake):
+    intake.on("intake", "GET", "/v1/imports/channels", {"items": [{"id": A, "name": "Excel A"}, {"id": B, "name": "Excel B"}]})
+    intake.on("intake", "POST", "/v1/imports", {"id": JOB, "status_url": f"/v1/imports/{JOB}"})
+    intake.on("intake", "GET", f"/v1/imports/{JOB}", job())
+    client = console(role=Role.MANAGER)
+    page = client.get("/imports")
+    assert f'<option value="{A}">Excel A</option>' in page.text and "Excel B" in page.text
+    answer = client.post("/imports", files={"file": ("a.csv", b"x", "text/csv")}, data={"channel_id": B}, headers=HX)
+    assert answer.status_code == 201
+    assert intake.sent("intake", "POST", "/v1/imports")[0]["data"] == {"policy": "skip", "channel_id": B}
+    assert f'<option value="{B}" selected>' in answer.text
+
+
+def test_an_older_intake_without_the_import_channels_falls_back_to_the_channels_section(console, intake):
     channels = [
-        {"id": "a0000000-0000-4000-8000-000000000001", "kind": "import", "name": "Excel A", "active": True},
-        {"id": "a0000000-0000-4000-8000-000000000002", "kind": "import", "name": "Excel B", "active": True},
+        {"id": A, "kind": "import", "name": "Excel A", "active": True},
+        {"id": B, "kind": "import", "name": "Excel B", "active": True},
         {"id": "a0000000-0000-4000-8000-000000000003", "kind": "web", "name": "Site", "active": True},
     ]
     intake.on("intake", "GET", "/v1/channels", {"items": channels, "next_cursor": None})
     page = console(role=Role.ADMINISTRATOR).get("/imports")
     assert "Excel A" in page.text and "Excel B" in page.text and "Site" not in page.text
+    # A manager (no channels section) is not offered a choice: intake takes the only import channel.
+    assert "Excel A" not in console(role=Role.MANAGER).get("/imports").text
 
 
 def test_roles_without_the_section_are_refused_and_without_create_get_no_form(console, intake):

@@ -100,6 +100,7 @@ def policy_or_default(value: str | None) -> str:
 
 
 def import_channels(channels: Any) -> list[dict[str, Any]]:
-    """The active import channels of an answer of `GET /v1/channels`."""
+    """The active import channels of an answer of `GET /v1/imports/channels` (import channels
+    only, id and name) or `GET /v1/channels` (every kind)."""
     items = channels.get("items", []) if isinstance(channels, dict) else []
-    return [c for c in items if isinstance(c, dict) and c.get("kind") == "import" and c.get("active", True)]
+    return [c for c in items if isinstance(c, dict) and c.get("kind", "import") == "import" and c.get("active", True)]

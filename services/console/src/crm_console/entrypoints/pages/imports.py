@@ -41,8 +41,13 @@ def _require(viewer: Viewer, create: bool = False) -> None:
 
 
 async def _channels(viewer: Viewer) -> list[dict[str, Any]]:
-    """The workspace's active import channels, for a role that may read the channels (others
-    upload through the workspace's only import channel, which intake chooses)."""
+    """The workspace's active import channels an upload may name (intake's
+    `GET /v1/imports/channels`, for the imports section; an older intake answers only the
+    channels section's `GET /v1/channels`)."""
+    try:
+        return import_channels(await viewer.backend.get("intake", "/v1/imports/channels"))
+    except ApiProblem:
+        pass
     if not viewer.sees("channels"):
         return []
     try:
