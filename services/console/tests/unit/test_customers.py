@@ -136,7 +136,7 @@ def test_the_workspace_page_has_three_panels_a_labelled_search_the_list_and_a_li
     assert 'class="workspace"' in html
     assert re.search(r'<label for="customer-q">Search customers</label>', html)
     assert "data-search" in html and 'hx-trigger="input changed delay:250ms, search"' in html
-    assert f'<li data-customer="{CID}">' in html and f'<li data-customer="{PARENT}">' in html
+    assert f'<li id="row-{CID}" data-customer="{CID}">' in html and f'<li id="row-{PARENT}" data-customer="{PARENT}">' in html
     assert f'hx-get="/customers/{CID}/profile"' in html and f'hx-push-url="/customers/{CID}"' in html
     assert f'sse-connect="/live?c={CID}&amp;c={PARENT}"' in html
     assert "<bdi>Ruth Cohen</bdi>" in html and "Follow-up" in html
@@ -194,7 +194,7 @@ def test_the_full_page_of_a_customer_shows_the_list_with_its_row_selected_and_th
     serve(services)
     page = console(language="he").get(f"/customers/{CID}")
     assert page.status_code == 200 and 'dir="rtl"' in page.text
-    assert f'<li data-customer="{CID}" class="selected" aria-current="true">' in page.text
+    assert f'<li id="row-{CID}" data-customer="{CID}" class="selected" aria-current="true">' in page.text
     assert "מעקב" in page.text and "תקציב" in page.text and "ציר זמן" in page.text
     assert "1,234,567" in page.text or "1,234,567" in page.text.replace("\u200f", "")
 
@@ -235,6 +235,7 @@ def test_renaming_sends_only_the_editable_name_fields_and_shows_the_header_again
     services.on("customer", "PATCH", f"/v1/customers/{CID}", card(first_name="Rut"))
     answer = console().patch(f"/customers/{CID}/name", data={"first_name": "Rut", "last_name": "Cohen", "company_name": ""}, headers=HTMX)
     assert answer.status_code == 200 and "<bdi>Rut Cohen" in answer.text and "The name was saved." in answer.text
+    assert f'<li id="row-{CID}" data-customer="{CID}" class="selected" aria-current="true" hx-swap-oob="true">' in answer.text
     sent = services.sent("customer", "PATCH", f"/v1/customers/{CID}")[-1]["json"]
     assert sent == {"first_name": "Rut", "last_name": "Cohen", "company_name": None}
 
