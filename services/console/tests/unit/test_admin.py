@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from crm_console.adapters.services import Unavailable
 from crm_contracts.permissions import Action, Role, Section, default_roles
 
 pytestmark = pytest.mark.unit
@@ -395,3 +396,26 @@ def test_an_indexed_refusal_is_shown_next_to_its_input_with_a_summary(console, b
     answer = client.post("/admin/channels", data={"kind": "web", "name": "Landing", "identifiers": ["phone"]})
     assert answer.status_code == 422
     assert 'id="e-identifiers"' in answer.text and "יש שדות הדורשים תיקון" in answer.text
+
+
+def test_a_service_that_does_not_answer_keeps_the_form_and_what_was_typed(console, backends):
+    client = console(role=Role.ADMINISTRATOR)
+    backends.on("customer", "PUT", "/v1/roles/sales_rep", Unavailable("customer"))
+    backends.on("customer", "GET", "/v1/roles/sales_rep", Unavailable("customer"))
+    answer = client.post(
+        "/admin/roles/sales_rep",
+        data={
+            "sections": ["customers"],
+            "scope": "team",
+            "field_path": ["fields.budget"],
+            "field_access": ["hidden"],
+            "field_default": "editable",
+        },
+    )
+    assert answer.status_code == 503
+    assert "A service did not answer" in answer.text
+    assert 'value="fields.budget"' in answer.text and re.search(r'name="scope" value="team" checked', answer.text)
+    backends.on("intake", "POST", "/v1/channels", Unavailable("intake"))
+    backends.on("intake", "GET", "/v1/channels", Unavailable("intake"))
+    channel_form = client.post("/admin/channels", data={"kind": "api", "name": "Partner feed", "identifiers": ["email"]})
+    assert channel_form.status_code == 503 and 'value="Partner feed"' in channel_form.text

@@ -9,7 +9,7 @@ section and `manage_reps` / `manage_rules`; roles, members and the audit log `ma
 (each with the `administration` section)."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from crm_console.adapters.services import ApiProblem
+from crm_console.adapters.services import ApiProblem, Unavailable
 from crm_console.entrypoints.web import Viewer, ViewerDep, form_errors, render
 
 router = APIRouter()
@@ -86,10 +86,13 @@ def page(
     )
 
 
-def refusal(problem: ApiProblem) -> tuple[dict[str, str], str | None]:
+def refusal(problem: ApiProblem | Unavailable) -> tuple[dict[str, str], str | None]:
     """A refused form: field -> message key (by the form's input names: `identifiers[1]` and
     `mapping.tel` are the `identifiers` and `mapping` inputs), and a message for the form itself
-    (a conflict or rule of the service; else "some fields need attention"). 403/404 stay refusals."""
+    (a conflict or rule of the service; a service that did not answer; else "some fields need
+    attention"). 403/404 stay refusals. The form is shown again with what was typed."""
+    if isinstance(problem, Unavailable):
+        return {}, "state.unavailable.text"
     if problem.status in (403, 404):
         raise problem
     errors: dict[str, str] = {}
@@ -103,6 +106,23 @@ def refusal(problem: ApiProblem) -> tuple[dict[str, str], str | None]:
 
 
 _INPUT = re.compile(r"[\[.].*")
+
+
+def status_of(problem: ApiProblem | Unavailable) -> int:
+    return 503 if isinstance(problem, Unavailable) else problem.status
+
+
+async def kept(call: Awaitable[Any], again: bool, fallback: Any = None) -> Any:
+    """A read for a page. When the page shows a refused form again (`again`), a service that does
+    not answer gives `fallback` (an empty list) so the form and what was typed still show."""
+    try:
+        return await call
+    except Unavailable:
+        if not again:
+            raise
+        return {"items": []} if fallback is None else fallback
+
+
 KNOWN_RULES = frozenset({"administrator_lockout", "last_administrator"})
 
 

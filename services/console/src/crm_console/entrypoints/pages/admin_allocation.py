@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from crm_console.adapters.services import ApiProblem
-from crm_console.entrypoints.pages.admin import lines, optional_int, page, refusal, require, text, texts
+from crm_console.adapters.services import ApiProblem, Unavailable
+from crm_console.entrypoints.pages.admin import kept, lines, optional_int, page, refusal, require, status_of, text, texts
 from crm_console.entrypoints.web import Viewer, ViewerDep, gather
 from crm_contracts.leads import ChannelKind
 
@@ -71,7 +71,7 @@ async def reps_page(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    listed = await viewer.backend.get("allocation", "/v1/reps")
+    listed = await kept(viewer.backend.get("allocation", "/v1/reps"), status >= 400)
     return page(
         request,
         viewer,
@@ -124,9 +124,9 @@ async def admin_rep_create(request: Request, viewer: ViewerDep) -> Response:
         return await reps_page(request, viewer, values=rep_typed(form), errors=errors, form_error="error.form", status=422)
     try:
         await viewer.backend.post("allocation", "/v1/reps", json=body)
-    except ApiProblem as problem:
+    except (ApiProblem, Unavailable) as problem:
         found, general = refusal(problem)
-        return await reps_page(request, viewer, values=rep_typed(form), errors=found, form_error=general, status=problem.status)
+        return await reps_page(request, viewer, values=rep_typed(form), errors=found, form_error=general, status=status_of(problem))
     return RedirectResponse("/admin/reps?saved=1", status_code=303)
 
 
@@ -147,9 +147,9 @@ async def admin_rep_save(request: Request, rep_id: UUID, viewer: ViewerDep) -> R
         return rep_page(request, viewer, rep_id, rep_typed(form), errors, "error.form", status=422)
     try:
         await viewer.backend.patch("allocation", f"/v1/reps/{rep_id}", json=body)
-    except ApiProblem as problem:
+    except (ApiProblem, Unavailable) as problem:
         found, general = refusal(problem)
-        return rep_page(request, viewer, rep_id, rep_typed(form), found, general, status=problem.status)
+        return rep_page(request, viewer, rep_id, rep_typed(form), found, general, status=status_of(problem))
     return RedirectResponse("/admin/reps?saved=1", status_code=303)
 
 
@@ -221,7 +221,10 @@ async def rules_page(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    rules, reps = await gather(viewer.backend.get("allocation", "/v1/rules"), viewer.backend.get("allocation", "/v1/reps"))
+    rules, reps = await gather(
+        kept(viewer.backend.get("allocation", "/v1/rules"), status >= 400),
+        kept(viewer.backend.get("allocation", "/v1/reps"), status >= 400),
+    )
     return page(
         request,
         viewer,
@@ -253,7 +256,7 @@ async def rule_page(
     form_error: str | None = None,
     status: int = 200,
 ) -> Response:
-    reps = await viewer.backend.get("allocation", "/v1/reps")
+    reps = await kept(viewer.backend.get("allocation", "/v1/reps"), status >= 400)
     return page(
         request,
         viewer,
@@ -289,9 +292,9 @@ async def admin_rule_create(request: Request, viewer: ViewerDep) -> Response:
         return await rules_page(request, viewer, values=rule_typed(form), errors=errors, form_error="error.form", status=422)
     try:
         await viewer.backend.post("allocation", "/v1/rules", json=body)
-    except ApiProblem as problem:
+    except (ApiProblem, Unavailable) as problem:
         found, general = refusal(problem)
-        return await rules_page(request, viewer, values=rule_typed(form), errors=found, form_error=general, status=problem.status)
+        return await rules_page(request, viewer, values=rule_typed(form), errors=found, form_error=general, status=status_of(problem))
     return RedirectResponse("/admin/rules?saved=1", status_code=303)
 
 
@@ -306,16 +309,17 @@ async def admin_rule(request: Request, rule_id: UUID, viewer: ViewerDep) -> Resp
 async def admin_rule_save(request: Request, rule_id: UUID, viewer: ViewerDep) -> Response:
     require(viewer, "allocation")
     form = await request.form()
-    current = await viewer.backend.get("allocation", f"/v1/rules/{rule_id}")
     errors: dict[str, str] = {}
-    body = rule_body(form, errors, current.get("criteria"))
+    body = rule_body(form, errors)
     if errors:
         return await rule_page(request, viewer, rule_id, rule_typed(form), errors, "error.form", status=422)
     try:
+        current = await viewer.backend.get("allocation", f"/v1/rules/{rule_id}")
+        body["criteria"] = {**(current.get("criteria") or {}), **body["criteria"]}
         await viewer.backend.patch("allocation", f"/v1/rules/{rule_id}", json=body)
-    except ApiProblem as problem:
+    except (ApiProblem, Unavailable) as problem:
         found, general = refusal(problem)
-        return await rule_page(request, viewer, rule_id, rule_typed(form), found, general, status=problem.status)
+        return await rule_page(request, viewer, rule_id, rule_typed(form), found, general, status=status_of(problem))
     return RedirectResponse("/admin/rules?saved=1", status_code=303)
 
 

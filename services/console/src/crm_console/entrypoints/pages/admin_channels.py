@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from crm_console.adapters.services import ApiProblem
-from crm_console.entrypoints.pages.admin import optional_int, page, refusal, require, text, texts
+from crm_console.adapters.services import ApiProblem, Unavailable
+from crm_console.entrypoints.pages.admin import kept, optional_int, page, refusal, require, status_of, text, texts
 from crm_console.entrypoints.web import Viewer, ViewerDep
 from crm_contracts.leads import ChannelKind
 
@@ -76,7 +76,7 @@ async def channels_page(
     new_key: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
-    listed = await viewer.backend.get("intake", "/v1/channels")
+    listed = await kept(viewer.backend.get("intake", "/v1/channels"), status >= 400)
     return page(
         request,
         viewer,
@@ -116,9 +116,9 @@ async def admin_channel_create(request: Request, viewer: ViewerDep) -> Response:
         return await channels_page(request, viewer, values=values, errors=errors, form_error="error.form", status=422)
     try:
         created = await viewer.backend.post("intake", "/v1/channels", json=body)
-    except ApiProblem as problem:
+    except (ApiProblem, Unavailable) as problem:
         found, general = refusal(problem)
-        return await channels_page(request, viewer, values=values, errors=found, form_error=general, status=problem.status)
+        return await channels_page(request, viewer, values=values, errors=found, form_error=general, status=status_of(problem))
     return await channels_page(request, viewer, new_key={"name": created.get("name", ""), "key": created.get("key", "")}, status=201)
 
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from crm_console.adapters.services import ApiProblem
-from crm_console.entrypoints.pages.admin import lines, optional_int, page, refusal, require, text, texts
+from crm_console.adapters.services import ApiProblem, Unavailable
+from crm_console.entrypoints.pages.admin import kept, lines, optional_int, page, refusal, require, status_of, text, texts
 from crm_console.entrypoints.web import Viewer, ViewerDep
 from crm_contracts.fields import CARD_TYPES, KEY_PATTERN, FieldKind
 
@@ -84,7 +84,7 @@ async def fields_page(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    listed = await viewer.backend.get("customer", "/v1/field-definitions")
+    listed = await kept(viewer.backend.get("customer", "/v1/field-definitions"), status >= 400)
     return page(
         request,
         viewer,
@@ -140,11 +140,11 @@ async def admin_field_create(request: Request, viewer: ViewerDep) -> Response:
         return await fields_page(request, viewer, values=typed(form), errors=errors, form_error="error.form", status=422)
     try:
         await viewer.backend.post("customer", "/v1/field-definitions", json=body)
-    except ApiProblem as problem:
+    except (ApiProblem, Unavailable) as problem:
         found, general = refusal(problem)
-        if problem.status == 409:
+        if isinstance(problem, ApiProblem) and problem.status == 409:
             found, general = {"key": "admin.fields.error.key_taken"}, None
-        return await fields_page(request, viewer, values=typed(form), errors=found, form_error=general, status=problem.status)
+        return await fields_page(request, viewer, values=typed(form), errors=found, form_error=general, status=status_of(problem))
     return RedirectResponse("/admin/fields?saved=1", status_code=303)
 
 
@@ -169,9 +169,9 @@ async def admin_field_save(request: Request, key: Key, viewer: ViewerDep) -> Res
         return edit_page(request, viewer, key, values, errors, "error.form", status=422)
     try:
         await viewer.backend.put("customer", f"/v1/field-definitions/{key}", json=body)
-    except ApiProblem as problem:
+    except (ApiProblem, Unavailable) as problem:
         found, general = refusal(problem)
-        return edit_page(request, viewer, key, values, found, general, status=problem.status)
+        return edit_page(request, viewer, key, values, found, general, status=status_of(problem))
     return RedirectResponse("/admin/fields?saved=1", status_code=303)
 
 

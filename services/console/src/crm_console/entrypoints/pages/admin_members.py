@@ -9,8 +9,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from crm_console.adapters.services import ApiProblem
-from crm_console.entrypoints.pages.admin import page, refusal, require, text
+from crm_console.adapters.services import ApiProblem, Unavailable
+from crm_console.entrypoints.pages.admin import kept, page, refusal, require, status_of, text
 from crm_console.entrypoints.web import Viewer, ViewerDep, gather
 from crm_contracts.permissions import Role
 
@@ -37,9 +37,9 @@ async def members_page(
 ) -> Response:
     cursor = request.query_params.get("cursor")
     members, reps, workspaces = await gather(
-        viewer.backend.get("customer", "/v1/members", params={"cursor": cursor} if cursor else None),
-        viewer.backend.get("allocation", "/v1/reps"),
-        viewer.backend.get("customer", "/v1/workspaces", workspace=None),
+        kept(viewer.backend.get("customer", "/v1/members", params={"cursor": cursor} if cursor else None), status >= 400),
+        kept(viewer.backend.get("allocation", "/v1/reps"), status >= 400),
+        kept(viewer.backend.get("customer", "/v1/workspaces", workspace=None), status >= 400),
     )
     typed = typed or {}
     return page(
@@ -93,9 +93,9 @@ async def admin_member_save(request: Request, viewer: ViewerDep) -> Response:
         body["username"] = typed["username"]
     try:
         await viewer.backend.put("customer", f"/v1/members/{quote(subject, safe='')}", json=body)
-    except ApiProblem as problem:
+    except (ApiProblem, Unavailable) as problem:
         errors, general = refusal(problem)
-        return await members_page(request, viewer, typed=typed, errors=errors, form_error=general, status=problem.status)
+        return await members_page(request, viewer, typed=typed, errors=errors, form_error=general, status=status_of(problem))
     return RedirectResponse("/admin/members?done=saved", status_code=303)
 
 
@@ -106,11 +106,11 @@ async def admin_member_remove(request: Request, viewer: ViewerDep) -> Response:
     subject = text(form, "subject")
     try:
         await viewer.backend.delete("customer", f"/v1/members/{quote(subject, safe='')}")
-    except ApiProblem as problem:
-        if problem.status != 409:
+    except (ApiProblem, Unavailable) as problem:
+        if isinstance(problem, ApiProblem) and problem.status != 409:
             raise
         _, general = refusal(problem)
-        return await members_page(request, viewer, form_error=general, status=409)
+        return await members_page(request, viewer, form_error=general, status=status_of(problem))
     return RedirectResponse("/admin/members?done=removed", status_code=303)
 
 
@@ -124,11 +124,11 @@ async def admin_workspace_create(request: Request, viewer: ViewerDep) -> Respons
         body["display_name"] = typed["display_name"]
     try:
         await viewer.backend.post("customer", "/v1/workspaces", json=body, workspace=None)
-    except ApiProblem as problem:
+    except (ApiProblem, Unavailable) as problem:
         errors, general = refusal(problem)
-        if problem.status == 409:
+        if isinstance(problem, ApiProblem) and problem.status == 409:
             errors, general = {"name": "admin.workspaces.error.taken"}, None
         elif "name" in errors:
             errors["name"] = "admin.workspaces.error.name"
-        return await members_page(request, viewer, workspace=typed, workspace_errors=errors, form_error=general, status=problem.status)
+        return await members_page(request, viewer, workspace=typed, workspace_errors=errors, form_error=general, status=status_of(problem))
     return RedirectResponse("/admin/members?done=workspace", status_code=303)

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from crm_console.adapters.services import ApiProblem
-from crm_console.entrypoints.pages.admin import lines, page, refusal, require, text, texts
+from crm_console.adapters.services import ApiProblem, Unavailable
+from crm_console.entrypoints.pages.admin import kept, lines, page, refusal, require, status_of, text, texts
 from crm_console.entrypoints.web import Viewer, ViewerDep, gather
 from crm_contracts.permissions import FIELD_PATH_PATTERN, Action, FieldAccess, Role, Scope, Section
 
@@ -191,12 +191,15 @@ async def admin_role_save(request: Request, role: RoleName, viewer: ViewerDep) -
         try:
             await viewer.backend.put("customer", f"/v1/roles/{role.value}", json=body)
             return RedirectResponse(f"/admin/roles/{role.value}?done=saved", status_code=303)
-        except ApiProblem as problem:
+        except (ApiProblem, Unavailable) as problem:
             errors, general = refusal(problem)
-            status = problem.status
+            status = status_of(problem)
     else:
         general, status = "error.form", 422
-    record, paths = await gather(viewer.backend.get("customer", f"/v1/roles/{role.value}"), path_choices(viewer))
+    unknown = {"role": role.value, "default": True, "updated_at": None}
+    record, paths = await gather(
+        kept(viewer.backend.get("customer", f"/v1/roles/{role.value}"), True, unknown), kept(path_choices(viewer), True, [])
+    )
     return editor(request, viewer, role, record, values, paths, errors=errors, form_error=general, status=status)
 
 
