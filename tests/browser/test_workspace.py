@@ -139,13 +139,32 @@ async def test_dana_sees_only_her_leads_selects_one_without_a_page_load_and_sees
     await chromium.screenshot(page, "workspace-he")
 
 
-async def test_the_workspace_in_english_is_accessible_and_stacks_on_a_phone(stack, signed_in, unique):
+async def test_the_workspace_in_english_by_keyboard_renames_a_lead_is_accessible_and_stacks_on_a_phone(stack, signed_in, unique):
     mine, _, _ = await hers(stack, unique)
-    page = await signed_in("rep.dana", language="en", next_path=f"/customers/{mine['id']}")
+    page = await signed_in("rep.dana", language="en", next_path="/customers")
     await expect(page.locator("html")).to_have_attribute("dir", "ltr")
+    await expect(page.get_by_text("Choose a customer from the list")).to_be_visible()
+
+    # By keyboard: "/" goes to the search, Enter on a row opens it.
+    await page.locator("body").press("/")
+    await expect(page.get_by_label("Search customers")).to_be_focused()
+    await page.keyboard.type(unique)
+    row = page.locator(f'li[data-customer="{mine["id"]}"]')
+    await expect(row).to_be_visible()
+    await row.locator("a").focus()
+    await page.keyboard.press("Enter")
     await expect(page.locator("#profile-name")).to_contain_text(f"Mine {unique}")
-    await expect(page.locator(f'li[data-customer="{mine["id"]}"]')).to_have_class(re.compile("selected"))
+    await expect(page).to_have_url(re.compile(rf"/customers/{mine['id']}$"))
     await expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+
+    # The name, edited in place: the header and the row follow.
+    await page.get_by_text("Edit name").click()
+    await page.get_by_label("Last name").fill(f"Renamed {unique}")
+    await page.locator("details.rename button[type=submit]").click()
+    await expect(page.locator("#profile-name")).to_contain_text(f"Noa Renamed {unique}")
+    await expect(row).to_contain_text(f"Renamed {unique}")
+    await expect(page.get_by_text("The name was saved.")).to_be_visible()
+
     await assert_accessible(page)
     await chromium.screenshot(page, "workspace-en")
 
