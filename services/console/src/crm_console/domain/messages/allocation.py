@@ -18,7 +18,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "allocation.apply": ("Apply the allocation", "ביצוע ההקצאה"),
     "allocation.again": ("New allocation", "הקצאה חדשה"),
     "allocation.f.statuses": ("Statuses", "סטטוסים"),
-    "allocation.f.unassigned": ("Owner", "בעלים"),
+    "allocation.f.unassigned": ("Assigned or not", "משויך או לא"),
     "allocation.f.unassigned.any": ("Any", "הכל"),
     "allocation.f.unassigned.yes": ("Only cards without an owner", "רק כרטיסים ללא בעלים"),
     "allocation.f.unassigned.no": ("Only cards with an owner", "רק כרטיסים עם בעלים"),
