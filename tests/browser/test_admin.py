@@ -191,6 +191,13 @@ async def test_a_new_channels_key_is_shown_once_in_a_marked_box_and_a_refused_fo
     row = admin.locator("tr", has_text=name)
     await expect(row).to_contain_text(key[-4:])
 
+    # Its settings page shows the mapping (as the service keeps it), and passes axe.
+    await row.get_by_role("link").first.click()
+    await expect(admin.locator("#f-mapping")).to_contain_text("tel = phone")
+    assert set((await admin.locator("#f-mapping").input_value()).splitlines()) == {"tel = phone", "src = fields.source"}
+    await assert_accessible(admin, "a channel's settings")
+    await admin.goto(f"{stack.console}/admin/channels")
+
     # The channel of this run stops taking leads.
     await row.locator("form[action$='/active'] button").click()
     await expect(admin.locator("tr", has_text=name)).to_contain_text("לא")

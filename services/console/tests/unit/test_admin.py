@@ -419,3 +419,37 @@ def test_a_service_that_does_not_answer_keeps_the_form_and_what_was_typed(consol
     backends.on("intake", "GET", "/v1/channels", Unavailable("intake"))
     channel_form = client.post("/admin/channels", data={"kind": "api", "name": "Partner feed", "identifiers": ["email"]})
     assert channel_form.status_code == 503 and 'value="Partner feed"' in channel_form.text
+
+
+def test_editing_a_channel_patches_its_options_and_never_shows_the_signing_secret(console, backends):
+    client = console(role=Role.ADMINISTRATOR)
+    backends.on(
+        "intake", "GET", f"/v1/channels/{CHANNEL_ID}", channel(mapping={"tel": "phone"}, has_hmac_secret=True, rate_limit_per_minute=60)
+    )
+    form = client.get(f"/admin/channels/{CHANNEL_ID}")
+    assert form.status_code == 200
+    assert "tel = phone" in form.text and 'value="60"' in form.text and 'name="remove_hmac"' in form.text
+    assert 'id="f-hmac_secret" name="hmac_secret" type="password" value=""' in form.text
+    backends.on("intake", "PATCH", f"/v1/channels/{CHANNEL_ID}", lambda params, body: channel())
+    saved = client.post(
+        f"/admin/channels/{CHANNEL_ID}",
+        data={
+            "kind": "web",
+            "name": "Web Data Port",
+            "duplicate_policy": "fill_missing",
+            "identifiers": ["phone"],
+            "mapping": "",
+            "rate_limit_per_minute": "",
+            "remove_hmac": "true",
+            "active": "true",
+        },
+    )
+    assert saved.status_code == 303
+    (sent,) = backends.sent("intake", "PATCH", f"/v1/channels/{CHANNEL_ID}")
+    assert sent["json"] == {
+        "name": "Web Data Port", "identifiers": ["phone"], "mapping": {}, "active": True, "redirect_url": None, "honeypot_field": None,
+        "rate_limit_per_minute": None, "duplicate_policy": "fill_missing", "hmac_secret": None,
+    }  # fmt: skip
+    manager = default_roles()[Role.MANAGER]
+    reader = console(role=Role.MANAGER, permissions=manager.model_copy(update={"sections": manager.sections | {Section.CHANNELS}}))
+    assert reader.get(f"/admin/channels/{CHANNEL_ID}").status_code == 403

@@ -67,6 +67,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.channels.key.copy": ("Copy", "העתקה"),
     "admin.channels.key.copied": ("Copied.", "הועתק."),
     "admin.channels.new": ("New channel", "ערוץ חדש"),
+    "admin.channels.edit": ("Channel settings", "הגדרות ערוץ"),
+    "admin.channels.hmac.kept": (
+        "A signing secret is set; it is never shown. Type a new one to replace it.",
+        "מוגדר סוד חתימה; הוא אינו מוצג לעולם. הקלידו סוד חדש כדי להחליפו.",
+    ),
+    "admin.channels.hmac.remove": ("Remove the signing secret", "הסרת סוד החתימה"),
     "admin.channels.create": ("Create the channel", "יצירת הערוץ"),
     "admin.channels.rate": ("Requests per minute at most", "מספר בקשות מרבי לדקה"),
     "admin.channels.identifiers": ("Compare for duplicates by", "השוואת כפילויות לפי"),

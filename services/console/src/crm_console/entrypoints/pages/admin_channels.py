@@ -88,6 +88,7 @@ async def channels_page(
             "errors": errors or {},
             "form_error": form_error,
             "new_key": new_key,
+            "editing": None,
             "kinds": KINDS,
             "policies": POLICIES,
             "identifiers": IDENTIFIERS,
@@ -134,4 +135,104 @@ async def admin_channel_active(request: Request, channel_id: UUID, viewer: Viewe
     require(viewer, "channels")
     form = await request.form()
     await viewer.backend.patch("intake", f"/v1/channels/{channel_id}", json={"active": text(form, "active") == "true"})
+    return RedirectResponse("/admin/channels", status_code=303)
+
+
+def form_of(channel: dict[str, Any]) -> dict[str, Any]:
+    """A channel as its edit form shows it."""
+    rate = channel.get("rate_limit_per_minute")
+    return {
+        "kind": channel.get("kind", ""),
+        "name": channel.get("name", ""),
+        "duplicate_policy": channel.get("duplicate_policy", ""),
+        "identifiers": list(channel.get("identifiers") or []),
+        "mapping": "\n".join(f"{source} = {target}" for source, target in (channel.get("mapping") or {}).items()),
+        "redirect_url": channel.get("redirect_url") or "",
+        "honeypot_field": channel.get("honeypot_field") or "",
+        "rate_limit_per_minute": "" if rate is None else str(rate),
+        "has_hmac_secret": bool(channel.get("has_hmac_secret")),
+        "active": bool(channel.get("active", True)),
+    }
+
+
+def changes_of(form: FormData, errors: dict[str, str]) -> dict[str, Any]:
+    """The `PATCH`: every option the form shows; an emptied one is cleared (null), the signing
+    secret only when typed (kept otherwise) or removed."""
+    body: dict[str, Any] = {
+        "name": text(form, "name"),
+        "identifiers": texts(form, "identifiers"),
+        "mapping": parse_mapping(str(form.get("mapping") or ""), errors),
+        "active": text(form, "active") == "true",
+        "redirect_url": text(form, "redirect_url") or None,
+        "honeypot_field": text(form, "honeypot_field") or None,
+        "rate_limit_per_minute": optional_int(form, "rate_limit_per_minute", errors),
+    }
+    if text(form, "duplicate_policy"):
+        body["duplicate_policy"] = text(form, "duplicate_policy")
+    if text(form, "hmac_secret"):
+        body["hmac_secret"] = text(form, "hmac_secret")
+    elif text(form, "remove_hmac") == "true":
+        body["hmac_secret"] = None
+    return body
+
+
+def channel_page(
+    request: Request,
+    viewer: Viewer,
+    channel_id: UUID,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    form_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return page(
+        request,
+        viewer,
+        "channels",
+        "pages/admin_channel.html",
+        {
+            "editing": str(channel_id),
+            "values": values,
+            "errors": errors or {},
+            "form_error": form_error,
+            "kinds": KINDS,
+            "policies": POLICIES,
+            "identifiers": IDENTIFIERS,
+        },
+        status=status,
+    )
+
+
+@router.get("/admin/channels/{channel_id}")
+async def admin_channel(request: Request, channel_id: UUID, viewer: ViewerDep) -> Response:
+    require(viewer, "channels")
+    if not viewer.can("manage_channels"):
+        raise ApiProblem(403, "forbidden", "Forbidden", body={"permission": "actions.manage_channels"})
+    channel = await viewer.backend.get("intake", f"/v1/channels/{channel_id}")
+    return channel_page(request, viewer, channel_id, form_of(channel))
+
+
+@router.post("/admin/channels/{channel_id}")
+async def admin_channel_save(request: Request, channel_id: UUID, viewer: ViewerDep) -> Response:
+    require(viewer, "channels")
+    form = await request.form()
+    values = {
+        **{
+            name: text(form, name)
+            for name in ("kind", "name", "duplicate_policy", "redirect_url", "honeypot_field", "rate_limit_per_minute")
+        },
+        "identifiers": texts(form, "identifiers"),
+        "mapping": str(form.get("mapping") or ""),
+        "has_hmac_secret": text(form, "had_hmac") == "true",
+        "active": text(form, "active") == "true",
+    }
+    errors: dict[str, str] = {}
+    body = changes_of(form, errors)
+    if errors:
+        return channel_page(request, viewer, channel_id, values, errors, "error.form", status=422)
+    try:
+        await viewer.backend.patch("intake", f"/v1/channels/{channel_id}", json=body)
+    except (ApiProblem, Unavailable) as problem:
+        found, general = refusal(problem)
+        return channel_page(request, viewer, channel_id, values, found, general, status=status_of(problem))
     return RedirectResponse("/admin/channels", status_code=303)
