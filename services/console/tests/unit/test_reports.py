@@ -48,11 +48,12 @@ def test_the_manager_sees_four_tables_in_hebrew_with_seed_labels_and_rep_names(c
     page = console(role=Role.MANAGER, language="he").get("/reports")
     assert page.status_code == 200, page.text
     status = section(page.text, "status")
-    assert '<th scope="row">חדש</th>' in status and "הלקוח אינו מעוניין" in status
+    assert '<th scope="row"><a href="/search?status=new">חדש</a></th>' in status and "הלקוח אינו מעוניין" in status
     assert '<td class="num">1,200</td>' in status and "80%" in status
     assert '<td class="num">1,500</td>' in status, "the total"
     owner = section(page.text, "owner")
-    assert "<bdi>Dana Amir</bdi>" in owner and "<bdi>יוסי לוי</bdi>" in owner and "ללא נציג" in owner
+    assert f'<a href="/search?owner_id={DANA}"><bdi>Dana Amir</bdi></a>' in owner and "<bdi>יוסי לוי</bdi>" in owner
+    assert '<a href="/search?owner_id=none">ללא נציג</a>' in owner
     # A manager may not read the channels (no section): channels by their kind, made-by-hand by its own text.
     channel = section(page.text, "channel")
     assert "טופס אינטרנט" in channel and "נוצר ידנית" in channel and "Landing page" not in channel
@@ -70,13 +71,15 @@ def test_the_manager_sees_four_tables_in_hebrew_with_seed_labels_and_rep_names(c
 def test_in_english_an_administrator_sees_channel_names(console, api):
     page = console(role=Role.ADMINISTRATOR, language="en").get("/reports")
     assert page.status_code == 200
-    assert '<th scope="row">New</th>' in section(page.text, "status") and "Not interested" in page.text
+    assert '<a href="/search?status=new">New</a>' in section(page.text, "status") and "Not interested" in page.text
     assert "<bdi>Landing page</bdi>" in section(page.text, "channel") and "Created by hand" in page.text
     assert "By affiliate" in page.text and "No owner" in page.text
 
 
 def test_a_date_range_is_sent_as_the_lists_created_filters_in_the_persons_zone(console, api):
-    console(role=Role.MANAGER).get("/reports?from=2026-12-01&to=2026-12-07")
+    page = console(role=Role.MANAGER).get("/reports?from=2026-12-01&to=2026-12-07")
+    assert "/search?status=new&amp;created_from=2026-12-01&amp;created_to=2026-12-07" in page.text, "the same range on the search screen"
+    assert 'value="2026-12-01"' in page.text and 'value="2026-12-07"' in page.text
     sent = api.sent("customer", "GET", "/v1/customers/counts")
     assert sorted(c["params"]["by"] for c in sent) == ["affiliate", "channel", "owner", "status"]
     assert {c["params"]["created_from"] for c in sent} == {"2026-12-01T00:00:00+02:00"}

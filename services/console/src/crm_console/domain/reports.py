@@ -7,8 +7,9 @@ kind), an affiliate by its name; a group with no key ("no owner", "no affiliate"
 its own."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
+from urllib.parse import urlencode
 
 from crm_console.domain.i18n import Translator
 
@@ -23,6 +24,7 @@ class Row:
     count: int
     percent: int  # share of the total, rounded down; the bar's length is relative to the largest
     bar: int
+    href: str | None = None  # the search screen listing this group's cards
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,7 @@ def label_of(
     return (name if name == key else f"{name} ({key})"), False
 
 
-def counts(
-    answer: Any, t: Translator, reps: Mapping[str, str] | None = None, channels: Mapping[str, str] | None = None
-) -> Counts:
+def counts(answer: Any, t: Translator, reps: Mapping[str, str] | None = None, channels: Mapping[str, str] | None = None) -> Counts:
     body = answer if isinstance(answer, dict) else {}
     items = [i for i in body.get("items", []) if isinstance(i, dict)]
     total = int(body.get("total") or sum(int(i.get("count") or 0) for i in items))
@@ -88,6 +88,27 @@ def counts(
             )
         )
     return Counts(by=by, rows=rows, total=total)
+
+
+# The search screen's filter for a group of each dimension it can list (`None`: no owner).
+_SEARCH_FILTER: Final = {"status": "status", "owner": "owner_id"}
+
+
+def with_search_links(table: Counts, start: str = "", end: str = "") -> Counts:
+    """Each group of a dimension the search screen filters by links to its cards there (with the
+    same created range)."""
+    name = _SEARCH_FILTER.get(table.by)
+    if name is None:
+        return table
+    rows = []
+    for row in table.rows:
+        if row.key is None and table.by != "owner":
+            rows.append(row)
+            continue
+        query = {name: row.key if row.key is not None else "none"}
+        query.update({k: v for k, v in (("created_from", start), ("created_to", end)) if v})
+        rows.append(replace(row, href="/search?" + urlencode(query)))
+    return replace(table, rows=rows)
 
 
 def names_by_id(answer: Any) -> dict[str, str]:

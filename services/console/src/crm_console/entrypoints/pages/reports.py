@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from crm_console.adapters.services import ApiProblem
-from crm_console.domain.reports import DIMENSIONS, Counts, counts, names_by_id
+from crm_console.domain.reports import DIMENSIONS, Counts, counts, names_by_id, with_search_links
 from crm_console.entrypoints.web import Viewer, ViewerDep, gather, render
 
 router = APIRouter()
@@ -76,11 +76,14 @@ async def reports_page(viewer: ViewerDep, request: Request) -> HTMLResponse:
         _names(viewer, "intake", "/v1/channels", viewer.sees("channels")),
     )
     reps, channels = answers[len(DIMENSIONS)], answers[len(DIMENSIONS) + 1]
+    first, last = start.isoformat() if start else "", end.isoformat() if end else ""
+    linked = viewer.can("search")
     tables: list[tuple[str, Counts | None, ApiProblem | None]] = []
     for by, answer in zip(DIMENSIONS, answers, strict=False):
         if isinstance(answer, ApiProblem):
             tables.append((by, None, answer))
-        else:
-            tables.append((by, counts({**answer, "by": by}, viewer.t, reps, channels), None))
-    context = {"tables": tables, "start": start.isoformat() if start else "", "end": end.isoformat() if end else ""}
+            continue
+        table = counts({**answer, "by": by}, viewer.t, reps, channels)
+        tables.append((by, with_search_links(table, first, last) if linked else table, None))
+    context = {"tables": tables, "start": first, "end": last}
     return render(request, "pages/reports.html", context, viewer=viewer)
