@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import Timeline
+from crm_contracts.events import CustomerCreated, Role
+from crm_contracts.permissions import Action, RolePermissions, Scope
+
+from .conftest import Timeline, card
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +68,25 @@ async def test_scheduled_meetings_soonest_first_filtered_and_paged(timeline: Tim
 async def test_a_bad_filter_is_a_422_naming_it(timeline: Timeline) -> None:
     response = await timeline.http.get("/v1/meetings", params={"state": "maybe"})
     assert response.status_code == 422 and "state" in response.text
+
+
+async def test_a_rep_lists_the_meetings_of_cards_in_scope_and_her_own_and_the_section_is_needed(timeline: Timeline) -> None:
+    t = timeline
+    dana, yossi = uuid.uuid4(), uuid.uuid4()
+    hers, his = uuid.uuid4(), uuid.uuid4()
+    await t.consume(CustomerCreated(customer=card(hers, 600_120, owner_id=dana), channel_kind="web"), hers)
+    await t.consume(CustomerCreated(customer=card(his, 600_121, owner_id=yossi), channel_kind="web"), his)
+    on_hers = await meet(t, hers, day(1), summary="on hers")
+    for_her = await meet(t, his, day(2), owner_id=str(dana), summary="for her")  # his card, her meeting
+    await meet(t, his, day(3), owner_id=str(yossi), summary="his own")
+    rep = t.user("rep.dana", role=Role.SALES_REP, rep_id=dana)
+    listed = (await t.anonymous.get("/v1/meetings", headers=rep)).json()["items"]
+    assert [m["id"] for m in listed] == [on_hers["id"], for_her["id"]]
+    assert [m["summary"] for m in (await t.anonymous.get("/v1/meetings", headers=t.user("manager"))).json()["items"]] == [
+        "on hers",
+        "for her",
+        "his own",
+    ]
+    t.memberships.set_role("main", Role.READ_ONLY, RolePermissions(actions=frozenset({Action.EDIT}), scope=Scope.ALL))
+    hidden = await t.anonymous.get("/v1/meetings", headers=t.user("viewer", role=Role.READ_ONLY))
+    assert hidden.status_code == 403 and hidden.json()["permission"] == "sections.timeline"
