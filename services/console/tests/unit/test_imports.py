@@ -163,3 +163,17 @@ def test_row_error_columns_and_progress_numbers():
     assert progress(job("done", 2, 3)).percent == 100, "a done job is complete (rows skipped by decisions included)"
     [error] = row_errors(job(errors=[BAD_PHONE]))
     assert (error.row, error.column, error.text) == (3, "טלפון", "error.phone")
+
+
+def test_a_failed_job_says_why_and_stops_polling_and_a_queued_one_polls_with_an_open_bar(console, intake):
+    failed = {**job("failed", 0, 5), "reason": "the file cannot be read: bad zip"}
+    intake.on("intake", "GET", f"/v1/imports/{JOB}", failed)
+    client = console(role=Role.MANAGER, language="he")
+    part = client.get(f"/imports/{JOB}", headers=HX)
+    assert "hx-trigger" not in part.text and 'role="status">נכשל' in part.text
+    assert '<dd lang="en" dir="ltr">the file cannot be read: bad zip</dd>' in part.text
+    intake.on("intake", "GET", f"/v1/imports/{JOB}", job("queued", 0, None))
+    part = client.get(f"/imports/{JOB}", headers=HX)
+    assert 'hx-trigger="every 1s"' in part.text and "ממתין להתחלה" in part.text
+    assert '<progress id="import-progress" class="progress" aria-describedby="import-progress-text"></progress>' in part.text
+    assert "0 שורות עד כה" in part.text
