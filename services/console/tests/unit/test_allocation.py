@@ -217,3 +217,28 @@ def test_a_runs_detail_lists_each_card_with_its_rep_and_previous_owner(console, 
     assert "<bdi>Acme Ltd</bdi>" in detail.text and "<bdi>Dana Amir</bdi>" in detail.text and "<bdi>Yossi Levi</bdi>" in detail.text
     page = console(role=Role.MANAGER).get(f"/allocation/runs/{RUN}")
     assert "<html" in page.text
+
+
+def test_a_transfer_refused_by_the_service_shows_each_field_and_keeps_the_chosen_cards(console, allocation):
+    allocation.refuse(
+        "allocation",
+        "POST",
+        "/v1/transfers",
+        422,
+        {
+            "type": "https://crm.example/problems/invalid-fields",
+            "errors": [{"field": "reason", "message": "String should have at most 1000 characters"}],
+        },
+    )
+    allocation.on(
+        "customer",
+        "GET",
+        "/v1/customers",
+        {"items": [{"id": CARD, "number": 500123, "company_name": "Acme Ltd", "status": "new"}], "next_cursor": None},
+    )
+    answer = console(role=Role.MANAGER, language="he").post(
+        "/allocation/transfer", data={"from_rep_id": DANA, "to_rep_id": YOSSI, "customer_ids": [CARD], "reason": "x" * 1001}, headers=HX
+    )
+    assert answer.status_code == 422
+    assert 'id="e-reason"' in answer.text and "ארוך מדי." in answer.text
+    assert f'value="{CARD}" checked' in answer.text and f'<option value="{YOSSI}" selected>' in answer.text
