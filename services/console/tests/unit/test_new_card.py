@@ -33,6 +33,8 @@ CANDIDATES = {
         },
         {
             "customer_id": "c-out",
+            "name": "Secret Person",  # even if a service sent it, a card out of reach shows none of it
+            "status": "customer",
             "score": 0.9,
             "level": "duplicate",
             "number": 500999,
@@ -155,6 +157,7 @@ def test_an_out_of_scope_candidate_shows_no_personal_data(console: Any, services
     block = html[start : html.index("</li>", html.index('class="reasons"', start) + 1) + 200]
     assert 'data-in-scope="false"' in block
     assert "A card outside your reach" in block
+    assert "Secret Person" not in html and "s-customer" not in block
     assert "500999" in html.replace(",", "")
 
 
@@ -193,3 +196,14 @@ def test_htmx_save_redirects_and_inactive_and_contacts_follow(console: Any, serv
         "role": "CFO",
         "emails": ["avi@example.com"],
     }
+
+
+def test_fields_the_role_may_not_change_are_absent_from_the_form(console: Any, services: Any) -> None:
+    from crm_contracts.permissions import FieldAccess, default_roles
+
+    answers(services)
+    rep = default_roles()[Role.SALES_REP]
+    permissions = rep.model_copy(update={"fields": {**rep.fields, "national_id": FieldAccess.HIDDEN, "fields.colour": FieldAccess.HIDDEN}})
+    html = console(permissions=permissions).get("/customers/new").text
+    assert 'name="national_id"' not in html and 'name="field.colour"' not in html
+    assert 'name="last_name"' in html

@@ -272,14 +272,30 @@ async def _after_create(viewer: Viewer, customer_id: str, typed: Typed) -> None:
 def dialog_of(problem: dict[str, Any], reps: dict[str, str]) -> dict[str, Any]:
     """The duplicate-found dialog from the 409: candidates (as the API shaped them for this
     person) and the actions offered."""
-    candidates = [c for c in problem.get("candidates", []) if isinstance(c, dict)]
-    for candidate in candidates:
-        owner = candidate.get("owner_id")
-        candidate["owner_name"] = reps.get(str(owner), "") if owner else ""
+    candidates = [shown_candidate(c) for c in problem.get("candidates", []) if isinstance(c, dict)]
     actions = [a for a in problem.get("actions", ["back", *ACTIONS]) if a == "back" or a in ACTIONS]
     marked = next((c.get("customer_id") for c in candidates if c.get("in_scope", True)), None)
     marked = marked or (candidates[0].get("customer_id") if candidates else None)
-    return {"candidates": candidates, "actions": actions, "marked": marked, "note": None, "encoded": problem}
+    encoded = {"candidates": [dict(c) for c in candidates], "actions": actions}  # carried back by the form
+    for candidate in candidates:
+        owner = candidate.get("owner_id")
+        candidate["owner_name"] = reps.get(str(owner), "") if owner else ""
+    return {"candidates": candidates, "actions": actions, "marked": marked, "note": None, "encoded": encoded}
+
+
+_OUT_OF_REACH = ("customer_id", "number", "owner_id", "score", "level", "in_scope")
+_REASON = ("identifier", "match", "score")
+
+
+def shown_candidate(candidate: dict[str, Any]) -> dict[str, Any]:
+    """A candidate as the dialog may show it: one out of the person's reach (`in_scope: false`)
+    only as its number, owner, score and the kinds of identifiers that matched, whatever else came."""
+    if candidate.get("in_scope", True) is not False:
+        return dict(candidate)
+    kept = {k: candidate[k] for k in _OUT_OF_REACH if k in candidate}
+    reasons = [r for r in candidate.get("matched_on") or [] if isinstance(r, dict)]
+    kept["matched_on"] = [{k: r[k] for k in _REASON if k in r} for r in reasons]
+    return kept
 
 
 def _dialog_from(form: FormData, reps: dict[str, str], note: str) -> dict[str, Any]:
