@@ -134,3 +134,17 @@ async def test_rep_meets_the_duplicate_dialog_and_each_action_works(stack, signe
         assert card["parent_ids"] == [known["id"]]
     else:
         assert card["parent_ids"] == [] and card["phones"][0]["value"] == phone
+
+
+async def test_a_refused_field_shows_its_error_next_to_it_in_hebrew_and_keeps_what_was_typed(stack, signed_in, unique):
+    page = await signed_in("rep.dana", language="he", next_path="/customers/new")
+    await page.locator("#f-last_name").fill(f"Typo {unique}")
+    await page.locator("#f-phone-0").fill(new_phone())
+    await page.locator("#f-email-0").fill("not-an-address")
+    await page.locator(".nc-submit button[type=submit]").click()
+    error = page.locator("#e-email-0")
+    await expect(error).to_have_text("כתובת הדוא״ל אינה תקינה.")
+    await expect(page.locator("#f-email-0")).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#f-email-0")).to_have_value("not-an-address")
+    await expect(page.locator("#f-last_name")).to_have_value(f"Typo {unique}")
+    assert (await chromium.axe_violations(page)) == []
