@@ -369,6 +369,7 @@ def test_a_rep_edit_sends_nulls_for_cleared_limits(console, backends):
         "weight": 3,
         "capacity": None,
         "daily_capacity": 5,
+        "away": [],
     }
 
 
@@ -453,3 +454,26 @@ def test_editing_a_channel_patches_its_options_and_never_shows_the_signing_secre
     manager = default_roles()[Role.MANAGER]
     reader = console(role=Role.MANAGER, permissions=manager.model_copy(update={"sections": manager.sections | {Section.CHANNELS}}))
     assert reader.get(f"/admin/channels/{CHANNEL_ID}").status_code == 403
+
+
+def test_a_reps_away_periods_are_kept_removed_or_added_in_local_time(console, backends):
+    client = console(role=Role.ADMINISTRATOR)
+    period = {"starts_at": "2026-12-01T08:00:00+00:00", "ends_at": "2026-12-02T08:00:00+00:00", "note": "Course"}
+    backends.on("allocation", "GET", f"/v1/reps/{REP_ID}", rep() | {"away": [period]})
+    form = client.get(f"/admin/reps/{REP_ID}")
+    assert 'name="away_keep" value="0" checked' in form.text and "Course" in form.text
+    backends.on("allocation", "PATCH", f"/v1/reps/{REP_ID}", lambda params, body: rep())
+    fields = {
+        "name": "Dana Amir",
+        "weight": "1",
+        "available": "true",
+        "away_starts": period["starts_at"],
+        "away_ends": period["ends_at"],
+        "away_notes": "Course",
+    }
+    client.post(f"/admin/reps/{REP_ID}", data=fields | {"new_away_start": "2026-12-20T09:00", "new_away_end": "2026-12-24T18:00"})
+    (sent,) = backends.sent("allocation", "PATCH", f"/v1/reps/{REP_ID}")
+    assert sent["json"]["away"] == [{"starts_at": "2026-12-20T09:00:00+02:00", "ends_at": "2026-12-24T18:00:00+02:00"}]
+    refused = client.post(f"/admin/reps/{REP_ID}", data=fields | {"away_keep": "0", "new_away_start": "2026-12-20T09:00"})
+    assert refused.status_code == 422 and 'id="e-new_away_end"' in refused.text and 'value="2026-12-20T09:00"' in refused.text
+    assert len(backends.sent("allocation", "PATCH", f"/v1/reps/{REP_ID}")) == 1

@@ -141,6 +141,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.reps.open_leads": ("Open leads", "לידים פתוחים"),
     "admin.reps.assigned_today": ("Assigned today", "הוקצו היום"),
     "admin.reps.new": ("New rep", "נציג חדש"),
+    "admin.reps.away": ("Away (out of office)", "היעדרויות"),
+    "admin.reps.away.keep": ("Uncheck a period to remove it.", "בטלו את הסימון כדי להסיר היעדרות."),
+    "admin.reps.away.start": ("New period starts", "תחילת היעדרות חדשה"),
+    "admin.reps.away.end": ("New period ends", "סיום היעדרות חדשה"),
+    "admin.reps.away.note": ("Note", "הערה"),
     "admin.reps.edit": ("Edit rep", "עריכת נציג"),
     "admin.reps.delete.confirm": (
         "Delete the rep {name}? They leave the lists and rules; their cards keep them as owner until transferred.",

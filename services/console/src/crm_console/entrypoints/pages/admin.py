@@ -11,7 +11,9 @@ section and `manage_reps` / `manage_rules`; roles, members and the audit log `ma
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -139,6 +141,16 @@ def lines(value: str) -> list[str]:
     """One item per line (or comma), blanks dropped, order kept, no repeats."""
     items = [part.strip() for line in value.splitlines() for part in line.split(",")]
     return list(dict.fromkeys(item for item in items if item))
+
+
+def moment(value: str, zone: ZoneInfo) -> str | None:
+    """`2026-12-07T09:30` typed in a datetime-local box → ISO 8601 with the zone's offset; None
+    when it is not a date and time."""
+    try:
+        typed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (typed if typed.tzinfo else typed.replace(tzinfo=zone)).isoformat()
 
 
 def optional_int(form: FormData, name: str, errors: dict[str, str]) -> int | None:

@@ -4,17 +4,19 @@ rules in the order they are tried, with their strategy (add, edit, delete)."""
 
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from crm_console.adapters.services import ApiProblem, Unavailable
-from crm_console.entrypoints.pages.admin import kept, lines, optional_int, page, refusal, require, status_of, text, texts
+from crm_console.entrypoints.pages.admin import kept, lines, moment, optional_int, page, refusal, require, status_of, text, texts
 from crm_console.entrypoints.web import Viewer, ViewerDep, gather
 from crm_contracts.leads import ChannelKind
 
 router = APIRouter()
+UTC = ZoneInfo("UTC")
 
 STRATEGIES = ("round_robin", "weighted", "least_loaded", "fixed")
 CHANNEL_KINDS = tuple(kind.value for kind in ChannelKind)
@@ -38,15 +40,29 @@ def rep_form(rep: dict[str, Any] | None = None) -> dict[str, Any]:
         "capacity": number("capacity"),
         "daily_capacity": number("daily_capacity"),
         "available": rep.get("available", True),
+        "away": [{**period, "keep": True} for period in rep.get("away") or []],
+        "new_away_start": "",
+        "new_away_end": "",
+        "new_away_note": "",
     }
 
 
+def away_periods(form: FormData) -> list[dict[str, Any]]:
+    """The rep's away periods as the edit form carries them (hidden), each with its keep box."""
+    starts, ends, notes = form.getlist("away_starts"), form.getlist("away_ends"), form.getlist("away_notes")
+    kept = set(texts(form, "away_keep"))
+    return [
+        {"starts_at": str(start), "ends_at": str(end), "note": str(note) or None, "keep": str(index) in kept}
+        for index, (start, end, note) in enumerate(zip(starts, ends, notes, strict=False))
+    ]
+
+
 def rep_typed(form: FormData) -> dict[str, Any]:
-    names = ("name", "team", "branch", "skills", "weight", "capacity", "daily_capacity")
-    return {**{name: text(form, name) for name in names}, "available": text(form, "available") == "true"}
+    names = ("name", "team", "branch", "skills", "weight", "capacity", "daily_capacity", "new_away_start", "new_away_end", "new_away_note")
+    return {**{name: text(form, name) for name in names}, "available": text(form, "available") == "true", "away": away_periods(form)}
 
 
-def rep_body(form: FormData, errors: dict[str, str], *, patch: bool) -> dict[str, Any]:
+def rep_body(form: FormData, errors: dict[str, str], *, patch: bool, zone: ZoneInfo = UTC) -> dict[str, Any]:
     """A new rep leaves out what is empty; an edit sends every field, empty ones as null
     (no team, no branch, no limit)."""
     body: dict[str, Any] = {"name": text(form, "name"), "available": text(form, "available") == "true"}
@@ -58,7 +74,25 @@ def rep_body(form: FormData, errors: dict[str, str], *, patch: bool) -> dict[str
         value = optional_int(form, name, errors)
         if value is not None or (patch and name != "weight"):
             body[name] = value
+    if patch:
+        body["away"] = [{k: v for k, v in p.items() if k != "keep"} for p in away_periods(form) if p["keep"]] + new_away(form, zone, errors)
     return body
+
+
+def new_away(form: FormData, zone: ZoneInfo, errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The away period typed in the edit form (local time, sent with its offset), if any."""
+    start, end = text(form, "new_away_start"), text(form, "new_away_end")
+    if not start and not end:
+        return []
+    period: dict[str, Any] = {}
+    for name, raw, field in (("starts_at", start, "new_away_start"), ("ends_at", end, "new_away_end")):
+        sent = moment(raw, zone) if raw else None
+        if sent is None:
+            errors[field] = "admin.audit.error.date" if raw else "error.required"
+        period[name] = sent
+    if text(form, "new_away_note"):
+        period["note"] = text(form, "new_away_note")
+    return [period]
 
 
 async def reps_page(
@@ -142,7 +176,7 @@ async def admin_rep_save(request: Request, rep_id: UUID, viewer: ViewerDep) -> R
     require(viewer, "allocation")
     form = await request.form()
     errors: dict[str, str] = {}
-    body = rep_body(form, errors, patch=True)
+    body = rep_body(form, errors, patch=True, zone=viewer.t.zone)
     if errors:
         return rep_page(request, viewer, rep_id, rep_typed(form), errors, "error.form", status=422)
     try:

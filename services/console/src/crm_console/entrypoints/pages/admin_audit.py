@@ -3,7 +3,6 @@ newest first, filtered by actor, action, outcome, target, service and a time win
 a time (`next_cursor`). The window is typed in the person's local time (the console's zone) and
 sent with its offset; times are shown in the person's locale."""
 
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from crm_console.adapters.services import ApiProblem
-from crm_console.entrypoints.pages.admin import page, refusal, require
+from crm_console.entrypoints.pages.admin import moment, page, refusal, require
 from crm_console.entrypoints.web import ViewerDep
 
 router = APIRouter()
@@ -22,16 +21,6 @@ SERVICES = ("customer-svc", "intake-svc", "dedup-svc", "allocation-svc", "timeli
 OUTCOMES = ("done", "refused")
 TARGET_TYPES = ("customer", "role", "membership", "field_definition", "channel", "rep", "rule", "workspace", "merge", "export")
 PAGE_SIZE = 50
-
-
-def moment(value: str, zone: ZoneInfo) -> str | None:
-    """`2026-12-07T09:30` typed in a datetime-local box → ISO 8601 with the zone's offset; None
-    when it is not a date and time."""
-    try:
-        typed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (typed if typed.tzinfo else typed.replace(tzinfo=zone)).isoformat()
 
 
 def audit_params(query: dict[str, str], zone: ZoneInfo, errors: dict[str, str]) -> dict[str, str]:
