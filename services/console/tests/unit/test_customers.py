@@ -89,6 +89,14 @@ TIMELINE = {
             "data": {"outcome": "no_answer", "direction": "outbound"},
         },
         {
+            "id": "e3",
+            "customer_id": CID,
+            "kind": "status_changed",
+            "occurred_at": "2026-02-02T09:00:01Z",
+            "summary": "Status new → follow_up (call)",
+            "data": {"status": "follow_up", "previous_status": "new", "cause": "call"},
+        },
+        {
             "id": "e1",
             "customer_id": CID,
             "kind": "created",
@@ -178,6 +186,8 @@ def test_the_profile_partial_renders_header_contacts_fields_timeline_relations_a
     assert 'href="tel:+972501234567"' in html and 'href="mailto:ruth@example.com"' in html and "primary" in html
     assert "1,234,567" in html and "1 Mar 2026" in html and ">Yes<" in html and "<bdi>red</bdi>" in html
     assert "no answer" in html and "outbound" in html and "Card created" in html
+    assert "<bdi>tried the office</bdi>" in html and "Call (outbound" not in html  # the kind and outcome in the person's language
+    assert '<span class="status s-new">New</span>' in html and "Status new" not in html
     assert 'hx-trigger="revealed"' in html and "cursor=CUR1" in html
     assert f'hx-trigger="sse:timeline-{CID}"' in html and f'sse-connect="/live?c={CID}"' in html
     assert f'hx-trigger="sse:card-{CID}, sse:owner-{CID}"' in html

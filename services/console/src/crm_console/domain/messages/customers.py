@@ -72,6 +72,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "customers.reminders": ("Reminders", "תזכורות"),
     "customers.reminders.empty": ("No open reminders.", "אין תזכורות פתוחות."),
     "customers.reminder.due": ("due {when}", "לביצוע עד {when}"),
+    "customers.scheduled_for": ("for {when}", "למועד {when}"),
+    "customers.to": ("to", "אל"),
     "customers.reminder.overdue": ("overdue", "באיחור"),
     "customers.id_type.person": ("Private person", "אדם פרטי"),
     "customers.id_type.company": ("Company or corporation", "חברה או תאגיד"),

@@ -222,6 +222,65 @@ async def related_cards(viewer: Viewer, card: dict[str, Any]) -> list[Related]:
     return [Related(i, relation, names.get(i)) for relation, i in pairs]
 
 
+# How timeline-svc opens an interaction's line (`Call (outbound, answered) for …: <summary>`): the
+# console shows kind, direction, outcome and times in the person's language, and only the summary.
+INTERACTION_LABELS = {
+    "call": "Call",
+    "email": "E-mail",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "meeting": "Meeting",
+    "note": "Note",
+    "reminder": "Reminder",
+    "quote": "Quote",
+    "order": "Order",
+    "payment": "Payment",
+    "document": "Document",
+    "contract": "Contract",
+    "club_membership": "Club membership",
+}
+
+
+@dataclass
+class Entry:
+    """One timeline entry as the page shows it."""
+
+    kind: str
+    occurred_at: str
+    note: str  # what a person wrote, or the service's line for a system entry
+    direction: str | None = None
+    outcome: str | None = None
+    scheduled_at: str | None = None
+    due_at: str | None = None
+    status_from: str | None = None
+    status_to: str | None = None
+    owner_from: str | None = None
+    owner_to: str | None = None
+
+
+def entry_of(raw: dict[str, Any]) -> Entry:
+    kind, summary = str(raw.get("kind") or ""), str(raw.get("summary") or "")
+    found = raw.get("data")
+    data: dict[str, Any] = found if isinstance(found, dict) else {}
+    entry = Entry(kind, str(raw.get("occurred_at") or ""), summary)
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return None if value in (None, "") else str(value)
+
+    if kind in INTERACTION_LABELS:
+        head, _, written = summary.partition(": ")
+        if head.startswith(INTERACTION_LABELS[kind]):
+            entry.note = written
+        entry.direction, entry.outcome = text("direction"), text("outcome")
+        entry.scheduled_at, entry.due_at = text("scheduled_at"), text("due_at")
+    elif kind == "status_changed" and text("status") and text("previous_status"):
+        entry.status_from, entry.status_to, entry.note = text("previous_status"), text("status"), text("reason") or ""
+    elif kind == "assigned" and text("owner_name"):
+        entry.owner_to, entry.note = text("owner_name"), ""
+    return entry
+
+
 def rep_names(body: Any) -> dict[str, str]:
     items = body.get("items", []) if isinstance(body, dict) else []
     return {str(r["id"]): str(r.get("name") or "") for r in items if isinstance(r, dict) and "id" in r}
@@ -261,7 +320,9 @@ async def _timeline(viewer: Viewer, customer_id: UUID, kind: str = "", cursor: s
     if cursor:
         params["cursor"] = cursor
     body = await viewer.backend.get("timeline", f"/v1/customers/{customer_id}/timeline", params=params)
-    return body if isinstance(body, dict) else {"items": [], "next_cursor": None}
+    body = body if isinstance(body, dict) else {}
+    items = [entry_of(e) for e in body.get("items", []) if isinstance(e, dict)]
+    return {"items": items, "next_cursor": body.get("next_cursor")}
 
 
 async def _reminders(viewer: Viewer, customer_id: UUID) -> list[dict[str, Any]]:
