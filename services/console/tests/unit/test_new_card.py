@@ -207,3 +207,21 @@ def test_fields_the_role_may_not_change_are_absent_from_the_form(console: Any, s
     html = console(permissions=permissions).get("/customers/new").text
     assert 'name="national_id"' not in html and 'name="field.colour"' not in html
     assert 'name="last_name"' in html
+
+
+def test_a_contact_refused_after_the_card_is_saved_is_shown_with_what_was_typed(console: Any, services: Any) -> None:
+    answers(services)
+    services.on("customer", "POST", "/v1/customers", {"outcome": "created", "customer": {"id": "new-4"}})
+    services.refuse(
+        "customer",
+        "POST",
+        "/v1/customers/new-4/contacts",
+        422,
+        {"type": "x/invalid-fields", "status": 422, "errors": [{"field": "phones[0]", "message": "is not a phone number"}]},
+    )
+    form = {**FORM, "contact_name": ["Avi Cohen"], "contact_role": [""], "contact_phone": ["12"], "contact_email": [""]}
+    page = console().post("/customers/new", data=form, headers={"HX-Request": "true"})
+    assert page.status_code == 200 and "HX-Redirect" not in page.headers and page.headers["HX-Retarget"] == "#main"
+    assert "<html" not in page.text
+    assert "contact 1 was not" in page.text and "<bdi>Avi Cohen</bdi>" in page.text and "<bdi>12</bdi>" in page.text
+    assert 'href="/customers/new-4"' in page.text

@@ -243,17 +243,25 @@ async def create(request: Request, viewer: ViewerDep) -> Response:
         return _go(request, "/duplicate-leads")
     if outcome == "contact":
         return _go(request, f"/customers/{customer.get('id')}")
-    await _after_create(viewer, str(customer.get("id")), typed)
+    failed = await _after_create(viewer, str(customer.get("id")), typed)
+    if failed:  # the card is saved; the contacts refused are shown with what was typed, not lost
+        context = {"customer_id": str(customer.get("id")), "failed": failed}
+        if is_htmx(request):  # the whole main area, not the form's place
+            headers = {"HX-Retarget": "#main", "HX-Reswap": "innerHTML"}
+            return render(request, "partials/new_card_saved.html", context, viewer=viewer, headers=headers)
+        return render(request, "pages/new_card_saved.html", context, viewer=viewer)
     return _go(request, f"/customers/{customer.get('id')}")
 
 
-async def _after_create(viewer: Viewer, customer_id: str, typed: Typed) -> None:
-    """What the create body cannot carry: the active switch and the additional contacts."""
+async def _after_create(viewer: Viewer, customer_id: str, typed: Typed) -> list[tuple[int, dict[str, str]]]:
+    """What the create body cannot carry: the active switch and the additional contacts; the
+    contacts customer-svc refused, (row number, typed values)."""
     if not typed.active and viewer.edits("active"):
         await viewer.backend.patch("customer", f"/v1/customers/{customer_id}", json={"active": False})
+    failed: list[tuple[int, dict[str, str]]] = []
     if not viewer.edits("contacts"):
-        return
-    for contact in typed.contacts:
+        return failed
+    for n, contact in enumerate(typed.contacts, start=1):
         if not contact["full_name"].strip():
             continue
         sent: dict[str, Any] = {"full_name": contact["full_name"].strip()}
@@ -265,8 +273,11 @@ async def _after_create(viewer: Viewer, customer_id: str, typed: Typed) -> None:
             sent["emails"] = [contact["email"].strip()]
         try:
             await viewer.backend.post("customer", f"/v1/customers/{customer_id}/contacts", json=sent)
-        except ApiProblem:
-            continue  # the card is saved; the card's page lets the person add the contact again
+        except ApiProblem as problem:
+            if problem.status not in (403, 422):
+                raise
+            failed.append((n, contact))
+    return failed
 
 
 def dialog_of(problem: dict[str, Any], reps: dict[str, str]) -> dict[str, Any]:
