@@ -101,7 +101,7 @@ TIMELINE = {
             "customer_id": CID,
             "kind": "created",
             "occurred_at": "2026-01-02T10:00:00Z",
-            "summary": "Card #500001 created",
+            "summary": "Card #500001 created for Ruth Cohen by web:dev-web-key",
             "data": {},
         },
     ],
@@ -187,6 +187,7 @@ def test_the_profile_partial_renders_header_contacts_fields_timeline_relations_a
     assert "1,234,567" in html and "1 Mar 2026" in html and ">Yes<" in html and "<bdi>red</bdi>" in html
     assert "no answer" in html and "outbound" in html and "Card created" in html
     assert "<bdi>tried the office</bdi>" in html and "Call (outbound" not in html  # the kind and outcome in the person's language
+    assert "from a web form" in html and "dev-web-key" not in html
     assert '<span class="status s-new">New</span>' in html and "Status new" not in html
     assert 'hx-trigger="revealed"' in html and "cursor=CUR1" in html
     assert f'hx-trigger="sse:timeline-{CID}"' in html and f'sse-connect="/live?c={CID}"' in html

@@ -241,6 +241,9 @@ INTERACTION_LABELS = {
 }
 
 
+CHANNELS = ("ui", "import", "web", "portal", "api", "copy")
+
+
 @dataclass
 class Entry:
     """One timeline entry as the page shows it."""
@@ -256,6 +259,7 @@ class Entry:
     status_to: str | None = None
     owner_from: str | None = None
     owner_to: str | None = None
+    via: str | None = None  # the channel kind a card was created through
 
 
 def entry_of(raw: dict[str, Any]) -> Entry:
@@ -278,6 +282,10 @@ def entry_of(raw: dict[str, Any]) -> Entry:
         entry.status_from, entry.status_to, entry.note = text("previous_status"), text("status"), text("reason") or ""
     elif kind == "assigned" and text("owner_name"):
         entry.owner_to, entry.note = text("owner_name"), ""
+    elif kind == "created" and " by " in summary:
+        channel = summary.rpartition(" by ")[2].split(":", 1)[0]
+        if channel in CHANNELS:
+            entry.via, entry.note = channel, ""
     return entry
 
 
