@@ -225,3 +225,17 @@ def test_a_contact_refused_after_the_card_is_saved_is_shown_with_what_was_typed(
     assert "<html" not in page.text
     assert "contact 1 was not" in page.text and "<bdi>Avi Cohen</bdi>" in page.text and "<bdi>12</bdi>" in page.text
     assert 'href="/customers/new-4"' in page.text
+
+
+def test_an_action_on_a_card_out_of_reach_shows_the_dialog_again_with_why(console: Any, services: Any) -> None:
+    import json
+
+    answers(services)
+    services.refuse("customer", "POST", "/v1/customers", 404, {"type": "x/not-found", "status": 404, "title": "Customer not found"})
+    state = json.dumps({"candidates": CANDIDATES["candidates"], "actions": CANDIDATES["actions"]})
+    form = {**FORM, "on_duplicate": "child", "target_customer_id": "c-out", "dialog_state": state}
+    page = console().post("/customers/new", data=form)
+    assert page.status_code == 409
+    assert "Mark a card you can open for this action." in page.text
+    assert 'value="c-out" checked' in page.text and "Levi-Secret" in page.text
+    assert "Secret Person" not in page.text  # the carried-back state is shaped again
