@@ -145,3 +145,20 @@ async def test_the_manager_merges_a_card_after_confirming_and_undoes_it(stack, s
     async with stack.api("admin") as api:
         back = await api.get(stack.url("customer") + f"/v1/customers/{twin['id']}")
         assert back.status_code == 200 and back.json().get("merged_into") is None
+
+
+async def test_a_new_sub_customer_is_created_and_linked_from_the_panel(stack, signed_in, unique):
+    parent = await new_lead(stack, unique, team=[])
+    page = await signed_in("manager", language="he", next_path=f"/customers/{parent['id']}")
+    await open_tools(page, stack, parent["id"])
+    tools = page.locator("#tools")
+    await tools.locator("#tl-h-relations ~ details:last-of-type > summary").click()
+    await tools.locator("#tl-child-last_name").fill(f"Branch {unique}")
+    await tools.locator("#tl-child-phone").fill(f"03{int(unique, 16) % 10**7:07d}")
+    await tools.locator("form[action$='/tools/child'] button[type=submit]").click()
+    await expect(tools.locator(".tl-note[role=status]")).to_contain_text("נוצר וקושר")
+    async with stack.api("admin") as api:
+        card = (await api.get(stack.url("customer") + f"/v1/customers/{parent['id']}")).json()
+        assert len(card["child_ids"]) == 1
+        child = (await api.get(stack.url("customer") + f"/v1/customers/{card['child_ids'][0]}")).json()
+        assert child["last_name"] == f"Branch {unique}"

@@ -323,3 +323,34 @@ def test_a_field_the_role_may_not_change_is_named_next_to_it_and_the_typed_value
     error = answer.text.split('id="tl-folder-tags-e">', 1)[1].split("</p>", 1)[0]
     assert error == "התפקיד שלך אינו מאפשר לשנות שדה זה."
     assert 'value="VIP, חם"' in answer.text and "HX-Trigger" not in answer.headers
+
+
+def test_a_new_sub_customer_is_created_and_linked_as_a_child(console, services):
+    stock(services)
+    services.on("customer", "POST", "/v1/customers", {"outcome": "created", "customer": {"id": OTHER, "number": 500777}})
+    services.on("customer", "POST", f"/v1/customers/{CID}/relations", card())
+    answer = htmx(console(role=Role.SALES_REP)).post(
+        f"{BASE}/child", data={"first_name": "Ben", "last_name": "Cohen", "phone": "050-1112233"}
+    )
+    created = services.sent("customer", "POST", "/v1/customers")[0]
+    assert created["json"] == {"first_name": "Ben", "last_name": "Cohen", "phones": ["050-1112233"]} and created["params"] == {
+        "on_duplicate": "ask"
+    }
+    assert services.sent("customer", "POST", f"/v1/customers/{CID}/relations")[0]["json"] == {"kind": "child", "customer_id": OTHER}
+    assert "Sub-customer 500777 created and linked." in answer.text and "card-changed" in answer.headers["HX-Trigger"]
+
+
+def test_a_new_sub_customer_like_a_known_card_offers_to_link_it_or_create_anyway(console, services):
+    stock(services)
+    candidates = [
+        {"customer_id": OTHER, "number": 500200, "name": "Ben Cohen", "in_scope": True},
+        {"customer_id": AVI, "number": 500300, "in_scope": False},
+    ]
+    services.refuse("customer", "POST", "/v1/customers", 409, {"type": "about:blank", "status": 409, "candidates": candidates})
+    client = htmx(console(role=Role.SALES_REP, language="he"))
+    answer = client.post(f"{BASE}/child", data={"first_name": "Ben", "last_name": "Cohen"})
+    assert not services.sent("customer", "POST", f"/v1/customers/{CID}/relations")
+    assert re.findall(r'name="other_id" value="([^"]+)" class="tl-pick"', answer.text) == [OTHER]  # only a card she reaches
+    assert 'name="anyway" value="yes"' in answer.text and 'value="Cohen"' in answer.text
+    missing = client.post(f"{BASE}/child", data={"first_name": "Ben"})
+    assert "נדרש שם משפחה או שם חברה." in missing.text and len(services.sent("customer", "POST", "/v1/customers")) == 1

@@ -328,6 +328,49 @@ async def relate(
     return await answer(request, viewer, customer_id, Outcome(tool="relations", notice=f"tools.relations.done.{kind}", changed=True))
 
 
+@router.post("/customers/{customer_id:uuid}/tools/child")
+async def new_child(
+    request: Request,
+    customer_id: UUID,
+    viewer: ViewerDep,
+    first_name: Text = "",
+    last_name: Text = "",
+    company_name: Text = "",
+    phone: Text = "",
+    anyway: Text = "",
+) -> HTMLResponse:
+    """A new card made a sub-customer of this one (seed 002 "צור או קשר לקוחות קשורים"). Cards
+    that may be the same person (the duplicate check's 409) are offered to link instead, or the
+    card is made anyway."""
+    typed = {"first_name": first_name, "last_name": last_name, "company_name": company_name, "phone": phone}
+    outcome = Outcome(tool="child", values=typed)
+    body: dict[str, Any] = {k: v.strip() for k, v in typed.items() if k != "phone" and v.strip()}
+    if phone.strip():
+        body["phones"] = [phone.strip()]
+    if not (body.get("last_name") or body.get("company_name")):
+        outcome.errors = {"last_name": "tools.child.name_needed"}
+        return await answer(request, viewer, customer_id, outcome)
+    params = {"on_duplicate": "save_anyway" if anyway == "yes" else "ask"}
+    try:
+        made = await viewer.backend.post("customer", "/v1/customers", json=body, params=params)
+    except ApiProblem as problem:
+        candidates = problem.body.get("candidates") if problem.status == 409 else None
+        if isinstance(candidates, list) and candidates:
+            outcome.candidates = [c for c in candidates if isinstance(c, dict) and str(c.get("customer_id")) != str(customer_id)]
+            return await answer(request, viewer, customer_id, outcome)
+        fields = {"first_name": "first_name", "last_name": "last_name", "company_name": "company_name", "phones": "phone"}
+        return await answer(request, viewer, customer_id, refused(outcome, problem, fields))
+    child = (made or {}).get("customer") or {}
+    try:
+        link = {"kind": "child", "customer_id": str(child.get("id"))}
+        await viewer.backend.post("customer", f"/v1/customers/{customer_id}/relations", json=link)
+    except ApiProblem as problem:  # made, but out of the person's reach (the rules gave it to another rep)
+        done = Outcome(tool="child", alert=rule_text(problem))
+        return await answer(request, viewer, customer_id, done)
+    done = Outcome(tool="child", notice="tools.child.done", notice_values={"number": str(child.get("number", ""))}, changed=True)
+    return await answer(request, viewer, customer_id, done)
+
+
 # ---------------------------------------------------------------------------------- status
 
 
