@@ -94,6 +94,10 @@ async def listed_ids(page: Page) -> list[str]:
 
 async def test_dana_sees_only_her_leads_selects_one_without_a_page_load_and_sees_a_call_arrive_live(stack, signed_in, unique):
     mine, other, dana = await hers(stack, unique)
+    second = await new_lead(stack, unique, "Second", 3)
+    async with stack.api("admin") as api:
+        put = await api.put(stack.url("customer") + f"/v1/customers/{second['id']}/team", json={"team_member_ids": [dana]})
+        assert put.status_code == 200, put.text
     page = await signed_in("rep.dana", language="he", next_path="/customers")
     await expect(page.locator("html")).to_have_attribute("dir", "rtl")
     await expect(page.locator(".workspace #customers")).to_be_visible()
@@ -110,7 +114,8 @@ async def test_dana_sees_only_her_leads_selects_one_without_a_page_load_and_sees
     await page.get_by_label("חיפוש לקוחות").fill(unique)
     row = page.locator(f'li[data-customer="{mine["id"]}"]')
     await expect(row).to_be_visible()
-    await expect(page.locator("#customer-rows li[data-customer]")).to_have_count(1)
+    await expect(page.locator(f'li[data-customer="{second["id"]}"]')).to_be_visible()
+    await expect(page.locator("#customer-rows li[data-customer]")).to_have_count(2)
     assert other["id"] not in await listed_ids(page)
 
     # Selecting her lead: the centre changes and the address follows, with no page load.
@@ -134,6 +139,15 @@ async def test_dana_sees_only_her_leads_selects_one_without_a_page_load_and_sees
     await expect(timeline.locator("li.entry").first).to_contain_text(f"live {unique}", timeout=10_000)
     await expect(timeline.locator("li.entry").first).to_contain_text("נענתה")
     assert await page.evaluate("window.__stayed === true"), "the page was loaded again"
+
+    # Activity on another customer of the list: a badge on its row.
+    await expect(page.locator("#customer-live")).to_have_attribute("data-live", "open")
+    async with stack.api("admin") as api:
+        body = {"customer_id": second["id"], "kind": "note", "summary": f"note {unique}"}
+        made = await api.post(stack.url("timeline") + "/v1/interactions", json=body)
+        assert made.status_code == 201, made.text
+    await expect(page.locator(f'li[data-customer="{second["id"]}"]')).to_have_class(re.compile("activity"), timeout=10_000)
+    await expect(row).not_to_have_class(re.compile("activity"))
 
     await assert_accessible(page)
     await chromium.screenshot(page, "workspace-he")
