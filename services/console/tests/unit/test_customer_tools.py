@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crm_contracts.permissions import FieldAccess, Role, default_roles
+from crm_contracts.permissions import Action, FieldAccess, Role, default_roles
 
 from .conftest import FakeServices, me
 
@@ -354,3 +354,24 @@ def test_a_new_sub_customer_like_a_known_card_offers_to_link_it_or_create_anyway
     assert 'name="anyway" value="yes"' in answer.text and 'value="Cohen"' in answer.text
     missing = client.post(f"{BASE}/child", data={"first_name": "Ben"})
     assert "נדרש שם משפחה או שם חברה." in missing.text and len(services.sent("customer", "POST", "/v1/customers")) == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "absent"),
+    [
+        ("transfer", ["tl-h-transfer", "/tools/transfer"]),
+        ("merge", ["tl-h-merge", "/tools/merge"]),
+        ("convert", ["tl-h-convert", "/tools/convert"]),
+        ("change_status", ["tl-h-status", "/tools/status"]),
+        ("edit", ["tl-h-relations", "/tools/team", "/tools/folder", "/tools/relations"]),
+        ("create", ["/tools/child"]),
+    ],
+)
+def test_each_tool_is_absent_for_a_role_without_its_permission(console, services, action, absent):
+    stock(services)
+    full = default_roles()[Role.MANAGER]
+    html = htmx(console(role=Role.MANAGER, permissions=full)).get(BASE).text
+    assert all(marker in html for marker in absent)  # there with the permission
+    without = full.model_copy(update={"actions": full.actions - {Action(action)}})
+    html = htmx(console(role=Role.MANAGER, permissions=without)).get(BASE).text
+    assert not [marker for marker in absent if marker in html]
