@@ -313,11 +313,28 @@ def test_the_timeline_filters_by_kind_and_pages_with_the_cursor(console, service
     assert client.get(f"/customers/{CID}/timeline", params={"kind": "Bad Kind"}, headers=HTMX).status_code == 422
 
 
-def test_a_service_briefly_unavailable_gives_the_calm_state_with_a_retry(console, services):
+def test_the_card_service_briefly_unavailable_gives_the_calm_state_with_a_retry(console, services):
+    serve(services)
+    services.on("customer", "GET", f"/v1/customers/{CID}", Unavailable("customer"))
+    answer = console().get(f"/customers/{CID}/profile", headers=HTMX)
+    assert answer.status_code == 503 and "Try again" in answer.text and f"/customers/{CID}/profile" in answer.text
+
+
+def test_the_timeline_or_allocation_briefly_unavailable_leaves_the_rest_of_the_profile(console, services):
     serve(services)
     services.on("timeline", "GET", f"/v1/customers/{CID}/timeline", Unavailable("timeline"))
+    services.on("timeline", "GET", "/v1/reminders", Unavailable("timeline"))
+    services.on("allocation", "GET", "/v1/reps", Unavailable("allocation"))
     answer = console().get(f"/customers/{CID}/profile", headers=HTMX)
-    assert answer.status_code == 503 and "Try again" in answer.text
+    assert answer.status_code == 200
+    html = answer.text
+    assert "<bdi>Ruth Cohen · Acme Ltd.</bdi>" in html and 'href="tel:+972501234567"' in html
+    assert (
+        "A service did not answer" in html
+        and f'hx-get="/customers/{CID}/timeline" hx-include="#timeline-kind" hx-target="closest .calm"' in html
+    )
+    assert "This part is briefly unavailable" in html  # the reminders
+    assert "Another rep" in html  # the owner's name unknown for now
 
 
 def test_the_profile_calls_its_apis_concurrently_and_no_timeline_for_a_role_without_it(console, services):

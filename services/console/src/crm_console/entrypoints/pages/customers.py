@@ -20,6 +20,7 @@ the left, the selected profile in the centre, the context tools on the right.
   typed.
 """
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -29,7 +30,7 @@ from uuid import UUID
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from crm_console.adapters.services import ApiProblem
+from crm_console.adapters.services import ApiProblem, Unavailable
 from crm_console.entrypoints.web import Viewer, ViewerDep, form_errors, gather, is_htmx, render
 
 router = APIRouter()
@@ -315,10 +316,26 @@ async def _nothing() -> None:
     return None
 
 
+async def _or_unavailable(call: Awaitable[Any]) -> Any:
+    """A section's data, or `UNAVAILABLE` when its service is briefly down: the rest of the
+    profile still shows, and that section its calm state with a retry."""
+    try:
+        return await call
+    except Unavailable:
+        return UNAVAILABLE
+
+
+UNAVAILABLE = "unavailable"
+
+
 async def _reps(viewer: Viewer) -> dict[str, str]:
+    """Rep id -> name (the owner's name); none while allocation-svc is briefly down."""
     if not viewer.shows("owner_id"):
         return {}
-    return rep_names(await viewer.backend.get("allocation", "/v1/reps"))
+    try:
+        return rep_names(await viewer.backend.get("allocation", "/v1/reps"))
+    except Unavailable:
+        return {}
 
 
 async def _timeline(viewer: Viewer, customer_id: UUID, kind: str = "", cursor: str | None = None) -> dict[str, Any]:
@@ -350,8 +367,8 @@ async def profile_context(viewer: Viewer, customer_id: UUID) -> dict[str, Any]:
         viewer.backend.get("customer", f"/v1/customers/{customer_id}"),
         _definitions(viewer),
         _reps(viewer),
-        _timeline(viewer, customer_id) if timeline_shown else _nothing(),
-        _reminders(viewer, customer_id) if timeline_shown else _nothing(),
+        _or_unavailable(_timeline(viewer, customer_id)) if timeline_shown else _nothing(),
+        _or_unavailable(_reminders(viewer, customer_id)) if timeline_shown else _nothing(),
     )
     related = await related_cards(viewer, card)
     return {
