@@ -15,6 +15,7 @@ from crm_devtools import browser as chromium
 pytestmark = pytest.mark.browser
 
 SUB_PAGES = (
+    "/admin/fields/budget",
     "/admin/channels",
     "/admin/fields",
     "/admin/reps",
@@ -125,10 +126,13 @@ async def _absent(label: Any) -> bool:
 
 
 async def test_every_administration_page_is_accessible_in_hebrew_and_english_and_fits_a_phone(stack, signed_in):
+    async with stack.api("admin") as api:
+        reps = (await api.get(stack.url("allocation") + "/v1/reps")).json()["items"]
+    pages = (*SUB_PAGES, f"/admin/reps/{next(r['id'] for r in reps if r['name'] == 'Dana Amir')}")
     admin = await signed_in("admin", language="en", next_path="/admin")
     for language in ("en", "he"):
         await chromium.set_language(admin, language)
-        for path in SUB_PAGES:
+        for path in pages:
             await admin.goto(f"{stack.console}{path}")
             await expect(admin.locator("h1")).to_have_text("Administration" if language == "en" else "ניהול מערכת")
             await assert_accessible(admin, f"{path} ({language})")
@@ -141,7 +145,7 @@ async def test_every_administration_page_is_accessible_in_hebrew_and_english_and
 
     # 390 px wide: nothing pushes the page sideways (wide tables scroll inside their wrapper).
     await admin.set_viewport_size(chromium.PHONE)
-    for path in SUB_PAGES:
+    for path in pages:
         await admin.goto(f"{stack.console}{path}")
         width = await admin.evaluate("document.documentElement.scrollWidth")
         assert width <= chromium.PHONE["width"], f"{path} is {width} px wide at 390 px: {await wider_than_the_screen(admin)}"
