@@ -10,12 +10,12 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
 from crm_contracts import topics as contract_topics
-from crm_runtime.settings import ServiceSettings
+from crm_runtime.settings import ProcessSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
 
-def connection(settings: ServiceSettings) -> dict[str, Any]:
+def connection(settings: ProcessSettings) -> dict[str, Any]:
     """The keyword arguments every aiokafka client of the service takes: where the broker is and
     how the service proves who it is (its own SASL/SCRAM principal; TLS where the platform gives it)."""
     options: dict[str, Any] = {

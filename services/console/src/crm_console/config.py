@@ -1,21 +1,19 @@
 """The console's settings (`CONSOLE_` variables). It owns no database: its state is the
 signed-in sessions, kept in Redis, and what it reads from the five services and the public topics."""
 
-from typing import ClassVar, Self
+from typing import Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from crm_runtime.settings import ServiceSettings
+from crm_runtime.settings import ProcessSettings
 
 
-class ConsoleSettings(ServiceSettings):
+class ConsoleSettings(ProcessSettings):
     model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore")
-    owns_database: ClassVar[bool] = False
 
     service_name: str = "console"
     http_port: int = 8000
-    database_url: str = ""
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="The address people open, as the identity provider knows it (redirect URIs are built from it).",

@@ -209,9 +209,8 @@ def _environment(svc: Service, run_consumers: bool = False, run_relay: bool = Fa
         "kafka_sasl_username": principal(svc.name).name,
         "oidc_issuer": OIDC_ISSUER,
     }
-    if svc.owns_database:  # topics it creates; the console has none
-        env |= {"topic_replication_factor": "1", "create_topics": "true"}
-    env["otlp_traces_endpoint"] = "${OTLP_TRACES_ENDPOINT:-}"
+    if svc.owns_database:  # topics it creates and its traces; the console has neither
+        env |= {"topic_replication_factor": "1", "create_topics": "true", "otlp_traces_endpoint": "${OTLP_TRACES_ENDPOINT:-}"}
     if svc.owns_database:  # the roles of one image; the console has one
         env |= {"run_consumers": str(run_consumers).lower(), "run_relay": str(run_relay).lower()}
     if svc.public_url:

@@ -130,8 +130,10 @@ def _pod(svc: Service, component: str, args: list[str], resources: Resources) ->
     if component == "migrate":
         spec["restartPolicy"] = "OnFailure"
     else:
-        # The grace lets in-flight batches commit (shutdown_grace_s) before the kill.
-        spec["terminationGracePeriodSeconds"] = int(svc.default("shutdown_grace_s")) + 10
+        # The grace lets in-flight batches commit (shutdown_grace_s) before the kill; the console has no
+        # batches (uvicorn's 5 s for open pages and their event streams).
+        grace = int(svc.default("shutdown_grace_s")) if "shutdown_grace_s" in svc.settings.model_fields else 5
+        spec["terminationGracePeriodSeconds"] = grace + 10
         spec["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,

@@ -11,7 +11,7 @@ from allocation_svc.config import AllocationSettings
 from crm_console.bootstrap import HTMX_SSE_VERSION, HTMX_VERSION
 from crm_console.config import ConsoleSettings
 from crm_contracts import catalog, topics
-from crm_runtime.settings import METRICS_PORT_OFFSET, ServiceSettings
+from crm_runtime.settings import METRICS_PORT_OFFSET, ProcessSettings, ServiceSettings
 from customer_svc.config import CustomerSettings
 from dedup_svc.config import DedupSettings
 from intake_svc.config import IntakeSettings
@@ -109,7 +109,7 @@ MIGRATE_RESOURCES = Resources("100m", "192Mi", "500m", "384Mi")
 @dataclass(frozen=True)
 class Service:
     name: str
-    settings: type[ServiceSettings]
+    settings: type[ProcessSettings]
     # Other services' APIs this one calls: settings field -> service name.
     calls: dict[str, str] = field(default_factory=dict)
     uses_redis: bool = False
@@ -141,7 +141,7 @@ class Service:
     @property
     def owns_database(self) -> bool:
         """A database of its own (and so an outbox, a relay and a `migrate` step)."""
-        return bool(self.settings.owns_database)
+        return issubclass(self.settings, ServiceSettings)
 
     @property
     def roles(self) -> tuple[str, ...]:
