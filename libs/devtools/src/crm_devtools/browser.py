@@ -41,7 +41,8 @@ async def set_language(page: Page, language: str) -> None:
     """Switch the console's language with its own switch (kept per person, in the session)."""
     if await page.locator("html").get_attribute("lang") != language:
         await page.locator("form[action='/language'] button").click()
-        await page.wait_for_function(f"document.documentElement.lang === '{language}'")
+        await page.wait_for_load_state()
+        await page.wait_for_function(f"document.documentElement && document.documentElement.lang === '{language}'")
 
 
 async def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
