@@ -37,6 +37,7 @@ async def test_rep_finds_a_card_by_part_of_its_phone_and_of_its_name(stack, sign
     await expect(page).to_have_url(f"{stack.console}/search?q={phone[3:9]}")  # shareable, without the empty wizard fields
 
     await box.fill(f"indme{unique}")  # part of the name
+    await expect(page).to_have_url(f"{stack.console}/search?q=indme{unique}")  # the results of this query
     await expect(row).to_be_visible()
     await expect(page.locator("tbody tr")).to_have_count(1)
 
