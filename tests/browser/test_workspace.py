@@ -172,8 +172,9 @@ async def test_the_workspace_in_english_by_keyboard_renames_a_lead_is_accessible
     await expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
 
     # The name, edited in place: the header and the row follow.
-    await page.get_by_text("Edit name").click()
-    await page.get_by_label("Last name").fill(f"Renamed {unique}")
+    centre = page.locator("#profile")
+    await centre.get_by_text("Edit name").click()
+    await centre.get_by_label("Last name").fill(f"Renamed {unique}")
     await page.locator("details.rename button[type=submit]").click()
     await expect(page.locator("#profile-name")).to_contain_text(f"Noa Renamed {unique}")
     await expect(row).to_contain_text(f"Renamed {unique}")

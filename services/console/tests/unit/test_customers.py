@@ -369,3 +369,16 @@ def test_a_list_unavailable_shows_the_calm_state_inside_the_list_area(console, s
     services.on("customer", "GET", "/v1/customers", Unavailable("customer"))
     answer = console().get("/customers/list", params={"q": "x"}, headers=HTMX)
     assert answer.status_code == 503 and "briefly unavailable" in answer.text and "/customers/list?q=x" in answer.text
+
+
+def test_rep_names_are_kept_a_minute_and_read_again_for_an_owner_they_do_not_know(console, services):
+    serve(services)
+    client = console()
+    for _ in range(3):
+        assert "Dana Amir" in client.get(f"/customers/{CID}/profile", headers=HTMX).text
+    assert len(services.sent("allocation", "GET", "/v1/reps")) == 1
+    newcomer = "8ae4ac7a-6d9e-4f18-8471-000000000999"
+    services.on("customer", "GET", f"/v1/customers/{CID}", card(owner_id=newcomer))
+    services.on("allocation", "GET", "/v1/reps", {"items": [{"id": newcomer, "name": "Lior New"}], "next_cursor": None})
+    assert "Lior New" in client.get(f"/customers/{CID}/profile", headers=HTMX).text
+    assert len(services.sent("allocation", "GET", "/v1/reps")) == 2

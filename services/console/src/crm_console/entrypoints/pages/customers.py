@@ -8,10 +8,12 @@ the left, the selected profile in the centre, the context tools on the right.
 - **Profile** (`GET /customers/{id}/profile`): one concurrent round of independent calls — the
   card (its contacts and relations come with it), the field definitions, the reps (the owner's
   name), the first timeline page and the card's open reminders; the related cards' names in a
-  second call only when the card has relations. Hidden fields are absent (the API strips them;
-  labels are also checked with `viewer.shows`). The centre and the tools placeholder share one
-  live stream for the selected card: the timeline re-reads its first page on
-  `sse:timeline-<id>`, the header on `sse:card-<id>` / `sse:owner-<id>`.
+  second call only when the card has relations. The reps' names are kept a minute per workspace
+  (`GET /v1/reps` also counts every rep's open leads; a profile should not pay for it each time).
+  Hidden fields are absent (the API strips them; labels are also checked with `viewer.shows`).
+  The centre and the tools placeholder share one live stream for the selected card: the
+  timeline re-reads its first page on `sse:timeline-<id>`, the header on `sse:card-<id>` /
+  `sse:owner-<id>`.
 - **Live header** (`GET /customers/{id}/header`): re-read through the list filtered by id
   (`GET /v1/customers?id=`), which customer-svc does not audit as a card opened, so a busy
   card's live refreshes never flood the audit log.
@@ -20,6 +22,7 @@ the left, the selected profile in the centre, the context tools on the right.
   typed.
 """
 
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -328,14 +331,57 @@ async def _or_unavailable(call: Awaitable[Any]) -> Any:
 UNAVAILABLE = "unavailable"
 
 
-async def _reps(viewer: Viewer) -> dict[str, str]:
+REP_NAMES_TTL_S = 60.0
+
+
+class RepNames:
+    """Rep id -> name per workspace, kept a minute in the console process. Every member may read
+    the reps, and `GET /v1/reps` also counts every rep's open leads: a profile should not pay for
+    that each time it opens (a card whose owner is not known yet reads them again)."""
+
+    def __init__(self, ttl_s: float = REP_NAMES_TTL_S) -> None:
+        self._ttl_s = ttl_s
+        self._known: dict[str, tuple[float, dict[str, str]]] = {}
+
+    def fresh(self, workspace: str) -> dict[str, str] | None:
+        found = self._known.get(workspace)
+        return found[1] if found is not None and time.monotonic() - found[0] < self._ttl_s else None
+
+    def keep(self, workspace: str, names: dict[str, str]) -> None:
+        self._known[workspace] = (time.monotonic(), names)
+
+
+def rep_cache(request: Request) -> RepNames:
+    state = request.app.state
+    found = getattr(state, "customer_rep_names", None)
+    if not isinstance(found, RepNames):
+        found = RepNames()
+        state.customer_rep_names = found
+    return found
+
+
+async def _reps(viewer: Viewer, cache: RepNames, *, cached: bool = True) -> dict[str, str]:
     """Rep id -> name (the owner's name); none while allocation-svc is briefly down."""
     if not viewer.shows("owner_id"):
         return {}
+    workspace = viewer.workspace or ""
+    names = cache.fresh(workspace) if cached else None
+    if names is not None:
+        return names
     try:
-        return rep_names(await viewer.backend.get("allocation", "/v1/reps"))
+        names = rep_names(await viewer.backend.get("allocation", "/v1/reps"))
     except Unavailable:
         return {}
+    cache.keep(workspace, names)
+    return names
+
+
+async def _owner_known(viewer: Viewer, cache: RepNames, card: dict[str, Any], reps: dict[str, str]) -> dict[str, str]:
+    """The names again when they do not know the card's owner (a rep added since they were kept)."""
+    owner = card.get("owner_id")
+    if not owner or owner in reps or not viewer.shows("owner_id"):
+        return reps
+    return await _reps(viewer, cache, cached=False)
 
 
 async def _timeline(viewer: Viewer, customer_id: UUID, kind: str = "", cursor: str | None = None) -> dict[str, Any]:
@@ -360,17 +406,17 @@ async def _definitions(viewer: Viewer) -> list[dict[str, Any]]:
     return [d for d in body.get("items", []) if isinstance(d, dict)] if isinstance(body, dict) else []
 
 
-async def profile_context(viewer: Viewer, customer_id: UUID) -> dict[str, Any]:
+async def profile_context(viewer: Viewer, customer_id: UUID, cache: RepNames) -> dict[str, Any]:
     """Everything the centre shows, its independent calls at once."""
     timeline_shown = viewer.sees("timeline")
     card, definitions, reps, timeline, reminders = await gather(
         viewer.backend.get("customer", f"/v1/customers/{customer_id}"),
         _definitions(viewer),
-        _reps(viewer),
+        _reps(viewer, cache),
         _or_unavailable(_timeline(viewer, customer_id)) if timeline_shown else _nothing(),
         _or_unavailable(_reminders(viewer, customer_id)) if timeline_shown else _nothing(),
     )
-    related = await related_cards(viewer, card)
+    related, reps = await gather(related_cards(viewer, card), _owner_known(viewer, cache, card, reps))
     return {
         "card": card,
         "cid": str(customer_id),
@@ -394,18 +440,19 @@ async def profile_context(viewer: Viewer, customer_id: UUID) -> dict[str, Any]:
     }
 
 
-async def header_context(viewer: Viewer, customer_id: UUID, card: dict[str, Any] | None = None) -> dict[str, Any]:
+async def header_context(viewer: Viewer, customer_id: UUID, cache: RepNames, card: dict[str, Any] | None = None) -> dict[str, Any]:
     """The header alone; without `card`, re-read through the list (not audited as opened)."""
     if card is None:
         body, reps = await gather(
             viewer.backend.get("customer", "/v1/customers", params={"id": [str(customer_id)], "limit": 1}),
-            _reps(viewer),
+            _reps(viewer, cache),
         )
         card = next((r for r in body.get("items", []) if str(r.get("id")) == str(customer_id)), None)
         if card is None:
             raise NotListed()
     else:
-        reps = await _reps(viewer)
+        reps = await _reps(viewer, cache)
+    reps = await _owner_known(viewer, cache, card, reps)
     return {
         "card": card,
         "cid": str(customer_id),
@@ -457,7 +504,7 @@ async def customer_list(
 
 @router.get("/customers/{customer_id:uuid}", response_class=HTMLResponse)
 async def customer_page(request: Request, viewer: ViewerDep, customer_id: UUID, q: Q = "", view: View = "") -> Response:
-    listing, profile = await gather(load_list(viewer, q, view), profile_context(viewer, customer_id))
+    listing, profile = await gather(load_list(viewer, q, view), profile_context(viewer, customer_id, rep_cache(request)))
     return _page(request, viewer, listing, views_for(viewer), profile)
 
 
@@ -465,13 +512,18 @@ async def customer_page(request: Request, viewer: ViewerDep, customer_id: UUID, 
 async def profile(request: Request, viewer: ViewerDep, customer_id: UUID) -> Response:
     if not is_htmx(request):
         return RedirectResponse(f"/customers/{customer_id}", status_code=303)
-    return render(request, "partials/customer_profile.html", {"profile": await profile_context(viewer, customer_id)}, viewer=viewer)
+    return render(
+        request,
+        "partials/customer_profile.html",
+        {"profile": await profile_context(viewer, customer_id, rep_cache(request))},
+        viewer=viewer,
+    )
 
 
 @router.get("/customers/{customer_id:uuid}/header", response_class=HTMLResponse)
 async def header(request: Request, viewer: ViewerDep, customer_id: UUID) -> Response:
     try:
-        context = await header_context(viewer, customer_id)
+        context = await header_context(viewer, customer_id, rep_cache(request))
     except NotListed:
         return Response(status_code=204)  # nothing to swap: the header stays as it is
     return render(request, "partials/customer_header.html", {"profile": context}, viewer=viewer)
@@ -518,11 +570,13 @@ async def rename(
         if not errors:
             errors = {"": "error.conflict" if problem.status == 409 else "error.form"}
         try:
-            context = await header_context(viewer, customer_id)
+            context = await header_context(viewer, customer_id, rep_cache(request))
         except NotListed:
-            context = await header_context(viewer, customer_id, await viewer.backend.get("customer", f"/v1/customers/{customer_id}"))
+            context = await header_context(
+                viewer, customer_id, rep_cache(request), await viewer.backend.get("customer", f"/v1/customers/{customer_id}")
+            )
         context.update(name_errors=errors, name_values={k: v or "" for k, v in typed.items()}, name_open=True)
         return render(request, "partials/customer_header.html", {"profile": context}, viewer=viewer, status=problem.status)
-    context = await header_context(viewer, customer_id, card)
+    context = await header_context(viewer, customer_id, rep_cache(request), card)
     context["name_saved"] = True
     return render(request, "partials/customer_header.html", {"profile": context}, viewer=viewer)
