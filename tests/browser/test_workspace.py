@@ -155,6 +155,11 @@ async def test_dana_sees_only_her_leads_selects_one_without_a_page_load_and_sees
 
 async def test_the_workspace_in_english_by_keyboard_renames_a_lead_is_accessible_and_stacks_on_a_phone(stack, signed_in, unique):
     mine, _, _ = await hers(stack, unique)
+    async with stack.api("admin") as api:
+        for n in range(21):  # more than a page of the timeline
+            body = {"customer_id": mine["id"], "kind": "note", "summary": f"note {n} {unique}"}
+            made = await api.post(stack.url("timeline") + "/v1/interactions", json=body)
+            assert made.status_code == 201, made.text
     page = await signed_in("rep.dana", language="en", next_path="/customers")
     await expect(page.locator("html")).to_have_attribute("dir", "ltr")
     await expect(page.get_by_text("Choose a customer from the list")).to_be_visible()
@@ -170,6 +175,17 @@ async def test_the_workspace_in_english_by_keyboard_renames_a_lead_is_accessible
     await expect(page.locator("#profile-name")).to_contain_text(f"Mine {unique}")
     await expect(page).to_have_url(re.compile(rf"/customers/{mine['id']}$"))
     await expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+
+    # The timeline: newest first, more on scroll, filtered by kind.
+    entries = page.locator(f"#timeline-{mine['id']} li.entry")
+    await expect(entries.first).to_contain_text(f"note 20 {unique}")
+    await expect(entries).to_have_count(20)
+    await page.locator(f"#timeline-{mine['id']} li.more").scroll_into_view_if_needed()
+    await expect(entries.nth(21)).to_be_visible()  # the next page came: 21 notes and the card's own entries
+    await expect(entries.last).to_contain_text("Card created")  # the oldest
+    await page.get_by_label("Show").select_option("created")
+    await expect(entries).to_have_count(1)
+    await expect(entries.first).to_contain_text("Card created")
 
     # The name, edited in place: the header and the row follow.
     centre = page.locator("#profile")
