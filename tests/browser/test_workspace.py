@@ -186,6 +186,8 @@ async def test_the_workspace_in_english_by_keyboard_renames_a_lead_is_accessible
     await page.get_by_label("Show").select_option("created")
     await expect(entries).to_have_count(1)
     await expect(entries.first).to_contain_text("Card created")
+    await page.get_by_label("Show").select_option("")
+    await expect(entries.first).to_contain_text(f"note 20 {unique}")
 
     # The name, edited in place: the header and the row follow.
     centre = page.locator("#profile")
