@@ -47,8 +47,20 @@ def reps() -> dict[str, Any]:
     return {"items": [{"id": i, "name": n} for i, n in names.items()], "next_cursor": None}
 
 
+def listing(row: dict[str, Any], found: dict[str, Any] | None = None) -> Any:
+    """The list API: `?id=` gives the card's row (how the panel reads it), a search gives `found`."""
+
+    def answer(params: Any, _: Any) -> dict[str, Any]:
+        if params and "id" in params:
+            return {"items": [row] if params["id"] == row["id"] else [], "next_cursor": None}
+        return found or {"items": [], "next_cursor": None}
+
+    return answer
+
+
 def stock(services: FakeServices, allowed: tuple[str, ...] = ("fictitious",), **changes: Any) -> None:
     services.on("customer", "GET", f"/v1/customers/{CID}", card(**changes))
+    services.on("customer", "GET", "/v1/customers", listing(card(**changes)))
     services.on("allocation", "GET", "/v1/reps", reps())
     items = [{"status": s, "label_he": s} for s in allowed]
     services.on("customer", "GET", f"/v1/customers/{CID}/transitions", {"current": "new", "items": items, "next_cursor": None})
@@ -253,11 +265,20 @@ def test_several_matches_are_offered_to_choose_from(console, services):
             {"id": AVI, "number": 500300, "last_name": "Cohen"},
         ]
     }
-    services.on("customer", "GET", "/v1/customers", rows)
+    services.on("customer", "GET", "/v1/customers", listing(card(), rows))
     answer = htmx(console(role=Role.MANAGER)).post(f"{BASE}/merge", data={"other": "Cohen"})
     picks = re.findall(r'name="other_id" value="([^"]+)" class="tl-pick"', answer.text)
     assert picks == [OTHER, AVI]  # the open card itself is not offered
-    assert services.sent("customer", "GET", "/v1/customers")[0]["params"]["q"] == "Cohen"
+    searches = [c for c in services.sent("customer", "GET", "/v1/customers") if "q" in (c["params"] or {})]
+    assert searches[0]["params"]["q"] == "Cohen"
+
+
+def test_the_panel_reads_the_card_through_the_list_so_it_writes_no_card_opened_line(console, services):
+    stock(services)
+    answer = htmx(console(role=Role.MANAGER)).get(BASE)
+    assert answer.status_code == 200
+    assert services.sent("customer", "GET", "/v1/customers")[0]["params"] == {"id": CID}
+    assert services.sent("customer", "GET", f"/v1/customers/{CID}") == []
 
 
 def test_copy_offers_only_the_persons_other_workspaces_where_they_create_cards(console, services):

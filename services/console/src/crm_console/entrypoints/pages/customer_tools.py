@@ -140,11 +140,22 @@ class Panel:
     merges: list[dict[str, Any]]
 
 
+async def card_row(viewer: Viewer, cid: str) -> Any:
+    """The card's row, read through the list by id: the panel loads with the profile and re-reads on
+    every live change, and neither is a person opening the card (`GET /v1/customers/{id}` writes a
+    "card opened" audit line each time). A card the list does not return (merged away) is read whole."""
+    page = await viewer.backend.get("customer", "/v1/customers", params={"id": cid})
+    items = page.get("items", []) if isinstance(page, dict) else []
+    if items:
+        return items[0]
+    return await viewer.backend.get("customer", f"/v1/customers/{cid}")
+
+
 async def load(viewer: Viewer, customer_id: UUID) -> Panel:
     backend = viewer.backend
     cid = str(customer_id)
     card, reps, transitions, merges = await gather(
-        backend.get("customer", f"/v1/customers/{cid}"),
+        card_row(viewer, cid),
         backend.get("allocation", "/v1/reps"),
         optional(backend.get("customer", f"/v1/customers/{cid}/transitions")) if viewer.can("change_status") else nothing(),
         backend.get("customer", f"/v1/customers/{cid}/merges") if viewer.can("merge") else nothing(),
