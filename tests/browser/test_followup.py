@@ -87,7 +87,7 @@ async def test_dana_logs_an_unanswered_call_sees_the_status_move_and_marks_her_r
     assert violations == [], violations
 
     await row.get_by_role("button", name=f"בוצע: Call back {unique}").click()
-    await expect(page.locator("#followup-list [role=status]")).to_have_text("סומן כבוצע.")
+    await expect(page.locator("#followup-list p.ok[role=status]")).to_have_text("סומן כבוצע.")
     await expect(page.locator(f'[data-reminder="{reminder_id}"]')).to_have_count(0)
     async with stack.api("rep.dana") as api:
         done = await api.get(stack.url("timeline") + "/v1/reminders", params={"state": "done", "customer_id": card})
@@ -106,6 +106,6 @@ async def test_the_follow_up_list_in_english_is_axe_clean(stack, signed_in, uniq
     await chromium.screenshot(page, "followup-en")
     # move it to another day in one click (the input holds tomorrow, same time)
     await page.locator(f'[data-reminder="{reminder_id}"]').get_by_role("button", name="Move").click()
-    await expect(page.locator("#followup-list [role=status]")).to_have_text("Moved.")
+    await expect(page.locator("#followup-list p.ok[role=status]")).to_have_text("Moved.")
     moved = page.locator(f'[data-reminder="{reminder_id}"]')
     assert await moved.evaluate("r => r.closest('section').querySelector('h3').textContent.trim().startsWith('Tomorrow')")
