@@ -9,8 +9,8 @@ section and `manage_reps` / `manage_rules`; roles, members and the audit log `ma
 (each with the `administration` section)."""
 
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -86,6 +86,68 @@ def page(
         status=status,
         headers=headers,
     )
+
+
+@dataclass(frozen=True)
+class FormState:
+    """A tab's form as its page shows it: what was typed (None: the blank form), the field
+    errors, the message for the form itself, the notice above it and the answer's status."""
+
+    values: dict[str, Any] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    form_error: str | None = None
+    notice: str | None = None
+    status: int = 200
+
+    @property
+    def again(self) -> bool:
+        """A refused form shown again (its page's reads fall back to empty lists, see `kept`)."""
+        return self.status >= 400
+
+    @classmethod
+    def after_save(cls, request: Request) -> "FormState":
+        """The blank form, with "saved" above it after a change redirected here (`?saved=1`)."""
+        return cls(notice="state.saved" if request.query_params.get("saved") else None)
+
+    @classmethod
+    def invalid(cls, values: dict[str, Any], errors: dict[str, str]) -> "FormState":
+        """Fields the console itself refused (422, "some fields need attention")."""
+        return cls(values, errors, "error.form", status=422)
+
+    @classmethod
+    def refused(cls, values: dict[str, Any], problem: "ApiProblem | Unavailable") -> "FormState":
+        """The service refused the form or did not answer (see `refusal`)."""
+        errors, general = refusal(problem)
+        return cls(values, errors, general, status=status_of(problem))
+
+
+def form_page(
+    request: Request,
+    viewer: Viewer,
+    tab: str,
+    template: str,
+    state: FormState,
+    context: dict[str, Any],
+    *,
+    blank: Mapping[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A sub-page with a form: `page` with the form's values (else `blank`), errors, messages
+    and status."""
+    form = {"values": state.values or dict(blank or {}), "errors": state.errors, "form_error": state.form_error, "notice": state.notice}
+    return page(request, viewer, tab, template, {**context, **form}, status=state.status, headers=headers)
+
+
+async def submitted(values: dict[str, Any], errors: dict[str, str], send: Callable[[], Awaitable[Any]]) -> FormState | None:
+    """Send a form: None when the service took it; else the form to show again, refused by the
+    console (`errors` found while reading it: nothing is sent) or by the service."""
+    if errors:
+        return FormState.invalid(values, errors)
+    try:
+        await send()
+    except (ApiProblem, Unavailable) as problem:
+        return FormState.refused(values, problem)
+    return None
 
 
 def refusal(problem: ApiProblem | Unavailable) -> tuple[dict[str, str], str | None]:

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from crm_console.adapters.services import ApiProblem, Unavailable
-from crm_console.entrypoints.pages.admin import kept, lines, moment, optional_int, page, refusal, require, status_of, text, texts
+from crm_console.entrypoints.pages.admin import FormState, form_page, kept, lines, moment, optional_int, require, submitted, text, texts
 from crm_console.entrypoints.web import Viewer, ViewerDep, gather
 from crm_contracts.leads import ChannelKind
 
@@ -95,57 +94,21 @@ def new_away(form: FormData, zone: ZoneInfo, errors: dict[str, str]) -> list[dic
     return [period]
 
 
-async def reps_page(
-    request: Request,
-    viewer: Viewer,
-    *,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    form_error: str | None = None,
-    notice: str | None = None,
-    status: int = 200,
-) -> Response:
-    listed = await kept(viewer.backend.get("allocation", "/v1/reps"), status >= 400)
-    return page(
-        request,
-        viewer,
-        "allocation",
-        "pages/admin_reps.html",
-        {
-            "reps": listed.get("items", []),
-            "values": values or rep_form(),
-            "errors": errors or {},
-            "form_error": form_error,
-            "notice": notice,
-            "sub": "reps",
-        },
-        status=status,
+async def reps_page(request: Request, viewer: Viewer, state: FormState) -> Response:
+    listed = await kept(viewer.backend.get("allocation", "/v1/reps"), state.again)
+    return form_page(
+        request, viewer, "allocation", "pages/admin_reps.html", state, {"reps": listed.get("items", []), "sub": "reps"}, blank=rep_form()
     )
 
 
-def rep_page(
-    request: Request,
-    viewer: Viewer,
-    rep_id: UUID,
-    values: dict[str, Any],
-    errors: dict[str, str] | None = None,
-    form_error: str | None = None,
-    status: int = 200,
-) -> Response:
-    return page(
-        request,
-        viewer,
-        "allocation",
-        "pages/admin_rep.html",
-        {"rep_id": str(rep_id), "values": values, "errors": errors or {}, "form_error": form_error, "sub": "reps"},
-        status=status,
-    )
+def rep_page(request: Request, viewer: Viewer, rep_id: UUID, state: FormState) -> Response:
+    return form_page(request, viewer, "allocation", "pages/admin_rep.html", state, {"rep_id": str(rep_id), "sub": "reps"})
 
 
 @router.get("/admin/reps")
 async def admin_reps(request: Request, viewer: ViewerDep) -> Response:
     require(viewer, "allocation")
-    return await reps_page(request, viewer, notice="state.saved" if request.query_params.get("saved") else None)
+    return await reps_page(request, viewer, FormState.after_save(request))
 
 
 @router.post("/admin/reps")
@@ -154,13 +117,9 @@ async def admin_rep_create(request: Request, viewer: ViewerDep) -> Response:
     form = await request.form()
     errors: dict[str, str] = {}
     body = rep_body(form, errors, patch=False)
-    if errors:
-        return await reps_page(request, viewer, values=rep_typed(form), errors=errors, form_error="error.form", status=422)
-    try:
-        await viewer.backend.post("allocation", "/v1/reps", json=body)
-    except (ApiProblem, Unavailable) as problem:
-        found, general = refusal(problem)
-        return await reps_page(request, viewer, values=rep_typed(form), errors=found, form_error=general, status=status_of(problem))
+    refused = await submitted(rep_typed(form), errors, lambda: viewer.backend.post("allocation", "/v1/reps", json=body))
+    if refused:
+        return await reps_page(request, viewer, refused)
     return RedirectResponse("/admin/reps?saved=1", status_code=303)
 
 
@@ -168,7 +127,7 @@ async def admin_rep_create(request: Request, viewer: ViewerDep) -> Response:
 async def admin_rep(request: Request, rep_id: UUID, viewer: ViewerDep) -> Response:
     require(viewer, "allocation")
     rep = await viewer.backend.get("allocation", f"/v1/reps/{rep_id}")
-    return rep_page(request, viewer, rep_id, rep_form(rep))
+    return rep_page(request, viewer, rep_id, FormState(rep_form(rep)))
 
 
 @router.post("/admin/reps/{rep_id}")
@@ -177,13 +136,9 @@ async def admin_rep_save(request: Request, rep_id: UUID, viewer: ViewerDep) -> R
     form = await request.form()
     errors: dict[str, str] = {}
     body = rep_body(form, errors, patch=True, zone=viewer.t.zone)
-    if errors:
-        return rep_page(request, viewer, rep_id, rep_typed(form), errors, "error.form", status=422)
-    try:
-        await viewer.backend.patch("allocation", f"/v1/reps/{rep_id}", json=body)
-    except (ApiProblem, Unavailable) as problem:
-        found, general = refusal(problem)
-        return rep_page(request, viewer, rep_id, rep_typed(form), found, general, status=status_of(problem))
+    refused = await submitted(rep_typed(form), errors, lambda: viewer.backend.patch("allocation", f"/v1/reps/{rep_id}", json=body))
+    if refused:
+        return rep_page(request, viewer, rep_id, refused)
     return RedirectResponse("/admin/reps?saved=1", status_code=303)
 
 
@@ -245,75 +200,39 @@ def rule_body(form: FormData, errors: dict[str, str], criteria: dict[str, Any] |
     return body
 
 
-async def rules_page(
-    request: Request,
-    viewer: Viewer,
-    *,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    form_error: str | None = None,
-    notice: str | None = None,
-    status: int = 200,
-) -> Response:
+async def rules_page(request: Request, viewer: Viewer, state: FormState) -> Response:
     rules, reps = await gather(
-        kept(viewer.backend.get("allocation", "/v1/rules"), status >= 400),
-        kept(viewer.backend.get("allocation", "/v1/reps"), status >= 400),
+        kept(viewer.backend.get("allocation", "/v1/rules"), state.again),
+        kept(viewer.backend.get("allocation", "/v1/reps"), state.again),
     )
-    return page(
-        request,
-        viewer,
-        "allocation",
-        "pages/admin_rules.html",
-        {
-            "rules": rules.get("items", []),
-            "reps": reps.get("items", []),
-            "rep_names": {r["id"]: r["name"] for r in reps.get("items", [])},
-            "values": values or rule_form(),
-            "errors": errors or {},
-            "form_error": form_error,
-            "notice": notice,
-            "editing": None,
-            "strategies": STRATEGIES,
-            "channel_kinds": CHANNEL_KINDS,
-            "sub": "rules",
-        },
-        status=status,
-    )
+    context = {
+        "rules": rules.get("items", []),
+        "reps": reps.get("items", []),
+        "rep_names": {r["id"]: r["name"] for r in reps.get("items", [])},
+        "editing": None,
+        "strategies": STRATEGIES,
+        "channel_kinds": CHANNEL_KINDS,
+        "sub": "rules",
+    }
+    return form_page(request, viewer, "allocation", "pages/admin_rules.html", state, context, blank=rule_form())
 
 
-async def rule_page(
-    request: Request,
-    viewer: Viewer,
-    rule_id: UUID,
-    values: dict[str, Any],
-    errors: dict[str, str] | None = None,
-    form_error: str | None = None,
-    status: int = 200,
-) -> Response:
-    reps = await kept(viewer.backend.get("allocation", "/v1/reps"), status >= 400)
-    return page(
-        request,
-        viewer,
-        "allocation",
-        "pages/admin_rule.html",
-        {
-            "editing": str(rule_id),
-            "reps": reps.get("items", []),
-            "values": values,
-            "errors": errors or {},
-            "form_error": form_error,
-            "strategies": STRATEGIES,
-            "channel_kinds": CHANNEL_KINDS,
-            "sub": "rules",
-        },
-        status=status,
-    )
+async def rule_page(request: Request, viewer: Viewer, rule_id: UUID, state: FormState) -> Response:
+    reps = await kept(viewer.backend.get("allocation", "/v1/reps"), state.again)
+    context = {
+        "editing": str(rule_id),
+        "reps": reps.get("items", []),
+        "strategies": STRATEGIES,
+        "channel_kinds": CHANNEL_KINDS,
+        "sub": "rules",
+    }
+    return form_page(request, viewer, "allocation", "pages/admin_rule.html", state, context)
 
 
 @router.get("/admin/rules")
 async def admin_rules(request: Request, viewer: ViewerDep) -> Response:
     require(viewer, "allocation")
-    return await rules_page(request, viewer, notice="state.saved" if request.query_params.get("saved") else None)
+    return await rules_page(request, viewer, FormState.after_save(request))
 
 
 @router.post("/admin/rules")
@@ -322,13 +241,9 @@ async def admin_rule_create(request: Request, viewer: ViewerDep) -> Response:
     form = await request.form()
     errors: dict[str, str] = {}
     body = rule_body(form, errors)
-    if errors:
-        return await rules_page(request, viewer, values=rule_typed(form), errors=errors, form_error="error.form", status=422)
-    try:
-        await viewer.backend.post("allocation", "/v1/rules", json=body)
-    except (ApiProblem, Unavailable) as problem:
-        found, general = refusal(problem)
-        return await rules_page(request, viewer, values=rule_typed(form), errors=found, form_error=general, status=status_of(problem))
+    refused = await submitted(rule_typed(form), errors, lambda: viewer.backend.post("allocation", "/v1/rules", json=body))
+    if refused:
+        return await rules_page(request, viewer, refused)
     return RedirectResponse("/admin/rules?saved=1", status_code=303)
 
 
@@ -336,7 +251,7 @@ async def admin_rule_create(request: Request, viewer: ViewerDep) -> Response:
 async def admin_rule(request: Request, rule_id: UUID, viewer: ViewerDep) -> Response:
     require(viewer, "allocation")
     rule = await viewer.backend.get("allocation", f"/v1/rules/{rule_id}")
-    return await rule_page(request, viewer, rule_id, rule_form(rule))
+    return await rule_page(request, viewer, rule_id, FormState(rule_form(rule)))
 
 
 @router.post("/admin/rules/{rule_id}")
@@ -345,15 +260,15 @@ async def admin_rule_save(request: Request, rule_id: UUID, viewer: ViewerDep) ->
     form = await request.form()
     errors: dict[str, str] = {}
     body = rule_body(form, errors)
-    if errors:
-        return await rule_page(request, viewer, rule_id, rule_typed(form), errors, "error.form", status=422)
-    try:
+
+    async def send() -> None:
         current = await viewer.backend.get("allocation", f"/v1/rules/{rule_id}")
         body["criteria"] = {**(current.get("criteria") or {}), **body["criteria"]}
         await viewer.backend.patch("allocation", f"/v1/rules/{rule_id}", json=body)
-    except (ApiProblem, Unavailable) as problem:
-        found, general = refusal(problem)
-        return await rule_page(request, viewer, rule_id, rule_typed(form), found, general, status=status_of(problem))
+
+    refused = await submitted(rule_typed(form), errors, send)
+    if refused:
+        return await rule_page(request, viewer, rule_id, refused)
     return RedirectResponse("/admin/rules?saved=1", status_code=303)
 
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from crm_console.adapters.services import ApiProblem, Unavailable
-from crm_console.entrypoints.pages.admin import kept, optional_int, page, refusal, require, status_of, text, texts
+from crm_console.adapters.services import ApiProblem
+from crm_console.entrypoints.pages.admin import FormState, form_page, kept, optional_int, require, submitted, text, texts
 from crm_console.entrypoints.web import Viewer, ViewerDep
 from crm_contracts.leads import ChannelKind
 
@@ -66,42 +66,23 @@ def channel_body(form: FormData, errors: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-async def channels_page(
-    request: Request,
-    viewer: Viewer,
-    *,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    form_error: str | None = None,
-    new_key: dict[str, Any] | None = None,
-    status: int = 200,
-) -> Response:
-    listed = await kept(viewer.backend.get("intake", "/v1/channels"), status >= 400)
-    return page(
-        request,
-        viewer,
-        "channels",
-        "pages/admin_channels.html",
-        {
-            "channels": listed.get("items", []),
-            "values": values or blank_form(),
-            "errors": errors or {},
-            "form_error": form_error,
-            "new_key": new_key,
-            "editing": None,
-            "kinds": KINDS,
-            "policies": POLICIES,
-            "identifiers": IDENTIFIERS,
-        },
-        status=status,
-        headers=NO_STORE,
-    )
+async def channels_page(request: Request, viewer: Viewer, state: FormState, new_key: dict[str, Any] | None = None) -> Response:
+    listed = await kept(viewer.backend.get("intake", "/v1/channels"), state.again)
+    context = {
+        "channels": listed.get("items", []),
+        "new_key": new_key,
+        "editing": None,
+        "kinds": KINDS,
+        "policies": POLICIES,
+        "identifiers": IDENTIFIERS,
+    }
+    return form_page(request, viewer, "channels", "pages/admin_channels.html", state, context, blank=blank_form(), headers=NO_STORE)
 
 
 @router.get("/admin/channels")
 async def admin_channels(request: Request, viewer: ViewerDep) -> Response:
     require(viewer, "channels")
-    return await channels_page(request, viewer)
+    return await channels_page(request, viewer, FormState())
 
 
 @router.post("/admin/channels")
@@ -113,21 +94,24 @@ async def admin_channel_create(request: Request, viewer: ViewerDep) -> Response:
     values["mapping"] = str(form.get("mapping") or "")
     errors: dict[str, str] = {}
     body = channel_body(form, errors)
-    if errors:
-        return await channels_page(request, viewer, values=values, errors=errors, form_error="error.form", status=422)
-    try:
-        created = await viewer.backend.post("intake", "/v1/channels", json=body)
-    except (ApiProblem, Unavailable) as problem:
-        found, general = refusal(problem)
-        return await channels_page(request, viewer, values=values, errors=found, form_error=general, status=status_of(problem))
-    return await channels_page(request, viewer, new_key={"name": created.get("name", ""), "key": created.get("key", "")}, status=201)
+    created: dict[str, Any] = {}
+
+    async def send() -> None:
+        created.update(await viewer.backend.post("intake", "/v1/channels", json=body))
+
+    refused = await submitted(values, errors, send)
+    if refused:
+        return await channels_page(request, viewer, refused)
+    return await channels_page(
+        request, viewer, FormState(status=201), new_key={"name": created.get("name", ""), "key": created.get("key", "")}
+    )
 
 
 @router.post("/admin/channels/{channel_id}/rotate")
 async def admin_channel_rotate(request: Request, channel_id: UUID, viewer: ViewerDep) -> Response:
     require(viewer, "channels")
     rotated = await viewer.backend.post("intake", f"/v1/channels/{channel_id}/rotate-key", json={})
-    return await channels_page(request, viewer, new_key={"name": rotated.get("name", ""), "key": rotated.get("key", "")})
+    return await channels_page(request, viewer, FormState(), new_key={"name": rotated.get("name", ""), "key": rotated.get("key", "")})
 
 
 @router.post("/admin/channels/{channel_id}/active")
@@ -176,31 +160,9 @@ def changes_of(form: FormData, errors: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-def channel_page(
-    request: Request,
-    viewer: Viewer,
-    channel_id: UUID,
-    values: dict[str, Any],
-    errors: dict[str, str] | None = None,
-    form_error: str | None = None,
-    status: int = 200,
-) -> Response:
-    return page(
-        request,
-        viewer,
-        "channels",
-        "pages/admin_channel.html",
-        {
-            "editing": str(channel_id),
-            "values": values,
-            "errors": errors or {},
-            "form_error": form_error,
-            "kinds": KINDS,
-            "policies": POLICIES,
-            "identifiers": IDENTIFIERS,
-        },
-        status=status,
-    )
+def channel_page(request: Request, viewer: Viewer, channel_id: UUID, state: FormState) -> Response:
+    context = {"editing": str(channel_id), "kinds": KINDS, "policies": POLICIES, "identifiers": IDENTIFIERS}
+    return form_page(request, viewer, "channels", "pages/admin_channel.html", state, context)
 
 
 @router.get("/admin/channels/{channel_id}")
@@ -209,7 +171,7 @@ async def admin_channel(request: Request, channel_id: UUID, viewer: ViewerDep) -
     if not viewer.can("manage_channels"):
         raise ApiProblem(403, "forbidden", "Forbidden", body={"permission": "actions.manage_channels"})
     channel = await viewer.backend.get("intake", f"/v1/channels/{channel_id}")
-    return channel_page(request, viewer, channel_id, form_of(channel))
+    return channel_page(request, viewer, channel_id, FormState(form_of(channel)))
 
 
 @router.post("/admin/channels/{channel_id}")
@@ -228,11 +190,7 @@ async def admin_channel_save(request: Request, channel_id: UUID, viewer: ViewerD
     }
     errors: dict[str, str] = {}
     body = changes_of(form, errors)
-    if errors:
-        return channel_page(request, viewer, channel_id, values, errors, "error.form", status=422)
-    try:
-        await viewer.backend.patch("intake", f"/v1/channels/{channel_id}", json=body)
-    except (ApiProblem, Unavailable) as problem:
-        found, general = refusal(problem)
-        return channel_page(request, viewer, channel_id, values, found, general, status=status_of(problem))
+    refused = await submitted(values, errors, lambda: viewer.backend.patch("intake", f"/v1/channels/{channel_id}", json=body))
+    if refused:
+        return channel_page(request, viewer, channel_id, refused)
     return RedirectResponse("/admin/channels", status_code=303)

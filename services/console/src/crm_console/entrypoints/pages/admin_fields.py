@@ -2,14 +2,15 @@
 custom field definitions by kind, with their English and Hebrew labels, mandatory mark, card
 types and a select's options; add, edit (the whole definition, `PUT`) and delete."""
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from crm_console.adapters.services import ApiProblem, Unavailable
-from crm_console.entrypoints.pages.admin import kept, lines, optional_int, page, refusal, require, status_of, text, texts
+from crm_console.adapters.services import ApiProblem
+from crm_console.entrypoints.pages.admin import FormState, form_page, kept, lines, optional_int, require, submitted, text, texts
 from crm_console.entrypoints.web import Viewer, ViewerDep
 from crm_contracts.fields import CARD_TYPES, KEY_PATTERN, FieldKind
 
@@ -74,60 +75,21 @@ def definition_body(form: FormData, errors: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-async def fields_page(
-    request: Request,
-    viewer: Viewer,
-    *,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    form_error: str | None = None,
-    notice: str | None = None,
-    status: int = 200,
-) -> Response:
-    listed = await kept(viewer.backend.get("customer", "/v1/field-definitions"), status >= 400)
-    return page(
-        request,
-        viewer,
-        "fields",
-        "pages/admin_fields.html",
-        {
-            "definitions": listed.get("items", []),
-            "values": values or blank_form(),
-            "errors": errors or {},
-            "form_error": form_error,
-            "notice": notice,
-            "editing": None,
-            "kinds": KINDS,
-            "card_types": CARD_TYPES,
-        },
-        status=status,
-    )
+async def fields_page(request: Request, viewer: Viewer, state: FormState) -> Response:
+    listed = await kept(viewer.backend.get("customer", "/v1/field-definitions"), state.again)
+    context = {"definitions": listed.get("items", []), "editing": None, "kinds": KINDS, "card_types": CARD_TYPES}
+    return form_page(request, viewer, "fields", "pages/admin_fields.html", state, context, blank=blank_form())
 
 
-def edit_page(
-    request: Request,
-    viewer: Viewer,
-    key: str,
-    values: dict[str, Any],
-    errors: dict[str, str] | None = None,
-    form_error: str | None = None,
-    status: int = 200,
-) -> Response:
-    return page(
-        request,
-        viewer,
-        "fields",
-        "pages/admin_field.html",
-        {"editing": key, "values": values, "errors": errors or {}, "form_error": form_error, "kinds": KINDS, "card_types": CARD_TYPES},
-        status=status,
-    )
+def edit_page(request: Request, viewer: Viewer, key: str, state: FormState) -> Response:
+    context = {"editing": key, "kinds": KINDS, "card_types": CARD_TYPES}
+    return form_page(request, viewer, "fields", "pages/admin_field.html", state, context)
 
 
 @router.get("/admin/fields")
 async def admin_fields(request: Request, viewer: ViewerDep) -> Response:
     require(viewer, "fields")
-    saved = request.query_params.get("saved")
-    return await fields_page(request, viewer, notice="state.saved" if saved else None)
+    return await fields_page(request, viewer, FormState.after_save(request))
 
 
 @router.post("/admin/fields")
@@ -136,15 +98,11 @@ async def admin_field_create(request: Request, viewer: ViewerDep) -> Response:
     form = await request.form()
     errors: dict[str, str] = {}
     body = definition_body(form, errors)
-    if errors:
-        return await fields_page(request, viewer, values=typed(form), errors=errors, form_error="error.form", status=422)
-    try:
-        await viewer.backend.post("customer", "/v1/field-definitions", json=body)
-    except (ApiProblem, Unavailable) as problem:
-        found, general = refusal(problem)
-        if isinstance(problem, ApiProblem) and problem.status == 409:
-            found, general = {"key": "admin.fields.error.key_taken"}, None
-        return await fields_page(request, viewer, values=typed(form), errors=found, form_error=general, status=status_of(problem))
+    refused = await submitted(typed(form), errors, lambda: viewer.backend.post("customer", "/v1/field-definitions", json=body))
+    if refused and refused.status == 409:
+        refused = replace(refused, errors={"key": "admin.fields.error.key_taken"}, form_error=None)
+    if refused:
+        return await fields_page(request, viewer, refused)
     return RedirectResponse("/admin/fields?saved=1", status_code=303)
 
 
@@ -154,7 +112,7 @@ async def admin_field(request: Request, key: Key, viewer: ViewerDep) -> Response
     listed = await viewer.backend.get("customer", "/v1/field-definitions")
     for definition in listed.get("items", []):
         if definition.get("key") == key:
-            return edit_page(request, viewer, key, form_of(definition))
+            return edit_page(request, viewer, key, FormState(form_of(definition)))
     raise ApiProblem(404, "not-found", "Not found")
 
 
@@ -164,14 +122,11 @@ async def admin_field_save(request: Request, key: Key, viewer: ViewerDep) -> Res
     form = await request.form()
     errors: dict[str, str] = {}
     body = definition_body(form, errors) | {"key": key}
-    values = typed(form) | {"key": key}
-    if errors:
-        return edit_page(request, viewer, key, values, errors, "error.form", status=422)
-    try:
-        await viewer.backend.put("customer", f"/v1/field-definitions/{key}", json=body)
-    except (ApiProblem, Unavailable) as problem:
-        found, general = refusal(problem)
-        return edit_page(request, viewer, key, values, found, general, status=status_of(problem))
+    refused = await submitted(
+        typed(form) | {"key": key}, errors, lambda: viewer.backend.put("customer", f"/v1/field-definitions/{key}", json=body)
+    )
+    if refused:
+        return edit_page(request, viewer, key, refused)
     return RedirectResponse("/admin/fields?saved=1", status_code=303)
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from crm_console.adapters.services import ApiProblem, Unavailable
-from crm_console.entrypoints.pages.admin import kept, page, refusal, require, status_of, text
+from crm_console.entrypoints.pages.admin import FormState, kept, page, refusal, require, status_of, submitted, text
 from crm_console.entrypoints.web import Viewer, ViewerDep, gather
 from crm_contracts.permissions import Role
 
@@ -27,21 +27,18 @@ def blank_member() -> dict[str, Any]:
 async def members_page(
     request: Request,
     viewer: Viewer,
+    state: FormState,
     *,
-    typed: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    form_error: str | None = None,
     workspace: dict[str, str] | None = None,
     workspace_errors: dict[str, str] | None = None,
-    status: int = 200,
 ) -> Response:
     cursor = request.query_params.get("cursor")
     members, reps, workspaces = await gather(
-        kept(viewer.backend.get("customer", "/v1/members", params={"cursor": cursor} if cursor else None), status >= 400),
-        kept(viewer.backend.get("allocation", "/v1/reps"), status >= 400),
-        kept(viewer.backend.get("customer", "/v1/workspaces", workspace=None), status >= 400),
+        kept(viewer.backend.get("customer", "/v1/members", params={"cursor": cursor} if cursor else None), state.again),
+        kept(viewer.backend.get("allocation", "/v1/reps"), state.again),
+        kept(viewer.backend.get("customer", "/v1/workspaces", workspace=None), state.again),
     )
-    typed = typed or {}
+    typed = state.values or {}
     return page(
         request,
         viewer,
@@ -57,20 +54,20 @@ async def members_page(
             # A refused row keeps what was chosen in it; a refused new member keeps what was typed.
             "typed_row": typed if typed.get("row") else {},
             "adding": blank_member() if typed.get("row") or not typed else typed,
-            "errors": errors or {},
-            "form_error": form_error,
+            "errors": state.errors,
+            "form_error": state.form_error,
             "notice": NOTICES.get(request.query_params.get("done", "")),
             "workspace": workspace or {"name": "", "display_name": ""},
             "workspace_errors": workspace_errors or {},
         },
-        status=status,
+        status=state.status,
     )
 
 
 @router.get("/admin/members")
 async def admin_members(request: Request, viewer: ViewerDep) -> Response:
     require(viewer, "members")
-    return await members_page(request, viewer)
+    return await members_page(request, viewer, FormState())
 
 
 @router.post("/admin/members")
@@ -86,16 +83,13 @@ async def admin_member_save(request: Request, viewer: ViewerDep) -> Response:
         "rep_id": text(form, "rep_id"),
         "row": text(form, "row") == "true",
     }
-    if not subject:
-        return await members_page(request, viewer, typed=typed, errors={"subject": "error.required"}, form_error="error.form", status=422)
+    errors = {} if subject else {"subject": "error.required"}
     body: dict[str, Any] = {"role": typed["role"], "rep_id": typed["rep_id"] or None}
     if typed["username"]:
         body["username"] = typed["username"]
-    try:
-        await viewer.backend.put("customer", f"/v1/members/{quote(subject, safe='')}", json=body)
-    except (ApiProblem, Unavailable) as problem:
-        errors, general = refusal(problem)
-        return await members_page(request, viewer, typed=typed, errors=errors, form_error=general, status=status_of(problem))
+    refused = await submitted(typed, errors, lambda: viewer.backend.put("customer", f"/v1/members/{quote(subject, safe='')}", json=body))
+    if refused:
+        return await members_page(request, viewer, refused)
     return RedirectResponse("/admin/members?done=saved", status_code=303)
 
 
@@ -110,7 +104,7 @@ async def admin_member_remove(request: Request, viewer: ViewerDep) -> Response:
         if isinstance(problem, ApiProblem) and problem.status != 409:
             raise
         _, general = refusal(problem)
-        return await members_page(request, viewer, form_error=general, status=status_of(problem))
+        return await members_page(request, viewer, FormState(form_error=general, status=status_of(problem)))
     return RedirectResponse("/admin/members?done=removed", status_code=303)
 
 
@@ -130,5 +124,6 @@ async def admin_workspace_create(request: Request, viewer: ViewerDep) -> Respons
             errors, general = {"name": "admin.workspaces.error.taken"}, None
         elif "name" in errors:
             errors["name"] = "admin.workspaces.error.name"
-        return await members_page(request, viewer, workspace=typed, workspace_errors=errors, form_error=general, status=status_of(problem))
+        state = FormState(form_error=general, status=status_of(problem))
+        return await members_page(request, viewer, state, workspace=typed, workspace_errors=errors)
     return RedirectResponse("/admin/members?done=workspace", status_code=303)
