@@ -8,6 +8,7 @@ from crm_contracts import catalog, topics
 from crm_devtools.principals import (
     ADMIN,
     ADMIN_PASSWORD,
+    CONSOLE,
     GATEWAY,
     SERVICES,
     acl_bindings,
@@ -54,6 +55,8 @@ def test_a_dead_letter_topic_is_written_and_read_by_its_consumers_only() -> None
 
 def test_a_service_reads_what_it_consumes_and_the_access_topic_only() -> None:
     for p in principals():
+        if p.name == CONSOLE:
+            continue  # below
         consumed = set(catalog.SUBSCRIBERS.get(p.name, ()))
         expected = (
             consumed | set(catalog.CACHED_BY_EVERY_SERVICE) | {topics.dead_letter(t) for t in consumed} if p.name in SERVICES else set()
@@ -64,6 +67,12 @@ def test_a_service_reads_what_it_consumes_and_the_access_topic_only() -> None:
 def test_the_access_topic_is_read_by_every_service_and_written_by_customer_svc() -> None:
     assert {p.name for p in principals() if topics.ACCESS in p.reads} == set(SERVICES)
     assert writers(topics.ACCESS) == {"customer-svc"}
+
+
+def test_the_console_only_reads_the_public_topics_it_pushes_live() -> None:
+    [console] = [p for p in principals() if p.name == CONSOLE]
+    assert set(console.reads) == {topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS}
+    assert (console.writes, console.creates, console.groups) == ((), (), ())  # no group: nothing committed
 
 
 def test_the_gateway_may_only_write_interactions() -> None:
