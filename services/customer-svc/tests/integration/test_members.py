@@ -14,6 +14,7 @@ import pytest
 
 from crm_contracts import topics
 from crm_contracts.events import Role
+from crm_contracts.permissions import default_roles
 from crm_devtools.e2e import eventually
 from crm_devtools.principals import ADMIN, ADMIN_PASSWORD
 from crm_devtools.tokens import TESTER, TestIssuer
@@ -106,7 +107,8 @@ async def test_a_change_reaches_the_access_cache_over_the_topic(customers: Custo
         app = create_app(container.runtime, [build_router(container), build_members_router(container)], title="customer-svc")
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://customer") as http:
             me = (await http.get("/v1/me", headers=issuer.headers("dana-0001"))).json()
-            assert me["workspaces"] == [{"workspace": "w", "role": "manager"}]
+            manager = default_roles()[Role.MANAGER].model_dump(mode="json")
+            assert me["workspaces"] == [{"workspace": "w", "role": "manager", "rep_id": None, "permissions": manager}]
             assert (await http.get("/v1/customers", headers=issuer.headers("dana-0001"))).status_code == 200
             assert (await members(settings, ["revoke", "--workspace", "w", "--subject", "dana-0001"], out=io.StringIO())) == 0
             await eventually(lambda: cache.role("dana-0001", "w") is None, what="the removal in the cache")
