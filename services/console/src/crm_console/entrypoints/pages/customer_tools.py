@@ -308,6 +308,22 @@ def as_uuid(value: str) -> str | None:
         return None
 
 
+async def other_card(viewer: Viewer, outcome: Outcome, other: str, other_id: str, exclude: UUID) -> tuple[str | None, list[dict[str, Any]]]:
+    """The other card a form names (link, merge): its id when chosen from a list (`other_id`);
+    else None and the cards the typed number or text finds. Nothing typed, or nothing found,
+    is an error on `other` in `outcome`."""
+    target = as_uuid(other_id) if other_id else None
+    if target is not None:
+        return target, []
+    if not other.strip():
+        outcome.errors = {"other": "error.required"}
+        return None, []
+    cards = await find_cards(viewer, other, exclude)
+    if not cards:
+        outcome.errors = {"other": "tools.find.none"}
+    return None, cards
+
+
 # --------------------------------------------------------------------------- sub-customers
 
 
@@ -319,16 +335,9 @@ async def relate(
     if kind not in RELATION_KINDS:
         outcome.errors = {"kind": "error.invalid"}
         return await answer(request, viewer, customer_id, outcome)
-    target = as_uuid(other_id) if other_id else None
+    target, cards = await other_card(viewer, outcome, other, other_id, customer_id)
     if target is None:
-        if not other.strip():
-            outcome.errors = {"other": "error.required"}
-            return await answer(request, viewer, customer_id, outcome)
-        cards = await find_cards(viewer, other, customer_id)
-        if not cards:
-            outcome.errors = {"other": "tools.find.none"}
-            return await answer(request, viewer, customer_id, outcome)
-        if len(cards) > 1:
+        if len(cards) != 1:  # none (an error on `other`) or several to choose from
             outcome.candidates = cards
             return await answer(request, viewer, customer_id, outcome)
         target = str(cards[0]["id"])
@@ -452,17 +461,11 @@ async def merge(
     """Three steps: find the other card (by number or search), confirm (the other card is named
     and the merge explained), merge; the answer offers Undo."""
     outcome = Outcome(tool="merge", values={"other": other})
-    target = as_uuid(other_id) if other_id else None
+    target, cards = await other_card(viewer, outcome, other, other_id, customer_id)
     if target is None:
-        if not other.strip():
-            outcome.errors = {"other": "error.required"}
-            return await answer(request, viewer, customer_id, outcome)
-        cards = await find_cards(viewer, other, customer_id)
-        if not cards:
-            outcome.errors = {"other": "tools.find.none"}
-        elif len(cards) > 1:
+        if len(cards) > 1:
             outcome.candidates = cards
-        else:
+        elif cards:
             outcome.confirm = cards[0]
         return await answer(request, viewer, customer_id, outcome)
     if confirmed != "yes":
