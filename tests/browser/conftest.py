@@ -7,7 +7,9 @@ the console runs on port 8090 (a redirect URI of the development realm). For qui
 uniquely named data either way, so they never depend on an empty workspace.
 """
 
+import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -38,6 +40,17 @@ class Stack:
 
     def api(self, username: str = "admin", workspace: str = "main") -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=30, auth=identity.UserAuth(username, workspace))
+
+    async def eventually(self, check: Callable[[], Awaitable[Any]], timeout: float = 30) -> Any:
+        """Poll `check` until it returns something truthy (the services work through Kafka)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = await check()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError("the outcome did not arrive in time")
+            await asyncio.sleep(0.3)
 
 
 @pytest.fixture(scope="session")

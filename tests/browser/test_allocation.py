@@ -2,10 +2,7 @@
 two reps, preview, apply; the run is listed) and transfers chosen cards from one rep to another,
 checked through allocation-svc; axe-clean in Hebrew and English, at 390 px too."""
 
-import asyncio
 import re
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -17,18 +14,6 @@ from crm_devtools import browser as chromium
 pytestmark = pytest.mark.browser
 
 NOA, MAYA = "Noa Cohen", "Maya Mizrahi"
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30) -> Any:
-    """Poll `check` until it returns something truthy (the services work through Kafka)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError("the outcome did not arrive in time")
-        await asyncio.sleep(0.3)
 
 
 async def new_cards(stack: Any, api: httpx.AsyncClient, marker: str, count: int) -> list[str]:
@@ -46,7 +31,7 @@ async def new_cards(stack: Any, api: httpx.AsyncClient, marker: str, count: int)
         answers = [await api.get(stack.url("allocation") + f"/v1/assignments/{c}") for c in ids]
         return all(a.status_code == 200 for a in answers)
 
-    await eventually(all_known)
+    await stack.eventually(all_known)
     return ids
 
 
@@ -133,7 +118,7 @@ async def test_the_manager_transfers_chosen_cards_from_one_rep_to_another(stack,
             found = await api.get(stack.url("customer") + "/v1/customers", params={"owner_id": rep_ids[NOA], "q": f"Alloc {unique}"})
             return len(found.json()["items"]) == 3
 
-        await eventually(noa_has_them)
+        await stack.eventually(noa_has_them)
 
     page = await signed_in("manager", language="en", viewport=chromium.PHONE, next_path="/allocation")
     await page.get_by_label("From rep").select_option(label=NOA)

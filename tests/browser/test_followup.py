@@ -2,9 +2,6 @@
 her lead from the follow-up list and sees the card's status move (new → follow-up) and the call
 on its timeline, then marks the reminder done; axe-clean in Hebrew (at 390 px) and English."""
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,17 +11,6 @@ from playwright.async_api import expect
 from crm_devtools import browser as chromium
 
 pytestmark = pytest.mark.browser
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError("the outcome did not arrive in time")
-        await asyncio.sleep(0.3)
 
 
 async def danas_new_lead(stack: Any, unique: str) -> tuple[str, str]:
@@ -41,7 +27,7 @@ async def danas_new_lead(stack: Any, unique: str) -> tuple[str, str]:
         async def assigned() -> bool:
             return (await api.get(stack.url("allocation") + f"/v1/assignments/{card}")).status_code == 200
 
-        await eventually(assigned)
+        await stack.eventually(assigned)
         moved = await api.post(
             stack.url("allocation") + "/v1/transfers", json={"customer_ids": [card], "to_rep_id": dana, "reason": f"test {unique}"}
         )
@@ -57,7 +43,7 @@ async def danas_new_lead(stack: Any, unique: str) -> tuple[str, str]:
         async def hers() -> bool:  # customer-svc heard that the card is Dana's
             return (await api.get(stack.url("customer") + f"/v1/customers/{card}")).status_code == 200
 
-        await eventually(hers)
+        await stack.eventually(hers)
     return card, reminder.json()["id"]
 
 
