@@ -19,7 +19,8 @@ class Day:
     items: list[Mapping[str, Any]] = field(default_factory=list)
 
 
-def _moment(value: Any) -> datetime | None:
+def as_datetime(value: Any) -> datetime | None:
+    """A time as the services send it (ISO 8601 text) or already parsed; None when it is neither."""
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
@@ -36,7 +37,7 @@ def by_day(reminders: Iterable[Mapping[str, Any]], now: datetime, zone: ZoneInfo
     today = now.astimezone(zone).date()
     groups: dict[tuple[str, date | None], Day] = {}
     for item in reminders:
-        due = _moment(item.get("at") or item.get("due_at"))
+        due = as_datetime(item.get("at") or item.get("due_at"))
         if due is None:
             continue
         if due < now:

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from crm_console.adapters.services import ApiProblem
 from crm_console.domain.allocation import card_name
-from crm_console.domain.followup import OUTCOMES, by_day, from_local_input, local_input
+from crm_console.domain.followup import OUTCOMES, as_datetime, by_day, from_local_input, local_input
 from crm_console.entrypoints.web import Viewer, ViewerDep, form_errors, gather, is_htmx, render
 
 router = APIRouter()
@@ -72,7 +72,7 @@ async def _list_context(viewer: Viewer, who: str, errors: dict[str, str] | None 
     rows = []
     for item in items:
         card = cards.get(str(item["customer_id"]))
-        at = _moment(item.get("at")) or now
+        at = as_datetime(item.get("at")) or now
         rows.append(
             {**item, "card": card, "name": card_name(card) if card else "", "move_to": local_input(max(at, now) + timedelta(days=1), zone)}
         )
@@ -84,15 +84,6 @@ async def _list_context(viewer: Viewer, who: str, errors: dict[str, str] | None 
         "more": bool(page.get("next_cursor")) if isinstance(page, dict) else False,
         "can_edit": viewer.can("edit"),
     }
-
-
-def _moment(value: Any) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
 
 
 def _call_context(
