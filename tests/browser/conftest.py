@@ -53,7 +53,9 @@ class Stack:
             await asyncio.sleep(0.3)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the suite, its console and the browser stop after the last browser test, not at the
+# end of the whole run (the e2e tier after it measures and kills processes on the same box).
+@pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
     identity.start_keycloak()
     port = int(os.environ.get("CRM_BROWSER_CONSOLE_PORT", "8090"))
@@ -74,7 +76,7 @@ def stack() -> Iterator[Stack]:
         suite.stop_all()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await chromium.launch(playwright)
