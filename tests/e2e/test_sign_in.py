@@ -83,11 +83,14 @@ async def test_each_demo_user_signs_in_with_the_password_grant_and_is_who_the_to
             answer = await http.get(f"{suite.url('customer')}/v1/me")
             assert answer.status_code == 200, answer.text
             body: dict[str, Any] = answer.json()
-            return body if body["workspaces"] == expected_workspaces(user.username) else None
+            roles = [{"workspace": w["workspace"], "role": w["role"]} for w in body["workspaces"]]
+            return body if roles == expected_workspaces(user.username) else None
 
         found = await eventually(me, what=f"{user.username}'s memberships in customer-svc's access cache")
     assert isinstance(found, dict)
     assert found["subject"] == user.subject and found["username"] == user.username
+    for workspace in found["workspaces"]:  # what the console renders from: the role's permissions there
+        assert workspace["permissions"]["scope"] in ("own", "team", "all") and "customers" in workspace["permissions"]["sections"]
 
 
 async def test_a_lead_posted_with_a_channel_key_becomes_a_card_the_rep_reads_with_her_token(

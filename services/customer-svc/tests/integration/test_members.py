@@ -209,7 +209,15 @@ async def test_me_is_the_signed_in_user_and_their_workspaces(customers: Customer
     assert me.json() == {
         "subject": "dana-0001",
         "username": "rep.dana",
-        "workspaces": [{"workspace": "alpha", "role": "manager"}, {"workspace": "zeta", "role": "sales_rep"}],
+        "workspaces": [
+            {"workspace": "alpha", "role": "manager", "rep_id": None, "permissions": default_roles()[Role.MANAGER].model_dump(mode="json")},
+            {
+                "workspace": "zeta",
+                "role": "sales_rep",
+                "rep_id": None,
+                "permissions": default_roles()[Role.SALES_REP].model_dump(mode="json"),
+            },
+        ],
     }
     newcomer = await customers.anonymous.get("/v1/me", headers=customers.issuer.headers("new-0009"))
     assert newcomer.status_code == 200 and newcomer.json() == {"subject": "new-0009", "username": None, "workspaces": []}
