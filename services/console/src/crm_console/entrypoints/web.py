@@ -19,11 +19,11 @@ rendering in the viewer's language, and the calm states for failures.
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -233,7 +233,6 @@ def environment() -> Environment:
     env.globals["quote"] = quote
     env.globals["nav_items"] = nav_items
     env.globals["problem_text"] = problem_text
-    env.globals["field_texts"] = form_errors
     return env
 
 
@@ -308,10 +307,8 @@ def problem_text(problem: ApiProblem) -> str:
 
 def _return_to(request: Request) -> str:
     if is_htmx(request):
-        current = request.headers.get("HX-Current-URL", "")
-        if "://" in current:
-            current = "/" + current.split("://", 1)[1].split("/", 1)[-1] if "/" in current.split("://", 1)[1] else "/"
-        return current or "/"
+        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        return (current.path or "/") + (f"?{current.query}" if current.query else "")
     return _full_path(request) if request.method == "GET" else "/"
 
 
@@ -344,6 +341,3 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Unavailable, unavailable)
     app.add_exception_handler(ApiProblem, refused)
     app.add_exception_handler(HTTPException, http_error)
-
-
-Handler = Callable[..., Awaitable[Response]]

@@ -186,21 +186,7 @@ class InteractionRepository:
         `reached`, only the reminders of cards within it, or assigned to `mine` (a rep's own)."""
         c = interactions.c
         query = select(interactions).where(c.kind == "reminder", c.workspace == workspace, c.done == done)
-        if reached is not None:
-            card_reached: ColumnElement[bool] = exists().where(customers.c.id == c.customer_id, reached)
-            if mine is not None:
-                live = exists().where(customers.c.id == c.customer_id, ~customers.c.deleted)
-                card_reached = or_(card_reached, and_(c.owner_id == mine, live))
-            query = query.where(card_reached)
-        if due_before is not None:
-            query = query.where(c.due_at < due_before)
-        if owner_id is not None:
-            query = query.where(c.owner_id == owner_id)
-        if customer_id is not None:
-            query = query.where(c.customer_id == customer_id)
-        if after is not None:
-            query = query.where(tuple_(c.due_at, c.id) > _key(after, c.due_at, c.id))
-        return list((await self._s.execute(query.order_by(c.due_at, c.id).limit(limit))).all())
+        return await self._follow_up(query, c.due_at, due_before, owner_id, customer_id, after, limit, reached, mine)
 
     async def meetings(
         self,
@@ -220,21 +206,38 @@ class InteractionRepository:
         `mine` (a rep's own). A meeting with no time is left out."""
         c = interactions.c
         query = select(interactions).where(c.kind == "meeting", c.workspace == workspace, c.outcome == outcome, c.scheduled_at.isnot(None))
+        return await self._follow_up(query, c.scheduled_at, scheduled_before, owner_id, customer_id, after, limit, reached, mine)
+
+    async def _follow_up(
+        self,
+        query: Select[Any],
+        when: ColumnElement[Any],
+        before: datetime | None,
+        owner_id: UUID | None,
+        customer_id: UUID | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+        reached: ColumnElement[bool] | None,
+        mine: UUID | None,
+    ) -> list[Any]:
+        """The follow-up list's filters, scope and keyset on `(when, id)`, shared by reminders
+        (`due_at`) and meetings (`scheduled_at`)."""
+        c = interactions.c
         if reached is not None:
             card_reached: ColumnElement[bool] = exists().where(customers.c.id == c.customer_id, reached)
             if mine is not None:
                 live = exists().where(customers.c.id == c.customer_id, ~customers.c.deleted)
                 card_reached = or_(card_reached, and_(c.owner_id == mine, live))
             query = query.where(card_reached)
-        if scheduled_before is not None:
-            query = query.where(c.scheduled_at < scheduled_before)
+        if before is not None:
+            query = query.where(when < before)
         if owner_id is not None:
             query = query.where(c.owner_id == owner_id)
         if customer_id is not None:
             query = query.where(c.customer_id == customer_id)
         if after is not None:
-            query = query.where(tuple_(c.scheduled_at, c.id) > _key(after, c.scheduled_at, c.id))
-        return list((await self._s.execute(query.order_by(c.scheduled_at, c.id).limit(limit))).all())
+            query = query.where(tuple_(when, c.id) > _key(after, when, c.id))
+        return list((await self._s.execute(query.order_by(when, c.id).limit(limit))).all())
 
     async def erase(self, customer_id: UUID) -> None:
         """A person erased: their interactions keep kind, direction, outcome and dates (the
