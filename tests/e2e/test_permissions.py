@@ -12,7 +12,7 @@ spreadsheet formulas. Each test checks its own steps in the audit log (`GET /v1/
 import csv
 import io
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,13 +115,21 @@ def matching(lines: list[dict[str, Any]], **want: Any) -> list[dict[str, Any]]:
     return [line for line in lines if all(line.get(key) == value for key, value in want.items())]
 
 
-async def audited(admin: httpx.AsyncClient, suite: E2ESuite, what: str, **want: Any) -> list[dict[str, Any]]:
-    """The audit lines with the wanted values (filtered by the API where it can), once there are
-    some: lines of other services reach the log through their topics, a moment later."""
+async def audited(
+    admin: httpx.AsyncClient,
+    suite: E2ESuite,
+    what: str,
+    until: Callable[[list[dict[str, Any]]], bool] = bool,
+    **want: Any,
+) -> list[dict[str, Any]]:
+    """The audit lines with the wanted values (filtered by the API where it can), once `until`
+    holds for them (by default: once there are some). Every line reaches the log through an
+    audit topic, so of several lines written one after another some may come a moment later."""
     filters = {k: str(v) for k, v in want.items() if k in AUDIT_FILTERS}
 
-    async def found() -> list[dict[str, Any]]:
-        return matching(await audit(admin, suite, **filters), **want)
+    async def found() -> list[dict[str, Any]] | None:
+        lines = matching(await audit(admin, suite, **filters), **want)
+        return lines if lines and until(lines) else None
 
     lines = await eventually(found, timeout=PROPAGATION_S, what=f"the audit line of {what}")
     assert isinstance(lines, list)
@@ -206,18 +214,51 @@ async def test_the_audit_shows_who_linked_the_rep_and_who_moved_her_cards(suite:
     """Lines of customer-svc (the membership) and of allocation-svc (the transfers, through its
     audit topic) in the one log."""
     async with suite.client("admin", WORKSPACE) as admin:
+
+        def linked(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [line for line in lines if (line["after"] or {}).get("rep_id") is not None]
+
         grants = await audited(
-            admin, suite, "rep.dana's memberships", action="membership.grant", target_type="membership", target_id=DANA.subject
+            admin,
+            suite,
+            "rep.dana's memberships",
+            until=lambda lines: bool(linked(lines)),
+            action="membership.grant",
+            target_type="membership",
+            target_id=DANA.subject,
         )
-        (link,) = [line for line in grants if (line["after"] or {}).get("rep_id") is not None]
+        (link,) = linked(grants)
         assert link["actor"] == ADMIN.subject and link["service"] == "customer-svc" and link["permission"] == "actions.manage_roles"
         assert link["before"] == {"role": "sales_rep", "rep_id": None}, link  # granted by the harness's CLI first
         assert link["after"] == {"role": "sales_rep", "rep_id": world.reps["dana"]}, link
-        moved = await audited(admin, suite, "the transfers", action="customer.transfer", actor=MANAGER.subject, service="allocation-svc")
-        to_dana = [line for line in moved if line["after"] == {"owner_id": world.reps["dana"]}]
-        assert {card for line in to_dana for card in line["before"]["owners"]} == {world.id("dana"), world.id("dana2")}, moved
-        creations = await audited(admin, suite, "the cards' creation", action="customer.create", actor=ADMIN.subject)
-        assert {world.id(name) for name in world.cards} <= {line["target_id"] for line in creations}
+
+        def to_dana(lines: list[dict[str, Any]]) -> set[str]:
+            return {card for line in lines if line["after"] == {"owner_id": world.reps["dana"]} for card in line["before"]["owners"]}
+
+        def created(lines: list[dict[str, Any]]) -> set[str]:
+            return {line["target_id"] for line in lines}
+
+        dana_cards = {world.id("dana"), world.id("dana2")}
+        everyone = {world.id(name) for name in world.cards}
+        moved = await audited(
+            admin,
+            suite,
+            "the transfers",
+            until=lambda lines: to_dana(lines) >= dana_cards,
+            action="customer.transfer",
+            actor=MANAGER.subject,
+            service="allocation-svc",
+        )
+        assert to_dana(moved) == dana_cards, moved
+        creations = await audited(
+            admin,
+            suite,
+            "the cards' creation",
+            until=lambda lines: created(lines) >= everyone,
+            action="customer.create",
+            actor=ADMIN.subject,
+        )
+        assert everyone <= created(creations)
 
 
 # -- the sales rep --------------------------------------------------------------------------------
@@ -539,10 +580,20 @@ async def test_an_export_holds_no_hidden_field_and_no_live_formula(suite: E2ESui
         finally:
             await put_role(admin, suite, Role.MANAGER, default_permissions(Role.MANAGER))
 
-        exports = await audited(admin, suite, "the manager's exports", action="customers.export", actor=MANAGER.subject, outcome="done")
+        def finished(lines: list[dict[str, Any]]) -> set[str]:
+            return {(line["detail"] or {}).get("format") for line in lines if (line["detail"] or {}).get("phase") == "finished"}
+
+        exports = await audited(
+            admin,
+            suite,
+            "the manager's exports",
+            until=lambda lines: finished(lines) >= {"csv", "xlsx"},
+            action="customers.export",
+            actor=MANAGER.subject,
+            outcome="done",
+        )
         assert all(line["permission"] == "actions.export" and line["target_type"] == "customers" for line in exports), exports
-        finished = {(line["detail"] or {}).get("format") for line in exports if (line["detail"] or {}).get("phase") == "finished"}
-        assert finished == {"csv", "xlsx"}, exports
+        assert finished(exports) == {"csv", "xlsx"}, exports
         assert all(line["detail"]["rows"] == len(everyone) for line in exports if line["detail"].get("phase") == "finished"), exports
         await audited(admin, suite, "the administrator's export", action="customers.export", actor=ADMIN.subject)
 
