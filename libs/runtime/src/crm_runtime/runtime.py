@@ -22,6 +22,7 @@ from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.dlq import broker_unavailable
 from crm_runtime.kafka import BrokerProbe, make_producer
 from crm_runtime.outbox import Outbox, OutboxRelay
+from crm_runtime.registry import Registry
 from crm_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class ServiceRuntime:
         self._broker: BrokerProbe | None = None
         self.outbox = Outbox(self.outbox_table, settings)
         self._subscriptions: Sequence[str] = ()
-        self._handlers: Mapping[str, Handler | Batched] = {}
+        self._handlers: Registry | Mapping[str, Handler | Batched] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.consumer: EventConsumer | None = None
@@ -72,8 +73,14 @@ class ServiceRuntime:
         self._workers.append((name, work))
 
     def subscribe(self, topics: Sequence[str], handlers: Mapping[str, Handler | Batched]) -> None:
+        """String-keyed handlers (being replaced by `consume`)."""
         self._subscriptions = topics
         self._handlers = handlers
+
+    def consume(self, registry: Registry) -> None:
+        """Run the consumer with `registry`'s handlers, on the topics carrying their types."""
+        self._subscriptions = registry.topics()
+        self._handlers = registry
 
     async def start(self) -> None:
         self.producer = make_producer(self.settings)
