@@ -10,6 +10,7 @@ from crm_devtools.principals import (
     ADMIN_PASSWORD,
     CONSOLE,
     GATEWAY,
+    LEAD_SOURCE,
     SERVICES,
     acl_bindings,
     admin_env,
@@ -40,7 +41,7 @@ def writers(topic: str) -> set[str]:
 
 def test_every_topic_is_written_by_its_publisher_and_nobody_else() -> None:
     for topic, publisher in catalog.PUBLISHERS.items():
-        expected = {GATEWAY} if topic == topics.TIMELINE_INTERACTIONS else {publisher}
+        expected = {GATEWAY} if topic == topics.TIMELINE_INTERACTIONS else {LEAD_SOURCE} if topic == topics.SUBMISSIONS else {publisher}
         assert writers(topic) == expected, topic
     assert set(catalog.PUBLISHERS) == set(topics.ALL)
 

@@ -11,6 +11,7 @@ PUBLISHERS: Final[dict[str, str]] = {
     topics.ALLOCATION_EVENTS: "allocation-svc",
     topics.TIMELINE_EVENTS: "timeline-svc",
     topics.TIMELINE_INTERACTIONS: "gateways (telephony, mail, WhatsApp)",
+    topics.SUBMISSIONS: "lead sources that speak Kafka",
     topics.ACCESS: "customer-svc",
     **{topics.audit(service): f"{service}-svc" for service in topics.AUDITED},
 }
@@ -24,7 +25,7 @@ CACHED_BY_EVERY_SERVICE: Final[tuple[str, ...]] = (topics.ACCESS,)
 WATCHED_BY_CONSOLE: Final[tuple[str, ...]] = (topics.CUSTOMER_EVENTS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS)
 
 SUBSCRIBERS: Final[dict[str, tuple[str, ...]]] = {
-    "intake-svc": (topics.DECISIONS, topics.CUSTOMER_EVENTS),
+    "intake-svc": (topics.SUBMISSIONS, topics.DECISIONS, topics.CUSTOMER_EVENTS),
     "dedup-svc": (topics.LEADS, topics.CUSTOMER_EVENTS),
     "customer-svc": (
         topics.DECISIONS,

@@ -42,6 +42,38 @@ class LeadAccepted(BaseModel):
     raw: dict[str, str] = Field(default_factory=dict, description="Submitted fields no mapping knew.")
 
 
+# --- crm.intake.submissions.v1 (inbound) ---------------------------------------------
+
+
+class LeadSubmitted(BaseModel):
+    """A lead sent by a lead source that speaks Kafka: taken by intake-svc exactly like
+    `POST /v1/leads` with the same channel key (same validation, stamps and duplicate policy).
+
+    The envelope's `id` is the submission's id: the source reads the result at
+    `GET /v1/submissions/{id}` (with its channel key), and a redelivery or a repeated send of
+    the same envelope is a no-op. The envelope's `workspace` must be the channel's. A lead that
+    fails validation becomes a submission in state `rejected` with its field errors there; a
+    message whose channel key opens no channel that may stream (unknown, expired, disabled, or
+    not an API channel), whose workspace is not the channel's, or whose payload does not fit
+    this schema goes to `crm.intake.submissions.v1.dlq` (its reason never quotes the key)."""
+
+    channel_key: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The key of the channel the lead comes through, exactly as sent in `X-Channel-Key`; a secret, never logged.",
+    )
+    lead: Lead
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description=(
+            "As the HTTP `Idempotency-Key`: a repeat of the channel's key with the same lead is the first"
+            " submission (no new one); with another lead the submission is rejected."
+        ),
+    )
+
+
 # --- crm.dedup.decisions.v1 ----------------------------------------------------------
 
 
@@ -446,6 +478,7 @@ EVENT_TYPES: Final[dict[str, type[BaseModel]]] = {
     "crm.timeline.interaction_recorded.v1": InteractionRecorded,
     "crm.timeline.contact_dates_changed.v1": ContactDatesChanged,
     "crm.timeline.interaction_submitted.v1": InteractionSubmitted,
+    "crm.intake.lead_submitted.v1": LeadSubmitted,
     "crm.customer.membership_changed.v1": MembershipChanged,
     "crm.customer.role_changed.v1": RoleChanged,
     "crm.customer.restored.v1": CustomerRestored,
@@ -482,6 +515,7 @@ TOPIC_TYPES: Final[dict[str, tuple[str, ...]]] = {
         "crm.timeline.contact_dates_changed.v1",
     ),
     topics.TIMELINE_INTERACTIONS: ("crm.timeline.interaction_submitted.v1",),
+    topics.SUBMISSIONS: ("crm.intake.lead_submitted.v1",),
     topics.ACCESS: ("crm.customer.membership_changed.v1", "crm.customer.role_changed.v1"),
     **{topics.audit(service): (f"crm.{service}.audit_recorded.v1",) for service in topics.AUDITED},
 }

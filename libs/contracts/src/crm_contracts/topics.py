@@ -8,6 +8,9 @@ CUSTOMER_EVENTS: Final = "crm.customer.events.v1"
 ALLOCATION_EVENTS: Final = "crm.allocation.events.v1"
 TIMELINE_EVENTS: Final = "crm.timeline.events.v1"
 TIMELINE_INTERACTIONS: Final = "crm.timeline.interactions.v1"
+# Inbound (DESIGN 5.3): leads from lead sources that speak Kafka, one lead of one channel per
+# message, taken by intake-svc exactly like an HTTP submission.
+SUBMISSIONS: Final = "crm.intake.submissions.v1"
 # Workspace memberships (and, later, roles): compacted, keyed per membership, read whole by every
 # service instance into its access cache (no consumer group). Owned by customer-svc.
 ACCESS: Final = "crm.customer.access.v1"
@@ -28,6 +31,7 @@ ALL: Final = (
     ALLOCATION_EVENTS,
     TIMELINE_EVENTS,
     TIMELINE_INTERACTIONS,
+    SUBMISSIONS,
     ACCESS,
     *(audit(service) for service in AUDITED),
 )

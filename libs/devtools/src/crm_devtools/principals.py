@@ -8,7 +8,8 @@ resources (deploy/) are both made from, derived from `crm_contracts.catalog`:
   dead-letter topics (`dlq list|show`);
 - it **creates** (and describes) the topics its `migrate` step ensures;
 - it uses its **consumer group** and its DLQ replay group.
-- The gateways' principal writes only `crm.timeline.interactions.v1`.
+- The gateways' principal writes only `crm.timeline.interactions.v1`; the lead sources'
+  (`crm-lead-source`) writes only `crm.intake.submissions.v1`.
 - `crm-admin` is the operators' (and the test harness's) super user. Replaying dead letters
   writes into another service's topic, so `dlq replay` runs with operator credentials.
 
@@ -45,6 +46,7 @@ from crm_runtime.dlq import REPLAY_GROUP_SUFFIX
 ADMIN = "crm-admin"
 ADMIN_PASSWORD = "dev-admin-kafka"
 GATEWAY = "crm-gateway"
+LEAD_SOURCE = "crm-lead-source"
 CONSOLE = "console"
 SERVICES = ("intake-svc", "dedup-svc", "customer-svc", "allocation-svc", "timeline-svc")
 
@@ -86,9 +88,11 @@ def service_principal(service: str) -> Principal:
 def principals() -> list[Principal]:
     """Every principal but the super user, services first."""
     gateway = Principal(GATEWAY, writes=(topics.TIMELINE_INTERACTIONS,), reads=(), creates=(), groups=())
+    # Lead sources that speak Kafka: they only send leads (intake-svc reads them).
+    lead_source = Principal(LEAD_SOURCE, writes=(topics.SUBMISSIONS,), reads=(), creates=(), groups=())
     # The console only reads (no group, nothing committed): the public topics it pushes live.
     console = Principal(CONSOLE, writes=(), reads=catalog.WATCHED_BY_CONSOLE, creates=(), groups=())
-    return [*(service_principal(s) for s in SERVICES), console, gateway]
+    return [*(service_principal(s) for s in SERVICES), console, gateway, lead_source]
 
 
 # ---------------------------------------------------------------------------- on the broker

@@ -79,6 +79,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic(topics.ALLOCATION_EVENTS, 12, timedelta(days=7), "one or two events per lead; assignment is serialised per workspace anyway"),
     Topic(topics.TIMELINE_EVENTS, 12, timedelta(days=7), "contact-date facts for customer-svc"),
     Topic(topics.TIMELINE_INTERACTIONS, 12, timedelta(days=7), "calls, mails and messages from gateways"),
+    Topic(topics.SUBMISSIONS, 12, timedelta(days=7), "leads from lead sources that speak Kafka; intake-svc stages them"),
     Topic(topics.ACCESS, 3, timedelta(0), "memberships and roles, read whole by every service into its access cache", compacted=True),
     # The audit log's lines: customer-svc keeps them for good in its audit_log table; the topics
     # keep them long enough for other systems (a SIEM) to read them at their own pace.
