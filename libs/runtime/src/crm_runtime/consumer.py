@@ -43,8 +43,9 @@ import json
 import logging
 import random
 import re
+import time
 from collections.abc import Awaitable, Callable, Container, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -52,7 +53,7 @@ from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
@@ -92,6 +93,16 @@ class Batched:
 PROCESSED = Counter("crm_consumer_messages_total", "Messages handled", ["topic", "outcome"])
 LAG = Gauge("crm_consumer_lag", "Messages behind the partition end", ["topic", "partition"])
 OUTAGE_RETRIES = Counter("crm_consumer_outage_retries_total", "Tries put off because a dependency was unavailable", ["topic"])
+# Per stage: how long after its creation (the envelope's `time`, set by the producing service)
+# an event was applied here, observed once its transaction committed. Its _count is the rate per
+# event type. Clocks of different hosts may disagree a little; a negative age counts as 0.
+EVENT_AGE = Histogram(
+    "crm_consumer_event_age_seconds",
+    "Seconds from an event's creation to its commit by this consumer",
+    ["topic", "type"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+LAG_REFRESH_S = 1.0  # the lag of every assigned partition is refreshed this often, idle ones included
 
 
 # An offset commit takes milliseconds; one still pending after this means the client has lost
@@ -223,6 +234,7 @@ class EventConsumer:
         self._producer = producer
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
+        self._consumed: dict[TopicPartition, int] = {}  # next offset per partition, for the lag gauge
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
@@ -243,7 +255,7 @@ class EventConsumer:
         await consumer.start()
         self.ready.set()
         pending: dict[TopicPartition, int] = {}
-        last_commit = asyncio.get_running_loop().time()
+        last_commit = last_lag = asyncio.get_running_loop().time()
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._settings.consumer_batch_size)
@@ -257,11 +269,15 @@ class EventConsumer:
                 if pending and now - last_commit >= self._settings.consumer_commit_interval_ms / 1000:
                     await self._commit(consumer, pending)
                     pending, last_commit = {}, now
+                if now - last_lag >= LAG_REFRESH_S:
+                    self._refresh_lag(consumer)
+                    last_lag = now
         except CommitStalled:
             pending = {}  # this client cannot commit: the next one is redelivered the rest
             raise
         finally:
             self.ready.clear()
+            self._forget_lag(set())
             try:
                 await self._commit(consumer, pending)
             finally:
@@ -286,9 +302,36 @@ class EventConsumer:
 
     def _record_lag(self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         for tp, msgs in batches.items():
+            self._consumed[tp] = msgs[-1].offset + 1
             high = consumer.highwater(tp)
             if high is not None:
                 LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - msgs[-1].offset - 1))
+
+    def _refresh_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """The lag of every partition this client holds and has read from, idle ones included
+        (the broker reports each partition's end with every fetch); the gauges of partitions a
+        rebalance took away are removed, so no stale lag stays behind on this instance."""
+        assigned = consumer.assignment()
+        self._forget_lag(assigned)
+        for tp, position in self._consumed.items():
+            high = consumer.highwater(tp)
+            if high is not None:
+                LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+
+    def _forget_lag(self, keep: Container[TopicPartition]) -> None:
+        for tp in [tp for tp in self._consumed if tp not in keep]:
+            del self._consumed[tp]
+            with suppress(KeyError):
+                LAG.remove(tp.topic, str(tp.partition))
+
+    @staticmethod
+    def _observe_age(topic: str, applied: Sequence[Message[Any]]) -> None:
+        """One observation per applied event; the histogram child is looked up once per run of a type."""
+        now = time.time()
+        for event_type, run in groupby(applied, key=lambda m: m.event.type):
+            child = EVENT_AGE.labels(topic, event_type)
+            for message in run:
+                child.observe(max(0.0, now - message.event.time.timestamp()))
 
     async def _wait_out(self, topic: str, exc: BaseException, tries: int) -> bool:
         """Pause while a dependency is unavailable; False when stopping instead."""
@@ -302,9 +345,9 @@ class EventConsumer:
         outages = 0
         while True:
             try:
-                await self._apply_batch(msgs)
-                for msg in msgs:
-                    PROCESSED.labels(msg.topic, "ok").inc()
+                applied = await self._apply_batch(msgs)
+                PROCESSED.labels(msgs[0].topic, "ok").inc(len(msgs))  # a partition batch is of one topic
+                self._observe_age(msgs[0].topic, applied)
                 return True
             except Exception as exc:  # noqa: BLE001 - an outage waits, anything else goes one at a time
                 if isinstance(exc, PoisonMessage) or not is_outage(exc):
@@ -324,7 +367,9 @@ class EventConsumer:
                 return False
         return True
 
-    async def _apply_batch(self, msgs: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _apply_batch(self, msgs: list[ConsumerRecord[bytes, bytes]]) -> list[Message[Any]]:
+        """Apply `msgs` in one transaction; returns the messages applied (not repeats, not
+        types this service ignores)."""
         parsed = [self._parse(msg) for msg in msgs]  # before the transaction: no CPU work holds it open
         async with self._sessions() as session, session.begin():
             fresh = await self._claim(session, [m.event for m in parsed if m.event.type in self._handlers])
@@ -334,6 +379,7 @@ class EventConsumer:
                     fresh.discard(message.event.id)  # a repeat inside the same batch is a no-op too
                     todo.append(message)
             await self._handle(session, todo)
+        return todo
 
     async def _process_one(self, msg: ConsumerRecord[bytes, bytes]) -> bool:
         """Apply one message, retrying as the module says; False when stopping first."""
@@ -346,8 +392,10 @@ class EventConsumer:
             while True:
                 try:
                     async with self._sessions() as session, session.begin():
-                        await self._apply(session, message)
+                        applied = await self._apply(session, message)
                     PROCESSED.labels(msg.topic, "ok").inc()
+                    if applied:
+                        self._observe_age(msg.topic, [message])
                     return True
                 except Exception as exc:  # noqa: BLE001 - every failure is classified below
                     if isinstance(exc, PoisonMessage):
@@ -427,11 +475,14 @@ class EventConsumer:
             except ValidationError as exc:  # a string-keyed handler's own parsing (a Route's payload is checked already)
                 raise PoisonMessage(f"invalid {event_type} payload: {_validation_errors(exc)}") from exc
 
-    async def _apply(self, session: AsyncSession, message: Message[Any]) -> None:
+    async def _apply(self, session: AsyncSession, message: Message[Any]) -> bool:
+        """Apply one message; False when it was a repeat or of a type this service ignores."""
         if message.event.type not in self._handlers:
-            return  # a type this service does not care about (forward compatible)
-        if await self._claim(session, [message.event]):
-            await self._handle(session, [message])
+            return False  # a type this service does not care about (forward compatible)
+        if not await self._claim(session, [message.event]):
+            return False
+        await self._handle(session, [message])
+        return True
 
     async def _dead_letter(self, msg: ConsumerRecord[bytes, bytes], exc: BaseException) -> bool:
         """Send `msg` to its dead-letter topic; False only when stopping first."""

@@ -16,7 +16,9 @@ it first goes on.
 
 import asyncio
 import logging
+import time
 import zlib
+from datetime import datetime
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 PUBLISHED = Counter("crm_outbox_published_total", "Events published by the outbox relay", ["topic"])
 BACKLOG = Gauge("crm_outbox_backlog", "Rows waiting in the outbox (as of the relay's last look)")
 LEADER = Gauge("crm_outbox_relay_leader", "1 when this instance's relay holds the publishing lock")
+# The backlog above stops at one batch (`relay_batch_size`); the age of the oldest waiting row
+# keeps growing while the relay falls behind, whatever the batch size: the signal to alert on.
+OLDEST = Gauge("crm_outbox_oldest_age_seconds", "Age of the oldest row waiting in the outbox (as of the relay's last look)")
 
 
 class Outbox:
@@ -94,6 +99,8 @@ class OutboxRelay:
                         await self._publish_until_stopped(conn, stop)
                     finally:
                         LEADER.set(0)
+                        BACKLOG.set(0)  # the next leader reports them: no stale figure stays here
+                        OLDEST.set(0)
                         await _unlock(conn, self._lock_key)
             except asyncio.CancelledError:
                 raise
@@ -139,7 +146,9 @@ class OutboxRelay:
             ).all()
             if not rows:
                 BACKLOG.set(0)
+                OLDEST.set(0)
                 return 0
+            OLDEST.set(_age(rows[0].envelope))
             futures = [
                 await self._producer.send(
                     row.topic,
@@ -155,6 +164,16 @@ class OutboxRelay:
             PUBLISHED.labels(row.topic).inc()
         BACKLOG.set(len(rows))
         return len(rows)
+
+
+def _age(envelope: dict[str, object]) -> float:
+    """Seconds since the envelope's `time` (0 when it has none it can read, or lies ahead)."""
+    stamp = envelope.get("time")
+    try:
+        created = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        created = None
+    return max(0.0, time.time() - created.timestamp()) if created is not None else 0.0
 
 
 def _headers(envelope: dict[str, object]) -> list[tuple[str, bytes]]:
