@@ -91,6 +91,7 @@ class Batched:
 
 
 PROCESSED = Counter("crm_consumer_messages_total", "Messages handled", ["topic", "outcome"])
+OUTCOMES = ("ok", "dead_lettered", "dead_letter_failed")  # each exported from the start (at 0), so the first dead letter is an increase
 LAG = Gauge("crm_consumer_lag", "Messages behind the partition end", ["topic", "partition"])
 OUTAGE_RETRIES = Counter("crm_consumer_outage_retries_total", "Tries put off because a dependency was unavailable", ["topic"])
 # Per stage: how long after its creation (the envelope's `time`, set by the producing service)
@@ -235,6 +236,9 @@ class EventConsumer:
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
         self._consumed: dict[TopicPartition, int] = {}  # next offset per partition, for the lag gauge
+        for topic in self._topics:
+            for outcome in OUTCOMES:
+                PROCESSED.labels(topic, outcome)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop

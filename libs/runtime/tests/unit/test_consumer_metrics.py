@@ -134,3 +134,9 @@ def test_the_lag_of_idle_partitions_is_refreshed_and_taken_partitions_leave_no_g
 
     consumer._forget_lag(set())  # the client stops: it reports nothing any more
     assert _lag(topic, 0) is None
+
+
+def test_every_outcome_of_every_topic_read_is_exported_from_the_start_so_the_first_dead_letter_is_an_increase() -> None:
+    EventConsumer(SETTINGS, cast(Any, Database()), inbox_table(MetaData()), ["outcomes.v1"], {NOTED: _noop}, cast(Any, None))
+    for outcome in ("ok", "dead_lettered", "dead_letter_failed"):
+        assert REGISTRY.get_sample_value("crm_consumer_messages_total", {"topic": "outcomes.v1", "outcome": outcome}) == 0
