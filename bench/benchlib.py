@@ -238,3 +238,151 @@ async def read_topic(settings: ServiceSettings, name: str) -> list[tuple[int, in
         return out
     finally:
         await consumer.stop()
+
+
+# --- The running suite under load (pipeline.py, run_set.py): its processes' CPU, consumer lag, database sessions.
+
+SUITE_PORTS = {"intake": 8001, "dedup": 8002, "customer": 8003, "allocation": 8004, "timeline": 8005}  # crm_devtools.suite.SERVICES
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""  # gone meanwhile, or not ours to read
+
+
+def suite_processes(port_offset: int = 0, max_instances: int = 4) -> dict[str, list[int]]:
+    """The suite's service processes by name (`dedup`, a second instance `dedup-2`), found by the
+    `<NAME>_HTTP_PORT` that `crm_devtools.suite.Suite.start` gives instance k (its port + 10 k)."""
+    wanted = {}
+    for name, port in SUITE_PORTS.items():
+        for k in range(max_instances):
+            wanted[f"{name.upper()}_HTTP_PORT={port + port_offset + 10 * k}".encode()] = name if k == 0 else f"{name}-{k + 1}"
+    found: dict[str, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or b"_svc" not in _read(proc / "cmdline"):
+            continue
+        for variable in _read(proc / "environ").split(b"\0"):
+            if variable in wanted:
+                found.setdefault(wanted[variable], []).append(int(proc.name))
+    return dict(sorted(found.items()))
+
+
+def infra_processes() -> dict[str, list[int]]:
+    """Kafka (the `kafka.Kafka` JVM), every PostgreSQL process and Redis, by name."""
+    found: dict[str, list[int]] = {"kafka": [], "postgres": [], "redis": []}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        comm = _read(proc / "comm").strip()
+        if comm == b"postgres":
+            found["postgres"].append(int(proc.name))
+        elif comm.startswith(b"redis-server"):
+            found["redis"].append(int(proc.name))
+        elif comm == b"java" and b"kafka.Kafka" in _read(proc / "cmdline"):
+            found["kafka"].append(int(proc.name))
+    return {name: pids for name, pids in found.items() if pids}
+
+
+def process_ticks(pid: int) -> int:
+    """utime + stime clock ticks of a process so far (0 once it is gone)."""
+    stat = _read(Path(f"/proc/{pid}/stat"))
+    if not stat:
+        return 0
+    fields = stat.rsplit(b")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class CpuMeter:
+    """CPU used by named groups of processes between `start()` and `stop()`. PostgreSQL's backends
+    come and go, so the infrastructure's processes are looked up again at each reading (a process
+    that ended in between takes its ticks with it: a small undercount)."""
+
+    def __init__(self, port_offset: int = 0) -> None:
+        self.port_offset = port_offset
+        self.begin: dict[str, dict[int, int]] = {}
+        self.end: dict[str, dict[int, int]] = {}
+        self.machine = (0, 0)
+        self.busy = 0.0  # cores busy over the whole box in the interval
+
+    def _groups(self) -> dict[str, list[int]]:
+        return {**suite_processes(self.port_offset), **infra_processes(), "bench": [os.getpid()]}
+
+    def _read(self) -> dict[str, dict[int, int]]:
+        return {name: {pid: process_ticks(pid) for pid in pids} for name, pids in self._groups().items()}
+
+    def start(self) -> None:
+        self.begin, self.machine = self._read(), machine_ticks()
+
+    def stop(self) -> None:
+        self.end, self.busy = self._read(), busy_cores(self.machine)
+
+    def seconds(self) -> dict[str, float]:
+        """CPU seconds of each group in the interval."""
+        out = {}
+        for name, after in self.end.items():
+            before = self.begin.get(name, {})
+            out[name] = sum(ticks - before.get(pid, 0) for pid, ticks in after.items()) / CLOCK_TICKS
+        return out
+
+
+class LagProbe:
+    """Consumer lag of consumer groups: per group, the sum over the partitions it has committed of
+    the (read-committed) end offset minus the committed offset — what Kafka's own tools report."""
+
+    def __init__(self, kafka: dict[str, Any], groups: list[str]) -> None:
+        self.groups = groups
+        self.admin = AIOKafkaAdminClient(**kafka)
+        self.consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False, isolation_level="read_committed")
+
+    async def __aenter__(self) -> "LagProbe":
+        await self.admin.start()
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.consumer.stop()
+        await self.admin.close()
+
+    async def lag(self) -> dict[str, int]:
+        out = {}
+        for group in self.groups:
+            committed = {tp: meta.offset for tp, meta in (await self.admin.list_consumer_group_offsets(group)).items() if meta.offset >= 0}
+            ends = await self.consumer.end_offsets(list(committed)) if committed else {}
+            out[group] = sum(max(0, ends[tp] - offset) for tp, offset in committed.items())
+        return out
+
+    async def end_offsets(self, names: list[str]) -> dict[TopicPartition, int]:
+        """The current end of every partition of these topics."""
+        await self.consumer.topics()  # fresh metadata: every partition of each topic
+        partitions = [TopicPartition(name, p) for name in names for p in sorted(self.consumer.partitions_for_topic(name) or ())]
+        return await self.consumer.end_offsets(partitions)
+
+
+ACTIVITY = """select datname, state, coalesce(wait_event_type, ''), coalesce(wait_event, ''), count(*)
+from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid() group by 1, 2, 3, 4"""
+
+
+class ActivitySummary:
+    """Samples of `pg_stat_activity`, summed per database: sessions active, idle in transaction
+    (a transaction held open while the client works), and waiting on a lock (with which lock)."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.by_database: dict[str, dict[str, float]] = {}
+
+    def add(self, rows: list[tuple[str, str, str, str, int]]) -> None:
+        self.samples += 1
+        for database, state, wait_type, wait_event, count in rows:
+            counts = self.by_database.setdefault(database or "-", {})
+            counts[state or "-"] = counts.get(state or "-", 0) + count
+            if wait_type == "Lock":
+                key = f"lock:{wait_event}"
+                counts[key] = counts.get(key, 0) + count
+
+    def means(self) -> dict[str, dict[str, float]]:
+        """Average sessions per sample in each state (and lock wait) per database."""
+        n = max(1, self.samples)
+        return {db: {k: round(v / n, 2) for k, v in sorted(counts.items())} for db, counts in sorted(self.by_database.items())}
