@@ -354,10 +354,20 @@ class LagProbe:
             out[group] = sum(max(0, ends[tp] - offset) for tp, offset in committed.items())
         return out
 
+    async def drained(self, timeout: float) -> bool:
+        """Until every group's lag is 0 in two readings a second apart (False if the time runs out)."""
+        deadline, zeros = time.perf_counter() + timeout, 0
+        while time.perf_counter() < deadline:
+            zeros = zeros + 1 if not any((await self.lag()).values()) else 0
+            if zeros == 2:
+                return True
+            await asyncio.sleep(1.0)
+        return False
+
     async def end_offsets(self, names: list[str]) -> dict[TopicPartition, int]:
         """The current end of every partition of these topics."""
-        await self.consumer.topics()  # fresh metadata: every partition of each topic
-        partitions = [TopicPartition(name, p) for name in names for p in sorted(self.consumer.partitions_for_topic(name) or ())]
+        described = await self.admin.describe_topics(names)
+        partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
         return await self.consumer.end_offsets(partitions)
 
 

@@ -136,8 +136,9 @@ def ms(values: list[float], p: float) -> float | None:
     return round(percentile(values, p) * 1000, 1) if values else None
 
 
-def stage_report(accepted: dict[str, float], times: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
-    """Per stage: leads that reached it, p50/p99 from the stage before and from accepted."""
+def stage_report(accepted: dict[str, float], times: dict[str, dict[str, float]], started: float) -> dict[str, dict[str, Any]]:
+    """Per stage: leads that reached it (and per second, from the first submission to the last
+    lead reaching it), p50/p99 from the stage before and from accepted."""
     out = {}
     previous = accepted
     for stage in STAGES:
@@ -146,6 +147,7 @@ def stage_report(accepted: dict[str, float], times: dict[str, dict[str, float]])
         total = [t - accepted[s] for s, t in reached.items() if s in accepted]
         out[stage.name] = {
             "reached": len(reached),
+            "per_s": round(len(reached) / (max(reached.values()) - started), 1) if reached else None,
             "step_p50_ms": ms(step, 50),
             "step_p99_ms": ms(step, 99),
             "from_accepted_p50_ms": ms(total, 50),
@@ -294,6 +296,11 @@ class TopicSender(Sender):
 
     async def start(self) -> None:
         await self.producer.start()
+        try:
+            await asyncio.wait_for(self.producer.partitions_for(topics.SUBMISSIONS), 10)
+        except TimeoutError:
+            await self.producer.stop()
+            raise SystemExit(f"not available: no topic {topics.SUBMISSIONS} on the broker") from None
 
     async def stop(self) -> None:
         await self.producer.stop()
@@ -312,6 +319,25 @@ class TopicSender(Sender):
         }
         await (await self.producer.send(topics.SUBMISSIONS, value=orjson.dumps(envelope), key=submission.encode()))
         return [submission]
+
+
+async def topic_is_read(probe: LagProbe, sender: TopicSender, wait: float = 15) -> bool:
+    """Whether intake-svc's group reads crm.intake.submissions.v1 (it has committed an offset
+    there, at once or after one probe lead): a topic nobody reads would keep the load for
+    whichever intake reads it first."""
+
+    async def committed() -> bool:
+        return any(tp.topic == topics.SUBMISSIONS for tp in await probe.admin.list_consumer_group_offsets("intake-svc"))
+
+    if await committed():
+        return True
+    await sender.send(-1)
+    deadline = time.perf_counter() + wait
+    while time.perf_counter() < deadline:
+        if await committed():
+            return True
+        await asyncio.sleep(1.0)
+    return False
 
 
 @dataclass
@@ -393,17 +419,6 @@ class Samples:
         return statistics.linear_regression([t for t, _ in points], [v for _, v in points]).slope
 
 
-async def drained(probe: LagProbe, timeout: float) -> bool:
-    """Until every group's lag is 0 in two readings a second apart (or the time is up)."""
-    deadline, zeros = time.perf_counter() + timeout, 0
-    while time.perf_counter() < deadline:
-        zeros = zeros + 1 if not any((await probe.lag()).values()) else 0
-        if zeros == 2:
-            return True
-        await asyncio.sleep(1.0)
-    return False
-
-
 # --- profiles ---------------------------------------------------------------------------------------------------
 
 PY_SPY = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "py-spy")
@@ -478,56 +493,61 @@ def during(samples: Samples, start: float, end: float) -> dict[str, int]:
     return readings[-1] if readings else {}
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+@dataclass
+class Measured:
+    """One run's readings, from the first submission (`started`, wall clock) to the drain."""
+
+    offer: Offer = field(default_factory=Offer)
+    samples: Samples = field(default_factory=Samples)
+    cpu: CpuMeter = field(default_factory=CpuMeter)
+    started: float = 0.0
+    offered_until: float = 0.0
+    busy_cores_offer: float = 0.0
+    drained: bool = False
+    times: dict[str, dict[str, float]] = field(default_factory=dict)
+    profile: dict[str, list[str]] | None = None
+
+
+async def run(args: argparse.Namespace) -> Measured:
     kafka = admin_connection(args.kafka)
-    leads = Leads()
-    sender = sender_for(args, leads)
-    offer, samples, stop = Offer(), Samples(), asyncio.Event()
+    sender = sender_for(args, Leads())
+    m, stop = Measured(), asyncio.Event()
     database = await asyncpg.connect(args.pg)
     async with LagProbe(kafka, GROUPS) as probe:
         stage_topics = [stage.topic for stage in STAGES]
         starts = await probe.end_offsets(stage_topics)
         await sender.start()
-        cpu = CpuMeter()
-        cpu.start()
+        if isinstance(sender, TopicSender) and not await topic_is_read(probe, sender):
+            await sender.stop()
+            raise SystemExit(f"not available: intake-svc reads nothing of {topics.SUBMISSIONS}")
+        m.cpu.start()
         machine = machine_ticks()
-        sampling = asyncio.create_task(samples.run(probe, database, stop))
+        sampling = asyncio.create_task(m.samples.run(probe, database, stop))
         profiling = start_profile(args.duration) if args.profile else None
-        t0 = time.time()
-        await offer_load(args, sender, offer)
-        offered_until = time.time()
-        window_busy = busy_cores(machine)
+        m.started = time.time()
+        await offer_load(args, sender, m.offer)
+        m.offered_until, m.busy_cores_offer = time.time(), busy_cores(machine)
         await sender.stop()
-        is_drained = await drained(probe, args.drain_timeout)
-        cpu.stop()
+        m.drained = await probe.drained(args.drain_timeout)
+        m.cpu.stop()
         stop.set()
         await sampling
         ends = await probe.end_offsets(stage_topics)
     await database.close()
-    spy = await profiling if profiling else None
-    times = await stage_times(kafka, starts, ends, set(offer.accepted))
-    return report(args, offer, samples, times, cpu, t0, offered_until, window_busy, is_drained, spy)
+    m.profile = await profiling if profiling else None
+    m.times = await stage_times(kafka, starts, ends, set(m.offer.accepted))
+    return m
 
 
-def report(
-    args: argparse.Namespace,
-    offer: Offer,
-    samples: Samples,
-    times: dict[str, dict[str, float]],
-    cpu: CpuMeter,
-    t0: float,
-    offered_until: float,
-    window_busy: float,
-    is_drained: bool,
-    spy: dict[str, list[str]] | None,
-) -> dict[str, Any]:
-    accepted, assigned = offer.accepted, times["assigned"]
-    window = offered_until - t0
+def report(args: argparse.Namespace, m: Measured) -> dict[str, Any]:
+    accepted, assigned = m.offer.accepted, m.times["assigned"]
+    window = m.offered_until - m.started
     warmup = min(args.warmup, window / 5)
-    steady = sum(1 for t in assigned.values() if t0 + warmup <= t <= offered_until) / max(1e-9, window - warmup)
+    steady = sum(1 for t in assigned.values() if m.started + warmup <= t <= m.offered_until) / max(1e-9, window - warmup)
     offered = args.rate if not args.concurrency else None
-    growth = samples.lag_growth(t0, offered_until)
+    growth = m.samples.lag_growth(m.started, m.offered_until)
     to_assigned = [assigned[s] - accepted[s] for s in accepted if s in assigned]
+    last = max(assigned.values(), default=m.started) - m.started
     return {
         "mode": "topic" if args.topic else f"bulk {args.bulk}" if args.bulk else "single",
         "offered_per_s": offered,
@@ -535,25 +555,26 @@ def report(
         "duration_s": args.duration,
         "accepted": len(accepted),
         "accepted_per_s": round(len(accepted) / window, 1),
-        "refused": dict(offer.refused),
-        "errors": dict(offer.errors),
-        "http_p50_ms": ms(offer.latency, 50),
-        "http_p99_ms": ms(offer.latency, 99),
+        "refused": dict(m.offer.refused),
+        "errors": dict(m.offer.errors),
+        "http_p50_ms": ms(m.offer.latency, 50),
+        "http_p99_ms": ms(m.offer.latency, 99),
         "end_to_end_per_s": round(steady, 1),
         "assigned": len(assigned),
-        "last_assigned_after_s": round(max(assigned.values()) - t0, 1) if assigned else None,
+        "last_assigned_after_s": round(last, 1),
+        "assigned_per_s_to_last": round(len(assigned) / last, 1) if last > 0 else None,
         "accepted_to_assigned_p50_ms": ms(to_assigned, 50),
         "accepted_to_assigned_p99_ms": ms(to_assigned, 99),
-        "stages": stage_report(accepted, times),
-        "lag_at_end": during(samples, t0, offered_until),
+        "stages": stage_report(accepted, m.times, m.started),
+        "lag_at_end": during(m.samples, m.started, m.offered_until),
         "lag_growth_per_s": round(growth, 1),
         "sustainable": offered is not None and steady >= SUSTAINED_SHARE * offered and growth <= LAG_GROWTH_SHARE * offered,
-        "drained": is_drained,
-        "cpu_ms_per_lead": {name: round(1000 * s / max(1, len(accepted)), 2) for name, s in cpu.seconds().items()},
-        "busy_cores_offer": window_busy,
-        "busy_cores_until_drained": cpu.busy,
-        "db_sessions_mean": samples.activity.means(),
-        "profile_top_own_frames": spy,
+        "drained": m.drained,
+        "cpu_ms_per_lead": {name: round(1000 * s / max(1, len(accepted)), 2) for name, s in m.cpu.seconds().items()},
+        "busy_cores_offer": m.busy_cores_offer,
+        "busy_cores_until_drained": m.cpu.busy,
+        "db_sessions_mean": m.samples.activity.means(),
+        "profile_top_own_frames": m.profile,
     }
 
 
@@ -593,7 +614,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = parser().parse_args()
-    result = uvloop.run(run(args))
+    result = report(args, uvloop.run(run(args)))
     print(summary(result), flush=True)
     save_result("pipeline", result)
 
