@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from crm_runtime.runtime import ServiceRuntime
 from dedup_svc.adapters.tables import metadata
 from dedup_svc.config import DedupSettings
-from dedup_svc.service_layer.handlers import SUBSCRIPTIONS, DedupHandlers
+from dedup_svc.service_layer.handlers import DedupHandlers
 from dedup_svc.service_layer.matching import MatchService
 
 
@@ -16,5 +16,5 @@ class Container:
 
 def bootstrap(settings: DedupSettings) -> Container:
     runtime = ServiceRuntime(settings, metadata)
-    runtime.subscribe(SUBSCRIPTIONS, DedupHandlers(runtime.outbox, settings.default_phone_region).handlers())
+    runtime.consume(DedupHandlers(runtime.outbox, settings.default_phone_region).registry())
     return Container(settings, runtime, MatchService(runtime.engine, runtime.sessions, runtime.audit))

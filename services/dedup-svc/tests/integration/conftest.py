@@ -24,6 +24,7 @@ from crm_runtime.consumer import parse_event
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
+from crm_runtime.registry import Message
 from dedup_svc.adapters.repository import IndexRepository
 from dedup_svc.adapters.tables import outbox
 from dedup_svc.bootstrap import bootstrap
@@ -51,6 +52,7 @@ class Dedup:
         self.engine = make_engine(self.settings)
         self.sessions = make_session_factory(self.engine)
         self.handlers = DedupHandlers(Outbox(outbox, self.settings), "IL")
+        self.registry = self.handlers.registry()
         self.matcher = MatchService(self.engine, self.sessions, AuditTrail(self.settings, Outbox(outbox, self.settings), self.sessions))
 
     async def lead(
@@ -60,8 +62,15 @@ class Dedup:
         accepted = LeadAccepted(submission_id=uuid.uuid4(), channel=channel, lead=lead, received_at=datetime.now(UTC))
         event = new_event("intake-svc", accepted, workspace=workspace, subject=None, correlationid=str(accepted.submission_id))
         async with self.sessions() as session, session.begin():
-            await self.handlers.on_lead(session, self.consumed(event))
+            await self.handlers.on_leads(session, [self.consumed(event)])
         return await self.decision(accepted.submission_id)
+
+    async def leads(self, accepted: list[LeadAccepted], workspace: str = "main") -> list[DecisionMade]:
+        """A run of leads in one call and one transaction, as the consumer applies a partition's batch."""
+        events = [new_event("intake-svc", a, workspace=workspace, subject=None, correlationid=str(a.submission_id)) for a in accepted]
+        async with self.sessions() as session, session.begin():
+            await self.handlers.on_leads(session, [self.consumed(e) for e in events])
+        return [await self.decision(a.submission_id) for a in accepted]
 
     async def decision(self, submission_id: uuid.UUID) -> DecisionMade:
         async with self.sessions() as session:
@@ -73,14 +82,19 @@ class Dedup:
 
     async def customer_event(self, payload: Any, subject: uuid.UUID, workspace: str = "main") -> None:
         event = new_event("customer-svc", payload, workspace=workspace, subject=str(subject))
-        handler = self.handlers.handlers()[event.type]
+        route = self.registry.route(event.type)
+        assert route is not None and route.one is not None
         async with self.sessions() as session, session.begin():
-            await handler(session, self.consumed(event))
+            await route.one(session, self.consumed(event))
 
-    def consumed(self, event: Envelope) -> Envelope:
+    def consumed(self, event: Envelope) -> Message[Any]:
         """`event` as the consumer hands it to a handler: sent as JSON (NUL and surrogates
-        escaped), then parsed and checked against the store rule as the consumer does."""
-        return parse_event(json.dumps(event.model_dump(mode="json")).encode(), self.handlers.handlers())
+        escaped), then parsed and checked against the store rule, and its payload parsed, as the
+        consumer does."""
+        parsed = parse_event(json.dumps(event.model_dump(mode="json")).encode(), self.registry)
+        route = self.registry.route(parsed.type)
+        assert route is not None
+        return Message(parsed, route.model.model_validate(parsed.data))
 
     async def set_rules(self, workspace: str, rules: WorkspaceRules) -> None:
         """A workspace's duplicate rules, set directly (test setup: the API is `PUT /v1/duplicate-rules`)."""

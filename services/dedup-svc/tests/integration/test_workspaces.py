@@ -96,7 +96,7 @@ async def test_a_lead_with_values_postgresql_cannot_store_is_refused_naming_the_
     event = new_event("intake-svc", accepted, workspace="main", subject=None)
     with pytest.raises(PoisonMessage) as refused:
         async with dedup.sessions() as session, session.begin():
-            await dedup.handlers.on_lead(session, dedup.consumed(event))
+            await dedup.handlers.on_leads(session, [dedup.consumed(event)])
     assert field in str(refused.value)
     assert await dedup.scalar("SELECT count(*) FROM outbox") == 0
     # The well-formed lead after it is decided as ever.

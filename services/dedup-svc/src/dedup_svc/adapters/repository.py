@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -76,11 +77,18 @@ def _uuid(value: Any) -> UUID | None:
     return None if value is None else UUID(str(value))  # asyncpg's own UUID type, as the standard one
 
 
+# The known values first, in their order, then the new ones not known yet: the first phone and
+# e-mail (the ones blocking keys are made of) stay first, and a lead batch can foresee the result.
+_UNION_LIST = (
+    "{c} = people.{c} || ARRAY(SELECT v FROM unnest(EXCLUDED.{c}) WITH ORDINALITY AS n(v, o) WHERE v <> ALL(people.{c}) ORDER BY o)"
+)
+
+
 def _upsert_sql(union: bool) -> str:
     """Replace the row, or (`union`) merge into it: keep known values the new one lacks, union the lists."""
     if union:
         scalars = [f"{c} = COALESCE(NULLIF(EXCLUDED.{c}, ''), people.{c})" for c in _SCALARS]
-        lists = [f"{c} = ARRAY(SELECT DISTINCT unnest(people.{c} || EXCLUDED.{c}))" for c in ("phones", "emails")]
+        lists = [_UNION_LIST.format(c=c) for c in ("phones", "emails")]
         rest = ["number = COALESCE(EXCLUDED.number, people.number)", "status = COALESCE(:status, people.status)"]
     else:
         scalars = [f"{c} = EXCLUDED.{c}" for c in (*_SCALARS, "phones", "emails", "number")]
@@ -129,6 +137,174 @@ async def fetch_candidates(db: asyncpg.Connection, workspace: str, keys: Sequenc
     return [Person.from_row(r) for r in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """An identity row: `customer_id` holds `key` in `workspace`, claimed or not."""
+
+    workspace: str
+    key: IdentityKey
+    customer_id: UUID
+    claimed: bool
+
+
+@dataclass(frozen=True)
+class IndexSlice:
+    """What the index holds for a batch's keys: every identity row of its exact keys, the members
+    read of its blocking keys (at most the cap of each, in no particular order) and the people
+    found by either."""
+
+    people: dict[UUID, Person]
+    identities: list[Held]
+    blocks: list[tuple[str, str, UUID]]  # (workspace, blocking key, customer id)
+
+
+# A batch's candidate read in one statement: the rows of every exact key and block of every lead
+# (all workspaces at once), grouped by person, each person with the identity rows and the block
+# keys it was found by.
+_SLICE = f"""
+    WITH ids AS (
+        SELECT i.workspace AS ws, i.kind, i.value, i.customer_id, i.claimed
+        FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[], $3::text[]) AS q(ws, kind, value)) q
+        JOIN identities i ON i.workspace = q.ws AND i.kind = q.kind AND i.value = q.value
+    ), blk AS (
+        SELECT k.ws, k.key, b.customer_id FROM unnest($4::text[], $5::text[], $6::int[]) AS k(ws, key, cap)
+        CROSS JOIN LATERAL (SELECT customer_id FROM block_keys WHERE workspace = k.ws AND key = k.key LIMIT k.cap) b
+    ), hits AS (
+        SELECT customer_id, ws, kind, value, claimed, NULL::text AS key FROM ids
+        UNION ALL SELECT customer_id, ws, NULL, NULL, NULL, key FROM blk
+    ), found AS (
+        SELECT customer_id,
+            array_agg(ws) FILTER (WHERE kind IS NOT NULL) AS i_ws, array_agg(kind) FILTER (WHERE kind IS NOT NULL) AS i_kind,
+            array_agg(value) FILTER (WHERE kind IS NOT NULL) AS i_value, array_agg(claimed) FILTER (WHERE kind IS NOT NULL) AS i_claimed,
+            array_agg(ws) FILTER (WHERE key IS NOT NULL) AS b_ws, array_agg(key) FILTER (WHERE key IS NOT NULL) AS b_key
+        FROM hits GROUP BY customer_id
+    )
+    SELECT {_RETURNED}, f.i_ws, f.i_kind, f.i_value, f.i_claimed, f.b_ws, f.b_key FROM people JOIN found f USING (customer_id)
+"""
+
+_CLAIM_ROWS = """
+    INSERT INTO identities (workspace, kind, value, customer_id, claimed)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::bool[])
+    ON CONFLICT DO NOTHING RETURNING workspace, kind, value, customer_id, claimed
+"""
+
+_RELEASE_ROWS = """
+    DELETE FROM identities i USING unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) AS q(ws, kind, value, customer_id)
+    WHERE i.workspace = q.ws AND i.kind = q.kind AND i.value = q.value AND i.customer_id = q.customer_id
+"""
+
+# Many leads' people in one statement, merged as `_upsert_sql(union=True)` merges one (a lead's
+# person is never from the card: owner, team members, folder and number are left as they are).
+# A row's status is null for "leave it": the insert of a new card makes it 'new'.
+_SAVE_LEADS = f"""
+    WITH x AS (
+        SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+            customer_id uuid, workspace text, status text, display_name text, given_name text, surname text, company text,
+            phones text[], emails text[], national_id text, birth_date text, street text, city text, postcode text, account text)
+    )
+    INSERT INTO people ({_PEOPLE_COLUMNS})
+    SELECT customer_id, workspace, NULL, COALESCE(status, 'new'), true, display_name, given_name, surname, company, phones, emails,
+        national_id, birth_date, street, city, postcode, account
+    FROM x ORDER BY customer_id
+    ON CONFLICT (customer_id) DO UPDATE SET
+        {", ".join(f"{c} = COALESCE(NULLIF(EXCLUDED.{c}, ''), people.{c})" for c in _SCALARS)},
+        {", ".join(_UNION_LIST.format(c=c) for c in ("phones", "emails"))},
+        status = COALESCE((SELECT x.status FROM x WHERE x.customer_id = people.customer_id), people.status),
+        active = true, updated_at = now()
+    WHERE people.workspace = EXCLUDED.workspace
+    RETURNING {_RETURNED}
+"""
+
+
+def _columns(rows: Sequence[Held]) -> list[list[Any]]:
+    return [[r.workspace for r in rows], [r.key.kind for r in rows], [r.key.value for r in rows], [r.customer_id for r in rows]]
+
+
+async def read_slice(db: asyncpg.Connection, keys: Sequence[tuple[str, IdentityKey]], blocks: Mapping[tuple[str, str], int]) -> IndexSlice:
+    """The index's rows for `keys` ((workspace, key)) and `blocks` ((workspace, blocking key) → cap)."""
+    if not keys and not blocks:
+        return IndexSlice({}, [], [])
+    rows = await db.fetch(
+        _SLICE,
+        [w for w, _ in keys],
+        [k.kind for _, k in keys],
+        [k.value for _, k in keys],
+        [w for w, _ in blocks],
+        [k for _, k in blocks],
+        list(blocks.values()),
+    )
+    people: dict[UUID, Person] = {}
+    held: list[Held] = []
+    members: list[tuple[str, str, UUID]] = []
+    for r in rows:
+        person = Person.from_row(r)
+        people[person.customer_id] = person
+        for ws, kind, value, claimed in zip(r["i_ws"] or (), r["i_kind"] or (), r["i_value"] or (), r["i_claimed"] or (), strict=True):
+            held.append(Held(ws, IdentityKey(kind, value), person.customer_id, claimed))
+        members.extend((ws, key, person.customer_id) for ws, key in zip(r["b_ws"] or (), r["b_key"] or (), strict=True))
+    return IndexSlice(people, held, members)
+
+
+async def claim_rows(db: asyncpg.Connection, rows: Sequence[Held]) -> set[Held]:
+    """Insert identity rows (one statement, in the order given); returns those inserted. A row
+    loses when its card holds the key already or, claimed, when another card holds the claim
+    (waiting for a concurrent transaction that inserted it first, as `IndexRepository.claim`)."""
+    if not rows:
+        return set()
+    won = await db.fetch(_CLAIM_ROWS, *_columns(rows), [r.claimed for r in rows])
+    return {Held(w["workspace"], IdentityKey(w["kind"], w["value"]), w["customer_id"], w["claimed"]) for w in won}
+
+
+async def release_rows(db: asyncpg.Connection, rows: Sequence[Held]) -> None:
+    """Delete identity rows this transaction inserted (leads put back to be decided again)."""
+    if rows:
+        await db.execute(_RELEASE_ROWS, *_columns(rows))
+
+
+async def save_leads(db: asyncpg.Connection, people: Sequence[tuple[Person, str | None]]) -> list[Person]:
+    """Index many leads' people (one per card, with the status to set or None), merged into what is
+    stored; returns them as stored. A card indexed in another workspace is left out (not written)."""
+    if not people:
+        return []
+    payload = [
+        {
+            "customer_id": str(p.customer_id),
+            "workspace": p.workspace,
+            "status": status,
+            "display_name": p.display_name,
+            "given_name": p.record.given_name,
+            "surname": p.record.surname,
+            "company": p.record.company,
+            "phones": list(p.record.phones),
+            "emails": list(p.record.emails),
+            "national_id": p.record.national_id,
+            "birth_date": p.record.birth_date,
+            "street": p.record.street,
+            "city": p.record.city,
+            "postcode": p.record.postcode,
+            "account": p.account,
+        }
+        for p, status in people
+    ]
+    return [Person.from_row(r) for r in await db.fetch(_SAVE_LEADS, orjson.dumps(payload).decode())]
+
+
+async def replace_blocks_of(db: asyncpg.Connection, people: Sequence[Person]) -> None:
+    """Replace the blocking keys of many people with those of their records (two statements)."""
+    if not people:
+        return
+    await db.execute("DELETE FROM block_keys WHERE customer_id = ANY($1::uuid[])", [p.customer_id for p in people])
+    rows = [(p.workspace, key, p.customer_id) for p in people for key in sorted(blocking_keys(p.record))]
+    if rows:
+        await db.execute(
+            "INSERT INTO block_keys (workspace, key, customer_id) SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[])"
+            " ON CONFLICT DO NOTHING",
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+        )
+
+
 _CLAIM = text(
     "INSERT INTO identities (workspace, kind, value, customer_id, claimed)"
     " SELECT :ws, q.kind, q.value, :customer_id, :claimed FROM unnest(CAST(:kinds AS text[]), CAST(:vals AS text[])) AS q(kind, value)"
@@ -146,6 +322,24 @@ class IndexRepository:
 
     async def candidates(self, workspace: str, keys: Sequence[IdentityKey], blocks: Mapping[str, int]) -> list[Person]:
         return await fetch_candidates(await driver(await self._s.connection()), workspace, keys, blocks)
+
+    async def _db(self) -> asyncpg.Connection:
+        return await driver(await self._s.connection())
+
+    async def slice(self, keys: Sequence[tuple[str, IdentityKey]], blocks: Mapping[tuple[str, str], int]) -> IndexSlice:
+        return await read_slice(await self._db(), keys, blocks)
+
+    async def claim_rows(self, rows: Sequence[Held]) -> set[Held]:
+        return await claim_rows(await self._db(), rows)
+
+    async def release_rows(self, rows: Sequence[Held]) -> None:
+        await release_rows(await self._db(), rows)
+
+    async def save_leads(self, people: Sequence[tuple[Person, str | None]]) -> list[Person]:
+        return await save_leads(await self._db(), people)
+
+    async def replace_blocks_of(self, people: Sequence[Person]) -> None:
+        await replace_blocks_of(await self._db(), people)
 
     async def claim(self, workspace: str, customer_id: UUID, keys: Sequence[IdentityKey], *, share: bool) -> list[IdentityKey]:
         """Claim `keys` for the card; returns those another card holds the claim of.

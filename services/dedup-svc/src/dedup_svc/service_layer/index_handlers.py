@@ -24,7 +24,8 @@ from crm_contracts.events import (
     CustomerUnmerged,
     CustomerUpdated,
 )
-from crm_runtime.consumer import Handler, PoisonMessage, same_workspace
+from crm_runtime.consumer import PoisonMessage, same_workspace
+from crm_runtime.registry import Message, Registry
 from dedup_svc.adapters.repository import IndexRepository, Person
 from dedup_svc.domain.records import display_name, exact_keys, from_card
 
@@ -42,19 +43,20 @@ class IndexHandlers:
     def __init__(self, region: str) -> None:
         self._region = region
 
-    def handlers(self) -> dict[str, Handler]:
-        return {
-            "crm.customer.created.v1": self.on_created,
-            "crm.customer.enriched.v1": self.on_enriched,
-            "crm.customer.updated.v1": self.on_updated,
-            "crm.customer.status_changed.v1": self.on_status_changed,
-            "crm.customer.merged.v1": self.on_merged,
-            "crm.customer.unmerged.v1": self.on_unmerged,
-            "crm.customer.deleted.v1": self.on_deleted,
-            "crm.customer.restored.v1": self.on_restored,
-            "crm.customer.erased.v1": self.on_erased,
-            "crm.customer.owner_assigned.v1": self.on_owner_assigned,
-        }
+    def registry(self) -> Registry:
+        return (
+            Registry()
+            .on(CustomerCreated, self.on_created)
+            .on(CustomerEnriched, self.on_enriched)
+            .on(CustomerUpdated, self.on_updated)
+            .on(CustomerStatusChanged, self.on_status_changed)
+            .on(CustomerMerged, self.on_merged)
+            .on(CustomerUnmerged, self.on_unmerged)
+            .on(CustomerDeleted, self.on_deleted)
+            .on(CustomerRestored, self.on_restored)
+            .on(CustomerErased, self.on_erased)
+            .on(CustomerOwnerAssigned, self.on_owner_assigned)
+        )
 
     async def index(self, repo: IndexRepository, event: Envelope, card: CustomerSnapshot, *, replace: bool) -> None:
         """Index the card. `replace` makes the index mirror it exactly (a person edited or
@@ -90,63 +92,63 @@ class IndexHandlers:
             await check_cards(repo, event, card.id)  # the card is indexed in another workspace: refused
             raise RuntimeError("index_person wrote nothing for a card of this workspace")
 
-    async def on_created(self, session: AsyncSession, event: Envelope) -> None:
+    async def on_created(self, session: AsyncSession, message: Message[CustomerCreated]) -> None:
         """Every card, including those made by channels without a check (API, copy, a
         saved-anyway manual card), so later leads still find them."""
-        card = CustomerCreated.model_validate(event.data).customer
-        await self.index(IndexRepository(session), event, card, replace=False)
+        card = message.payload.customer
+        await self.index(IndexRepository(session), message.event, card, replace=False)
 
-    async def on_enriched(self, session: AsyncSession, event: Envelope) -> None:
-        card = CustomerEnriched.model_validate(event.data).customer
-        await self.index(IndexRepository(session), event, card, replace=False)
+    async def on_enriched(self, session: AsyncSession, message: Message[CustomerEnriched]) -> None:
+        card = message.payload.customer
+        await self.index(IndexRepository(session), message.event, card, replace=False)
 
-    async def on_updated(self, session: AsyncSession, event: Envelope) -> None:
-        card = CustomerUpdated.model_validate(event.data).customer
-        await self.index(IndexRepository(session), event, card, replace=True)
+    async def on_updated(self, session: AsyncSession, message: Message[CustomerUpdated]) -> None:
+        card = message.payload.customer
+        await self.index(IndexRepository(session), message.event, card, replace=True)
 
-    async def on_status_changed(self, session: AsyncSession, event: Envelope) -> None:
-        changed = CustomerStatusChanged.model_validate(event.data)
+    async def on_status_changed(self, session: AsyncSession, message: Message[CustomerStatusChanged]) -> None:
+        changed = message.payload
         repo = IndexRepository(session)
-        if not await repo.set_status(changed.customer_id, event.workspace, changed.status):
-            await check_cards(repo, event, changed.customer_id)
+        if not await repo.set_status(changed.customer_id, message.event.workspace, changed.status):
+            await check_cards(repo, message.event, changed.customer_id)
 
-    async def on_merged(self, session: AsyncSession, event: Envelope) -> None:
-        merged = CustomerMerged.model_validate(event.data)
+    async def on_merged(self, session: AsyncSession, message: Message[CustomerMerged]) -> None:
+        merged = message.payload
         repo = IndexRepository(session)
-        await check_cards(repo, event, merged.survivor_id, *merged.merged_ids)
+        await check_cards(repo, message.event, merged.survivor_id, *merged.merged_ids)
         await repo.forget([i for i in merged.merged_ids if i != merged.survivor_id])
-        await self.index(repo, event, merged.survivor, replace=True)
+        await self.index(repo, message.event, merged.survivor, replace=True)
 
-    async def on_unmerged(self, session: AsyncSession, event: Envelope) -> None:
+    async def on_unmerged(self, session: AsyncSession, message: Message[CustomerUnmerged]) -> None:
         repo = IndexRepository(session)
         # The survivor first gives back what it took, then each card takes its own again.
-        unmerged = CustomerUnmerged.model_validate(event.data)
+        unmerged = message.payload
         for card in sorted(unmerged.restored, key=lambda c: c.id != unmerged.survivor_id):
-            await self.index(repo, event, card, replace=True)
+            await self.index(repo, message.event, card, replace=True)
 
-    async def on_deleted(self, session: AsyncSession, event: Envelope) -> None:
-        deleted = CustomerDeleted.model_validate(event.data)
+    async def on_deleted(self, session: AsyncSession, message: Message[CustomerDeleted]) -> None:
+        deleted = message.payload
         repo = IndexRepository(session)
-        await check_cards(repo, event, deleted.customer_id)
+        await check_cards(repo, message.event, deleted.customer_id)
         await repo.forget([deleted.customer_id])
 
-    async def on_restored(self, session: AsyncSession, event: Envelope) -> None:
+    async def on_restored(self, session: AsyncSession, message: Message[CustomerRestored]) -> None:
         """A deleted card is back: index it again as it is now (the deletion dropped it)."""
-        card = CustomerRestored.model_validate(event.data).customer
-        await self.index(IndexRepository(session), event, card, replace=True)
+        card = message.payload.customer
+        await self.index(IndexRepository(session), message.event, card, replace=True)
 
-    async def on_erased(self, session: AsyncSession, event: Envelope) -> None:
+    async def on_erased(self, session: AsyncSession, message: Message[CustomerErased]) -> None:
         """Remove the card's identity keys, claims, blocking keys and record, and remember it as
         erased (idempotent)."""
-        erased = CustomerErased.model_validate(event.data)
+        erased = message.payload
         repo = IndexRepository(session)
-        await check_cards(repo, event, erased.customer_id)
-        await repo.mark_erased(event.workspace, erased.customer_id)
+        await check_cards(repo, message.event, erased.customer_id)
+        await repo.mark_erased(message.event.workspace, erased.customer_id)
         await repo.forget([erased.customer_id])
 
-    async def on_owner_assigned(self, session: AsyncSession, event: Envelope) -> None:
+    async def on_owner_assigned(self, session: AsyncSession, message: Message[CustomerOwnerAssigned]) -> None:
         """The card's owner (the record scope of `POST /v1/match`); a card not indexed is left."""
-        assigned = CustomerOwnerAssigned.model_validate(event.data)
+        assigned = message.payload
         repo = IndexRepository(session)
-        if not await repo.set_owner(assigned.customer_id, event.workspace, assigned.owner_id):
-            await check_cards(repo, event, assigned.customer_id)
+        if not await repo.set_owner(assigned.customer_id, message.event.workspace, assigned.owner_id):
+            await check_cards(repo, message.event, assigned.customer_id)

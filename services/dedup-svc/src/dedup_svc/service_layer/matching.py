@@ -1,6 +1,7 @@
 """Finding and scoring the cards a record may be: shared by lead decisions and `POST /v1/match`."""
 
 import dataclasses
+from collections.abc import Iterable
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -26,7 +27,11 @@ def possible_duplicate(c: Candidate) -> PossibleDuplicate:
 
 async def find_candidates(db: asyncpg.Connection, workspace: str, record: Record, account: str = "") -> list[tuple[Candidate, Person]]:
     """Cards the system would raise as duplicates or possible duplicates of `record`."""
-    people = await fetch_candidates(db, workspace, exact_keys(record, account), block_caps(record))
+    return candidates_of(record, account, await fetch_candidates(db, workspace, exact_keys(record, account), block_caps(record)))
+
+
+def candidates_of(record: Record, account: str, people: Iterable[Person]) -> list[tuple[Candidate, Person]]:
+    """Of the people the index found for `record`, those it would raise as (possible) duplicates."""
     found = []
     for person in people:
         comparison = compare(record, person.record)
