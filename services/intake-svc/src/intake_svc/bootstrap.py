@@ -1,13 +1,12 @@
 """Wiring: settings → runtime, adapters and the services used by the entrypoints."""
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
 from redis.asyncio import Redis
 
 from crm_contracts.leads import ChannelKind
-from crm_runtime.consumer import Batched, Handler
+from crm_runtime.registry import Registry
 from crm_runtime.runtime import ServiceRuntime
 from crm_runtime.service_token import ServiceToken
 from intake_svc.adapters.field_definitions import FieldDefinitionsClient
@@ -20,9 +19,10 @@ from intake_svc.domain.channels import Channel
 from intake_svc.service_layer import handlers
 from intake_svc.service_layer.channels import Channels
 from intake_svc.service_layer.edge import EdgeGuard, KeyFailures, Network, trusted_networks
-from intake_svc.service_layer.erasure import ERASED, Erasure
+from intake_svc.service_layer.erasure import Erasure
 from intake_svc.service_layer.handlers import IntakeService
 from intake_svc.service_layer.imports import ImportService
+from intake_svc.service_layer.streaming import StreamedLeads
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Container:
     channels: Channels
     failures: KeyFailures
     trusted_proxies: tuple[Network, ...]
-    handlers: Mapping[str, Handler | Batched]  # what the consumer runs, by event type
+    registry: Registry  # what the consumer runs, by payload class
 
 
 def bootstrap(settings: IntakeSettings) -> Container:
@@ -44,11 +44,16 @@ def bootstrap(settings: IntakeSettings) -> Container:
     redis = Redis.from_url(settings.redis_url)
     runtime.add_dependency("redis", redis.ping, redis.aclose)
     idempotency = IdempotencyCache(redis, settings.idempotency_ttl_s)
-    consumed: dict[str, Handler | Batched] = {**handlers.HANDLERS, ERASED: Erasure(idempotency).on_erased}
-    runtime.subscribe(handlers.SUBSCRIPTIONS, consumed)
     definitions = FieldDefinitionsClient(settings.customer_url, 2.0, settings.field_definitions_ttl_s, auth=ServiceToken(settings))
     runtime.close_on_stop(definitions.close)
     channels = Channels(runtime.sessions, runtime.audit)
+    registry = (
+        Registry()
+        .include(StreamedLeads(channels, runtime.outbox, definitions.of).registry())
+        .include(handlers.decisions_and_cards())
+        .include(Erasure(idempotency).registry())
+    )
+    runtime.consume(registry)
     service = IntakeService(runtime.sessions, runtime.outbox, idempotency, definitions=definitions.of)
     runtime.drain_on_stop(service.close)
     imports = ImportService(
@@ -79,5 +84,5 @@ def bootstrap(settings: IntakeSettings) -> Container:
     guard = EdgeGuard(limiter, settings.channel_rate_limit_per_minute, settings.address_rate_limit_per_minute)
     failures = KeyFailures(limiter, settings.key_failure_limit, settings.key_failure_window_s)
     return Container(
-        settings, runtime, redis, service, imports, guard, channels, failures, trusted_networks(settings.trusted_proxies), consumed
+        settings, runtime, redis, service, imports, guard, channels, failures, trusted_networks(settings.trusted_proxies), registry
     )

@@ -9,6 +9,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from crm_contracts.envelope import Envelope
 from crm_contracts.leads import ChannelKind
 from crm_devtools.testdb import migrated_database
 from crm_devtools.tokens import Member, TestIssuer
+from crm_runtime.registry import Message
 from intake_svc.bootstrap import Container, bootstrap
 from intake_svc.config import IntakeSettings
 from intake_svc.domain.channels import Channel
@@ -56,6 +59,25 @@ class Intake:
         key: str = answer.json()["key"]
         self.ids[key] = uuid.UUID(answer.json()["id"])
         return key
+
+    async def consume(self, *events: Envelope) -> None:
+        """`events` as the consumer applies a partition's batch (without its inbox): each
+        payload parsed by the class its handler is registered for, a run of one type to a run
+        handler, all in one transaction."""
+        messages = []
+        for event in events:
+            route = self.container.registry.route(event.type)
+            assert route is not None, f"intake handles no {event.type}"
+            messages.append((route, Message(event, route.model.model_validate(event.data))))
+        async with self.container.runtime.sessions() as session, session.begin():
+            for route, group in groupby(messages, key=lambda pair: pair[0]):
+                run = [message for _, message in group]
+                if route.run is not None:
+                    await route.run(session, run)
+                else:
+                    assert route.one is not None
+                    for message in run:
+                        await route.one(session, message)
 
     async def sql(self, statement: str, **params: Any) -> Any:
         async with self.container.runtime.sessions() as session, session.begin():

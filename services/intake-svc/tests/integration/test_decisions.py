@@ -10,7 +10,6 @@ from crm_contracts.events import Decision, DecisionMade
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_runtime.consumer import PoisonMessage
 from crm_runtime.events import new_event
-from intake_svc.service_layer.handlers import on_decision
 
 from .conftest import Intake
 
@@ -31,12 +30,47 @@ async def test_a_decision_from_another_workspace_is_refused_and_changes_nothing(
     )
 
     async def deliver(workspace: str) -> None:
-        event = Envelope.model_validate(new_event("dedup-svc", decided, workspace=workspace, subject=None).model_dump())
-        async with intake.container.runtime.sessions() as session, session.begin():
-            await on_decision(session, event)
+        await intake.consume(Envelope.model_validate(new_event("dedup-svc", decided, workspace=workspace, subject=None).model_dump()))
 
     with pytest.raises(PoisonMessage, match="workspace mismatch"):
         await deliver("other")
     assert (await intake.http.get(f"/v1/submissions/{submission_id}")).json()["state"] == "accepted"
     await deliver("main")
     assert (await intake.http.get(f"/v1/submissions/{submission_id}")).json()["state"] == "rejected"
+
+
+async def test_a_run_of_decisions_is_applied_as_one_at_a_time_would(intake: Intake) -> None:
+    key = await intake.channel("api")
+    ids = []
+    for n in range(3):
+        answer = await intake.edge.post(
+            "/v1/leads", json={"last_name": f"n{n}", "emails": [f"n{n}@example.com"]}, headers={"X-Channel-Key": key}
+        )
+        ids.append(uuid.UUID(answer.json()["submission_id"]))
+    created, rejected, twice = ids
+    card, later_card = uuid.uuid4(), uuid.uuid4()
+    channel = ChannelRef(key=key, kind=ChannelKind.API, name=key, duplicate_policy="create_always")
+
+    def decision(submission_id: uuid.UUID, decision: Decision, customer_id: uuid.UUID | None = None, reason: str | None = None) -> Envelope:
+        payload = DecisionMade(
+            submission_id=submission_id,
+            decision=decision,
+            customer_id=customer_id,
+            channel=channel,
+            lead=Lead(last_name="x"),
+            reason=reason,
+        )
+        return Envelope.model_validate(new_event("dedup-svc", payload, workspace="main", subject=None).model_dump())
+
+    await intake.consume(
+        decision(created, Decision.CREATE, card),
+        decision(rejected, Decision.REJECT, reason="no identifiers"),
+        decision(twice, Decision.SKIP),
+        decision(twice, Decision.CREATE, later_card),  # a later decision of a finished one keeps its state
+        decision(uuid.uuid4(), Decision.CREATE, uuid.uuid4()),  # another deployment's lead: ignored
+    )
+
+    found = {s: (await intake.http.get(f"/v1/submissions/{s}")).json() for s in ids}
+    assert (found[created]["state"], found[created]["decision"], found[created]["customer_id"]) == ("decided", "create", str(card))
+    assert (found[rejected]["state"], found[rejected]["errors"]) == ("rejected", [{"field": None, "message": "no identifiers"}])
+    assert (found[twice]["state"], found[twice]["decision"], found[twice]["customer_id"]) == ("done", "create", str(later_card))

@@ -15,7 +15,7 @@ from crm_contracts.events import CustomerErased, Decision, DecisionMade
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_runtime.consumer import parse_event
 from crm_runtime.events import new_event
-from intake_svc.service_layer.erasure import ERASED
+from crm_runtime.registry import event_type
 
 from .conftest import Intake
 from .test_imports import read_through, upload
@@ -29,11 +29,7 @@ async def deliver(intake: Intake, payload: Any, workspace: str = "main") -> None
     """The event as the consumer hands it to the service's own handler (one transaction)."""
     event = new_event("some-svc", payload, workspace=workspace, subject=None)
     raw = json.dumps(event.model_dump(mode="json")).encode()
-    handlers = intake.container.handlers
-    parsed = parse_event(raw, handlers)
-    handler = handlers[parsed.type]
-    async with intake.container.runtime.sessions() as session, session.begin():
-        await handler(session, parsed)  # type: ignore[operator]
+    await intake.consume(parse_event(raw, intake.container.registry))
 
 
 async def accepted(intake: Intake, key: str, idempotency_key: str | None = None, lead: dict[str, Any] = LEAD) -> uuid.UUID:
@@ -57,7 +53,7 @@ async def row(intake: Intake, submission_id: uuid.UUID) -> Any:
 
 
 async def test_an_erased_card_leaves_no_lead_data_in_its_submissions_or_the_idempotency_cache(intake: Intake, redis: Redis) -> None:
-    assert ERASED in intake.container.handlers, "the consumer runs the erasure"
+    assert event_type(CustomerErased) in intake.container.registry, "the consumer runs the erasure"
     key, other_key = await intake.channel("api"), await intake.channel("api", workspace="other")
     card, neighbour = uuid.uuid4(), uuid.uuid4()
     mine = await accepted(intake, key, "order-1")

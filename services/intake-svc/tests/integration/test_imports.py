@@ -16,7 +16,6 @@ from crm_contracts.events import Decision, DecisionMade
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_contracts.text import UNSTORABLE_MESSAGE
 from crm_runtime.events import new_event
-from intake_svc.service_layer.handlers import on_decision
 
 from .conftest import Intake, eventually
 
@@ -53,9 +52,7 @@ async def decide_all(intake: Intake, job_id: str) -> None:
         decided = DecisionMade(
             submission_id=row.id, decision=Decision.CREATE, customer_id=uuid.uuid4(), channel=channel, lead=Lead.model_validate(row.lead)
         )
-        event = Envelope.model_validate(new_event("dedup-svc", decided, workspace=row.workspace, subject=None).model_dump())
-        async with intake.container.runtime.sessions() as session, session.begin():
-            await on_decision(session, event)
+        await intake.consume(Envelope.model_validate(new_event("dedup-svc", decided, workspace=row.workspace, subject=None).model_dump()))
 
 
 async def job(intake: Intake, job_id: str) -> dict[str, Any]:

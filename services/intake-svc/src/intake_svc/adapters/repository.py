@@ -1,11 +1,29 @@
 """All of intake-svc's queries. Repositories never commit."""
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, case, delete, exists, func, insert, literal_column, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -150,6 +168,57 @@ _BLANK: dict[str, ColumnElement[Any]] = {
 }
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class DecisionRow:
+    """What a run of decisions sets on one submission: `customer_id` and `errors` (JSON text)
+    only when not None (otherwise they stay)."""
+
+    submission_id: UUID
+    decision: str
+    state: str
+    customer_id: UUID | None
+    errors: str | None
+
+
+_UUIDS = ARRAY(PG_UUID(as_uuid=True))
+_TEXTS = ARRAY(String())
+# One cached statement for any number of decisions (arrays, not a VALUES list of each size).
+# Linking a submission to a card erased already (its erasure came first) blanks its lead data
+# in the same statement, as `update` does.
+_APPLY_DECISIONS = text(
+    """
+    UPDATE submissions AS s SET
+      decision = v.decision,
+      state = v.state,
+      customer_id = coalesce(v.customer_id, s.customer_id),
+      errors = CASE WHEN v.erased_in IS NOT DISTINCT FROM s.workspace THEN '[]'::jsonb
+                    ELSE coalesce(v.errors::jsonb, s.errors) END,
+      lead = CASE WHEN v.erased_in IS NOT DISTINCT FROM s.workspace THEN '{}'::jsonb ELSE s.lead END,
+      raw = CASE WHEN v.erased_in IS NOT DISTINCT FROM s.workspace THEN '{}'::jsonb ELSE s.raw END,
+      idempotency_fingerprint = CASE WHEN v.erased_in IS NOT DISTINCT FROM s.workspace THEN NULL
+                                     ELSE s.idempotency_fingerprint END,
+      erased_at = CASE WHEN v.erased_in IS NOT DISTINCT FROM s.workspace THEN coalesce(s.erased_at, now())
+                       ELSE s.erased_at END,
+      updated_at = now()
+    FROM (
+      SELECT d.id, d.decision, d.state, d.customer_id, d.errors, e.workspace AS erased_in
+      FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:decisions AS text[]), CAST(:states AS text[]),
+        CAST(:customer_ids AS uuid[]), CAST(:errors AS text[])
+      ) AS d(id, decision, state, customer_id, errors)
+      LEFT JOIN erased_customers AS e ON e.customer_id = d.customer_id
+    ) AS v
+    WHERE s.id = v.id
+    """
+).bindparams(
+    bindparam("ids", type_=_UUIDS),
+    bindparam("decisions", type_=_TEXTS),
+    bindparam("states", type_=_TEXTS),
+    bindparam("customer_ids", type_=_UUIDS),
+    bindparam("errors", type_=_TEXTS),
+)
+
+
 class SubmissionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -200,6 +269,35 @@ class SubmissionRepository:
         s = submissions.c
         row = (await self._s.execute(select(s.state, s.job_id, s.workspace).where(s.id == submission_id).with_for_update())).first()
         return (State(row.state), row.job_id, row.workspace) if row else None
+
+    async def states_for_update(self, ids: Sequence[UUID]) -> dict[UUID, tuple[State, UUID | None, str]]:
+        """`state_for_update` of many submissions in one statement, locked in id order (two
+        consumers locking overlapping sets cannot deadlock)."""
+        if not ids:
+            return {}
+        s = submissions.c
+        rows = await self._s.execute(
+            select(s.id, s.state, s.job_id, s.workspace)
+            .where(s.id == any_(bindparam("ids", list(ids), type_=_UUIDS)))
+            .order_by(s.id)
+            .with_for_update()
+        )
+        return {row.id: (State(row.state), row.job_id, row.workspace) for row in rows}
+
+    async def apply_decisions(self, rows: Sequence[DecisionRow]) -> None:
+        """Set each row's decision and state (and card, and errors, when given) in one statement."""
+        if not rows:
+            return
+        await self._s.execute(
+            _APPLY_DECISIONS,
+            {
+                "ids": [r.submission_id for r in rows],
+                "decisions": [r.decision for r in rows],
+                "states": [r.state for r in rows],
+                "customer_ids": [r.customer_id for r in rows],
+                "errors": [r.errors for r in rows],
+            },
+        )
 
     async def update(self, submission_id: UUID, **values: Any) -> None:
         """Set `values`; linking the submission to a card erased already (its event came first)

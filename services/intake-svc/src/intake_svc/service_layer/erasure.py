@@ -23,22 +23,22 @@ number of submissions.
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerErased
+from crm_runtime.registry import Message, Registry
 from intake_svc.adapters.idempotency import IdempotencyCache
 from intake_svc.adapters.imports_repository import ImportRepository
 from intake_svc.adapters.repository import SubmissionRepository
-
-ERASED = "crm.customer.erased.v1"
 
 
 class Erasure:
     def __init__(self, idempotency: IdempotencyCache) -> None:
         self._idempotency = idempotency
 
-    async def on_erased(self, session: AsyncSession, event: Envelope) -> None:
-        erased = CustomerErased.model_validate(event.data)
-        blanked = await SubmissionRepository(session).erase_customer(event.workspace, erased.customer_id)
+    def registry(self) -> Registry:
+        return Registry().on(CustomerErased, self.on_erased)
+
+    async def on_erased(self, session: AsyncSession, message: Message[CustomerErased]) -> None:
+        blanked = await SubmissionRepository(session).erase_customer(message.workspace, message.payload.customer_id)
         jobs = sorted({row.job_id for row in blanked if row.job_id is not None})
         if jobs:
             await ImportRepository(session).drop_files(jobs)

@@ -1,16 +1,17 @@
 """Use cases of intake-svc: one request or message = one unit of work = one commit."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import CustomerCreated, CustomerEnriched, DecisionMade, LeadAccepted
+from crm_contracts.events import CustomerCreated, CustomerEnriched, Decision, DecisionMade, LeadAccepted
 from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable, unstorable
@@ -18,15 +19,17 @@ from crm_runtime.consumer import same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.group_commit import GroupCommit, Refused
 from crm_runtime.outbox import Outbox
+from crm_runtime.problems import printable_field
+from crm_runtime.registry import Message, Registry
 from intake_svc.adapters.idempotency import IdempotencyCache
 from intake_svc.adapters.imports_repository import ImportRepository, outcome_counter
-from intake_svc.adapters.repository import SubmissionRepository
+from intake_svc.adapters.repository import DecisionRow, SubmissionRepository
 from intake_svc.domain import capture
 from intake_svc.domain.capture import LeadRejected
 from intake_svc.domain.channels import Channel
 from intake_svc.domain.readers import Reader
 from intake_svc.domain.submissions import State, after_card_applied, after_decision, fingerprint
-from intake_svc.domain.validation import check_custom_fields
+from intake_svc.domain.validation import check_custom_fields, validate_lead
 
 SOURCE = "intake-svc"
 
@@ -143,23 +146,9 @@ class IntakeService:
         return submission_id
 
     async def _write(self, batch: list[StagedLead]) -> list[tuple[UUID, str | None]]:
-        """One transaction for a whole burst of accepted leads (see GroupCommit).
-
-        Returns each lead's submission id with the fingerprint stored with it: its own, or the
-        earlier submission's of its idempotency key.
-        """
+        """One transaction for a whole burst of accepted leads (see GroupCommit)."""
         async with self._sessions() as session, session.begin():
-            repo = SubmissionRepository(session)
-            inserted = await repo.add_many_new([s.row for s in batch])
-            await self._outbox.stage_many(session, [(topics.LEADS, s.key, s.event) for s in batch if s.submission_id in inserted])
-            repeats = [(s.row["channel_id"], s.row["idempotency_key"]) for s in batch if s.submission_id not in inserted]
-            earlier = await repo.ids_of_idempotency_keys(repeats)
-        return [
-            (s.submission_id, s.row["idempotency_fingerprint"])
-            if s.submission_id in inserted
-            else earlier[(s.row["channel_id"], s.row["idempotency_key"])]
-            for s in batch
-        ]
+            return await write_staged(session, self._outbox, batch)
 
     async def close(self) -> None:
         await self._commits.close()
@@ -188,45 +177,136 @@ class IntakeService:
             return await SubmissionRepository(session).get(submission_id, reader)
 
 
-async def on_decision(session: AsyncSession, event: Envelope) -> None:
-    decided = DecisionMade.model_validate(event.data)
+def prepare_lead(
+    channel: ChannelRef,
+    workspace: str,
+    lead: Lead,
+    known: list[FieldDefinition] | None,
+    *,
+    idempotency_key: str | None = None,
+    submission_id: UUID | None = None,
+) -> StagedLead:
+    """One lead sent by a source (the topic, the bulk route) ready to be written: validated as
+    the HTTP edge does (`validate_lead`, the custom fields against `known` except from a web
+    form, the stamps of its channel's kind), with its idempotency key's body fingerprint.
+    `LeadRejected` names every culprit."""
+    if idempotency_key is not None and unstorable(idempotency_key):
+        raise LeadRejected("idempotency_key", UNSTORABLE_MESSAGE)
+    lead = validate_lead(lead)
+    if lead.fields and known is not None and channel.kind is not ChannelKind.WEB:
+        lead = check_custom_fields(lead, known)
+    stamped = capture.stamp(lead, channel.kind)
+    body_print = fingerprint(lead.model_dump(mode="json")) if idempotency_key else None
+    return stage_lead(channel, workspace, stamped, {}, idempotency_key, submission_id=submission_id, idempotency_fingerprint=body_print)
+
+
+def rejected_row(channel: ChannelRef, workspace: str, submission_id: UUID, lead: Lead, errors: list[tuple[str, str]]) -> dict[str, Any]:
+    """The submission row of a lead refused at the edge of a stream: state `rejected`, its
+    field errors, the lead as sent (unless it holds what no store can keep)."""
+    body = lead.model_dump(mode="json")
+    return {
+        "id": submission_id,
+        "workspace": workspace,
+        "channel_id": UUID(channel.key),
+        "channel_kind": channel.kind.value,
+        "state": State.REJECTED.value,
+        "decision": "reject",
+        "errors": [{"field": printable_field(field), "message": message} for field, message in errors],
+        "lead": {} if find_unstorable(body) else body,
+    }
+
+
+async def write_staged(session: AsyncSession, outbox: Outbox, batch: Sequence[StagedLead]) -> list[tuple[UUID, str | None]]:
+    """Insert the submissions of `batch` and stage their `LeadAccepted` events, in the caller's
+    transaction: one insert and one outbox statement whatever the size.
+
+    Returns each lead's submission id with the fingerprint stored with it: its own, or, for a
+    repeat of an idempotency key (nothing new written), the earlier submission's id and
+    fingerprint. A repeat of a submission id (a redelivery) comes back as itself.
+    """
     repo = SubmissionRepository(session)
-    found = await repo.state_for_update(decided.submission_id)
-    if found is None:
-        return  # a lead of another intake deployment sharing the topic
-    current, job_id, workspace = found
-    same_workspace(event, workspace)
-    values: dict[str, Any] = {"decision": decided.decision.value, "state": after_decision(current, decided.decision).value}
-    if decided.customer_id:
-        values["customer_id"] = decided.customer_id
-    if decided.reason and decided.decision.value == "reject":
-        values["errors"] = [{"field": None, "message": decided.reason}]
-    await repo.update(decided.submission_id, **values)
-    if job_id is not None:
-        await ImportRepository(session).count_outcome(job_id, outcome_counter(decided.decision))
+    inserted = await repo.add_many_new([s.row for s in batch])
+    await outbox.stage_many(session, [(topics.LEADS, s.key, s.event) for s in batch if s.submission_id in inserted])
+    repeats = [
+        (s.row["channel_id"], s.row["idempotency_key"]) for s in batch if s.submission_id not in inserted and s.row["idempotency_key"]
+    ]
+    earlier = await repo.ids_of_idempotency_keys(repeats)
+    results: list[tuple[UUID, str | None]] = []
+    for s in batch:
+        if s.submission_id in inserted or not s.row["idempotency_key"]:
+            results.append((s.submission_id, s.row["idempotency_fingerprint"]))
+        else:
+            results.append(earlier.get((s.row["channel_id"], s.row["idempotency_key"]), (s.submission_id, None)))
+    return results
 
 
-async def on_card_applied(session: AsyncSession, event: Envelope) -> None:
-    payload = (
-        CustomerCreated.model_validate(event.data)
-        if event.type == "crm.customer.created.v1"
-        else CustomerEnriched.model_validate(event.data)
-    )
-    if payload.submission_id is None:
+# -- what intake consumes ----------------------------------------------------------------------
+
+
+@dataclass
+class _Decided:
+    """What a run of decisions makes of one submission (the last decision wins, the state
+    steps through each)."""
+
+    state: State
+    workspace: str
+    job_id: UUID | None
+    decision: str = ""
+    customer_id: UUID | None = None
+    errors: str | None = None  # JSON, when the decision sets them
+
+
+async def on_decisions(session: AsyncSession, messages: Sequence[Message[DecisionMade]]) -> None:
+    """A run of decisions in three statements: lock the submissions (in id order), one UPDATE
+    for all of them, and the import jobs' counters (per decision of an import row)."""
+    repo = SubmissionRepository(session)
+    found = await repo.states_for_update(sorted({m.payload.submission_id for m in messages}))
+    decided: dict[UUID, _Decided] = {}
+    counted: list[tuple[UUID, str]] = []
+    for message in messages:
+        payload = message.payload
+        current = found.get(payload.submission_id)
+        if current is None:
+            continue  # a lead of another intake deployment sharing the topic
+        state, job_id, workspace = current
+        same_workspace(message.event, workspace)
+        row = decided.setdefault(payload.submission_id, _Decided(state, workspace, job_id))
+        row.state = after_decision(row.state, payload.decision)
+        found[payload.submission_id] = (row.state, job_id, workspace)
+        row.decision = payload.decision.value
+        if payload.customer_id:
+            row.customer_id = payload.customer_id
+        if payload.reason and payload.decision is Decision.REJECT:
+            row.errors = orjson.dumps([{"field": None, "message": payload.reason}]).decode()
+        if job_id is not None:
+            counted.append((job_id, outcome_counter(payload.decision)))
+    await repo.apply_decisions([DecisionRow(sid, d.decision, d.state.value, d.customer_id, d.errors) for sid, d in decided.items()])
+    if counted:
+        jobs = ImportRepository(session)
+        for job_id, counter in counted:
+            await jobs.count_outcome(job_id, counter)
+
+
+async def _card_applied(session: AsyncSession, message: Message[Any], submission_id: UUID | None, customer_id: UUID) -> None:
+    if submission_id is None:
         return
     repo = SubmissionRepository(session)
-    found = await repo.state_for_update(payload.submission_id)
+    found = await repo.state_for_update(submission_id)
     if found is None:
         return
     current, _, workspace = found
-    same_workspace(event, workspace)
-    customer_id = payload.customer.id if isinstance(payload, CustomerCreated) else payload.customer_id
-    await repo.update(payload.submission_id, state=after_card_applied(current).value, customer_id=customer_id)
+    same_workspace(message.event, workspace)
+    await repo.update(submission_id, state=after_card_applied(current).value, customer_id=customer_id)
 
 
-HANDLERS = {
-    "crm.dedup.decision.made.v1": on_decision,
-    "crm.customer.created.v1": on_card_applied,
-    "crm.customer.enriched.v1": on_card_applied,
-}
-SUBSCRIPTIONS = [topics.DECISIONS, topics.CUSTOMER_EVENTS]
+async def on_created(session: AsyncSession, message: Message[CustomerCreated]) -> None:
+    await _card_applied(session, message, message.payload.submission_id, message.payload.customer.id)
+
+
+async def on_enriched(session: AsyncSession, message: Message[CustomerEnriched]) -> None:
+    await _card_applied(session, message, message.payload.submission_id, message.payload.customer_id)
+
+
+def decisions_and_cards() -> Registry:
+    """The submission's lifecycle after it was staged: dedup's decision, the card it made."""
+    return Registry().on_run(DecisionMade, on_decisions).on(CustomerCreated, on_created).on(CustomerEnriched, on_enriched)
