@@ -423,6 +423,8 @@ class Samples:
 
 PY_SPY = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "py-spy")
 OWN_FRAME = re.compile(r"\b(\w+_svc|crm_\w+)/")
+ENTRY_FRAME = re.compile(r"__main__\.py|crm_runtime/cli\.py")
+IDLE_FRAME = re.compile(r"_worker \(concurrent/futures/thread\.py")  # a thread pool's worker waiting for work
 
 
 async def profile(after: float, seconds: float, folder: Path, top: int) -> dict[str, list[str]]:
@@ -462,14 +464,25 @@ def start_profile(duration: float) -> "asyncio.Task[dict[str, list[str]]]":
 
 
 def own_frames(stacks: Path, top: int) -> list[str]:
+    """Samples by the deepest frame of our own code in each stack (the process's entry point
+    aside; idle pool threads left out); a stack without one (library work: the event loop, a driver, SQLAlchemy running a
+    statement in its greenlet) counts for the library of its innermost frame."""
     counts: Counter[str] = Counter()
-    total = 0
     for line in stacks.read_text().splitlines() if stacks.exists() else []:
         stack, _, samples = line.rpartition(" ")
-        total += int(samples)
-        own = [frame for frame in stack.split(";") if OWN_FRAME.search(frame)]
-        counts[re.sub(r":\d+\)$", ")", own[-1]) if own else "(no own frame)"] += int(samples)
+        frames = [frame for frame in stack.split(";") if frame]
+        if frames and not IDLE_FRAME.match(frames[-1]):
+            counts[attribution(frames)] += int(samples)
+    total = max(1, sum(counts.values()))
     return [f"{100 * n / total:5.1f} % {frame}" for frame, n in counts.most_common(top)]
+
+
+def attribution(frames: list[str]) -> str:
+    own = [frame for frame in frames if OWN_FRAME.search(frame) and not ENTRY_FRAME.search(frame)]
+    if own:
+        return re.sub(r":\d+\)$", ")", own[-1])
+    library = re.search(r"\(([^/:)]+)", frames[-1])
+    return f"[library] {library[1] if library else frames[-1]}"
 
 
 # --- the run ----------------------------------------------------------------------------------------------------

@@ -330,8 +330,8 @@ def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
     args.duration, args.search_s, args.intake_s = (5, 5, 5) if quick else (60, 20, 30)
     args.drain_timeout = 60 if quick else 600
     args.settle_timeout = args.settle_timeout or (60 if quick else 1800)
-    args.import_rows = 2_000 if quick else 100_000
-    args.interactions = 2_000 if quick else 20_000
+    args.import_rows = 500 if quick else 100_000
+    args.interactions = 1_000 if quick else 20_000
     return args
 
 
