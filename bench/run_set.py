@@ -282,13 +282,12 @@ def table(args: argparse.Namespace, sections: list[tuple[Item, list[Figure]]]) -
 # --- the set ----------------------------------------------------------------------------------------------------
 
 
-def second_instances(log_dir: Path) -> Suite:
-    """Instance 2 of each consumer service against the dev stack's databases and topics (ports + 10)."""
-    suite = Suite(log_dir=log_dir)
+def start_second_instances(suite: Suite) -> None:
+    """Instance 2 of each consumer service against the dev stack's databases and topics (ports
+    + 10, as tests/e2e/test_scale_and_crash.py starts them): each joins its service's group."""
     for name in CONSUMERS:
         suite.start(name, instance=1)
     suite.wait_all_ready(timeout=120)
-    return suite
 
 
 def run_set(args: argparse.Namespace) -> list[tuple[Item, list[Figure]]]:
@@ -317,6 +316,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--intake", default="http://127.0.0.1:8001")
     p.add_argument("--kafka", default="127.0.0.1:9092")
     p.add_argument("--ingest-args", default="", help="options for bench/intake_ingest.py")
+    p.add_argument("--drain-timeout", type=float, default=None, help="pipeline.py's wait for lag 0 after a run (600; --quick: 60)")
     p.add_argument("--settle-timeout", type=float, default=None, help="seconds to wait for lag 0 before a run (1,800; --quick: 60)")
     return p
 
@@ -328,7 +328,7 @@ def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
     args.rate = args.rate or (50 if quick else 1000)
     args.rates = [float(r) for r in (args.rates or ("20,50" if quick else "100,200,300,500,700,1000,1500,2000")).split(",")]
     args.duration, args.search_s, args.intake_s = (5, 5, 5) if quick else (60, 20, 30)
-    args.drain_timeout = 60 if quick else 600
+    args.drain_timeout = args.drain_timeout or (60 if quick else 600)
     args.settle_timeout = args.settle_timeout or (60 if quick else 1800)
     args.import_rows = 500 if quick else 100_000
     args.interactions = 1_000 if quick else 20_000
@@ -338,12 +338,13 @@ def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
 def main() -> None:
     args = with_defaults(parser().parse_args())
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    extra = second_instances(OUT / f"set-{stamp}-logs") if args.instances == 2 else None
+    extra = Suite(log_dir=OUT / f"set-{stamp}-logs")
     try:
+        if args.instances == 2:
+            start_second_instances(extra)
         sections = run_set(args)
     finally:
-        if extra:
-            extra.stop_all()
+        extra.stop_all()
     markdown = table(args, sections)
     OUT.mkdir(exist_ok=True)
     (OUT / f"set-{stamp}.md").write_text(markdown)
