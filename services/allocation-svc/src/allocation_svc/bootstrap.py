@@ -7,7 +7,7 @@ from allocation_svc.service_layer.admin import Admin
 from allocation_svc.service_layer.assigning import Assigner
 from allocation_svc.service_layer.clock import Clock
 from allocation_svc.service_layer.draining import Drainer
-from allocation_svc.service_layer.handlers import SUBSCRIPTIONS, AllocationHandlers
+from allocation_svc.service_layer.handlers import AllocationHandlers
 from allocation_svc.service_layer.queries import Queries
 from allocation_svc.service_layer.transfers import Transfers
 from allocation_svc.service_layer.wizard_runs import Wizard
@@ -32,7 +32,7 @@ def bootstrap(settings: AllocationSettings) -> Container:
     assigner = Assigner(runtime.outbox, clock)
     drainer = Drainer(runtime.sessions, assigner, settings.queue_drain_seconds)
     handlers = AllocationHandlers(assigner)
-    runtime.subscribe(SUBSCRIPTIONS, handlers.handlers())
+    runtime.consume(handlers.registry())
     if settings.run_consumers:
         runtime.add_worker("queue-drain", drainer.run)
     sessions, outbox = runtime.sessions, runtime.outbox

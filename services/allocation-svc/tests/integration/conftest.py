@@ -22,8 +22,8 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerCreated, CustomerSnapshot, Role
 from crm_devtools.testdb import migrated_database
 from crm_devtools.tokens import Member, TestIssuer
-from crm_runtime.consumer import Batched
 from crm_runtime.events import new_event
+from crm_runtime.registry import Message
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,6 +50,7 @@ class Allocation:
         self.settings = AllocationSettings(database_url=url, database_pool_size=pool_size, http_tracing=False)
         self.container = bootstrap(self.settings)
         self.sessions = self.container.runtime.sessions
+        self.registry = self.container.handlers.registry()
         self.issuer = TestIssuer()
         self.memberships = self.issuer.install(self.container.runtime)
         transport = httpx.ASGITransport(app=app_for(self.container))
@@ -73,14 +74,22 @@ class Allocation:
             Envelope.model_validate(new_event("customer-svc", p, workspace=workspace, subject=None).model_dump(mode="json"))
             for p in payloads
         ]
-        handler = self.container.handlers.handlers()[events[0].type]
-        async with self.sessions() as session, session.begin():
-            if isinstance(handler, Batched):
-                await handler.handle(session, events)
-            else:
-                for event in events:
-                    await handler(session, event)
+        await self.apply(*events)
         return events
+
+    async def apply(self, *events: Envelope) -> None:
+        """Hand a run of events of one type to the service's handler in one transaction, as the
+        consumer does: each envelope with its payload parsed once (`Message`), by payload class."""
+        route = self.registry.route(events[0].type)
+        assert route is not None, f"allocation-svc handles no {events[0].type}"
+        messages = [Message(e, route.model.model_validate(e.data)) for e in events]
+        async with self.sessions() as session, session.begin():
+            if route.run is not None:
+                await route.run(session, messages)
+            else:
+                assert route.one is not None
+                for message in messages:
+                    await route.one(session, message)
 
     async def created(self, *cards: CustomerSnapshot, channel_kind: str = "web", channel_key: str | None = "dev-web-key") -> None:
         await self.consume(

@@ -5,6 +5,7 @@ from uuid import UUID
 
 import pytest
 
+from crm_contracts.envelope import Envelope
 from crm_contracts.events import CustomerOwnerAssigned
 from crm_runtime.events import new_event
 
@@ -101,9 +102,7 @@ async def test_customer_svc_echo_of_an_older_assignment_does_not_undo_a_transfer
         "customer-svc", CustomerOwnerAssigned(customer_id=lead.id, owner_id=UUID(a["id"])), workspace="main", subject=str(lead.id)
     )
     echo = echo.model_copy(update={"causationid": assigned["id"]})
-    handler = allocation.container.handlers.handlers()[echo.type]
-    async with allocation.sessions() as session, session.begin():
-        await handler(session, echo)  # type: ignore[operator]
+    await allocation.apply(Envelope.model_validate(echo.model_dump(mode="json")))
     reps = {r["name"]: r["open_leads"] for r in (await allocation.http.get("/v1/reps")).json()["items"]}
     assert reps == {"Avi": 0, "Batya": 1}
     # a person giving the card back to Avi in customer-svc is not an echo: it is followed

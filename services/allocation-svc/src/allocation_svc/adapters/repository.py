@@ -1,13 +1,14 @@
 """All of allocation-svc's queries. Repositories never commit."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, String, Table, and_, delete, exists, func, select, text, true, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Select, String, Table, and_, any_, bindparam, delete, exists, func, select, text, true, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from allocation_svc.adapters.tables import (
@@ -15,6 +16,8 @@ from allocation_svc.adapters.tables import (
     assignments,
     cards,
     queue,
+    rep_days,
+    rep_loads,
     rep_teams,
     reps,
     rules,
@@ -31,6 +34,55 @@ from crm_runtime import scope
 from crm_runtime.access import Caller
 
 EVERY_CARD: ColumnElement[bool] = true()
+
+
+@dataclass(frozen=True)
+class FirstAssignment:
+    """One automatic decision to store (`add_first_assignments`)."""
+
+    customer_id: UUID
+    owner_id: UUID
+    rule_id: UUID | None
+    strategy: str
+    reason: str
+    kind: str
+    at: datetime
+    day_start: datetime  # the start of the day `at` counts in (the rep's leads per day)
+    event_id: UUID  # the event published for it
+
+
+# One statement per batch whatever its size (arrays, not a VALUES list: one prepared statement).
+# The day counts are taken from the rows actually inserted, keyed in (rep, day) order.
+_FIRST_ASSIGNMENTS = text(
+    """
+    WITH input AS (
+        SELECT * FROM unnest(
+            CAST(:customer_ids AS uuid[]), CAST(:owner_ids AS uuid[]), CAST(:rule_ids AS uuid[]), CAST(:strategies AS text[]),
+            CAST(:reasons AS text[]), CAST(:kinds AS text[]), CAST(:ats AS timestamptz[]), CAST(:day_starts AS timestamptz[]),
+            CAST(:event_ids AS uuid[])
+        ) WITH ORDINALITY AS i(customer_id, owner_id, rule_id, strategy, reason, kind, at, day_start, event_id, ord)
+    ), added AS (
+        INSERT INTO assignments (customer_id, workspace, owner_id, rule_id, strategy, reason, assigned_at, kind)
+        SELECT customer_id, :workspace, owner_id, rule_id, strategy, reason, at, kind FROM input ORDER BY ord
+        ON CONFLICT DO NOTHING
+        RETURNING customer_id
+    ), kept AS (
+        SELECT input.* FROM input JOIN added USING (customer_id)
+    ), history AS (
+        INSERT INTO assignment_history (customer_id, workspace, owner_id, kind, rule_id, strategy, reason, assigned_at, event_id)
+        SELECT customer_id, :workspace, owner_id, kind, rule_id, strategy, reason, at, event_id FROM kept ORDER BY ord
+    ), owners AS (
+        UPDATE cards SET owner_id = kept.owner_id FROM kept WHERE cards.id = kept.customer_id
+    ), dequeued AS (
+        DELETE FROM queue WHERE customer_id IN (SELECT customer_id FROM kept)
+    ), days AS (
+        INSERT INTO rep_days AS d (rep_id, day_start, assigned)
+        SELECT owner_id, day_start, count(*) FROM kept GROUP BY owner_id, day_start ORDER BY owner_id, day_start
+        ON CONFLICT (rep_id, day_start) DO UPDATE SET assigned = d.assigned + excluded.assigned
+    )
+    SELECT customer_id FROM added
+    """
+)
 
 
 def reach(caller: Caller) -> ColumnElement[bool]:
@@ -162,27 +214,52 @@ class AllocationRepository:
         return (await self._s.execute(query.returning(reps))).first()
 
     async def loads(self, workspace: str, rep_ids: Sequence[UUID], day_start: datetime) -> dict[UUID, tuple[int, int]]:
-        """(open leads, leads assigned since ``day_start``) per rep."""
+        """(open leads, leads assigned since ``day_start``) per rep, from the counters."""
         if not rep_ids:
             return {}
-        open_q = (
-            select(cards.c.owner_id, func.count())
-            .where(cards.c.workspace == workspace, cards.c.owner_id.in_(rep_ids), cards.c.status.in_(OPEN_STATUSES), ~cards.c.hidden)
-            .group_by(cards.c.owner_id)
-        )
-        today_q = (
-            select(assignment_history.c.owner_id, func.count())
-            .where(assignment_history.c.owner_id.in_(rep_ids), assignment_history.c.assigned_at >= day_start)
-            .group_by(assignment_history.c.owner_id)
-        )
-        opened = {owner: n for owner, n in await self._s.execute(open_q)}
-        today = {owner: n for owner, n in await self._s.execute(today_q)}
+        ids = bindparam("ids", list(rep_ids), type_=ARRAY(PG_UUID(as_uuid=True)))
+        loaded = and_(rep_loads.c.workspace == workspace, rep_loads.c.rep_id == any_(ids))
+        open_q = select(rep_loads.c.rep_id, rep_loads.c.open_leads).where(loaded)
+        today_q = select(rep_days.c.rep_id, rep_days.c.assigned).where(rep_days.c.rep_id == any_(ids), rep_days.c.day_start == day_start)
+        opened = {r: n for r, n in await self._s.execute(open_q)}
+        today = {r: n for r, n in await self._s.execute(today_q)}
         return {r: (opened.get(r, 0), today.get(r, 0)) for r in rep_ids}
 
+    async def rep_rows_counted(self, workspace: str, day_start: datetime) -> list[Any]:
+        """The workspace's reps (not deleted) with their counters as `open_leads` and
+        `assigned_today` (leads assigned since ``day_start``): one statement."""
+        query = (
+            select(
+                reps,
+                func.coalesce(rep_loads.c.open_leads, 0).label("open_leads"),
+                func.coalesce(rep_days.c.assigned, 0).label("assigned_today"),
+            )
+            .select_from(
+                reps.outerjoin(rep_loads, and_(rep_loads.c.workspace == reps.c.workspace, rep_loads.c.rep_id == reps.c.id)).outerjoin(
+                    rep_days, and_(rep_days.c.rep_id == reps.c.id, rep_days.c.day_start == day_start)
+                )
+            )
+            .where(reps.c.workspace == workspace, reps.c.deleted_at.is_(None))
+            .order_by(reps.c.created_at, reps.c.id)
+        )
+        return list((await self._s.execute(query)).all())
+
+    async def count_assigned(self, days: Mapping[tuple[UUID, datetime], int]) -> None:
+        """Add to the reps' leads assigned per day ((rep, day start) -> leads), rows in key order."""
+        if not days:
+            return
+        keys = sorted(days)
+        await self._s.execute(
+            text(
+                "INSERT INTO rep_days AS d (rep_id, day_start, assigned)"
+                " SELECT * FROM unnest(CAST(:reps AS uuid[]), CAST(:days AS timestamptz[]), CAST(:counts AS int[]))"
+                " ON CONFLICT (rep_id, day_start) DO UPDATE SET assigned = d.assigned + excluded.assigned"
+            ),
+            {"reps": [k[0] for k in keys], "days": [k[1] for k in keys], "counts": [days[k] for k in keys]},
+        )
+
     async def rep_states(self, workspace: str, day_start: datetime) -> list[RepState]:
-        rows = await self.rep_rows(workspace)
-        loads = await self.loads(workspace, [r.id for r in rows], day_start)
-        return [rep_state(r, *loads[r.id]) for r in rows]
+        return [rep_state(r, r.open_leads, r.assigned_today) for r in await self.rep_rows_counted(workspace, day_start)]
 
     # --- rules --------------------------------------------------------------------------
 
@@ -205,8 +282,16 @@ class AllocationRepository:
         return result.first() is not None
 
     async def move_cursors(self, cursors: dict[UUID, int]) -> None:
-        for rule_id, cursor in sorted(cursors.items()):
-            await self._s.execute(update(rules).where(rules.c.id == rule_id).values(cursor=cursor))
+        if not cursors:
+            return
+        ids = sorted(cursors)
+        await self._s.execute(
+            text(
+                "UPDATE rules SET cursor = m.cursor FROM unnest(CAST(:ids AS uuid[]), CAST(:cursors AS bigint[])) AS m(id, cursor)"
+                " WHERE rules.id = m.id"
+            ),
+            {"ids": ids, "cursors": [cursors[i] for i in ids]},
+        )
 
     # --- the card projection --------------------------------------------------------------
 
@@ -217,6 +302,23 @@ class AllocationRepository:
         stmt = insert(cards)
         keep = {c.name for c in cards.columns} - {"id", "owner_id", "hidden", "created_at", "channel_kind", "channel_key"}
         await self._s.execute(stmt.on_conflict_do_update(index_elements=[cards.c.id], set_={k: stmt.excluded[k] for k in keep}), rows)
+
+    async def insert_new_cards(self, rows: list[dict[str, Any]]) -> set[UUID]:
+        """The cards of `rows` new to the projection, inserted (one statement; a card it holds
+        already is left alone and not returned)."""
+        if not rows:
+            return set()
+        stmt = insert(cards).on_conflict_do_nothing(index_elements=[cards.c.id]).returning(cards.c.id)
+        return set(await self._s.scalars(stmt, sorted(rows, key=lambda r: r["id"])))
+
+    async def assignable_cards(self, card_ids: Sequence[UUID]) -> dict[UUID, CardView]:
+        """Those of these cards that are live, have no owner and were never assigned (one statement)."""
+        if not card_ids:
+            return {}
+        ids = bindparam("ids", list(card_ids), type_=ARRAY(PG_UUID(as_uuid=True)))
+        taken = exists().where(assignments.c.customer_id == cards.c.id)
+        query = select(cards).where(cards.c.id == any_(ids), ~cards.c.hidden, cards.c.owner_id.is_(None), ~taken)
+        return {r.id: card_view(r) for r in await self._s.execute(query)}
 
     async def card_workspaces(self, card_ids: Sequence[UUID]) -> dict[UUID, str]:
         """The workspace of each of these cards the projection holds (hidden ones included)."""
@@ -307,11 +409,37 @@ class AllocationRepository:
         """The projection follows our own decisions at once (customer-svc's echo arrives later)."""
         if not owners:
             return
-        by_owner: dict[UUID, list[UUID]] = {}
-        for card_id, owner_id in owners.items():
-            by_owner.setdefault(owner_id, []).append(card_id)
-        for owner_id, card_ids in sorted(by_owner.items()):
-            await self._s.execute(update(cards).where(cards.c.id.in_(sorted(card_ids))).values(owner_id=owner_id))
+        ids = sorted(owners)
+        await self._s.execute(
+            text(
+                "UPDATE cards SET owner_id = o.owner_id FROM unnest(CAST(:ids AS uuid[]), CAST(:owners AS uuid[])) AS o(id, owner_id)"
+                " WHERE cards.id = o.id"
+            ),
+            {"ids": ids, "owners": [owners[i] for i in ids]},
+        )
+
+    async def add_first_assignments(self, workspace: str, rows: Sequence[FirstAssignment]) -> set[UUID]:
+        """First assignments, in one statement: the assignment (the primary key refuses a second
+        one), its history row (in the given order), the projection's owner, the card out of the
+        queue and the rep's count of the day. Returns the cards assigned now."""
+        if not rows:
+            return set()
+        result = await self._s.execute(
+            _FIRST_ASSIGNMENTS,
+            {
+                "workspace": workspace,
+                "customer_ids": [r.customer_id for r in rows],
+                "owner_ids": [r.owner_id for r in rows],
+                "rule_ids": [r.rule_id for r in rows],
+                "strategies": [r.strategy for r in rows],
+                "reasons": [r.reason for r in rows],
+                "kinds": [r.kind for r in rows],
+                "ats": [r.at for r in rows],
+                "day_starts": [r.day_start for r in rows],
+                "event_ids": [r.event_id for r in rows],
+            },
+        )
+        return set(result.scalars())
 
     async def card_reached(self, workspace: str, customer_id: UUID, reached: ColumnElement[bool]) -> bool:
         """Whether the projection holds this live card of `workspace` within `reached`."""

@@ -31,6 +31,26 @@ reps = Table(
 # the transaction of each rep change.
 rep_teams = rep_teams_table(metadata)
 
+# Counters read at each decision batch instead of counting (migration 0005). A rep's open leads
+# (cards it owns, live and in an open status), kept by triggers on `cards` in the transaction of
+# every projection write; and the leads assigned to it per day (history rows since `day_start`,
+# midnight in the service's day zone), counted where owner changes are recorded.
+rep_loads = Table(
+    "rep_loads",
+    metadata,
+    Column("workspace", String(100), primary_key=True),
+    Column("rep_id", UUID(as_uuid=True), primary_key=True),
+    Column("open_leads", Integer, nullable=False, server_default="0"),
+)
+
+rep_days = Table(
+    "rep_days",
+    metadata,
+    Column("rep_id", UUID(as_uuid=True), primary_key=True),
+    Column("day_start", DateTime(timezone=True), primary_key=True),
+    Column("assigned", Integer, nullable=False, server_default="0"),
+)
+
 rules = Table(
     "rules",
     metadata,

@@ -1,8 +1,23 @@
 """Automatic assignment (DESIGN 4.6): every new lead gets one owner, or waits in the queue.
 
 All owner decisions of a workspace run under one transaction-scoped advisory lock, so any
-number of instances behave like one: the rotation cursors, open-lead counts and today's counts
-read after the lock are exact, and a card already assigned is never assigned again.
+number of instances behave like one: the rotation cursors and the reps' counters (open leads,
+leads assigned today: `rep_loads`, `rep_days`) read after the lock are exact, and a card already
+assigned is never assigned again.
+
+Lock order (one order everywhere, so instances never deadlock): workspace advisory locks in
+workspace order, each taken before any row of that workspace's projection (`cards`) or counters
+(`rep_loads`, `rep_days`) is written; counter rows in (workspace, rep) / (rep, day) order within
+a statement. Cards new to the projection and without an owner are inserted before the lock
+(nobody else sees them and no counter moves).
+
+What the lock covers, per workspace and batch (the decide and the write, nothing else):
+1. the cards not known from the caller (``fresh``): one statement (live, no owner, never assigned);
+2. the rules with their cursors: one statement; the reps with their counters: one statement;
+3. the decisions (pure: domain.rules, domain.strategies);
+4. the cursors moved (one statement), the assignments with their history, owners, queue and
+   day counts (one statement), their events (one outbox statement); queued leads as before.
+The lock is transaction-scoped: it is released by the consumer's commit of the partition batch.
 """
 
 import dataclasses
@@ -61,22 +76,28 @@ class Assigner:
         card_ids: Mapping[str, Sequence[UUID]],
         kind: str,
         causes: Mapping[UUID, Envelope] | None = None,
+        fresh: Mapping[UUID, CardView] | None = None,
     ) -> Outcome:
-        """Assign these cards (by workspace) in the given order; ``kind`` is `automatic` or `queue`."""
+        """Assign these cards (by workspace) in the given order; ``kind`` is `automatic` or `queue`.
+
+        ``fresh``: cards the caller has just inserted into the projection itself (no owner, never
+        assigned, not hidden), taken as they are instead of read back under the lock."""
         repo = AllocationRepository(session)
         outcome = Outcome()
         for workspace in sorted(card_ids):  # one lock order everywhere: no deadlocks between instances
+            ids = list(dict.fromkeys(card_ids[workspace]))
             await repo.lock_workspace(workspace)
-            decided = await self._decide(repo, workspace, card_ids[workspace], kind, outcome)
+            decided = await self._decide(repo, workspace, ids, kind, outcome, fresh or {})
             await self._apply(session, repo, workspace, decided, causes or {})
         return outcome
 
-    async def _decide(self, repo: AllocationRepository, workspace: str, ids: Sequence[UUID], kind: str, outcome: Outcome) -> _Decisions:
+    async def _decide(
+        self, repo: AllocationRepository, workspace: str, ids: Sequence[UUID], kind: str, outcome: Outcome, fresh: Mapping[UUID, CardView]
+    ) -> _Decisions:
         now = self._clock.now()
         decided = _Decisions(now)
-        fresh = await repo.cards_by_id(ids)
-        taken = await repo.assigned_among(list(fresh))
-        todo = [fresh[i] for i in ids if i in fresh and i not in taken and fresh[i].owner_id is None]
+        found = await repo.assignable_cards([i for i in ids if i not in fresh])
+        todo = [fresh.get(i) or found[i] for i in ids if i in fresh or i in found]
         if not todo:
             await repo.dequeue(ids)
             return decided
@@ -84,13 +105,8 @@ class Assigner:
         specs: list[RuleSpec] = [rule_spec(r) for r in rows]
         stored = {r.id: r.cursor for r in rows}
         cursors = dict(stored)
-        # Loads are counted over all of the workspace's cards: only when a capacity or least_loaded needs them.
-        rep_rows = await repo.rep_rows(workspace)
-        counted = any(r.capacity is not None or r.daily_capacity is not None for r in rep_rows) or any(
-            rule.active and rule.strategy == "least_loaded" for rule in specs
-        )
-        loads = await repo.loads(workspace, [r.id for r in rep_rows], self._clock.day_start(now)) if counted else {}
-        reps = {r.id: rep_state(r, *loads.get(r.id, (0, 0))) for r in rep_rows}
+        counted = await repo.rep_rows_counted(workspace, self._clock.day_start(now))
+        reps = {r.id: rep_state(r, r.open_leads, r.assigned_today) for r in counted}
         for card in todo:
             facts = lead_facts(card)
             rule = first_match(specs, facts)
@@ -144,7 +160,8 @@ class Assigner:
             )
             for a in decided.assignments
         ]
-        await record_owner_changes(session, self._outbox, workspace, changes, first_only=True, causes=causes)
+        day_start = self._clock.day_start
+        await record_owner_changes(session, self._outbox, workspace, changes, first_only=True, day_start=day_start, causes=causes)
         if not decided.queued:
             return
         already = {r.customer_id for r in await repo.queued_among([q.customer_id for q in decided.queued])}

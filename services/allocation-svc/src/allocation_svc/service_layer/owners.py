@@ -4,7 +4,8 @@ published, so customer-svc's echo is recognised), the projection's owner, the qu
 Automatic assignment, wizard runs and transfers all write through :func:`record_owner_changes`.
 """
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -12,7 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allocation_svc.adapters.repository import AllocationRepository
+from allocation_svc.adapters.repository import AllocationRepository, FirstAssignment
 from allocation_svc.service_layer import SOURCE
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
@@ -60,33 +61,50 @@ async def record_owner_changes(
     changes: Sequence[OwnerChange],
     *,
     first_only: bool,
+    day_start: Callable[[datetime], datetime],
     causes: Mapping[UUID, Envelope] | None = None,
 ) -> set[UUID]:
-    """Store and publish the changes; returns the cards changed.
+    """Store and publish the changes; returns the cards changed. Each rep's count of leads assigned
+    that day (``day_start(change.at)``) moves in the same transaction; its open leads follow the
+    projection's owner (the triggers of `rep_loads`).
 
     ``first_only``: a card that already has an assignment keeps it (automatic assignment is
-    exactly once); otherwise the current assignment is replaced (a person's decision).
+    exactly once; the assignments, history, owners, queue and day counts in one statement);
+    otherwise the current assignment is replaced (a person's decision).
     """
     repo = AllocationRepository(session)
-    rows = [_assignment(c, workspace) for c in changes]
-    if first_only:
-        done = await repo.add_assignments(rows)
-    else:
-        await repo.replace_assignments(rows)
-        done = {c.customer_id for c in changes}
-    kept = [c for c in changes if c.customer_id in done]
     events = {
         c.customer_id: new_event(
             SOURCE, c.published, workspace=workspace, subject=str(c.customer_id), cause=(causes or {}).get(c.customer_id)
         )
-        for c in kept
+        for c in changes
     }
-    history = [
-        {**_assignment(c, workspace), "previous_owner_id": c.previous_owner_id, "actor": c.actor, "event_id": events[c.customer_id].id}
-        for c in kept
-    ]
-    await repo.record_history(history)
-    await repo.set_owners({c.customer_id: c.owner_id for c in kept})
-    await repo.dequeue(c.customer_id for c in kept)
-    await outbox.stage_many(session, [(topics.ALLOCATION_EVENTS, str(cid), out) for cid, out in events.items()])
+    if first_only:
+        rows = [
+            FirstAssignment(
+                customer_id=c.customer_id,
+                owner_id=c.owner_id,
+                rule_id=c.rule_id,
+                strategy=c.strategy,
+                reason=c.reason[:REASON_MAX],
+                kind=c.kind,
+                at=c.at,
+                day_start=day_start(c.at),
+                event_id=events[c.customer_id].id,
+            )
+            for c in changes
+        ]
+        done = await repo.add_first_assignments(workspace, rows)
+    else:
+        await repo.replace_assignments([_assignment(c, workspace) for c in changes])
+        done = {c.customer_id for c in changes}
+        history = [
+            {**_assignment(c, workspace), "previous_owner_id": c.previous_owner_id, "actor": c.actor, "event_id": events[c.customer_id].id}
+            for c in changes
+        ]
+        await repo.record_history(history)
+        await repo.set_owners({c.customer_id: c.owner_id for c in changes})
+        await repo.dequeue(c.customer_id for c in changes)
+        await repo.count_assigned(Counter((c.owner_id, day_start(c.at)) for c in changes))
+    await outbox.stage_many(session, [(topics.ALLOCATION_EVENTS, str(cid), out) for cid, out in events.items() if cid in done])
     return done

@@ -105,7 +105,7 @@ class Transfers:
                 )
                 for card in moving
             ]
-            await record_owner_changes(session, self._outbox, workspace, changes, first_only=False)
+            await record_owner_changes(session, self._outbox, workspace, changes, first_only=False, day_start=self._clock.day_start)
             if moving:  # one line per transfer (a transfer may move thousands of cards)
                 await self._audit.stage_for(
                     session,

@@ -158,7 +158,7 @@ class Wizard:
                         actor=actor,
                     )
                 )
-            await record_owner_changes(session, self._outbox, workspace, changes, first_only=False)
+            await record_owner_changes(session, self._outbox, workspace, changes, first_only=False, day_start=self._clock.day_start)
             applied = sum(1 for o in outcomes.values() if o == "applied")
             done = {"state": "applied", "applied": applied, "skipped": len(items) - applied, "applied_at": now, "applied_by": actor}
             await repo.finish_run(run_id, done, outcomes)
