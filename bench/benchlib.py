@@ -368,7 +368,8 @@ class LagProbe:
         """The current end of every partition of these topics."""
         described = await self.admin.describe_topics(names)
         partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-        return await self.consumer.end_offsets(partitions)
+        ends: dict[TopicPartition, int] = await self.consumer.end_offsets(partitions)
+        return ends
 
 
 ACTIVITY = """select datname, state, coalesce(wait_event_type, ''), coalesce(wait_event, ''), count(*)

@@ -21,7 +21,8 @@ How it measures:
   `LeadAssigned` on crm.allocation.events.v1, and the `assigned` entry on crm.timeline.events.v1.
   A stage's time is its record's timestamp (set when the relay produced it); the topics are read
   after the run, from the offsets they had before it, so the reading costs the run nothing.
-  "accepted" is the client's clock at the 202 answer (the broker's ack in `--topic` mode).
+  "accepted" is the client's clock at the 202 answer (the broker's ack in `--topic` mode): the
+  first step can be negative when the relay publishes before a slow answer reaches the client.
 - During the run, every second: consumer lag of each service's group (committed vs end offsets,
   the Kafka admin API) and `pg_stat_activity` (sessions active, idle in transaction, waiting on
   a lock, per database). CPU of every process from `/proc` (each service, instances found by
@@ -48,6 +49,7 @@ import re
 import statistics
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -127,8 +129,7 @@ async def stage_times(
                     correlation = envelope.get("correlationid")
                     if correlation in ours and stage.matches(envelope):
                         times[stage.name].setdefault(correlation, record.timestamp / 1000)
-                if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
     return times
@@ -230,7 +231,7 @@ class Leads:
         }
 
 
-class Sender:
+class Sender(ABC):
     """Sends unit `i` (one request or message, `per_unit` leads) and returns the submission ids it got."""
 
     per_unit = 1
@@ -238,11 +239,11 @@ class Sender:
     async def start(self) -> None:
         return None
 
-    async def stop(self) -> None:
-        return None
+    @abstractmethod
+    async def stop(self) -> None: ...
 
-    async def send(self, i: int) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    async def send(self, i: int) -> list[str]: ...
 
 
 class HttpSender(Sender):
