@@ -17,6 +17,7 @@ from intake_svc.adapters.tables import metadata
 from intake_svc.config import IntakeSettings
 from intake_svc.domain.channels import Channel
 from intake_svc.service_layer import handlers
+from intake_svc.service_layer.bulk import BulkIntake
 from intake_svc.service_layer.channels import Channels
 from intake_svc.service_layer.edge import EdgeGuard, KeyFailures, Network, trusted_networks
 from intake_svc.service_layer.erasure import Erasure
@@ -37,6 +38,7 @@ class Container:
     failures: KeyFailures
     trusted_proxies: tuple[Network, ...]
     registry: Registry  # what the consumer runs, by payload class
+    bulk: BulkIntake
 
 
 def bootstrap(settings: IntakeSettings) -> Container:
@@ -84,5 +86,15 @@ def bootstrap(settings: IntakeSettings) -> Container:
     guard = EdgeGuard(limiter, settings.channel_rate_limit_per_minute, settings.address_rate_limit_per_minute)
     failures = KeyFailures(limiter, settings.key_failure_limit, settings.key_failure_window_s)
     return Container(
-        settings, runtime, redis, service, imports, guard, channels, failures, trusted_networks(settings.trusted_proxies), registry
+        settings,
+        runtime,
+        redis,
+        service,
+        imports,
+        guard,
+        channels,
+        failures,
+        trusted_networks(settings.trusted_proxies),
+        registry,
+        BulkIntake(runtime.sessions, runtime.outbox, definitions.of),
     )

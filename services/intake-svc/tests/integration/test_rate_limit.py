@@ -133,3 +133,13 @@ async def test_peek_tells_whether_a_hit_would_be_allowed_and_records_nothing(red
     refused = await limiter.peek(key, limit=2, window_s=60)
     assert not refused.allowed and 1 <= refused.retry_after_s <= 60
     assert await redis.zcard(PREFIX + key) == 2
+
+
+async def test_a_hit_may_count_for_several_and_is_refused_whole(redis: Redis, key: str) -> None:
+    limiter = RateLimiter(redis)
+    assert await limiter.hit(key, limit=10, window_s=60, cost=7) == RateDecision(True, 3, 0)
+    assert not (await limiter.hit(key, limit=10, window_s=60, cost=4)).allowed
+    assert await redis.zcard(PREFIX + key) == 7, "a refused hit records nothing"
+    assert await limiter.hit(key, limit=10, window_s=60, cost=3) == RateDecision(True, 0, 0)
+    too_many = await limiter.hit(f"{key}:other", limit=10, window_s=60, cost=11)
+    assert (too_many.allowed, too_many.retry_after_s) == (False, 60)

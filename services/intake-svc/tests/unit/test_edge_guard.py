@@ -16,10 +16,11 @@ class FakeLimiter:
     def __init__(self) -> None:
         self.hits: dict[str, int] = {}
 
-    async def hit(self, key: str, limit: int, window_s: float) -> RateDecision:
-        self.hits[key] = self.hits.get(key, 0) + 1
-        allowed = self.hits[key] <= limit
-        return RateDecision(allowed=allowed, remaining=max(0, limit - self.hits[key]), retry_after_s=0 if allowed else 17)
+    async def hit(self, key: str, limit: int, window_s: float, cost: int = 1) -> RateDecision:
+        allowed = self.hits.get(key, 0) + cost <= limit
+        if allowed:  # as the real one: a refused hit records nothing
+            self.hits[key] = self.hits.get(key, 0) + cost
+        return RateDecision(allowed=allowed, remaining=max(0, limit - self.hits.get(key, 0)), retry_after_s=0 if allowed else 17)
 
 
 def channel(kind: ChannelKind, limit: int | None = None) -> Channel:
@@ -76,3 +77,15 @@ async def test_an_address_is_locked_out_after_its_failed_key_attempts_and_others
     await failures.check(None)  # no address known: nothing to count against
     await failures.failed(None)
     assert set(limiter.hits) == {"keyfail:1.1.1.1"}
+
+
+async def test_a_request_of_several_leads_counts_as_that_many() -> None:
+    limiter = FakeLimiter()
+    guard = EdgeGuard(limiter, None, 1000)  # type: ignore[arg-type]
+    api = channel(ChannelKind.API, limit=10)
+    await guard.admit(api, "10.0.0.1", leads=7)
+    with pytest.raises(Throttled):
+        await guard.admit(api, "10.0.0.1", leads=4)
+    await guard.admit(api, "10.0.0.1", leads=3)  # the refused 4 took nothing: 7 + 3 fill the minute
+    with pytest.raises(Throttled):
+        await guard.admit(api, "10.0.0.1")

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 PREFIX = "intake:rl:"
 
 # Needs Redis >= 5 (TIME before writes relies on script effects replication).
-# KEYS[1]: the window's sorted set. ARGV: limit, window in microseconds, a unique member.
+# KEYS[1]: the window's sorted set. ARGV: limit, window in microseconds, a unique member, and
+# the hit's cost (how many entries it counts for: a bulk request counts its leads; default 1).
 # Returns {allowed (0|1), remaining, microseconds until a hit would be allowed}.
 # The window as it stands now: entries older than the window dropped, `count` left in it.
 _WINDOW = """
@@ -50,10 +51,13 @@ return {0, 0, tonumber(oldest[2]) + window - now}
 _SLIDING_WINDOW = (
     _WINDOW
     + """
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
+local cost = tonumber(ARGV[4] or '1')
+if count + cost <= limit then
+  for i = 1, cost do
+    redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. i)
+  end
   redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
-  return {1, limit - count - 1, 0}
+  return {1, limit - count - cost, 0}
 end
 """
     + _FULL
@@ -92,10 +96,14 @@ class RateLimiter:
         self._last_warning = -math.inf
         self._failures = 0
 
-    async def hit(self, key: str, limit: int, window_s: float) -> RateDecision:
-        """Count one hit on `key`; allowed while fewer than `limit` were allowed in the last `window_s`."""
+    async def hit(self, key: str, limit: int, window_s: float, cost: int = 1) -> RateDecision:
+        """Count a hit of `cost` (one unless said) on `key`; allowed while the hits allowed in
+        the last `window_s` plus this one stay within `limit`. A cost above `limit` is never
+        allowed (retry after a whole window: it never will be)."""
+        if cost > limit >= 1:
+            return RateDecision(allowed=False, remaining=0, retry_after_s=max(1, math.ceil(window_s)))
         member = f"{time.time_ns()}:{os.urandom(6).hex()}"
-        return await self._run(self._script, key, limit, window_s, member)
+        return await self._run(self._script, key, limit, window_s, member, str(max(1, cost)))
 
     async def peek(self, key: str, limit: int, window_s: float) -> RateDecision:
         """Would a hit on `key` be allowed now? Records nothing (`remaining` counts this one)."""

@@ -28,18 +28,19 @@ class EdgeGuard:
         self._channel_per_minute = channel_per_minute
         self._address_per_minute = address_per_minute
 
-    async def admit(self, channel: Channel, address: str | None) -> None:
-        """Raise `Throttled` when the channel or the sender has used up its minute.
+    async def admit(self, channel: Channel, address: str | None, leads: int = 1) -> None:
+        """Raise `Throttled` when the channel or the sender has used up its minute; a request
+        of several `leads` (the bulk route) counts as that many.
 
         A channel without a limit of its own (and no default) costs no Redis round trip.
         """
         limit = channel.rate_limit_per_minute or self._channel_per_minute
         if limit:
-            decision = await self._limiter.hit(f"channel:{channel.id}", limit, 60)
+            decision = await self._limiter.hit(f"channel:{channel.id}", limit, 60, leads)
             if not decision.allowed:
                 raise Throttled("channel", decision.retry_after_s)
         if channel.kind in PUBLIC_KINDS and address:
-            decision = await self._limiter.hit(f"ip:{channel.id}:{address}", self._address_per_minute, 60)
+            decision = await self._limiter.hit(f"ip:{channel.id}:{address}", self._address_per_minute, 60, leads)
             if not decision.allowed:
                 raise Throttled("address", decision.retry_after_s)
 
