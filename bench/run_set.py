@@ -207,7 +207,7 @@ def cell(values: tuple[Any, ...]) -> str:
 
 def item_rows(item: Item, figures: list[Figure]) -> list[str]:
     loads = ", ".join(run.load.split("load average:")[-1].split(",")[0].strip() for run in item.runs)
-    rows = [f"| **{item.title}** | | | | load before: {loads or '—'} |"]
+    rows = [f"| **{item.title}** | | | | {loads or '—'} |"]
     if item.note:
         rows.append(f"| {item.note} | | | | |")
     for run in item.runs:
@@ -268,7 +268,7 @@ def table(args: argparse.Namespace, sections: list[tuple[Item, list[Figure]]]) -
         f"`{' '.join(['bench/run_set.py', *sys.argv[1:]])}` — {args.runs} run(s) each, medians; "
         f"{'two instances' if args.instances == 2 else 'one instance'} of each consumer service.",
         "",
-        "| measure | median | runs | target | |",
+        "| measure | median | each run | target | 1-min load average before each run |",
         "|---|---|---|---|---|",
     ]
     body = [row for item, figures in sections for row in item_rows(item, figures)]
