@@ -22,6 +22,10 @@ Items (`--only`):
 - `timeline`: bench/timeline_load.py ingest with 1 and with 2 timeline processes (it takes the
   median of its own runs).
 
+`--instances 2` starts instance 2 of dedup-, customer-, allocation- and timeline-svc (this working
+tree's code, against the dev stack's databases and topics, ports + 10) for the whole set and stops
+them at the end: start the dev stack from the same tree. The CPU table then has a row per instance.
+
 Before each run it waits until every consumer group of the suite has caught up (lag 0), and
 records `uptime`'s load average. The table (figures are medians of the runs, each run's value
 beside them) goes to stdout and bench/out/set-<time>.md, every run's full result to
