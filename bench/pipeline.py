@@ -264,7 +264,8 @@ class HttpSender(Sender):
         if self.per_unit == 1:
             headers = {"X-Channel-Key": self.channel_key, "Idempotency-Key": f"{self.leads.run}-{i}"}
             return http_request(self.url, "/v1/leads", headers, orjson.dumps(self.leads.lead(i)))
-        batch = [self.leads.lead(i * self.per_unit + k) for k in range(self.per_unit)]
+        first = i * self.per_unit
+        batch = [{**self.leads.lead(n), "idempotency_key": f"{self.leads.run}-{n}"} for n in range(first, first + self.per_unit)]
         return http_request(self.url, "/v1/leads/bulk", {"X-Channel-Key": self.channel_key}, orjson.dumps(batch))
 
     async def send(self, i: int) -> list[str]:
@@ -279,13 +280,9 @@ class HttpSender(Sender):
         return submission_ids(orjson.loads(body))
 
 
-def submission_ids(answer: Any) -> list[str]:
-    """The submission ids of an answer: one lead's (`{"submission_id": ...}`) or a bulk answer's
-    (a list of per-lead answers, bare or under the answer's one list-valued field)."""
-    if isinstance(answer, dict) and "submission_id" in answer:
-        return [str(answer["submission_id"])]
-    items = answer if isinstance(answer, list) else next((v for v in answer.values() if isinstance(v, list)), [])
-    return [str(item["submission_id"]) for item in items if isinstance(item, dict) and item.get("submission_id")]
+def submission_ids(answer: dict[str, Any]) -> list[str]:
+    """The submission ids of an answer: one lead's, or a bulk answer's `results` (a refused lead has none)."""
+    return [str(result["submission_id"]) for result in answer.get("results", [answer]) if result.get("submission_id")]
 
 
 class TopicSender(Sender):
