@@ -1,6 +1,6 @@
 """Card creations per second through customer-svc's decision consumer (a backlog of `create` decisions).
 
-    .venv/bin/python bench/card_creations.py [--decisions 20000] [--instances 1|2] [--keep-topics]
+    .venv/bin/python bench/card_creations.py [--decisions 20000] [--instances 1|2] [--then-owners] [--keep-topics]
 
 1. Creates a customer database of its own (`customer_bench_create`, real migrations) and a
    topic namespace of its own with the topics `customer-svc migrate` creates (6 partitions).
@@ -14,6 +14,12 @@
    (their `created_at`, stamped per batch by the handler), the same from process start
    (start-up and group join included), the outbox drain and the service CPU per card, and
    checks that nothing was lost, duplicated or dead-lettered.
+4. With `--then-owners`: once every card exists, produces a `LeadAssigned` (allocation's topic)
+   and a `TimelineEntryRecorded` (timeline's topic) for every card at once, as allocation-svc and
+   timeline-svc would, and polls until every card has its owner and its newest entry and every
+   `CustomerOwnerAssigned` is published: owner changes + entries per second, the service CPU per
+   card for that phase, and the deadlocks PostgreSQL counted in the database meanwhile (the two
+   topics' transactions change the same cards).
 """
 
 import argparse
@@ -35,7 +41,7 @@ from benchlib import busy_cores, cpu_by_program, cpu_seconds, end_offsets, load_
 from search_latency import card
 
 from crm_contracts import topics
-from crm_contracts.events import Decision, DecisionMade, WebsiteToken
+from crm_contracts.events import Decision, DecisionMade, LeadAssigned, TimelineEntryRecorded, WebsiteToken
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_runtime.events import new_event
 from crm_runtime.kafka import connection, ensure_topics, make_producer
@@ -94,28 +100,99 @@ async def prepare(settings: CustomerSettings) -> None:
     await ensure_topics(settings, SERVICE_TOPICS)
 
 
-async def produce(settings: CustomerSettings, n: int) -> dict[str, float]:
-    t0 = time.perf_counter()
-    backlog = [decision(i, n) for i in range(n)]
-    built = time.perf_counter() - t0
+async def send_all(settings: CustomerSettings, backlog: list[tuple[str, str, dict[str, Any]]]) -> float:
+    """Send (topic, key, envelope) as the services' relays do; seconds taken."""
     producer = make_producer(settings)
     await producer.start()
     try:
-        topic = settings.topic(topics.DECISIONS)
         t1 = time.perf_counter()
         futures = [
-            await producer.send(topic, value=orjson.dumps(envelope), key=key.encode(), headers=relay_headers(envelope))
-            for key, envelope in backlog
+            await producer.send(settings.topic(topic), value=orjson.dumps(envelope), key=key.encode(), headers=relay_headers(envelope))
+            for topic, key, envelope in backlog
         ]
         await asyncio.gather(*futures)
-        sent = time.perf_counter() - t1
+        return time.perf_counter() - t1
     finally:
         await producer.stop()
+
+
+async def produce(settings: CustomerSettings, n: int) -> tuple[dict[str, float], list[str]]:
+    t0 = time.perf_counter()
+    backlog = [decision(i, n) for i in range(n)]
+    built = time.perf_counter() - t0
+    sent = await send_all(settings, [(topics.DECISIONS, key, envelope) for key, envelope in backlog])
     print(f"produced {n:,} decisions in {sent:.1f} s ({n / sent:,.0f}/s; building the envelopes took {built:.1f} s)", flush=True)
-    return {"build_envelopes_s": round(built, 2), "produce_s": round(sent, 2), "produced_per_s": round(n / sent)}
+    return {"build_envelopes_s": round(built, 2), "produce_s": round(sent, 2), "produced_per_s": round(n / sent)}, [k for k, _ in backlog]
 
 
-async def run(settings: CustomerSettings, n: int, instances: int, timeout: float) -> dict[str, Any]:
+def owner_and_entry(customer_id: str, owners: list[uuid.UUID]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The `LeadAssigned` allocation-svc and the `TimelineEntryRecorded` timeline-svc stage for a new card."""
+    now = datetime.now(UTC)
+    cid = uuid.UUID(customer_id)
+    owner = owners[cid.int % len(owners)]
+    assigned = LeadAssigned(customer_id=cid, owner_id=owner, rule_id=None, strategy="round_robin", reason="bench", assigned_at=now)
+    entry = TimelineEntryRecorded(customer_id=cid, entry_id=uuid.uuid4(), kind="lead", occurred_at=now, summary="Lead from Landing page")
+    return [
+        (
+            topics.ALLOCATION_EVENTS,
+            customer_id,
+            new_event("allocation-svc", assigned, workspace=WORKSPACE, subject=customer_id).model_dump(mode="json"),
+        ),
+        (
+            topics.TIMELINE_EVENTS,
+            customer_id,
+            new_event("timeline-svc", entry, workspace=WORKSPACE, subject=customer_id).model_dump(mode="json"),
+        ),
+    ]
+
+
+async def owners_phase(
+    settings: CustomerSettings, conn: asyncpg.Connection, services: list[subprocess.Popen[bytes]], customer_ids: list[str], timeout: float
+) -> dict[str, Any]:
+    """Owner assignments and timeline entries for every card at once (step 4)."""
+    n = len(customer_ids)
+    owners = [uuid.uuid4() for _ in range(20)]
+    backlog = [item for cid in customer_ids for item in owner_and_entry(cid, owners)]
+    deadlocks0 = await conn.fetchval("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+    cpu0 = [cpu_seconds(s.pid) for s in services]
+    ticks0 = machine_ticks()
+    t0 = time.perf_counter()
+    sent = await send_all(settings, backlog)
+    waiting: Counter[str] = Counter()
+    done = None
+    while time.perf_counter() - t0 < timeout:
+        row = await conn.fetchrow(
+            "SELECT count(owner_id) AS owned, count(last_event_summary) AS noted, (SELECT count(*) FROM outbox) AS outbox FROM customers"
+        )
+        sessions = await conn.fetch(
+            "SELECT left(query, 50) AS query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND state = 'active' AND wait_event_type = 'Lock'"
+        )
+        waiting.update(" ".join(r["query"].split()) for r in sessions)
+        if row["owned"] >= n and row["noted"] >= n and row["outbox"] == 0:
+            done = time.perf_counter() - t0
+            break
+        await asyncio.sleep(0.1)
+    if done is None:
+        raise SystemExit(f"owners/entries not done after {timeout} s")
+    cpu = sum(cpu_seconds(s.pid) for s in services) - sum(cpu0)
+    deadlocks = await conn.fetchval("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()") - deadlocks0
+    inbox = await conn.fetchval("SELECT count(*) FROM inbox")
+    return {
+        "events": 2 * n,
+        "produce_s": round(sent, 2),
+        "all_applied_s": round(done, 2),  # from the first send to every owner, entry and CustomerOwnerAssigned out
+        "events_per_s": round(2 * n / done),
+        "service_cpu_ms_per_event": round(1000 * cpu / (2 * n), 2),
+        "machine_busy_cores": busy_cores(ticks0),
+        "deadlocks": deadlocks,
+        "statements_seen_waiting_on_a_lock": dict(waiting.most_common(5)),
+        "inbox_rows_after": inbox,  # decisions + owners + entries, each once
+    }
+
+
+async def run(settings: CustomerSettings, customer_ids: list[str], instances: int, timeout: float, then_owners: bool) -> dict[str, Any]:
+    n = len(customer_ids)
     env = {
         **os.environ,
         "CUSTOMER_DATABASE_URL": database_url(),
@@ -133,6 +210,7 @@ async def run(settings: CustomerSettings, n: int, instances: int, timeout: float
         for k in range(instances)
     ]
     marks: dict[str, float] = {}
+    owners: dict[str, Any] = {}
     timeline: list[tuple[float, int, int, int, int]] = []  # (s since start, cards, outbox rows, active backends, waiting on a lock)
     cpu: list[float] = []
     waiting: Counter[str] = Counter()  # statements seen waiting for a lock
@@ -173,6 +251,8 @@ async def run(settings: CustomerSettings, n: int, instances: int, timeout: float
                     raise SystemExit("a customer-svc process exited")
                 await asyncio.sleep(0.25)
         cpu = [cpu_seconds(s.pid) for s in services]
+        if then_owners and "outbox_empty" in marks:
+            owners = await owners_phase(settings, conn, services, customer_ids, timeout)
     finally:
         for s in services:
             s.terminate()
@@ -186,7 +266,10 @@ async def run(settings: CustomerSettings, n: int, instances: int, timeout: float
     await conn.close()
     if "all_cards" not in marks:
         raise SystemExit(f"only {checks['cards']:,} of {n:,} cards after {timeout} s")
-    published = await end_offsets(settings, [settings.topic(topics.CUSTOMER_EVENTS), topics.dead_letter(settings.topic(topics.DECISIONS))])
+    consumed = [topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS]
+    published = await end_offsets(
+        settings, [settings.topic(topics.CUSTOMER_EVENTS), *(topics.dead_letter(settings.topic(t)) for t in consumed)]
+    )
     # The handler stamps created_at when it writes a batch: first to last card without polling error.
     steady = float(checks["first_to_last_card_s"])
     return {
@@ -208,6 +291,7 @@ async def run(settings: CustomerSettings, n: int, instances: int, timeout: float
         "service_cpu_s": [round(c, 1) for c in cpu],  # per process, start-up included
         "service_cpu_ms_per_card": round(1000 * (sum(cpu) - sum(cpu_at_ready.values())) / n, 2),  # after start-up
         "checks": {**{k: v for k, v in checks.items() if k != "first_to_last_card_s"}, "published": published},
+        **({"owners_and_entries": owners} if owners else {}),
         "cards_over_time": [
             f"{t:6.2f} s: {c:>7,} cards, {o:>6,} in the outbox, {a} statements running, {w} waiting on a lock"
             for t, c, o, a, w in timeline[:: max(1, len(timeline) // 40)]
@@ -221,15 +305,16 @@ async def main() -> None:
     parser.add_argument("--instances", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for every card and an empty outbox")
     parser.add_argument("--keep-topics", action="store_true", help="leave the run's topics on the broker")
+    parser.add_argument("--then-owners", action="store_true", help="then an owner and a timeline entry for every card (step 4)")
     args = parser.parse_args()
     namespace = f"bench{uuid.uuid4().hex[:8]}."
     settings = CustomerSettings(database_url=database_url(), topic_namespace=namespace, group_id=namespace + "customer-svc")
     before = load_average()
     print(f"load before: {before}\nnamespace {namespace}, {args.instances} instance(s), {settings.topic_partitions} partitions")
     await prepare(settings)
-    produced = await produce(settings, args.decisions)
+    produced, customer_ids = await produce(settings, args.decisions)
     try:
-        result = await run(settings, args.decisions, args.instances, args.timeout)
+        result = await run(settings, customer_ids, args.instances, args.timeout, args.then_owners)
     finally:
         if not args.keep_topics:
             admin = AIOKafkaAdminClient(**connection(settings))

@@ -9,7 +9,7 @@ from customer_svc.service_layer.audit_log import AuditLog
 from customer_svc.service_layer.cards import CardService
 from customer_svc.service_layer.definitions import FieldDefinitions
 from customer_svc.service_layer.duplicate_leads import DuplicateLeadService
-from customer_svc.service_layer.handlers import SUBSCRIPTIONS, CustomerHandlers
+from customer_svc.service_layer.handlers import CustomerHandlers
 from customer_svc.service_layer.memberships import MembershipService
 from customer_svc.service_layer.merging import MergeService
 from customer_svc.service_layer.numbers import Numbers
@@ -40,8 +40,8 @@ def bootstrap(settings: CustomerSettings, dedup: DedupClient | None = None) -> C
     runtime = ServiceRuntime(settings, metadata)
     definitions = FieldDefinitions(runtime.sessions, settings.field_definitions_ttl_s, runtime.audit)
     audit_log = AuditLog(runtime.sessions)
-    handlers = CustomerHandlers(runtime.outbox, definitions, Numbers(runtime.sessions)).handlers()
-    runtime.subscribe(SUBSCRIPTIONS, {**handlers, **audit_log.handlers()})
+    handlers = CustomerHandlers(runtime.outbox, definitions, Numbers(runtime.sessions))
+    runtime.consume(handlers.registry().include(audit_log.registry()))
     publisher = Publisher(runtime.outbox)
     region = settings.default_phone_region
     if dedup is None:

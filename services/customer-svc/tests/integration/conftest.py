@@ -7,7 +7,8 @@ headers a test gives it (access tests use `issuer` and `memberships` directly)."
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ import httpx
 import pytest
 from pydantic import BaseModel
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.envelope import Envelope
 from crm_devtools.testdb import migrated_database
 from crm_devtools.tokens import Member, TestIssuer
-from crm_runtime.consumer import Batched, parse_event
+from crm_runtime.consumer import parse_event
 from crm_runtime.events import new_event
 from crm_runtime.http import create_app
+from crm_runtime.registry import Message
 from customer_svc.bootstrap import Container, bootstrap
 from customer_svc.config import CustomerSettings
 from customer_svc.entrypoints.admin_api import build_admin_router
@@ -49,8 +52,8 @@ class Customers:
     def __init__(self, container: Container, dedup: ScriptedDedup) -> None:
         self.container = container
         self.dedup = dedup
-        handlers = CustomerHandlers(container.runtime.outbox, container.definitions, Numbers(container.runtime.sessions)).handlers()
-        self.handlers = {**handlers, **container.audit_log.handlers()}
+        handlers = CustomerHandlers(container.runtime.outbox, container.definitions, Numbers(container.runtime.sessions))
+        self.registry = handlers.registry().include(container.audit_log.registry())
         self.issuer = TestIssuer()
         self.memberships = self.issuer.install(container.runtime)
         routers = [build_router(container), build_members_router(container), build_admin_router(container)]
@@ -60,34 +63,44 @@ class Customers:
         self.http = httpx.AsyncClient(transport=transport, base_url="http://customer", auth=member, headers={"X-Workspace": "main"})
         self.anonymous = httpx.AsyncClient(transport=transport, base_url="http://customer")
 
-    def consumed(self, payload: BaseModel, workspace: str, subject: str | None) -> Envelope:
+    def consumed(self, payload: BaseModel, workspace: str, subject: str | None) -> Message[Any]:
         """The event as the consumer hands it to a handler: sent as JSON (NUL and surrogates
-        escaped), then parsed and checked against the store rule as the consumer does."""
-        event = new_event("test", payload, workspace=workspace, subject=subject)
-        return parse_event(json.dumps(event.model_dump(mode="json")).encode(), self.handlers)
+        escaped), then parsed (envelope and payload) and checked against the store rule as the
+        consumer does."""
+        event = parse_event(
+            json.dumps(new_event("test", payload, workspace=workspace, subject=subject).model_dump(mode="json")).encode(), self.registry
+        )
+        route = self.registry.route(event.type)
+        assert route is not None, event.type
+        return Message(event, route.model.model_validate(event.data))
+
+    async def apply(self, messages: Sequence[Message[Any]], session: AsyncSession | None = None) -> None:
+        """`messages` through their handlers in one transaction (in `session`'s, when given), as
+        the consumer applies a partition's batch: each run of one type to a run handler in one call."""
+        if session is None:
+            async with self.container.runtime.sessions() as session, session.begin():
+                await self.apply(messages, session)
+            return
+        for event_type, run in groupby(messages, key=lambda m: m.event.type):
+            route = self.registry.route(event_type)
+            assert route is not None, event_type
+            if route.run is not None:
+                await route.run(session, list(run))
+            else:
+                assert route.one is not None
+                for message in run:
+                    await route.one(session, message)
 
     async def deliver(self, payload: BaseModel, workspace: str = "main", subject: uuid.UUID | None = None) -> Envelope:
         """One event through the consumer's parse and its handler in one transaction, as the consumer does."""
-        event = self.consumed(payload, workspace, str(subject))
-        handler = self.handlers[event.type]
-        async with self.container.runtime.sessions() as session, session.begin():
-            if isinstance(handler, Batched):
-                await handler.handle(session, [event])
-            else:
-                await handler(session, event)
-        return event
+        message = self.consumed(payload, workspace, str(subject))
+        await self.apply([message])
+        return message.event
 
     async def deliver_batch(self, payloads: list[tuple[BaseModel, str]]) -> None:
-        """Events of one type (payload, workspace) through their handler in one transaction, as
-        the consumer applies a partition's batch (a `Batched` handler takes them in one call)."""
-        events = [self.consumed(p, w, None) for p, w in payloads]
-        handler = self.handlers[events[0].type]
-        async with self.container.runtime.sessions() as session, session.begin():
-            if isinstance(handler, Batched):
-                await handler.handle(session, events)
-            else:
-                for event in events:
-                    await handler(session, event)
+        """Events (payload, workspace) through their handlers in one transaction, as the consumer
+        applies a partition's batch."""
+        await self.apply([self.consumed(p, w, None) for p, w in payloads])
 
     async def outbox(self, topic: str) -> list[tuple[str, dict[str, Any]]]:
         """(key, envelope) of every event staged for `topic`, oldest first."""

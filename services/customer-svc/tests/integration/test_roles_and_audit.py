@@ -21,6 +21,7 @@ from crm_devtools.principals import ADMIN, ADMIN_PASSWORD
 from crm_devtools.tokens import TESTER, TestIssuer
 from crm_runtime.http import create_app
 from crm_runtime.kafka import ensure_topics
+from crm_runtime.registry import Message
 from customer_svc.adapters.audit_log import AuditLogRepository
 from customer_svc.bootstrap import bootstrap
 from customer_svc.entrypoints.admin_api import build_admin_router
@@ -314,9 +315,8 @@ async def test_the_audit_log_is_filtered_and_paged_newest_first(customers: Custo
 
 async def test_a_redelivered_line_is_kept_once(customers: Customers) -> None:
     event = await customers.deliver(_line(CustomerAuditRecorded, 0))
-    handler = customers.handlers[event.type]
-    async with customers.container.runtime.sessions() as session, session.begin():
-        await handler.handle(session, [event, event])  # type: ignore[union-attr]
+    message = Message(event, CustomerAuditRecorded.model_validate(event.data))
+    await customers.apply([message, message])
     assert [x["id"] for x in (await _page(customers))["items"]] == [str(event.id)]
 
 

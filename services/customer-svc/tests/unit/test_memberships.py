@@ -22,7 +22,8 @@ from customer_svc.__main__ import TOPICS
 from customer_svc.adapters.dedup_client import DedupUnavailable, HttpDedupClient
 from customer_svc.config import CustomerSettings
 from customer_svc.domain.memberships import LastAdministrator, Membership, granted, revoked
-from customer_svc.service_layer.handlers import SUBSCRIPTIONS
+from customer_svc.service_layer.audit_log import AuditLog
+from customer_svc.service_layer.handlers import CustomerHandlers
 from customer_svc.service_layer.memberships import MembershipService, membership_key
 
 pytestmark = pytest.mark.unit
@@ -183,7 +184,9 @@ def test_migrate_creates_the_access_topic_and_every_topic_the_catalog_gives_cust
     assert topics.ACCESS in TOPICS and topics.ACCESS in topics.COMPACTED
     assert TOPICS == catalog.ensured("customer-svc")  # what its broker principal may create
     # It keeps the audit log: every service's audit topic is created and consumed.
-    assert {topics.audit(s) for s in topics.AUDITED} <= set(TOPICS) and set(SUBSCRIPTIONS) == set(catalog.SUBSCRIBERS["customer-svc"])
+    registry = CustomerHandlers(None, None, None).registry().include(AuditLog(None).registry())  # type: ignore[arg-type]
+    subscriptions = registry.topics()  # derived from the payload classes it handles
+    assert {topics.audit(s) for s in topics.AUDITED} <= set(TOPICS) and set(subscriptions) == set(catalog.SUBSCRIBERS["customer-svc"])
 
 
 def test_timeline_and_intake_are_the_services_customer_svc_serves() -> None:

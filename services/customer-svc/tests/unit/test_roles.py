@@ -13,13 +13,14 @@ import pytest
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import AUDIT_MODELS, Role, RoleChanged
+from crm_contracts.events import AUDIT_MODELS, AuditRecorded, Role, RoleChanged
 from crm_contracts.permissions import Action, FieldAccess, RolePermissions, Scope, Section, default_roles
 from crm_runtime.consumer import PoisonMessage
 from crm_runtime.events import new_event
 from crm_runtime.problems import Problem
+from crm_runtime.registry import Message
 from customer_svc.domain.roles import LockedOut, RoleRecord, changed, default_record, effective, lockout
-from customer_svc.service_layer.audit_log import AUDIT_TOPICS, AuditLog, audit_type, line_from
+from customer_svc.service_layer.audit_log import AuditLog, line_from
 from customer_svc.service_layer.roles import RoleService, role_key
 
 pytestmark = pytest.mark.unit
@@ -188,24 +189,25 @@ async def test_a_reset_publishes_the_defaults_and_a_refused_change_stages_nothin
 # --- the audit keeper ---------------------------------------------------------------------------------
 
 
-def _audit_event(service: str, **data: Any) -> Envelope:
+def _audit_event(service: str, **data: Any) -> Message[AuditRecorded]:
     line = AUDIT_MODELS[service](
         **{"service": "forged-svc", "actor": "u-1", "action": "customer.update", "outcome": "done", "at": datetime.now(UTC), **data}
     )
-    return new_event(f"{service}-svc", line, workspace="w", subject=None)
+    return Message(new_event(f"{service}-svc", line, workspace="w", subject=None), line)
 
 
 def test_customer_svc_keeps_every_services_audit_lines() -> None:
-    assert AUDIT_TOPICS == [topics.audit(s) for s in topics.AUDITED]
-    assert set(AuditLog(None).handlers()) == {audit_type(s) for s in topics.AUDITED}  # type: ignore[arg-type]
-    assert audit_type("timeline") == "crm.timeline.audit_recorded.v1"
+    registry = AuditLog(None).registry()  # type: ignore[arg-type]
+    assert registry.topics() == [topics.audit(s) for s in topics.AUDITED]
+    assert {route.model for route in registry.routes()} == set(AUDIT_MODELS.values())
+    assert all(route.run is not None for route in registry.routes())  # a run of lines in one insert
 
 
 def test_a_line_is_kept_under_its_event_id_and_the_service_of_its_topic() -> None:
-    event = _audit_event("allocation", target_type="customer", target_id=str(uuid4()), before={"a": 1}, after={"a": 2})
-    line = line_from(event, "allocation")
+    message = _audit_event("allocation", target_type="customer", target_id=str(uuid4()), before={"a": 1}, after={"a": 2})
+    line = line_from(message, "allocation")
     assert (line.id, line.workspace, line.service, line.actor, line.before, line.after) == (
-        event.id,
+        message.event.id,
         "w",
         "allocation-svc",  # not what the line claims: only allocation-svc may write its topic
         "u-1",

@@ -5,9 +5,29 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, String, and_, bindparam, case, cast, delete, func, or_, select, text, true, union, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    column,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    union,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import DateTime, Text
 
 from crm_runtime import scope
 from crm_runtime.access import Caller
@@ -70,6 +90,49 @@ def card_values(card: Card) -> dict[str, Any]:
         emails=card.emails,
     )
     return values
+
+
+_IDS = ARRAY(PG_UUID(as_uuid=True))
+_c = customers.c
+
+
+# The rule that keeps the consumers free of deadlocks: a transaction locks the cards a run of
+# events changes with one statement, in id order (`_LOCKED`), before it changes any of them; two
+# transactions that both change cards A and B then queue up on A instead of each holding one.
+# Built once: SQLAlchemy's compiled cache and asyncpg's prepared statements are keyed by the text,
+# and array parameters keep the text the same whatever the number of cards.
+_LOCKED = (
+    select(_c.id, _c.workspace, _c.owner_id)
+    .where(_c.id == any_(bindparam("ids", type_=_IDS)))
+    .order_by(_c.id)
+    .with_for_update(of=customers)
+)
+_LOCKED_CARDS = select(customers).where(_c.id == any_(bindparam("ids", type_=_IDS))).order_by(_c.id).with_for_update(of=customers)
+_owners = (
+    func.unnest(bindparam("ids", type_=_IDS), bindparam("owners", type_=_IDS))
+    .table_valued(column("id", PG_UUID(as_uuid=True)), column("owner_id", PG_UUID(as_uuid=True)))
+    .render_derived("owners")
+)
+_SET_OWNERS = update(customers).where(_c.id == _owners.c.id).values(owner_id=_owners.c.owner_id, updated_at=func.now())
+_entries = (
+    func.unnest(
+        bindparam("ids", type_=_IDS), bindparam("ats", type_=ARRAY(DateTime(timezone=True))), bindparam("summaries", type_=ARRAY(Text))
+    )
+    .table_valued(column("id", PG_UUID(as_uuid=True)), column("at", DateTime(timezone=True)), column("summary", Text))
+    .render_derived("entries")
+)
+_NOTE_LATEST = (
+    update(customers)
+    .where(_c.id == _entries.c.id, or_(_c.last_event_at.is_(None), _c.last_event_at <= _entries.c.at))
+    .values(last_event_summary=_entries.c.summary, last_event_at=_entries.c.at)
+)
+# A card's every column (`card_values`) by the card's id; executed with one row per card.
+_SAVE = (
+    update(customers)
+    .where(_c.id == bindparam("card_id"))
+    .values({**{name: bindparam(name) for name in [*_CARD_FIELDS, "search_doc"] if name != "id"}, "updated_at": func.now()})
+)
+_ADD_DUPLICATE_LEAD = insert(duplicate_leads).on_conflict_do_nothing()
 
 
 class CustomerRepository:
@@ -159,6 +222,38 @@ class CustomerRepository:
         ).first()
         return (row is not None, row[0] if row else None)
 
+    async def lock(self, customer_ids: list[UUID]) -> dict[UUID, tuple[str, UUID | None]]:
+        """(workspace, owner) of each card of `customer_ids` that exists, every one locked FOR
+        UPDATE in id order by this one statement (what a run of events does before it changes cards)."""
+        if not customer_ids:
+            return {}
+        rows = await self._s.execute(_LOCKED, {"ids": sorted(set(customer_ids))})
+        return {row.id: (row.workspace, row.owner_id) for row in rows}
+
+    async def lock_cards(self, customer_ids: list[UUID]) -> dict[UUID, Card]:
+        """The cards of `customer_ids` that exist (any workspace), locked like `lock`: one statement, id order."""
+        if not customer_ids:
+            return {}
+        return {row.id: card_of(row) for row in await self._s.execute(_LOCKED_CARDS, {"ids": sorted(set(customer_ids))})}
+
+    async def set_owners(self, owners: dict[UUID, UUID]) -> None:
+        """Each card's owner (cards locked before by `lock`), in one statement."""
+        if owners:
+            ids = sorted(owners)
+            await self._s.execute(_SET_OWNERS, {"ids": ids, "owners": [owners[i] for i in ids]})
+
+    async def save_many(self, cards: list[Card]) -> None:
+        """Write `cards` (locked before, e.g. by `get_many(..., for_update=True)`) in id order, one
+        cached statement for all."""
+        if not cards:
+            return
+        rows = []
+        for card in sorted(cards, key=lambda card: card.id):
+            values = card_values(card)
+            values["card_id"] = values.pop("id")
+            rows.append(values)
+        await self._s.execute(_SAVE, rows)
+
     async def set_contact_dates(self, customer_id: UUID, workspace: str, last: datetime | None, next_: datetime | None) -> bool:
         """False when no card of `workspace` has that id (a card of another workspace is left as it is)."""
         c = customers.c
@@ -168,18 +263,20 @@ class CustomerRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def note_latest_events(self, latest: dict[UUID, tuple[datetime, str]]) -> None:
-        """Each card's newest timeline entry (for list rows); an older entry arriving late changes nothing."""
+        """Each card's newest timeline entry (for list rows; cards locked before by `lock`), in one
+        statement; an older entry arriving late changes nothing."""
         if not latest:
             return
-        c = customers.c
-        statement = (
-            update(customers)
-            .where(c.id == bindparam("cid"), or_(c.last_event_at.is_(None), c.last_event_at <= bindparam("at")))
-            .values(last_event_summary=bindparam("summary"), last_event_at=bindparam("at"))
+        ids = sorted(latest)
+        await self._s.execute(
+            _NOTE_LATEST, {"ids": ids, "ats": [latest[i][0] for i in ids], "summaries": [latest[i][1][:500] for i in ids]}
         )
-        # In id order, as every multi-card lock here is taken, so two such transactions cannot deadlock.
-        rows = [{"cid": cid, "at": at, "summary": summary[:500]} for cid, (at, summary) in sorted(latest.items())]
-        await self._s.execute(statement, rows)
+
+    async def add_duplicate_leads(self, leads: list[tuple[UUID, str, UUID, str | None, dict[str, Any]]]) -> None:
+        """(submission id, workspace, card, channel key, lead) rows in one statement; a known one is kept as it was."""
+        if leads:
+            rows = [{"submission_id": s, "workspace": w, "customer_id": c, "channel_key": k, "lead": lead} for s, w, c, k, lead in leads]
+            await self._s.execute(_ADD_DUPLICATE_LEAD, rows)
 
     async def add_duplicate_lead(
         self, submission_id: UUID, workspace: str, customer_id: UUID, channel_key: str | None, lead: dict[str, Any]

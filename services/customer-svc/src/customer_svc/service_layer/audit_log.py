@@ -6,30 +6,25 @@ A line's `service` is the one whose topic (and event type) carried it: only that
 principal may write there, so a line cannot claim another service. A redelivered line (same
 event id) is kept once."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
-from crm_contracts.envelope import Envelope
-from crm_contracts.events import AUDIT_MODELS
-from crm_runtime.consumer import Batched, BatchHandler, Handler, PoisonMessage
+from crm_contracts.events import AUDIT_MODELS, AuditRecorded
+from crm_runtime.consumer import PoisonMessage
+from crm_runtime.registry import Message, Registry, RunHandler
 from customer_svc.adapters.audit_log import AuditFilter, AuditLine, AuditLogRepository
 from customer_svc.service_layer.lifecycle import without_erased_values
 
-AUDIT_TOPICS = [topics.audit(service) for service in topics.AUDITED]
 OUTCOME_MAX = 20  # audit_log.outcome
 
 
-def audit_type(service: str) -> str:
-    """The event type of a service's audit lines, by its short name (`customer`)."""
-    return f"crm.{service}.audit_recorded.v1"
-
-
-def line_from(event: Envelope, service: str) -> AuditLine:
+def line_from(message: Message[AuditRecorded], service: str) -> AuditLine:
     """The stored line of an audit event of `service` (short name); PoisonMessage when it cannot be kept."""
-    line = AUDIT_MODELS[service].model_validate(event.data)
+    event, line = message.event, message.payload
     if len(line.outcome) > OUTCOME_MAX:
         raise PoisonMessage(f"data.outcome is longer than {OUTCOME_MAX} characters")
     return AuditLine(
@@ -53,14 +48,18 @@ class AuditLog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    def handlers(self) -> dict[str, Handler | Batched]:
-        """One batched handler per audited service's line type."""
-        return {audit_type(service): Batched(self._keeper(service)) for service in topics.AUDITED}
+    def registry(self) -> Registry:
+        """A run handler per audited service's line class (its topic is derived from it)."""
+        registry = Registry()
+        for service in topics.AUDITED:
+            registry.on_run(AUDIT_MODELS[service], self._keeper(service))
+        return registry
 
     @staticmethod
-    def _keeper(service: str) -> BatchHandler:
-        async def keep(session: AsyncSession, events: list[Envelope]) -> None:
-            await AuditLogRepository(session).add(await without_erased_values(session, [line_from(event, service) for event in events]))
+    def _keeper(service: str) -> RunHandler[AuditRecorded]:
+        async def keep(session: AsyncSession, messages: Sequence[Message[AuditRecorded]]) -> None:
+            lines = [line_from(message, service) for message in messages]
+            await AuditLogRepository(session).add(await without_erased_values(session, lines))
 
         return keep
 

@@ -1,7 +1,15 @@
 """What customer-svc does with other services' events: dedup decisions, owner assignments,
-timeline facts (automatic statuses, contact dates). Each is idempotent on redelivery."""
+timeline facts (automatic statuses, contact dates). Each is idempotent on redelivery.
+
+The hot ones (decisions, owner assignments, timeline entries) take a run of events and apply it
+set-based: a few statements per run, whatever its length, with each event's effects and the
+events published exactly as if they had been applied one at a time. Every run locks the
+existing cards it changes with one statement, in id order, before changing any
+(`CustomerRepository.lock`): two transactions changing the same cards in any order then queue
+up on the first one instead of deadlocking."""
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -25,21 +33,33 @@ from crm_contracts.events import (
     RepChanged,
     TimelineEntryRecorded,
 )
-from crm_runtime.consumer import Batched, Handler, PoisonMessage, same_workspace
+from crm_runtime.consumer import PoisonMessage, same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
+from crm_runtime.registry import Message, Registry
 from crm_runtime.scope import apply_rep_changed
 from customer_svc.adapters.repository import ANY_WORKSPACE, CustomerRepository
 from customer_svc.adapters.tables import rep_teams
 from customer_svc.domain.card import Card, card_from_lead, enrich
 from customer_svc.domain.status import automatic_status, is_conversation
-from customer_svc.service_layer.audit_log import AUDIT_TOPICS
 from customer_svc.service_layer.definitions import FieldDefinitions
 from customer_svc.service_layer.numbers import Numbers
 from customer_svc.service_layer.publishing import SOURCE, Publisher, snapshot
 
 log = logging.getLogger(__name__)
 CHANNEL_KEY_MAX = 200  # intake-svc's channel keys; duplicate_leads.channel_key, customers.created_by (`<kind>:<key>`)
+Staged = tuple[str, str, Envelope]  # (topic, key, event) for `Outbox.stage_many`
+
+
+def _customer_event(workspace: str, customer_id: UUID, payload: Any, cause: Envelope) -> Staged:
+    out = new_event(SOURCE, payload, workspace=workspace, subject=str(customer_id), cause=cause)
+    return (topics.CUSTOMER_EVENTS, str(customer_id), out)
+
+
+def _check_workspace(message: Message[Any], customer_id: UUID, workspaces: dict[UUID, str]) -> None:
+    """PoisonMessage when the card exists in another workspace than the event's."""
+    if customer_id in workspaces:
+        same_workspace(message.event, workspaces[customer_id])
 
 
 class CustomerHandlers:
@@ -49,33 +69,72 @@ class CustomerHandlers:
         self._publisher = Publisher(outbox)
         self._definitions = definitions
 
-    def handlers(self) -> dict[str, Handler | Batched]:
-        return {
-            "crm.dedup.decision.made.v1": Batched(self.on_decisions),
-            "crm.allocation.lead_assigned.v1": self.on_lead_assigned,
-            "crm.allocation.lead_transferred.v1": self.on_lead_transferred,
-            "crm.allocation.rep_changed.v1": self.on_rep_changed,
-            "crm.timeline.interaction_recorded.v1": self.on_interaction,
-            "crm.timeline.contact_dates_changed.v1": self.on_contact_dates,
-            "crm.timeline.entry_recorded.v1": Batched(self.on_entries),
-        }
+    def registry(self) -> Registry:
+        return (
+            Registry()
+            .on_run(DecisionMade, self.on_decisions)
+            .on_run(LeadAssigned, self.on_leads_assigned)
+            .on_run(LeadTransferred, self.on_leads_transferred)
+            .on(RepChanged, self.on_rep_changed)
+            .on(InteractionRecorded, self.on_interaction)
+            .on(ContactDatesChanged, self.on_contact_dates)
+            .on_run(TimelineEntryRecorded, self.on_entries)
+        )
 
-    async def on_decisions(self, session: AsyncSession, events: list[Envelope]) -> None:
-        """Apply a run of decisions in order; consecutive creations are written together."""
-        creations: list[tuple[Envelope, DecisionMade]] = []
-        for event in events:
-            decided = DecisionMade.model_validate(event.data)
-            if len(decided.channel.key) > CHANNEL_KEY_MAX:
+    # -- decisions ---------------------------------------------------------------------------
+
+    async def on_decisions(self, session: AsyncSession, messages: Sequence[Message[DecisionMade]]) -> None:
+        """A run of decisions, set-based: the new cards inserted first (one number range per
+        workspace, one insert), then the cards the others are about locked in id order and
+        changed in memory in partition order, written with one statement, and every event staged
+        in partition order with one outbox write."""
+        for message in messages:
+            if len(message.payload.channel.key) > CHANNEL_KEY_MAX:
                 raise PoisonMessage(f"data.channel.key is longer than {CHANNEL_KEY_MAX} characters")
-            if decided.customer_id is None:
-                continue
+        todo = [m for m in messages if m.payload.customer_id is not None]
+        repo = CustomerRepository(session)
+        # A card is created before any later decision of the run can be about it; a decision
+        # about an existing card never creates one, so creating first keeps every effect.
+        created = await self._create(session, repo, [m for m in todo if m.payload.decision is Decision.CREATE])
+        existing = [m for m in todo if m.payload.decision in (Decision.ENRICH, Decision.RENEW)]
+        duplicates = [m for m in todo if m.payload.decision is Decision.DUPLICATE_LEAD]
+        cards = await repo.lock_cards([m.payload.customer_id for m in existing if m.payload.customer_id])
+        targets = await repo.workspaces([m.payload.customer_id for m in duplicates if m.payload.customer_id])
+        staged: list[Staged] = []
+        changed: dict[UUID, Card] = {}
+        leads: list[tuple[UUID, str, UUID, str | None, dict[str, Any]]] = []
+        for message in todo:
+            decided = message.payload
+            assert decided.customer_id is not None
             if decided.decision is Decision.CREATE:
-                creations.append((event, decided))
-                continue
-            await self._create(session, creations)  # what came before must exist first
-            creations = []
-            await self.on_decision(session, event, decided)
-        await self._create(session, creations)
+                staged.extend(created.get(message.event.id, ()))
+            elif decided.decision is Decision.DUPLICATE_LEAD:
+                _check_workspace(message, decided.customer_id, targets)
+                leads.append(
+                    (
+                        decided.submission_id,
+                        message.workspace,
+                        decided.customer_id,
+                        decided.channel.key,
+                        decided.lead.model_dump(mode="json"),
+                    )
+                )
+                alert = DuplicateLeadRecorded(
+                    customer_id=decided.customer_id,
+                    duplicate_lead_id=decided.submission_id,
+                    channel_key=decided.channel.key,
+                    submission_id=decided.submission_id,
+                )
+                staged.append(_customer_event(message.workspace, decided.customer_id, alert, message.event))
+            elif decided.decision in (Decision.ENRICH, Decision.RENEW):
+                card = cards.get(decided.customer_id)
+                if card is None:
+                    raise LookupError(f"decision {decided.submission_id} targets unknown customer {decided.customer_id}")
+                staged.extend(await self._enrich(session, message, card))
+                changed[card.id] = card
+        await repo.save_many(list(changed.values()))
+        await repo.add_duplicate_leads(leads)
+        await self._outbox.stage_many(session, staged)
 
     async def _sorted_lead(
         self, session: AsyncSession, workspace: str, decided: DecisionMade, card_type: str
@@ -86,28 +145,31 @@ class CustomerHandlers:
             return decided, {}
         return decided.model_copy(update={"lead": decided.lead.model_copy(update={"fields": accepted})}), refused
 
-    async def _create(self, session: AsyncSession, creations: list[tuple[Envelope, DecisionMade]]) -> None:
-        """New cards: one lookup, one number range per workspace, one insert, one outbox write."""
+    async def _create(
+        self, session: AsyncSession, repo: CustomerRepository, creations: list[Message[DecisionMade]]
+    ) -> dict[UUID, list[Staged]]:
+        """New cards: one lookup, one number range per workspace, one insert; the
+        `CustomerCreated` each creating event stages (by event id; a redelivery stages nothing)."""
         if not creations:
-            return
-        repo = CustomerRepository(session)
-        known = await repo.workspaces([d.customer_id for _, d in creations if d.customer_id])
-        fresh: dict[UUID, tuple[Envelope, DecisionMade]] = {}
-        for event, decided in creations:
-            if decided.customer_id is None:
-                continue
-            if decided.customer_id in known:  # a redelivery: the card exists (in this workspace only)
-                same_workspace(event, known[decided.customer_id])
-            elif fresh.setdefault(decided.customer_id, (event, decided))[0].workspace != event.workspace:
-                same_workspace(event, fresh[decided.customer_id][0].workspace)
+            return {}
+        known = await repo.workspaces([m.payload.customer_id for m in creations if m.payload.customer_id])
+        fresh: dict[UUID, Message[DecisionMade]] = {}
+        for message in creations:
+            customer_id = message.payload.customer_id
+            assert customer_id is not None
+            if customer_id in known:  # a redelivery: the card exists (in this workspace only)
+                same_workspace(message.event, known[customer_id])
+            elif fresh.setdefault(customer_id, message).workspace != message.workspace:
+                same_workspace(message.event, fresh[customer_id].workspace)
         numbers: dict[str, list[int]] = {}
-        for workspace in sorted({event.workspace for event, _ in fresh.values()}):
-            count = sum(1 for event, _ in fresh.values() if event.workspace == workspace)
+        for workspace in sorted({m.workspace for m in fresh.values()}):
+            count = sum(1 for m in fresh.values() if m.workspace == workspace)
             numbers[workspace] = await self._numbers.take(workspace, count)
-        cards, staged = [], []
+        cards, staged = [], {}
         now = datetime.now(UTC)
-        for customer_id, (event, decided) in fresh.items():
-            decided, refused = await self._sorted_lead(session, event.workspace, decided, "lead")
+        for customer_id, message in fresh.items():
+            event = message.event
+            decided, refused = await self._sorted_lead(session, event.workspace, message.payload, "lead")
             card = card_from_lead(
                 customer_id,
                 event.workspace,
@@ -126,91 +188,80 @@ class CustomerHandlers:
                 channel_key=decided.channel.key,
                 submission_id=decided.submission_id,
             )
-            out = new_event(SOURCE, payload, workspace=event.workspace, subject=str(card.id), cause=event)
-            staged.append((topics.CUSTOMER_EVENTS, str(card.id), out))
+            staged[event.id] = [_customer_event(event.workspace, card.id, payload, event)]
         await repo.add_many(cards)
+        return staged
+
+    async def _enrich(self, session: AsyncSession, message: Message[DecisionMade], found: Card) -> list[Staged]:
+        """Enrich or renew (also an import's reset) a locked card in memory; the events it publishes."""
+        event = message.event
+        same_workspace(event, found.workspace)
+        decided, refused = await self._sorted_lead(session, found.workspace, message.payload, found.card_type)
+        filled = enrich(found, decided.lead, decided.phones_e164)
+        for key, value in refused.items():
+            if key not in found.unknown_fields:
+                found.unknown_fields[key] = value
+        if decided.website_last_token:
+            found.website_last_token = decided.website_last_token.value
+        previous = found.status
+        if decided.decision is Decision.RENEW and found.status != "new":
+            found.status = "new"
+            filled.append("status")
+        enriched = CustomerEnriched(
+            customer_id=found.id,
+            filled_fields=filled,
+            submission_id=decided.submission_id,
+            channel_key=decided.channel.key,
+            customer=snapshot(found),
+        )
+        staged = [_customer_event(event.workspace, found.id, enriched, event)]
+        if found.status != previous:
+            changed = CustomerStatusChanged(
+                customer_id=found.id,
+                status=found.status,
+                previous_status=previous,
+                reason=f"lead {decided.submission_id} via {decided.channel.key} ({decided.channel.duplicate_policy})",
+                cause="decision",
+                actor=f"{decided.channel.kind.value}:{decided.channel.key}",
+            )
+            staged.append(_customer_event(event.workspace, found.id, changed, event))
+        return staged
+
+    # -- owners ------------------------------------------------------------------------------
+
+    async def on_rep_changed(self, session: AsyncSession, message: Message[RepChanged]) -> None:
+        """A rep's team as allocation-svc last published it (the `team` scope reads `rep_teams`)."""
+        await apply_rep_changed(session, rep_teams, message.workspace, message.payload)
+
+    async def on_leads_assigned(self, session: AsyncSession, messages: Sequence[Message[LeadAssigned]]) -> None:
+        await self._set_owners(session, [(m, m.payload.customer_id, m.payload.owner_id) for m in messages])
+
+    async def on_leads_transferred(self, session: AsyncSession, messages: Sequence[Message[LeadTransferred]]) -> None:
+        await self._set_owners(session, [(m, m.payload.customer_id, m.payload.to_owner_id) for m in messages])
+
+    async def _set_owners(self, session: AsyncSession, changes: list[tuple[Message[Any], UUID, UUID]]) -> None:
+        """A run of owner changes: the cards locked in id order (one statement), each change
+        applied in partition order in memory (its previous owner is the one before it), the final
+        owners written with one statement and a `CustomerOwnerAssigned` per change of owner staged
+        with one outbox write. A card of another workspace is poison; an unknown card a LookupError."""
+        repo = CustomerRepository(session)
+        locked = await repo.lock([customer_id for _, customer_id, _ in changes])
+        owners: dict[UUID, UUID] = {}
+        staged: list[Staged] = []
+        for message, customer_id, owner_id in changes:
+            if customer_id not in locked:
+                raise LookupError(f"owner change for unknown customer {customer_id}")
+            workspace, current = locked[customer_id]
+            same_workspace(message.event, workspace)
+            previous = owners.get(customer_id, current)
+            owners[customer_id] = owner_id
+            if previous != owner_id:
+                payload = CustomerOwnerAssigned(customer_id=customer_id, owner_id=owner_id, previous_owner_id=previous)
+                staged.append(_customer_event(message.workspace, customer_id, payload, message.event))
+        await repo.set_owners(owners)
         await self._outbox.stage_many(session, staged)
 
-    async def on_decision(self, session: AsyncSession, event: Envelope, decided: DecisionMade) -> None:
-        """Decisions about a card that exists: enrich, renew (also an import's reset), or a duplicate lead."""
-        assert decided.customer_id is not None
-        customer_id = decided.customer_id
-        repo = CustomerRepository(session)
-        if decided.decision in (Decision.ENRICH, Decision.RENEW):
-            found = await repo.get(decided.customer_id, ANY_WORKSPACE, for_update=True)
-            if found is None:
-                raise LookupError(f"decision {decided.submission_id} targets unknown customer {decided.customer_id}")
-            same_workspace(event, found.workspace)
-            decided, refused = await self._sorted_lead(session, found.workspace, decided, found.card_type)
-            filled = enrich(found, decided.lead, decided.phones_e164)
-            for key, value in refused.items():
-                if key not in found.unknown_fields:
-                    found.unknown_fields[key] = value
-            if decided.website_last_token:
-                found.website_last_token = decided.website_last_token.value
-            previous = found.status
-            if decided.decision is Decision.RENEW and found.status != "new":
-                found.status = "new"
-                filled.append("status")
-            await repo.save(found)
-            enriched = CustomerEnriched(
-                customer_id=found.id,
-                filled_fields=filled,
-                submission_id=decided.submission_id,
-                channel_key=decided.channel.key,
-                customer=snapshot(found),
-            )
-            await self._publisher.publish(session, event.workspace, found.id, enriched, cause=event)
-            if found.status != previous:
-                changed = CustomerStatusChanged(
-                    customer_id=found.id,
-                    status=found.status,
-                    previous_status=previous,
-                    reason=f"lead {decided.submission_id} via {decided.channel.key} ({decided.channel.duplicate_policy})",
-                    cause="decision",
-                    actor=f"{decided.channel.kind.value}:{decided.channel.key}",
-                )
-                await self._publisher.publish(session, event.workspace, found.id, changed, cause=event)
-        elif decided.decision is Decision.DUPLICATE_LEAD:
-            target = (await repo.workspaces([customer_id])).get(customer_id)
-            if target is not None:
-                same_workspace(event, target)
-            await repo.add_duplicate_lead(
-                decided.submission_id, event.workspace, customer_id, decided.channel.key, decided.lead.model_dump(mode="json")
-            )
-            alert = DuplicateLeadRecorded(
-                customer_id=customer_id,
-                duplicate_lead_id=decided.submission_id,
-                channel_key=decided.channel.key,
-                submission_id=decided.submission_id,
-            )
-            await self._publisher.publish(session, event.workspace, customer_id, alert, cause=event)
-
-    async def on_rep_changed(self, session: AsyncSession, event: Envelope) -> None:
-        """A rep's team as allocation-svc last published it (the `team` scope reads `rep_teams`)."""
-        change = RepChanged.model_validate(event.data)
-        await apply_rep_changed(session, rep_teams, event.workspace, change)
-
-    async def on_lead_assigned(self, session: AsyncSession, event: Envelope) -> None:
-        assigned = LeadAssigned.model_validate(event.data)
-        await self._set_owner(session, event, assigned.customer_id, assigned.owner_id)
-
-    async def on_lead_transferred(self, session: AsyncSession, event: Envelope) -> None:
-        moved = LeadTransferred.model_validate(event.data)
-        await self._set_owner(session, event, moved.customer_id, moved.to_owner_id)
-
-    async def _set_owner(self, session: AsyncSession, event: Envelope, customer_id: UUID, owner_id: UUID) -> None:
-        repo = CustomerRepository(session)
-        changed, previous = await repo.set_owner(customer_id, event.workspace, owner_id)
-        if not changed:
-            other = (await repo.workspaces([customer_id])).get(customer_id)
-            if other is not None:
-                same_workspace(event, other)
-            raise LookupError(f"owner change for unknown customer {customer_id}")
-        if previous == owner_id:
-            return
-        payload = CustomerOwnerAssigned(customer_id=customer_id, owner_id=owner_id, previous_owner_id=previous)
-        await self._publisher.publish(session, event.workspace, customer_id, payload, cause=event)
+    # -- timeline facts ----------------------------------------------------------------------
 
     async def _card(self, session: AsyncSession, customer_id: UUID) -> Card | None:
         """The card a timeline fact is about, following merges to the surviving card."""
@@ -222,9 +273,9 @@ class CustomerHandlers:
             card = await repo.get(card.merged_into, ANY_WORKSPACE, for_update=True)
         return card
 
-    async def on_interaction(self, session: AsyncSession, event: Envelope) -> None:
+    async def on_interaction(self, session: AsyncSession, message: Message[InteractionRecorded]) -> None:
         """Automatic statuses (DESIGN 4.2): a fact moves a card forward, never backwards."""
-        fact = InteractionRecorded.model_validate(event.data)
+        event, fact = message.event, message.payload
         card = await self._card(session, fact.customer_id)
         if card is None:
             log.warning("interaction %s for unknown customer %s ignored", fact.interaction_id, fact.customer_id)
@@ -251,28 +302,27 @@ class CustomerHandlers:
             )
             await self._publisher.publish(session, event.workspace, card.id, payload, cause=event)
 
-    async def on_entries(self, session: AsyncSession, events: list[Envelope]) -> None:
-        """The newest timeline entry of each card, shown on list rows."""
+    async def on_entries(self, session: AsyncSession, messages: Sequence[Message[TimelineEntryRecorded]]) -> None:
+        """The newest timeline entry of each card, shown on list rows: the cards locked in id
+        order, then every card's newest entry of the run written with one statement (only where
+        it is newer than the card's)."""
         repo = CustomerRepository(session)
-        entries = [(event, TimelineEntryRecorded.model_validate(event.data)) for event in events]
-        cards = await repo.workspaces(list({entry.customer_id for _, entry in entries}))
+        cards = await repo.lock([m.payload.customer_id for m in messages])
         latest: dict[UUID, tuple[datetime, str]] = {}
-        for event, entry in entries:
-            if entry.customer_id in cards:  # an entry of a card not (yet) here changes nothing
-                same_workspace(event, cards[entry.customer_id])
+        for message in messages:
+            entry = message.payload
+            if entry.customer_id not in cards:
+                continue  # an entry of a card not (yet) here changes nothing
+            same_workspace(message.event, cards[entry.customer_id][0])
             if entry.customer_id not in latest or latest[entry.customer_id][0] <= entry.occurred_at:
                 latest[entry.customer_id] = (entry.occurred_at, entry.summary)
         await repo.note_latest_events(latest)
 
-    async def on_contact_dates(self, session: AsyncSession, event: Envelope) -> None:
-        dates = ContactDatesChanged.model_validate(event.data)
+    async def on_contact_dates(self, session: AsyncSession, message: Message[ContactDatesChanged]) -> None:
+        dates = message.payload
         repo = CustomerRepository(session)
-        if not await repo.set_contact_dates(dates.customer_id, event.workspace, dates.last_contact_at, dates.next_contact_at):
+        if not await repo.set_contact_dates(dates.customer_id, message.workspace, dates.last_contact_at, dates.next_contact_at):
             other = (await repo.workspaces([dates.customer_id])).get(dates.customer_id)
             if other is not None:
-                same_workspace(event, other)
+                same_workspace(message.event, other)
             log.warning("contact dates for unknown customer %s ignored", dates.customer_id)
-
-
-# The audit topics' lines are kept by `audit_log.AuditLog` (its handlers are registered beside these).
-SUBSCRIPTIONS = [topics.DECISIONS, topics.ALLOCATION_EVENTS, topics.TIMELINE_EVENTS, *AUDIT_TOPICS]
