@@ -187,6 +187,7 @@ E2E: list[Figure] = [
     ("consumer lag when the offer stopped (messages, all groups)", lambda r: (sum(r["lag_at_end"].values()),), "not growing"),
     ("lag growth in the second half (messages/s)", lambda r: (r["lag_growth_per_s"],), "≈ 0"),
     ("busy cores during the offer", lambda r: (r["busy_cores_offer"],), ""),
+    ("leads assigned / accepted by the end of the drain (CPU per lead counts until then)", lambda r: (r["assigned"], r["accepted"]), ""),
 ]
 INTAKE: list[Figure] = [
     ("accepted leads/s", lambda r: (r["accepted_per_s"],), "≥ 3,000"),
@@ -316,7 +317,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a smoke run: low rates, seconds not minutes, small imports")
     p.add_argument("--instances", type=int, default=1, choices=[1, 2], help="2: start a second instance of each consumer service")
     p.add_argument("--rate", type=float, default=None, help="the e2e item's rate (1,000; --quick: 50)")
-    p.add_argument("--rates", default=None, help="the search's ladder of rates (default 100,200,300,500,700,1000,1500,2000)")
+    p.add_argument("--rates", default=None, help="the search's ladder of rates (default 25,50,100,200,300,500,700,1000,1500,2000)")
     p.add_argument("--intake", default="http://127.0.0.1:8001")
     p.add_argument("--kafka", default="127.0.0.1:9092")
     p.add_argument("--ingest-args", default="", help="options for bench/intake_ingest.py")
@@ -330,7 +331,7 @@ def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
     args.only = set(args.only.split(","))
     args.runs = args.runs or (1 if quick else 3)
     args.rate = args.rate or (50 if quick else 1000)
-    args.rates = [float(r) for r in (args.rates or ("20,50" if quick else "100,200,300,500,700,1000,1500,2000")).split(",")]
+    args.rates = [float(r) for r in (args.rates or ("20,50" if quick else "25,50,100,200,300,500,700,1000,1500,2000")).split(",")]
     args.duration, args.search_s, args.intake_s = (5, 5, 5) if quick else (60, 20, 30)
     args.drain_timeout = args.drain_timeout or (60 if quick else 600)
     args.settle_timeout = args.settle_timeout or (60 if quick else 1800)
