@@ -9,6 +9,7 @@ end
 
 function init(args)
   run = args[1] or tostring(os.time())
+  key = args[2] or "dev-api-key"
 end
 
 request = function()
@@ -17,7 +18,7 @@ request = function()
   local body = string.format(
     '{"first_name":"Wrk","last_name":"Load %d","emails":["wrk.%s.%d@example.com"],"phones":["+97250%07d"]}',
     n, run, n, n % 10000000)
-  return wrk.format("POST", "/v1/leads", {["Content-Type"] = "application/json", ["X-Channel-Key"] = "dev-api-key"}, body)
+  return wrk.format("POST", "/v1/leads", {["Content-Type"] = "application/json", ["X-Channel-Key"] = key}, body)
 end
 
 done = function(summary, latency, requests)

@@ -6,10 +6,14 @@ envelope (the CloudEvents distributed-tracing extension) and the relay copies it
 `traceparent` record header; consumers continue the trace from it. So one lead's trace
 runs from the intake request through dedup, customer, allocation and timeline.
 Spans are exported over OTLP/HTTP when an endpoint is configured; otherwise they only
-carry the context along.
+carry the context along, and an HTTP request needs no more than `ServerSpan` (a span that
+continues the caller's `traceparent` and that the request's events continue from) instead of
+the full FastAPI instrumentation, whose per-request work (attributes, route lookup, a child
+span per send) only pays when spans are exported.
 """
 
-from collections.abc import Iterator
+import re
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
 from opentelemetry import trace
@@ -19,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Link, SpanKind
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crm_contracts.envelope import Envelope
 
@@ -56,3 +61,28 @@ def consuming(topic: str, events: list[Envelope]) -> Iterator[None]:
         attributes={"messaging.system": "kafka", "messaging.destination.name": topic, "messaging.batch.message_count": len(events)},
     ):
         yield
+
+
+_TRACE_HEADERS = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
+
+
+class ServerSpan:
+    """Pure ASGI middleware: one server span per HTTP request, continuing the caller's W3C trace
+    context (`traceparent`, `tracestate`) when it sends one, so the events the request makes
+    carry its trace on (`crm_runtime.events.new_event`). Nothing else: no attributes, no route
+    lookup, no spans for sending and receiving. For processes that export no spans; paths
+    matching one of `excluded` (regular expressions searched in the path, as OpenTelemetry's
+    `excluded_urls`) get none."""
+
+    def __init__(self, app: ASGIApp, excluded: Collection[str] = ()) -> None:
+        self.app = app
+        self._excluded = re.compile("|".join(f"(?:{e})" for e in excluded)) if excluded else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (self._excluded is not None and self._excluded.search(scope["path"])):
+            await self.app(scope, receive, send)
+            return
+        carrier = {_TRACE_HEADERS[name]: value.decode("latin-1") for name, value in scope["headers"] if name in _TRACE_HEADERS}
+        context = extract(carrier) if carrier else None
+        with _tracer.start_as_current_span(scope["method"], context=context, kind=SpanKind.SERVER):
+            await self.app(scope, receive, send)

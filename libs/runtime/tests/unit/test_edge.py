@@ -9,13 +9,13 @@ from typing import Annotated, Any, cast
 import asyncpg
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel
 from starlette.types import Message
 
-from crm_runtime.http import create_app
+from crm_runtime.http import REQUESTS, create_app, fast_path
 from crm_runtime.logs import JsonFormatter, correlation_id
-from crm_runtime.problems import PROBLEM_JSON, problem_type
+from crm_runtime.problems import PROBLEM_JSON, Problem, problem_type
 from crm_runtime.runtime import ServiceRuntime
 
 pytestmark = pytest.mark.unit
@@ -287,3 +287,81 @@ async def test_a_bug_is_a_500_problem_logged_with_the_request_id(http: httpx.Asy
     assert response.json()["type"] == problem_type("internal")
     failed = [line for line in lines if line["level"] == "ERROR"]
     assert failed and failed[0]["correlationid"] == "req-500" and "RuntimeError: a bug" in failed[0]["exc"]
+
+
+# -- a route's lean twin (crm_runtime.http.fast_path) --------------------------------------------
+
+twin_saw: list[bytes] = []
+
+
+async def _twin(request: Request, body: bytes) -> Response | None:
+    twin_saw.append(body)
+    data = json.loads(body)
+    if data.get("first_name") == "decline":
+        return None
+    if data.get("first_name") == "problem":
+        raise Problem(429, "Too many requests", "slow down", headers={"Retry-After": "7"})
+    if data.get("first_name") == "down":
+        raise ConnectionRefusedError(111, "Connect call failed")
+    return Response(b'{"twin":true,"key":"%s"}' % request.headers.get("idempotency-key", "").encode(), 202, media_type="application/json")
+
+
+def _twin_app() -> FastAPI:
+    router = APIRouter()
+
+    @router.post("/twinned", status_code=202)
+    @fast_path(_twin)
+    async def twinned(lead: Lead) -> dict[str, Any]:
+        reached.append("twinned")
+        return {"twin": False, "first_name": lead.first_name}
+
+    runtime = SimpleNamespace(settings=SimpleNamespace(http_tracing=False, api_docs=False), access=None)
+    return create_app(cast(ServiceRuntime, runtime), [router], title="twin-test", public=["/twinned"])
+
+
+@pytest.fixture
+async def twin_http() -> AsyncIterator[httpx.AsyncClient]:
+    reached.clear()
+    twin_saw.clear()
+    transport = httpx.ASGITransport(app=_twin_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+def _count(status: str) -> float:
+    return REQUESTS.labels("POST", "/twinned", status)._value.get()
+
+
+async def test_a_twin_answers_its_route_without_the_route_and_is_counted_under_the_routes_template(twin_http: httpx.AsyncClient) -> None:
+    before = _count("202")
+    response = await twin_http.post("/twinned", json={"first_name": "A"}, headers={"Idempotency-Key": "k1", "X-Request-Id": "req-twin"})
+    assert response.status_code == 202 and response.json() == {"twin": True, "key": "k1"}
+    assert response.headers["x-request-id"] == "req-twin", "the edge around it still runs"
+    assert reached == [] and twin_saw == [b'{"first_name":"A"}']
+    assert _count("202") == before + 1
+
+
+async def test_a_declined_request_goes_to_the_route_with_the_same_body(twin_http: httpx.AsyncClient) -> None:
+    response = await twin_http.post("/twinned", content=b'{"first_name": "decline"}', headers={"content-type": "application/json"})
+    assert response.status_code == 202 and response.json() == {"twin": False, "first_name": "decline"}
+    assert reached == ["twinned"] and twin_saw == [b'{"first_name": "decline"}']
+
+
+async def test_a_problem_the_twin_raises_is_answered_as_the_apps_handler_would(twin_http: httpx.AsyncClient) -> None:
+    response = await twin_http.post("/twinned", json={"first_name": "problem"})
+    assert response.status_code == 429 and response.headers["retry-after"] == "7"
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json() == {"type": problem_type("rate-limited"), "title": "Too many requests", "status": 429, "detail": "slow down"}
+    assert reached == []
+
+
+async def test_an_outage_in_the_twin_is_a_503(twin_http: httpx.AsyncClient) -> None:
+    response = await twin_http.post("/twinned", json={"first_name": "down"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+
+
+async def test_the_text_rule_and_other_methods_and_paths_are_untouched_by_a_twin(twin_http: httpx.AsyncClient) -> None:
+    response = await twin_http.post("/twinned", content=b'{"first_name": "A\\u0000"}', headers={"content-type": "application/json"})
+    _unstorable(response, "first_name")
+    assert (await twin_http.get("/twinned")).status_code == 405
+    assert twin_saw == [] and reached == []

@@ -1,7 +1,9 @@
 from types import SimpleNamespace
 from typing import Any, cast
 
+import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
@@ -10,7 +12,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.util.http import parse_excluded_urls
 from pydantic import BaseModel
 
+from crm_contracts.envelope import Envelope
 from crm_contracts.events import TimelineEntryRecorded
+from crm_runtime import telemetry
 from crm_runtime.events import new_event
 from crm_runtime.http import create_app
 from crm_runtime.runtime import ServiceRuntime
@@ -54,14 +58,62 @@ def test_an_event_made_outside_any_span_carries_no_trace() -> None:
 
 
 def test_paths_carrying_a_secret_get_no_server_span(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`create_app(untraced=...)`: the instrumentation is told to skip them (intake's capture URL
-    holds the channel key), and OpenTelemetry's own matcher then skips exactly those."""
+    """`create_app(untraced=...)`: the instrumentation (spans are exported) is told to skip them
+    (intake's capture URL holds the channel key), and OpenTelemetry's own matcher then skips
+    exactly those."""
     seen: dict[str, Any] = {}
     monkeypatch.setattr(FastAPIInstrumentor, "instrument_app", staticmethod(lambda app, **kwargs: seen.update(kwargs)))
-    settings = ServiceSettings(service_name="t-svc", http_port=0, database_url="postgresql+asyncpg://u:p@db/x", metrics_port=0)
+    settings = ServiceSettings(
+        service_name="t-svc",
+        http_port=0,
+        database_url="postgresql+asyncpg://u:p@db/x",
+        metrics_port=0,
+        otlp_traces_endpoint="http://collector:4318/v1/traces",
+    )
     runtime = SimpleNamespace(settings=settings, access=None)
     create_app(cast(ServiceRuntime, runtime), [], title="t", untraced=["v1/capture/"])
     excluded = parse_excluded_urls(seen["excluded_urls"])
     assert excluded.url_disabled("http://127.0.0.1:8001/v1/capture/dev-web-key?first_name=Dana")
     assert not excluded.url_disabled("http://127.0.0.1:8001/v1/leads")
     assert excluded.url_disabled("http://127.0.0.1:8001/healthz")
+
+
+def _lean_app(monkeypatch: pytest.MonkeyPatch, made: list[Envelope]) -> FastAPI:
+    """An app of a process that exports no spans, with a route making an event."""
+    monkeypatch.setattr(telemetry, "_tracer", tracer)  # the process's tracer, once configure_tracing set the provider
+    monkeypatch.setattr(FastAPIInstrumentor, "instrument_app", staticmethod(lambda app, **kwargs: pytest.fail("instrumented")))
+    router = APIRouter()
+
+    @router.post("/v1/leads")
+    async def lead() -> dict[str, str]:
+        made.append(new_event("test-svc", _payload(), workspace="main", subject="c1"))
+        return {}
+
+    @router.post("/v1/capture/{key}")
+    async def capture(key: str) -> dict[str, str]:
+        made.append(new_event("test-svc", _payload(), workspace="main", subject="c1"))
+        return {}
+
+    settings = ServiceSettings(service_name="t-svc", http_port=0, database_url="postgresql+asyncpg://u:p@db/x", metrics_port=0)
+    runtime = SimpleNamespace(settings=settings, access=None)
+    return create_app(
+        cast(ServiceRuntime, runtime), [router], title="t", public=["/v1/leads", "/v1/capture/{key}"], untraced=["v1/capture/"]
+    )
+
+
+async def test_without_an_exporter_a_request_still_has_a_server_span_continuing_the_callers_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No instrumentation (its per-request work pays only when spans are exported), but the
+    events a request makes carry its trace on: the caller's when it sent one, else a new one."""
+    made: list[Envelope] = []
+    app = _lean_app(monkeypatch, made)
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        assert (await http.post("/v1/leads", headers={"traceparent": caller})).status_code == 200
+        assert (await http.post("/v1/leads")).status_code == 200
+        assert (await http.post("/v1/capture/secret-key")).status_code == 200
+    continued, fresh, untraced = (e.traceparent for e in made)
+    assert continued is not None and continued.split("-")[1] == "0af7651916cd43dd8448eb211c80319c"
+    assert continued.split("-")[2] != "b7ad6b7169203331", "a span of its own, child of the caller's"
+    assert fresh is not None and fresh.split("-")[1] != "0af7651916cd43dd8448eb211c80319c"
+    assert untraced is None, "a path that carries a secret gets no span"
+    exporter.clear()

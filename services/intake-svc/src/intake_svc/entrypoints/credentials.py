@@ -28,7 +28,7 @@ When `Authorization` is sent it is the credential (and must be valid); otherwise
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -43,6 +43,7 @@ from intake_svc.service_layer.channels import EVERY_KIND, Channels
 from intake_svc.service_layer.edge import KeyFailures, Network, Throttled, client_address
 
 KEY_HEADER = "X-Channel-Key"
+_ADDRESS = "crm.intake.client_address"  # where a request's client address is kept once worked out
 INVALID_KEY_DETAIL = "The channel key is not valid for this request."
 
 # The same scheme (name and description) as crm_runtime.access's, so the document has one.
@@ -82,9 +83,14 @@ class KeyCheck:
         self._trusted = trusted_proxies
 
     def address(self, request: Request) -> str | None:
-        """The client's address for per-address limits (`X-Forwarded-For` only from trusted proxies)."""
+        """The client's address for per-address limits (`X-Forwarded-For` only from trusted proxies);
+        worked out once per request."""
+        scope = request.scope
+        if _ADDRESS in scope:
+            return cast(str | None, scope[_ADDRESS])
         peer = request.client.host if request.client else None
-        return client_address(peer, request.headers.getlist("x-forwarded-for"), self._trusted)
+        address = scope[_ADDRESS] = client_address(peer, request.headers.getlist("x-forwarded-for"), self._trusted)
+        return address
 
     async def channel(self, key: str | None, allowed: set[ChannelKind] | frozenset[ChannelKind], request: Request) -> Channel:
         if not key:
