@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from pydantic_core import to_json
 from sqlalchemy import ColumnElement, Select, String, Table, and_, any_, bindparam, delete, exists, func, select, text, true, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
@@ -50,6 +51,10 @@ class FirstAssignment:
     day_start: datetime  # the start of the day `at` counts in (the rep's leads per day)
     event_id: UUID  # the event published for it
 
+
+_NEW_CARDS = text(
+    "INSERT INTO cards SELECT * FROM jsonb_populate_recordset(NULL::cards, CAST(:rows AS jsonb)) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
 
 # One statement per batch whatever its size (arrays, not a VALUES list: one prepared statement).
 # The day counts are taken from the rows actually inserted, keyed in (rep, day) order.
@@ -305,11 +310,12 @@ class AllocationRepository:
 
     async def insert_new_cards(self, rows: list[dict[str, Any]]) -> set[UUID]:
         """The cards of `rows` new to the projection, inserted (one statement; a card it holds
-        already is left alone and not returned)."""
+        already is left alone and not returned). The rows go as one JSON array: the same prepared
+        statement whatever the batch size (a multi-row VALUES is compiled and prepared per size)."""
         if not rows:
             return set()
-        stmt = insert(cards).on_conflict_do_nothing(index_elements=[cards.c.id]).returning(cards.c.id)
-        return set(await self._s.scalars(stmt, sorted(rows, key=lambda r: r["id"])))
+        ordered = sorted(({"hidden": False, **r} for r in rows), key=lambda r: r["id"])
+        return set(await self._s.scalars(_NEW_CARDS, {"rows": to_json(ordered).decode()}))
 
     async def assignable_cards(self, card_ids: Sequence[UUID]) -> dict[UUID, CardView]:
         """Those of these cards that are live, have no owner and were never assigned (one statement)."""
