@@ -111,10 +111,12 @@ async def stage_times(
     `starts` to `ends` of every partition."""
     by_topic = {stage.topic: stage for stage in STAGES}
     times: dict[str, dict[str, float]] = {stage.name: {} for stage in STAGES}
+    pending = {tp for tp in ends if ends[tp] > starts.get(tp, 0)}
+    if not ours or not pending:
+        return times
     consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False, isolation_level="read_committed")
     await consumer.start()
     try:
-        pending = {tp for tp in ends if ends[tp] > starts.get(tp, 0)}
         consumer.assign(list(pending))
         for tp in pending:
             consumer.seek(tp, starts.get(tp, 0))
@@ -300,7 +302,7 @@ class TopicSender(Sender):
             await asyncio.wait_for(self.producer.partitions_for(topics.SUBMISSIONS), 10)
         except TimeoutError:
             await self.producer.stop()
-            raise SystemExit(f"not available: no topic {topics.SUBMISSIONS} on the broker") from None
+            raise SystemExit(f"no topic {topics.SUBMISSIONS} on the broker") from None
 
     async def stop(self) -> None:
         await self.producer.stop()
@@ -532,7 +534,7 @@ async def run(args: argparse.Namespace) -> Measured:
         await sender.start()
         if isinstance(sender, TopicSender) and not await topic_is_read(probe, sender):
             await sender.stop()
-            raise SystemExit(f"not available: intake-svc reads nothing of {topics.SUBMISSIONS}")
+            raise SystemExit(f"intake-svc reads nothing of {topics.SUBMISSIONS}")
         m.cpu.start()
         machine = machine_ticks()
         sampling = asyncio.create_task(m.samples.run(probe, database, stop))
