@@ -103,6 +103,7 @@ from crm_runtime.kafka import ensure_topics, make_producer
 from crm_runtime.migrations import upgrade
 from crm_runtime.outbox import _headers as relay_headers  # the relay's own headers for an envelope
 from crm_runtime.pagination import decode_cursor
+from crm_runtime.registry import event_type
 from timeline_svc.__main__ import SERVICE_ROOT
 from timeline_svc.adapters.repository import EntryRepository, InteractionRepository
 from timeline_svc.bootstrap import bootstrap
@@ -110,8 +111,7 @@ from timeline_svc.config import TimelineSettings
 from timeline_svc.domain.contact_dates import ContactDates, ContactFact, contact_dates
 from timeline_svc.domain.entries import system_entry
 from timeline_svc.domain.interactions import Change, Direction, InteractionKind, NewInteraction, changed, describe, field_errors
-from timeline_svc.service_layer.handlers import SUBSCRIPTIONS
-from timeline_svc.service_layer.interactions import SUBMITTED, _entry_data  # the entry's `data` exactly as the service makes it
+from timeline_svc.service_layer.interactions import _entry_data  # the entry's `data` exactly as the service makes it
 
 INGEST_DB = "timeline_bench"
 PAGES_DB = "timeline_bench_pages"
@@ -230,7 +230,7 @@ def submissions(n: int, customers: int, seed: int) -> list[tuple[str, dict[str, 
         )
         event = Envelope(
             source=f"/gateways/{GATEWAYS[kind]}",
-            type=SUBMITTED,
+            type=event_type(InteractionSubmitted),
             subject=str(customer),
             workspace=WORKSPACE,
             correlationid=f"gw-{i}",
@@ -353,7 +353,10 @@ async def ingest_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     kinds = dict(await conn.fetch("SELECT kind, count(*) FROM interactions GROUP BY kind ORDER BY 2 DESC"))
     await conn.close()
     published = Counter(e.get("type", "?") for _, _, e in await read_topic(settings, settings.topic(topics.TIMELINE_EVENTS)))
-    dlq = await end_offsets(settings, [topics.dead_letter(settings.topic(t)) for t in SUBSCRIPTIONS])  # what timeline-svc consumes
+    container = bootstrap(settings)  # its registry: the topics timeline-svc consumes
+    consumed = container.registry.topics()
+    await container.runtime.engine.dispose()
+    dlq = await end_offsets(settings, [topics.dead_letter(settings.topic(t)) for t in consumed])
     if not args.keep_topics:
         await delete_topics(settings, RUN_TOPICS)
     problems = [

@@ -1,11 +1,12 @@
 from dataclasses import dataclass
 
+from crm_runtime.registry import Registry
 from crm_runtime.runtime import ServiceRuntime
 from crm_runtime.service_token import ServiceToken
 from timeline_svc.adapters.customer_directory import CustomerDirectory, HttpCustomerDirectory
 from timeline_svc.adapters.tables import metadata
 from timeline_svc.config import TimelineSettings
-from timeline_svc.service_layer.handlers import SUBSCRIPTIONS, TimelineHandlers, TimelineQueries
+from timeline_svc.service_layer.handlers import TimelineHandlers, TimelineQueries
 from timeline_svc.service_layer.interactions import InteractionQueries, InteractionService
 
 
@@ -18,6 +19,7 @@ class Container:
     interaction_queries: InteractionQueries
     handlers: TimelineHandlers
     directory: CustomerDirectory
+    registry: Registry
 
 
 def bootstrap(
@@ -34,7 +36,8 @@ def bootstrap(
     runtime.close_on_stop(directory.close)
     interactions = InteractionService(runtime.sessions, runtime.outbox, directory, runtime.audit)
     handlers = TimelineHandlers(runtime.outbox, interactions)
-    runtime.subscribe(SUBSCRIPTIONS, handlers.handlers())
+    registry = handlers.registry()
+    runtime.consume(registry)
     return Container(
         settings,
         runtime,
@@ -43,4 +46,5 @@ def bootstrap(
         InteractionQueries(runtime.sessions, directory),
         handlers,
         directory,
+        registry,
     )

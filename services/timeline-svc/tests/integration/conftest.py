@@ -3,14 +3,17 @@ API in process (no lifespan: no Kafka needed) checking tokens of a test issuer (
 an administrator of the workspace a request names), a stand-in for customer-svc on a real
 socket (timeline asks it about cards it has not heard of, with its own service token, which the
 stand-in checks), and helpers that drive the handlers the way the consumer does: one
-transaction per event."""
+transaction per event (or per run of events, `apply`), each message parsed as the consumer
+parses it."""
 
 import asyncio
+import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -24,16 +27,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import CustomerSnapshot, Role
+from crm_contracts.events import CustomerSnapshot, InteractionSubmitted, Role
 from crm_devtools.testdb import migrated_database
 from crm_devtools.tokens import Member, TestIssuer
-from crm_runtime.consumer import Batched
+from crm_runtime.consumer import EventConsumer
 from crm_runtime.events import new_event
+from crm_runtime.registry import Message, event_type
 from crm_runtime.service_token import ServiceToken
 from timeline_svc.bootstrap import bootstrap
 from timeline_svc.config import TimelineSettings
 from timeline_svc.entrypoints.app import app_for
-from timeline_svc.service_layer.interactions import SUBMITTED
+
+SUBMITTED = event_type(InteractionSubmitted)
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 AUDIT = "crm.timeline.audit_recorded.v1"
@@ -107,6 +112,9 @@ class Timeline:
         self.http = httpx.AsyncClient(transport=transport, base_url="http://timeline-svc", auth=member, headers={"X-Workspace": "main"})
         self.anonymous = httpx.AsyncClient(transport=transport, base_url="http://timeline-svc")  # explicit headers only
         self.customer_svc: FakeCustomerSvc | None = None
+        # The consumer of the service's registry (never started): its parsing of a record's value.
+        runtime = self.container.runtime
+        self.consumer = EventConsumer(self.settings, self.sessions, runtime.inbox_table, [], self.container.registry, None)  # type: ignore[arg-type]
 
     def user(self, subject: str, workspace: str = "main", role: Role = Role.MANAGER, rep_id: uuid.UUID | None = None) -> dict[str, str]:
         """Headers of a signed-in `subject`, made a member (`role`, linked to the rep `rep_id`) of
@@ -134,32 +142,43 @@ class Timeline:
             self.exists(body["customer_id"], workspace or "main")
         return await self.http.post("/v1/interactions", json=body, headers=headers)
 
+    def parse(self, event: Envelope) -> Message[Any]:
+        """`event` as the consumer makes it of the record's value (envelope and payload parsed
+        once; PoisonMessage for what no handler could ever apply)."""
+        record = SimpleNamespace(value=json.dumps(event.model_dump(mode="json")).encode())
+        return self.consumer._parse(record)  # type: ignore[arg-type]
+
+    async def apply(self, events: list[Envelope]) -> None:
+        """Apply `events` (one partition's run) in one transaction, as the consumer applies a
+        batch: parsed first, then runs of one type to their handler (the inbox left out)."""
+        messages = [self.parse(e) for e in events]
+        async with self.sessions() as session, session.begin():
+            await self.consumer._handle(session, messages)
+
     async def consume(self, payload: BaseModel, subject: uuid.UUID, workspace: str = "main", event: Envelope | None = None) -> Envelope:
         """Apply one upstream event in its own transaction (the consumer's unit of work);
         pass `event` again to simulate a redelivery that slipped past the inbox."""
         event = event or new_event("customer-svc", payload, workspace=workspace, subject=str(subject))
-        handler = self.container.handlers.handlers()[event.type]
-        assert isinstance(handler, Batched)
-        async with self.sessions() as session, session.begin():
-            await handler.handle(session, [Envelope.model_validate(event.model_dump(mode="json"))])
+        await self.apply([event])
         return event
 
-    async def submit(self, data: dict[str, Any], workspace: str = "main", event: Envelope | None = None, known: bool = True) -> Envelope:
-        """Apply one message of the inbound topic `crm.timeline.interactions.v1` in its own
-        transaction, as the consumer does (`data` is the payload, valid or not); pass `event`
-        again to simulate a redelivery. `known`: the customer exists in customer-svc there."""
+    def submitted(self, data: dict[str, Any], workspace: str = "main", known: bool = True) -> Envelope:
+        """A message of the inbound topic `crm.timeline.interactions.v1` (`data` is the payload,
+        valid or not). `known`: the customer exists in customer-svc there."""
         if known and isinstance(data.get("customer_id"), str):
             try:
                 self.exists(data["customer_id"], workspace)
             except ValueError:
                 pass  # not a UUID: the message is refused before anyone is asked
-        event = event or Envelope(
+        return Envelope(
             source="/gateways/pbx", type=SUBMITTED, subject=data.get("customer_id"), workspace=workspace, correlationid="gw-1", data=data
         )
-        handler = self.container.handlers.handlers()[SUBMITTED]
-        assert not isinstance(handler, Batched)
-        async with self.sessions() as session, session.begin():
-            await handler(session, Envelope.model_validate(event.model_dump(mode="json")))
+
+    async def submit(self, data: dict[str, Any], workspace: str = "main", event: Envelope | None = None, known: bool = True) -> Envelope:
+        """Apply one message of the inbound topic in its own transaction, as the consumer does;
+        pass `event` again to simulate a redelivery."""
+        event = event or self.submitted(data, workspace, known)
+        await self.apply([event])
         return event
 
     async def patch(self, interaction_id: str | uuid.UUID, workspace: str | None = None, **body: Any) -> httpx.Response:

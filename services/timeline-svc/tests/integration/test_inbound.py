@@ -135,7 +135,5 @@ async def test_a_message_that_can_never_be_recorded_is_poison_and_leaves_nothing
 
 
 async def test_the_topic_is_subscribed_and_its_type_handled(timeline: Timeline) -> None:
-    from timeline_svc.service_layer.handlers import SUBSCRIPTIONS
-
-    assert "crm.timeline.interactions.v1" in SUBSCRIPTIONS
-    assert "crm.timeline.interaction_submitted.v1" in timeline.container.handlers.handlers()
+    assert "crm.timeline.interactions.v1" in timeline.container.registry.topics()
+    assert "crm.timeline.interaction_submitted.v1" in timeline.container.registry

@@ -147,3 +147,24 @@ def test_a_meeting_held_turns_from_next_contact_into_last_contact() -> None:
     after = [ContactFact("meeting", "held", occurred_at=at(2), scheduled_at=at(2))]
     assert contact_dates(before) == ContactDates(None, at(2))
     assert contact_dates(after) == ContactDates(at(2), None)
+
+
+def test_adding_facts_one_at_a_time_gives_the_dates_of_the_whole_history() -> None:
+    """`with_fact` (a run of new interactions folded into the stored dates) agrees with
+    `contact_dates` over the whole history after every fact, in any order."""
+    import random
+
+    from timeline_svc.domain.contact_dates import with_fact
+
+    rng = random.Random(19)
+    kinds = [("call", "answered"), ("call", "busy"), ("email", None), ("meeting", "held"), ("meeting", "scheduled"),
+             ("meeting", None), ("meeting", "cancelled"), ("reminder", None), ("note", None)]  # fmt: skip
+    for _ in range(200):
+        history: list[ContactFact] = []
+        dates = ContactDates()
+        for _ in range(rng.randint(1, 8)):
+            kind, outcome = rng.choice(kinds)
+            fact = ContactFact(kind, outcome, rng.random() < 0.3, at(rng.randint(-50, 50)), at(rng.randint(0, 90)), at(rng.randint(0, 90)))
+            history.append(fact)
+            dates = with_fact(dates, fact)
+            assert dates == contact_dates(history)

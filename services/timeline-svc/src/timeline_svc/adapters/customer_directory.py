@@ -12,6 +12,8 @@ from uuid import UUID
 
 import httpx
 
+from crm_contracts.events import CustomerSnapshot
+
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +44,12 @@ class CardAccess:
         team = tuple(m for m in (uuid_or_none(v) for v in (members if isinstance(members, list) else [])) if m is not None)
         folder = body.get("folder")
         return cls(uuid_or_none(body.get("owner_id")), team, folder[:200] if isinstance(folder, str) else None)
+
+    @classmethod
+    def of_snapshot(cls, card: CustomerSnapshot) -> "CardAccess":
+        """From a card snapshot of an event (already parsed)."""
+        folder = card.folder[:200] if card.folder is not None else None
+        return cls(card.owner_id, tuple(card.team_member_ids), folder)
 
 
 class CustomerDirectory(Protocol):

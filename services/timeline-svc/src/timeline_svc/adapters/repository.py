@@ -1,12 +1,14 @@
 """All of timeline-svc's queries. Repositories never commit."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, Final
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, Tuple, and_, delete, exists, func, literal, or_, select, text, tuple_, union_all
+import orjson
+from sqlalchemy import ColumnElement, Select, Tuple, and_, bindparam, delete, exists, func, literal, or_, select, text, tuple_, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +38,128 @@ def _key(after: tuple[datetime, UUID], at: ColumnElement[Any], ident: ColumnElem
     return tuple_(literal(after[0], at.type), literal(after[1], ident.type))
 
 
+@dataclass(frozen=True)
+class Hop:
+    """Merge `merge_id` put the rows of `customer_id` under `survivor_id`."""
+
+    merge_id: UUID
+    customer_id: UUID
+    survivor_id: UUID
+
+
+MAX_HOPS = 16
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card as `CustomerRepository.resolve` finds it (`workspace` None: not heard of here)."""
+
+    workspace: str | None
+    erased: bool
+    hops: list[Hop]
+
+    @property
+    def holder(self) -> UUID | None:
+        """The card its rows now live under when merged (None: its own)."""
+        return self.hops[-1].survivor_id if self.hops else None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """An interaction row about to be inserted (the values the table will hold)."""
+
+    id: UUID
+    workspace: str
+    customer_id: UUID
+    kind: str
+    direction: str | None
+    outcome: str | None
+    occurred_at: datetime
+    scheduled_at: datetime | None
+    due_at: datetime | None
+    done: bool
+    done_at: datetime | None
+    summary: str | None
+    body: str | None
+    owner_id: UUID | None
+    external_id: str | None
+    duration_seconds: int | None
+    recording_url: str | None
+    recorded_by: str | None
+    original_customer_id: UUID | None
+    merge_id: UUID | None
+
+
+_INTERACTION_ARRAYS: dict[str, str] = {
+    "id": "uuid",
+    "workspace": "text",
+    "customer_id": "uuid",
+    "kind": "text",
+    "direction": "text",
+    "outcome": "text",
+    "occurred_at": "timestamptz",
+    "scheduled_at": "timestamptz",
+    "due_at": "timestamptz",
+    "done": "boolean",
+    "done_at": "timestamptz",
+    "summary": "text",
+    "body": "text",
+    "owner_id": "uuid",
+    "external_id": "text",
+    "duration_seconds": "int",
+    "recording_url": "text",
+    "recorded_by": "text",
+    "original_customer_id": "uuid",
+    "merge_id": "uuid",
+}
+# Plain SQL over arrays: one prepared statement whatever the number of rows, and no ORM or
+# compiler work per row.
+_ADD_INTERACTIONS = text(
+    f"INSERT INTO interactions ({', '.join(_INTERACTION_ARRAYS)})"
+    f" SELECT * FROM unnest({', '.join(f'CAST(:{n} AS {t}[])' for n, t in _INTERACTION_ARRAYS.items())})"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+_ADD_ENTRIES = text(
+    "INSERT INTO entries (id, workspace, customer_id, kind, occurred_at, summary, data, original_customer_id, merge_id)"
+    " SELECT id, workspace, customer_id, kind, occurred_at, summary, CAST(data AS jsonb), original_customer_id, merge_id"
+    " FROM unnest(CAST(:id AS uuid[]), CAST(:workspace AS text[]), CAST(:customer_id AS uuid[]), CAST(:kind AS text[]),"
+    " CAST(:occurred_at AS timestamptz[]), CAST(:summary AS text[]), CAST(:data AS text[]),"
+    " CAST(:original_customer_id AS uuid[]), CAST(:merge_id AS uuid[]))"
+    " AS e(id, workspace, customer_id, kind, occurred_at, summary, data, original_customer_id, merge_id)"
+    " ON CONFLICT DO NOTHING"
+)
+# Each asked card with its workspace and erasure (null: not heard of) and its chain of active
+# merges, one row per hop in order (a row of nulls: not merged).
+_RESOLVE = text(
+    "WITH RECURSIVE asked(id) AS (SELECT DISTINCT unnest(CAST(:ids AS uuid[]))),"
+    " chain(root, depth, merge_id, customer_id, survivor_id) AS ("
+    "  SELECT m.customer_id, 1, m.merge_id, m.customer_id, m.survivor_id FROM merges m JOIN asked a ON m.customer_id = a.id"
+    "  UNION ALL"
+    "  SELECT chain.root, chain.depth + 1, m.merge_id, m.customer_id, m.survivor_id"
+    "  FROM merges m JOIN chain ON m.customer_id = chain.survivor_id WHERE chain.depth < :max)"
+    " SELECT a.id, c.workspace, c.erased, ch.merge_id, ch.customer_id AS hop_from, ch.survivor_id"
+    " FROM asked a LEFT JOIN customers c ON c.id = a.id LEFT JOIN chain ch ON ch.root = a.id"
+    " ORDER BY a.id, ch.depth"
+)
+
+
+# A restored card's `deleted`: false, unless it was erased (an erased card stays gone).
+RESTORED: Final = "restored"
+
+
+@dataclass(frozen=True)
+class AccessWrite:
+    """Who reaches a card, as a run of events left it: `values` of the access columns
+    (`owner_id`, `team_member_ids`, `folder`, `deleted`: True, False or RESTORED); `upsert`: the
+    card is known from now on (inserted when it is not yet), else only a known card of
+    `workspace` changes."""
+
+    card: UUID
+    workspace: str
+    upsert: bool
+    values: dict[str, Any]
+
+
 class CustomerRepository:
     """The workspace of each known card."""
 
@@ -48,6 +172,21 @@ class CustomerRepository:
             return {}
         rows = await self._s.execute(select(customers.c.id, customers.c.workspace).where(customers.c.id.in_(ids)))
         return {r.id: r.workspace for r in rows}
+
+    async def resolve(self, customer_ids: Iterable[UUID]) -> dict[UUID, "Card"]:
+        """What this service knows of each card, in one statement: its workspace and whether it
+        was erased (both None/False for a card not heard of), and the active merges its rows
+        went through (the last hop's survivor holds them now). Read the merges under the
+        workspace lock (`MergeRepository.lock_workspaces`): no merge moves them meanwhile."""
+        rows = await self._s.execute(_RESOLVE, {"ids": list(set(customer_ids)), "max": MAX_HOPS})
+        cards: dict[UUID, Card] = {}
+        for r in rows:
+            card = cards.get(r.id)
+            if card is None:
+                card = cards[r.id] = Card(r.workspace, bool(r.erased), [])
+            if r.merge_id is not None:
+                card.hops.append(Hop(r.merge_id, r.hop_from, r.survivor_id))
+        return cards
 
     async def known_in(self, workspace: str, customer_id: UUID) -> bool:
         """Whether the card is known here as one of `workspace`'s."""
@@ -84,6 +223,22 @@ class CustomerRepository:
             statement.on_conflict_do_update(index_elements=[customers.c.id], set_=values, where=customers.c.workspace == workspace)
         )
 
+    async def write_access(self, writes: Sequence[AccessWrite]) -> None:
+        """Apply `writes` (one per card), one statement per kind of write (its columns, and
+        whether it may insert), each in card id order. A card known in another workspace is never
+        changed."""
+        groups: dict[tuple[bool, tuple[str, ...]], list[AccessWrite]] = {}
+        for w in sorted(writes, key=lambda w: w.card):
+            columns = tuple(sorted(_RESTORED_COLUMN if c == "deleted" and v == RESTORED else c for c, v in w.values.items()))
+            groups.setdefault((w.upsert, columns), []).append(w)
+        for (upsert, columns), group in groups.items():
+            if upsert:
+                inserted = [{"id": w.card, "workspace": w.workspace, **_inserted(w.values)} for w in group]
+                await self._s.execute(_upsert_access(columns), inserted)
+            else:
+                params = [{"card": w.card, "ws": w.workspace, **{f"v_{c}": v for c, v in w.values.items()}} for w in group]
+                await self._s.execute(_update_access(columns), params)
+
     async def reached(self, workspace: str, customer_id: UUID, reached: ColumnElement[bool]) -> bool:
         """Whether the known card of `workspace` is within `reached` (see `reach`)."""
         query = select(customers.c.id).where(customers.c.id == customer_id, customers.c.workspace == workspace, reached)
@@ -98,6 +253,36 @@ class CustomerRepository:
         await scope.apply_rep_changed(self._s, rep_teams, workspace, change)
 
 
+_RESTORED_COLUMN = "deleted=restored"
+
+
+def _inserted(values: dict[str, Any]) -> dict[str, Any]:
+    return {c: (False if v == RESTORED else v) for c, v in values.items()} if "deleted" in values else values
+
+
+@lru_cache(maxsize=64)
+def _upsert_access(columns: tuple[str, ...]) -> Any:
+    """Insert a card with these access columns, or set them on the card of the same workspace
+    (a restored card's `deleted` follows `erased`)."""
+    statement = insert(customers)
+    assigned = {
+        ("deleted" if c == _RESTORED_COLUMN else c): customers.c.erased if c == _RESTORED_COLUMN else statement.excluded[c] for c in columns
+    }
+    return statement.on_conflict_do_update(
+        index_elements=[customers.c.id], set_=assigned, where=customers.c.workspace == statement.excluded.workspace
+    )
+
+
+@lru_cache(maxsize=64)
+def _update_access(columns: tuple[str, ...]) -> Any:
+    c = customers.c
+    return (
+        customers.update()
+        .where(c.id == bindparam("card"), c.workspace == bindparam("ws"))
+        .values({name: bindparam(f"v_{name}") for name in columns})
+    )
+
+
 class EntryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -108,6 +293,25 @@ class EntryRepository:
             return set()
         inserted = await self._s.scalars(insert(entries).on_conflict_do_nothing().returning(entries.c.id), rows)
         return set(inserted)
+
+    async def add_for(self, rows: Sequence["NewRow"], summaries: Sequence[str], data: Sequence[dict[str, Any]]) -> None:
+        """The timeline entries of new interactions (an entry has its interaction's id), one statement."""
+        if not rows:
+            return
+        await self._s.execute(
+            _ADD_ENTRIES,
+            {
+                "id": [r.id for r in rows],
+                "workspace": [r.workspace for r in rows],
+                "customer_id": [r.customer_id for r in rows],
+                "kind": [r.kind for r in rows],
+                "occurred_at": [r.occurred_at for r in rows],
+                "summary": list(summaries),
+                "data": [orjson.dumps(d).decode() for d in data],
+                "original_customer_id": [r.original_customer_id for r in rows],
+                "merge_id": [r.merge_id for r in rows],
+            },
+        )
 
     async def page(
         self, workspace: str, customer_id: UUID, after: tuple[datetime, UUID] | None, limit: int, kinds: list[str] | None
@@ -159,6 +363,30 @@ class InteractionRepository:
         """Insert `row`; None when its external id is already taken in the workspace."""
         query = insert(interactions).values(row).on_conflict_do_nothing().returning(*interactions.c)
         return (await self._s.execute(query)).first()
+
+    async def add_many(self, rows: Sequence["NewRow"]) -> set[UUID]:
+        """Insert `rows` in one statement (arrays: one prepared statement whatever their number);
+        a row whose external id is already taken in its workspace is left out. Returns the ids
+        inserted."""
+        if not rows:
+            return set()
+        params = {name: [getattr(r, name) for r in rows] for name in _INTERACTION_ARRAYS}
+        return set((await self._s.execute(_ADD_INTERACTIONS, params)).scalars())
+
+    async def stored_external_ids(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (workspace, external id) pairs an interaction already holds."""
+        pairs = list(set(keys))
+        if not pairs:
+            return set()
+        rows = await self._s.execute(
+            text(
+                "SELECT i.workspace, i.external_id FROM interactions i"
+                " JOIN unnest(CAST(:ws AS text[]), CAST(:ext AS text[])) AS k(workspace, external_id)"
+                " ON i.workspace = k.workspace AND i.external_id = k.external_id"
+            ),
+            {"ws": [w for w, _ in pairs], "ext": [e for _, e in pairs]},
+        )
+        return {(r.workspace, r.external_id) for r in rows}
 
     async def get(self, workspace: str, interaction_id: UUID, *, for_update: bool = False) -> Any | None:
         """The interaction, if it is one of `workspace`'s."""
@@ -279,11 +507,36 @@ class ContactDatesRepository:
         self._s = session
 
     async def get_many(self, customer_ids: Iterable[UUID]) -> dict[UUID, ContactDates]:
-        c = contact_dates.c
+        ids = list(set(customer_ids))
+        if not ids:
+            return {}
         rows = await self._s.execute(
-            select(c.customer_id, c.last_contact_at, c.next_contact_at).where(c.customer_id.in_(list(customer_ids)))
+            text("SELECT customer_id, last_contact_at, next_contact_at FROM contact_dates WHERE customer_id = ANY(CAST(:ids AS uuid[]))"),
+            {"ids": ids},
         )
         return {r.customer_id: ContactDates(r.last_contact_at, r.next_contact_at) for r in rows}
+
+    async def save_many(self, dates: Mapping[UUID, tuple[str, ContactDates]]) -> None:
+        """Store each customer's dates (customer -> (workspace, dates)) in one statement, rows
+        taken in id order."""
+        if not dates:
+            return
+        ids = sorted(dates)
+        await self._s.execute(
+            text(
+                "INSERT INTO contact_dates (customer_id, workspace, last_contact_at, next_contact_at)"
+                " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:ws AS text[]),"
+                " CAST(:last AS timestamptz[]), CAST(:next AS timestamptz[]))"
+                " ON CONFLICT (customer_id) DO UPDATE SET last_contact_at = excluded.last_contact_at,"
+                " next_contact_at = excluded.next_contact_at, updated_at = now()"
+            ),
+            {
+                "ids": ids,
+                "ws": [dates[i][0] for i in ids],
+                "last": [dates[i][1].last_contact_at for i in ids],
+                "next": [dates[i][1].next_contact_at for i in ids],
+            },
+        )
 
     async def get(self, workspace: str, customer_id: UUID) -> ContactDates:
         """The card's dates in `workspace` (none recorded there: both empty)."""
@@ -313,20 +566,20 @@ class ContactDatesRepository:
         )
 
 
-@dataclass(frozen=True)
-class Hop:
-    """Merge `merge_id` put the rows of `customer_id` under `survivor_id`."""
-
-    merge_id: UUID
-    customer_id: UUID
-    survivor_id: UUID
-
-
 # The tables whose rows a merge moves, by their `moves.item` name.
 MOVABLE = {"entry": "entries", "interaction": "interactions"}
 _WORKSPACE_LOCK = 7301  # advisory lock class ids (first key of the two-key form)
 _CUSTOMER_LOCK = 7302
-MAX_HOPS = 16
+
+
+# One lock per distinct key, taken in key order (the subquery's order is the order the outer
+# select calls the function in).
+_LOCK_SQL = (
+    "SELECT {fn}(CAST(:k AS int), key) FROM"
+    " (SELECT DISTINCT hashtext(name) AS key FROM unnest(CAST(:names AS text[])) AS name ORDER BY key) AS keys"
+)
+_LOCK = text(_LOCK_SQL.format(fn="pg_advisory_xact_lock"))
+_LOCK_SHARED = text(_LOCK_SQL.format(fn="pg_advisory_xact_lock_shared"))
 
 
 class MergeRepository:
@@ -342,14 +595,20 @@ class MergeRepository:
         self._s = session
 
     async def lock_workspaces(self, workspaces: Iterable[str], *, shared: bool = False) -> None:
-        lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        for workspace in sorted(set(workspaces)):
-            await self._s.execute(text(f"SELECT {lock}(CAST(:k AS int), hashtext(:w))"), {"k": _WORKSPACE_LOCK, "w": workspace})
+        """The workspaces' locks in one statement, in the order of their keys (every taker
+        uses that order: no deadlock between a merge and a run of interactions)."""
+        names = sorted(set(workspaces))
+        if names:
+            await self._s.execute(_LOCK_SHARED if shared else _LOCK, {"k": _WORKSPACE_LOCK, "names": names})
 
     async def lock_customer(self, customer_id: UUID) -> None:
-        await self._s.execute(
-            text("SELECT pg_advisory_xact_lock(CAST(:k AS int), hashtext(:c))"), {"k": _CUSTOMER_LOCK, "c": str(customer_id)}
-        )
+        await self.lock_customers([customer_id])
+
+    async def lock_customers(self, customer_ids: Iterable[UUID]) -> None:
+        """The customers' writer locks in one statement, in the order of their keys."""
+        names = sorted({str(c) for c in customer_ids})
+        if names:
+            await self._s.execute(_LOCK, {"k": _CUSTOMER_LOCK, "names": names})
 
     async def chain(self, customer_id: UUID) -> list[Hop]:
         """The active merges a card's rows went through, in order (empty: not merged)."""

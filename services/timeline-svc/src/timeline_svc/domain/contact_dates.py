@@ -56,3 +56,16 @@ def contact_dates(facts: Iterable[ContactFact]) -> ContactDates:
         if at is not None:
             upcoming = at if upcoming is None else min(upcoming, at)
     return ContactDates(last, upcoming)
+
+
+def with_fact(dates: ContactDates, fact: ContactFact) -> ContactDates:
+    """The dates once `fact` (a new interaction) is added to the history `dates` were computed
+    from: the same as `contact_dates` over the whole history plus `fact` (a latest and an
+    earliest, each folded one fact at a time)."""
+    last, upcoming = dates.last_contact_at, dates.next_contact_at
+    if fact.occurred_at is not None and is_completed_communication(fact.kind, fact.outcome):
+        last = fact.occurred_at if last is None else max(last, fact.occurred_at)
+    at = open_appointment_at(fact)
+    if at is not None:
+        upcoming = at if upcoming is None else min(upcoming, at)
+    return dates if (last, upcoming) == (dates.last_contact_at, dates.next_contact_at) else ContactDates(last, upcoming)

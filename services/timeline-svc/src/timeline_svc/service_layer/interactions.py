@@ -1,35 +1,39 @@
-"""Recording and changing interactions: `POST /v1/interactions`, the inbound topic
-`crm.timeline.interactions.v1`, and `PATCH /v1/interactions/{id}`; one request or message =
-one transaction."""
+"""Recording and changing interactions: `POST /v1/interactions` and `PATCH
+/v1/interactions/{id}` (one request = one transaction), and the inbound topic
+`crm.timeline.interactions.v1` (a partition's run of messages in one transaction, set-based,
+recorded exactly as one message at a time would be)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import InteractionRecorded, InteractionSubmitted, TimelineEntryRecorded
-from crm_contracts.text import UNSTORABLE_MESSAGE, field_path, find_unstorable
+from crm_contracts.events import ContactDatesChanged, InteractionRecorded, InteractionSubmitted, TimelineEntryRecorded
 from crm_runtime.access import Caller
 from crm_runtime.audit import AuditTrail, changes
 from crm_runtime.consumer import PoisonMessage, same_workspace
 from crm_runtime.events import new_event
 from crm_runtime.outbox import Outbox
+from crm_runtime.registry import Message
 from timeline_svc.adapters.customer_directory import CardAccess, CustomerDirectory
 from timeline_svc.adapters.repository import (
+    Card,
     ContactDatesRepository,
     CustomerRepository,
     EntryRepository,
+    Hop,
     InteractionRepository,
     MergeRepository,
+    NewRow,
     reach,
 )
-from timeline_svc.domain.contact_dates import ContactDates
+from timeline_svc.domain.contact_dates import ContactDates, ContactFact, with_fact
 from timeline_svc.domain.interactions import (
     Change,
     Direction,
@@ -42,8 +46,6 @@ from timeline_svc.domain.interactions import (
 )
 from timeline_svc.service_layer import SOURCE
 from timeline_svc.service_layer.contact_dates import refresh_contact_dates
-
-SUBMITTED = "crm.timeline.interaction_submitted.v1"
 
 
 @dataclass(frozen=True)
@@ -285,84 +287,206 @@ class InteractionService:
             await refresh_contact_dates(session, self._outbox, row.workspace, [row.customer_id], cause=recorded)
             return row
 
-    async def on_submitted(self, session: AsyncSession, event: Envelope) -> None:
-        """An interaction from the inbound topic, recorded like `POST /v1/interactions`.
+    async def on_submitted(self, session: AsyncSession, messages: Sequence[Message[InteractionSubmitted]]) -> None:
+        """A run of interactions from the inbound topic (one partition's, in order), each recorded
+        like `POST /v1/interactions`, set-based: a statement for the workspace locks, one resolving
+        every card, one for the customer locks, one reading their contact dates, one inserting the
+        interactions (a repeated external id is a no-op), one for their entries, one for the
+        contact dates and one staging the events: the same rows and events, in the same order,
+        as one message at a time.
 
-        A message that can never be recorded (malformed, not fitting its kind, text that cannot
-        be stored, or a customer that does not exist in the envelope's workspace) is a
-        PoisonMessage: the consumer dead-letters it at once instead of retrying. customer-svc
-        unreachable is an outage: the message is retried until it can answer."""
-        invalid = f"invalid {event.type}: "
-        unstorable = sorted(set(find_unstorable(event.data)))
-        if unstorable:
-            raise PoisonMessage(invalid + "; ".join(f"{f}: {UNSTORABLE_MESSAGE}" for f in unstorable))
-        try:
-            submitted = InteractionSubmitted.model_validate(event.data)
-        except ValidationError as exc:  # the fields and what is wrong, never the values
-            raise PoisonMessage(invalid + "; ".join(f"{field_path(e['loc'])}: {e['msg']}" for e in exc.errors())) from None
-        kinds, directions = {k.value for k in InteractionKind}, {d.value for d in Direction}
-        errors = [("kind", "unknown kind")] if submitted.kind not in kinds else []
-        if submitted.direction is not None and submitted.direction not in directions:
-            errors.append(("direction", "must be inbound or outbound"))
-        if errors:
-            raise PoisonMessage(invalid + "; ".join(f"{f}: {m}" for f, m in errors))
-        new = NewInteraction(
-            customer_id=submitted.customer_id,
-            kind=InteractionKind(submitted.kind),
-            occurred_at=submitted.occurred_at,
-            direction=Direction(submitted.direction) if submitted.direction is not None else None,
-            outcome=submitted.outcome,
-            scheduled_at=submitted.scheduled_at,
-            due_at=submitted.due_at,
-            done=submitted.done,
-            summary=submitted.summary,
-            body=submitted.body,
-            owner_id=submitted.owner_id,
-            external_id=submitted.external_id,
-            duration_seconds=submitted.duration_seconds,
-            recording_url=submitted.recording_url,
-        )
-        errors = field_errors(new)
-        if errors:
-            raise PoisonMessage(invalid + "; ".join(f"{f}: {m}" for f, m in errors))
-        try:
-            await self.record_in(session, event.workspace, new, cause=event)
-        except UnknownCustomer as exc:
-            if exc.other_workspace is not None:
-                same_workspace(event, exc.other_workspace)
-            raise PoisonMessage(f"customer_id: no such customer in workspace {event.workspace}") from None
+        A message that can never be recorded (not fitting its kind, or a customer that does not
+        exist in the envelope's workspace) is a PoisonMessage; each message is checked before
+        anything is written (the consumer then applies the run one message at a time and
+        dead-letters that one). Malformed payloads and text no store can keep never get here:
+        the consumer refuses them first. customer-svc unreachable is an outage: retried."""
+        checked = [(m, _submitted(m)) for m in messages]
+        firsts: dict[tuple[str, str], tuple[Message[InteractionSubmitted], NewInteraction]] = {}
+        for m, new in checked:  # a repeat within the run is a no-op, like one already stored
+            firsts.setdefault((m.workspace, m.payload.external_id), (m, new))
+        todo = list(firsts.values())
+        merges, customers = MergeRepository(session), CustomerRepository(session)
+        await merges.lock_workspaces({m.workspace for m, _ in todo}, shared=True)
+        cards = await customers.resolve(new.customer_id for _, new in todo)
+        todo = await self._recordable(session, todo, cards)
+        if not todo:
+            return
+        holders = {new.customer_id: cards[new.customer_id].holder or new.customer_id for _, new in todo}
+        await merges.lock_customers(holders.values())
+        dates_repo = ContactDatesRepository(session)
+        stored = await dates_repo.get_many(holders.values())
+        now = datetime.now(UTC)
+        rows = [_row(m.workspace, new, holders[new.customer_id], cards[new.customer_id].hops, now) for m, new in todo]
+        added = await InteractionRepository(session).add_many(rows)
+        recorded = [(m, new, row) for (m, new), row in zip(todo, rows, strict=True) if row.id in added]
+        summaries = [describe(new) for _, new, _ in recorded]
+        await EntryRepository(session).add_for([row for _, _, row in recorded], summaries, [_entry_data(row) for _, _, row in recorded])
+        for _, new, row in recorded:
+            hops = cards[new.customer_id].hops
+            if hops:  # rare: written straight under the survivor of a merge
+                await merges.add_hops([("entry", row.id), ("interaction", row.id)], hops)
+        staged: list[tuple[str, str, Envelope]] = []
+        dates: dict[UUID, ContactDates] = {}
+        workspaces: dict[UUID, str] = {}
+        for (m, _, row), summary in zip(recorded, summaries, strict=True):
+            entry, fact = _facts(row, summary, m.event)
+            key = str(row.customer_id)
+            staged += [(topics.TIMELINE_EVENTS, key, entry), (topics.TIMELINE_EVENTS, key, fact)]
+            before = dates.get(row.customer_id) or stored.get(row.customer_id, ContactDates())
+            after = with_fact(before, ContactFact(row.kind, row.outcome, row.done, row.occurred_at, row.scheduled_at, row.due_at))
+            if after != before:
+                dates[row.customer_id], workspaces[row.customer_id] = after, row.workspace
+                staged.append((topics.TIMELINE_EVENTS, key, _dates_changed(row.workspace, row.customer_id, after, fact)))
+        await dates_repo.save_many({cid: (workspaces[cid], d) for cid, d in dates.items()})
+        await self._outbox.stage_many(session, staged)
+
+    async def _recordable(
+        self,
+        session: AsyncSession,
+        todo: list[tuple[Message[InteractionSubmitted], NewInteraction]],
+        cards: dict[UUID, Card],
+    ) -> list[tuple[Message[InteractionSubmitted], NewInteraction]]:
+        """`todo` without repeats of stored external ids, once every other card is known to be of
+        its message's workspace (a card not heard of yet is confirmed by customer-svc and
+        remembered). PoisonMessage for a card of another workspace, erased, or nowhere."""
+        doubtful = [(m, new) for m, new in todo if not _of_workspace(cards.get(new.customer_id), m.workspace)]
+        if not doubtful:
+            return todo  # the usual case: no statement more
+        stored = await InteractionRepository(session).stored_external_ids((m.workspace, m.payload.external_id) for m, _ in doubtful)
+        confirmed: dict[tuple[str, UUID], CardAccess | None] = {}
+        for m, new in doubtful:
+            if (m.workspace, m.payload.external_id) in stored:
+                continue  # a repeat: answered by what is stored, whatever its card now is
+            card = cards.get(new.customer_id)
+            if card is not None and card.workspace is not None:
+                same_workspace(m.event, card.workspace)  # another workspace's card: poison
+                raise PoisonMessage(f"customer_id: no such customer in workspace {m.workspace}")  # erased
+            key = (m.workspace, new.customer_id)
+            if key not in confirmed:
+                confirmed[key] = await self._directory.find(m.workspace, new.customer_id)
+            if confirmed[key] is None:
+                raise PoisonMessage(f"customer_id: no such customer in workspace {m.workspace}")
+        customers = CustomerRepository(session)
+        for (workspace, customer_id), access in confirmed.items():
+            if access is not None:
+                await customers.remember(customer_id, workspace, access)
+                cards[customer_id] = Card(workspace, False, cards[customer_id].hops if customer_id in cards else [])
+        return [(m, new) for m, new in todo if (m.workspace, m.payload.external_id) not in stored]
 
     async def _publish(self, session: AsyncSession, row: Any, summary: str, cause: Envelope | None) -> Envelope:
         """Stage the entry and the interaction fact; returns the fact (what contact dates follow from)."""
+        entry, recorded = _facts(row, summary, cause)
         key = str(row.customer_id)
-        recorded = new_event(
-            SOURCE,
-            InteractionRecorded(
-                customer_id=row.customer_id,
-                interaction_id=row.id,
-                kind=row.kind,
-                direction=row.direction,
-                outcome=row.outcome,
-                occurred_at=row.occurred_at,
-                scheduled_at=row.scheduled_at,
-                owner_id=row.owner_id,
-                due_at=row.due_at,
-                done=row.done if row.kind == InteractionKind.REMINDER else None,
-            ),
-            workspace=row.workspace,
-            subject=key,
-            cause=cause,
-        )
-        at = row.occurred_at
-        entry = new_event(
-            SOURCE,
-            TimelineEntryRecorded(customer_id=row.customer_id, entry_id=row.id, kind=row.kind, occurred_at=at, summary=summary),
-            workspace=row.workspace,
-            subject=key,
-            cause=cause,
-        )
         await self._outbox.stage_many(session, [(topics.TIMELINE_EVENTS, key, entry), (topics.TIMELINE_EVENTS, key, recorded)])
         return recorded
+
+
+def _of_workspace(card: Card | None, workspace: str) -> bool:
+    return card is not None and card.workspace == workspace and not card.erased
+
+
+_KINDS = frozenset(k.value for k in InteractionKind)
+_DIRECTIONS = frozenset(d.value for d in Direction)
+
+
+def _submitted(message: Message[InteractionSubmitted]) -> NewInteraction:
+    """The interaction a message reports, or PoisonMessage naming what does not fit its kind."""
+    submitted, invalid = message.payload, f"invalid {message.event.type}: "
+    errors = [("kind", "unknown kind")] if submitted.kind not in _KINDS else []
+    if submitted.direction is not None and submitted.direction not in _DIRECTIONS:
+        errors.append(("direction", "must be inbound or outbound"))
+    if errors:
+        raise PoisonMessage(invalid + "; ".join(f"{f}: {m}" for f, m in errors))
+    moments: dict[str, datetime | None] = {}
+    for name in ("occurred_at", "scheduled_at", "due_at"):
+        value: datetime | None = getattr(submitted, name)
+        try:  # stored and published in UTC, as the database gives them back
+            moments[name] = value.astimezone(UTC) if value is not None else None
+        except OverflowError:
+            raise PoisonMessage(invalid + f"{name}: beyond the range of times that can be stored") from None
+    new = NewInteraction(
+        customer_id=submitted.customer_id,
+        kind=InteractionKind(submitted.kind),
+        occurred_at=moments["occurred_at"],
+        direction=Direction(submitted.direction) if submitted.direction is not None else None,
+        outcome=submitted.outcome,
+        scheduled_at=moments["scheduled_at"],
+        due_at=moments["due_at"],
+        done=submitted.done,
+        summary=submitted.summary,
+        body=submitted.body,
+        owner_id=submitted.owner_id,
+        external_id=submitted.external_id,
+        duration_seconds=submitted.duration_seconds,
+        recording_url=submitted.recording_url,
+    )
+    errors = field_errors(new)
+    if errors:
+        raise PoisonMessage(invalid + "; ".join(f"{f}: {m}" for f, m in errors))
+    return new
+
+
+def _row(workspace: str, new: NewInteraction, holder: UUID, hops: list[Hop], now: datetime) -> NewRow:
+    """The stored row of a new interaction from the inbound topic (`holder`: the card its rows
+    live under, the survivor when merged)."""
+    return NewRow(
+        id=uuid4(),
+        workspace=workspace,
+        customer_id=holder,
+        kind=new.kind.value,
+        direction=new.direction.value if new.direction else None,
+        outcome=new.outcome,
+        occurred_at=new.occurred_at or now,
+        scheduled_at=new.scheduled_at,
+        due_at=new.due_at,
+        done=bool(new.done),
+        done_at=now if new.done else None,
+        summary=new.summary,
+        body=new.body,
+        owner_id=new.owner_id,
+        external_id=new.external_id,
+        duration_seconds=new.duration_seconds,
+        recording_url=new.recording_url,
+        recorded_by=None,
+        original_customer_id=new.customer_id if hops else None,
+        merge_id=hops[-1].merge_id if hops else None,
+    )
+
+
+def _facts(row: Any, summary: str, cause: Envelope | None) -> tuple[Envelope, Envelope]:
+    """The entry and the interaction fact of a recorded (or changed) interaction."""
+    key = str(row.customer_id)
+    entry = new_event(
+        SOURCE,
+        TimelineEntryRecorded(customer_id=row.customer_id, entry_id=row.id, kind=row.kind, occurred_at=row.occurred_at, summary=summary),
+        workspace=row.workspace,
+        subject=key,
+        cause=cause,
+    )
+    recorded = new_event(
+        SOURCE,
+        InteractionRecorded(
+            customer_id=row.customer_id,
+            interaction_id=row.id,
+            kind=row.kind,
+            direction=row.direction,
+            outcome=row.outcome,
+            occurred_at=row.occurred_at,
+            scheduled_at=row.scheduled_at,
+            owner_id=row.owner_id,
+            due_at=row.due_at,
+            done=row.done if row.kind == InteractionKind.REMINDER else None,
+        ),
+        workspace=row.workspace,
+        subject=key,
+        cause=cause,
+    )
+    return entry, recorded
+
+
+def _dates_changed(workspace: str, customer_id: UUID, dates: ContactDates, cause: Envelope) -> Envelope:
+    payload = ContactDatesChanged(customer_id=customer_id, last_contact_at=dates.last_contact_at, next_contact_at=dates.next_contact_at)
+    return new_event(SOURCE, payload, workspace=workspace, subject=str(customer_id), cause=cause)
 
 
 def _as_new(row: Any) -> NewInteraction:
