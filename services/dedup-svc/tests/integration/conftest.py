@@ -51,7 +51,8 @@ class Dedup:
         self.settings = DedupSettings(database_url=url, database_pool_size=30)
         self.engine = make_engine(self.settings)
         self.sessions = make_session_factory(self.engine)
-        self.handlers = DedupHandlers(Outbox(outbox, self.settings), "IL")
+        self.outbox = Outbox(outbox, self.settings)
+        self.handlers = DedupHandlers(self.outbox, "IL")
         self.registry = self.handlers.registry()
         self.matcher = MatchService(self.engine, self.sessions, AuditTrail(self.settings, Outbox(outbox, self.settings), self.sessions))
 
@@ -60,16 +61,20 @@ class Dedup:
     ) -> DecisionMade:
         channel = ChannelRef(key=f"{kind.value}-key", kind=kind, name=kind.value, duplicate_policy=policy or POLICY[kind])
         accepted = LeadAccepted(submission_id=uuid.uuid4(), channel=channel, lead=lead, received_at=datetime.now(UTC))
-        event = new_event("intake-svc", accepted, workspace=workspace, subject=None, correlationid=str(accepted.submission_id))
-        async with self.sessions() as session, session.begin():
-            await self.handlers.on_leads(session, [self.consumed(event)])
-        return await self.decision(accepted.submission_id)
+        return await self.lead_accepted(accepted, workspace)
 
-    async def leads(self, accepted: list[LeadAccepted], workspace: str = "main") -> list[DecisionMade]:
+    async def lead_accepted(self, accepted: LeadAccepted, workspace: str = "main") -> DecisionMade:
+        """One lead alone, as the consumer applies it (one at a time)."""
+        (decided,) = await self.leads([accepted], workspace)
+        return decided
+
+    async def leads(
+        self, accepted: list[LeadAccepted], workspace: str = "main", handlers: DedupHandlers | None = None
+    ) -> list[DecisionMade]:
         """A run of leads in one call and one transaction, as the consumer applies a partition's batch."""
         events = [new_event("intake-svc", a, workspace=workspace, subject=None, correlationid=str(a.submission_id)) for a in accepted]
         async with self.sessions() as session, session.begin():
-            await self.handlers.on_leads(session, [self.consumed(e) for e in events])
+            await (handlers or self.handlers).on_leads(session, [self.consumed(e) for e in events])
         return [await self.decision(a.submission_id) for a in accepted]
 
     async def decision(self, submission_id: uuid.UUID) -> DecisionMade:
