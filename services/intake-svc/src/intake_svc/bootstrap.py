@@ -11,7 +11,7 @@ from crm_runtime.runtime import ServiceRuntime
 from crm_runtime.service_token import ServiceToken
 from intake_svc.adapters.field_definitions import FieldDefinitionsClient
 from intake_svc.adapters.idempotency import IdempotencyCache
-from intake_svc.adapters.rate_limit import RateLimiter
+from intake_svc.adapters.rate_limit import FailureFeed, RateLimiter
 from intake_svc.adapters.spreadsheets import Limits
 from intake_svc.adapters.tables import metadata
 from intake_svc.config import IntakeSettings
@@ -84,7 +84,8 @@ def bootstrap(settings: IntakeSettings) -> Container:
         runtime.add_worker("imports", lambda stop: imports.run(stop, import_channel))
     limiter = RateLimiter(redis)
     guard = EdgeGuard(limiter, settings.channel_rate_limit_per_minute, settings.address_rate_limit_per_minute)
-    failures = KeyFailures(limiter, settings.key_failure_limit, settings.key_failure_window_s)
+    failures = KeyFailures(limiter, settings.key_failure_limit, settings.key_failure_window_s, FailureFeed(redis))
+    runtime.add_worker("key-failures", failures.watch)  # hears every instance's failed key attempts
     return Container(
         settings,
         runtime,

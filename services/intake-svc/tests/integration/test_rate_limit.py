@@ -7,7 +7,8 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from intake_svc.adapters.rate_limit import PREFIX, RateDecision, RateLimiter
+from intake_svc.adapters.rate_limit import PREFIX, FailureFeed, RateDecision, RateLimiter
+from intake_svc.service_layer.edge import KeyFailures, Throttled
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +144,33 @@ async def test_a_hit_may_count_for_several_and_is_refused_whole(redis: Redis, ke
     assert await limiter.hit(key, limit=10, window_s=60, cost=3) == RateDecision(True, 0, 0)
     too_many = await limiter.hit(f"{key}:other", limit=10, window_s=60, cost=11)
     assert (too_many.allowed, too_many.retry_after_s) == (False, 60)
+
+
+async def test_every_instance_hears_of_a_failed_key_attempt_counted_by_another(redis: Redis) -> None:
+    """Two instances (each its own KeyFailures and feed): once both have followed the feed for
+    a window, a clean address costs no lookup, and a failure counted by one makes the other
+    look the address up (and refuse it once it is locked out)."""
+
+    class Counting(RateLimiter):
+        peeks = 0
+
+        async def peek(self, key: str, limit: int, window_s: float) -> RateDecision:
+            Counting.peeks += 1
+            return await super().peek(key, limit, window_s)
+
+    address = f"198.51.100.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"
+    one, other = (KeyFailures(Counting(redis), 1, 1.0, FailureFeed(redis)) for _ in range(2))
+    stop = asyncio.Event()
+    watching = [asyncio.create_task(f.watch(stop)) for f in (one, other)]
+    try:
+        await asyncio.sleep(2.3)  # a whole window (1 s) and the margin (1 s) followed
+        await other.check(address)
+        assert Counting.peeks == 0
+        await one.failed(address)
+        await asyncio.sleep(0.2)  # the announcement travels
+        with pytest.raises(Throttled):
+            await other.check(address)
+        assert Counting.peeks == 1
+    finally:
+        stop.set()
+        await asyncio.gather(*watching)

@@ -89,3 +89,82 @@ async def test_a_request_of_several_leads_counts_as_that_many() -> None:
     await guard.admit(api, "10.0.0.1", leads=3)  # the refused 4 took nothing: 7 + 3 fill the minute
     with pytest.raises(Throttled):
         await guard.admit(api, "10.0.0.1")
+
+
+class CountingLimiter(FakeFailureLimiter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.peeks = 0
+
+    async def peek(self, key: str, limit: int, window_s: float) -> RateDecision:
+        self.peeks += 1
+        return await super().peek(key, limit, window_s)
+
+
+class FakeFeed:
+    """The announcements of every instance (as Redis pub/sub would carry them)."""
+
+    def __init__(self) -> None:
+        self.announced: list[str] = []
+
+    async def announce(self, address: str) -> None:
+        self.announced.append(address)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _with_feed() -> tuple[KeyFailures, CountingLimiter, FakeFeed, Clock]:
+    limiter, feed, clock = CountingLimiter(), FakeFeed(), Clock()
+    return KeyFailures(limiter, 2, 60, feed, clock), limiter, feed, clock  # type: ignore[arg-type]
+
+
+async def test_with_the_feed_heard_for_a_whole_window_a_clean_address_costs_no_lookup() -> None:
+    failures, limiter, _, clock = _with_feed()
+    await failures.check("1.1.1.1")
+    assert limiter.peeks == 1, "not subscribed: every check asks Redis"
+    failures._subscribed()
+    clock.now += 30
+    await failures.check("1.1.1.1")
+    assert limiter.peeks == 2, "subscribed less than a window ago: a failure may have gone unheard"
+    clock.now += 31.5
+    await failures.check("1.1.1.1")
+    await failures.check("2.2.2.2")
+    assert limiter.peeks == 2
+
+
+async def test_an_address_with_a_failure_heard_from_any_instance_is_checked_in_redis_until_it_leaves_the_window() -> None:
+    failures, limiter, feed, clock = _with_feed()
+    failures._subscribed()
+    clock.now += 62
+    await failures.failed("1.1.1.1")  # counted here, and announced to the others
+    assert feed.announced == ["1.1.1.1"]
+    failures._suspect("3.3.3.3")  # what another instance announced
+    await failures.check("1.1.1.1")
+    await failures.check("3.3.3.3")
+    assert limiter.peeks == 2
+    await failures.failed("1.1.1.1")
+    with pytest.raises(Throttled):  # locked out everywhere: the lookup says so
+        await failures.check("1.1.1.1")
+    clock.now += 62
+    limiter.hits.clear()  # Redis: the window has passed
+    await failures.check("1.1.1.1")
+    await failures.check("3.3.3.3")
+    assert limiter.peeks == 3
+
+
+async def test_a_lost_subscription_sends_every_check_to_redis_again() -> None:
+    failures, limiter, _, clock = _with_feed()
+    failures._subscribed()
+    clock.now += 62
+    await failures.check("1.1.1.1")
+    failures._lost()
+    await failures.check("1.1.1.1")
+    failures._subscribed()  # back: what was announced meanwhile was missed
+    await failures.check("1.1.1.1")
+    assert limiter.peeks == 2

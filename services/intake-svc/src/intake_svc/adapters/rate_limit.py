@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,3 +141,54 @@ class RateLimiter:
             exc,
         )
         self._failures = 0
+
+
+# Pub/sub channels are server-wide, not per database: the channel names the database.
+FAILURES_CHANNEL = "intake:keyfail:addresses:{db}"
+
+
+class FailureFeed:
+    """Every intake instance hears of every failed channel-key attempt (Redis pub/sub), so an
+    instance can tell that an address made none lately without asking Redis at each request
+    (`service_layer.edge.KeyFailures`). The message is the client address; nothing is logged."""
+
+    def __init__(self, redis: Redis, *, retry_s: float = 1.0) -> None:
+        self._redis = redis
+        self._retry_s = retry_s
+        self.channel = FAILURES_CHANNEL.format(db=redis.connection_pool.connection_kwargs.get("db", 0))
+
+    async def announce(self, address: str) -> None:
+        """Tell the other instances (best effort: when Redis is away, the attempt was not counted either)."""
+        try:
+            await self._redis.publish(self.channel, address)
+        except (RedisError, OSError) as exc:
+            log.warning("failed key attempt not announced: %s", exc.__class__.__name__)
+
+    async def follow(
+        self, heard: Callable[[str], None], subscribed: Callable[[], None], lost: Callable[[], None], stop: asyncio.Event
+    ) -> None:
+        """Call `heard(address)` for each announcement until `stop`; `subscribed()` each time the
+        subscription (re)starts (what was announced before it was missed), `lost()` when it fails."""
+        while not stop.is_set():
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                while not stop.is_set():
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":  # also after the client re-subscribed by itself
+                        subscribed()
+                    elif message["type"] == "message":
+                        data = message["data"]
+                        heard(data.decode() if isinstance(data, bytes) else str(data))
+            except (RedisError, OSError) as exc:
+                lost()
+                log.warning("failed key attempts not followed (%s); trying again in %.0f s", exc.__class__.__name__, self._retry_s)
+                try:
+                    await asyncio.wait_for(stop.wait(), self._retry_s)
+                except TimeoutError:
+                    pass
+            finally:
+                lost()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]

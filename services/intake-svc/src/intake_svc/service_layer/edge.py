@@ -1,12 +1,14 @@
 """Protection of the public edge: rate limits per channel and per client address, the limit on
 failed channel-key attempts, and which address a request comes from."""
 
+import asyncio
 import ipaddress
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from crm_contracts.leads import ChannelKind
-from intake_svc.adapters.rate_limit import RateLimiter
+from intake_svc.adapters.rate_limit import FailureFeed, RateLimiter
 from intake_svc.domain.channels import Channel
 
 # Channels that browsers and unknown senders reach directly get a per-address limit too.
@@ -51,16 +53,37 @@ class KeyFailures:
     An address that made `limit` failed attempts within `window_s` is locked out until the
     oldest of them leaves the window: `check` refuses it before its key is even looked up, so
     a locked-out sender learns nothing more, not even from a right guess. Like every edge
-    limit this fails open when Redis is away (see `RateLimiter`)."""
+    limit this fails open when Redis is away (see `RateLimiter`).
 
-    def __init__(self, limiter: RateLimiter, limit: int, window_s: float) -> None:
+    With a `feed` (and `watch` running), the check costs a Redis round trip only for an address
+    with a failed attempt in the last window, which is what makes the common request (a right
+    key from a clean address) cheap: every instance announces each failure it counts and hears
+    the others', so it knows which addresses made none. That view is trusted only once the
+    subscription has been up for a whole window (before that, a failure may have been announced
+    unheard) and never while it is down; until then every request asks Redis, as without a feed.
+    An announcement reaches the other instances a moment after the failure is counted: a
+    request in that moment is let through as one checked just before the failure would be
+    (checks were never atomic with the key lookup)."""
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        limit: int,
+        window_s: float,
+        feed: FailureFeed | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._limiter = limiter
         self._limit = limit
         self._window_s = window_s
+        self._feed = feed
+        self._clock = clock
+        self._heard_since: float | None = None  # since when every failure of every instance was heard
+        self._suspects: dict[str, float] = {}  # address -> when its last heard failure leaves the window
 
     async def check(self, address: str | None) -> None:
         """Raise `Throttled("key-failures", ...)` when `address` is locked out."""
-        if address:
+        if address and not self._known_clean(address):
             decision = await self._limiter.peek(f"keyfail:{address}", self._limit, self._window_s)
             if not decision.allowed:
                 raise Throttled("key-failures", decision.retry_after_s)
@@ -68,7 +91,42 @@ class KeyFailures:
     async def failed(self, address: str | None) -> None:
         """Count a failed attempt (at most `limit` are kept: the address is locked out then)."""
         if address:
+            self._suspect(address)
             await self._limiter.hit(f"keyfail:{address}", self._limit, self._window_s)
+            if self._feed is not None:
+                await self._feed.announce(address)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Hear the failures every instance counts, until `stop` (a worker of the process)."""
+        if self._feed is not None:
+            await self._feed.follow(self._suspect, self._subscribed, self._lost, stop)
+
+    def _known_clean(self, address: str) -> bool:
+        now = self._clock()
+        if self._heard_since is None or now - self._heard_since < self._window_s + _MARGIN_S:
+            return False
+        return self._suspects.get(address, now) <= now
+
+    def _suspect(self, address: str) -> None:
+        now = self._clock()
+        if len(self._suspects) >= _MAX_SUSPECTS:
+            self._suspects = {a: until for a, until in self._suspects.items() if until > now}
+            if len(self._suspects) >= _MAX_SUSPECTS:
+                self._heard_since = None  # too many to keep: ask Redis every time until subscribed again
+                self._suspects.clear()
+        self._suspects[address] = now + self._window_s + _MARGIN_S
+
+    def _subscribed(self) -> None:
+        self._heard_since = self._clock()
+
+    def _lost(self) -> None:
+        self._heard_since = None
+
+
+# Clocks of instances and Redis differ a little: a suspect stays one a second longer.
+_MARGIN_S = 1.0
+# Addresses with a failure in the window kept in memory; beyond, the feed's view is dropped.
+_MAX_SUSPECTS = 100_000
 
 
 def trusted_networks(entries: Iterable[str]) -> tuple[Network, ...]:
