@@ -28,10 +28,14 @@ may be shared: compare runs made back to back. Results: JSON on stdout and in be
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -194,6 +198,25 @@ async def topic_phase(
     }
 
 
+@contextmanager
+def spied(out: str | None, pid: int | None, phase: str) -> Iterator[None]:
+    """py-spy recording `pid` while the block runs (nothing without `out` and an own process)."""
+    if not out or pid is None:
+        yield
+        return
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-r", "100", "-f", "raw", "-o", f"{out}-{phase}.txt"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # attached before the phase starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+        spy.wait(60)
+
+
 async def own_intake(namespace: str) -> tuple[IntakeSettings, subprocess.Popen[bytes]]:
     """A fresh intake of this run: database migrated, topics created, an API channel, the process started."""
     settings = IntakeSettings(
@@ -242,6 +265,7 @@ async def main() -> None:
     parser.add_argument("--kafka", default=principals.bootstrap_servers())
     parser.add_argument("--topic-namespace", default="", help="with --against: the running intake's topic namespace")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--py-spy", default=None, help="own mode: record each phase with py-spy (raw stacks) into <this>-<phase>.txt")
     args = parser.parse_args()
 
     service: subprocess.Popen[bytes] | None = None
@@ -268,10 +292,12 @@ async def main() -> None:
         pid = service.pid if service else None
         if args.mode in ("both", "bulk"):
             print("bulk ...", flush=True)
-            result["bulk"] = await bulk_phase(args, url, key, watcher, pid)
+            with spied(args.py_spy, pid, "bulk"):
+                result["bulk"] = await bulk_phase(args, url, key, watcher, pid)
         if args.mode in ("both", "topic"):
             print("topic ...", flush=True)
-            result["topic"] = await topic_phase(args, source, namespace + topics.SUBMISSIONS, key, watcher, pid)
+            with spied(args.py_spy, pid, "topic"):
+                result["topic"] = await topic_phase(args, source, namespace + topics.SUBMISSIONS, key, watcher, pid)
     finally:
         await watcher.stop()
         if service is not None:

@@ -67,7 +67,7 @@ def stage_lead(
         "idempotency_key": idempotency_key,
         "idempotency_fingerprint": idempotency_fingerprint,
         "state": State.ACCEPTED.value,
-        "lead": lead.model_dump(mode="json"),
+        "lead": event.data["lead"],  # the lead as the event carries it (dumped once)
         "raw": raw,
         "job_id": job_id,
         "row_number": row_number,

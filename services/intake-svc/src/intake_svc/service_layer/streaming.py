@@ -69,6 +69,7 @@ class StreamedLeads:
             for workspace in {c.workspace for c in channels.values()}:
                 if any(m.payload.lead.fields for m in messages if channels[m.payload.channel_key].workspace == workspace):
                     known[workspace] = await self._definitions(workspace)
+        refs = {key: channel.ref() for key, channel in channels.items()}
         staged: list[StagedLead] = []
         sent: list[Message[LeadSubmitted]] = []  # the message of each staged lead
         rejected: list[dict[str, Any]] = []
@@ -77,7 +78,7 @@ class StreamedLeads:
             try:
                 staged.append(
                     prepare_lead(
-                        channel.ref(),
+                        refs[message.payload.channel_key],
                         channel.workspace,
                         message.payload.lead,
                         known.get(channel.workspace),
@@ -87,12 +88,14 @@ class StreamedLeads:
                 )
                 sent.append(message)
             except LeadRejected as exc:
-                rejected.append(rejected_row(channel.ref(), channel.workspace, message.event.id, message.payload.lead, exc.errors))
+                ref = refs[message.payload.channel_key]
+                rejected.append(rejected_row(ref, channel.workspace, message.event.id, message.payload.lead, exc.errors))
         results = await write_staged(session, self._outbox, staged)
         for lead, message, (first_id, first_print) in zip(staged, sent, results, strict=True):
             # A repeated idempotency key with another lead: this message's own result is a rejection.
             if first_id != lead.submission_id and first_print is not None and first_print != lead.row["idempotency_fingerprint"]:
                 channel = channels[message.payload.channel_key]
                 errors = [("idempotency_key", KEY_REUSED)]
-                rejected.append(rejected_row(channel.ref(), channel.workspace, lead.submission_id, message.payload.lead, errors))
+                ref = refs[message.payload.channel_key]
+                rejected.append(rejected_row(ref, channel.workspace, lead.submission_id, message.payload.lead, errors))
         await SubmissionRepository(session).add_many_new(rejected)
