@@ -87,10 +87,19 @@ class Dedup:
 
     async def customer_event(self, payload: Any, subject: uuid.UUID, workspace: str = "main") -> None:
         event = new_event("customer-svc", payload, workspace=workspace, subject=str(subject))
-        route = self.registry.route(event.type)
-        assert route is not None and route.one is not None
+        await self.customer_events([event])
+
+    async def customer_events(self, events: list[Envelope]) -> None:
+        """Events of one type in one transaction, as the consumer hands a run of them over."""
+        route = self.registry.route(events[0].type)
+        assert route is not None
         async with self.sessions() as session, session.begin():
-            await route.one(session, self.consumed(event))
+            if route.run is not None:
+                await route.run(session, [self.consumed(e) for e in events])
+            else:
+                assert route.one is not None
+                for event in events:
+                    await route.one(session, self.consumed(event))
 
     def consumed(self, event: Envelope) -> Message[Any]:
         """`event` as the consumer hands it to a handler: sent as JSON (NUL and surrogates

@@ -1,6 +1,7 @@
-"""A run of leads decided set-based (one candidate read, one claim statement) against a real
-PostgreSQL: the same decisions and index as one lead at a time, and the concurrency rule kept
-when two instances decide batches holding the same person at the same moment."""
+"""Runs of events applied set-based against a real PostgreSQL: leads (one candidate read, one
+claim statement) give the same decisions and index as one lead at a time, and the concurrency
+rule holds when two instances decide batches holding the same person at the same moment; new
+cards and owner assignments index as one event at a time."""
 
 import asyncio
 import uuid
@@ -11,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from crm_contracts.events import CustomerCreated, Decision, DecisionMade, LeadAccepted
+from crm_contracts.events import CustomerCreated, CustomerOwnerAssigned, Decision, DecisionMade, LeadAccepted
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_devtools.testdb import migrated_database
+from crm_runtime.events import new_event
 from dedup_svc.adapters.repository import IndexRepository, IndexSlice
 from dedup_svc.domain.normalise import IdentityKey
 from dedup_svc.service_layer.handlers import DedupHandlers
@@ -155,3 +157,24 @@ async def test_two_instances_deciding_batches_with_the_same_person_at_once_make_
         )
         assert holders == 1
     assert await dedup.scalar("SELECT count(*) FROM people") == 5 * 3
+
+
+async def test_a_run_of_new_cards_and_owners_indexes_as_one_event_at_a_time(dedup: Dedup, other: Dedup) -> None:
+    shared = "050-7000000"
+    cards = [
+        card(uuid.UUID(int=199), number=500_100, first_name="Dana", last_name="Cohen", phones=[shared], emails=["dana@example.com"]),
+        card(uuid.UUID(int=101), number=500_101, first_name="Dan", last_name="Cohen", phones=[shared, "050-7000001"]),  # shares a phone
+        card(uuid.UUID(int=102), number=500_102, company_name="Levi Ltd", account_number="A-9", status="customer"),
+    ]
+    dana, owner, later = cards[0].id, uuid.uuid4(), uuid.uuid4()
+    created = [CustomerCreated(customer=c, channel_kind="api") for c in cards]
+    owners = [CustomerOwnerAssigned(customer_id=c, owner_id=o) for c, o in [(dana, owner), (cards[2].id, owner), (dana, later)]]
+    for payloads in (created, owners):
+        await dedup.customer_events([new_event("customer-svc", p, workspace="main", subject=str(uuid.uuid4())) for p in payloads])
+        for p in payloads:
+            await other.customer_event(p, uuid.uuid4())
+    ours, theirs = await index_of(dedup), await index_of(other)
+    assert {k: sorted(v) for k, v in ours.items()} == {k: sorted(v) for k, v in theirs.items()}
+    assert await dedup.scalar("SELECT customer_id FROM identities WHERE value = '+972507000000' AND claimed") == dana  # the first
+    assert await dedup.scalar("SELECT count(*) FROM identities WHERE value = '+972507000000' AND NOT claimed") == 1
+    assert await dedup.scalar("SELECT owner_id FROM people WHERE customer_id = :c", c=dana) == later  # the last of the run

@@ -1,7 +1,7 @@
 """The identity index in PostgreSQL. Repositories never commit."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -122,9 +122,14 @@ _CANDIDATES = f"""
 """
 
 
-async def driver(conn: AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under SQLAlchemy's (same transaction)."""
+async def driver(conn: AsyncConnection, *, begin: bool = False) -> asyncpg.Connection:
+    """The asyncpg connection under SQLAlchemy's. SQLAlchemy's adapter sends BEGIN only with its
+    own first statement: with `begin` the transaction is started now if it is not yet, so what
+    is sent straight to asyncpg is part of the unit of work (and rolled back with it)."""
     raw = await conn.get_raw_connection()
+    adapted = raw.dbapi_connection
+    if begin and getattr(adapted, "_transaction", True) is None:  # SQLAlchemy's asyncpg adapter, no transaction yet
+        await adapted._start_transaction()  # type: ignore[union-attr]  # noqa: SLF001 - the adapter's own BEGIN
     db: asyncpg.Connection = raw.driver_connection
     return db
 
@@ -216,6 +221,52 @@ _SAVE_LEADS = f"""
 """
 
 
+# Many cards' people in one statement (from their snapshots, `CustomerCreated`), merged as
+# `_upsert_sql(union=True)` merges one from a card: the card's number, status, owner, team
+# members and folder replace what is stored.
+_SAVE_CARDS = f"""
+    INSERT INTO people ({_RETURNED})
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+        customer_id uuid, workspace text, number int, status text, active bool, display_name text, given_name text, surname text,
+        company text, phones text[], emails text[], national_id text, birth_date text, street text, city text, postcode text,
+        account text, owner_id uuid, team_member_ids uuid[], folder text)
+    ORDER BY customer_id
+    ON CONFLICT (customer_id) DO UPDATE SET
+        {", ".join(f"{c} = COALESCE(NULLIF(EXCLUDED.{c}, ''), people.{c})" for c in _SCALARS)},
+        {", ".join(_UNION_LIST.format(c=c) for c in ("phones", "emails"))},
+        number = COALESCE(EXCLUDED.number, people.number), status = EXCLUDED.status,
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in _SCOPE_COLUMNS)}, active = EXCLUDED.active, updated_at = now()
+    WHERE people.workspace = EXCLUDED.workspace
+    RETURNING {_RETURNED}
+"""
+
+
+def _person_json(p: Person, status: str | None) -> dict[str, Any]:
+    r = p.record
+    return {
+        "customer_id": str(p.customer_id),
+        "workspace": p.workspace,
+        "number": p.number,
+        "status": status,
+        "active": p.active,
+        "display_name": p.display_name,
+        "given_name": r.given_name,
+        "surname": r.surname,
+        "company": r.company,
+        "phones": list(r.phones),
+        "emails": list(r.emails),
+        "national_id": r.national_id,
+        "birth_date": r.birth_date,
+        "street": r.street,
+        "city": r.city,
+        "postcode": r.postcode,
+        "account": p.account,
+        "owner_id": str(p.owner_id) if p.owner_id else None,
+        "team_member_ids": [str(m) for m in p.team_member_ids],
+        "folder": p.folder,
+    }
+
+
 def _columns(rows: Sequence[Held]) -> list[list[Any]]:
     return [[r.workspace for r in rows], [r.key.kind for r in rows], [r.key.value for r in rows], [r.customer_id for r in rows]]
 
@@ -266,27 +317,50 @@ async def save_leads(db: asyncpg.Connection, people: Sequence[tuple[Person, str 
     stored; returns them as stored. A card indexed in another workspace is left out (not written)."""
     if not people:
         return []
-    payload = [
-        {
-            "customer_id": str(p.customer_id),
-            "workspace": p.workspace,
-            "status": status,
-            "display_name": p.display_name,
-            "given_name": p.record.given_name,
-            "surname": p.record.surname,
-            "company": p.record.company,
-            "phones": list(p.record.phones),
-            "emails": list(p.record.emails),
-            "national_id": p.record.national_id,
-            "birth_date": p.record.birth_date,
-            "street": p.record.street,
-            "city": p.record.city,
-            "postcode": p.record.postcode,
-            "account": p.account,
-        }
-        for p, status in people
-    ]
+    payload = [_person_json(p, status) for p, status in people]
     return [Person.from_row(r) for r in await db.fetch(_SAVE_LEADS, orjson.dumps(payload).decode())]
+
+
+async def save_cards(db: asyncpg.Connection, people: Sequence[Person]) -> list[Person]:
+    """Index many cards from their snapshots (one person per card, each `from_card`), merged into
+    what is stored; returns them as stored, leaving out a card indexed in another workspace."""
+    if not people:
+        return []
+    payload = [_person_json(p, p.status) for p in people]
+    return [Person.from_row(r) for r in await db.fetch(_SAVE_CARDS, orjson.dumps(payload).decode())]
+
+
+async def claim_shared(db: asyncpg.Connection, cards: Sequence[tuple[str, UUID, Sequence[IdentityKey]]]) -> None:
+    """`IndexRepository.claim(..., share=True)` for many cards in one or two statements: each
+    (workspace, card, keys) claims its keys; where another card holds a claim, the key is still
+    indexed for the card, unclaimed. Of two cards of the run claiming one key, the first wins."""
+    order = sorted(
+        ((ws, k.kind, k.value, n), Held(ws, k, customer_id, True)) for n, (ws, customer_id, keys) in enumerate(cards) for k in keys
+    )
+    rows = [row for _, row in order]
+    won = await claim_rows(db, rows)
+    await claim_rows(db, [replace(r, claimed=False) for r in rows if r not in won])
+
+
+async def owners(db: asyncpg.Connection, assigned: Sequence[tuple[UUID, str, UUID]]) -> set[UUID]:
+    """Set many cards' owners ((card, workspace, owner), one per card); returns the cards of that
+    workspace found (a card of another workspace is left as it is)."""
+    if not assigned:
+        return set()
+    rows = await db.fetch(
+        "UPDATE people SET owner_id = q.owner, updated_at = now()"
+        " FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS q(id, ws, owner)"
+        " WHERE people.customer_id = q.id AND people.workspace = q.ws RETURNING people.customer_id",
+        [a[0] for a in assigned],
+        [a[1] for a in assigned],
+        [a[2] for a in assigned],
+    )
+    return {UUID(str(r["customer_id"])) for r in rows}
+
+
+async def erased_of(db: asyncpg.Connection, customer_ids: Sequence[UUID]) -> set[UUID]:
+    rows = await db.fetch("SELECT customer_id FROM erased_customers WHERE customer_id = ANY($1::uuid[])", list(customer_ids))
+    return {UUID(str(r["customer_id"])) for r in rows}
 
 
 async def replace_blocks_of(db: asyncpg.Connection, people: Sequence[Person]) -> None:
@@ -321,10 +395,10 @@ class IndexRepository:
         self._s = session
 
     async def candidates(self, workspace: str, keys: Sequence[IdentityKey], blocks: Mapping[str, int]) -> list[Person]:
-        return await fetch_candidates(await driver(await self._s.connection()), workspace, keys, blocks)
+        return await fetch_candidates(await self._db(), workspace, keys, blocks)
 
     async def _db(self) -> asyncpg.Connection:
-        return await driver(await self._s.connection())
+        return await driver(await self._s.connection(), begin=True)
 
     async def slice(self, keys: Sequence[tuple[str, IdentityKey]], blocks: Mapping[tuple[str, str], int]) -> IndexSlice:
         return await read_slice(await self._db(), keys, blocks)
@@ -340,6 +414,18 @@ class IndexRepository:
 
     async def replace_blocks_of(self, people: Sequence[Person]) -> None:
         await replace_blocks_of(await self._db(), people)
+
+    async def save_cards(self, people: Sequence[Person]) -> list[Person]:
+        return await save_cards(await self._db(), people)
+
+    async def claim_shared(self, cards: Sequence[tuple[str, UUID, Sequence[IdentityKey]]]) -> None:
+        await claim_shared(await self._db(), cards)
+
+    async def set_owners(self, assigned: Sequence[tuple[UUID, str, UUID]]) -> set[UUID]:
+        return await owners(await self._db(), assigned)
+
+    async def erased_of(self, customer_ids: Sequence[UUID]) -> set[UUID]:
+        return await erased_of(await self._db(), customer_ids)
 
     async def claim(self, workspace: str, customer_id: UUID, keys: Sequence[IdentityKey], *, share: bool) -> list[IdentityKey]:
         """Claim `keys` for the card; returns those another card holds the claim of.

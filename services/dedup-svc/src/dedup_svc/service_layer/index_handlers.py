@@ -6,6 +6,7 @@ dropped from the index (no lead is matched to a card nobody sees) and indexed ag
 keys and claims with it, and remembered as erased: no later or replayed event of it (a
 restore, an update, a dead letter sent again) indexes it again, so it is never matched."""
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +47,7 @@ class IndexHandlers:
     def registry(self) -> Registry:
         return (
             Registry()
-            .on(CustomerCreated, self.on_created)
+            .on_run(CustomerCreated, self.on_created_run)
             .on(CustomerEnriched, self.on_enriched)
             .on(CustomerUpdated, self.on_updated)
             .on(CustomerStatusChanged, self.on_status_changed)
@@ -55,26 +56,32 @@ class IndexHandlers:
             .on(CustomerDeleted, self.on_deleted)
             .on(CustomerRestored, self.on_restored)
             .on(CustomerErased, self.on_erased)
-            .on(CustomerOwnerAssigned, self.on_owner_assigned)
+            .on_run(CustomerOwnerAssigned, self.on_owners_assigned)
         )
 
     async def index(self, repo: IndexRepository, event: Envelope, card: CustomerSnapshot, *, replace: bool) -> None:
         """Index the card. `replace` makes the index mirror it exactly (a person edited or
         merged it); otherwise what the index already knew is kept (identifiers a lead
         brought that the card did not take still point at this person)."""
+        person = self._person(event, card)
+        if await repo.erased(card.id):
+            return  # erased for good: never indexed again
+        keys = exact_keys(person.record, card.account_number)
+        if replace:
+            await repo.forget_keys_except(card.id, keys)
+        await repo.claim(card.workspace, card.id, keys, share=True)
+        if not await repo.index_person(person, union=not replace, status=card.status):
+            await check_cards(repo, event, card.id)  # the card is indexed in another workspace: refused
+            raise RuntimeError("index_person wrote nothing for a card of this workspace")
+
+    def _person(self, event: Envelope, card: CustomerSnapshot) -> Person:
+        """The card as the index keeps it; PoisonMessage for a card no index could keep."""
         same_workspace(event, card.workspace)
         if not 0 <= card.number <= NUMBER_MAX:
             raise PoisonMessage(f"customer number out of range 0..{NUMBER_MAX}")
         if len(card.account_number or "") > ACCOUNT_MAX:
             raise PoisonMessage(f"account_number longer than {ACCOUNT_MAX} characters")
-        if await repo.erased(card.id):
-            return  # erased for good: never indexed again
-        record = from_card(card, self._region)
-        keys = exact_keys(record, card.account_number)
-        if replace:
-            await repo.forget_keys_except(card.id, keys)
-        await repo.claim(card.workspace, card.id, keys, share=True)
-        person = Person(
+        return Person(
             card.id,
             card.workspace,
             card.number,
@@ -82,15 +89,30 @@ class IndexHandlers:
             card.active,
             display_name(card.first_name, card.last_name, card.company_name),
             card.account_number or "",
-            record,
+            from_card(card, self._region),
             owner_id=card.owner_id,
             team_member_ids=tuple(card.team_member_ids),
             folder=card.folder,
             from_card=True,
         )
-        if not await repo.index_person(person, union=not replace, status=card.status):
-            await check_cards(repo, event, card.id)  # the card is indexed in another workspace: refused
-            raise RuntimeError("index_person wrote nothing for a card of this workspace")
+
+    async def on_created_run(self, session: AsyncSession, messages: Sequence[Message[CustomerCreated]]) -> None:
+        """A run of new cards indexed set-based, as `on_created` indexes each: one statement for
+        the erased ones, one or two for the claims, one for the people, two for blocking keys."""
+        if len({m.payload.customer.id for m in messages}) < len(messages):  # one card twice: each in turn
+            for message in messages:
+                await self.on_created(session, message)
+            return
+        repo = IndexRepository(session)
+        people = {m.payload.customer.id: (m.event, self._person(m.event, m.payload.customer)) for m in messages}
+        for customer_id in await repo.erased_of(list(people)):
+            del people[customer_id]  # erased for good: never indexed again
+        await repo.claim_shared([(p.workspace, p.customer_id, exact_keys(p.record, p.account)) for _, p in people.values()])
+        saved = await repo.save_cards([p for _, p in people.values()])
+        for customer_id in set(people) - {p.customer_id for p in saved}:
+            await check_cards(repo, people[customer_id][0], customer_id)  # indexed in another workspace: refused
+            raise RuntimeError("save_cards wrote nothing for a card of this workspace")
+        await repo.replace_blocks_of(saved)
 
     async def on_created(self, session: AsyncSession, message: Message[CustomerCreated]) -> None:
         """Every card, including those made by channels without a check (API, copy, a
@@ -145,6 +167,18 @@ class IndexHandlers:
         await check_cards(repo, message.event, erased.customer_id)
         await repo.mark_erased(message.event.workspace, erased.customer_id)
         await repo.forget([erased.customer_id])
+
+    async def on_owners_assigned(self, session: AsyncSession, messages: Sequence[Message[CustomerOwnerAssigned]]) -> None:
+        """A run of owner assignments in one statement (the last of a card's in the run is its owner)."""
+        last = {m.payload.customer_id: m for m in messages}
+        if len({(m.payload.customer_id, m.event.workspace) for m in messages}) > len(last):  # a card in two workspaces: each in turn
+            for message in messages:
+                await self.on_owner_assigned(session, message)
+            return
+        repo = IndexRepository(session)
+        found = await repo.set_owners([(i, m.event.workspace, m.payload.owner_id) for i, m in last.items()])
+        for customer_id in set(last) - found:
+            await check_cards(repo, last[customer_id].event, customer_id)
 
     async def on_owner_assigned(self, session: AsyncSession, message: Message[CustomerOwnerAssigned]) -> None:
         """The card's owner (the record scope of `POST /v1/match`); a card not indexed is left."""
