@@ -11,6 +11,9 @@
    the records built as Kafka hands them over, so no broker takes part) and reports leads/s
    and this process's CPU ms per lead (time.process_time: the Python side only; PostgreSQL's
    CPU is reported apart from its backends' /proc ticks).
+4. Then what customer-svc sends back for each card made (`CustomerCreated`, then
+   `CustomerOwnerAssigned`), applied the same way on the customer events topic: the index
+   handlers' CPU per card.
 
 Runs against whichever dedup_svc is importable: PYTHONPATH=<an older tree>/services/dedup-svc/src
 measures the code before a change with the same script (it drives string-keyed handler maps
@@ -35,7 +38,7 @@ from benchlib import cpu_by_program, load_average, save_result
 from search_latency import card
 
 from crm_contracts import topics
-from crm_contracts.events import LeadAccepted
+from crm_contracts.events import CustomerCreated, CustomerOwnerAssigned, CustomerSnapshot, Email, LeadAccepted, Phone
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_runtime.consumer import EventConsumer
 from crm_runtime.db import make_engine, make_session_factory
@@ -83,8 +86,49 @@ def people(n: int, batch: int, repeats: float) -> list[int]:
     return order
 
 
-def record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(topics.LEADS, 0, offset, 0, 0, None, value, None, 0, len(value), [])
+def record(offset: int, value: bytes, topic: str = topics.LEADS) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(topic, 0, offset, 0, 0, None, value, None, 0, len(value), [])
+
+
+def card_events(decided: list[dict[str, Any]], owner: uuid.UUID) -> list[bytes]:
+    """CustomerCreated for each card made, then (allocation having assigned them) each card's
+    CustomerOwnerAssigned: what customer-svc sends, a card's events in one partition."""
+    created, assigned = [], []
+    for number, d in enumerate(decided, 500_000):
+        lead = d["lead"]
+        snapshot = CustomerSnapshot(
+            id=d["customer_id"],
+            workspace=WORKSPACE,
+            number=number,
+            card_type="lead",
+            active=True,
+            status="new",
+            created_by="dedup-bench",
+            created_at=datetime.now(UTC),
+            first_name=lead.get("first_name"),
+            last_name=lead.get("last_name"),
+            national_id=lead.get("national_id"),
+            phones=[Phone(value=p) for p in lead.get("phones", [])],
+            emails=[Email(value=e) for e in lead.get("emails", [])],
+        )
+        for payload, out in (
+            (CustomerCreated(customer=snapshot, channel_kind="web"), created),
+            (CustomerOwnerAssigned(customer_id=snapshot.id, owner_id=owner), assigned),
+        ):
+            event = new_event("customer-svc", payload, workspace=WORKSPACE, subject=str(snapshot.id))
+            out.append(orjson.dumps(event.model_dump(mode="json")))
+    return created + assigned
+
+
+async def timed(consumer: EventConsumer, batches: list[list[ConsumerRecord[bytes, bytes]]]) -> tuple[float, float, float]:
+    """(wall s, this process's CPU s, PostgreSQL's CPU s) to apply `batches`."""
+    pg0 = cpu_by_program(("postgres",))
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for b in batches:
+        await consumer._apply_batch(b)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    pg1 = cpu_by_program(("postgres",))
+    return wall, cpu, sum(c - pg0.get(p, (n, 0.0))[1] for p, (n, c) in pg1.items())
 
 
 async def prepare() -> None:
@@ -108,7 +152,7 @@ async def main() -> None:
     sessions = make_session_factory(engine)
     handlers = DedupHandlers(Outbox(outbox, settings), settings.default_phone_region)
     routes: Any = handlers.registry() if hasattr(handlers, "registry") else handlers.handlers()
-    consumer = EventConsumer(settings, sessions, inbox, [topics.LEADS], routes, producer=None)  # type: ignore[arg-type]
+    consumer = EventConsumer(settings, sessions, inbox, [topics.LEADS, topics.CUSTOMER_EVENTS], routes, producer=None)  # type: ignore[arg-type]
     who = people(args.leads, args.batch, args.repeats)
     values = []
     for i in who:
@@ -117,14 +161,19 @@ async def main() -> None:
         values.append(orjson.dumps(event.model_dump(mode="json")))
     batches = [[record(k + j, v) for j, v in enumerate(values[k : k + args.batch])] for k in range(0, len(values), args.batch)]
     await consumer._apply_batch(batches[0])  # warm up: connections, statement caches (counted in the figures below too)
-    pg0 = cpu_by_program(("postgres",))
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    for b in batches[1:]:
-        await consumer._apply_batch(b)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    pg1 = cpu_by_program(("postgres",))
+    wall, cpu, pg = await timed(consumer, batches[1:])
     measured = args.leads - len(batches[0])
     conn = await asyncpg.connect(PG + "/" + DB)
+    made = [
+        orjson.loads(r["data"])
+        for r in await conn.fetch("SELECT envelope->'data' AS data FROM outbox WHERE envelope->'data'->>'decision' = 'create' ORDER BY seq")
+    ]
+    events = card_events(made, uuid.uuid4())
+    card_batches = [
+        [record(k + j, v, topics.CUSTOMER_EVENTS) for j, v in enumerate(events[k : k + args.batch])]
+        for k in range(0, len(events), args.batch)
+    ]
+    card_wall, card_cpu, card_pg = await timed(consumer, card_batches)
     decisions = Counter(
         r["d"]
         for r in await conn.fetch(
@@ -147,7 +196,11 @@ async def main() -> None:
             "uptime_after": load_average(),
             "leads_per_s": round(measured / wall),
             "python_cpu_ms_per_lead": round(1000 * cpu / measured, 3),
-            "postgres_cpu_ms_per_lead": round(1000 * sum(c - pg0.get(p, (n, 0.0))[1] for p, (n, c) in pg1.items()) / measured, 3),
+            "postgres_cpu_ms_per_lead": round(1000 * pg / measured, 3),  # every backend on the box: shared
+            "cards": len(made),
+            "card_events_per_s": round(len(events) / card_wall),
+            "card_python_cpu_ms_per_card": round(1000 * card_cpu / len(made), 3),  # CustomerCreated + CustomerOwnerAssigned
+            "card_postgres_cpu_ms_per_card": round(1000 * card_pg / len(made), 3),
             "decisions": dict(decisions),
             "people_indexed": cards,
             "distinct_people_sent": len(set(who)),
