@@ -135,6 +135,17 @@ async def test_the_gateway_writes_interactions_only() -> None:
         await read(gateway, INTERACTIONS)
 
 
+async def test_a_lead_source_writes_submissions_only() -> None:
+    source = principal_connection(principals.LEAD_SOURCE)
+    submissions = NS + topics.SUBMISSIONS
+    await produce(source, submissions)
+    for topic in (LEADS, INTERACTIONS, CUSTOMER_EVENTS):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await produce(source, topic)
+    with pytest.raises(TopicAuthorizationFailedError):
+        await read(source, submissions)
+
+
 async def test_a_service_reads_what_it_consumes_and_nothing_else() -> None:
     await produce(admin_connection(), CUSTOMER_EVENTS)
     allocation = principal_connection("allocation-svc")

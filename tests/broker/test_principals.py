@@ -81,6 +81,12 @@ def test_the_gateway_may_only_write_interactions() -> None:
     assert (gateway.writes, gateway.reads, gateway.creates, gateway.groups) == ((topics.TIMELINE_INTERACTIONS,), (), (), ())
 
 
+def test_the_lead_sources_may_only_write_the_submissions_topic() -> None:
+    [source] = [p for p in principals() if p.name == LEAD_SOURCE]
+    assert (source.writes, source.reads, source.creates, source.groups) == ((topics.SUBMISSIONS,), (), (), ())
+    assert {p.name for p in principals() if topics.SUBMISSIONS in p.reads} == {"intake-svc"}
+
+
 def test_rules_carry_the_namespace_and_group_prefix_and_nothing_else() -> None:
     plain, spaced = acl_bindings(), acl_bindings("ns1.", "g1.")
     assert len(plain) == len(spaced) == len(set(spaced))
