@@ -80,7 +80,9 @@ def card_of(row: Any) -> Card:
 
 
 def card_values(card: Card) -> dict[str, Any]:
-    values = dataclasses.asdict(card)
+    """The card's columns for a statement (shallow: `dataclasses.asdict` deep-copies every list
+    and dict, a fifth of a card creation's CPU, for values the driver only reads)."""
+    values = {name: getattr(card, name) for name in _CARD_FIELDS}
     values["search_doc"] = search_document(
         first_name=card.first_name,
         last_name=card.last_name,
@@ -107,6 +109,7 @@ _LOCKED = (
     .order_by(_c.id)
     .with_for_update(of=customers)
 )
+_WORKSPACES = select(_c.id, _c.workspace).where(_c.id == any_(bindparam("ids", type_=_IDS)))
 _LOCKED_CARDS = select(customers).where(_c.id == any_(bindparam("ids", type_=_IDS))).order_by(_c.id).with_for_update(of=customers)
 _owners = (
     func.unnest(bindparam("ids", type_=_IDS), bindparam("owners", type_=_IDS))
@@ -198,7 +201,7 @@ class CustomerRepository:
         """The workspace of each card in `customer_ids` that exists."""
         if not customer_ids:
             return {}
-        rows = await self._s.execute(select(customers.c.id, customers.c.workspace).where(customers.c.id.in_(customer_ids)))
+        rows = await self._s.execute(_WORKSPACES, {"ids": list(set(customer_ids))})
         return {row.id: row.workspace for row in rows}
 
     async def add_many(self, cards: list[Card]) -> None:
