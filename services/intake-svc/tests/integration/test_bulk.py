@@ -103,7 +103,7 @@ async def test_more_leads_than_the_limit_is_refused_whole_naming_the_limit(intak
         answer = await bulk(intake, key, [lead(0)] * (MAX_BULK_LEADS + 1), ndjson=ndjson)
         assert answer.status_code == 413, answer.text
         assert answer.headers["content-type"] == "application/problem+json"
-        assert str(MAX_BULK_LEADS) in answer.json()["detail"]
+        assert answer.json()["max_leads"] == MAX_BULK_LEADS and str(MAX_BULK_LEADS) in answer.json()["detail"]
     assert await intake.scalar("SELECT count(*) FROM submissions") == 0
 
 

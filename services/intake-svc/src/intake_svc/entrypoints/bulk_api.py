@@ -73,8 +73,7 @@ def too_many(count: int) -> Problem:
         413,
         "Too many leads",
         f"At most {MAX_BULK_LEADS} leads per request; this one has {count}. Split it into several requests.",
-        kind="too-many-leads",
-        limit=MAX_BULK_LEADS,
+        max_leads=MAX_BULK_LEADS,
     )
 
 
