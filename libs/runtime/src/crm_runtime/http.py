@@ -246,5 +246,5 @@ def create_app(
             FastAPIInstrumentor.instrument_app(app, excluded_urls=",".join(excluded), exclude_spans=["receive", "send"])
         else:
             # Spans go nowhere: only the trace context they carry on matters (telemetry.ServerSpan).
-            app.add_middleware(ServerSpan, excluded=excluded)
+            app.add_middleware(ServerSpan, excluded=excluded, sample_ratio=runtime.settings.trace_sample_ratio)
     return app

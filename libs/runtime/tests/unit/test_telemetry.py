@@ -14,12 +14,11 @@ from pydantic import BaseModel
 
 from crm_contracts.envelope import Envelope
 from crm_contracts.events import TimelineEntryRecorded
-from crm_runtime import telemetry
 from crm_runtime.events import new_event
 from crm_runtime.http import create_app
 from crm_runtime.runtime import ServiceRuntime
 from crm_runtime.settings import ServiceSettings
-from crm_runtime.telemetry import consuming
+from crm_runtime.telemetry import ServerSpan, consuming, current_traceparent
 
 pytestmark = pytest.mark.unit
 
@@ -80,7 +79,6 @@ def test_paths_carrying_a_secret_get_no_server_span(monkeypatch: pytest.MonkeyPa
 
 def _lean_app(monkeypatch: pytest.MonkeyPatch, made: list[Envelope]) -> FastAPI:
     """An app of a process that exports no spans, with a route making an event."""
-    monkeypatch.setattr(telemetry, "_tracer", tracer)  # the process's tracer, once configure_tracing set the provider
     monkeypatch.setattr(FastAPIInstrumentor, "instrument_app", staticmethod(lambda app, **kwargs: pytest.fail("instrumented")))
     router = APIRouter()
 
@@ -117,3 +115,25 @@ async def test_without_an_exporter_a_request_still_has_a_server_span_continuing_
     assert fresh is not None and fresh.split("-")[1] != "0af7651916cd43dd8448eb211c80319c"
     assert untraced is None, "a path that carries a secret gets no span"
     exporter.clear()
+
+
+@pytest.mark.parametrize(
+    ("ratio", "sent", "flags"),
+    [
+        (1.0, None, "01"),  # a new trace, sampled as the ratio says
+        (0.0, None, "00"),
+        (0.0, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "01"),  # the caller's decision travels on
+        (1.0, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "00"),
+    ],
+)
+async def test_a_bare_server_span_samples_like_the_configured_sampler(ratio: float, sent: str | None, flags: str) -> None:
+    seen: list[str | None] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(current_traceparent())
+
+    headers = [(b"traceparent", sent.encode())] if sent else []
+    await ServerSpan(app, sample_ratio=ratio)({"type": "http", "path": "/v1/leads", "headers": headers}, None, None)  # type: ignore[arg-type]
+    (traceparent,) = seen
+    assert traceparent is not None and traceparent.split("-")[3] == flags
+    assert current_traceparent() is None, "the span ends with the request"

@@ -17,8 +17,10 @@ def _request(headers: list[tuple[str, str]]) -> Request:
 
 
 def test_a_valid_lead_in_a_json_object_is_the_common_case() -> None:
-    lead = plain_lead(_request([("content-type", "application/json; charset=utf-8"), ("x-channel-key", "k")]), b'{"first_name": "Dana"}')
-    assert lead is not None and lead.first_name == "Dana"
+    headers = [("content-type", "application/json; charset=utf-8"), ("x-channel-key", "k"), ("x-channel-key", "other")]
+    plain = plain_lead(_request(headers), b'{"first_name": "Dana"}')
+    assert plain is not None and plain.lead.first_name == "Dana"
+    assert (plain.key, plain.idempotency_key) == ("k", None), "the first of each header, as the route reads it"
 
 
 @pytest.mark.parametrize(

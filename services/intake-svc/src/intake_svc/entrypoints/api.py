@@ -1,6 +1,7 @@
 """Lead intake over HTTP: API, Web Data Port, portal, and submission status."""
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -79,20 +80,35 @@ def accepted_response(submission_id: UUID) -> Response:
     return Response(content, status_code=status.HTTP_202_ACCEPTED, media_type="application/json")
 
 
-def plain_lead(request: Request, body: bytes) -> Lead | None:
+@dataclass(frozen=True, slots=True)
+class PlainLead:
+    """A `POST /v1/leads` in the common case, with the headers the route reads."""
+
+    lead: Lead
+    key: str | None
+    idempotency_key: str | None
+
+
+_PLAIN_HEADERS = {b"content-type", b"x-channel-key", b"idempotency-key"}
+
+
+def plain_lead(request: Request, body: bytes) -> PlainLead | None:
     """The lead of a `POST /v1/leads` in the common case (a JSON object that is a valid `Lead`,
-    headers within their lengths); None for anything else, which the route itself answers."""
-    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    headers within their lengths); None for anything else, which the route itself answers.
+    Headers are read as the route reads them: the first of each name."""
+    headers: dict[bytes, str] = {}
+    for name, value in request.scope["headers"]:
+        if name in _PLAIN_HEADERS and name not in headers:
+            headers[name] = value.decode("latin-1")
+    media = headers.get(b"content-type", "").partition(";")[0].strip().lower()
     if media != "application/json" or not body:
         return None
-    key, idempotency_key = request.headers.get("x-channel-key"), request.headers.get("idempotency-key")
-    if (key is not None and len(key) > KEY_MAX_LENGTH) or (
-        idempotency_key is not None and len(idempotency_key) > IDEMPOTENCY_KEY_MAX_LENGTH
-    ):
+    key, idempotency_key = headers.get(b"x-channel-key"), headers.get(b"idempotency-key")
+    if len(key or "") > KEY_MAX_LENGTH or len(idempotency_key or "") > IDEMPOTENCY_KEY_MAX_LENGTH:
         return None
     try:
         data = orjson.loads(body)
-        return Lead.model_validate(data) if isinstance(data, dict) else None
+        return PlainLead(Lead.model_validate(data), key, idempotency_key) if isinstance(data, dict) else None
     except (orjson.JSONDecodeError, ValidationError):
         return None
 
@@ -156,11 +172,11 @@ def build_router(service: IntakeService, keys: KeyCheck, guard: EdgeGuard) -> AP
     async def post_lead_fast(request: Request, body: bytes) -> Response | None:
         """`post_lead` without FastAPI's request machinery, for a valid lead (the common case):
         the same checks in the same order and the same answers; anything else goes to the route."""
-        lead = plain_lead(request, body)
-        if lead is None:
+        plain = plain_lead(request, body)
+        if plain is None:
             return None
-        channel = await _channel(request.headers.get("x-channel-key"), {ChannelKind.API}, request)
-        return accepted_response(await _accept(channel, lead, idempotency_key=request.headers.get("idempotency-key")))
+        channel = await _channel(plain.key, {ChannelKind.API}, request)
+        return accepted_response(await _accept(channel, plain.lead, idempotency_key=plain.idempotency_key))
 
     @router.post("/leads", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["leads"], responses=LEAD_PROBLEMS)
     @fast_path(post_lead_fast)
