@@ -11,9 +11,7 @@ from sqlalchemy import (
     String,
     any_,
     bindparam,
-    case,
     delete,
-    exists,
     func,
     insert,
     literal_column,
@@ -169,12 +167,12 @@ _BLANK: dict[str, ColumnElement[Any]] = {
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class DecisionRow:
-    """What a run of decisions sets on one submission: `customer_id` and `errors` (JSON text)
-    only when not None (otherwise they stay)."""
+class SubmissionChange:
+    """What a run of decisions or card events sets on one submission: its state, and its
+    `decision`, `customer_id` and `errors` (JSON text) when not None (otherwise they stay)."""
 
     submission_id: UUID
-    decision: str
+    decision: str | None
     state: str
     customer_id: UUID | None
     errors: str | None
@@ -185,10 +183,10 @@ _TEXTS = ARRAY(String())
 # One cached statement for any number of decisions (arrays, not a VALUES list of each size).
 # Linking a submission to a card erased already (its erasure came first) blanks its lead data
 # in the same statement, as `update` does.
-_APPLY_DECISIONS = text(
+_APPLY_CHANGES = text(
     """
     UPDATE submissions AS s SET
-      decision = v.decision,
+      decision = coalesce(v.decision, s.decision),
       state = v.state,
       customer_id = coalesce(v.customer_id, s.customer_id),
       errors = CASE WHEN v.erased_in IS NOT DISTINCT FROM s.workspace THEN '[]'::jsonb
@@ -264,12 +262,6 @@ class SubmissionRepository:
         mine = s.workspace == reader.workspace if reader.workspace is not None else s.channel_id == reader.channel_id
         return (await self._s.execute(select(submissions).where(s.id == submission_id, mine))).first()
 
-    async def state_for_update(self, submission_id: UUID) -> tuple[State, UUID | None, str] | None:
-        """The submission's state, import job (if any) and workspace, locked until the commit."""
-        s = submissions.c
-        row = (await self._s.execute(select(s.state, s.job_id, s.workspace).where(s.id == submission_id).with_for_update())).first()
-        return (State(row.state), row.job_id, row.workspace) if row else None
-
     async def states_for_update(self, ids: Sequence[UUID]) -> dict[UUID, tuple[State, UUID | None, str]]:
         """`state_for_update` of many submissions in one statement, locked in id order (two
         consumers locking overlapping sets cannot deadlock)."""
@@ -284,12 +276,12 @@ class SubmissionRepository:
         )
         return {row.id: (State(row.state), row.job_id, row.workspace) for row in rows}
 
-    async def apply_decisions(self, rows: Sequence[DecisionRow]) -> None:
-        """Set each row's decision and state (and card, and errors, when given) in one statement."""
+    async def apply_changes(self, rows: Sequence[SubmissionChange]) -> None:
+        """Set each row's state (and decision, card and errors, when given) in one statement."""
         if not rows:
             return
         await self._s.execute(
-            _APPLY_DECISIONS,
+            _APPLY_CHANGES,
             {
                 "ids": [r.submission_id for r in rows],
                 "decisions": [r.decision for r in rows],
@@ -298,13 +290,3 @@ class SubmissionRepository:
                 "errors": [r.errors for r in rows],
             },
         )
-
-    async def update(self, submission_id: UUID, **values: Any) -> None:
-        """Set `values`; linking the submission to a card erased already (its event came first)
-        blanks its lead data in the same statement."""
-        s = submissions.c
-        if values.get("customer_id") is not None:
-            erased = exists().where(erased_customers.c.customer_id == values["customer_id"], erased_customers.c.workspace == s.workspace)
-            values.update({name: case((erased, blank), else_=s[name]) for name, blank in _BLANK.items()})
-            values["erased_at"] = case((erased, func.coalesce(s.erased_at, func.now())), else_=s.erased_at)
-        await self._s.execute(update(submissions).where(s.id == submission_id).values(updated_at=func.now(), **values))

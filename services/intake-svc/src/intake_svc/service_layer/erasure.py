@@ -7,7 +7,7 @@ What intake keeps of a person, and what an erasure does to it (in the event's wo
   fingerprint are blanked; id, channel, state, decision, card link, import job and row number,
   and times stay (`erased_at` is set). The card is remembered (`erased_customers`), so a
   decision or card event reaching intake after the erasure (another topic: no order between
-  them) blanks its submission when it links it (`SubmissionRepository.update`);
+  them) blanks its submission when it links it (`SubmissionRepository.apply_changes`);
 - **the idempotency cache** (Redis): an entry holds a submission id and its body's fingerprint,
   never the body; the erased submissions' entries are deleted (the database's unique key still
   answers a repeat, now without the fingerprint);

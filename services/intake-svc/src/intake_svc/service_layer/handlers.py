@@ -23,7 +23,7 @@ from crm_runtime.problems import printable_field
 from crm_runtime.registry import Message, Registry
 from intake_svc.adapters.idempotency import IdempotencyCache
 from intake_svc.adapters.imports_repository import ImportRepository, outcome_counter
-from intake_svc.adapters.repository import DecisionRow, SubmissionRepository
+from intake_svc.adapters.repository import SubmissionChange, SubmissionRepository
 from intake_svc.domain import capture
 from intake_svc.domain.capture import LeadRejected
 from intake_svc.domain.channels import Channel
@@ -280,33 +280,42 @@ async def on_decisions(session: AsyncSession, messages: Sequence[Message[Decisio
             row.errors = orjson.dumps([{"field": None, "message": payload.reason}]).decode()
         if job_id is not None:
             counted.append((job_id, outcome_counter(payload.decision)))
-    await repo.apply_decisions([DecisionRow(sid, d.decision, d.state.value, d.customer_id, d.errors) for sid, d in decided.items()])
+    await repo.apply_changes([SubmissionChange(sid, d.decision, d.state.value, d.customer_id, d.errors) for sid, d in decided.items()])
     if counted:
         jobs = ImportRepository(session)
         for job_id, counter in counted:
             await jobs.count_outcome(job_id, counter)
 
 
-async def _card_applied(session: AsyncSession, message: Message[Any], submission_id: UUID | None, customer_id: UUID) -> None:
-    if submission_id is None:
+async def _cards_applied(session: AsyncSession, applied: Sequence[tuple[Message[Any], UUID | None, UUID]]) -> None:
+    """A run of card events (message, submission id, card): the submissions they finish, in two
+    statements (lock in id order, one UPDATE)."""
+    linked = [(message, submission_id, card) for message, submission_id, card in applied if submission_id is not None]
+    if not linked:
         return
     repo = SubmissionRepository(session)
-    found = await repo.state_for_update(submission_id)
-    if found is None:
-        return
-    current, _, workspace = found
-    same_workspace(message.event, workspace)
-    await repo.update(submission_id, state=after_card_applied(current).value, customer_id=customer_id)
+    found = await repo.states_for_update(sorted({submission_id for _, submission_id, _ in linked}))
+    changes: dict[UUID, SubmissionChange] = {}
+    for message, submission_id, card in linked:
+        current = found.get(submission_id)
+        if current is None:
+            continue  # a lead of another intake deployment
+        state, job_id, workspace = current
+        same_workspace(message.event, workspace)
+        after = after_card_applied(state)
+        found[submission_id] = (after, job_id, workspace)
+        changes[submission_id] = SubmissionChange(submission_id, None, after.value, card, None)
+    await repo.apply_changes(list(changes.values()))
 
 
-async def on_created(session: AsyncSession, message: Message[CustomerCreated]) -> None:
-    await _card_applied(session, message, message.payload.submission_id, message.payload.customer.id)
+async def on_created(session: AsyncSession, messages: Sequence[Message[CustomerCreated]]) -> None:
+    await _cards_applied(session, [(m, m.payload.submission_id, m.payload.customer.id) for m in messages])
 
 
-async def on_enriched(session: AsyncSession, message: Message[CustomerEnriched]) -> None:
-    await _card_applied(session, message, message.payload.submission_id, message.payload.customer_id)
+async def on_enriched(session: AsyncSession, messages: Sequence[Message[CustomerEnriched]]) -> None:
+    await _cards_applied(session, [(m, m.payload.submission_id, m.payload.customer_id) for m in messages])
 
 
 def decisions_and_cards() -> Registry:
     """The submission's lifecycle after it was staged: dedup's decision, the card it made."""
-    return Registry().on_run(DecisionMade, on_decisions).on(CustomerCreated, on_created).on(CustomerEnriched, on_enriched)
+    return Registry().on_run(DecisionMade, on_decisions).on_run(CustomerCreated, on_created).on_run(CustomerEnriched, on_enriched)
