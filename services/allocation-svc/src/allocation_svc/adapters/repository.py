@@ -84,6 +84,9 @@ _FIRST_ASSIGNMENTS = text(
         INSERT INTO rep_days AS d (rep_id, day_start, assigned)
         SELECT owner_id, day_start, count(*) FROM kept GROUP BY owner_id, day_start ORDER BY owner_id, day_start
         ON CONFLICT (rep_id, day_start) DO UPDATE SET assigned = d.assigned + excluded.assigned
+    ), cursors AS (
+        UPDATE rules SET cursor = m.cursor FROM unnest(CAST(:cursor_rules AS uuid[]), CAST(:cursors AS bigint[])) AS m(id, cursor)
+        WHERE rules.id = m.id
     )
     SELECT customer_id FROM added
     """
@@ -286,18 +289,6 @@ class AllocationRepository:
         result = await self._s.execute(delete(rules).where(rules.c.id == rule_id, rules.c.workspace == workspace).returning(rules.c.id))
         return result.first() is not None
 
-    async def move_cursors(self, cursors: dict[UUID, int]) -> None:
-        if not cursors:
-            return
-        ids = sorted(cursors)
-        await self._s.execute(
-            text(
-                "UPDATE rules SET cursor = m.cursor FROM unnest(CAST(:ids AS uuid[]), CAST(:cursors AS bigint[])) AS m(id, cursor)"
-                " WHERE rules.id = m.id"
-            ),
-            {"ids": ids, "cursors": [cursors[i] for i in ids]},
-        )
-
     # --- the card projection --------------------------------------------------------------
 
     async def upsert_cards(self, rows: list[dict[str, Any]]) -> None:
@@ -424,12 +415,14 @@ class AllocationRepository:
             {"ids": ids, "owners": [owners[i] for i in ids]},
         )
 
-    async def add_first_assignments(self, workspace: str, rows: Sequence[FirstAssignment]) -> set[UUID]:
+    async def add_first_assignments(self, workspace: str, rows: Sequence[FirstAssignment], cursors: Mapping[UUID, int]) -> set[UUID]:
         """First assignments, in one statement: the assignment (the primary key refuses a second
         one), its history row (in the given order), the projection's owner, the card out of the
-        queue and the rep's count of the day. Returns the cards assigned now."""
+        queue, the rep's count of the day and the rules' rotation `cursors` (rule -> cursor). Returns
+        the cards assigned now."""
         if not rows:
             return set()
+        rule_ids = sorted(cursors)
         result = await self._s.execute(
             _FIRST_ASSIGNMENTS,
             {
@@ -443,6 +436,8 @@ class AllocationRepository:
                 "ats": [r.at for r in rows],
                 "day_starts": [r.day_start for r in rows],
                 "event_ids": [r.event_id for r in rows],
+                "cursor_rules": rule_ids,
+                "cursors": [cursors[r] for r in rule_ids],
             },
         )
         return set(result.scalars())

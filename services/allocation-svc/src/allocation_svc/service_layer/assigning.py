@@ -15,8 +15,8 @@ What the lock covers, per workspace and batch (the decide and the write, nothing
 1. the cards not known from the caller (``fresh``): one statement (live, no owner, never assigned);
 2. the rules with their cursors: one statement; the reps with their counters: one statement;
 3. the decisions (pure: domain.rules, domain.strategies);
-4. the cursors moved (one statement), the assignments with their history, owners, queue and
-   day counts (one statement), their events (one outbox statement); queued leads as before.
+4. the assignments with their history, owners, queue, day counts and the rules' cursors (one
+   statement), their events (one outbox statement); queued leads as before.
 The lock is transaction-scoped: it is released by the consumer's commit of the partition batch.
 """
 
@@ -57,6 +57,7 @@ class _Decisions:
     now: datetime
     assignments: list[LeadAssigned] = field(default_factory=list)
     queued: list[LeadQueued] = field(default_factory=list)
+    cursors: dict[UUID, int] = field(default_factory=dict)  # rule -> its cursor after these assignments
 
 
 def took_one(rep: RepState, card: CardView) -> RepState:
@@ -138,7 +139,7 @@ class Assigner:
                 )
             )
             outcome.assigned[card.id] = rep.id
-        await repo.move_cursors({r: c for r, c in cursors.items() if c != stored[r]})
+        decided.cursors = {r: c for r, c in cursors.items() if c != stored[r]}  # moved with the assignments
         untouched = [i for i in ids if i not in outcome.assigned and i not in outcome.queued]
         await repo.dequeue(untouched)  # owned meanwhile, merged away, or no longer matching any rule
         return decided
@@ -161,7 +162,9 @@ class Assigner:
             for a in decided.assignments
         ]
         day_start = self._clock.day_start
-        await record_owner_changes(session, self._outbox, workspace, changes, first_only=True, day_start=day_start, causes=causes)
+        await record_owner_changes(
+            session, self._outbox, workspace, changes, first_only=True, day_start=day_start, causes=causes, cursors=decided.cursors
+        )
         if not decided.queued:
             return
         already = {r.customer_id for r in await repo.queued_among([q.customer_id for q in decided.queued])}

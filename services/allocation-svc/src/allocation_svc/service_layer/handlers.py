@@ -73,8 +73,8 @@ class AllocationHandlers:
     async def on_created(self, session: AsyncSession, messages: Sequence[Message[CustomerCreated]]) -> None:
         """Project a run of new cards, then assign those without an owner in partition order.
 
-        Before the workspace lock: the foreign-workspace check and the insert of the cards new to
-        the projection without an owner (rows nobody else can see, and no rep's counter moves).
+        Before the workspace lock: the insert of the cards new to the projection without an owner
+        (rows nobody else can see, and no rep's counter moves) and the foreign-workspace check.
         Under the lock: cards the projection knew already (a redelivery: a drain or another
         instance holding the lock may be assigning them, so their rows are touched only under it)
         and cards created with an owner (their rep's counter row), then the assignment."""
@@ -98,15 +98,16 @@ class AllocationHandlers:
                 todo.setdefault(card.workspace, []).append(card.id)
                 causes[card.id] = message.event
         repo = AllocationRepository(session)
-        known = await repo.card_workspaces([r["id"] for r in rows])
-        projected = set(known)
+        times = Counter(r["id"] for r in rows)
+        candidates = [r for r in rows if r["owner_id"] is None and times[r["id"]] == 1]
+        fresh = await repo.insert_new_cards(candidates)  # a card the projection holds already is left out
+        rest = [r for r in rows if r["id"] not in fresh]
+        # Of another workspace? A new card is of the one it states; the others by the projection.
+        # A refusal fails the whole batch (rolled back, the insert with it; then one at a time).
+        known = await repo.card_workspaces([r["id"] for r in rest])
         for message, row in zip(messages, rows, strict=True):
             refuse_foreign(message.event, known, {row["id"]: row["workspace"]})
             known.setdefault(row["id"], row["workspace"])  # a second `created` of the card in this run
-        times = Counter(r["id"] for r in rows)
-        candidates = [r for r in rows if r["owner_id"] is None and r["id"] not in projected and times[r["id"]] == 1]
-        fresh = await repo.insert_new_cards(candidates)
-        rest = [r for r in rows if r["id"] not in fresh]
         if rest:
             for workspace in sorted({r["workspace"] for r in rest} | set(todo)):  # one lock order everywhere
                 await repo.lock_workspace(workspace)

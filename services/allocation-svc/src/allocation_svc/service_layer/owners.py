@@ -63,6 +63,7 @@ async def record_owner_changes(
     first_only: bool,
     day_start: Callable[[datetime], datetime],
     causes: Mapping[UUID, Envelope] | None = None,
+    cursors: Mapping[UUID, int] | None = None,
 ) -> set[UUID]:
     """Store and publish the changes; returns the cards changed. Each rep's count of leads assigned
     that day (``day_start(change.at)``) moves in the same transaction; its open leads follow the
@@ -70,7 +71,8 @@ async def record_owner_changes(
 
     ``first_only``: a card that already has an assignment keeps it (automatic assignment is
     exactly once; the assignments, history, owners, queue and day counts in one statement);
-    otherwise the current assignment is replaced (a person's decision).
+    otherwise the current assignment is replaced (a person's decision). ``cursors``: the rules'
+    rotation cursors after these first assignments, stored in their statement.
     """
     repo = AllocationRepository(session)
     events = {
@@ -94,7 +96,7 @@ async def record_owner_changes(
             )
             for c in changes
         ]
-        done = await repo.add_first_assignments(workspace, rows)
+        done = await repo.add_first_assignments(workspace, rows, cursors or {})
     else:
         await repo.replace_assignments([_assignment(c, workspace) for c in changes])
         done = {c.customer_id for c in changes}
