@@ -89,7 +89,8 @@ class KeyCheck:
         if _ADDRESS in scope:
             return cast(str | None, scope[_ADDRESS])
         peer = request.client.host if request.client else None
-        address = scope[_ADDRESS] = client_address(peer, request.headers.getlist("x-forwarded-for"), self._trusted)
+        forwarded = request.headers.getlist("x-forwarded-for") if self._trusted else ()  # only trusted proxies' is read
+        address = scope[_ADDRESS] = client_address(peer, forwarded, self._trusted)
         return address
 
     async def channel(self, key: str | None, allowed: set[ChannelKind] | frozenset[ChannelKind], request: Request) -> Channel:

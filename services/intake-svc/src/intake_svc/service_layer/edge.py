@@ -6,6 +6,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from crm_contracts.leads import ChannelKind
 from intake_svc.adapters.rate_limit import FailureFeed, RateLimiter
@@ -164,6 +165,7 @@ def _trusted(address: Address, trusted: Sequence[Network]) -> bool:
     return any(address.version == network.version and address in network for network in trusted)
 
 
+@lru_cache(maxsize=4096)  # a pure function of the text, asked at every request for the same few peers
 def _address(text: str | None) -> Address | None:
     """An address as written in `X-Forwarded-For` or by the server: `1.2.3.4`, `2001:db8::1`,
     `[2001:db8::1]:443`, `1.2.3.4:5678`; IPv4-mapped IPv6 addresses as IPv4; None otherwise."""
