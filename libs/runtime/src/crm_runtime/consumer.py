@@ -159,9 +159,10 @@ def _validation_errors(exc: ValidationError) -> str:
 
 # What may spell a value no store can keep; only then is the event walked. JSON escapes of a
 # NUL or half a surrogate pair; a run of 19 digits (a whole number beyond 64 bits has at least
-# that many, and a float too large to be finite has many digits or a 3-digit exponent); the tokens
+# that many, and a float too large to be finite has many digits or a 3-digit exponent: matched as
+# a number token after `:`, `,` or `[`, since ids are hex and `4e123` is in many a UUID); the tokens
 # the parser reads as non-finite floats. Text that merely looks like one costs a walk, nothing more.
-_MAYBE_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[0-9]{19}|[eE][+-]?[0-9]{3}|NaN|Infinity")
+_MAYBE_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[0-9]{19}|[:,\[]\s*-?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]{3}|NaN|Infinity")
 _UNSTORABLE_KIND = {UNSTORABLE_MESSAGE: "unstorable text", OUT_OF_RANGE_MESSAGE: "unstorable number"}
 _NAMED_AT_MOST = 10
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 from crm_contracts.envelope import Envelope
 from crm_contracts.text import UNSTORABLE_MESSAGE
 from crm_runtime import backoff as backoff_module
+from crm_runtime import consumer as consumer_module
 from crm_runtime.consumer import Batched, EventConsumer, PoisonMessage, same_workspace
 from crm_runtime.delivery_tables import inbox_table
 from crm_runtime.logs import correlation_id
@@ -427,3 +428,21 @@ async def test_the_correlation_id_is_set_while_each_event_is_handled() -> None:
     await batched._process_partition([record(event(correlationid="sub-4")), record(event(correlationid="sub-4"))])
     await batched._process_partition([record(event(correlationid="sub-5")), record(event(correlationid="sub-6"))])
     assert seen == ["sub-4", None], "a run of one submission carries it; a mixed run none"
+
+
+async def test_ids_that_look_like_exponents_cost_no_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """UUIDs are hex: `4e123` is in many of them. Only a number token with a 3-digit exponent
+    makes the consumer walk the event for values no store can keep."""
+    walks: list[object] = []
+    monkeypatch.setattr(consumer_module, "storable_problems", lambda value: walks.append(value) or [])
+    applied: list[Any] = []
+
+    async def handler(_s: object, e: Envelope) -> None:
+        applied.append(e)
+
+    hexy = event(subject="0f4e1230-9e45-4e12-8e99-1e2e3e4e5e6e", text="4e123 and E999 inside text")
+    consumer = make({TYPE: handler}, FakeDatabase(), FakeProducer())
+    assert await consumer._process_one(record(hexy))
+    assert len(applied) == 1 and walks == []
+    assert await consumer._process_one(record(_with_data('{"x": [1, 2.5E+308]}')))
+    assert len(walks) == 1, "a number token with a 3-digit exponent is walked"
