@@ -22,7 +22,7 @@ from crm_contracts.text import UNSTORABLE_MESSAGE
 from crm_runtime.outbox import Outbox
 from intake_svc.domain.capture import LeadRejected
 from intake_svc.domain.channels import Channel
-from intake_svc.service_layer.handlers import Definitions, StagedLead, prepare_lead, refused_fields, write_staged
+from intake_svc.service_layer.handlers import Definitions, Moment, StagedLead, prepare_lead, refused_fields, write_staged
 
 KEY_REUSED = "already used with another lead; use a new key for a new lead"
 
@@ -63,6 +63,7 @@ class BulkIntake:
         if self._definitions is not None and channel.kind is not ChannelKind.WEB and any(i.lead and i.lead.fields for i in items):
             known = await self._definitions(channel.workspace)
         ref = channel.ref()
+        moment = Moment.current()
         outcomes: list[BulkOutcome | None] = [None] * len(items)
         staged: list[tuple[int, StagedLead]] = []
         for index, item in enumerate(items):
@@ -70,7 +71,8 @@ class BulkIntake:
                 outcomes[index] = BulkOutcome(index, errors=item.errors)
                 continue
             try:
-                staged.append((index, prepare_lead(ref, channel.workspace, item.lead, known, idempotency_key=item.idempotency_key)))
+                lead = prepare_lead(ref, channel.workspace, item.lead, known, idempotency_key=item.idempotency_key, moment=moment)
+                staged.append((index, lead))
             except LeadRejected as exc:
                 outcomes[index] = BulkOutcome(index, errors=exc.errors)
         for index, outcome in await self._write(staged):
