@@ -1,5 +1,6 @@
 """Lead intake over HTTP: API, Web Data Port, portal, and submission status."""
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,6 +90,7 @@ class PlainLead:
     idempotency_key: str | None
 
 
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _PLAIN_HEADERS = {b"content-type", b"x-channel-key", b"idempotency-key"}
 
 
@@ -106,6 +108,8 @@ def plain_lead(request: Request, body: bytes) -> PlainLead | None:
     key, idempotency_key = headers.get(b"x-channel-key"), headers.get(b"idempotency-key")
     if len(key or "") > KEY_MAX_LENGTH or len(idempotency_key or "") > IDEMPOTENCY_KEY_MAX_LENGTH:
         return None
+    if _LONG_DIGITS.search(body):
+        return None  # perhaps an integer beyond 64 bits, which orjson reads as a float and the route exactly
     try:
         data = orjson.loads(body)
         return PlainLead(Lead.model_validate(data), key, idempotency_key) if isinstance(data, dict) else None
