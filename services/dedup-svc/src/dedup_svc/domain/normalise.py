@@ -97,6 +97,7 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
 
 
 @lru_cache(maxsize=4096)  # a lead's phones are read for its record and again for its decision
+@lru_cache(maxsize=8192)  # a lead's phones are read for its key and again for its decision: parsed once
 def parse_phone(raw: str, region: str = "IL") -> PhoneNumber | None:
     """E.164 plus an "allocated" flag, or None for text that is not a possible phone number.
 

@@ -67,6 +67,7 @@ class _Lead:
     record: Record
     facts: LeadFacts
     keys: list[IdentityKey]
+    blocks: dict[str, int]  # blocking key → members to read
     name: str
 
     @property
@@ -124,15 +125,14 @@ class DedupHandlers:
         lead, channel = message.payload.lead, message.payload.channel
         record = from_lead(lead, self._region, channel.identifiers)
         facts = LeadFacts(channel.kind, channel.duplicate_policy, record.national_id, (lead.account_number or "").strip())
-        return _Lead(
-            message, record, facts, exact_keys(record, facts.account), display_name(lead.first_name, lead.last_name, lead.company_name)
-        )
+        name = display_name(lead.first_name, lead.last_name, lead.company_name)
+        return _Lead(message, record, facts, exact_keys(record, facts.account), block_caps(record), name)
 
     @staticmethod
     async def _read(repo: LeadIndex, leads: Sequence[_Lead]) -> IndexView:
         """The one candidate read of a round: every lead's exact keys and blocks."""
         keys = list(dict.fromkeys((lead.workspace, key) for lead in leads for key in lead.keys))
-        blocks = {(lead.workspace, block): cap for lead in leads for block, cap in block_caps(lead.record).items()}
+        blocks = {(lead.workspace, block): cap for lead in leads for block, cap in lead.blocks.items()}
         return IndexView(await repo.slice(keys, blocks))
 
     @staticmethod
@@ -142,7 +142,7 @@ class DedupHandlers:
         decided = []
         for lead in leads:
             ws, record, account = lead.workspace, lead.record, lead.facts.account
-            found = candidates_of(record, account, view.found(ws, record, lead.keys))
+            found = candidates_of(record, account, view.found(ws, lead.keys, lead.blocks))
             outcome = decide(lead.facts, rules[ws], [c for c, _ in found], uuid4())
             rows: list[Held] = []
             if outcome.creates:

@@ -7,12 +7,12 @@ person merged into what is stored (`merged`, as the union upsert does) and its b
 replaced. So each lead of a batch is decided on what it would have read one at a time: a
 person created or enriched earlier in the batch is a candidate like any indexed card."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from uuid import UUID
 
 from dedup_svc.adapters.repository import Held, IndexSlice, Person
-from dedup_svc.domain.blocking import block_caps, blocking_keys
+from dedup_svc.domain.blocking import blocking_keys
 from dedup_svc.domain.normalise import IdentityKey
 from dedup_svc.domain.record import Record
 
@@ -59,13 +59,13 @@ class IndexView:
         for workspace, key, customer_id in found.blocks:
             self._blocks.setdefault((workspace, key), []).append(customer_id)
 
-    def found(self, workspace: str, record: Record, keys: Sequence[IdentityKey]) -> list[Person]:
-        """The people a candidate read for `record` (its exact `keys`) would return now."""
+    def found(self, workspace: str, keys: Sequence[IdentityKey], blocks: Mapping[str, int]) -> list[Person]:
+        """The people a candidate read for a record (its exact `keys`, its `blocks` with their caps) would return now."""
         hits: dict[UUID, bool] = {}
         for key in keys:
             for customer_id, claimed in self._held.get((workspace, key), {}).items():
                 hits[customer_id] = hits.get(customer_id, False) or claimed
-        for block, cap in block_caps(record).items():
+        for block, cap in blocks.items():
             for customer_id in self._blocks.get((workspace, block), [])[:cap]:
                 hits.setdefault(customer_id, False)
         return [replace(self._people[c], holds_claim=claimed) for c, claimed in hits.items() if c in self._people]
