@@ -22,6 +22,9 @@ def test_a_valid_lead_in_a_json_object_is_the_common_case() -> None:
     assert plain is not None and plain.lead.first_name == "Dana"
     assert (plain.key, plain.idempotency_key) == ("k", None), "the first of each header, as the route reads it"
 
+    long_text = plain_lead(_request(JSON), b'{"first_name": "Dana", "emails": ["run1765090000123456789@example.com"], "fields": {"n": 12}}')
+    assert long_text is not None, "long digit runs in text are no numbers"
+
 
 @pytest.mark.parametrize(
     ("headers", "body"),
@@ -35,6 +38,7 @@ def test_a_valid_lead_in_a_json_object_is_the_common_case() -> None:
         (JSON, b'{"first_name": 7}'),  # invalid: the route's 422 names the field
         (JSON, b'{"nickname": "D"}'),
         (JSON, b'{"first_name": "Dana", "fields": {"n": 123456789012345678901234567890}}'),  # exact only in the route's parse
+        (JSON, b'{"first_name": "Dana", "fields": {"n": [1, -1234567890123456789]}}'),
         ([*JSON, ("x-channel-key", "k" * 201)], b'{"first_name": "Dana"}'),
         ([*JSON, ("idempotency-key", "i" * 201)], b'{"first_name": "Dana"}'),
     ],

@@ -90,7 +90,7 @@ class PlainLead:
     idempotency_key: str | None
 
 
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_LONG_NUMBER = re.compile(rb"[:,\[]\s*-?[0-9]{19}")  # a number of 19+ digits (or such text after a colon or comma)
 _PLAIN_HEADERS = {b"content-type", b"x-channel-key", b"idempotency-key"}
 
 
@@ -108,7 +108,7 @@ def plain_lead(request: Request, body: bytes) -> PlainLead | None:
     key, idempotency_key = headers.get(b"x-channel-key"), headers.get(b"idempotency-key")
     if len(key or "") > KEY_MAX_LENGTH or len(idempotency_key or "") > IDEMPOTENCY_KEY_MAX_LENGTH:
         return None
-    if _LONG_DIGITS.search(body):
+    if _LONG_NUMBER.search(body):
         return None  # perhaps an integer beyond 64 bits, which orjson reads as a float and the route exactly
     try:
         data = orjson.loads(body)
