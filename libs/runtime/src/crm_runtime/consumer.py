@@ -456,10 +456,18 @@ class EventConsumer:
         )
         return set(claimed)
 
+    def _run_key(self, message: Message[Any]) -> object:
+        """What makes consecutive messages one run: their run handler (one registered for several
+        payload classes takes their mixed runs whole), else their type."""
+        handler = self._handlers[message.event.type]
+        return handler.run if isinstance(handler, Route) and handler.run is not None else message.event.type
+
     async def _handle(self, session: AsyncSession, messages: list[Message[Any]]) -> None:
-        """Dispatch in order: runs of one type go to a run handler in one call."""
-        for event_type, group in groupby(messages, key=lambda m: m.event.type):
-            handler, run = self._handlers[event_type], list(group)
+        """Dispatch in order: consecutive messages of one run handler go to it in one call."""
+        for _, group in groupby(messages, key=self._run_key):
+            run = list(group)
+            event_type = run[0].event.type
+            handler = self._handlers[event_type]
             events = [m.event for m in run]
             try:
                 if isinstance(handler, Route) and handler.run is not None:

@@ -2,12 +2,16 @@
 
 import asyncio
 import logging
+import random
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import murmur2
 
 from crm_contracts import topics as contract_topics
 from crm_runtime.settings import ProcessSettings, ServiceSettings
@@ -33,10 +37,25 @@ def connection(settings: ProcessSettings) -> dict[str, Any]:
     return options
 
 
+@lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partition_of(key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
+    """The Java client's default partitioner (murmur2 of the key, as aiokafka's), with each key's
+    hash kept: aiokafka computes murmur2 in pure Python, and one customer's id keys several
+    events in a row (created, assigned, its timeline entries). Keyless records go anywhere."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
 def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
     """Idempotent producer: `acks=all`, retries without duplicates or reordering."""
     return AIOKafkaProducer(
         **connection(settings),
+        partitioner=partition_of,
         client_id=f"{settings.service_name}-producer",
         acks="all",
         enable_idempotence=True,

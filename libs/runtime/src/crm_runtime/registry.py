@@ -79,7 +79,8 @@ class Registry:
 
     def on_run(self, model: type[P], handler: RunHandler[P]) -> "Registry":
         """`handler(session, messages)` for each run of consecutive `model` events of a
-        partition's batch (in partition order; events of other types split the run)."""
+        partition's batch, in partition order. Events of other types split the run, unless they
+        are registered with the same handler: it then takes the mixed run whole."""
         return self._add(Route(event_type(model), model, run=handler))
 
     def include(self, other: "Registry") -> "Registry":

@@ -3,8 +3,9 @@
 import ssl
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
-from crm_runtime.kafka import connection
+from crm_runtime.kafka import connection, partition_of
 from crm_runtime.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
@@ -46,3 +47,11 @@ def test_a_platform_broker_is_sasl_over_tls_with_the_given_principal() -> None:
 def test_plaintext_carries_no_credentials() -> None:
     options = connection(_settings(kafka_security_protocol="PLAINTEXT"))
     assert set(options) == {"bootstrap_servers", "security_protocol"}
+
+
+def test_keys_go_to_the_partition_the_java_default_partitioner_picks() -> None:
+    partitions = list(range(12))
+    for key in (b"", b"a", b"5f0c1a5e-3c1b-4c38-9d0e-000000000001", "לקוח".encode(), bytes(range(256))):
+        for _ in range(2):  # the second time from the kept hash
+            assert partition_of(key, partitions, partitions) == DefaultPartitioner()(key, partitions, partitions)
+    assert partition_of(None, partitions, [3]) == 3

@@ -12,7 +12,7 @@ from sqlalchemy import MetaData
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import ContactDatesChanged, CustomerDeleted, LeadQueued
+from crm_contracts.events import ContactDatesChanged, CustomerDeleted, CustomerErased, LeadQueued
 from crm_runtime.consumer import EventConsumer
 from crm_runtime.delivery_tables import inbox_table
 from crm_runtime.registry import Message, Registry, event_type
@@ -111,3 +111,25 @@ async def test_handlers_get_typed_payloads_parsed_once_runs_in_order_and_bad_pay
     assert letter["topic"] == topics.CUSTOMER_EVENTS + ".dlq"
     assert letter["headers"]["dlq-error"].startswith(b"invalid crm.customer.deleted.v1 payload: customer_id")
     assert singles == []
+
+
+async def test_one_run_handler_registered_for_several_classes_takes_their_mixed_run_whole() -> None:
+    calls: list[list[str]] = []
+
+    async def on_cards(_s: object, messages: Sequence[Message[Any]]) -> None:
+        calls.append([type(m.payload).__name__ for m in messages])
+
+    async def on_dates(_s: object, _m: Message[ContactDatesChanged]) -> None:
+        calls.append(["dates"])
+
+    registry = Registry().on_run(CustomerDeleted, on_cards).on_run(CustomerErased, on_cards).on(ContactDatesChanged, on_dates)
+    consumer = EventConsumer(SETTINGS, Inbox(), inbox_table(MetaData()), registry.topics(), registry, Producer())  # type: ignore[arg-type]
+    restored = Envelope(source="/crm/test", type="crm.customer.erased.v1", data={"customer_id": str(uuid4()), "workspace": "main"})
+    dates = Envelope(
+        source="/crm/test",
+        type="crm.timeline.contact_dates_changed.v1",
+        data={"customer_id": str(uuid4()), "last_contact_at": None, "next_contact_at": None},
+    )
+    batch = [deleted(), restored, deleted(), dates, restored.model_copy(update={"id": uuid4()})]
+    assert await consumer._process_partition([record(e, i) for i, e in enumerate(batch)])
+    assert calls == [["CustomerDeleted", "CustomerErased", "CustomerDeleted"], ["dates"], ["CustomerErased"]]
