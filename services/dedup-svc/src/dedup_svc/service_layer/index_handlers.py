@@ -48,7 +48,7 @@ class IndexHandlers:
         return (
             Registry()
             .on_run(CustomerCreated, self.on_created_run)
-            .on(CustomerEnriched, self.on_enriched)
+            .on_run(CustomerEnriched, self.on_enriched_run)
             .on(CustomerUpdated, self.on_updated)
             .on(CustomerStatusChanged, self.on_status_changed)
             .on(CustomerMerged, self.on_merged)
@@ -97,14 +97,23 @@ class IndexHandlers:
         )
 
     async def on_created_run(self, session: AsyncSession, messages: Sequence[Message[CustomerCreated]]) -> None:
-        """A run of new cards indexed set-based, as `on_created` indexes each: one statement for
-        the erased ones, one or two for the claims, one for the people, two for blocking keys."""
-        if len({m.payload.customer.id for m in messages}) < len(messages):  # one card twice: each in turn
-            for message in messages:
-                await self.on_created(session, message)
-            return
+        """Every card, including those made by channels without a check (API, copy, a
+        saved-anyway manual card), so later leads still find them."""
+        await self._index_run(session, [(m.event, m.payload.customer) for m in messages])
+
+    async def on_enriched_run(self, session: AsyncSession, messages: Sequence[Message[CustomerEnriched]]) -> None:
+        await self._index_run(session, [(m.event, m.payload.customer) for m in messages])
+
+    async def _index_run(self, session: AsyncSession, cards: Sequence[tuple[Envelope, CustomerSnapshot]]) -> None:
+        """A run of cards indexed set-based, as `index(..., replace=False)` indexes each: one
+        statement for the erased ones, one or two for the claims, one for the people, two for
+        blocking keys."""
         repo = IndexRepository(session)
-        people = {m.payload.customer.id: (m.event, self._person(m.event, m.payload.customer)) for m in messages}
+        if len({card.id for _, card in cards}) < len(cards):  # one card twice: each in turn
+            for event, card in cards:
+                await self.index(repo, event, card, replace=False)
+            return
+        people = {card.id: (event, self._person(event, card)) for event, card in cards}
         for customer_id in await repo.erased_of(list(people)):
             del people[customer_id]  # erased for good: never indexed again
         await repo.claim_shared([(p.workspace, p.customer_id, exact_keys(p.record, p.account)) for _, p in people.values()])
@@ -113,16 +122,6 @@ class IndexHandlers:
             await check_cards(repo, people[customer_id][0], customer_id)  # indexed in another workspace: refused
             raise RuntimeError("save_cards wrote nothing for a card of this workspace")
         await repo.replace_blocks_of(saved)
-
-    async def on_created(self, session: AsyncSession, message: Message[CustomerCreated]) -> None:
-        """Every card, including those made by channels without a check (API, copy, a
-        saved-anyway manual card), so later leads still find them."""
-        card = message.payload.customer
-        await self.index(IndexRepository(session), message.event, card, replace=False)
-
-    async def on_enriched(self, session: AsyncSession, message: Message[CustomerEnriched]) -> None:
-        card = message.payload.customer
-        await self.index(IndexRepository(session), message.event, card, replace=False)
 
     async def on_updated(self, session: AsyncSession, message: Message[CustomerUpdated]) -> None:
         card = message.payload.customer
