@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind, Lead
 from crm_contracts.text import UNSTORABLE_MESSAGE
+from crm_runtime.events import Mint
 from crm_runtime.outbox import Outbox
 from intake_svc.domain.capture import LeadRejected
 from intake_svc.domain.channels import Channel
-from intake_svc.service_layer.handlers import Definitions, Moment, StagedLead, prepare_lead, refused_fields, write_staged
+from intake_svc.service_layer.handlers import Definitions, StagedLead, prepare_lead, refused_fields, write_staged
 
 KEY_REUSED = "already used with another lead; use a new key for a new lead"
 
@@ -63,7 +64,7 @@ class BulkIntake:
         if self._definitions is not None and channel.kind is not ChannelKind.WEB and any(i.lead and i.lead.fields for i in items):
             known = await self._definitions(channel.workspace)
         ref = channel.ref()
-        moment = Moment.current()
+        mint = Mint(2 * len(items))  # a submission id and an event id per lead
         outcomes: list[BulkOutcome | None] = [None] * len(items)
         staged: list[tuple[int, StagedLead]] = []
         for index, item in enumerate(items):
@@ -71,7 +72,7 @@ class BulkIntake:
                 outcomes[index] = BulkOutcome(index, errors=item.errors)
                 continue
             try:
-                lead = prepare_lead(ref, channel.workspace, item.lead, known, idempotency_key=item.idempotency_key, moment=moment)
+                lead = prepare_lead(ref, channel.workspace, item.lead, known, idempotency_key=item.idempotency_key, mint=mint)
                 staged.append((index, lead))
             except LeadRejected as exc:
                 outcomes[index] = BulkOutcome(index, errors=exc.errors)

@@ -2,7 +2,6 @@
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,11 +15,11 @@ from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind, ChannelRef, Lead
 from crm_contracts.text import UNSTORABLE_MESSAGE, find_unstorable, unstorable
 from crm_runtime.consumer import same_workspace
+from crm_runtime.events import Mint
 from crm_runtime.group_commit import GroupCommit, Refused
 from crm_runtime.outbox import Outbox
 from crm_runtime.problems import printable_field
-from crm_runtime.registry import Message, Registry, event_type
-from crm_runtime.telemetry import current_traceparent
+from crm_runtime.registry import Message, Registry
 from intake_svc.adapters.idempotency import IdempotencyCache
 from intake_svc.adapters.imports_repository import ImportRepository, outcome_counter
 from intake_svc.adapters.repository import SubmissionChange, SubmissionRepository
@@ -44,23 +43,6 @@ class StagedLead:
     event: Envelope
 
 
-@dataclass(frozen=True, slots=True)
-class Moment:
-    """When leads are accepted, and the trace context their events carry: read once for a run
-    of leads (the topic's, a bulk request's) instead of once per lead."""
-
-    now: datetime
-    traceparent: str | None
-
-    @classmethod
-    def current(cls) -> "Moment":
-        return cls(datetime.now(UTC), current_traceparent())
-
-
-_SOURCE_URI = f"/crm/{SOURCE}"
-_ACCEPTED = event_type(LeadAccepted)
-
-
 def stage_lead(
     channel: ChannelRef,
     workspace: str,
@@ -71,26 +53,13 @@ def stage_lead(
     job_id: UUID | None = None,
     row_number: int | None = None,
     idempotency_fingerprint: str | None = None,
-    moment: Moment | None = None,
+    mint: Mint | None = None,
 ) -> StagedLead:
     """The submission row and its `LeadAccepted` event for one accepted lead."""
-    submission_id = submission_id or uuid4()
-    moment = moment or Moment.current()
-    accepted = LeadAccepted(submission_id=submission_id, channel=channel, lead=lead, received_at=moment.now, raw=raw)
-    # What `crm_runtime.events.new_event` makes, built from checked values (the payload is a
-    # model, the workspace a channel's): not validated again.
-    event = Envelope.model_construct(
-        id=uuid4(),
-        source=_SOURCE_URI,
-        type=_ACCEPTED,
-        time=moment.now,
-        subject=None,
-        workspace=workspace,
-        correlationid=str(submission_id),
-        causationid=None,
-        traceparent=moment.traceparent,
-        data=accepted.model_dump(mode="json"),
-    )
+    mint = mint or Mint()
+    submission_id = submission_id or mint.id()
+    accepted = LeadAccepted(submission_id=submission_id, channel=channel, lead=lead, received_at=mint.now, raw=raw)
+    event = mint.event(SOURCE, accepted, workspace=workspace, subject=None, correlationid=str(submission_id))
     row: dict[str, Any] = {
         "id": submission_id,
         "workspace": workspace,
@@ -217,7 +186,7 @@ def prepare_lead(
     *,
     idempotency_key: str | None = None,
     submission_id: UUID | None = None,
-    moment: Moment | None = None,
+    mint: Mint | None = None,
 ) -> StagedLead:
     """One lead sent by a source (the topic, the bulk route) ready to be written: validated as
     the HTTP edge does (`validate_lead`, the custom fields against `known` except from a web
@@ -231,7 +200,7 @@ def prepare_lead(
     stamped = capture.stamp(lead, channel.kind)
     body_print = fingerprint(lead.model_dump(mode="json")) if idempotency_key else None
     return stage_lead(
-        channel, workspace, stamped, {}, idempotency_key, submission_id=submission_id, idempotency_fingerprint=body_print, moment=moment
+        channel, workspace, stamped, {}, idempotency_key, submission_id=submission_id, idempotency_fingerprint=body_print, mint=mint
     )
 
 

@@ -28,13 +28,14 @@ from crm_contracts.events import LeadSubmitted
 from crm_contracts.fields import FieldDefinition
 from crm_contracts.leads import ChannelKind
 from crm_runtime.consumer import PoisonMessage, same_workspace
+from crm_runtime.events import Mint
 from crm_runtime.outbox import Outbox
 from crm_runtime.registry import Message, Registry
 from intake_svc.adapters.repository import SubmissionRepository
 from intake_svc.domain.capture import LeadRejected
 from intake_svc.domain.channels import Channel, ChannelRefused
 from intake_svc.service_layer.channels import Channels
-from intake_svc.service_layer.handlers import Definitions, Moment, StagedLead, prepare_lead, rejected_row, write_staged
+from intake_svc.service_layer.handlers import Definitions, StagedLead, prepare_lead, rejected_row, write_staged
 
 # The kinds of channel whose key may send leads on the topic: machine-to-machine sources.
 STREAMING_KINDS = frozenset({ChannelKind.API})
@@ -70,7 +71,7 @@ class StreamedLeads:
                 if any(m.payload.lead.fields for m in messages if channels[m.payload.channel_key].workspace == workspace):
                     known[workspace] = await self._definitions(workspace)
         refs = {key: channel.ref() for key, channel in channels.items()}
-        moment = Moment.current()
+        mint = Mint(len(messages))  # the submission ids are the envelopes'; an id per event
         staged: list[StagedLead] = []
         sent: list[Message[LeadSubmitted]] = []  # the message of each staged lead
         rejected: list[dict[str, Any]] = []
@@ -85,7 +86,7 @@ class StreamedLeads:
                         known.get(channel.workspace),
                         idempotency_key=message.payload.idempotency_key,
                         submission_id=message.event.id,
-                        moment=moment,
+                        mint=mint,
                     )
                 )
                 sent.append(message)

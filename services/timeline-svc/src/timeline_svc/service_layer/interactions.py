@@ -3,26 +3,24 @@
 `crm.timeline.interactions.v1` (a partition's run of messages in one transaction, set-based,
 recorded exactly as one message at a time would be)."""
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_contracts import topics
 from crm_contracts.envelope import Envelope
-from crm_contracts.events import ContactDatesChanged, InteractionRecorded, InteractionSubmitted, TimelineEntryRecorded, type_of
+from crm_contracts.events import ContactDatesChanged, InteractionRecorded, InteractionSubmitted, TimelineEntryRecorded
 from crm_runtime.access import Caller
 from crm_runtime.audit import AuditTrail, changes
 from crm_runtime.consumer import PoisonMessage, same_workspace
+from crm_runtime.events import Mint
 from crm_runtime.outbox import Outbox
 from crm_runtime.registry import Message
-from crm_runtime.telemetry import current_traceparent
 from timeline_svc.adapters.customer_directory import CardAccess, CustomerDirectory
 from timeline_svc.adapters.repository import (
     Card,
@@ -317,7 +315,7 @@ class InteractionService:
         await merges.lock_customers(holders.values())
         dates_repo = ContactDatesRepository(session)
         stored = await dates_repo.get_many(holders.values())
-        mint = _Mint(4 * len(todo))  # a row, its entry's and its fact's events, maybe a dates event
+        mint = Mint(4 * len(todo))  # a row, its entry's and its fact's events, maybe a dates event
         rows = [_row(m.workspace, new, holders[new.customer_id], cards[new.customer_id].hops, mint) for m, new in todo]
         added = await InteractionRepository(session).add_many(rows)
         recorded = [(m, new, row) for (m, new), row in zip(todo, rows, strict=True) if row.id in added]
@@ -377,44 +375,10 @@ class InteractionService:
 
     async def _publish(self, session: AsyncSession, row: Any, summary: str, cause: Envelope | None) -> Envelope:
         """Stage the entry and the interaction fact; returns the fact (what contact dates follow from)."""
-        entry, recorded = _facts(row, summary, cause, _Mint(2))
+        entry, recorded = _facts(row, summary, cause, Mint(2))
         key = str(row.customer_id)
         await self._outbox.stage_many(session, [(topics.TIMELINE_EVENTS, key, entry), (topics.TIMELINE_EVENTS, key, recorded)])
         return recorded
-
-
-class _Mint:
-    """Ids and the moment for a run's new rows and events: the run's random ids from one call to
-    the system (`uuid4` asks it once per id), one clock reading and one trace context for all."""
-
-    def __init__(self, count: int) -> None:
-        self._raw, self._next = os.urandom(16 * count), 0
-        self.now = datetime.now(UTC)
-        self.traceparent = current_traceparent()
-
-    def id(self) -> UUID:
-        start = self._next
-        self._next += 16
-        return UUID(bytes=self._raw[start : start + 16], version=4)
-
-    def event(self, payload: BaseModel, workspace: str, subject: str, cause: Envelope | None) -> Envelope:
-        """What `crm_runtime.events.new_event` makes, built from values already checked (the
-        payload is a model, the workspace a checked envelope's): not validated again."""
-        return Envelope.model_construct(
-            id=self.id(),
-            source=_SOURCE_URI,
-            type=type_of(payload),
-            time=self.now,
-            subject=subject,
-            workspace=workspace,
-            correlationid=cause.correlationid if cause else None,
-            causationid=str(cause.id) if cause else None,
-            traceparent=self.traceparent,
-            data=payload.model_dump(mode="json"),
-        )
-
-
-_SOURCE_URI = f"/crm/{SOURCE}"
 
 
 def _of_workspace(card: Card | None, workspace: str) -> bool:
@@ -462,7 +426,7 @@ def _submitted(message: Message[InteractionSubmitted]) -> NewInteraction:
     return new
 
 
-def _row(workspace: str, new: NewInteraction, holder: UUID, hops: list[Hop], mint: _Mint) -> NewRow:
+def _row(workspace: str, new: NewInteraction, holder: UUID, hops: list[Hop], mint: Mint) -> NewRow:
     """The stored row of a new interaction from the inbound topic (`holder`: the card its rows
     live under, the survivor when merged)."""
     now = mint.now
@@ -490,16 +454,18 @@ def _row(workspace: str, new: NewInteraction, holder: UUID, hops: list[Hop], min
     )
 
 
-def _facts(row: Any, summary: str, cause: Envelope | None, mint: _Mint) -> tuple[Envelope, Envelope]:
+def _facts(row: Any, summary: str, cause: Envelope | None, mint: Mint) -> tuple[Envelope, Envelope]:
     """The entry and the interaction fact of a recorded (or changed) interaction."""
     key = str(row.customer_id)
     entry = mint.event(
+        SOURCE,
         TimelineEntryRecorded(customer_id=row.customer_id, entry_id=row.id, kind=row.kind, occurred_at=row.occurred_at, summary=summary),
-        row.workspace,
-        key,
-        cause,
+        workspace=row.workspace,
+        subject=key,
+        cause=cause,
     )
     recorded = mint.event(
+        SOURCE,
         InteractionRecorded(
             customer_id=row.customer_id,
             interaction_id=row.id,
@@ -512,16 +478,16 @@ def _facts(row: Any, summary: str, cause: Envelope | None, mint: _Mint) -> tuple
             due_at=row.due_at,
             done=row.done if row.kind == InteractionKind.REMINDER else None,
         ),
-        row.workspace,
-        key,
-        cause,
+        workspace=row.workspace,
+        subject=key,
+        cause=cause,
     )
     return entry, recorded
 
 
-def _dates_changed(workspace: str, customer_id: UUID, dates: ContactDates, cause: Envelope, mint: _Mint) -> Envelope:
+def _dates_changed(workspace: str, customer_id: UUID, dates: ContactDates, cause: Envelope, mint: Mint) -> Envelope:
     payload = ContactDatesChanged(customer_id=customer_id, last_contact_at=dates.last_contact_at, next_contact_at=dates.next_contact_at)
-    return mint.event(payload, workspace, str(customer_id), cause)
+    return mint.event(SOURCE, payload, workspace=workspace, subject=str(customer_id), cause=cause)
 
 
 def _as_new(row: Any) -> NewInteraction:
