@@ -13,13 +13,10 @@ SERVICES = ["intake", "dedup", "customer", "allocation", "timeline"]
 
 
 def _subscriptions(service: str) -> list[str]:
-    handlers = importlib.import_module(f"{service}_svc.service_layer.handlers")
-    if hasattr(handlers, "SUBSCRIPTIONS"):  # a service not moved to a payload-class Registry yet
-        return list(handlers.SUBSCRIPTIONS)
-    # Moved: what its wired runtime subscribes to, derived from its registry (nothing connects here).
+    """What the service's wired runtime subscribes to, derived from its registry (nothing connects here)."""
     settings = getattr(importlib.import_module(f"{service}_svc.config"), f"{service.capitalize()}Settings")()
     container = importlib.import_module(f"{service}_svc.bootstrap").bootstrap(settings)
-    return list(container.runtime._subscriptions)
+    return list(container.runtime.subscriptions)
 
 
 @pytest.mark.parametrize("service", SERVICES)

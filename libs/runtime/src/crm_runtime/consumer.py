@@ -16,8 +16,8 @@ Delivery guarantee:
   times, without counting.
 - Handlers are registered by payload class (`crm_runtime.registry`): each message's envelope
   and payload are parsed once, before its transaction opens, and an invalid payload is a
-  `PoisonMessage` from the start. (String-keyed `Handler`/`Batched` maps are still accepted
-  while services move over; they validate their payloads themselves.)
+  `PoisonMessage` from the start. Events of types nobody registered are skipped (forward
+  compatible: a newer producer may add types).
 - Only a message's own failures count: after `consumer_max_retries` failed attempts it goes
   to `<topic>.dlq` with the error. A `PoisonMessage` (unparseable or not an envelope, an
   invalid payload, a value no store can keep, an event for another workspace) goes there at
@@ -44,9 +44,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 from uuid import UUID
@@ -73,21 +72,7 @@ from crm_runtime.telemetry import consuming
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
-BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
-
 TRANSIENT_RETRIES = 10
-
-
-@dataclass(frozen=True)
-class Batched:
-    """A handler that takes a run of consecutive events of its type in one call.
-
-    Set-based handlers turn N events into a few statements; the run keeps partition order,
-    and events of other types between them split the run.
-    """
-
-    handle: BatchHandler
 
 
 PROCESSED = Counter("crm_consumer_messages_total", "Messages handled", ["topic", "outcome"])
@@ -223,16 +208,14 @@ class EventConsumer:
         session_factory: async_sessionmaker[AsyncSession],
         inbox: Table,
         topics: Sequence[str],
-        handlers: Registry | Mapping[str, Handler | Batched],
+        handlers: Registry,
         producer: AIOKafkaProducer,
     ) -> None:
         self._settings = settings
         self._sessions = session_factory
         self._inbox = inbox
         self._topics = [settings.topic(t) for t in topics]
-        self._handlers: dict[str, Route | Handler | Batched] = (
-            {route.event_type: route for route in handlers.routes()} if isinstance(handlers, Registry) else dict(handlers)
-        )
+        self._routes: dict[str, Route] = {route.event_type: route for route in handlers.routes()}
         self._producer = producer
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
@@ -377,7 +360,7 @@ class EventConsumer:
         types this service ignores)."""
         parsed = [self._parse(msg) for msg in msgs]  # before the transaction: no CPU work holds it open
         async with self._sessions() as session, session.begin():
-            fresh = await self._claim(session, [m.event for m in parsed if m.event.type in self._handlers])
+            fresh = await self._claim(session, [m.event for m in parsed if m.event.type in self._routes])
             todo = []
             for message in parsed:
                 if message.event.id in fresh:
@@ -432,16 +415,17 @@ class EventConsumer:
                         return False
 
     def _parse(self, msg: ConsumerRecord[bytes, bytes]) -> Message[Any]:
-        """The message's envelope and, for a type registered by payload class, its payload (the
-        only time either is parsed); PoisonMessage for what no handler could ever apply."""
-        event = parse_event(msg.value or b"", self._handlers)
-        target = self._handlers.get(event.type)
-        if isinstance(target, Route):
-            try:
-                return Message(event, target.model.model_validate(event.data))
-            except ValidationError as exc:
-                raise PoisonMessage(f"invalid {event.type} payload: {_validation_errors(exc)}") from exc
-        return Message(event, None)  # not handled here, or a string-keyed handler parses it itself
+        """The message's envelope and, for a handled type, its payload (the only time either is
+        parsed); PoisonMessage for what no handler could ever apply. A type nobody here handles
+        keeps no payload (None): it is skipped, never claimed."""
+        event = parse_event(msg.value or b"", self._routes)
+        route = self._routes.get(event.type)
+        if route is None:
+            return Message(event, None)
+        try:
+            return Message(event, route.model.model_validate(event.data))
+        except ValidationError as exc:
+            raise PoisonMessage(f"invalid {event.type} payload: {_validation_errors(exc)}") from exc
 
     async def _claim(self, session: AsyncSession, events: list[Envelope]) -> set[UUID]:
         """Record `events` in the inbox; returns the ids not applied before (one statement)."""
@@ -459,38 +443,28 @@ class EventConsumer:
     def _run_key(self, message: Message[Any]) -> object:
         """What makes consecutive messages one run: their run handler (one registered for several
         payload classes takes their mixed runs whole), else their type."""
-        handler = self._handlers[message.event.type]
-        return handler.run if isinstance(handler, Route) and handler.run is not None else message.event.type
+        route = self._routes[message.event.type]
+        return route.run if route.run is not None else message.event.type
 
     async def _handle(self, session: AsyncSession, messages: list[Message[Any]]) -> None:
         """Dispatch in order: consecutive messages of one run handler go to it in one call."""
         for _, group in groupby(messages, key=self._run_key):
             run = list(group)
             event_type = run[0].event.type
-            handler = self._handlers[event_type]
-            events = [m.event for m in run]
-            try:
-                if isinstance(handler, Route) and handler.run is not None:
-                    with consuming(event_type, events), _correlated(events):
-                        await handler.run(session, run)
-                elif isinstance(handler, Route):
-                    assert handler.one is not None
-                    for message in run:
-                        with consuming(event_type, [message.event]), _correlated([message.event]):
-                            await handler.one(session, message)
-                elif isinstance(handler, Batched):
-                    with consuming(event_type, events), _correlated(events):
-                        await handler.handle(session, events)
-                else:
-                    for event in events:
-                        with consuming(event_type, [event]), _correlated([event]):
-                            await handler(session, event)
-            except ValidationError as exc:  # a string-keyed handler's own parsing (a Route's payload is checked already)
-                raise PoisonMessage(f"invalid {event_type} payload: {_validation_errors(exc)}") from exc
+            route = self._routes[event_type]
+            if route.run is not None:
+                events = [m.event for m in run]
+                with consuming(event_type, events), _correlated(events):
+                    await route.run(session, run)
+            else:
+                assert route.one is not None
+                for message in run:
+                    with consuming(event_type, [message.event]), _correlated([message.event]):
+                        await route.one(session, message)
 
     async def _apply(self, session: AsyncSession, message: Message[Any]) -> bool:
         """Apply one message; False when it was a repeat or of a type this service ignores."""
-        if message.event.type not in self._handlers:
+        if message.event.type not in self._routes:
             return False  # a type this service does not care about (forward compatible)
         if not await self._claim(session, [message.event]):
             return False

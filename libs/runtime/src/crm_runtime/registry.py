@@ -61,6 +61,10 @@ def event_type(model: type[BaseModel]) -> str:
         raise KeyError(f"{model.__name__} is no event payload of crm_contracts.events") from None
 
 
+def _type_of(model: type[BaseModel], given: str | None) -> str:
+    return event_type(model) if given is None else given
+
+
 class Registry:
     """The handlers of one consumer, by payload class; one handler per event type."""
 
@@ -73,15 +77,20 @@ class Registry:
         self._routes[route.event_type] = route
         return self
 
-    def on(self, model: type[P], handler: OneHandler[P]) -> "Registry":
-        """`handler(session, message)` for every event whose payload is a `model`."""
-        return self._add(Route(event_type(model), model, one=handler))
+    def on(self, model: type[P], handler: OneHandler[P], *, event_type: str | None = None) -> "Registry":
+        """`handler(session, message)` for every event whose payload is a `model`.
 
-    def on_run(self, model: type[P], handler: RunHandler[P]) -> "Registry":
+        `event_type` names the type for a payload outside crm_contracts.events, e.g. a test
+        app's (its topics are then the caller's to subscribe to: `topics` knows none)."""
+        return self._add(Route(_type_of(model, event_type), model, one=handler))
+
+    def on_run(self, model: type[P], handler: RunHandler[P], *, event_type: str | None = None) -> "Registry":
         """`handler(session, messages)` for each run of consecutive `model` events of a
         partition's batch, in partition order. Events of other types split the run, unless they
-        are registered with the same handler: it then takes the mixed run whole."""
-        return self._add(Route(event_type(model), model, run=handler))
+        are registered with the same handler: it then takes the mixed run whole.
+
+        `event_type` as for `on`: for a payload outside crm_contracts.events, e.g. a test app's."""
+        return self._add(Route(_type_of(model, event_type), model, run=handler))
 
     def include(self, other: "Registry") -> "Registry":
         """Take over another registry's routes (a service made of several handler groups)."""

@@ -7,7 +7,7 @@ the publishing lock.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -17,7 +17,7 @@ from crm_runtime.access import Access, MembershipFeed, Memberships, oidc_setting
 from crm_runtime.audit import AuditTrail
 from crm_runtime.auth import TokenVerifier
 from crm_runtime.backoff import backoff, sleep_or_stop
-from crm_runtime.consumer import Batched, EventConsumer, Handler
+from crm_runtime.consumer import EventConsumer
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.dlq import broker_unavailable
 from crm_runtime.kafka import BrokerProbe, make_producer
@@ -41,8 +41,8 @@ class ServiceRuntime:
         self.producer: AIOKafkaProducer | None = None  # aiokafka clients need a running loop
         self._broker: BrokerProbe | None = None
         self.outbox = Outbox(self.outbox_table, settings)
-        self._subscriptions: Sequence[str] = ()
-        self._handlers: Registry | Mapping[str, Handler | Batched] = {}
+        self._subscriptions: tuple[str, ...] = ()
+        self._handlers = Registry()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.consumer: EventConsumer | None = None
@@ -72,15 +72,15 @@ class ServiceRuntime:
         """A background loop started with the service and stopped (gracefully) with it."""
         self._workers.append((name, work))
 
-    def subscribe(self, topics: Sequence[str], handlers: Mapping[str, Handler | Batched]) -> None:
-        """String-keyed handlers (being replaced by `consume`)."""
-        self._subscriptions = topics
-        self._handlers = handlers
-
     def consume(self, registry: Registry) -> None:
         """Run the consumer with `registry`'s handlers, on the topics carrying their types."""
-        self._subscriptions = registry.topics()
+        self._subscriptions = tuple(registry.topics())
         self._handlers = registry
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        """The topics the consumer reads (empty until `consume`), as named in the contracts."""
+        return self._subscriptions
 
     async def start(self) -> None:
         self.producer = make_producer(self.settings)

@@ -11,17 +11,19 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_contracts.envelope import Envelope
 from crm_devtools.principals import ADMIN, ADMIN_PASSWORD, admin_connection
 from crm_runtime import dlq
-from crm_runtime.consumer import EventConsumer, Handler
+from crm_runtime.consumer import EventConsumer
 from crm_runtime.db import make_engine, make_session_factory
 from crm_runtime.delivery_tables import inbox_table, outbox_table
 from crm_runtime.kafka import ensure_topics, make_producer
 from crm_runtime.outbox import Outbox, OutboxRelay
+from crm_runtime.registry import Message, OneHandler, Registry
 from crm_runtime.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
@@ -29,6 +31,19 @@ pytestmark = pytest.mark.integration
 PG = os.environ.get("CRM_TEST_PG", "postgresql://crm:crm@127.0.0.1:5432")
 KAFKA = os.environ.get("CRM_TEST_KAFKA", "127.0.0.1:9092")
 TOPIC = "crm.test.events.v1"
+NOTED = "crm.test.noted.v1"
+
+
+class Noted(BaseModel):
+    """The test app's payload (outside the contracts)."""
+
+    model_config = ConfigDict(extra="allow")
+    text: str = ""
+
+
+def noted(handler: OneHandler[Noted]) -> Registry:
+    """The test app's handlers: `handler` for each noted event."""
+    return Registry().on(Noted, handler, event_type=NOTED)
 
 
 class Harness:
@@ -43,7 +58,7 @@ class Harness:
         self.outbox = Outbox(self.outbox_t, settings)
 
     def event(self, text: str, subject: str = "c1") -> Envelope:
-        return Envelope(source="/crm/test", type="crm.test.noted.v1", subject=subject, data={"text": text})
+        return Envelope(source="/crm/test", type=NOTED, subject=subject, data={"text": text})
 
     async def consume(self, topic: str, count: int, timeout: float = 20) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
         consumer = AIOKafkaConsumer(topic, **admin_connection(KAFKA), group_id=f"reader-{uuid.uuid4()}", auto_offset_reset="earliest")
@@ -102,13 +117,13 @@ async def _run_for(coro_factory, stop: asyncio.Event, until, timeout: float = 20
         await asyncio.wait_for(task, 20)
 
 
-async def _consume_until_notes(harness: Harness, handler: Handler, count: int) -> None:
+async def _consume_until_notes(harness: Harness, handler: OneHandler[Noted], count: int) -> None:
     """Run a consumer of TOPIC applying `handler` (dead letters through a producer of its own)
     until the notes table holds `count` rows."""
     producer = make_producer(harness.settings)
     await producer.start()
     try:
-        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer)
+        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], noted(handler), producer)
 
         async def applied() -> bool:
             async with harness.sessions() as s:
@@ -209,16 +224,16 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(harness:
     )
     attempts: dict[str, int] = {}
 
-    async def handler(session: AsyncSession, event: Envelope) -> None:
-        attempts[event.data["text"]] = attempts.get(event.data["text"], 0) + 1
-        if event.data["text"] == "explodes":
+    async def handler(session: AsyncSession, message: Message[Noted]) -> None:
+        attempts[message.payload.text] = attempts.get(message.payload.text, 0) + 1
+        if message.payload.text == "explodes":
             raise RuntimeError("handler bug")
-        await session.execute(insert(harness.notes).values(event_id=str(event.id), text=event.data["text"]))
+        await session.execute(insert(harness.notes).values(event_id=str(message.event.id), text=message.payload.text))
 
     producer = make_producer(harness.settings)
     await producer.start()
     try:
-        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer)
+        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], noted(handler), producer)
 
         async def applied() -> bool:
             async with harness.sessions() as s:
@@ -228,7 +243,7 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(harness:
 
         await _run_for(consumer.run, asyncio.Event(), applied)
         # A second consumer in the same group finds nothing left: offsets were committed.
-        again = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer)
+        again = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], noted(handler), producer)
         stop = asyncio.Event()
         task = asyncio.create_task(again.run(stop))
         await asyncio.sleep(3)
@@ -344,17 +359,15 @@ async def test_a_database_starting_up_is_waited_out_not_dead_lettered(harness: H
     events = [harness.event(f"during the restart {i}") for i in range(3)]
     await _produce(harness.settings.topic(TOPIC), [e.model_dump_json().encode() for e in events])
 
-    async def handler(session: AsyncSession, event: Envelope) -> None:
-        await session.execute(insert(harness.notes).values(event_id=str(event.id), text=event.data["text"]))
+    async def handler(session: AsyncSession, message: Message[Noted]) -> None:
+        await session.execute(insert(harness.notes).values(event_id=str(message.event.id), text=message.payload.text))
 
     async with StartingPostgres() as pg:
         engine = make_engine(_through(harness.settings, pg.port))
         producer = make_producer(harness.settings)
         await producer.start()
         try:
-            consumer = EventConsumer(
-                harness.settings, make_session_factory(engine), harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer
-            )
+            consumer = EventConsumer(harness.settings, make_session_factory(engine), harness.inbox_t, [TOPIC], noted(handler), producer)
             loop = asyncio.get_running_loop()
 
             async def applied() -> bool:
@@ -380,8 +393,8 @@ async def test_a_record_near_the_size_limit_is_dead_lettered_truncated_and_the_p
     after = harness.event("after the big one")
     await _produce(harness.settings.topic(TOPIC), [big, after.model_dump_json().encode()])
 
-    async def handler(session: AsyncSession, event: Envelope) -> None:
-        await session.execute(insert(harness.notes).values(event_id=str(event.id), text=event.data["text"]))
+    async def handler(session: AsyncSession, message: Message[Noted]) -> None:
+        await session.execute(insert(harness.notes).values(event_id=str(message.event.id), text=message.payload.text))
 
     await _consume_until_notes(harness, handler, 1)
     dead = await harness.consume(harness.settings.topic(TOPIC) + ".dlq", 1)
@@ -508,15 +521,15 @@ async def test_a_dead_letter_is_replayed_to_its_source_once_after_the_fix(harnes
     await _produce(source, [raw])
     fixed = False
 
-    async def handler(session: AsyncSession, event: Envelope) -> None:
+    async def handler(session: AsyncSession, message: Message[Noted]) -> None:
         if not fixed:
             raise RuntimeError("handler bug")
-        await session.execute(insert(harness.notes).values(event_id=str(event.id), text=event.data["text"]))
+        await session.execute(insert(harness.notes).values(event_id=str(message.event.id), text=message.payload.text))
 
     producer = make_producer(harness.settings)
     await producer.start()
     try:
-        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], {"crm.test.noted.v1": handler}, producer)
+        consumer = EventConsumer(harness.settings, harness.sessions, harness.inbox_t, [TOPIC], noted(handler), producer)
         dead: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
 
         async def dead_lettered() -> bool:

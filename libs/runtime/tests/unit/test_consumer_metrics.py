@@ -8,11 +8,13 @@ from typing import Any, cast
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from prometheus_client import REGISTRY
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import MetaData
 
 from crm_contracts.envelope import Envelope
 from crm_runtime.consumer import EventConsumer
 from crm_runtime.delivery_tables import inbox_table
+from crm_runtime.registry import Message, Registry
 from crm_runtime.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
@@ -61,13 +63,23 @@ class Client:
         return self.ends.get(tp)
 
 
-async def _noop(_session: object, _event: Envelope) -> None:
+class Note(BaseModel):
+    """The test app's payload (outside the contracts)."""
+
+    model_config = ConfigDict(extra="allow")
+    text: str = ""
+
+
+async def _noop(_session: object, _message: Message[Note]) -> None:
     return None
 
 
+def _handlers() -> Registry:
+    return Registry().on(Note, _noop, event_type=NOTED).on(Note, _noop, event_type=MOVED)
+
+
 def _consumer(db: Database) -> EventConsumer:
-    handlers: dict[str, Any] = {NOTED: _noop, MOVED: _noop}
-    return EventConsumer(SETTINGS, cast(Any, db), inbox_table(MetaData()), [], handlers, cast(Any, None))
+    return EventConsumer(SETTINGS, cast(Any, db), inbox_table(MetaData()), [], _handlers(), cast(Any, None))
 
 
 def _record(topic: str, event: Envelope, offset: int) -> ConsumerRecord[bytes, bytes]:
@@ -137,6 +149,6 @@ def test_the_lag_of_idle_partitions_is_refreshed_and_taken_partitions_leave_no_g
 
 
 def test_every_outcome_of_every_topic_read_is_exported_from_the_start_so_the_first_dead_letter_is_an_increase() -> None:
-    EventConsumer(SETTINGS, cast(Any, Database()), inbox_table(MetaData()), ["outcomes.v1"], {NOTED: _noop}, cast(Any, None))
+    EventConsumer(SETTINGS, cast(Any, Database()), inbox_table(MetaData()), ["outcomes.v1"], _handlers(), cast(Any, None))
     for outcome in ("ok", "dead_lettered", "dead_letter_failed"):
         assert REGISTRY.get_sample_value("crm_consumer_messages_total", {"topic": "outcomes.v1", "outcome": outcome}) == 0
