@@ -44,7 +44,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Container, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from itertools import groupby
 from typing import Any
@@ -201,6 +201,27 @@ def _correlated(events: Sequence[Envelope]) -> Iterator[None]:
         correlation_id.reset(token)
 
 
+async def _abandon_after(work: Coroutine[Any, Any, object], timeout_s: float, what: str) -> None:
+    """Await `work` for at most `timeout_s`, then raise TimeoutError and leave it behind.
+
+    `asyncio.wait_for` cancels on timeout and then waits for the cancellation to finish; a client
+    that lost its broker may retry through a cancellation for good (seen after a broker kill under
+    load: the old client's commit, then its `stop`, never returned, and the consumer never came
+    back). A wedged client is cancelled once and abandoned instead."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if task in done and not task.cancelled():
+        task.result()
+        return
+    if task in done:  # the client cancelled its own work (it lost its broker): as good as wedged
+        log.warning("%s: the client gave it up", what)
+        raise TimeoutError(what)
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # its late end is nobody's news
+    log.warning("%s within %.0f s; abandoning it", what, timeout_s)
+    raise TimeoutError(what)
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -269,16 +290,14 @@ class EventConsumer:
             try:
                 await self._commit(consumer, pending)
             finally:
-                try:
-                    await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT_S)
-                except TimeoutError:
-                    log.warning("consumer client did not stop within %.0f s; abandoning it", STOP_TIMEOUT_S)
+                with suppress(TimeoutError):  # logged; the next client starts afresh
+                    await _abandon_after(consumer.stop(), STOP_TIMEOUT_S, "consumer client did not stop")
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
             return
         try:
-            await asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_S)
+            await _abandon_after(consumer.commit(offsets), COMMIT_TIMEOUT_S, "offset commit did not finish")
         except TimeoutError:
             # Seen once after the broker was killed mid-commit: the client never found its
             # coordinator again and the loop waited here for good. Start a new client instead.

@@ -113,9 +113,12 @@ class ServiceRuntime:
             try:
                 await consumer.run(self._stop)
                 failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
+                me = asyncio.current_task()
+                if isinstance(exc, asyncio.CancelledError) and (self._stop.is_set() or (me is not None and me.cancelling())):
+                    raise  # this service is stopping
+                # A CancelledError nobody asked for leaked out of a Kafka client that lost its broker
+                # (its own tasks cancelled): that client is done, the consumer is not.
                 delay = backoff(failures + 4)  # about 1 s, growing to 5 s
                 failures += 1
                 if broker_unavailable(exc):

@@ -55,3 +55,33 @@ async def test_a_quick_commit_passes() -> None:
     quick = Client(ok)
     await _consumer()._commit(cast(Any, quick), {TP: 3})
     assert quick.commits == 1
+
+
+async def test_a_commit_that_ignores_its_cancellation_is_abandoned_not_awaited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`asyncio.wait_for` would wait for a cancelled commit to end: a client that retries through
+    its cancellation would hold the consumer for good."""
+    monkeypatch.setattr(consumer_module, "COMMIT_TIMEOUT_S", 0.05)
+
+    ended = asyncio.Event()
+
+    async def stubborn() -> None:
+        for _ in range(3):  # a client retrying through its cancellation (for a while: the test's loop must close)
+            try:
+                await asyncio.sleep(0.5)
+            except asyncio.CancelledError:
+                continue
+        ended.set()
+
+    client = Client(stubborn)
+    with pytest.raises(CommitStalled):
+        await asyncio.wait_for(_consumer()._commit(cast(Any, client), {TP: 1}), 5)
+    assert not ended.is_set(), "the consumer went on while the wedged commit was still running"
+    await asyncio.wait_for(ended.wait(), 5)
+
+
+async def test_a_client_that_cancels_its_own_commit_ends_the_client_too() -> None:
+    async def gives_up() -> None:
+        raise asyncio.CancelledError  # what aiokafka's commit or stop let out after losing its broker
+
+    with pytest.raises(CommitStalled):
+        await asyncio.wait_for(_consumer()._commit(cast(Any, Client(gives_up)), {TP: 1}), 5)
