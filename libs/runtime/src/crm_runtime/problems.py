@@ -231,8 +231,8 @@ def is_unavailable(error: BaseException) -> bool:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if type(current).__name__ in _OTHER_OUTAGE_NAMES or (
-            type(current).__module__.startswith("redis") and type(current).__name__ in {"ConnectionError", "TimeoutError"}
+        if type(current).__name__ in _OTHER_OUTAGE_NAMES or any(  # redis' and its subclasses (MaxConnectionsError)
+            kind.__module__.startswith("redis") and kind.__name__ in {"ConnectionError", "TimeoutError"} for kind in type(current).__mro__
         ):
             return True
         current = current.__cause__ or current.__context__

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from redis.exceptions import MaxConnectionsError
 
 from crm_runtime.problems import (
     KIND_BY_STATUS,
@@ -12,6 +13,7 @@ from crm_runtime.problems import (
     Problem,
     invalid_fields,
     invalid_request,
+    is_unavailable,
     problem_response,
     refuse_unstorable,
     request_field,
@@ -82,3 +84,7 @@ def test_what_the_edge_cannot_see_is_checked_by_the_same_rule() -> None:
         refuse_unstorable({"first_name": "A\x00", "phones": ["1", "\ud800"], "k\x00": "v"})
     assert refused.value.status == 422
     assert [e["field"] for e in refused.value.extra["errors"]] == ["first_name", "phones[1]", "k\\u0000"]
+
+
+def test_no_free_redis_connection_is_unavailable_not_a_server_error() -> None:
+    assert is_unavailable(MaxConnectionsError("Too many connections"))

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from crm_contracts.leads import ChannelKind
 from crm_runtime.registry import Registry
@@ -43,7 +43,10 @@ class Container:
 
 def bootstrap(settings: IntakeSettings) -> Container:
     runtime = ServiceRuntime(settings, metadata)
-    redis = Redis.from_url(settings.redis_url)
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=settings.redis_pool_timeout_s
+    )
+    redis = Redis.from_pool(pool)  # owns the pool: closed with the client
     runtime.add_dependency("redis", redis.ping, redis.aclose)
     idempotency = IdempotencyCache(redis, settings.idempotency_ttl_s)
     definitions = FieldDefinitionsClient(settings.customer_url, 2.0, settings.field_definitions_ttl_s, auth=ServiceToken(settings))

@@ -14,6 +14,10 @@ class IntakeSettings(ServiceSettings):
     http_port: int = 8001
     database_url: str = "postgresql+asyncpg://crm:crm@127.0.0.1:5432/intake"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Connections to Redis; a request finding none free waits up to the timeout for one (then 503)
+    # instead of failing at once: a burst queues here rather than erroring.
+    redis_max_connections: int = 64
+    redis_pool_timeout_s: float = 5.0
     idempotency_ttl_s: int = 24 * 3600
     channel_rate_limit_per_minute: int | None = None  # default per channel (None: none); a channel may set its own
     address_rate_limit_per_minute: int = 120  # per client address on web and portal channels
