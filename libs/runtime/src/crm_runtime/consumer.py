@@ -54,8 +54,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
-from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, Table, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -237,6 +238,10 @@ class EventConsumer:
         self._inbox = inbox
         self._topics = [settings.topic(t) for t in topics]
         self._routes: dict[str, Route] = {route.event_type: route for route in handlers.routes()}
+        self._claim_statement = text(
+            f"INSERT INTO {inbox.name} (event_id, event_type) SELECT * FROM unnest(:ids, :types)"  # noqa: S608 - a table name of ours
+            " ON CONFLICT DO NOTHING RETURNING event_id"
+        ).bindparams(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))), bindparam("types", type_=ARRAY(String())))
         self._producer = producer
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
@@ -451,12 +456,9 @@ class EventConsumer:
         if not events:
             return set()
         unique = {e.id: e.type for e in events}
-        # executemany form: one cached statement whatever the batch size (a multi-row VALUES
-        # would be compiled anew for every size).
-        claimed = await session.scalars(
-            insert(self._inbox).on_conflict_do_nothing().returning(self._inbox.c.event_id),
-            [{"event_id": i, "event_type": t} for i, t in unique.items()],
-        )
+        # Two arrays: one statement, prepared once, whatever the batch size (an executemany of
+        # inserts with RETURNING was a tenth of a consumer's CPU under load).
+        claimed = await session.scalars(self._claim_statement, {"ids": list(unique), "types": list(unique.values())})
         return set(claimed)
 
     def _run_key(self, message: Message[Any]) -> object:

@@ -95,8 +95,8 @@ class FakeSession:
     def begin(self) -> "FakeSession":
         return _Begin(self._db)  # type: ignore[return-value]
 
-    async def scalars(self, _stmt: object, params: list[dict[str, Any]]) -> list[Any]:
-        return [p["event_id"] for p in params if p["event_id"] not in self._db.inbox]
+    async def scalars(self, _stmt: object, params: dict[str, list[Any]]) -> list[Any]:
+        return [i for i in params["ids"] if i not in self._db.inbox]
 
 
 class _Begin:

@@ -36,8 +36,8 @@ class Session:
     def begin(self) -> "Session":
         return self
 
-    async def scalars(self, _stmt: object, params: list[dict[str, Any]]) -> list[Any]:
-        fresh = [p["event_id"] for p in params if p["event_id"] not in self._inbox]
+    async def scalars(self, _stmt: object, params: dict[str, list[Any]]) -> list[Any]:
+        fresh = [i for i in params["ids"] if i not in self._inbox]
         self._inbox.update(fresh)
         return fresh
 

@@ -64,8 +64,8 @@ class Inbox:
         self.opened += 1
         return self
 
-    async def scalars(self, _stmt: object, params: list[dict[str, Any]]) -> list[Any]:
-        fresh = [p["event_id"] for p in params if p["event_id"] not in self.seen]
+    async def scalars(self, _stmt: object, params: dict[str, list[Any]]) -> list[Any]:
+        fresh = [i for i in params["ids"] if i not in self.seen]
         self.seen |= set(fresh)
         return fresh
 
