@@ -125,7 +125,7 @@ async def timed(consumer: EventConsumer, batches: list[list[ConsumerRecord[bytes
     pg0 = cpu_by_program(("postgres",))
     cpu0, t0 = time.process_time(), time.perf_counter()
     for b in batches:
-        await consumer._apply_batch(b)
+        await consumer._apply_batch([b])
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     pg1 = cpu_by_program(("postgres",))
     return wall, cpu, sum(c - pg0.get(p, (n, 0.0))[1] for p, (n, c) in pg1.items())
@@ -160,7 +160,7 @@ async def main() -> None:
         event = new_event("intake-svc", accepted, workspace=WORKSPACE, subject=None, correlationid=str(accepted.submission_id))
         values.append(orjson.dumps(event.model_dump(mode="json")))
     batches = [[record(k + j, v) for j, v in enumerate(values[k : k + args.batch])] for k in range(0, len(values), args.batch)]
-    await consumer._apply_batch(batches[0])  # warm up: connections, statement caches (counted in the figures below too)
+    await consumer._apply_batch([batches[0]])  # warm up: connections, statement caches (counted in the figures below too)
     wall, cpu, pg = await timed(consumer, batches[1:])
     measured = args.leads - len(batches[0])
     conn = await asyncpg.connect(PG + "/" + DB)

@@ -5,9 +5,10 @@ Delivery guarantee:
   the messages has committed; a crash or a rebalance redelivers what was not committed.
 - Effectively once. The inbox row written in that same transaction makes a redelivered
   event a no-op.
-- Order. Partitions of one poll are processed concurrently, each partition's messages in
-  order, in one transaction; if that transaction fails because of the messages, they are
-  applied one at a time so a single poison message cannot hold the others back.
+- Order. The partitions of one poll are applied in one transaction, each partition's
+  messages in order; if it fails, each partition is applied concurrently in a transaction of
+  its own, and if that fails because of the messages, they are applied one at a time so a
+  single poison message cannot hold the others back.
 - An outage is not the message's fault. When the database or the broker says "not now"
   (connection refused or reset, 57P01/57P03, class 08, timeouts: `crm_runtime.db.is_outage`)
   the batch or message is tried again with capped exponential backoff and jitter for as
@@ -274,7 +275,7 @@ class EventConsumer:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._settings.consumer_batch_size)
                 if batches:
-                    done = await asyncio.gather(*(self._process_partition(msgs) for msgs in batches.values()))
+                    done = await self._process_poll(list(batches.values()))
                     pending.update({tp: msgs[-1].offset + 1 for (tp, msgs), ok in zip(batches.items(), done, strict=True) if ok})
                     self._record_lag(consumer, batches)
                 # Offsets are committed at intervals: a redelivery after a crash is a no-op
@@ -352,12 +353,31 @@ class EventConsumer:
         log.warning("%s unavailable (%s); trying again in %.1f s", topic, describe(exc), delay)
         return not await sleep_or_stop(self._stop, delay)
 
+    async def _process_poll(self, parts: list[list[ConsumerRecord[bytes, bytes]]]) -> list[bool]:
+        """Apply a poll's partition batches; for each, False when stopping left some unapplied.
+
+        Several partitions go first in ONE transaction, one partition's messages after another's
+        (each in its order): at a modest rate a poll holds a message or two per partition, and a
+        transaction per partition cost more than the work. If that fails for any reason, each
+        partition is applied on its own as below (an outage is waited out there)."""
+        if len(parts) > 1:
+            try:
+                applied = await self._apply_batch(parts)
+            except Exception as exc:  # noqa: BLE001 - every partition is tried again on its own
+                log.info("batch of %d partitions failed together (%s); applying each on its own", len(parts), describe(exc))
+            else:
+                for msgs, done in zip(parts, applied, strict=True):
+                    PROCESSED.labels(msgs[0].topic, "ok").inc(len(msgs))
+                    self._observe_age(msgs[0].topic, done)
+                return [True] * len(parts)
+        return list(await asyncio.gather(*(self._process_partition(msgs) for msgs in parts)))
+
     async def _process_partition(self, msgs: list[ConsumerRecord[bytes, bytes]]) -> bool:
         """Apply `msgs` in order; False when stopping left some of them unapplied."""
         outages = 0
         while True:
             try:
-                applied = await self._apply_batch(msgs)
+                (applied,) = await self._apply_batch([msgs])
                 PROCESSED.labels(msgs[0].topic, "ok").inc(len(msgs))  # a partition batch is of one topic
                 self._observe_age(msgs[0].topic, applied)
                 return True
@@ -379,18 +399,20 @@ class EventConsumer:
                 return False
         return True
 
-    async def _apply_batch(self, msgs: list[ConsumerRecord[bytes, bytes]]) -> list[Message[Any]]:
-        """Apply `msgs` in one transaction; returns the messages applied (not repeats, not
-        types this service ignores)."""
-        parsed = [self._parse(msg) for msg in msgs]  # before the transaction: no CPU work holds it open
+    async def _apply_batch(self, parts: Sequence[list[ConsumerRecord[bytes, bytes]]]) -> list[list[Message[Any]]]:
+        """Apply partition batches in one transaction, one after another; returns each one's
+        messages applied (not repeats, not types this service ignores)."""
+        parsed = [[self._parse(msg) for msg in msgs] for msgs in parts]  # before the transaction: no CPU work holds it open
         async with self._sessions() as session, session.begin():
-            fresh = await self._claim(session, [m.event for m in parsed if m.event.type in self._routes])
-            todo = []
-            for message in parsed:
-                if message.event.id in fresh:
-                    fresh.discard(message.event.id)  # a repeat inside the same batch is a no-op too
-                    todo.append(message)
-            await self._handle(session, todo)
+            fresh = await self._claim(session, [m.event for part in parsed for m in part if m.event.type in self._routes])
+            todo: list[list[Message[Any]]] = []
+            for part in parsed:
+                todo.append([])
+                for message in part:
+                    if message.event.id in fresh:
+                        fresh.discard(message.event.id)  # a repeat inside the same batch is a no-op too
+                        todo[-1].append(message)
+            await self._handle(session, [m for part in todo for m in part])
         return todo
 
     async def _process_one(self, msg: ConsumerRecord[bytes, bytes]) -> bool:

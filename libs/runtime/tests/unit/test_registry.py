@@ -133,3 +133,30 @@ async def test_one_run_handler_registered_for_several_classes_takes_their_mixed_
     batch = [deleted(), restored, deleted(), dates, restored.model_copy(update={"id": uuid4()})]
     assert await consumer._process_partition([record(e, i) for i, e in enumerate(batch)])
     assert calls == [["CustomerDeleted", "CustomerErased", "CustomerDeleted"], ["dates"], ["CustomerErased"]]
+
+
+def on_partition(envelope: Envelope, partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
+    value = envelope.model_dump_json().encode()
+    return ConsumerRecord(topics.CUSTOMER_EVENTS, partition, offset, 0, 0, b"k", value, None, 1, len(value), [])
+
+
+async def test_a_polls_partitions_share_one_transaction_and_go_their_own_way_when_it_fails() -> None:
+    seen: list[list[str]] = []
+
+    async def on_deleted(_s: object, messages: Sequence[Message[CustomerDeleted]]) -> None:
+        seen.append([str(m.payload.customer_id) for m in messages])
+
+    registry = Registry().on_run(CustomerDeleted, on_deleted)
+    inbox, producer = Inbox(), Producer()
+    consumer = EventConsumer(SETTINGS, inbox, inbox_table(MetaData()), registry.topics(), registry, producer)  # type: ignore[arg-type]
+    a, b, c = deleted(), deleted(), deleted()
+    assert await consumer._process_poll([[on_partition(a, 0, 1), on_partition(b, 0, 2)], [on_partition(c, 1, 1)]]) == [True, True]
+    assert inbox.opened == 1, "one transaction for the whole poll"
+    assert seen == [[a.data["customer_id"], b.data["customer_id"], c.data["customer_id"]]], "partition after partition, in order"
+
+    seen.clear()
+    bad = Envelope(source="/crm/test", type="crm.customer.deleted.v1", data={"customer_id": "not a uuid", "workspace": "main"})
+    d, e = deleted(), deleted()
+    assert await consumer._process_poll([[on_partition(d, 0, 3)], [on_partition(bad, 1, 2), on_partition(e, 1, 3)]]) == [True, True]
+    assert sorted(i for run in seen for i in run) == sorted([d.data["customer_id"], e.data["customer_id"]])
+    assert [letter["topic"] for letter in producer.sent] == [topics.CUSTOMER_EVENTS + ".dlq"], "only the bad message"
