@@ -135,19 +135,32 @@ async def test_a_job_whose_channel_is_disabled_ends_failed_with_its_reason(intak
     assert (await job(intake, job_id))["reason"] == "the import channel refuses it: Channel is disabled"
 
 
-async def _latencies_while(intake: Intake, work: Any, path: str = "/v1/channels") -> tuple[Any, list[float]]:
+QUICK_S = 0.1  # an answer "at once"
+
+
+def answered_at_once(latencies: list[float], during: int) -> bool:
+    """The loop kept answering while the work ran: at least 5 quick answers during it, and at
+    most one slow answer in all (one stall of the box, a collector pass, is not the work's: a
+    loop blocked by the work answers nothing quickly until it ends)."""
+    return during >= 5 and sum(latency >= QUICK_S for latency in latencies) <= 1
+
+
+async def _latencies_while(intake: Intake, work: Any, path: str = "/v1/channels") -> tuple[Any, list[float], int]:
     """Answer times of requests sent one after another to the same app while `work` runs
-    (and a few after it), with the answer of `work`."""
+    (and a few after it), the number answered quickly while it ran, and the answer of `work`."""
     latencies: list[float] = []
+    quick_during = 0
     done = asyncio.Event()
 
     async def ping() -> None:
+        nonlocal quick_during
         after = 0
         while after < 5:
             started = time.perf_counter()
             answer = await intake.http.get(path)
             latencies.append(time.perf_counter() - started)
             assert answer.status_code == 200, answer.text
+            quick_during += not done.is_set() and latencies[-1] < QUICK_S
             after += done.is_set()
             await asyncio.sleep(0.01)
 
@@ -158,19 +171,19 @@ async def _latencies_while(intake: Intake, work: Any, path: str = "/v1/channels"
     finally:
         done.set()
     await pinger
-    return result, latencies
+    return result, latencies, quick_during
 
 
 async def test_the_hostile_workbook_is_refused_while_other_requests_are_answered_at_once(intake: Intake) -> None:
     channel = await intake.channel("import")
     hostile = workbooks.blank_rows_workbook(["phone", "name"], 1_000_000)
     assert len(hostile) < 200_000, "small on the wire"
-    answer, latencies = await _latencies_while(intake, upload(intake, channel, "hostile.xlsx", hostile, XLSX))
+    answer, latencies, during = await _latencies_while(intake, upload(intake, channel, "hostile.xlsx", hostile, XLSX))
     assert answer.status_code == 422, answer.text
     problem = answer.json()
     assert answer.headers["content-type"] == "application/problem+json"
     assert problem["errors"][0]["field"] == "file" and "compressed more than 100 to 1" in problem["detail"], problem
-    assert len(latencies) > 5 and max(latencies) < 0.1, latencies
+    assert answered_at_once(latencies, during), (during, latencies)
 
 
 @pytest.mark.parametrize("intake_settings", [{"import_max_compression_ratio": 1e9, "import_max_rows": 100_000}])
@@ -178,10 +191,10 @@ async def test_rows_are_counted_off_the_event_loop_and_capped(intake: Intake) ->
     # The ratio check off: openpyxl really reads the blank rows, in a thread, until the row cap.
     channel = await intake.channel("import")
     hostile = workbooks.blank_rows_workbook(["phone", "name"], 150_000)
-    answer, latencies = await _latencies_while(intake, upload(intake, channel, "hostile.xlsx", hostile, XLSX), path="/healthz")
+    answer, latencies, during = await _latencies_while(intake, upload(intake, channel, "hostile.xlsx", hostile, XLSX), path="/healthz")
     assert answer.status_code == 422 and answer.json()["detail"] == "more than 100000 rows", answer.text
     assert len(latencies) > 20, "the reading took a while"
-    assert max(latencies) < 0.1, sorted(latencies)[-5:]
+    assert answered_at_once(latencies, during), (during, sorted(latencies)[-5:])
 
 
 @pytest.mark.parametrize("intake_settings", [{"import_max_uncompressed_bytes": 10_000_000}])
