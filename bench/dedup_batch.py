@@ -151,7 +151,7 @@ async def main() -> None:
     engine = make_engine(settings)
     sessions = make_session_factory(engine)
     handlers = DedupHandlers(Outbox(outbox, settings), settings.default_phone_region)
-    routes: Any = handlers.registry() if hasattr(handlers, "registry") else handlers.handlers()
+    routes = handlers.registry()
     consumer = EventConsumer(settings, sessions, inbox, [topics.LEADS, topics.CUSTOMER_EVENTS], routes, producer=None)  # type: ignore[arg-type]
     who = people(args.leads, args.batch, args.repeats)
     values = []
